@@ -1,0 +1,58 @@
+# Frontline: `make run` serves the API on an embedded PostgreSQL; `make test` runs every check.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | sha256sum | cut -c1-12)
+
+.DEFAULT_GOAL := help
+
+.PHONY: help
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
+
+$(STAMP): pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	@rm -f $(VENV)/.installed-* && touch $@
+
+.PHONY: install
+install: $(STAMP) ## create .venv and install Frontline with its dev tools
+
+.PHONY: run
+run: install ## serve the API on 127.0.0.1:8000 with an embedded PostgreSQL in ./data
+	$(BIN)/frontline serve
+
+.PHONY: test
+test: install lint typecheck pytest ## every check: ruff, mypy --strict, the test suite
+
+.PHONY: lint
+lint: install ## ruff: lint and format check
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+.PHONY: typecheck
+typecheck: install ## mypy --strict
+	$(BIN)/mypy
+
+.PHONY: pytest
+pytest: install ## the test suite (real PostgreSQL: embedded, or DATABASE_URL)
+	$(BIN)/pytest
+
+.PHONY: fmt
+fmt: install ## format the code
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+.PHONY: bench
+bench: install ## run the benchmarks (see docs/benchmarks.md)
+	$(BIN)/python -m bench.run
+
+.PHONY: docker-check
+docker-check: ## build the image with podman and check /ready (installs podman; slow)
+	bash scripts/docker-check.sh
+
+.PHONY: clean
+clean: ## remove the venv and caches (keeps ./data)
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis

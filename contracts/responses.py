@@ -1,0 +1,118 @@
+"""Shapes of Frontline's answers."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+
+import msgspec
+from msgspec import Struct
+
+
+class _Output(Struct, frozen=True, kw_only=True):
+    """Base of every answer struct."""
+
+
+class Receipt(_Output, frozen=True):
+    """What the log says about one appended (or already stored) event."""
+
+    id: uuid.UUID
+    position: int
+    place: str
+    place_version: int
+    recorded_at: datetime
+    commit_position: int
+    """The last position of the commit that made this event visible."""
+    duplicate: bool = False
+    """True when the id was already stored with the same content (an idempotent retry)."""
+    flags: tuple[str, ...] = ()
+    """Things stored as given but worth a look, such as casualty figures out of order."""
+
+
+class AppendResult(_Output, frozen=True):
+    """The receipts of one POST, in the order the events were sent."""
+
+    receipts: list[Receipt]
+
+
+class RejectedLine(_Output, frozen=True):
+    """One NDJSON line that was not stored, and why."""
+
+    line: int
+    reason: str
+    field: str | None = None
+    id: uuid.UUID | None = None
+
+
+class ImportResult(_Output, frozen=True):
+    """The outcome of a bulk NDJSON import."""
+
+    accepted: int
+    duplicate: int
+    rejected: int
+    errors: list[RejectedLine]
+    last_position: int | None
+    """The log's last position once the import finished."""
+
+
+class StoredEvent(_Output, frozen=True):
+    """An event as the log holds it: the client's event and the server's fields."""
+
+    position: int
+    id: uuid.UUID
+    place: str
+    place_version: int
+    type: str
+    recorded_at: datetime
+    commit_position: int
+    hash: str
+    prev_hash: str
+    payload_digest: str
+    event: msgspec.Raw
+
+
+class LinkedFrom(_Output, frozen=True):
+    """An event that links to the one asked for."""
+
+    id: uuid.UUID
+    position: int
+    relation: str
+
+
+class EventDetail(_Output, frozen=True):
+    """One event, with the events that link to it (``relates_to`` in reverse)."""
+
+    event: StoredEvent
+    linked_from: list[LinkedFrom]
+
+
+class EventPage(_Output, frozen=True):
+    """A page of the log in position order; ``next`` is the ``after`` of the next page."""
+
+    events: list[StoredEvent]
+    next: int | None
+
+
+class Health(_Output, frozen=True):
+    """Liveness or readiness."""
+
+    status: str
+    detail: str | None = None
+    database: str | None = None
+    migration: str | None = None
+
+
+class Problem(_Output, frozen=True, omit_defaults=True):
+    """RFC 9457 problem details, with Frontline's extension members."""
+
+    type: str
+    title: str
+    status: int
+    detail: str
+    instance: str | None = None
+    field: str | None = None
+    place: str | None = None
+    expected: int | str | None = None
+    actual: int | None = None
+    id: str | None = None
+    request_id: str | None = None

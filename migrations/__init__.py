@@ -1,0 +1,1 @@
+"""Alembic migrations: raw SQL, real downgrades. Run through ``frontline migrate``."""

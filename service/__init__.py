@@ -1,0 +1,1 @@
+"""Frontline: an event-sourced conflict database service."""

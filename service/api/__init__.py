@@ -1,0 +1,1 @@
+"""HTTP: Litestar routes, the problem map, request logging."""

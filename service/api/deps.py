@@ -1,0 +1,29 @@
+"""What handlers are given: the store, the group committer, the settings."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from litestar import Request
+from litestar.di import NamedDependency
+
+from service.settings import Settings
+from service.store.appender import GroupCommitter
+from service.store.events import EventStore
+
+
+@dataclass(frozen=True, slots=True)
+class Services:
+    """The service's parts, built once in the app's lifespan."""
+
+    settings: Settings
+    store: EventStore
+    committer: GroupCommitter
+
+
+AnyRequest = Request[Any, Any, Any]
+"""A request, whatever its user, auth and state types."""
+
+ServicesDep = NamedDependency[Services]
+"""How a handler asks for the services."""

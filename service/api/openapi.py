@@ -1,0 +1,91 @@
+"""OpenAPI: the event contract's JSON Schema from msgspec, and the documented request bodies.
+
+POST /v1/events reads its body itself (one event, a batch, or an NDJSON stream), so Litestar
+cannot infer the body's schema; the schemas come from the contract structs instead.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Final
+
+import msgspec
+from litestar.openapi import OpenAPIConfig
+from litestar.openapi.spec import (
+    Components,
+    OpenAPIMediaType,
+    Operation,
+    Reference,
+    RequestBody,
+    Schema,
+)
+
+from contracts.events import Batch, Event
+
+REF: Final = "#/components/schemas/{name}"
+
+
+@dataclass
+class RawSchema(Schema):
+    """A JSON Schema written out as given (msgspec's output), inside Litestar's spec."""
+
+    raw: dict[str, Any] = field(default_factory=dict)
+
+    def to_schema(self) -> dict[str, Any]:
+        return self.raw
+
+
+def contract_components() -> dict[str, Schema]:
+    """Schemas of the wire contract: every event kind, the Event union, the Batch."""
+    (event_schema, batch_schema), components = msgspec.json.schema_components(
+        (Event, Batch), ref_template=REF
+    )
+    schemas: dict[str, Schema] = {name: RawSchema(raw=s) for name, s in components.items()}
+    schemas["Event"] = RawSchema(
+        raw={**event_schema, "description": "Any event of wire contract v1, told apart by `type`."}
+    )
+    schemas["Batch"] = RawSchema(raw=batch_schema)
+    return schemas
+
+
+@dataclass
+class IngestOperation(Operation):
+    """POST /v1/events: its three bodies."""
+
+    def __post_init__(self) -> None:
+        self.request_body = RequestBody(
+            required=True,
+            description=(
+                'One event, or an atomic batch `{"events": [...], "expect": [...]}`; '
+                "or, as `application/x-ndjson`, a bulk import of one event per line."
+            ),
+            content={
+                "application/json": OpenAPIMediaType(
+                    schema=Schema(
+                        one_of=[
+                            Reference(ref=REF.format(name="Event")),
+                            Reference(ref=REF.format(name="Batch")),
+                        ]
+                    )
+                ),
+                "application/x-ndjson": OpenAPIMediaType(
+                    schema=Schema(
+                        description="One Event object per line; blank lines are skipped.",
+                    )
+                ),
+            },
+        )
+
+
+def openapi_config(version: str) -> OpenAPIConfig:
+    """Litestar's OpenAPI at /schema, with the contract's schemas."""
+    return OpenAPIConfig(
+        title="Frontline",
+        version=version,
+        description=(
+            "Event-sourced conflict database: an append-only log of reported changes on the "
+            "ground. Errors are RFC 9457 problem details (application/problem+json)."
+        ),
+        path="/schema",
+        components=Components(schemas=contract_components()),
+    )

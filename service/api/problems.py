@@ -1,0 +1,133 @@
+"""Errors meet HTTP here, and only here: each error class to one RFC 9457 answer."""
+
+from __future__ import annotations
+
+from typing import Final
+
+import msgspec
+import structlog
+from litestar import Response
+from litestar.exceptions import HTTPException, NotFoundException, ValidationException
+from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
+
+from contracts.responses import Problem
+from service.api.deps import AnyRequest
+from service.domain.errors import (
+    BodyTooLarge,
+    FrontlineError,
+    IdConflict,
+    InvalidEvent,
+    InvalidParameter,
+    MalformedBody,
+    NotFound,
+    NotReady,
+    WrongExpectedVersion,
+)
+
+log = structlog.get_logger(__name__)
+
+PROBLEM_MEDIA_TYPE: Final = "application/problem+json"
+TYPE_BASE: Final = "https://frontline.dev/problems/"
+
+#: (status, type slug, title) per error class; the most specific class listed wins.
+PROBLEMS: Final[dict[type[FrontlineError], tuple[int, str, str]]] = {
+    MalformedBody: (400, "malformed-body", "The body is not valid JSON"),
+    NotFound: (404, "not-found", "Not found"),
+    WrongExpectedVersion: (409, "wrong-expected-version", "A place is not at the expected version"),
+    BodyTooLarge: (413, "body-too-large", "The body is too large"),
+    IdConflict: (422, "id-conflict", "The event id is already used"),
+    InvalidEvent: (422, "invalid-event", "The event breaks the contract"),
+    InvalidParameter: (422, "invalid-parameter", "A query parameter is invalid"),
+    NotReady: (503, "unavailable", "The database is unavailable"),
+    FrontlineError: (400, "bad-request", "Bad request"),
+}
+
+
+def _problem_response(problem: Problem, headers: dict[str, str] | None = None) -> Response[bytes]:
+    return Response(
+        content=msgspec.json.encode(problem),
+        status_code=problem.status,
+        media_type=PROBLEM_MEDIA_TYPE,
+        headers=headers,
+    )
+
+
+def _request_id(request: AnyRequest) -> str | None:
+    value = request.scope.get("state", {}).get("request_id")
+    return str(value) if value is not None else None
+
+
+def frontline_error(request: AnyRequest, error: FrontlineError) -> Response[bytes]:
+    """A domain or store error as a problem."""
+    status, slug, title = next(spec for cls, spec in PROBLEMS.items() if isinstance(error, cls))
+    extra: dict[str, object] = {}
+    if isinstance(error, WrongExpectedVersion):
+        extra = {"place": error.place, "expected": error.expected, "actual": error.actual}
+    elif isinstance(error, IdConflict):
+        extra = {"id": error.event_id}
+    if status == 422:
+        log.info("input_validation_fail", field=error.field, detail=error.detail)
+    return _problem_response(
+        Problem(
+            type=TYPE_BASE + slug,
+            title=title,
+            status=status,
+            detail=error.detail,
+            instance=request.url.path,
+            field=error.field,
+            request_id=_request_id(request),
+            **extra,  # type: ignore[arg-type]
+        )
+    )
+
+
+def http_error(request: AnyRequest, error: HTTPException) -> Response[bytes]:
+    """Litestar's own errors (unknown route, bad query parameter, method) as problems."""
+    status = error.status_code
+    field: str | None = None
+    detail = str(error.detail)
+    if isinstance(error, ValidationException):
+        status = 422
+        extra = error.extra if isinstance(error.extra, list) else []
+        keys = [
+            str(item.get("key")) for item in extra if isinstance(item, dict) and item.get("key")
+        ]
+        field = keys[0] if keys else None
+        messages = [str(item.get("message")) for item in extra if isinstance(item, dict)]
+        detail = "; ".join(f"{k}: {m}" for k, m in zip(keys, messages, strict=False)) or detail
+        log.info("input_validation_fail", field=field, detail=detail)
+    slug = "not-found" if isinstance(error, NotFoundException) else f"http-{status}"
+    return _problem_response(
+        Problem(
+            type=TYPE_BASE + slug,
+            title=error.detail if status != 422 else "A request parameter is invalid",
+            status=status,
+            detail=detail,
+            instance=request.url.path,
+            field=field,
+            request_id=_request_id(request),
+        ),
+        headers=dict(error.headers or {}),
+    )
+
+
+def unexpected_error(request: AnyRequest, error: Exception) -> Response[bytes]:
+    """Anything else: a 500 problem, and the traceback in the log, never in the answer."""
+    log.error("unhandled_error", error_type=type(error).__name__, exc_info=error)
+    return _problem_response(
+        Problem(
+            type=TYPE_BASE + "internal",
+            title="Internal error",
+            status=HTTP_500_INTERNAL_SERVER_ERROR,
+            detail="the server failed to answer; the request id identifies it in the logs",
+            instance=request.url.path,
+            request_id=_request_id(request),
+        )
+    )
+
+
+EXCEPTION_HANDLERS: Final = {
+    FrontlineError: frontline_error,
+    HTTPException: http_error,
+    Exception: unexpected_error,
+}

@@ -1,0 +1,75 @@
+"""The composition root: ``create_app(settings)`` wires every part, with production defaults.
+
+Tests call the same function with other settings (or an existing pool). Nothing connects at
+import time: the pool is made in the app's lifespan.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from importlib.metadata import PackageNotFoundError, version
+
+import asyncpg
+import structlog
+from litestar import Litestar
+from litestar.di import Provide
+
+from service.api.deps import Services
+from service.api.events import EventsController
+from service.api.health import health, ready
+from service.api.middleware import request_logging
+from service.api.openapi import openapi_config
+from service.api.problems import EXCEPTION_HANDLERS
+from service.settings import Settings
+from service.store.appender import GroupCommitter
+from service.store.db import create_pool
+from service.store.events import EventStore
+
+log = structlog.get_logger(__name__)
+
+
+def _version() -> str:
+    try:
+        return version("frontline")
+    except PackageNotFoundError:
+        return "0+unknown"
+
+
+def create_app(settings: Settings, *, pool: asyncpg.Pool | None = None) -> Litestar:
+    """Build the HTTP app. ``settings.database_url`` must be resolved (see ``resolve_urls``)."""
+    holder: dict[str, Services] = {}
+
+    @asynccontextmanager
+    async def lifespan(app: Litestar) -> AsyncIterator[None]:
+        own_pool = pool is None
+        active = pool if pool is not None else await create_pool(settings)
+        store = EventStore(active)
+        committer = GroupCommitter(store, settings.group_max)
+        committer.start()
+        holder["services"] = Services(settings=settings, store=store, committer=committer)
+        log.info("sys_startup", version=_version(), pool_max=settings.pool_max)
+        try:
+            yield
+        finally:
+            await committer.stop()
+            if own_pool:
+                await active.close()
+            log.info("sys_shutdown")
+
+    def services() -> Services:
+        return holder["services"]
+
+    return Litestar(
+        route_handlers=[EventsController, health, ready],
+        dependencies={"services": Provide(services, sync_to_thread=False)},
+        lifespan=[lifespan],
+        middleware=[request_logging],
+        exception_handlers=EXCEPTION_HANDLERS,  # type: ignore[arg-type]
+        openapi_config=openapi_config(_version()),
+        # Bodies are read by the handlers: JSON ones against max_body_bytes (413), NDJSON
+        # imports streamed without a limit.
+        request_max_body_size=None,
+        logging_config=None,
+        debug=False,
+    )

@@ -1,0 +1,153 @@
+"""The ``frontline`` command: serve, migrate, import."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from collections.abc import AsyncIterator, Sequence
+from pathlib import Path
+
+import msgspec
+import structlog
+
+from service.logging import configure_logging
+from service.progress import Progress
+from service.settings import Settings, SettingsError
+from service.store import migrate
+from service.store.appender import import_ndjson, split_lines
+from service.store.db import create_pool, resolve_urls
+from service.store.events import EventStore
+
+log = structlog.get_logger("frontline.cli")
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    return resolve_urls(
+        Settings.from_env(
+            host=getattr(args, "host", None),
+            port=getattr(args, "port", None),
+            data_dir=getattr(args, "data_dir", None),
+        )
+    )
+
+
+def _migrate(settings: Settings) -> None:
+    assert settings.migrate_database_url is not None  # resolve_urls fills it
+    migrate.upgrade(settings.migrate_database_url, "head", settings.db_role)
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    """Serve the API (migrating first on the embedded database, or with --migrate)."""
+    import uvicorn
+
+    from service.app import create_app
+
+    embedded = Settings.from_env().database_url is None
+    settings = _settings(args)
+    if embedded or args.migrate:
+        _migrate(settings)
+    log.info("serving", host=settings.host, port=settings.port, embedded_database=embedded)
+    uvicorn.run(
+        create_app(settings),
+        host=settings.host,
+        port=settings.port,
+        log_config=None,
+        access_log=False,
+    )
+    return 0
+
+
+def cmd_migrate(args: argparse.Namespace) -> int:
+    """Apply the migrations (or take them down to a revision)."""
+    settings = _settings(args)
+    assert settings.migrate_database_url is not None
+    if args.downgrade:
+        migrate.downgrade(settings.migrate_database_url, args.downgrade, settings.db_role)
+        log.info("migrated", direction="down", revision=args.downgrade)
+    else:
+        _migrate(settings)
+        log.info("migrated", direction="up", revision=migrate.head_revision())
+    return 0
+
+
+async def _file_chunks(path: Path, progress: Progress) -> AsyncIterator[bytes]:
+    with path.open("rb") as handle:
+        while chunk := handle.read(1 << 20):
+            progress.advance(len(chunk))
+            yield chunk
+            await asyncio.sleep(0)
+
+
+async def _import(settings: Settings, path: Path, size: int) -> int:
+    pool = await create_pool(settings)
+    progress = Progress(size, f"importing {path.name}")
+    try:
+        result = await import_ndjson(
+            EventStore(pool),
+            split_lines(_file_chunks(path, progress)),
+            chunk_size=settings.import_chunk,
+        )
+    finally:
+        progress.close()
+        await pool.close()
+    sys.stdout.write(msgspec.json.format(msgspec.json.encode(result)).decode() + "\n")
+    summary = (
+        f"imported {result.accepted}, duplicates {result.duplicate}, rejected {result.rejected}"
+    )
+    sys.stderr.write(summary + "\n")
+    return 0 if result.rejected == 0 else 2
+
+
+def cmd_import(args: argparse.Namespace) -> int:
+    """Bulk-import an NDJSON file of events; exit 2 when some lines were rejected."""
+    path = Path(args.file)
+    if not path.is_file():
+        sys.stderr.write(f"frontline import: no such file: {path}\n")
+        return 1
+    return asyncio.run(_import(_settings(args), path, path.stat().st_size))
+
+
+def parser() -> argparse.ArgumentParser:
+    """The command line."""
+    top = argparse.ArgumentParser(prog="frontline", description=__doc__)
+    commands = top.add_subparsers(dest="command", required=True)
+
+    serve = commands.add_parser("serve", help="serve the HTTP API")
+    serve.add_argument("--host", help="address to listen on (FRONTLINE_HOST, 127.0.0.1)")
+    serve.add_argument("--port", type=int, help="port (FRONTLINE_PORT, 8000)")
+    serve.add_argument("--data-dir", type=Path, help="embedded database folder (./data)")
+    serve.add_argument(
+        "--migrate",
+        action="store_true",
+        help="apply migrations first (always done on the embedded database)",
+    )
+    serve.set_defaults(run=cmd_serve)
+
+    mig = commands.add_parser("migrate", help="apply the database migrations")
+    mig.add_argument("--data-dir", type=Path, help="embedded database folder (./data)")
+    mig.add_argument("--downgrade", metavar="REVISION", help="go down to REVISION (or 'base')")
+    mig.set_defaults(run=cmd_migrate)
+
+    imp = commands.add_parser("import", help="bulk-import an NDJSON file of events")
+    imp.add_argument("file", help="NDJSON file: one event per line")
+    imp.add_argument("--data-dir", type=Path, help="embedded database folder (./data)")
+    imp.set_defaults(run=cmd_import)
+    return top
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``frontline`` command."""
+    args = parser().parse_args(argv)
+    try:
+        settings = Settings.from_env()
+    except SettingsError as error:
+        sys.stderr.write(f"frontline: {error}\n")
+        return 1
+    configure_logging(settings.log_format, settings.log_level)
+    code: int = args.run(args)
+    return code
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

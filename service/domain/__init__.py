@@ -1,0 +1,1 @@
+"""The pure core of Frontline: no I/O, no asyncpg, no litestar."""

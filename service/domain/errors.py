@@ -1,0 +1,61 @@
+"""Domain errors. ``service.api.problems`` maps each class to an RFC 9457 answer."""
+
+from __future__ import annotations
+
+
+class FrontlineError(Exception):
+    """Base of every error the domain or the store raises on purpose."""
+
+    def __init__(self, detail: str, *, field: str | None = None) -> None:
+        super().__init__(detail)
+        self.detail = detail
+        self.field = field
+
+
+class InvalidEvent(FrontlineError):
+    """An event breaks the contract (DESIGN section 3). Answered with 422."""
+
+
+class MalformedBody(FrontlineError):
+    """A body that is not JSON at all. Answered with 400."""
+
+
+class BodyTooLarge(FrontlineError):
+    """A body over the configured limit. Answered with 413."""
+
+
+class BatchTooLarge(InvalidEvent):
+    """A batch over the configured limit. Answered with 422."""
+
+
+class IdConflict(InvalidEvent):
+    """An event id already stored with different content, or a half-stored batch. 422."""
+
+    def __init__(self, detail: str, *, event_id: str, field: str | None = None) -> None:
+        super().__init__(detail, field=field)
+        self.event_id = event_id
+
+
+class WrongExpectedVersion(FrontlineError):
+    """A precondition on a place stream does not hold. Answered with 409."""
+
+    def __init__(self, place: str, expected: int | str, actual: int) -> None:
+        super().__init__(
+            f"place {place!r} is at version {actual}, the request expected {expected}",
+            field="expect",
+        )
+        self.place = place
+        self.expected = expected
+        self.actual = actual
+
+
+class NotFound(FrontlineError):
+    """The thing asked for does not exist. Answered with 404."""
+
+
+class InvalidParameter(FrontlineError):
+    """A query parameter that cannot be understood. Answered with 422."""
+
+
+class NotReady(FrontlineError):
+    """The database is unreachable or its schema is not at head. Answered with 503."""

@@ -1,0 +1,126 @@
+"""From a client's event to the stored record and its place in the hash chain (DESIGN 6).
+
+The stored record is the client's event plus the server's fields, as RFC 8785 canonical JSON,
+in which the client payload appears only as its SHA-256 digest, so that a later redaction of
+payload text keeps the chain valid. ``hash = SHA-256(prev_hash || record)``, over the bytes
+exactly as stored.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Final
+
+import msgspec
+
+from contracts.events import Event, event_type
+from service.domain.canonical import canonical_json
+from service.domain.errors import InvalidEvent
+from service.domain.time import parse_instant, utc_text, valid_interval
+
+GENESIS_HASH: Final = bytes(32)
+RECORD_VERSION: Final = 1
+
+_to_builtins = msgspec.to_builtins
+
+
+def source_key(name: str) -> str:
+    """Sources are the same when their names match, case and spacing aside (DESIGN 4.5)."""
+    return " ".join(name.split()).casefold()
+
+
+@dataclass(frozen=True, slots=True)
+class PreparedEvent:
+    """A validated event with everything the store needs derived from it once."""
+
+    event: Event
+    id: uuid.UUID
+    type: str
+    place_id: str
+    source_key: str
+    valid_from: datetime
+    valid_to: datetime
+    payload: bytes
+    payload_digest: bytes
+    flags: tuple[str, ...]
+
+
+def _casualty_flags(event: Event) -> tuple[str, ...]:
+    figures = event.casualties
+    if figures is None:
+        return ()
+    flags: list[str] = []
+    low, best, high = figures.low, figures.killed, figures.high
+    if low is not None and best is not None and low > best:
+        flags.append("casualties.low exceeds casualties.killed")
+    if best is not None and high is not None and best > high:
+        flags.append("casualties.killed exceeds casualties.high")
+    if low is not None and high is not None and low > high:
+        flags.append("casualties.low exceeds casualties.high")
+    return tuple(flags)
+
+
+def prepare_event(event: Event) -> PreparedEvent:
+    """Check what the decoder cannot and derive the stored payload. Raises InvalidEvent."""
+    if event.id is None:
+        event = msgspec.structs.replace(event, id=uuid.uuid4())
+    assert event.id is not None  # for the type checker: set just above
+    place = event.place
+    if (place.lat is None) != (place.lon is None):
+        missing = "place.lon" if place.lon is None else "place.lat"
+        raise InvalidEvent(
+            f"{missing} is required when the other coordinate is given", field=missing
+        )
+    valid_from, valid_to = valid_interval(event.occurred)
+    if event.source.published_at is not None:
+        parse_instant(event.source.published_at, "source.published_at")
+    for index, link in enumerate(event.relates_to):
+        if link.event == event.id:
+            raise InvalidEvent("an event cannot link to itself", field=f"relates_to[{index}].event")
+    payload = canonical_json(_to_builtins(event))
+    return PreparedEvent(
+        event=event,
+        id=event.id,
+        type=event_type(event),
+        place_id=place.id,
+        source_key=source_key(event.source.name),
+        valid_from=valid_from,
+        valid_to=valid_to,
+        payload=payload,
+        payload_digest=hashlib.sha256(payload).digest(),
+        flags=_casualty_flags(event),
+    )
+
+
+def build_record(
+    prepared: PreparedEvent,
+    *,
+    position: int,
+    place_version: int,
+    recorded_at: datetime,
+    commit_position: int,
+    submitter: str | None,
+) -> bytes:
+    """The canonical record of one event as stored and hashed."""
+    return canonical_json(
+        {
+            "commit_position": commit_position,
+            "id": str(prepared.id),
+            "payload_sha256": prepared.payload_digest.hex(),
+            "place": prepared.place_id,
+            "place_version": place_version,
+            "position": position,
+            "recorded_at": utc_text(recorded_at),
+            "submitter": submitter,
+            "type": prepared.type,
+            "v": RECORD_VERSION,
+        }
+    )
+
+
+def chain_hash(prev_hash: bytes, record: bytes) -> bytes:
+    """SHA-256 over the previous hash and the record bytes."""
+    return hashlib.sha256(prev_hash + record).digest()

@@ -1,0 +1,38 @@
+"""structlog set-up: console on a terminal, JSON lines elsewhere, request id via contextvars."""
+
+from __future__ import annotations
+
+import logging
+import sys
+
+import structlog
+
+
+def configure_logging(log_format: str = "auto", level: str = "info") -> None:
+    """Configure structlog (and the standard library's loggers) once, at start-up."""
+    use_console = log_format == "console" or (log_format == "auto" and sys.stderr.isatty())
+    shared: list[structlog.types.Processor] = [
+        structlog.contextvars.merge_contextvars,
+        structlog.processors.add_log_level,
+        structlog.processors.TimeStamper(fmt="iso", utc=True),
+    ]
+    renderer: structlog.types.Processor = (
+        structlog.dev.ConsoleRenderer() if use_console else structlog.processors.JSONRenderer()
+    )
+    structlog.configure(
+        processors=[
+            *shared,
+            structlog.processors.StackInfoRenderer(),
+            structlog.processors.format_exc_info,
+            renderer,
+        ],
+        wrapper_class=structlog.make_filtering_bound_logger(
+            logging.getLevelNamesMapping()[level.upper()]
+        ),
+        logger_factory=structlog.PrintLoggerFactory(sys.stderr),
+        cache_logger_on_first_use=True,
+    )
+    # Libraries that log through the standard library (uvicorn, alembic) go to stderr too.
+    logging.basicConfig(level=level.upper(), stream=sys.stderr, format="%(name)s %(message)s")
+    # uvicorn's access log would repeat our one line per request.
+    logging.getLogger("uvicorn.access").disabled = True

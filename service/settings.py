@@ -1,0 +1,119 @@
+"""Settings, read once from the environment. Each field names its variable."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any
+
+
+class SettingsError(ValueError):
+    """A setting that cannot be understood; raised at start-up, never at request time."""
+
+
+def _env(name: str) -> str | None:
+    value = os.environ.get(name)
+    return value if value not in (None, "") else None
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    """Frontline's configuration. Defaults are production defaults."""
+
+    # --- database ---
+    database_url: str | None = field(default=None, metadata={"env": "DATABASE_URL"})
+    """PostgreSQL URL the service uses; unset: an embedded PostgreSQL in ``data_dir``."""
+    migrate_database_url: str | None = field(
+        default=None, metadata={"env": "FRONTLINE_MIGRATE_DATABASE_URL"}
+    )
+    """URL of the role that owns the schema, for migrations; defaults to ``database_url``."""
+    db_role: str = field(default="frontline_app", metadata={"env": "FRONTLINE_DB_ROLE"})
+    """Role the service acts as on every connection: no UPDATE, DELETE, TRUNCATE on events."""
+    data_dir: Path = field(default=Path("data"), metadata={"env": "FRONTLINE_DATA_DIR"})
+    """Folder of the embedded PostgreSQL (used only without ``DATABASE_URL``)."""
+    pool_min: int = field(default=2, metadata={"env": "FRONTLINE_POOL_MIN"})
+    """Fewest database connections kept open."""
+    pool_max: int = field(default=10, metadata={"env": "FRONTLINE_POOL_MAX"})
+    """Most database connections open at once."""
+
+    # --- http ---
+    host: str = field(default="127.0.0.1", metadata={"env": "FRONTLINE_HOST"})
+    """Address to listen on."""
+    port: int = field(default=8000, metadata={"env": "FRONTLINE_PORT"})
+    """Port to listen on."""
+    max_body_bytes: int = field(default=10 * 1024 * 1024, metadata={"env": "FRONTLINE_MAX_BODY"})
+    """Largest JSON body accepted (413 above); NDJSON imports stream and have no limit."""
+    max_batch: int = field(default=1000, metadata={"env": "FRONTLINE_MAX_BATCH"})
+    """Most events in one atomic batch (422 above)."""
+    max_page: int = field(default=1000, metadata={"env": "FRONTLINE_MAX_PAGE"})
+    """Largest ``limit`` of a page of events (422 above)."""
+
+    # --- ingest ---
+    import_chunk: int = field(default=2000, metadata={"env": "FRONTLINE_IMPORT_CHUNK"})
+    """Events committed together by an NDJSON import."""
+    group_max: int = field(default=512, metadata={"env": "FRONTLINE_GROUP_MAX"})
+    """Most requests one group commit takes from the queue."""
+
+    # --- logs ---
+    log_format: str = field(default="auto", metadata={"env": "FRONTLINE_LOG_FORMAT"})
+    """``json``, ``console``, or ``auto`` (console on a terminal, JSON elsewhere)."""
+    log_level: str = field(default="info", metadata={"env": "FRONTLINE_LOG_LEVEL"})
+    """Least severe level written: debug, info, warning, error."""
+
+    @classmethod
+    def from_env(cls, **overrides: Any) -> Settings:
+        """Read every field from its variable; fail fast with the variable's name."""
+        values: dict[str, Any] = {}
+        for spec in fields(cls):
+            raw = _env(spec.metadata["env"])
+            if raw is None:
+                continue
+            values[spec.name] = _convert(spec.name, spec.metadata["env"], raw, spec.default)
+        settings = cls(**values)
+        return settings.with_(**{k: v for k, v in overrides.items() if v is not None})
+
+    def with_(self, **changes: Any) -> Settings:
+        """A copy with some fields changed, checked again."""
+        settings = replace(self, **changes)
+        settings.check()
+        return settings
+
+    def check(self) -> None:
+        """Refuse values that cannot work."""
+        for name in (
+            "pool_min",
+            "pool_max",
+            "max_body_bytes",
+            "max_batch",
+            "max_page",
+            "import_chunk",
+            "group_max",
+        ):
+            if getattr(self, name) < 1:
+                raise SettingsError(f"{name} must be at least 1")
+        if self.pool_min > self.pool_max:
+            raise SettingsError("pool_min (FRONTLINE_POOL_MIN) exceeds pool_max")
+        if self.log_format not in ("auto", "json", "console"):
+            raise SettingsError("FRONTLINE_LOG_FORMAT must be auto, json or console")
+        if not self.db_role.replace("_", "").isalnum():
+            raise SettingsError("FRONTLINE_DB_ROLE must be letters, digits and '_'")
+        if not 0 < self.port < 65536:
+            raise SettingsError("FRONTLINE_PORT must be a TCP port")
+
+
+def _convert(name: str, env: str, raw: str, default: Any) -> Any:
+    if isinstance(default, bool):
+        if raw.lower() in ("1", "true", "yes", "on"):
+            return True
+        if raw.lower() in ("0", "false", "no", "off"):
+            return False
+        raise SettingsError(f"{env} must be true or false, not {raw!r}")
+    if isinstance(default, int):
+        try:
+            return int(raw)
+        except ValueError:
+            raise SettingsError(f"{env} ({name}) must be an integer, not {raw!r}") from None
+    if isinstance(default, Path):
+        return Path(raw)
+    return raw

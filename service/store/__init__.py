@@ -1,0 +1,1 @@
+"""The store: PostgreSQL through asyncpg. SQL lives in ``sql/*.sql``, one query a file."""

@@ -1,0 +1,190 @@
+"""Group commit and bulk import: many requests, few transactions.
+
+Concurrent POSTs queue here; one writer task takes everything queued (up to
+``group_max`` requests) and appends it in one transaction, so that many clients share one
+commit and one fsync. Each request still succeeds or fails on its own (see
+``service.domain.append``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+
+import msgspec
+import structlog
+
+from contracts.events import event_decoder
+from contracts.responses import ImportResult, Receipt, RejectedLine
+from service.domain.append import AppendRequest
+from service.domain.errors import FrontlineError, InvalidEvent
+from service.domain.records import PreparedEvent, prepare_event
+from service.domain.validation import field_of
+from service.store.events import EventStore, Outcome
+
+log = structlog.get_logger(__name__)
+
+
+@dataclass(slots=True)
+class _Pending:
+    request: AppendRequest
+    done: asyncio.Future[list[Receipt]] = field(
+        default_factory=lambda: asyncio.get_running_loop().create_future()
+    )
+
+
+class GroupCommitter:
+    """Queues append requests and writes them in groups, one group at a time."""
+
+    def __init__(self, store: EventStore, group_max: int) -> None:
+        self.store = store
+        self.group_max = group_max
+        self._queue: asyncio.Queue[_Pending] = asyncio.Queue()
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        """Start the writer task (on the running loop)."""
+        if self._task is None:
+            self._task = asyncio.create_task(self._run(), name="frontline-group-commit")
+
+    async def stop(self) -> None:
+        """Finish what is queued, then stop the writer task."""
+        if self._task is None:
+            return
+        await self._queue.join()
+        self._task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await self._task
+        self._task = None
+
+    async def append(self, request: AppendRequest) -> list[Receipt]:
+        """Append one request; its receipts, or its FrontlineError."""
+        if self._task is None:
+            raise RuntimeError("GroupCommitter.start() was not called")
+        pending = _Pending(request)
+        self._queue.put_nowait(pending)
+        # A client that goes away does not cancel its append: the group it joined commits
+        # regardless, and a retry with the same ids gets the original receipts.
+        return await asyncio.shield(pending.done)
+
+    async def _run(self) -> None:
+        while True:
+            group = [await self._queue.get()]
+            while len(group) < self.group_max and not self._queue.empty():
+                group.append(self._queue.get_nowait())
+            try:
+                outcomes = await self.store.append_group([p.request for p in group])
+            except Exception as error:  # every waiter must hear of the failure
+                for pending in group:
+                    self._queue.task_done()
+                    if not pending.done.done():
+                        pending.done.set_exception(error)
+                continue
+            for pending, outcome in zip(group, outcomes, strict=True):
+                self._queue.task_done()
+                if pending.done.done():
+                    continue
+                if isinstance(outcome, FrontlineError):
+                    pending.done.set_exception(outcome)
+                else:
+                    pending.done.set_result(outcome)
+
+
+async def split_lines(chunks: AsyncIterator[bytes]) -> AsyncIterator[tuple[int, bytes]]:
+    """Numbered lines of a byte stream (1-based), blank lines skipped, never all in memory."""
+    number = 0
+    rest = b""
+    async for chunk in chunks:
+        if not chunk:
+            continue
+        lines = (rest + chunk).split(b"\n")
+        rest = lines.pop()
+        for line in lines:
+            number += 1
+            if line.strip():
+                yield number, line
+    if rest.strip():
+        yield number + 1, rest
+
+
+@dataclass(slots=True)
+class _Tally:
+    accepted: int = 0
+    duplicate: int = 0
+    errors: list[RejectedLine] = field(default_factory=list)
+
+    def count(
+        self, lines: list[int], prepared: list[PreparedEvent], outcomes: list[Outcome]
+    ) -> None:
+        for line, event, outcome in zip(lines, prepared, outcomes, strict=True):
+            if isinstance(outcome, FrontlineError):
+                self.errors.append(
+                    RejectedLine(line=line, reason=outcome.detail, field=outcome.field, id=event.id)
+                )
+            elif outcome[0].duplicate:
+                self.duplicate += 1
+            else:
+                self.accepted += 1
+
+
+async def import_ndjson(
+    store: EventStore,
+    lines: AsyncIterator[tuple[int, bytes]],
+    *,
+    chunk_size: int,
+    submitter: str | None = None,
+) -> ImportResult:
+    """Append every good line of an NDJSON stream, committed in chunks; report the bad ones.
+
+    Each line is its own request: a bad line is rejected with its number and reason and
+    never stops or loses the good ones. The next chunk is parsed while the previous one is
+    being written.
+    """
+    tally = _Tally()
+    numbers: list[int] = []
+    prepared: list[PreparedEvent] = []
+    writing: asyncio.Task[list[Outcome]] | None = None
+    written: tuple[list[int], list[PreparedEvent]] = ([], [])
+
+    async def settle() -> None:
+        nonlocal writing
+        if writing is not None:
+            tally.count(*written, await writing)
+            writing = None
+
+    async for number, line in lines:
+        try:
+            prepared.append(prepare_event(event_decoder.decode(line)))
+            numbers.append(number)
+        except msgspec.DecodeError as error:
+            detail, where = field_of(error)
+            tally.errors.append(RejectedLine(line=number, reason=detail, field=where))
+        except InvalidEvent as error:
+            tally.errors.append(RejectedLine(line=number, reason=error.detail, field=error.field))
+        if len(prepared) >= chunk_size:
+            await settle()
+            written = (numbers, prepared)
+            writing = asyncio.create_task(_append_lines(store, prepared, submitter))
+            numbers, prepared = [], []
+    await settle()
+    if prepared:
+        tally.count(numbers, prepared, await _append_lines(store, prepared, submitter))
+    tally.errors.sort(key=lambda e: e.line)
+    last_position, _ = await store.head()
+    return ImportResult(
+        accepted=tally.accepted,
+        duplicate=tally.duplicate,
+        rejected=len(tally.errors),
+        errors=tally.errors,
+        last_position=last_position,
+    )
+
+
+async def _append_lines(
+    store: EventStore, prepared: list[PreparedEvent], submitter: str | None
+) -> list[Outcome]:
+    return await store.append_group(
+        [AppendRequest(events=(event,), submitter=submitter) for event in prepared]
+    )

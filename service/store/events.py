@@ -1,0 +1,275 @@
+"""The event log in PostgreSQL: append groups under the head lock, read pages and streams."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator, Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any, Final
+
+import asyncpg
+import msgspec
+import structlog
+from asyncpg.pool import PoolConnectionProxy
+
+from contracts.responses import LinkedFrom, Receipt, StoredEvent
+from service.domain.append import (
+    AppendRequest,
+    GroupPlan,
+    Known,
+    StoredInfo,
+    ids_to_look_up,
+    places_to_look_up,
+    plan_group,
+)
+from service.domain.errors import FrontlineError, NotReady
+from service.domain.records import PreparedEvent
+from service.store.queries import SQL
+
+log = structlog.get_logger(__name__)
+
+EVENT_COLUMNS: Final = (
+    "position", "id", "place_id", "place_version", "type", "source_key", "valid_from",
+    "valid_to", "recorded_at", "commit_position", "submitter", "payload", "payload_digest",
+    "record", "prev_hash", "hash",
+)  # fmt: skip
+LINK_COLUMNS: Final = ("position", "id", "target", "relation")
+#: Joins a place's aliases into one text for upsert_places.sql (a control character no
+#: place name holds).
+ALIAS_SEPARATOR: Final = "\x1f"
+
+#: Errors that mean the database could not be reached or the connection broke.
+UNAVAILABLE: Final = (
+    OSError,
+    asyncpg.exceptions.ConnectionDoesNotExistError,
+    asyncpg.exceptions.InterfaceError,
+    asyncpg.exceptions.CannotConnectNowError,
+    asyncpg.exceptions.AdminShutdownError,
+    asyncpg.exceptions.TooManyConnectionsError,
+)
+
+Outcome = list[Receipt] | FrontlineError
+Connection = asyncpg.Connection[asyncpg.Record] | PoolConnectionProxy[asyncpg.Record]
+
+
+@dataclass(frozen=True, slots=True)
+class EventFilter:
+    """Which events a reader wants, besides a position to start after."""
+
+    place: str | None = None
+    type: str | None = None
+    source: str | None = None
+
+
+def stored_event(row: asyncpg.Record) -> StoredEvent:
+    """A row of ``events`` as the API shows it."""
+    return StoredEvent(
+        position=row["position"],
+        id=row["id"],
+        place=row["place_id"],
+        place_version=row["place_version"],
+        type=row["type"],
+        recorded_at=row["recorded_at"],
+        commit_position=row["commit_position"],
+        hash=row["hash"].hex(),
+        prev_hash=row["prev_hash"].hex(),
+        payload_digest=row["payload_digest"].hex(),
+        event=msgspec.Raw(row["payload"].encode()),
+    )
+
+
+class EventStore:
+    """Appends and reads the log through one asyncpg pool."""
+
+    def __init__(self, pool: asyncpg.Pool) -> None:
+        self.pool = pool
+
+    async def append_group(self, requests: Sequence[AppendRequest]) -> list[Outcome]:
+        """Write a group of requests in one transaction; each succeeds or fails on its own.
+
+        Should the write itself fail for a reason no request explains (a bug, a constraint
+        the planner missed), the group is retried one request at a time, so one request's
+        trouble never fails the others.
+        """
+        try:
+            return await self._append_once(requests)
+        except UNAVAILABLE as error:
+            raise NotReady(f"the database is unavailable: {type(error).__name__}") from error
+        except asyncpg.PostgresError:
+            if len(requests) == 1:
+                raise
+            log.exception("group_commit_failed_retrying_alone", requests=len(requests))
+        outcomes: list[Outcome] = []
+        for request in requests:
+            outcomes.extend(await self._append_once([request]))
+        return outcomes
+
+    async def _append_once(self, requests: Sequence[AppendRequest]) -> list[Outcome]:
+        async with self.pool.acquire() as conn, conn.transaction():
+            head = await conn.fetchrow(SQL["lock_head"])
+            assert head is not None  # the migration inserts the head row, a trigger keeps it
+            recorded_at = await conn.fetchval(SQL["clock_now"])
+            known = await self._known(conn, requests)
+            plan = plan_group(
+                requests,
+                known,
+                head_position=head["position"],
+                head_hash=bytes(head["hash"]),
+                recorded_at=recorded_at,
+            )
+            if plan.created:
+                await self._write(conn, plan)
+        return plan.outcomes
+
+    async def _known(self, conn: Connection, requests: Sequence[AppendRequest]) -> Known:
+        rows = await conn.fetch(SQL["find_stored_events"], ids_to_look_up(requests))
+        versions = await conn.fetch(SQL["find_place_versions"], places_to_look_up(requests))
+        return Known(
+            events={
+                r["id"]: StoredInfo(
+                    id=r["id"],
+                    position=r["position"],
+                    place_id=r["place_id"],
+                    place_version=r["place_version"],
+                    recorded_at=r["recorded_at"],
+                    commit_position=r["commit_position"],
+                    payload_digest=bytes(r["payload_digest"]),
+                    source_key=r["source_key"],
+                )
+                for r in rows
+            },
+            place_versions={r["id"]: r["version"] for r in versions},
+        )
+
+    async def _write(self, conn: Connection, plan: GroupPlan) -> None:
+        commit = plan.head_position
+        events: list[tuple[object, ...]] = []
+        links: list[tuple[object, ...]] = []
+        places: dict[str, _PlaceUpdate] = {}
+        for row in plan.rows:
+            p = row.prepared
+            events.append((
+                row.position, p.id, p.place_id, row.place_version, p.type, p.source_key,
+                p.valid_from, p.valid_to, plan.recorded_at,
+                commit, row.submitter, p.payload.decode(), p.payload_digest,
+                row.record.decode(), row.prev_hash, row.hash,
+            ))  # fmt: skip
+            links.extend(
+                (row.position, p.id, link.event, link.relation) for link in p.event.relates_to
+            )
+            _note_place(places, p, row.place_version, row.position)
+        await conn.copy_records_to_table("events", records=events, columns=EVENT_COLUMNS)
+        if links:
+            await conn.copy_records_to_table("event_links", records=links, columns=LINK_COLUMNS)
+        await conn.execute(SQL["upsert_places"], *_place_columns(places.values()))
+        await conn.execute(SQL["move_head"], plan.head_position, plan.head_hash)
+
+    # --- reads -------------------------------------------------------------------------
+
+    async def page(self, after: int, limit: int, where: EventFilter) -> list[StoredEvent]:
+        """Events after a position, in position order."""
+        rows = await self.pool.fetch(
+            SQL["read_events_page"], after, where.place, where.type, where.source, limit
+        )
+        return [stored_event(r) for r in rows]
+
+    async def stream(
+        self, after: int, where: EventFilter, limit: int | None = None
+    ) -> AsyncIterator[StoredEvent]:
+        """Every selected event after a position, read with a cursor, never all in memory."""
+        async with self.pool.acquire() as conn, conn.transaction(readonly=True):
+            cursor = conn.cursor(
+                SQL["read_events_page"],
+                after,
+                where.place,
+                where.type,
+                where.source,
+                limit,
+                prefetch=2000,
+            )
+            async for row in cursor:
+                yield stored_event(row)
+
+    async def get(self, event_id: uuid.UUID) -> tuple[StoredEvent, list[LinkedFrom]] | None:
+        """One event and the events that link to it."""
+        async with self.pool.acquire() as conn:
+            row = await conn.fetchrow(SQL["read_event_by_id"], event_id)
+            if row is None:
+                return None
+            links = await conn.fetch(SQL["read_links_to"], event_id)
+        return stored_event(row), [
+            LinkedFrom(id=r["id"], position=r["position"], relation=r["relation"]) for r in links
+        ]
+
+    async def head(self) -> tuple[int, bytes]:
+        """The log's last position and hash."""
+        row = await self.pool.fetchrow(SQL["read_head"])
+        assert row is not None  # the migration inserts the head row, a trigger keeps it
+        return row["position"], bytes(row["hash"])
+
+    async def schema_revision(self) -> str | None:
+        """The alembic revision the database is at."""
+        value = await self.pool.fetchval(SQL["read_schema_revision"])
+        return None if value is None else str(value)
+
+
+@dataclass(slots=True)
+class _PlaceUpdate:
+    """What one commit tells the place registry about one place."""
+
+    id: str
+    name: str
+    kind: str | None
+    lat: float | None
+    lon: float | None
+    parent: str | None
+    aliases: set[str]
+    precision: str | None
+    version: int
+    first_position: int
+    last_position: int
+
+
+def _note_place(
+    places: dict[str, _PlaceUpdate], prepared: PreparedEvent, version: int, position: int
+) -> None:
+    place = prepared.event.place
+    update = places.get(place.id)
+    if update is None:
+        places[place.id] = _PlaceUpdate(
+            id=place.id,
+            name=place.name or place.id,
+            kind=place.kind,
+            lat=place.lat,
+            lon=place.lon,
+            parent=place.parent,
+            aliases=set(place.aliases),
+            precision=place.precision,
+            version=version,
+            first_position=position,
+            last_position=position,
+        )
+        return
+    update.version = version
+    update.last_position = position
+    update.aliases.update(place.aliases)
+    if place.name is not None and place.name != update.name:
+        update.aliases.add(place.name)
+    if update.lat is None and place.lat is not None:
+        update.lat, update.lon = place.lat, place.lon
+    update.kind = update.kind or place.kind
+    update.parent = update.parent or place.parent
+    update.precision = update.precision or place.precision
+
+
+def _place_columns(updates: Iterable[_PlaceUpdate]) -> list[list[Any]]:
+    """The registry updates as the column arrays upsert_places.sql unnests."""
+    columns: list[list[Any]] = [[] for _ in range(11)]
+    for u in updates:
+        values = (
+            u.id, u.name, u.kind, u.lat, u.lon, u.parent, ALIAS_SEPARATOR.join(sorted(u.aliases)),
+            u.precision, u.version, u.first_position, u.last_position,
+        )  # fmt: skip
+        for column, value in zip(columns, values, strict=True):
+            column.append(value)
+    return columns

@@ -1,0 +1,1 @@
+SELECT id, version FROM places WHERE id = ANY($1::text[])

@@ -1,0 +1,1 @@
+SELECT position, hash FROM log_head WHERE id = 1
