@@ -264,7 +264,8 @@ batch_decoder: Final = msgspec.json.Decoder(Batch)
 class _Peek(Struct):
     """Just enough of a body to tell a batch from a single event."""
 
-    events: msgspec.Raw | None = None
+    events: msgspec.Raw = msgspec.Raw()
+    """Empty unless the body has an ``events`` member (msgspec.Raw cannot be optional)."""
 
 
 peek_decoder: Final = msgspec.json.Decoder(_Peek)

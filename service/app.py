@@ -19,7 +19,7 @@ from service.api.deps import Services
 from service.api.events import EventsController
 from service.api.health import health, ready
 from service.api.middleware import request_logging
-from service.api.openapi import openapi_config
+from service.api.openapi import add_contract_schemas, openapi_config
 from service.api.problems import EXCEPTION_HANDLERS
 from service.settings import Settings
 from service.store.appender import GroupCommitter
@@ -60,11 +60,10 @@ def create_app(settings: Settings, *, pool: asyncpg.Pool | None = None) -> Lites
     def services() -> Services:
         return holder["services"]
 
-    return Litestar(
+    app = Litestar(
         route_handlers=[EventsController, health, ready],
         dependencies={"services": Provide(services, sync_to_thread=False)},
         lifespan=[lifespan],
-        middleware=[request_logging],
         exception_handlers=EXCEPTION_HANDLERS,  # type: ignore[arg-type]
         openapi_config=openapi_config(_version()),
         # Bodies are read by the handlers: JSON ones against max_body_bytes (413), NDJSON
@@ -73,3 +72,8 @@ def create_app(settings: Settings, *, pool: asyncpg.Pool | None = None) -> Lites
         logging_config=None,
         debug=False,
     )
+    add_contract_schemas(app)
+    # Litestar's `middleware=` runs only for matched routes; wrapping the app's ASGI handler
+    # gives every request (404s and 405s included) its request id and its log line.
+    app.asgi_handler = request_logging(app.asgi_handler)
+    return app

@@ -171,18 +171,22 @@ class EventsController(Controller):
         return Response(EventPage(events=events, next=events[-1].position if events else after))
 
     @get(
-        "/{event_id:uuid}",
+        "/{event_id:str}",
         summary="One event",
         description="The event as stored, with the events that link to it.",
         responses={404: _problem("No event has this id.")},
     )
     async def one(
         self,
-        event_id: Annotated[uuid.UUID, PathParameter(description="The event's id.")],
+        event_id: Annotated[str, PathParameter(description="The event's id (a UUID).")],
         services: ServicesDep,
     ) -> EventDetail:
         """One stored event and the events that link to it."""
-        found = await services.store.get(event_id)
+        try:
+            wanted = uuid.UUID(event_id)
+        except ValueError:
+            raise InvalidParameter(f"{event_id!r} is not a UUID", field="event_id") from None
+        found = await services.store.get(wanted)
         if found is None:
             raise NotFound(f"no event has id {event_id}", field="event_id")
         event, linked_from = found

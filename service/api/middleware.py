@@ -44,6 +44,7 @@ def request_logging(app: ASGIApp) -> ASGIApp:
             finally:
                 log.info(
                     "request",
+                    request_id=request_id,
                     method=scope.get("method"),
                     path=scope["path"],
                     status=status,

@@ -10,9 +10,9 @@ from dataclasses import dataclass, field
 from typing import Any, Final
 
 import msgspec
+from litestar import Litestar
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.spec import (
-    Components,
     OpenAPIMediaType,
     Operation,
     Reference,
@@ -87,5 +87,17 @@ def openapi_config(version: str) -> OpenAPIConfig:
             "ground. Errors are RFC 9457 problem details (application/problem+json)."
         ),
         path="/schema",
-        components=Components(schemas=contract_components()),
     )
+
+
+def add_contract_schemas(app: Litestar) -> None:
+    """Add the contract's schemas to the app's OpenAPI document.
+
+    Litestar writes ``components.schemas`` from the types its handlers declare, replacing any
+    given in the config; the contract's types are not declared by a handler (the ingest
+    handler reads its body itself), so they are added to the built document, once.
+    """
+    document = app.openapi_schema
+    if document.components.schemas is None:
+        document.components.schemas = {}
+    document.components.schemas.update(contract_components())

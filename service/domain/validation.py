@@ -58,7 +58,7 @@ def decode_events(body: bytes, max_batch: int) -> tuple[list[Event], tuple[Expec
     except msgspec.DecodeError as error:
         raise _invalid(error) from None
     try:
-        if peek is not None and peek.events is not None:
+        if peek is not None and len(peek.events) > 0:
             batch = batch_decoder.decode(body)
             if len(batch.events) > max_batch:
                 raise BatchTooLarge(

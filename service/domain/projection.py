@@ -1,0 +1,958 @@
+"""The projection of one place: ``project_place(events, policy) -> Timeline`` (DESIGN section 4).
+
+A pure function of the *set* of a place's events: no I/O, no clock, no dependence on the order
+the events arrive in. Every read of the front (current state, as-of queries, rebuilds,
+audits) is this function's output. ``docs/projection.md`` states the rules with a worked
+example each; the comments here name the rule a step implements.
+
+The fold runs in phases, each O(n log n) in the number of events:
+
+1. index the events and decide which are in force (rule 1);
+2. turn in-force events and their ``confirms``/``denies`` links into claims (rule 2);
+3. cut the valid-time axis into *blocks*: dispute regions (rule 4, overlap) and runs of
+   agreeing claims, then sweep them in time order, carrying control forward (rule 3),
+   resolving each block by support (rules 5-7) and widening a block into a dispute when
+   control changes without explanation (rule 4, unexplained change);
+4. lay the status intervals (encirclement, clash, counter-attack) over the control
+   timeline (rule 8) and merge neighbours with identical content.
+
+Which side a capture without a named ``opponent`` takes the place from (needed for the
+alignment weight, and for what a denial of it claims) comes from a preliminary run of
+phase 3 without denials: the controller just before the capture.
+"""
+
+from __future__ import annotations
+
+import math
+import uuid
+from bisect import bisect_left, bisect_right
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from fractions import Fraction
+from typing import Final, Literal, TypeAlias
+
+import msgspec
+
+from contracts.events import Event, Occurred, event_type
+from service.domain.policy import CREDIBILITY_V1, NEUTRAL, Policy
+from service.domain.time import valid_interval
+
+Status: TypeAlias = Literal["controlled", "encircled", "contested", "unknown"]
+Basis: TypeAlias = Literal["assessed", "claimed"]
+LinkKind: TypeAlias = Literal["direct", "confirms", "denies"]
+Side: TypeAlias = str | None
+"""A side's slug, or ``None`` for "no controller"."""
+
+#: Types whose claim gives the place to the event's ``side``.
+GIVES_TO_SIDE: Final = frozenset({"capture", "base_established", "control"})
+#: Types whose claim gives the place to the event's ``opponent`` (or to no controller).
+GIVES_TO_OPPONENT: Final = frozenset({"withdrawal", "base_evacuated"})
+#: Claims that explain a change of controller; a bare ``control`` statement does not.
+CHANGES_CONTROL: Final = frozenset({"capture", "base_established", "withdrawal", "base_evacuated"})
+#: Types that make the place contested during their interval.
+CONTESTS: Final = frozenset({"clash", "counter_attack"})
+#: Types that end an encirclement.
+ENDS_SIEGE: Final = frozenset({"capture", "siege_lifted"})
+#: Relations by which a source takes its own earlier event out of force.
+WITHDRAWS: Final = frozenset({"retracts", "corrects", "supersedes"})
+
+_FOREVER: Final = datetime.max.replace(tzinfo=UTC)
+"""Internal stand-in for an open end; never leaves this module (it becomes ``None``)."""
+
+
+# --------------------------------------------------------------------------------------------
+# Output
+
+
+class _Output(msgspec.Struct, frozen=True, kw_only=True):
+    """Base of the projection's output structs."""
+
+
+class Claim(_Output, frozen=True):
+    """One claim competing in a dispute."""
+
+    side: str | None
+    """The controller the claim gives the place to; ``None`` means no controller."""
+    source: str
+    """The source's name as the claiming event spells it."""
+    score: float
+    """The claim's exact score (rule 5), rounded to the nearest double."""
+    event: uuid.UUID
+    """The event making the claim (for a link: the confirming or denying event)."""
+    link: LinkKind
+    """``direct``: the event's own claim; ``confirms``/``denies``: made by a link."""
+    about: uuid.UUID | None
+    """For a link: the event confirmed or denied."""
+
+
+class Support(_Output, frozen=True):
+    """A side's support in a dispute: noisy-OR over its sources' best claims."""
+
+    side: str | None
+    support: float
+    """The exact support rounded to the nearest double."""
+    sources: int
+
+
+class Segment(_Output, frozen=True):
+    """The place's state over a half-open valid interval ``[valid_from, valid_to)``."""
+
+    valid_from: datetime
+    valid_to: datetime | None
+    """``None``: the state persists, open-ended."""
+    controller: str | None
+    status: Status
+    status_by: str | None
+    """The side encircling or contesting the place."""
+    disputed: bool
+    confidence: int
+    """The controller's support x 100, rounded half up (0-100)."""
+    basis: Basis
+    claims: tuple[Claim, ...]
+    """When disputed: every competing claim. Otherwise empty."""
+    supports: tuple[Support, ...]
+    """When disputed: each competing side's support. Otherwise empty."""
+    reason: str | None
+    """When disputed: why the controller won. Otherwise ``None``."""
+    events: tuple[uuid.UUID, ...]
+    """Sorted ids of the events supporting the controller and the status."""
+
+
+class Timeline(_Output, frozen=True):
+    """The projection of one place under one policy."""
+
+    policy: str
+    policy_version: int
+    segments: tuple[Segment, ...]
+    """Ordered by valid time, contiguous from the place's first claim."""
+
+
+# --------------------------------------------------------------------------------------------
+# Public helpers
+
+
+def source_key(name: str) -> str:
+    """The identity of a source: its name without case or whitespace (rules 1 and 5)."""
+    return "".join(name.split()).casefold()
+
+
+def in_force(events: Iterable[Event]) -> dict[uuid.UUID, bool]:
+    """Whether each event is in force (rule 1), by event id."""
+    return _in_force(_index(events))
+
+
+def segment_at(timeline: Timeline, valid_time: datetime) -> Segment | None:
+    """The segment containing ``valid_time`` (timezone-aware), or ``None`` when there is none."""
+    if valid_time.tzinfo is None or valid_time.utcoffset() is None:
+        raise ValueError("valid_time must be timezone-aware")
+    segments = timeline.segments
+    i = bisect_right(segments, valid_time, key=lambda s: s.valid_from) - 1
+    if i < 0:
+        return None
+    segment = segments[i]
+    if segment.valid_to is not None and valid_time >= segment.valid_to:
+        return None
+    return segment
+
+
+def project_place(events: Iterable[Event], policy: Policy = CREDIBILITY_V1) -> Timeline:
+    """Project the events about one place into its timeline under ``policy``.
+
+    Every event must carry its ``id``. The same set of events always gives the same timeline,
+    whatever the order (a duplicate of an event is ignored).
+    """
+    facts = _index(events)
+    force = _in_force(facts)
+    scorer = _Scorer(policy)
+
+    # A preliminary control timeline (without denials, and with captures taking the place
+    # from their named opponent only) answers "whom did this capture displace?". It is
+    # only built when some claim needs the answer.
+    before = _ControllerBefore(lambda: _sweep(_blocks(_claims(facts, force, scorer, before=None))))
+    resolved = _sweep(_blocks(_claims(facts, force, scorer, before=before)))
+    return Timeline(
+        policy=policy.name,
+        policy_version=policy.version,
+        segments=_overlay(_control_pieces(resolved), facts, force),
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# Phase 1: index, in force
+
+
+@dataclass(frozen=True, slots=True)
+class _Fact:
+    """An event with what the projection needs of it, computed once."""
+
+    event: Event
+    id: uuid.UUID
+    kind: str
+    start: datetime
+    end: datetime
+    source: str
+    """The source key (:func:`source_key`)."""
+
+
+def _index(events: Iterable[Event]) -> dict[uuid.UUID, _Fact]:
+    facts: dict[uuid.UUID, _Fact] = {}
+    intervals: dict[Occurred, tuple[datetime, datetime]] = {}  # reports share days
+    for event in events:
+        if event.id is None:
+            raise ValueError("project_place needs stored events: an event has no id")
+        seen = facts.get(event.id)
+        if seen is not None:
+            if seen.event != event:
+                raise ValueError(f"two different events share the id {event.id}")
+            continue
+        interval = intervals.get(event.occurred)
+        if interval is None:
+            interval = intervals[event.occurred] = valid_interval(event.occurred)
+        start, end = interval
+        facts[event.id] = _Fact(
+            event, event.id, event_type(event), start, end, source_key(event.source.name)
+        )
+    return facts
+
+
+def _in_force(facts: Mapping[uuid.UUID, _Fact]) -> dict[uuid.UUID, bool]:
+    """Rule 1, evaluated from the latest events back (Kahn's order on the link graph).
+
+    An event is out of force iff some in-force event by the same source links to it with a
+    withdrawing relation. Every linker is decided before its target, so a retraction of a
+    retraction restores the original.
+    """
+    targets: dict[uuid.UUID, frozenset[uuid.UUID]] = {}
+    pending = dict.fromkeys(facts, 0)  # linkers not yet decided
+    for fact in facts.values():
+        hits = frozenset(
+            link.event
+            for link in fact.event.relates_to
+            if link.relation in WITHDRAWS
+            and link.event in facts
+            and facts[link.event].source == fact.source
+        )
+        targets[fact.id] = hits
+        for target in hits:
+            pending[target] += 1
+    withdrawn = dict.fromkeys(facts, False)
+    decided: dict[uuid.UUID, bool] = {}
+    ready = [event_id for event_id, count in pending.items() if count == 0]
+    while ready:
+        event_id = ready.pop()
+        alive = not withdrawn[event_id]
+        decided[event_id] = alive
+        for target in targets[event_id]:
+            if alive:
+                withdrawn[target] = True
+            pending[target] -= 1
+            if pending[target] == 0:
+                ready.append(target)
+    if len(decided) != len(facts):
+        raise ValueError("retraction links form a cycle; links must point to earlier events")
+    return decided
+
+
+# --------------------------------------------------------------------------------------------
+# Phase 2: claims
+
+
+@dataclass(frozen=True, slots=True)
+class _Claim:
+    start: datetime
+    end: datetime
+    side: Side
+    source: str
+    score: _Score
+    event: uuid.UUID
+    link: LinkKind
+    about: uuid.UUID | None
+    changes: bool
+    """True when the claim explains a change of controller (rule 4, unexplained change)."""
+    self_serving: bool
+    source_name: str
+    key: tuple[str, float, Fraction, str, int, str, int]
+    """The order claims are listed in: side, best score first, source, event, link."""
+
+
+def _claim_key(c: _Claim) -> tuple[str, float, Fraction, str, int, str, int]:
+    return c.key
+
+
+@dataclass(frozen=True, slots=True)
+class _Score:
+    """An exact score, with its negation and nearest double precomputed for sorting."""
+
+    exact: Fraction
+    approx: float
+    negated: Fraction
+
+    @classmethod
+    def of(cls, exact: Fraction) -> _Score:
+        return cls(exact, float(exact), -exact)
+
+
+def _side_key(side: Side) -> str:
+    return "" if side is None else side
+
+
+@dataclass(frozen=True, slots=True)
+class _Assertion:
+    """What a control-bearing event asserts, before any timeline is known."""
+
+    favours: Side
+    disfavours: Side
+    open: bool
+    """True when the side it takes the place from is not named and must be looked up."""
+    changes: bool
+
+
+def _assertion(fact: _Fact) -> _Assertion | None:
+    """Rule 2: the control claim an event makes, if any."""
+    event = fact.event
+    if fact.kind in GIVES_TO_SIDE:
+        side = event.side
+        named = event.opponent if event.opponent != side else None
+        return _Assertion(side, named, named is None, fact.kind in CHANGES_CONTROL)
+    if fact.kind in GIVES_TO_OPPONENT:
+        return _Assertion(event.opponent, event.side, False, True)
+    return None
+
+
+class _Scorer:
+    """Rule 5 scores, cached by the few inputs they depend on."""
+
+    def __init__(self, policy: Policy) -> None:
+        self.policy = policy
+        self._cache: dict[tuple[str, int, str, str, Side, Side], _Score] = {}
+
+    def score(self, fact: _Fact, favours: Side, disfavours: Side) -> _Score:
+        event = fact.event
+        alignment = event.source.alignment
+        key = (
+            event.source.reliability,
+            event.credibility,
+            event.hedge,
+            alignment,
+            favours if alignment == favours else None,
+            disfavours if alignment == disfavours else None,
+        )
+        cached = self._cache.get(key)
+        if cached is None:
+            cached = _Score.of(
+                self.policy.score(
+                    reliability=event.source.reliability,
+                    credibility=event.credibility,
+                    hedge=event.hedge,
+                    alignment=alignment,
+                    favours=favours,
+                    disfavours=disfavours,
+                )
+            )
+            self._cache[key] = cached
+        return cached
+
+
+class _ControllerBefore:
+    """The preliminary controller just before an instant (piecewise constant lookup)."""
+
+    def __init__(self, build: Callable[[], Sequence[_Resolved]]) -> None:
+        self._build: Callable[[], Sequence[_Resolved]] | None = build
+        self._starts: list[datetime] = []
+        self._controllers: list[Side] = []
+
+    def __call__(self, moment: datetime) -> Side:
+        if self._build is not None:
+            resolved, self._build = self._build(), None
+            self._starts = [block.start for block in resolved]
+            self._controllers = [block.controller for block in resolved]
+        i = bisect_left(self._starts, moment) - 1
+        return self._controllers[i] if i >= 0 else None
+
+
+def _claims(
+    facts: Mapping[uuid.UUID, _Fact],
+    force: Mapping[uuid.UUID, bool],
+    scorer: _Scorer,
+    *,
+    before: _ControllerBefore | None,
+) -> list[_Claim]:
+    """Rule 2: the claims of in-force events and of their ``confirms``/``denies`` links.
+
+    With ``before`` None (the preliminary run) denials are left out and an unnamed opponent
+    is no one; otherwise an unnamed opponent is the controller just before the event.
+    """
+    assertions = {fact.id: _assertion(fact) for fact in facts.values()}
+
+    def disfavoured(target: _Fact, assertion: _Assertion) -> Side:
+        if not assertion.open or before is None:
+            return assertion.disfavours
+        displaced = before(target.start)
+        return displaced if displaced != assertion.favours else None
+
+    def make(
+        scorer_fact: _Fact,
+        target: _Fact,
+        favours: Side,
+        disfavours: Side,
+        link: LinkKind,
+        changes: bool,
+    ) -> _Claim:
+        alignment = scorer_fact.event.source.alignment
+        score = scorer.score(scorer_fact, favours, disfavours)
+        about = None if link == "direct" else target.id
+        return _Claim(
+            start=target.start,
+            end=target.end,
+            side=favours,
+            source=scorer_fact.source,
+            score=score,
+            event=scorer_fact.id,
+            link=link,
+            about=about,
+            changes=changes,
+            self_serving=alignment != NEUTRAL and alignment == favours,
+            source_name=scorer_fact.event.source.name,
+            key=(
+                _side_key(favours),
+                -score.approx,
+                score.negated,
+                scorer_fact.source,
+                scorer_fact.id.int,
+                link,
+                -1 if about is None else about.int,
+            ),
+        )
+
+    claims: list[_Claim] = []
+    for fact in facts.values():
+        if not force[fact.id]:
+            continue
+        own = assertions[fact.id]
+        if own is not None:
+            against = disfavoured(fact, own)
+            claims.append(make(fact, fact, own.favours, against, "direct", own.changes))
+        linked = {
+            (link.event, link.relation)
+            for link in fact.event.relates_to
+            if link.relation in ("confirms", "denies") and link.event != fact.id
+        }
+        for target_id, relation in linked:
+            target = facts.get(target_id)
+            asserted = assertions.get(target_id)
+            if target is None or asserted is None:
+                continue  # unknown target, or an event that claims nothing about control
+            against = disfavoured(target, asserted)
+            if relation == "confirms":
+                claims.append(
+                    make(fact, target, asserted.favours, against, "confirms", asserted.changes)
+                )
+            elif before is not None:
+                # A denial claims the place for whom the denied event would displace.
+                claims.append(make(fact, target, against, asserted.favours, "denies", False))
+    claims.sort(key=lambda c: (c.start, c.end, c.key))
+    return claims
+
+
+# --------------------------------------------------------------------------------------------
+# Phase 3: blocks and the sweep
+
+
+@dataclass(slots=True)
+class _Block:
+    start: datetime
+    end: datetime
+    claims: list[_Claim]
+    disputed: bool
+
+
+def _blocks(claims: Sequence[_Claim]) -> list[_Block]:
+    """Rule 4 (overlap) and rule 3: cut the claims into disjoint blocks in time order.
+
+    A claim is *disputing* when it overlaps a claim naming another controller; the union of
+    disputing claims, merged where they overlap, gives the dispute regions. Every claim
+    overlapping a region competes in it. What is left of the other claims outside the
+    regions agrees wherever it overlaps, and forms undisputed blocks.
+    """
+    if not claims:
+        return []
+    points = sorted({c.start for c in claims} | {c.end for c in claims})
+    at = {point: i for i, point in enumerate(points)}
+    starting: list[list[Side]] = [[] for _ in points]
+    ending: list[list[Side]] = [[] for _ in points]
+    for c in claims:
+        starting[at[c.start]].append(c.side)
+        ending[at[c.end]].append(c.side)
+    # conflicts[i]: how many of the elementary pieces before points[i] have >= 2 controllers.
+    conflicts = [0] * len(points)
+    active: dict[Side, int] = {}
+    for i in range(len(points) - 1):
+        for side in ending[i]:
+            active[side] -= 1
+            if active[side] == 0:
+                del active[side]
+        for side in starting[i]:
+            active[side] = active.get(side, 0) + 1
+        conflicts[i + 1] = conflicts[i] + (len(active) >= 2)
+
+    regions: list[list[datetime]] = []
+    for c in claims:  # sorted by start
+        if conflicts[at[c.end]] == conflicts[at[c.start]]:
+            continue
+        if regions and c.start < regions[-1][1]:
+            regions[-1][1] = max(regions[-1][1], c.end)
+        else:
+            regions.append([c.start, c.end])
+    region_claims: list[list[_Claim]] = [[] for _ in regions]
+    region_starts = [r[0] for r in regions]
+
+    leftovers: list[tuple[datetime, datetime, _Claim]] = []
+    for c in claims:
+        i = max(bisect_right(region_starts, c.start) - 1, 0)
+        cursor = c.start
+        while i < len(regions) and regions[i][0] < c.end:
+            r_start, r_end = regions[i]
+            if r_end > c.start:
+                region_claims[i].append(c)
+                if r_start > cursor:
+                    leftovers.append((cursor, r_start, c))
+                cursor = max(cursor, r_end)
+            i += 1
+        if cursor < c.end:
+            leftovers.append((cursor, c.end, c))
+
+    blocks = [
+        _Block(start, end, members, True)
+        for (start, end), members in zip(regions, region_claims, strict=True)
+    ]
+    leftovers.sort(key=lambda item: (item[0], item[1], item[2].key))
+    current: _Block | None = None
+    for start, end, c in leftovers:
+        if current is not None and start < current.end:
+            current.end = max(current.end, end)
+            current.claims.append(c)
+        else:
+            current = _Block(start, end, [c], False)
+            blocks.append(current)
+    blocks.sort(key=lambda b: b.start)
+    return blocks
+
+
+@dataclass(slots=True)
+class _Tally:
+    """Per side, each source's best score, and whether any claim is not self-serving."""
+
+    best: dict[Side, dict[str, Fraction]] = field(default_factory=dict)
+    assessed: dict[Side, bool] = field(default_factory=dict)
+
+    def add(self, claim: _Claim) -> None:
+        sources = self.best.setdefault(claim.side, {})
+        if claim.score.exact > sources.get(claim.source, -1):
+            sources[claim.source] = claim.score.exact
+        if not claim.self_serving:
+            self.assessed[claim.side] = True
+        else:
+            self.assessed.setdefault(claim.side, False)
+
+    def absorb(self, other: _Tally) -> None:
+        for side, sources in other.best.items():
+            mine = self.best.setdefault(side, {})
+            for source, score in sources.items():
+                if score > mine.get(source, -1):
+                    mine[source] = score
+        for side, assessed in other.assessed.items():
+            self.assessed[side] = self.assessed.get(side, False) or assessed
+
+    def supports(self) -> dict[Side, Fraction]:
+        """Rule 5: noisy-OR over each side's sources, in sorted order (rule 6)."""
+        result: dict[Side, Fraction] = {}
+        for side, sources in self.best.items():
+            miss = Fraction(1)
+            for source in sorted(sources):
+                miss *= 1 - sources[source]
+            result[side] = 1 - miss
+        return result
+
+
+@dataclass(slots=True)
+class _Resolved:
+    """A block with its outcome. ``parts`` and ``tally`` grow when blocks merge."""
+
+    start: datetime
+    end: datetime
+    parts: list[Sequence[_Claim]]
+    tally: _Tally
+    disputed: bool
+    controller: Side
+    support: Fraction
+    supports: dict[Side, Fraction]
+    tie: bool
+    previous: Side
+    unexplained: tuple[str, str] | None
+    anchor: int | None
+    """Index of the latest block in which the controller after this one had claims."""
+
+
+def _resolve(
+    start: datetime,
+    end: datetime,
+    parts: list[Sequence[_Claim]],
+    tally: _Tally,
+    *,
+    disputed: bool,
+    previous: Side,
+    unexplained: tuple[str, str] | None,
+) -> _Resolved:
+    """Rule 5: the side with the higher support wins; a tie keeps the previous controller."""
+    supports = tally.supports()
+    top = max(supports.values())
+    leaders = [side for side, support in supports.items() if support == top]
+    tie = len(leaders) > 1
+    controller = previous if tie else leaders[0]
+    return _Resolved(
+        start=start,
+        end=end,
+        parts=parts,
+        tally=tally,
+        disputed=disputed,
+        controller=controller,
+        support=supports.get(controller, Fraction(0)),
+        supports=supports,
+        tie=tie,
+        previous=previous,
+        unexplained=unexplained,
+        anchor=None,
+    )
+
+
+def _sweep(blocks: Sequence[_Block]) -> list[_Resolved]:
+    """Rules 3-5 in time order: carry control forward, resolve blocks, widen unexplained changes.
+
+    An undisputed block naming B, when A held the place and none of the block's claims is a
+    change (a capture, withdrawal, base established or evacuated), is an unexplained change:
+    the blocks from A's latest supporting block up to B's become one dispute (rule 4).
+    """
+    resolved: list[_Resolved] = []
+    for block in blocks:
+        previous = resolved[-1].controller if resolved else None
+        anchor = resolved[-1].anchor if resolved else None
+        claimed = block.claims[0].side
+        tally = _Tally()
+        for c in block.claims:
+            tally.add(c)
+        if (
+            not block.disputed
+            and anchor is not None
+            and previous is not None
+            and claimed is not None
+            and claimed != previous
+            and not any(c.changes for c in block.claims)
+        ):
+            base = resolved[anchor]
+            for later in resolved[anchor + 1 :]:
+                base.parts.extend(later.parts)
+                base.tally.absorb(later.tally)
+            base.parts.append(block.claims)
+            base.tally.absorb(tally)
+            earlier = resolved[anchor - 1] if anchor > 0 else None
+            del resolved[anchor:]
+            outcome = _resolve(
+                base.start,
+                block.end,
+                base.parts,
+                base.tally,
+                disputed=True,
+                previous=earlier.controller if earlier else None,
+                unexplained=(previous, claimed),
+            )
+            anchor = earlier.anchor if earlier else None
+        else:
+            outcome = _resolve(
+                block.start,
+                block.end,
+                [block.claims],
+                tally,
+                disputed=block.disputed,
+                previous=previous,
+                unexplained=None,
+            )
+        if outcome.controller in outcome.supports:
+            anchor = len(resolved)
+        outcome.anchor = anchor
+        resolved.append(outcome)
+    return resolved
+
+
+# --------------------------------------------------------------------------------------------
+# Phase 4: control pieces, status overlay, merge
+
+
+@dataclass(frozen=True, slots=True)
+class _Control:
+    """The control part of a segment's content, shared by the pieces it is cut into."""
+
+    controller: Side
+    disputed: bool
+    confidence: int
+    basis: Basis
+    claims: tuple[Claim, ...]
+    supports: tuple[Support, ...]
+    reason: str | None
+    events: tuple[uuid.UUID, ...]
+
+    def same(self, other: _Control) -> bool:
+        return self is other or (
+            self.controller == other.controller
+            and self.disputed == other.disputed
+            and self.confidence == other.confidence
+            and self.basis == other.basis
+            and self.reason == other.reason
+            and self.claims == other.claims
+            and self.supports == other.supports
+            and self.events == other.events
+        )
+
+
+def _percent(value: Fraction) -> int:
+    """``value`` x 100 rounded half up."""
+    return math.floor(value * 100 + Fraction(1, 2))
+
+
+def _percent_text(value: Fraction) -> str:
+    hundredths = math.floor(value * 10_000 + Fraction(1, 2))
+    return f"{hundredths // 100}.{hundredths % 100:02d}%"
+
+
+def _label(side: Side) -> str:
+    return "no controller" if side is None else side
+
+
+def _reason(block: _Resolved, counts: Mapping[Side, int]) -> str:
+    if block.unexplained is not None:
+        held, claimed = block.unexplained
+        cause = (
+            f"Unexplained change: a control claim for {claimed} while {held} held the place, "
+            f"with no claim giving it to {claimed} in between."
+        )
+    else:
+        cause = "Claims for different controllers overlap in valid time."
+    ranked = sorted(block.supports.items(), key=lambda item: (-item[1], _side_key(item[0])))
+    listing = ", ".join(
+        f"{_label(side)} {_percent_text(support)} "
+        f"({counts[side]} source{'' if counts[side] == 1 else 's'})"
+        for side, support in ranked
+    )
+    if not block.tie:
+        return f"{cause} {_label(block.controller)} has the higher support: {listing}."
+    top = ranked[0][1]
+    tied = " and ".join(_label(side) for side, support in ranked if support == top)
+    if block.previous is None:
+        kept = "there was no controller before, so none is named"
+    else:
+        kept = f"the previous controller, {block.previous}, is kept"
+    return f"{cause} Tie at {_percent_text(top)} between {tied}; {kept}. Supports: {listing}."
+
+
+def _control_of(block: _Resolved) -> _Control:
+    winner = block.controller
+    claims = [c for part in block.parts for c in part]
+    events = tuple(sorted({c.event for c in claims if c.side == winner}, key=lambda u: u.int))
+    basis: Basis = "assessed" if block.tally.assessed.get(winner, False) else "claimed"
+    if not block.disputed:
+        return _Control(winner, False, _percent(block.support), basis, (), (), None, events)
+    counts = {side: len(sources) for side, sources in block.tally.best.items()}
+    claims.sort(key=_claim_key)
+    listed = tuple(
+        Claim(
+            side=c.side,
+            source=c.source_name,
+            score=c.score.approx,
+            event=c.event,
+            link=c.link,
+            about=c.about,
+        )
+        for c in claims
+    )
+    supports = tuple(
+        Support(side=side, support=float(support), sources=counts[side])
+        for side, support in sorted(block.supports.items(), key=lambda i: _side_key(i[0]))
+    )
+    return _Control(
+        winner,
+        True,
+        _percent(block.support),
+        basis,
+        listed,
+        supports,
+        _reason(block, counts),
+        events,
+    )
+
+
+def _control_pieces(resolved: Sequence[_Resolved]) -> list[tuple[datetime, datetime, _Control]]:
+    """Rule 3: each block, then its outcome persisting (undisputed) until the next block."""
+    pieces: list[tuple[datetime, datetime, _Control]] = []
+    for i, block in enumerate(resolved):
+        control = _control_of(block)
+        pieces.append((block.start, block.end, control))
+        following = resolved[i + 1].start if i + 1 < len(resolved) else _FOREVER
+        if following > block.end:
+            persisted = _Control(
+                control.controller,
+                False,
+                control.confidence,
+                control.basis,
+                (),
+                (),
+                None,
+                control.events,
+            )
+            pieces.append((block.end, following, persisted))
+    return pieces
+
+
+def _overlay(
+    pieces: Sequence[tuple[datetime, datetime, _Control]],
+    facts: Mapping[uuid.UUID, _Fact],
+    force: Mapping[uuid.UUID, bool],
+) -> tuple[Segment, ...]:
+    """Rule 8: statuses over the control pieces, then merge neighbours with equal content."""
+    if not pieces:
+        return ()
+    origin = pieces[0][0]
+    live = sorted((f for f in facts.values() if force[f.id]), key=lambda f: (f.start, f.id.int))
+    enders = [f.start for f in live if f.kind in ENDS_SIEGE]
+    # (start, end, "encircle"|"contest", side, opponent, id)
+    spans: list[tuple[datetime, datetime, str, str, Side, uuid.UUID]] = []
+    for f in live:
+        side = f.event.side
+        if side is None:
+            continue
+        if f.kind == "encirclement":
+            k = bisect_left(enders, f.start)
+            end = enders[k] if k < len(enders) else _FOREVER
+            kind = "encircle"
+        elif f.kind in CONTESTS:
+            end = f.end
+            kind = "contest"
+        else:
+            continue
+        start = max(f.start, origin)
+        if start < end:
+            spans.append((start, end, kind, side, f.event.opponent, f.id))
+
+    points = sorted(
+        {p for start, end, _ in pieces for p in (start, end)}
+        | {p for span in spans for p in (span[0], span[1])}
+    )
+    opening: dict[datetime, list[int]] = {}
+    closing: dict[datetime, list[int]] = {}
+    for n, span in enumerate(spans):
+        opening.setdefault(span[0], []).append(n)
+        closing.setdefault(span[1], []).append(n)
+
+    encircling: dict[str, set[uuid.UUID]] = {}
+    contesting: dict[tuple[str, Side], set[uuid.UUID]] = {}
+    out: list[_Piece] = []
+    piece = 0
+    for i in range(len(points) - 1):
+        here, there = points[i], points[i + 1]
+        for n in closing.get(here, ()):
+            _, _, kind, side, opponent, event_id = spans[n]
+            bucket = encircling[side] if kind == "encircle" else contesting[(side, opponent)]
+            bucket.discard(event_id)
+        for n in opening.get(here, ()):
+            _, _, kind, side, opponent, event_id = spans[n]
+            if kind == "encircle":
+                encircling.setdefault(side, set()).add(event_id)
+            else:
+                contesting.setdefault((side, opponent), set()).add(event_id)
+        while pieces[piece][1] <= here:
+            piece += 1
+        control = pieces[piece][2]
+        status, status_by, drivers = _status(control.controller, encircling, contesting)
+        events = control.events
+        if drivers:
+            events = tuple(sorted(drivers.union(events), key=lambda u: u.int))
+        if out and out[-1].continues(here, control, status, status_by, events):
+            out[-1].end = there
+        else:
+            out.append(_Piece(here, there, control, status, status_by, events))
+    return tuple(p.segment() for p in out)
+
+
+def _status(
+    controller: Side,
+    encircling: Mapping[str, set[uuid.UUID]],
+    contesting: Mapping[tuple[str, Side], set[uuid.UUID]],
+) -> tuple[Status, Side, set[uuid.UUID]]:
+    """Rule 8 at one instant: contested wins over encircled; no controller is unknown.
+
+    A clash names its ``side`` as the contesting side, or its ``opponent`` when the side is the
+    controller itself. A side does not besiege a place it holds. When several sides qualify,
+    a side other than the controller comes first, then alphabetical order.
+    """
+    drivers: set[uuid.UUID] = set()
+    contenders: list[str] = []
+    for (side, opponent), ids in contesting.items():
+        if ids:
+            if side == controller and opponent is not None and opponent != side:
+                contenders.append(opponent)
+            else:
+                contenders.append(side)
+            drivers |= ids
+    if contenders:
+        return "contested", min(contenders, key=lambda s: (s == controller, s)), drivers
+    besiegers = sorted(s for s, ids in encircling.items() if ids and s != controller)
+    if besiegers:
+        for s in besiegers:
+            drivers |= encircling[s]
+        return "encircled", besiegers[0], drivers
+    return ("controlled" if controller is not None else "unknown"), None, drivers
+
+
+@dataclass(slots=True)
+class _Piece:
+    """A segment under construction."""
+
+    start: datetime
+    end: datetime
+    control: _Control
+    status: Status
+    status_by: Side
+    events: tuple[uuid.UUID, ...]
+
+    def continues(
+        self,
+        start: datetime,
+        control: _Control,
+        status: Status,
+        status_by: Side,
+        events: tuple[uuid.UUID, ...],
+    ) -> bool:
+        """True when a piece starting at ``start`` with this content extends this one."""
+        return (
+            self.end == start
+            and self.control.same(control)
+            and self.status == status
+            and self.status_by == status_by
+            and (self.events is events or self.events == events)
+        )
+
+    def segment(self) -> Segment:
+        control = self.control
+        return Segment(
+            valid_from=self.start,
+            valid_to=None if self.end == _FOREVER else self.end,
+            controller=control.controller,
+            status=self.status,
+            status_by=self.status_by,
+            disputed=control.disputed,
+            confidence=control.confidence,
+            basis=control.basis,
+            claims=control.claims,
+            supports=control.supports,
+            reason=control.reason,
+            events=self.events,
+        )

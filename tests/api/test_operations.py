@@ -1,0 +1,79 @@
+"""Health, readiness, the OpenAPI document, request logs and request ids."""
+
+from __future__ import annotations
+
+from litestar import Litestar
+from litestar.testing import AsyncTestClient
+from structlog.testing import capture_logs
+
+from service.store.migrate import head_revision
+from tests.api.conftest import assert_problem
+from tests.payloads import event_json
+
+Client = AsyncTestClient[Litestar]
+
+
+async def test_health_and_ready(client: Client) -> None:
+    """/health answers; /ready says the database answers and the schema is at head."""
+    assert (await client.get("/health")).json()["status"] == "ok"
+    ready = (await client.get("/ready")).json()
+    assert ready["status"] == "ready"
+    assert ready["migration"] == head_revision()
+
+
+async def test_openapi_documents_every_endpoint_and_the_contract(client: Client) -> None:
+    """/schema lists each route, the event contract and the problem answers."""
+    schema = (await client.get("/schema/openapi.json")).json()
+    paths = schema["paths"]
+    for path in ("/v1/events", "/v1/events/{event_id}", "/health", "/ready"):
+        assert path in paths, path
+    post = paths["/v1/events"]["post"]
+    bodies = post["requestBody"]["content"]
+    assert {"application/json", "application/x-ndjson"} <= set(bodies)
+    for status in ("201", "200", "400", "409", "413", "422"):
+        assert status in post["responses"], status
+    components = schema["components"]["schemas"]
+    assert "Event" in components
+    assert "Capture" in components
+    assert "Problem" in components
+
+
+async def test_one_log_line_per_request_with_a_request_id(client: Client) -> None:
+    """Each request: one 'request' line with id, method, path, status and duration."""
+    with capture_logs() as logs:
+        response = await client.post("/v1/events", json=event_json())
+    lines = [line for line in logs if line["event"] == "request"]
+    assert len(lines) == 1
+    line = lines[0]
+    assert line["method"] == "POST"
+    assert line["path"] == "/v1/events"
+    assert line["status"] == 201
+    assert line["duration_ms"] >= 0
+    assert line["request_id"] == response.headers["x-request-id"]
+
+
+async def test_client_request_id_is_kept(client: Client) -> None:
+    """A sane X-Request-ID from the client is used and echoed; problems carry it too."""
+    response = await client.get("/v1/events/nope", headers={"x-request-id": "abc-123"})
+    assert response.headers["x-request-id"] == "abc-123"
+    assert assert_problem(response, 422)["request_id"] == "abc-123"
+
+
+async def test_unknown_route_is_a_404_problem(client: Client) -> None:
+    """Routes that do not exist answer with a problem body too."""
+    assert_problem(await client.get("/v2/nothing"), 404)
+
+
+async def test_wrong_method_is_a_405_problem(client: Client) -> None:
+    """A method a route does not take answers with a problem body."""
+    assert_problem(await client.delete("/v1/events"), 405)
+
+
+async def test_unknown_routes_are_logged_with_a_request_id(client: Client) -> None:
+    """Requests that match no route still get a request id and their log line."""
+    with capture_logs() as logs:
+        response = await client.get("/v2/nothing")
+    assert response.headers["x-request-id"]
+    (line,) = [line for line in logs if line["event"] == "request"]
+    assert line["status"] == 404
+    assert line["request_id"] == response.headers["x-request-id"]
