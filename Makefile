@@ -20,9 +20,14 @@ $(STAMP): pyproject.toml
 .PHONY: install
 install: $(STAMP) ## create .venv and install Frontline with its dev tools
 
+DEMO ?= 1
 .PHONY: run
-run: install ## serve the API on 127.0.0.1:8000 with an embedded PostgreSQL in ./data
-	$(BIN)/frontline serve
+run: install ## serve the API on 127.0.0.1:8000, embedded PostgreSQL in ./data (DEMO=0: no seed)
+	$(BIN)/frontline serve $(if $(filter 1,$(DEMO)),--demo,)
+
+.PHONY: stop-db
+stop-db: install ## stop the embedded PostgreSQL that `make run` left running
+	$(BIN)/frontline stop-db
 
 .PHONY: test
 test: install lint typecheck pytest ## every check: ruff, mypy --strict, the test suite

@@ -93,7 +93,7 @@ class EventPage(_Output, frozen=True):
     next: int | None
 
 
-class Health(_Output, frozen=True):
+class Health(_Output, frozen=True, omit_defaults=True):
     """Liveness or readiness."""
 
     status: str

@@ -1,4 +1,4 @@
-"""The ``frontline`` command: serve, migrate, import."""
+"""The ``frontline`` command: serve, migrate, import, demo."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import sys
 from collections.abc import AsyncIterator, Sequence
+from importlib import resources
 from pathlib import Path
 
 import msgspec
@@ -16,7 +17,7 @@ from service.progress import Progress
 from service.settings import Settings, SettingsError
 from service.store import migrate
 from service.store.appender import import_ndjson, split_lines
-from service.store.db import create_pool, resolve_urls
+from service.store.db import create_pool, embedded_running, resolve_urls, stop_embedded
 from service.store.events import EventStore
 
 log = structlog.get_logger("frontline.cli")
@@ -43,18 +44,27 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     from service.app import create_app
 
-    embedded = Settings.from_env().database_url is None
+    env = Settings.from_env(data_dir=args.data_dir)
+    embedded = env.database_url is None
+    # Stop the embedded PostgreSQL on the way out only if this process started it.
+    started_here = embedded and not embedded_running(env.data_dir)
     settings = _settings(args)
-    if embedded or args.migrate:
-        _migrate(settings)
-    log.info("serving", host=settings.host, port=settings.port, embedded_database=embedded)
-    uvicorn.run(
-        create_app(settings),
-        host=settings.host,
-        port=settings.port,
-        log_config=None,
-        access_log=False,
-    )
+    try:
+        if embedded or args.migrate:
+            _migrate(settings)
+        if args.demo:
+            asyncio.run(_load_demo(settings, only_if_empty=True))
+        log.info("serving", url=f"http://{settings.host}:{settings.port}", embedded=embedded)
+        uvicorn.run(
+            create_app(settings),
+            host=settings.host,
+            port=settings.port,
+            log_config=None,
+            access_log=False,
+        )
+    finally:
+        if started_here:
+            stop_embedded(env.data_dir)
     return 0
 
 
@@ -99,6 +109,36 @@ async def _import(settings: Settings, path: Path, size: int) -> int:
     return 0 if result.rejected == 0 else 2
 
 
+async def _load_demo(settings: Settings, *, only_if_empty: bool) -> None:
+    pool = await create_pool(settings)
+    try:
+        store = EventStore(pool)
+        position, _ = await store.head()
+        if only_if_empty and position > 0:
+            log.info("demo_skipped", reason="the log is not empty", last_position=position)
+            return
+        seed = resources.files("demo").joinpath("seed.ndjson").read_bytes()
+
+        async def chunks() -> AsyncIterator[bytes]:
+            yield seed
+
+        result = await import_ndjson(store, split_lines(chunks()), chunk_size=settings.import_chunk)
+        log.info(
+            "demo_loaded",
+            accepted=result.accepted,
+            duplicate=result.duplicate,
+            rejected=result.rejected,
+        )
+    finally:
+        await pool.close()
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    """Load the seed article's events (idempotent: a second load stores nothing new)."""
+    asyncio.run(_load_demo(_settings(args), only_if_empty=False))
+    return 0
+
+
 def cmd_import(args: argparse.Namespace) -> int:
     """Bulk-import an NDJSON file of events; exit 2 when some lines were rejected."""
     path = Path(args.file)
@@ -106,6 +146,16 @@ def cmd_import(args: argparse.Namespace) -> int:
         sys.stderr.write(f"frontline import: no such file: {path}\n")
         return 1
     return asyncio.run(_import(_settings(args), path, path.stat().st_size))
+
+
+def cmd_stop_db(args: argparse.Namespace) -> int:
+    """Stop the embedded PostgreSQL that `serve` left running in the data folder."""
+    data_dir = Settings.from_env(data_dir=args.data_dir).data_dir
+    stopped = stop_embedded(data_dir)
+    sys.stderr.write(
+        f"embedded PostgreSQL in {data_dir}: {'stopped' if stopped else 'not running'}\n"
+    )
+    return 0
 
 
 def parser() -> argparse.ArgumentParser:
@@ -122,7 +172,16 @@ def parser() -> argparse.ArgumentParser:
         action="store_true",
         help="apply migrations first (always done on the embedded database)",
     )
+    serve.add_argument(
+        "--demo",
+        action="store_true",
+        help="load the seed article's events when the log is empty (make run does)",
+    )
     serve.set_defaults(run=cmd_serve)
+
+    demo = commands.add_parser("demo", help="load the seed article's events")
+    demo.add_argument("--data-dir", type=Path, help="embedded database folder (./data)")
+    demo.set_defaults(run=cmd_demo)
 
     mig = commands.add_parser("migrate", help="apply the database migrations")
     mig.add_argument("--data-dir", type=Path, help="embedded database folder (./data)")
@@ -133,6 +192,9 @@ def parser() -> argparse.ArgumentParser:
     imp.add_argument("file", help="NDJSON file: one event per line")
     imp.add_argument("--data-dir", type=Path, help="embedded database folder (./data)")
     imp.set_defaults(run=cmd_import)
+    stop = commands.add_parser("stop-db", help="stop the embedded PostgreSQL")
+    stop.add_argument("--data-dir", type=Path, help="embedded database folder (./data)")
+    stop.set_defaults(run=cmd_stop_db)
     return top
 
 

