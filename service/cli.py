@@ -11,6 +11,7 @@ from pathlib import Path
 
 import msgspec
 import structlog
+from sqlalchemy.exc import DBAPIError
 
 from service.logging import configure_logging
 from service.progress import Progress
@@ -72,12 +73,17 @@ def cmd_migrate(args: argparse.Namespace) -> int:
     """Apply the migrations (or take them down to a revision)."""
     settings = _settings(args)
     assert settings.migrate_database_url is not None
-    if args.downgrade:
-        migrate.downgrade(settings.migrate_database_url, args.downgrade, settings.db_role)
-        log.info("migrated", direction="down", revision=args.downgrade)
-    else:
-        _migrate(settings)
-        log.info("migrated", direction="up", revision=migrate.head_revision())
+    try:
+        if args.downgrade:
+            migrate.downgrade(settings.migrate_database_url, args.downgrade, settings.db_role)
+            log.info("migrated", direction="down", revision=args.downgrade)
+        else:
+            _migrate(settings)
+            log.info("migrated", direction="up", revision=migrate.head_revision())
+    except DBAPIError as error:
+        # The database's own words (a refused downgrade says why and what to do).
+        sys.stderr.write(f"frontline migrate: {error.orig}\n")
+        return 1
     return 0
 
 

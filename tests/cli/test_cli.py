@@ -1,0 +1,142 @@
+"""The ``frontline`` command, run as a user would: a subprocess against a real database."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import asyncpg
+import pytest
+
+from service.store.db import embedded_running
+from tests.payloads import at_place, event_json
+
+FRONTLINE = [sys.executable, "-m", "service.cli"]
+
+
+def _run(args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(  # noqa: S603 (our own command, fixed arguments)
+        [*FRONTLINE, *args], env=env, capture_output=True, text=True, timeout=120, check=False
+    )
+
+
+def _env(**extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("DATABASE_URL", "FRONTLINE_"))}
+    env.update(extra, FRONTLINE_LOG_FORMAT="json")
+    return env
+
+
+async def _count(url: str, table: str = "events") -> int:
+    conn = await asyncpg.connect(url)
+    try:
+        count: int = await conn.fetchval(f"SELECT count(*) FROM {table}")
+        return count
+    finally:
+        await conn.close()
+
+
+def test_migrate_then_refuse_to_drop_events(empty_db: str, tmp_path: Path) -> None:
+    """`frontline migrate` builds the schema; a downgrade that would drop events refuses."""
+    env = _env(DATABASE_URL=empty_db)
+    assert _run(["migrate"], env).returncode == 0
+    events = tmp_path / "events.ndjson"
+    events.write_text(json.dumps(event_json()) + "\n")
+    assert _run(["import", str(events)], env).returncode == 0
+    refused = _run(["migrate", "--downgrade", "base"], env)
+    assert refused.returncode == 1
+    assert "refusing to downgrade" in refused.stderr
+    assert "1 events" in refused.stderr
+
+
+async def test_import_reports_counts_and_bad_lines(fresh_db: str, tmp_path: Path) -> None:
+    """`frontline import` stores the good lines, lists the bad ones, exits 2 when any is bad."""
+    events = tmp_path / "events.ndjson"
+    good = [at_place(f"sy-place-{i}") for i in range(5)]
+    lines = [json.dumps(e) for e in good[:3]] + ["{oops"] + [json.dumps(e) for e in good[3:]]
+    events.write_text("\n".join(lines) + "\n")
+    env = _env(DATABASE_URL=fresh_db)
+    first = _run(["import", str(events)], env)
+    assert first.returncode == 2, first.stderr
+    result = json.loads(first.stdout)
+    assert (result["accepted"], result["rejected"]) == (5, 1)
+    assert result["errors"][0]["line"] == 4
+    assert "imported 5, duplicates 0, rejected 1" in first.stderr
+    again = json.loads(_run(["import", str(events)], env).stdout)
+    assert (again["accepted"], again["duplicate"]) == (0, 5)
+    assert await _count(fresh_db) == 5
+
+
+def test_import_of_a_missing_file_says_so(fresh_db: str) -> None:
+    """A file that does not exist: exit 1 and a one-line message, no traceback."""
+    done = _run(["import", "/nonexistent/events.ndjson"], _env(DATABASE_URL=fresh_db))
+    assert done.returncode == 1
+    assert "no such file" in done.stderr
+    assert "Traceback" not in done.stderr
+
+
+async def test_demo_loads_the_seed_once(fresh_db: str) -> None:
+    """`frontline demo` loads the seed; a second load stores nothing new."""
+    env = _env(DATABASE_URL=fresh_db)
+    assert _run(["demo"], env).returncode == 0
+    seeded = await _count(fresh_db)
+    assert seeded >= 20
+    assert _run(["demo"], env).returncode == 0
+    assert await _count(fresh_db) == seeded
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def _get(url: str) -> tuple[int, dict[str, object]]:
+    try:
+        with urllib.request.urlopen(url, timeout=5) as response:  # noqa: S310 (loopback)
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as error:
+        return error.code, json.loads(error.read())
+
+
+@pytest.mark.slow
+def test_serve_on_the_embedded_database(tmp_path: Path) -> None:
+    """Without DATABASE_URL, `serve` starts PostgreSQL in the data folder, migrates, serves,
+    loads the demo when asked, and stops the database it started when it exits."""
+    port = _free_port()
+    data = tmp_path / "data"
+    server = subprocess.Popen(  # noqa: S603 (our own command)
+        [*FRONTLINE, "serve", "--port", str(port), "--data-dir", str(data), "--demo"],
+        env=_env(),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        status, body = 0, dict[str, object]()
+        for _ in range(300):
+            try:
+                status, body = _get(f"http://127.0.0.1:{port}/ready")
+                if status == 200:
+                    break
+            except OSError:
+                pass
+            time.sleep(0.2)
+        assert status == 200, body
+        status, page = _get(f"http://127.0.0.1:{port}/v1/events?limit=5")
+        assert status == 200
+        assert len(page["events"]) == 5  # type: ignore[arg-type]
+        assert embedded_running(data)
+    finally:
+        server.send_signal(signal.SIGINT)
+        _, stderr = server.communicate(timeout=60)
+    assert server.returncode == 0, stderr
+    assert '"event": "sys_startup"' in stderr
+    assert not embedded_running(data)
