@@ -174,7 +174,10 @@ class EventsController(Controller):
         "/{event_id:str}",
         summary="One event",
         description="The event as stored, with the events that link to it.",
-        responses={404: _problem("No event has this id.")},
+        responses={
+            404: _problem("No event has this id."),
+            422: _problem("The id is not a UUID."),
+        },
     )
     async def one(
         self,
