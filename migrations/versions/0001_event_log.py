@@ -35,9 +35,9 @@ def downgrade() -> None:
     refuse_if_events_exist()
     op.execute("DROP TABLE event_links")
     op.execute("DROP TABLE events")
-    op.execute("DROP FUNCTION frontline_refuse_change()")
     op.execute("DROP TABLE places")
     op.execute("DROP TABLE log_head")
+    op.execute("DROP FUNCTION frontline_refuse_change()")
     # The role is cluster-wide and may serve other databases: it is left in place.
 
 
