@@ -17,10 +17,12 @@ from typing import Annotated, Final, Literal
 import msgspec
 from msgspec import Meta, Struct
 
+# Patterns end with `$(?!\n)`: msgspec matches with Python's re.search, where a bare `$` also
+# matches before a final newline; the lookahead refuses it (and means the same in JSON Schema).
 Slug = Annotated[
     str,
     Meta(
-        pattern=r"^[a-z0-9][a-z0-9_-]*$",
+        pattern=r"^[a-z0-9][a-z0-9_-]*$(?!\n)",
         min_length=1,
         max_length=128,
         description="Lower-case identifier: letters, digits, '-' and '_'.",
@@ -31,7 +33,7 @@ Text = Annotated[
     Meta(
         min_length=1,
         max_length=2000,
-        pattern=r"^[^\x00-\x1f\x7f]+$",
+        pattern=r"^[^\x00-\x1f\x7f]+$(?!\n)",
         description="One line of text: no control characters.",
     ),
 ]

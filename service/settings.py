@@ -91,15 +91,21 @@ class Settings:
             "group_max",
         ):
             if getattr(self, name) < 1:
-                raise SettingsError(f"{name} must be at least 1")
+                raise SettingsError(f"{_env_name(name)} ({name}) must be at least 1")
         if self.pool_min > self.pool_max:
-            raise SettingsError("pool_min (FRONTLINE_POOL_MIN) exceeds pool_max")
+            raise SettingsError("FRONTLINE_POOL_MIN exceeds FRONTLINE_POOL_MAX")
+        if self.log_level.lower() not in ("debug", "info", "warning", "error"):
+            raise SettingsError("FRONTLINE_LOG_LEVEL must be debug, info, warning or error")
         if self.log_format not in ("auto", "json", "console"):
             raise SettingsError("FRONTLINE_LOG_FORMAT must be auto, json or console")
         if not self.db_role.replace("_", "").isalnum():
             raise SettingsError("FRONTLINE_DB_ROLE must be letters, digits and '_'")
         if not 0 < self.port < 65536:
             raise SettingsError("FRONTLINE_PORT must be a TCP port")
+
+
+def _env_name(name: str) -> str:
+    return str(next(f.metadata["env"] for f in fields(Settings) if f.name == name))
 
 
 def _convert(name: str, env: str, raw: str, default: Any) -> Any:

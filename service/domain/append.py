@@ -14,6 +14,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
+import msgspec
+
 from contracts.events import Expectation
 from contracts.responses import Receipt
 from service.domain.errors import FrontlineError, IdConflict, InvalidEvent, WrongExpectedVersion
@@ -280,6 +282,13 @@ def plan_group(
     for request, outcome in zip(requests, outcomes, strict=True):
         if outcome is None:
             final.append([receipts_by_id[p.id] for p in request.events])
+        elif isinstance(outcome, list):
+            # A duplicate of an event placed earlier in this group: its commit ends here too.
+            final.append([
+                msgspec.structs.replace(r, commit_position=commit_position)
+                if r.id in receipts_by_id else r
+                for r in outcome
+            ])  # fmt: skip
         else:
             final.append(outcome)
     return GroupPlan(final, recorded_at, rows, commit_position, prev_hash)

@@ -714,6 +714,10 @@ class _Control:
         )
 
 
+def _uuid_key(value: uuid.UUID) -> int:
+    return value.int
+
+
 def _percent(value: Fraction) -> int:
     """``value`` x 100 rounded half up."""
     return math.floor(value * 100 + Fraction(1, 2))
@@ -754,13 +758,22 @@ def _reason(block: _Resolved, counts: Mapping[Side, int]) -> str:
     return f"{cause} Tie at {_percent_text(top)} between {tied}; {kept}. Supports: {listing}."
 
 
-def _control_of(block: _Resolved) -> _Control:
+def _control_of(block: _Resolved, previous: _Control | None) -> _Control:
+    """The content of a resolved block's segment (rules 5, 7 and 8's ``disputed``).
+
+    A controller kept by a tie, with no claim of its own in the block, keeps the confidence,
+    basis and events of the segment before: the tie added no evidence for anyone.
+    """
     winner = block.controller
     claims = [c for part in block.parts for c in part]
-    events = tuple(sorted({c.event for c in claims if c.side == winner}, key=lambda u: u.int))
-    basis: Basis = "assessed" if block.tally.assessed.get(winner, False) else "claimed"
+    if winner not in block.supports and previous is not None:
+        confidence, basis, events = previous.confidence, previous.basis, previous.events
+    else:
+        confidence = _percent(block.support)
+        basis = "assessed" if block.tally.assessed.get(winner, False) else "claimed"
+        events = tuple(sorted({c.event for c in claims if c.side == winner}, key=_uuid_key))
     if not block.disputed:
-        return _Control(winner, False, _percent(block.support), basis, (), (), None, events)
+        return _Control(winner, False, confidence, basis, (), (), None, events)
     counts = {side: len(sources) for side, sources in block.tally.best.items()}
     claims.sort(key=_claim_key)
     listed = tuple(
@@ -781,7 +794,7 @@ def _control_of(block: _Resolved) -> _Control:
     return _Control(
         winner,
         True,
-        _percent(block.support),
+        confidence,
         basis,
         listed,
         supports,
@@ -793,8 +806,9 @@ def _control_of(block: _Resolved) -> _Control:
 def _control_pieces(resolved: Sequence[_Resolved]) -> list[tuple[datetime, datetime, _Control]]:
     """Rule 3: each block, then its outcome persisting (undisputed) until the next block."""
     pieces: list[tuple[datetime, datetime, _Control]] = []
+    control: _Control | None = None
     for i, block in enumerate(resolved):
-        control = _control_of(block)
+        control = _control_of(block, control)
         pieces.append((block.start, block.end, control))
         following = resolved[i + 1].start if i + 1 < len(resolved) else _FOREVER
         if following > block.end:
@@ -874,7 +888,7 @@ def _overlay(
         status, status_by, drivers = _status(control.controller, encircling, contesting)
         events = control.events
         if drivers:
-            events = tuple(sorted(drivers.union(events), key=lambda u: u.int))
+            events = tuple(sorted(drivers.union(events), key=_uuid_key))
         if out and out[-1].continues(here, control, status, status_by, events):
             out[-1].end = there
         else:

@@ -12,7 +12,7 @@ import hashlib
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Final
+from typing import Any, Final, TypeVar
 
 import msgspec
 
@@ -20,6 +20,8 @@ from contracts.events import Event, event_type
 from service.domain.canonical import canonical_json
 from service.domain.errors import InvalidEvent
 from service.domain.time import parse_instant, utc_text, valid_interval
+
+T = TypeVar("T", bound=msgspec.Struct)
 
 GENESIS_HASH: Final = bytes(32)
 RECORD_VERSION: Final = 1
@@ -63,8 +65,33 @@ def _casualty_flags(event: Event) -> tuple[str, ...]:
     return tuple(flags)
 
 
+def _with_default_objects(value: T) -> T:
+    """The same struct, with every field equal to its default holding the default object.
+
+    ``omit_defaults`` leaves a field out only when it holds the default object itself, so a
+    client that spells out a default (``"alignment": "neutral"``) would otherwise get another
+    payload, and another digest, than one that leaves it out.
+    """
+    changes: dict[str, Any] = {}
+    for spec in msgspec.structs.fields(value):
+        current = getattr(value, spec.name)
+        if isinstance(current, msgspec.Struct):
+            normal = _with_default_objects(current)
+            if normal is not current:
+                changes[spec.name] = normal
+        elif (
+            spec.default is not msgspec.NODEFAULT
+            and current is not spec.default
+            and type(current) is type(spec.default)
+            and current == spec.default
+        ):
+            changes[spec.name] = spec.default
+    return msgspec.structs.replace(value, **changes) if changes else value
+
+
 def prepare_event(event: Event) -> PreparedEvent:
     """Check what the decoder cannot and derive the stored payload. Raises InvalidEvent."""
+    event = _with_default_objects(event)
     if event.id is None:
         event = msgspec.structs.replace(event, id=uuid.uuid4())
     assert event.id is not None  # for the type checker: set just above

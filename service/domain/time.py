@@ -7,6 +7,7 @@ a ``day`` event on 2017-06-03 covers [2017-06-03T00:00Z, 2017-06-04T00:00Z).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
 
 from contracts.events import Occurred, TimePrecision
@@ -25,6 +26,12 @@ def parse_instant(text: str, field: str) -> tuple[datetime, bool]:
                 f"{field} is not a date (YYYY-MM-DD): {text!r}", field=field
             ) from None
         return datetime(day.year, day.month, day.day, tzinfo=UTC), True
+    if len(text) < 11 or text[10] not in "Tt ":
+        raise InvalidEvent(
+            f"{field} is neither a date (YYYY-MM-DD) nor a datetime (YYYY-MM-DDThh:mm:ssZ): "
+            f"{text!r}",
+            field=field,
+        )
     try:
         moment = datetime.fromisoformat(text.replace("z", "Z"))
     except ValueError:
@@ -71,23 +78,37 @@ def _unit_end(moment: datetime, precision: TimePrecision) -> datetime:
 
 def valid_interval(occurred: Occurred) -> tuple[datetime, datetime]:
     """The half-open UTC interval [from, to) that ``occurred`` covers."""
+    precision = occurred.precision
     start, _ = parse_instant(occurred.start, "occurred.start")
-    end = start
+    valid_from = _bounded(_unit_start, start, precision, "occurred.start")
+    valid_to = _bounded(_unit_end, start, precision, "occurred.start")
     if occurred.end is not None:
-        end, _ = parse_instant(occurred.end, "occurred.end")
-        if end < start:
+        end, end_is_date = parse_instant(occurred.end, "occurred.end")
+        valid_to = _bounded(_unit_end, end, precision, "occurred.end")
+        # An end given as a date means that whole day, so it may hold a datetime start.
+        if end < start and (not end_is_date or end + timedelta(days=1) <= start):
             raise InvalidEvent(
                 f"occurred.end ({occurred.end}) is before occurred.start ({occurred.start})",
                 field="occurred.end",
             )
+    return valid_from, valid_to
+
+
+def _bounded(
+    unit: Callable[[datetime, TimePrecision], datetime],
+    moment: datetime,
+    precision: TimePrecision,
+    field: str,
+) -> datetime:
     try:
-        return _unit_start(start, occurred.precision), _unit_end(end, occurred.precision)
+        return unit(moment, precision)
     except (OverflowError, ValueError):
         raise InvalidEvent(
-            "occurred is outside the representable range of dates", field="occurred.start"
+            f"{field} is outside the representable range of dates", field=field
         ) from None
 
 
 def utc_text(moment: datetime) -> str:
     """A UTC timestamp as Frontline writes it: always microseconds, always 'Z'."""
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    utc = moment.astimezone(UTC)
+    return f"{utc.year:04d}-{utc.strftime('%m-%dT%H:%M:%S.%f')}Z"

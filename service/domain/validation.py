@@ -18,7 +18,10 @@ from contracts.events import (
 from service.domain.errors import BatchTooLarge, InvalidEvent, MalformedBody
 
 _PATH: Final = re.compile(r" - at `\$\.?(?P<path>[^`]*)`$")
-_NAMED: Final = re.compile(r"(?:unknown|missing required) field `(?P<name>[^`]+)`")
+_NAMED: Final = re.compile(
+    r"^Object (?:contains unknown|missing required) field `(?P<name>[^`]+)`$"
+)
+_TOP_LEVEL: Final = re.compile(r"^(?:events\[\d+\])?$")
 
 
 def field_of(error: msgspec.DecodeError) -> tuple[str, str | None]:
@@ -33,11 +36,12 @@ def field_of(error: msgspec.DecodeError) -> tuple[str, str | None]:
     path_match = _PATH.search(message)
     path = path_match.group("path") if path_match else ""
     detail = message[: path_match.start()] if path_match else message
-    named = _NAMED.search(detail)
+    named = _NAMED.match(detail)
     if named:
         name = named.group("name")
+        top_level = _TOP_LEVEL.match(path) is not None
         path = f"{path}.{name}" if path else name
-        if "unknown field" in detail and name in SERVER_OWNED_FIELDS:
+        if "unknown field" in detail and top_level and name in SERVER_OWNED_FIELDS:
             detail = f"`{name}` is set by the server and cannot be sent"
     return (f"{detail} (at {path})" if path else detail), (path or None)
 
@@ -54,7 +58,12 @@ def decode_events(body: bytes, max_batch: int) -> tuple[list[Event], tuple[Expec
     try:
         peek = peek_decoder.decode(body)
     except msgspec.ValidationError:
-        peek = None  # not an object: let the event decoder say what is wrong
+        # Not an object. Malformed JSON is still a 400: check the syntax before the shape.
+        try:
+            msgspec.json.decode(body)
+        except msgspec.DecodeError as error:
+            raise _invalid(error) from None
+        peek = None  # well-formed: let the event decoder say what shape is wrong
     except msgspec.DecodeError as error:
         raise _invalid(error) from None
     try:

@@ -12,6 +12,7 @@ import msgspec
 import structlog
 from asyncpg.pool import PoolConnectionProxy
 
+from contracts.events import Place
 from contracts.responses import LinkedFrom, Receipt, StoredEvent
 from service.domain.append import (
     AppendRequest,
@@ -231,6 +232,14 @@ class _PlaceUpdate:
     last_position: int
 
 
+def _names(place: Place) -> set[str]:
+    """A place's aliases and the name it was given (upsert_places.sql drops the registered one)."""
+    names = set(place.aliases)
+    if place.name is not None:
+        names.add(place.name)
+    return names
+
+
 def _note_place(
     places: dict[str, _PlaceUpdate], prepared: PreparedEvent, version: int, position: int
 ) -> None:
@@ -244,7 +253,7 @@ def _note_place(
             lat=place.lat,
             lon=place.lon,
             parent=place.parent,
-            aliases=set(place.aliases),
+            aliases=_names(place),
             precision=place.precision,
             version=version,
             first_position=position,
@@ -253,9 +262,7 @@ def _note_place(
         return
     update.version = version
     update.last_position = position
-    update.aliases.update(place.aliases)
-    if place.name is not None and place.name != update.name:
-        update.aliases.add(place.name)
+    update.aliases.update(_names(place))
     if update.lat is None and place.lat is not None:
         update.lat, update.lon = place.lat, place.lon
     update.kind = update.kind or place.kind

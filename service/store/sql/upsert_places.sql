@@ -1,28 +1,38 @@
 -- Register places first named by this commit, and bring known ones up to date: the version,
--- new aliases (a new name counts as an alias), and a point or details they lacked.
-INSERT INTO places AS p (id, name, kind, lat, lon, parent, aliases, precision, version,
-                         first_position, last_position)
-SELECT id, name, kind, lat, lon, parent, aliases, precision, version, first_position,
-       last_position
-FROM unnest($1::text[], $2::text[], $3::text[], $4::float8[], $5::float8[], $6::text[],
-            $7::text[], $8::text[], $9::bigint[], $10::bigint[], $11::bigint[])
-     AS u(id, name, kind, lat, lon, parent, aliases_text, precision, version, first_position,
-          last_position)
-     CROSS JOIN LATERAL (
-       SELECT coalesce(array_agg(a ORDER BY a), '{}') AS aliases
-       FROM unnest(string_to_array(u.aliases_text, E'\x1f')) AS a
-       WHERE a <> '' AND a <> u.name
-     ) AS aa
-ON CONFLICT (id) DO UPDATE SET
-  version = excluded.version,
-  last_position = excluded.last_position,
-  kind = coalesce(p.kind, excluded.kind),
-  lat = coalesce(p.lat, excluded.lat),
-  lon = coalesce(p.lon, excluded.lon),
-  parent = coalesce(p.parent, excluded.parent),
-  precision = coalesce(p.precision, excluded.precision),
-  aliases = (
-    SELECT coalesce(array_agg(DISTINCT a ORDER BY a), '{}')
-    FROM unnest(p.aliases || excluded.aliases || ARRAY[excluded.name]) AS a
-    WHERE a <> p.name
-  )
+-- new aliases (every name given counts as an alias, except the registered name itself), and
+-- a point or details they lacked. Appenders hold the head lock, so no other transaction
+-- writes places meanwhile: an UPDATE of the known ones and an INSERT of the rest suffice.
+WITH given AS (
+  SELECT id, name, kind, lat, lon, parent, string_to_array(aliases_text, E'\x1f') AS names,
+         precision, version, first_position, last_position
+  FROM unnest($1::text[], $2::text[], $3::text[], $4::float8[], $5::float8[], $6::text[],
+              $7::text[], $8::text[], $9::bigint[], $10::bigint[], $11::bigint[])
+       AS u(id, name, kind, lat, lon, parent, aliases_text, precision, version,
+            first_position, last_position)
+),
+updated AS (
+  UPDATE places AS p SET
+    version = g.version,
+    last_position = g.last_position,
+    kind = coalesce(p.kind, g.kind),
+    lat = coalesce(p.lat, g.lat),
+    lon = coalesce(p.lon, g.lon),
+    parent = coalesce(p.parent, g.parent),
+    precision = coalesce(p.precision, g.precision),
+    aliases = (
+      SELECT coalesce(array_agg(DISTINCT a ORDER BY a), '{}')
+      FROM unnest(p.aliases || g.names) AS a
+      WHERE a <> '' AND a <> p.name
+    )
+  FROM given AS g
+  WHERE p.id = g.id
+  RETURNING p.id
+)
+INSERT INTO places (id, name, kind, lat, lon, parent, aliases, precision, version,
+                    first_position, last_position)
+SELECT g.id, g.name, g.kind, g.lat, g.lon, g.parent,
+       (SELECT coalesce(array_agg(DISTINCT a ORDER BY a), '{}')
+        FROM unnest(g.names) AS a WHERE a <> '' AND a <> g.name),
+       g.precision, g.version, g.first_position, g.last_position
+FROM given AS g
+WHERE g.id NOT IN (SELECT id FROM updated)

@@ -1,0 +1,759 @@
+"""Example tests of ``project_place`` under policy ``credibility-v1`` (DESIGN section 4).
+
+Each test pins one rule, or one choice written down in ``docs/projection.md``.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable
+from datetime import UTC, datetime
+from fractions import Fraction
+
+import msgspec
+import pytest
+
+from contracts.events import Event, Relation
+from service.domain.policy import CREDIBILITY_V1
+from service.domain.projection import (
+    Segment,
+    Timeline,
+    in_force,
+    project_place,
+    segment_at,
+    source_key,
+)
+from tests.unit.builders import (
+    GOV,
+    ISIS,
+    SDF,
+    base_established,
+    base_evacuated,
+    capture,
+    casualties,
+    clash,
+    confirmation,
+    control,
+    counter_attack,
+    denial,
+    encirclement,
+    event,
+    link,
+    retraction,
+    siege_lifted,
+    source,
+    statement,
+    strike,
+    uid,
+    withdrawal,
+)
+
+# Sources used throughout. Scores with credibility 3 and hedge "reported" (0.6 x 0.8):
+NEUTRAL_C = source("South Front", "C")  # 0.6 -> 0.288
+SANA = source("SANA", "C", GOV)  # 0.288 x0.5 for gov, x1.5 against gov
+AMAQ = source("Amaq", "D", ISIS)  # 0.4 -> 0.192; x0.5 = 0.096 for isis
+REUTERS = source("Reuters", "B")  # 0.8 -> 0.384
+
+
+def day(text: str) -> datetime:
+    """Midnight UTC of a 2017 day given as MM-DD."""
+    return datetime.fromisoformat(f"2017-{text}T00:00:00+00:00")
+
+
+def on(text: str) -> str:
+    """A 2017 date given as MM-DD, as ``occurred.start`` text."""
+    return f"2017-{text}"
+
+
+def control_view_of(s: Segment) -> tuple[object, ...]:
+    """Who holds the place, when, in what status, disputed or not."""
+    return (s.valid_from, s.valid_to, s.controller, s.status, s.status_by, s.disputed)
+
+
+def only(timeline: Timeline) -> Segment:
+    """The single segment of a timeline."""
+    assert len(timeline.segments) == 1, timeline.segments
+    return timeline.segments[0]
+
+
+def control_view(timeline: Timeline) -> list[tuple[object, ...]]:
+    """The parts of a timeline that say who holds the place, when, and how."""
+    return [control_view_of(s) for s in timeline.segments]
+
+
+# ---------------------------------------------------------------------------------------------
+# The timeline and its helpers
+
+
+def test_timeline_names_policy_and_version() -> None:
+    """Every timeline carries the policy's name and version."""
+    timeline = project_place([capture(GOV, by=NEUTRAL_C)])
+    assert (timeline.policy, timeline.policy_version) == ("credibility-v1", 1)
+    assert (CREDIBILITY_V1.name, CREDIBILITY_V1.version) == ("credibility-v1", 1)
+
+
+def test_no_events_no_segments() -> None:
+    """A place without events has an empty timeline."""
+    assert project_place([]).segments == ()
+
+
+def test_no_segment_before_the_first_claim() -> None:
+    """Informational and status events alone make no segment; the first claim opens one."""
+    events = [
+        strike(ISIS, on=on("05-01")),
+        encirclement(GOV, on=on("06-02")),
+        casualties(on=on("06-02")),
+    ]
+    assert project_place(events).segments == ()
+    first = project_place([*events, capture(GOV, on=on("06-03"))]).segments[0]
+    assert first.valid_from == day("06-03")
+
+
+def test_segment_at_is_half_open_and_needs_an_aware_time() -> None:
+    """``segment_at`` finds the segment holding a time: [from, to); before the start: None."""
+    timeline = project_place(
+        [capture(GOV, on=on("06-03"), by=SANA), capture(ISIS, on=on("06-10"), by=AMAQ)]
+    )
+    assert segment_at(timeline, day("06-02")) is None
+    gov = segment_at(timeline, day("06-03"))
+    assert gov is not None
+    assert gov.controller == GOV
+    isis = segment_at(timeline, day("06-10"))
+    assert isis is not None
+    assert isis.controller == ISIS
+    assert segment_at(timeline, datetime(2030, 1, 1, tzinfo=UTC)) == isis
+    with pytest.raises(ValueError, match="timezone-aware"):
+        segment_at(timeline, datetime(2017, 6, 5))  # a naive time, on purpose
+
+
+def test_events_need_ids_and_distinct_content_per_id() -> None:
+    """Stored events carry ids; an id reused for other content is refused, a repeat ignored."""
+    no_id = msgspec.structs.replace(capture(GOV), id=None)
+    with pytest.raises(ValueError, match="no id"):
+        project_place([no_id])
+    first = capture(GOV, id=1)
+    other = capture(ISIS, id=1)
+    with pytest.raises(ValueError, match="share the id"):
+        project_place([first, other])
+    assert project_place([first, first]) == project_place([first])
+
+
+def test_source_key_ignores_case_and_whitespace() -> None:
+    """Source identity is the name without case or any whitespace."""
+    assert source_key(" South  Front ") == source_key("south front") == "southfront"
+    assert source_key("SouthFront") == "southfront"
+
+
+# ---------------------------------------------------------------------------------------------
+# Rule 1: in force
+
+
+def test_retracted_event_is_out_of_force_and_has_no_effect() -> None:
+    """A retraction by the event's own source takes it out of force; nothing is left."""
+    report = capture(GOV, by=NEUTRAL_C, id=1)
+    retract = retraction(report, id=2)
+    assert in_force([report, retract]) == {uid(1): False, uid(2): True}
+    assert project_place([report, retract]).segments == ()
+
+
+@pytest.mark.parametrize("relation", ["corrects", "supersedes"])
+def test_correction_and_supersession_replace_the_original(relation: Relation) -> None:
+    """``corrects`` and ``supersedes`` by the same source put the original out of force."""
+    wrong = capture(GOV, on=on("06-03"), by=NEUTRAL_C, id=1)
+    right = capture(
+        GOV,
+        on=on("06-04"),
+        by=NEUTRAL_C,
+        links=[link(wrong, relation)],
+        id=2,
+    )
+    segment = only(project_place([wrong, right]))
+    assert segment.valid_from == day("06-04")
+    assert segment.events == (uid(2),)
+
+
+def test_retraction_by_another_source_is_ignored() -> None:
+    """Only the same source can retract; another source's retract link changes nothing."""
+    report = capture(GOV, by=NEUTRAL_C, id=1)
+    foreign = statement(link(report, "retracts"), by=REUTERS, id=2)
+    assert in_force([report, foreign]) == {uid(1): True, uid(2): True}
+    assert only(project_place([report, foreign])).controller == GOV
+
+
+def test_same_source_matches_across_case_and_spacing() -> None:
+    """ "south  FRONT" is the same source as "South Front" for a retraction."""
+    report = capture(GOV, by=NEUTRAL_C, id=1)
+    retract = statement(link(report, "retracts"), by=source("south  FRONT", "C"), id=2)
+    assert in_force([report, retract])[uid(1)] is False
+
+
+def test_retraction_of_a_retraction_restores_the_original() -> None:
+    """Retracting a retraction puts the original back in force."""
+    report = capture(GOV, by=NEUTRAL_C, id=1)
+    first = retraction(report, id=2)
+    second = retraction(first, id=3)
+    assert in_force([report, first, second]) == {uid(1): True, uid(2): False, uid(3): True}
+    restored = only(project_place([report, first, second]))
+    assert (restored.controller, restored.confidence, restored.events) == (GOV, 29, (uid(1),))
+    third = retraction(second, id=4)
+    assert project_place([report, first, second, third]).segments == ()
+
+
+def test_confirmation_stands_after_the_confirmed_event_is_retracted() -> None:
+    """A confirmation keeps claiming the confirmed event's side after a retraction of it."""
+    report = capture(GOV, by=NEUTRAL_C, id=1)
+    confirm = confirmation(report, REUTERS, id=2)
+    segment = only(project_place([report, confirm, retraction(report, id=3)]))
+    assert segment.controller == GOV
+    assert segment.events == (uid(2),)
+    assert segment.confidence == 38  # Reuters alone: 0.8 x 0.6 x 0.8 = 0.384
+
+
+def test_denial_stands_after_the_denied_event_is_retracted() -> None:
+    """A denial keeps its claim (for the displaced side) after the denied event is retracted."""
+    report = capture(GOV, opponent=ISIS, by=NEUTRAL_C, id=1)
+    deny = denial(report, REUTERS, id=2)
+    segment = only(project_place([report, deny, retraction(report, id=3)]))
+    assert (segment.controller, segment.disputed, segment.events) == (ISIS, False, (uid(2),))
+
+
+def test_links_to_unknown_events_are_ignored() -> None:
+    """A link to an id that is not among the place's events has no effect."""
+    report = capture(GOV, by=NEUTRAL_C, id=1)
+    dangling = [
+        statement(link(uid(99), "retracts"), by=NEUTRAL_C, id=2),
+        statement(link(uid(98), "denies"), by=AMAQ, id=3),
+    ]
+    assert project_place([report, *dangling]) == project_place([report])
+
+
+def test_a_retraction_cycle_is_refused() -> None:
+    """Links point to earlier events; a cycle of retractions cannot be evaluated."""
+    a = statement(link(uid(2), "retracts"), by=NEUTRAL_C, id=1)
+    b = statement(link(uid(1), "retracts"), by=NEUTRAL_C, id=2)
+    with pytest.raises(ValueError, match="cycle"):
+        in_force([a, b])
+
+
+# ---------------------------------------------------------------------------------------------
+# Rule 2: claims
+
+
+@pytest.mark.parametrize("make", [capture, base_established, control])
+def test_capture_base_and_control_claim_their_side(make: Callable[..., Event]) -> None:
+    """``capture``, ``base_established`` and ``control`` give the place to ``side``."""
+    segment = only(project_place([make(SDF, by=NEUTRAL_C)]))
+    assert (segment.controller, segment.status) == (SDF, "controlled")
+
+
+@pytest.mark.parametrize("make", [withdrawal, base_evacuated])
+def test_leaving_gives_the_place_to_the_opponent_or_to_no_one(
+    make: Callable[..., Event],
+) -> None:
+    """``withdrawal`` and ``base_evacuated`` claim ``opponent``, or no controller."""
+    to_gov = only(project_place([make(ISIS, opponent=GOV, by=NEUTRAL_C)]))
+    assert (to_gov.controller, to_gov.status) == (GOV, "controlled")
+    to_nobody = only(project_place([make(ISIS, by=NEUTRAL_C)]))
+    assert (to_nobody.controller, to_nobody.status) == (None, "unknown")
+
+
+def test_a_confirmation_is_a_claim_scored_by_the_confirming_source() -> None:
+    """A confirmation adds its source's support to the confirmed side (noisy-OR)."""
+    report = capture(GOV, by=NEUTRAL_C, id=1)  # 0.288
+    confirm = confirmation(report, REUTERS, id=2)  # 0.384
+    segment = only(project_place([report, confirm]))
+    # 1 - (1 - 0.288)(1 - 0.384) = 0.561408
+    assert segment.confidence == 56
+    assert segment.events == (uid(1), uid(2))
+
+
+def test_a_confirmed_withdrawal_claims_for_its_opponent() -> None:
+    """Confirming a withdrawal confirms the side the place passes to."""
+    report = withdrawal(ISIS, opponent=GOV, by=NEUTRAL_C, id=1)
+    segment = only(project_place([report, confirmation(report, REUTERS, id=2)]))
+    assert segment.controller == GOV
+    assert segment.events == (uid(1), uid(2))
+
+
+def test_a_denial_claims_for_the_named_opponent_the_event_would_displace() -> None:
+    """Denying "gov captured it from ISIS" claims ISIS over the capture's interval."""
+    report = capture(GOV, opponent=ISIS, by=NEUTRAL_C, id=1)  # 0.288
+    deny = denial(report, REUTERS, id=2)  # 0.384 for isis
+    first, after = project_place([report, deny]).segments
+    assert (first.valid_from, first.valid_to) == (day("06-03"), day("06-04"))
+    assert (first.controller, first.disputed) == (ISIS, True)
+    assert [(c.side, c.link, c.about) for c in first.claims] == [
+        (ISIS, "denies", uid(1)),
+        (GOV, "direct", None),
+    ]
+    assert (after.controller, after.disputed, after.valid_to) == (ISIS, False, None)
+
+
+def test_a_denial_claims_for_the_controller_before_when_no_opponent_is_named() -> None:
+    """Without ``opponent``, the displaced controller is whoever held the place just before."""
+    before = capture(ISIS, on=on("05-01"), by=NEUTRAL_C, id=1)
+    report = capture(GOV, on=on("06-03"), by=NEUTRAL_C, id=2)
+    deny = denial(report, REUTERS, id=3)
+    segment = segment_at(project_place([before, report, deny]), day("06-03"))
+    assert segment is not None
+    assert [(c.side, c.link) for c in segment.claims] == [(ISIS, "denies"), (GOV, "direct")]
+    assert segment.controller == ISIS
+
+
+def test_a_denial_of_the_first_claim_is_a_claim_for_no_controller() -> None:
+    """A denied event that displaced no one makes the denial a claim for "no controller"."""
+    report = capture(GOV, by=NEUTRAL_C, id=1)
+    first, after = project_place([report, denial(report, REUTERS, id=2)]).segments
+    assert (first.controller, first.status, first.disputed) == (None, "unknown", True)
+    assert (after.controller, after.status, after.disputed) == (None, "unknown", False)
+
+
+def test_links_to_events_without_a_control_claim_claim_nothing() -> None:
+    """Confirming or denying a strike, clash or statement says nothing about control."""
+    hit = strike(ISIS, id=1)
+    fight = clash(ISIS, id=2)
+    events: list[Event] = [
+        hit,
+        fight,
+        confirmation(hit, REUTERS, id=3),
+        denial(fight, REUTERS, id=4),
+    ]
+    assert project_place(events).segments == ()
+
+
+def test_alignment_uses_the_side_the_capture_takes_the_place_from() -> None:
+    """A gov-aligned source reporting an ISIS capture from gov reports against interest."""
+    held = capture(GOV, on=on("05-01"), by=REUTERS)
+    lost = capture(ISIS, on=on("06-03"), by=SANA, id=2)  # no opponent: displaced gov
+    segment = segment_at(project_place([held, lost]), day("06-03"))
+    assert segment is not None
+    assert segment.controller == ISIS
+    # 0.6 x 0.6 x 0.8 x 1.5 = 0.432
+    assert segment.confidence == 43
+    assert segment.basis == "assessed"
+
+
+# ---------------------------------------------------------------------------------------------
+# Rule 3: persistence
+
+
+def test_control_persists_open_ended() -> None:
+    """Control established by a claim persists after its interval, open-ended."""
+    segment = only(project_place([capture(GOV, on=on("06-03"), by=NEUTRAL_C)]))
+    assert (segment.valid_from, segment.valid_to) == (day("06-03"), None)
+
+
+def test_claims_on_separate_intervals_are_a_sequence_not_a_dispute() -> None:
+    """Gov captures on 06-03, ISIS on 06-10: ISIS from 06-10, nothing disputed."""
+    timeline = project_place(
+        [capture(GOV, on=on("06-03"), by=SANA), capture(ISIS, on=on("06-10"), by=AMAQ)]
+    )
+    assert control_view(timeline) == [
+        (day("06-03"), day("06-10"), GOV, "controlled", None, False),
+        (day("06-10"), None, ISIS, "controlled", None, False),
+    ]
+
+
+# ---------------------------------------------------------------------------------------------
+# Rule 4: disputes
+
+
+def test_overlapping_claims_dispute_over_the_union_of_their_intervals() -> None:
+    """A week-long gov claim and a one-day ISIS claim inside it: the whole week is disputed."""
+    week = control(GOV, on=on("06-07"), precision="week", by=REUTERS, id=1)  # 06-05..06-12
+    one_day = capture(ISIS, on=on("06-08"), by=AMAQ, id=2)
+    first, after = project_place([week, one_day]).segments
+    assert (first.valid_from, first.valid_to, first.disputed) == (day("06-05"), day("06-12"), True)
+    assert first.controller == GOV
+    assert {c.event for c in first.claims} == {uid(1), uid(2)}
+    assert (after.valid_from, after.disputed, after.controller) == (day("06-12"), False, GOV)
+
+
+def test_a_dispute_covers_only_the_claims_that_disagree() -> None:
+    """An agreeing claim's part outside the dispute stays undisputed; inside it, it competes."""
+    early = control(GOV, on=on("06-01"), until=on("06-04"), by=NEUTRAL_C, id=1)  # 06-01..06-05
+    middle = control(GOV, on=on("06-04"), until=on("06-07"), by=REUTERS, id=2)  # 06-04..06-08
+    late = control(ISIS, on=on("06-07"), until=on("06-09"), by=AMAQ, id=3)  # 06-07..06-10
+    timeline = project_place([early, middle, late])
+    assert control_view(timeline) == [
+        (day("06-01"), day("06-04"), GOV, "controlled", None, False),
+        (day("06-04"), day("06-10"), GOV, "controlled", None, True),
+        (day("06-10"), None, GOV, "controlled", None, False),
+    ]
+    disputed = timeline.segments[1]
+    assert {c.event for c in disputed.claims} == {uid(1), uid(2), uid(3)}
+
+
+def test_an_unexplained_change_is_disputed_from_the_last_claim_to_the_new_one() -> None:
+    """A ``control`` claim for ISIS after gov's capture, with no ISIS capture: disputed."""
+    gov = capture(GOV, on=on("06-03"), by=REUTERS, id=1)  # 0.384
+    isis = control(ISIS, on=on("06-10"), by=AMAQ, id=2)  # 0.096
+    first, after = project_place([gov, isis]).segments
+    assert (first.valid_from, first.valid_to) == (day("06-03"), day("06-11"))
+    assert (first.controller, first.disputed) == (GOV, True)
+    assert first.reason is not None
+    assert first.reason.startswith("Unexplained change: a control claim for isis while")
+    assert (after.valid_from, after.controller, after.disputed) == (day("06-11"), GOV, False)
+
+
+def test_an_unexplained_change_starts_at_the_latest_supporting_claim() -> None:
+    """The dispute starts at the holder's latest claim, not at its first."""
+    events = [
+        capture(GOV, on=on("06-01"), by=REUTERS),
+        control(GOV, on=on("06-05"), by=REUTERS),
+        control(ISIS, on=on("06-10"), by=source("Amaq", "A", ISIS), credibility=1),
+    ]
+    timeline = project_place(events)
+    assert control_view(timeline) == [
+        (day("06-01"), day("06-05"), GOV, "controlled", None, False),
+        (day("06-05"), day("06-11"), ISIS, "controlled", None, True),
+        (day("06-11"), None, ISIS, "controlled", None, False),
+    ]
+
+
+def test_a_capture_explains_a_change() -> None:
+    """A control claim next to a capture for the same side is not an unexplained change."""
+    events = [
+        capture(GOV, on=on("06-03"), by=REUTERS),
+        capture(ISIS, on=on("06-10"), by=AMAQ),
+        control(ISIS, on=on("06-10"), by=AMAQ),
+    ]
+    assert not any(s.disputed for s in project_place(events).segments)
+
+
+def test_a_control_claim_after_no_controller_is_not_a_dispute() -> None:
+    """After a withdrawal to no one, a control claim for a side simply establishes it."""
+    events = [
+        withdrawal(ISIS, on=on("06-03"), by=REUTERS),
+        control(GOV, on=on("06-10"), by=SANA),
+    ]
+    assert control_view(project_place(events)) == [
+        (day("06-03"), day("06-10"), None, "unknown", None, False),
+        (day("06-10"), None, GOV, "controlled", None, False),
+    ]
+
+
+# ---------------------------------------------------------------------------------------------
+# Rule 5: scores and support
+
+
+def test_score_is_the_product_of_the_weights() -> None:
+    """Reliability x credibility x hedge x alignment, exactly."""
+    score = CREDIBILITY_V1.score(
+        reliability="B",
+        credibility=2,
+        hedge="claimed",
+        alignment="neutral",
+        favours=GOV,
+        disfavours=ISIS,
+    )
+    assert score == Fraction(4, 5) * Fraction(4, 5) * Fraction(3, 5)
+
+
+def test_alignment_halves_self_serving_and_raises_against_interest_capped_at_one() -> None:
+    """x0.5 when the source favours its own side, x1.5 against its side, never above 1."""
+
+    def score(alignment: str, favours: str | None) -> Fraction:
+        return CREDIBILITY_V1.score(
+            reliability="A",
+            credibility=1,
+            hedge="confirmed",
+            alignment=alignment,
+            favours=favours,
+            disfavours=ISIS,
+        )
+
+    assert score(GOV, GOV) == Fraction(1, 2)
+    assert score(ISIS, GOV) == 1  # 1.5, capped
+    assert score(SDF, GOV) == 1
+    assert score("neutral", None) == 1
+    reported = CREDIBILITY_V1.score(
+        reliability="C",
+        credibility=3,
+        hedge="reported",
+        alignment=ISIS,
+        favours=GOV,
+        disfavours=ISIS,
+    )
+    assert reported == Fraction(3, 5) * Fraction(3, 5) * Fraction(4, 5) * Fraction(3, 2)
+
+
+def test_a_source_counts_once_per_side_with_its_best_claim() -> None:
+    """Two claims by one source (spelled two ways) add nothing beyond the better one."""
+    events = [
+        capture(GOV, by=REUTERS, credibility=2),  # 0.8 x 0.8 x 0.8 = 0.512
+        control(GOV, by=source(" reuters", "B"), credibility=3),  # 0.384
+    ]
+    assert only(project_place(events)).confidence == 51
+
+
+def test_support_is_noisy_or_over_independent_sources() -> None:
+    """Two independent sources at 0.5 give support 0.75."""
+    half = {"credibility": 1, "hedge": "confirmed"}
+    events = [
+        capture(GOV, by=source("One", "F"), **half),
+        capture(GOV, by=source("Two", "F"), **half),
+    ]
+    assert only(project_place(events)).confidence == 75
+
+
+def test_higher_support_wins_and_the_reason_says_why() -> None:
+    """The side with the higher support wins; the reason lists every side's support."""
+    events = [
+        capture(GOV, on=on("06-03"), by=SANA, id=1),  # 0.144
+        capture(ISIS, on=on("06-03"), by=REUTERS, id=2),  # 0.384
+        capture(ISIS, on=on("06-03"), by=NEUTRAL_C, id=3),  # 0.288
+    ]
+    segment = project_place(events).segments[0]
+    assert (segment.controller, segment.confidence) == (ISIS, 56)
+    assert segment.reason == (
+        "Claims for different controllers overlap in valid time. isis has the higher support: "
+        "isis 56.14% (2 sources), syrian-government 14.40% (1 source)."
+    )
+    assert [(s.side, s.sources) for s in segment.supports] == [(ISIS, 2), (GOV, 1)]
+    assert [(c.side, c.source, c.score) for c in segment.claims] == [
+        (ISIS, "Reuters", 0.384),
+        (ISIS, "South Front", 0.288),
+        (GOV, "SANA", 0.144),
+    ]
+
+
+def test_a_tie_keeps_the_previous_controller() -> None:
+    """Equal support: the previous segment's controller stays, with its evidence."""
+    events = [
+        capture(SDF, on=on("05-01"), by=REUTERS, id=1),
+        capture(GOV, on=on("06-03"), by=source("One", "C"), id=2),
+        capture(ISIS, on=on("06-03"), by=source("Two", "C"), id=3),
+    ]
+    segment = segment_at(project_place(events), day("06-03"))
+    assert segment is not None
+    assert (segment.controller, segment.disputed, segment.confidence) == (SDF, True, 38)
+    assert (segment.basis, segment.events) == ("assessed", (uid(1),))
+    assert segment.reason is not None
+    assert "Tie at 28.80% between isis and syrian-government" in segment.reason
+    assert segment.reason.endswith(
+        "the previous controller, sdf, is kept. "
+        "Supports: isis 28.80% (1 source), syrian-government 28.80% (1 source)."
+    )
+
+
+def test_a_tie_without_a_previous_segment_means_no_controller() -> None:
+    """A tie in the first dispute leaves the place without a controller."""
+    events = [
+        capture(GOV, by=source("One", "C")),
+        capture(ISIS, by=source("Two", "C")),
+    ]
+    first = project_place(events).segments[0]
+    assert (first.controller, first.status, first.disputed) == (None, "unknown", True)
+    assert (first.confidence, first.basis, first.events) == (0, "claimed", ())
+
+
+def test_confidence_rounds_half_up() -> None:
+    """Support 0.125 is confidence 13 (half up, not to even)."""
+    segment = only(
+        project_place([capture(GOV, by=source("Rumour", "F"), credibility=6, hedge="alleged")])
+    )
+    assert segment.confidence == 13
+
+
+# ---------------------------------------------------------------------------------------------
+# Rule 6: determinism
+
+
+def test_same_events_in_any_order_give_the_same_bytes() -> None:
+    """Input order never shows in the output, down to the encoded bytes."""
+    report = capture(GOV, on=on("06-03"), by=SANA)
+    events = [
+        capture(ISIS, on=on("05-01"), by=AMAQ),
+        report,
+        denial(report, AMAQ),
+        confirmation(report, REUTERS),
+        encirclement(GOV, on=on("06-01")),
+        clash(ISIS, on=on("06-05"), opponent=GOV),
+        control(ISIS, on=on("06-20"), by=AMAQ),
+        strike(ISIS, on=on("06-07")),
+    ]
+    expected = msgspec.json.encode(project_place(events))
+    shuffler = random.Random(4)
+    for _ in range(10):
+        shuffler.shuffle(events)
+        assert msgspec.json.encode(project_place(events)) == expected
+
+
+# ---------------------------------------------------------------------------------------------
+# Rule 7: basis
+
+
+def test_basis_is_claimed_when_every_supporting_claim_is_self_serving() -> None:
+    """Only self-serving claims for the winner: ``claimed``; one other claim: ``assessed``."""
+    alone = only(project_place([capture(GOV, by=SANA)]))
+    assert (alone.basis, alone.confidence) == ("claimed", 14)
+    both = only(project_place([capture(GOV, by=SANA), capture(GOV, by=NEUTRAL_C)]))
+    assert (both.basis, both.confidence) == ("assessed", 39)
+
+
+# ---------------------------------------------------------------------------------------------
+# Rule 8: status
+
+
+def test_encircled_from_the_encirclement_until_a_capture() -> None:
+    """Encircled from the encirclement on, until a capture (by anyone)."""
+    events = [
+        capture(ISIS, on=on("05-01"), by=REUTERS, id=1),
+        encirclement(GOV, on=on("06-01"), id=2),
+        capture(GOV, on=on("06-03"), by=REUTERS, id=3),
+    ]
+    timeline = project_place(events)
+    assert control_view(timeline) == [
+        (day("05-01"), day("06-01"), ISIS, "controlled", None, False),
+        (day("06-01"), day("06-03"), ISIS, "encircled", GOV, False),
+        (day("06-03"), None, GOV, "controlled", None, False),
+    ]
+    assert timeline.segments[1].events == (uid(1), uid(2))
+
+
+def test_siege_lifted_ends_the_encirclement() -> None:
+    """A ``siege_lifted`` ends the encirclement; without an end it is open-ended."""
+    held = capture(ISIS, on=on("05-01"), by=REUTERS, id=1)
+    ring = encirclement(GOV, on=on("06-01"), id=2)
+    assert segment_at(project_place([held, ring]), day("12-31")) == Segment(
+        valid_from=day("06-01"),
+        valid_to=None,
+        controller=ISIS,
+        status="encircled",
+        status_by=GOV,
+        disputed=False,
+        confidence=38,
+        basis="assessed",
+        claims=(),
+        supports=(),
+        reason=None,
+        events=(uid(1), uid(2)),
+    )
+    lifted = project_place([held, ring, siege_lifted(ISIS, on=on("06-10"))])
+    assert control_view(lifted)[-1] == (day("06-10"), None, ISIS, "controlled", None, False)
+
+
+def test_contested_during_a_clash_and_it_wins_over_encircled() -> None:
+    """A clash or counter-attack makes its interval contested, even while encircled."""
+    events = [
+        capture(ISIS, on=on("05-01"), by=REUTERS, id=1),
+        encirclement(GOV, on=on("06-01"), id=2),
+        counter_attack(SDF, on=on("06-05"), id=3),
+    ]
+    assert control_view(project_place(events)) == [
+        (day("05-01"), day("06-01"), ISIS, "controlled", None, False),
+        (day("06-01"), day("06-05"), ISIS, "encircled", GOV, False),
+        (day("06-05"), day("06-06"), ISIS, "contested", SDF, False),
+        (day("06-06"), None, ISIS, "encircled", GOV, False),
+    ]
+    timeline = project_place([*events, capture(GOV, on=on("06-10"), by=REUTERS, id=4)])
+    assert control_view(timeline)[-2:] == [
+        (day("06-06"), day("06-10"), ISIS, "encircled", GOV, False),
+        (day("06-10"), None, GOV, "controlled", None, False),
+    ]
+    assert [s.events for s in timeline.segments] == [
+        (uid(1),),
+        (uid(1), uid(2)),
+        (uid(1), uid(3)),
+        (uid(1), uid(2)),
+        (uid(4),),
+    ]
+
+
+def test_a_clash_by_the_controller_is_contested_by_its_opponent() -> None:
+    """ "The army clashed with ISIS" in an army-held town is contested by ISIS."""
+    events = [capture(GOV, on=on("06-01"), by=REUTERS), clash(GOV, on=on("06-05"), opponent=ISIS)]
+    segment = segment_at(project_place(events), day("06-05"))
+    assert segment is not None
+    assert (segment.status, segment.status_by) == ("contested", ISIS)
+
+
+def test_a_side_does_not_besiege_a_place_it_holds() -> None:
+    """An encirclement by the controller itself does not make the place encircled."""
+    events = [withdrawal(ISIS, opponent=GOV, on=on("06-03"), by=REUTERS), encirclement(GOV)]
+    assert only(project_place(events)).status == "controlled"
+
+
+def test_unknown_when_no_controller() -> None:
+    """No controller is status ``unknown``, unless the place is contested."""
+    events = [withdrawal(ISIS, on=on("06-03"), by=REUTERS), clash(GOV, on=on("06-05"))]
+    assert control_view(project_place(events)) == [
+        (day("06-03"), day("06-05"), None, "unknown", None, False),
+        (day("06-05"), day("06-06"), None, "contested", GOV, False),
+        (day("06-06"), None, None, "unknown", None, False),
+    ]
+
+
+def test_informational_events_never_change_control() -> None:
+    """Casualties, equipment losses, strikes and advances are kept but change nothing."""
+    base = [capture(GOV, on=on("06-03"), by=REUTERS)]
+    noise = [
+        casualties(on=on("06-04")),
+        event("equipment_loss", GOV, on=on("06-05")),
+        strike(ISIS, on=on("06-06")),
+        event("advance", ISIS, on=on("06-07")),
+    ]
+    assert project_place([*base, *noise]) == project_place(base)
+
+
+def test_adjacent_segments_with_equal_content_merge() -> None:
+    """A claim's own interval and its persistence are one segment, not two."""
+    timeline = project_place([capture(GOV, on=on("06-03"), by=REUTERS)])
+    assert len(timeline.segments) == 1
+
+
+# ---------------------------------------------------------------------------------------------
+# docs/projection.md: the seed article, end to end
+
+
+def test_the_seed_article_end_to_end() -> None:
+    """Maskanah from seed-article.txt gives the timeline shown in docs/projection.md."""
+    south_front = source("South Front", "C", GOV)
+    liberated = capture(GOV, on=on("06-03"), opponent=ISIS, by=south_front, id=3)
+    events = [
+        control(ISIS, on=on("05-15"), by=REUTERS, credibility=2, id=1),
+        encirclement(GOV, on=on("06-02"), by=south_front, id=2),
+        liberated,
+        withdrawal(
+            ISIS,
+            on=on("06-03"),
+            opponent=GOV,
+            by=msgspec.structs.replace(south_front, attribution="local sources"),
+            hedge="claimed",
+            id=4,
+        ),
+        denial(liberated, AMAQ, id=5),
+    ]
+    timeline = project_place(events)
+    assert [(*control_view_of(s), s.confidence, s.basis, s.events) for s in timeline.segments] == [
+        (day("05-15"), day("06-02"), ISIS, "controlled", None, False, 51, "assessed", (uid(1),)),
+        (
+            day("06-02"),
+            day("06-03"),
+            ISIS,
+            "encircled",
+            GOV,
+            False,
+            51,
+            "assessed",
+            (uid(1), uid(2)),
+        ),
+        (
+            day("06-03"),
+            day("06-04"),
+            GOV,
+            "controlled",
+            None,
+            True,
+            14,
+            "claimed",
+            (uid(3), uid(4)),
+        ),
+        (day("06-04"), None, GOV, "controlled", None, False, 14, "claimed", (uid(3), uid(4))),
+    ]
+    assert [(c.side, c.source, c.score, c.link) for c in timeline.segments[2].claims] == [
+        (ISIS, "Amaq", 0.096, "denies"),
+        (GOV, "South Front", 0.144, "direct"),
+        (GOV, "South Front", 0.108, "direct"),
+    ]

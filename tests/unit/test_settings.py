@@ -1,0 +1,205 @@
+"""Settings are read once from the environment and fail fast (STYLE rule 7): every field
+names its variable, a value that cannot work stops start-up with a message naming it."""
+
+from __future__ import annotations
+
+from dataclasses import fields
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from service.settings import Settings, SettingsError
+
+#: Every variable with a valid non-default value and what the field becomes.
+READS: list[tuple[str, str, str, Any]] = [
+    ("database_url", "DATABASE_URL", "postgresql://u@h/db", "postgresql://u@h/db"),
+    (
+        "migrate_database_url",
+        "FRONTLINE_MIGRATE_DATABASE_URL",
+        "postgresql://owner@h/db",
+        "postgresql://owner@h/db",
+    ),
+    ("db_role", "FRONTLINE_DB_ROLE", "frontline_ro", "frontline_ro"),
+    ("data_dir", "FRONTLINE_DATA_DIR", "/var/lib/frontline", Path("/var/lib/frontline")),
+    ("pool_min", "FRONTLINE_POOL_MIN", "3", 3),
+    ("pool_max", "FRONTLINE_POOL_MAX", "20", 20),
+    ("host", "FRONTLINE_HOST", "0.0.0.0", "0.0.0.0"),  # noqa: S104 - a value, not a bind
+    ("port", "FRONTLINE_PORT", "8080", 8080),
+    ("max_body_bytes", "FRONTLINE_MAX_BODY", "1048576", 1048576),
+    ("max_batch", "FRONTLINE_MAX_BATCH", "250", 250),
+    ("max_page", "FRONTLINE_MAX_PAGE", "50", 50),
+    ("import_chunk", "FRONTLINE_IMPORT_CHUNK", "500", 500),
+    ("group_max", "FRONTLINE_GROUP_MAX", "64", 64),
+    ("log_format", "FRONTLINE_LOG_FORMAT", "json", "json"),
+    ("log_level", "FRONTLINE_LOG_LEVEL", "debug", "debug"),
+]
+INTEGER_VARIABLES = [env for _, env, _, expected in READS if type(expected) is int]
+VARIABLES = [spec.metadata["env"] for spec in fields(Settings)]
+
+
+@pytest.fixture(autouse=True)
+def clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No Frontline variable from the outer environment leaks into a test."""
+    for name in VARIABLES:
+        monkeypatch.delenv(name, raising=False)
+
+
+def test_every_field_names_its_variable_and_is_tested() -> None:
+    """Each setting has an environment variable, and this file reads each one."""
+    assert all(spec.metadata.get("env") for spec in fields(Settings))
+    assert sorted(name for name, *_ in READS) == sorted(spec.name for spec in fields(Settings))
+
+
+def test_defaults_without_environment() -> None:
+    """With no variables set, the production defaults apply and pass the checks."""
+    assert Settings.from_env() == Settings()
+
+
+@pytest.mark.parametrize(("name", "env", "raw", "expected"), READS)
+def test_each_variable_is_read(
+    monkeypatch: pytest.MonkeyPatch, name: str, env: str, raw: str, expected: Any
+) -> None:
+    """Setting one variable changes exactly its field, converted to the field's type."""
+    monkeypatch.setenv(env, raw)
+    settings = Settings.from_env()
+    assert getattr(settings, name) == expected
+    others = {spec.name for spec in fields(Settings)} - {name}
+    assert all(getattr(settings, other) == getattr(Settings(), other) for other in others)
+
+
+def test_all_variables_together(monkeypatch: pytest.MonkeyPatch) -> None:
+    """All variables set at once are all read."""
+    for _, env, raw, _ in READS:
+        monkeypatch.setenv(env, raw)
+    settings = Settings.from_env()
+    assert {name: getattr(settings, name) for name, *_ in READS} == {
+        name: expected for name, _, _, expected in READS
+    }
+
+
+def test_an_empty_variable_counts_as_unset(monkeypatch: pytest.MonkeyPatch) -> None:
+    """``FRONTLINE_PORT=`` keeps the default rather than failing to parse ''."""
+    monkeypatch.setenv("FRONTLINE_PORT", "")
+    monkeypatch.setenv("DATABASE_URL", "")
+    settings = Settings.from_env()
+    assert (settings.port, settings.database_url) == (8000, None)
+
+
+def test_overrides_win_and_none_is_no_override(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Command-line overrides beat the environment; an override of None leaves it alone."""
+    monkeypatch.setenv("FRONTLINE_PORT", "8080")
+    monkeypatch.setenv("FRONTLINE_HOST", "10.0.0.1")
+    settings = Settings.from_env(port=9000, host=None)
+    assert (settings.port, settings.host) == (9000, "10.0.0.1")
+
+
+@pytest.mark.parametrize("env", INTEGER_VARIABLES)
+@pytest.mark.parametrize("raw", ["ten", "1.5", "0x10"])
+def test_a_bad_integer_fails_naming_the_variable(
+    monkeypatch: pytest.MonkeyPatch, env: str, raw: str
+) -> None:
+    """A number that is not an integer stops start-up with the variable and the bad value."""
+    monkeypatch.setenv(env, raw)
+    with pytest.raises(SettingsError, match=env) as caught:
+        Settings.from_env()
+    assert repr(raw) in str(caught.value)
+
+
+@pytest.mark.parametrize("raw", ["yaml", "JSON", "text"])
+def test_a_bad_log_format_fails_naming_the_variable(
+    monkeypatch: pytest.MonkeyPatch, raw: str
+) -> None:
+    """Only auto, json and console are log formats; anything else names FRONTLINE_LOG_FORMAT."""
+    monkeypatch.setenv("FRONTLINE_LOG_FORMAT", raw)
+    with pytest.raises(SettingsError, match="FRONTLINE_LOG_FORMAT"):
+        Settings.from_env()
+
+
+@pytest.mark.parametrize("raw", ["auto", "json", "console"])
+def test_each_log_format_is_accepted(monkeypatch: pytest.MonkeyPatch, raw: str) -> None:
+    """The three documented log formats are accepted."""
+    monkeypatch.setenv("FRONTLINE_LOG_FORMAT", raw)
+    assert Settings.from_env().log_format == raw
+
+
+def test_pool_min_above_pool_max_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A pool that must keep more connections open than it may open cannot work."""
+    monkeypatch.setenv("FRONTLINE_POOL_MIN", "8")
+    monkeypatch.setenv("FRONTLINE_POOL_MAX", "4")
+    with pytest.raises(SettingsError, match="FRONTLINE_POOL_MIN exceeds FRONTLINE_POOL_MAX"):
+        Settings.from_env()
+
+
+def test_pool_min_equal_to_pool_max_is_fine(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A fixed-size pool is allowed."""
+    monkeypatch.setenv("FRONTLINE_POOL_MIN", "5")
+    monkeypatch.setenv("FRONTLINE_POOL_MAX", "5")
+    assert (Settings.from_env().pool_min, Settings.from_env().pool_max) == (5, 5)
+
+
+def test_with_checks_again() -> None:
+    """A copy with changed fields is checked like one read from the environment."""
+    with pytest.raises(SettingsError, match="FRONTLINE_POOL_MIN"):
+        Settings().with_(pool_min=20)
+    with pytest.raises(SettingsError, match="FRONTLINE_LOG_FORMAT"):
+        Settings().with_(log_format="xml")
+
+
+@pytest.mark.parametrize(
+    ("env", "raw"),
+    [("FRONTLINE_PORT", "0"), ("FRONTLINE_PORT", "65536"), ("FRONTLINE_DB_ROLE", "bad-role")],
+)
+def test_other_impossible_values_fail_naming_the_variable(
+    monkeypatch: pytest.MonkeyPatch, env: str, raw: str
+) -> None:
+    """A port outside 1..65535 or a role name that is not an identifier names its variable."""
+    monkeypatch.setenv(env, raw)
+    with pytest.raises(SettingsError, match=env):
+        Settings.from_env()
+
+
+@pytest.mark.parametrize(
+    ("name", "env"),
+    [
+        ("pool_min", "FRONTLINE_POOL_MIN"),
+        ("pool_max", "FRONTLINE_POOL_MAX"),
+        ("max_body_bytes", "FRONTLINE_MAX_BODY"),
+        ("max_batch", "FRONTLINE_MAX_BATCH"),
+        ("max_page", "FRONTLINE_MAX_PAGE"),
+        ("import_chunk", "FRONTLINE_IMPORT_CHUNK"),
+        ("group_max", "FRONTLINE_GROUP_MAX"),
+    ],
+)
+@pytest.mark.parametrize("raw", ["0", "-3"])
+def test_a_count_below_one_is_refused(
+    monkeypatch: pytest.MonkeyPatch, name: str, env: str, raw: str
+) -> None:
+    """A size or count below 1 cannot work: start-up stops, naming the setting."""
+    monkeypatch.setenv(env, raw)
+    with pytest.raises(SettingsError, match=rf"{env} \({name}\) must be at least 1"):
+        Settings.from_env()
+
+
+def test_a_count_below_one_names_the_variable(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The message for a count below 1 names the variable to fix, as for a bad integer.
+
+    Regression test (``Settings.check``, the ``< 1`` loop): the message named
+    the field (``max_batch must be at least 1``), not FRONTLINE_MAX_BATCH, although
+    ``from_env`` promises to "fail fast with the variable's name". Same for every count.
+    """
+    monkeypatch.setenv("FRONTLINE_MAX_BATCH", "0")
+    with pytest.raises(SettingsError, match="FRONTLINE_MAX_BATCH"):
+        Settings.from_env()
+
+
+def test_a_bad_log_level_fails_naming_the_variable(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Only debug, info, warning and error are levels; anything else fails when read.
+
+    Regression test (``Settings.check`` did not check ``log_level``): the
+    value is accepted and start-up later dies in ``service/logging.py`` with a bare
+    ``KeyError: 'VERBOSE'``.
+    """
+    monkeypatch.setenv("FRONTLINE_LOG_LEVEL", "verbose")
+    with pytest.raises(SettingsError, match="FRONTLINE_LOG_LEVEL"):
+        Settings.from_env()
