@@ -36,6 +36,7 @@ import msgspec
 
 from contracts.events import Event, Occurred, event_type
 from service.domain.policy import CREDIBILITY_V1, NEUTRAL, Policy
+from service.domain.records import source_key
 from service.domain.time import valid_interval
 
 Status: TypeAlias = Literal["controlled", "encircled", "contested", "unknown"]
@@ -130,11 +131,6 @@ class Timeline(_Output, frozen=True):
 
 # --------------------------------------------------------------------------------------------
 # Public helpers
-
-
-def source_key(name: str) -> str:
-    """The identity of a source: its name without case or whitespace (rules 1 and 5)."""
-    return "".join(name.split()).casefold()
 
 
 def in_force(events: Iterable[Event]) -> dict[uuid.UUID, bool]:

@@ -30,8 +30,11 @@ _to_builtins = msgspec.to_builtins
 
 
 def source_key(name: str) -> str:
-    """Sources are the same when their names match, case and spacing aside (DESIGN 4.5)."""
-    return " ".join(name.split()).casefold()
+    """The identity of a source: its name without case or whitespace (DESIGN 4, rule 5).
+
+    The one definition, used by the store (retractions, the source filter) and the projection.
+    """
+    return "".join(name.split()).casefold()
 
 
 @dataclass(frozen=True, slots=True)

@@ -21,8 +21,8 @@ from service.domain.projection import (
     in_force,
     project_place,
     segment_at,
-    source_key,
 )
+from service.domain.records import source_key
 from tests.unit.builders import (
     GOV,
     ISIS,

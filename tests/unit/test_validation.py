@@ -509,14 +509,14 @@ def test_prepare_derives_the_store_fields() -> None:
     """Type, place, normalised source key and valid interval are derived once, when preparing."""
     prepared = prepare_event(capture(GOV, id=4, until="2017-06-04"))
     assert (prepared.id, prepared.type, prepared.place_id) == (uid(4), "capture", "sy-maskanah")
-    assert prepared.source_key == "south front"
+    assert prepared.source_key == "southfront"
     assert (prepared.valid_from.day, prepared.valid_to.day) == (3, 5)
 
 
 @pytest.mark.parametrize("name", ["South Front", "south front", "  SOUTH   Front ", "South\tFront"])
 def test_source_key_ignores_case_and_spacing(name: str) -> None:
     """Sources are the same when names match, case and spacing aside."""
-    assert source_key(name) == "south front"
+    assert source_key(name) == "southfront"
 
 
 def test_ids_are_uuids() -> None:
