@@ -12,7 +12,9 @@ config = context.config
 
 
 def _run(connection: Connection) -> None:
-    context.configure(connection=connection, transaction_per_migration=True)
+    # One transaction for the whole run: a refused step (a downgrade that would drop events)
+    # leaves the schema exactly where it was.
+    context.configure(connection=connection, transaction_per_migration=False)
     with context.begin_transaction():
         context.run_migrations()
 

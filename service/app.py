@@ -21,6 +21,7 @@ from service.api.health import health, ready
 from service.api.middleware import request_logging
 from service.api.openapi import add_contract_schemas, openapi_config
 from service.api.problems import EXCEPTION_HANDLERS
+from service.projections.timelines import TimelineProjector
 from service.settings import Settings
 from service.store.appender import GroupCommitter
 from service.store.db import create_pool
@@ -44,7 +45,7 @@ def create_app(settings: Settings, *, pool: asyncpg.Pool | None = None) -> Lites
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
         own_pool = pool is None
         active = pool if pool is not None else await create_pool(settings)
-        store = EventStore(active)
+        store = EventStore(active, TimelineProjector() if settings.projections else None)
         committer = GroupCommitter(store, settings.group_max)
         committer.start()
         holder["services"] = Services(settings=settings, store=store, committer=committer)

@@ -1,4 +1,4 @@
-"""The ``frontline`` command: serve, migrate, import, demo."""
+"""The ``frontline`` command: serve, migrate, import, demo, rebuild."""
 
 from __future__ import annotations
 
@@ -9,12 +9,14 @@ from collections.abc import AsyncIterator, Sequence
 from importlib import resources
 from pathlib import Path
 
+import asyncpg
 import msgspec
 import structlog
 from sqlalchemy.exc import DBAPIError
 
 from service.logging import configure_logging
 from service.progress import Progress
+from service.projections.timelines import TimelineProjector, projection_state
 from service.settings import Settings, SettingsError
 from service.store import migrate
 from service.store.appender import import_ndjson, split_lines
@@ -34,9 +36,45 @@ def _settings(args: argparse.Namespace) -> Settings:
     )
 
 
+def _store(settings: Settings, pool: asyncpg.Pool) -> EventStore:
+    return EventStore(pool, TimelineProjector() if settings.projections else None)
+
+
 def _migrate(settings: Settings) -> None:
+    """Migrate to head, then bring the projections up to the log if they lag behind it."""
     assert settings.migrate_database_url is not None  # resolve_urls fills it
     migrate.upgrade(settings.migrate_database_url, "head", settings.db_role)
+    if settings.projections:
+        asyncio.run(_catch_up(settings))
+
+
+async def _catch_up(settings: Settings) -> None:
+    pool = await create_pool(settings)
+    try:
+        head, _ = await EventStore(pool).head()
+        state = await projection_state(pool)
+        if state.position != head:
+            log.info("projections_behind_the_log", projected=state.position, head=head)
+            rows = await TimelineProjector().rebuild(pool)
+            log.info("projections_rebuilt", rows=rows, position=head)
+    finally:
+        await pool.close()
+
+
+async def _rebuild(settings: Settings) -> int:
+    pool = await create_pool(settings)
+    try:
+        rows = await TimelineProjector().rebuild(pool)
+        head, _ = await EventStore(pool).head()
+    finally:
+        await pool.close()
+    sys.stderr.write(f"rebuilt the projections: {rows} rows, up to position {head}\n")
+    return 0
+
+
+def cmd_rebuild(args: argparse.Namespace) -> int:
+    """Rebuild every projection from the log."""
+    return asyncio.run(_rebuild(_settings(args)))
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
@@ -100,7 +138,7 @@ async def _import(settings: Settings, path: Path, size: int) -> int:
     progress = Progress(size, f"importing {path.name}")
     try:
         result = await import_ndjson(
-            EventStore(pool),
+            _store(settings, pool),
             split_lines(_file_chunks(path, progress)),
             chunk_size=settings.import_chunk,
         )
@@ -118,7 +156,7 @@ async def _import(settings: Settings, path: Path, size: int) -> int:
 async def _load_demo(settings: Settings, *, only_if_empty: bool) -> None:
     pool = await create_pool(settings)
     try:
-        store = EventStore(pool)
+        store = _store(settings, pool)
         position, _ = await store.head()
         if only_if_empty and position > 0:
             log.info("demo_skipped", reason="the log is not empty", last_position=position)
@@ -198,6 +236,10 @@ def parser() -> argparse.ArgumentParser:
     imp.add_argument("file", help="NDJSON file: one event per line")
     imp.add_argument("--data-dir", type=Path, help="embedded database folder (./data)")
     imp.set_defaults(run=cmd_import)
+    rebuild = commands.add_parser("rebuild", help="rebuild the projections from the log")
+    rebuild.add_argument("--data-dir", type=Path, help="embedded database folder (./data)")
+    rebuild.set_defaults(run=cmd_rebuild)
+
     stop = commands.add_parser("stop-db", help="stop the embedded PostgreSQL")
     stop.add_argument("--data-dir", type=Path, help="embedded database folder (./data)")
     stop.set_defaults(run=cmd_stop_db)

@@ -55,6 +55,9 @@ class Settings:
     group_max: int = field(default=512, metadata={"env": "FRONTLINE_GROUP_MAX"})
     """Most requests one group commit takes from the queue."""
 
+    projections: bool = field(default=True, metadata={"env": "FRONTLINE_PROJECTIONS"})
+    """Maintain the projections in each append (off: the log only; `frontline rebuild` later)."""
+
     # --- logs ---
     log_format: str = field(default="auto", metadata={"env": "FRONTLINE_LOG_FORMAT"})
     """``json``, ``console``, or ``auto`` (console on a terminal, JSON elsewhere)."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import AsyncIterator, Iterable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Any, Final, Protocol
 
 import asyncpg
 import msgspec
@@ -54,6 +54,16 @@ if TYPE_CHECKING:  # the stubs make these generic; at run time they are plain cl
     Connection = asyncpg.Connection[asyncpg.Record] | PoolConnectionProxy[asyncpg.Record]
 
 
+class Projector(Protocol):
+    """What the append transaction asks of the projections (``service.projections``)."""
+
+    async def apply(self, conn: Connection, versions: dict[str, int], commit_position: int) -> Any:
+        """Bring the projections of the touched places up to the commit, in its transaction."""
+
+    def keep(self, fresh: Any) -> None:
+        """Told once the commit is durable, with what ``apply`` returned."""
+
+
 @dataclass(frozen=True, slots=True)
 class EventFilter:
     """Which events a reader wants, besides a position to start after."""
@@ -83,8 +93,10 @@ def stored_event(row: asyncpg.Record) -> StoredEvent:
 class EventStore:
     """Appends and reads the log through one asyncpg pool."""
 
-    def __init__(self, pool: asyncpg.Pool) -> None:
+    def __init__(self, pool: asyncpg.Pool, projector: Projector | None = None) -> None:
         self.pool = pool
+        self.projector = projector
+        """Keeps the projections in the append transaction; None when they are switched off."""
 
     async def append_group(self, requests: Sequence[AppendRequest]) -> list[Outcome]:
         """Write a group of requests in one transaction; each succeeds or fails on its own.
@@ -119,8 +131,14 @@ class EventStore:
                 head_hash=bytes(head["hash"]),
                 recorded_at=recorded_at,
             )
+            fresh = None
             if plan.created:
                 await self._write(conn, plan)
+                if self.projector is not None:
+                    versions = {row.prepared.place_id: row.place_version for row in plan.rows}
+                    fresh = await self.projector.apply(conn, versions, plan.head_position)
+        if fresh is not None and self.projector is not None:
+            self.projector.keep(fresh)
         return plan.outcomes
 
     async def _known(self, conn: Connection, requests: Sequence[AppendRequest]) -> Known:

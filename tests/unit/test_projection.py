@@ -14,10 +14,9 @@ import msgspec
 import pytest
 
 from contracts.events import Event, Relation
+from contracts.timeline import Segment, Timeline
 from service.domain.policy import CREDIBILITY_V1
 from service.domain.projection import (
-    Segment,
-    Timeline,
     in_force,
     project_place,
     segment_at,

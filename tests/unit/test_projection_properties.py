@@ -11,8 +11,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from contracts.events import Event, Relation, event_type
+from contracts.timeline import Timeline
 from service.domain.policy import CREDIBILITY_V1
-from service.domain.projection import Timeline, project_place, segment_at
+from service.domain.projection import project_place, segment_at
 from tests.unit.builders import (
     GOV,
     ISIS,

@@ -1,0 +1,1 @@
+"""Projections: tables derived from the log alone, kept in step with it, rebuildable."""
