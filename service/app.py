@@ -17,10 +17,12 @@ from litestar.di import Provide
 
 from service.api.deps import Services
 from service.api.events import EventsController
+from service.api.front import FrontController
 from service.api.health import health, ready
 from service.api.middleware import request_logging
 from service.api.openapi import add_contract_schemas, openapi_config
 from service.api.problems import EXCEPTION_HANDLERS
+from service.projections.reads import FrontReader
 from service.projections.timelines import TimelineProjector
 from service.settings import Settings
 from service.store.appender import GroupCommitter
@@ -45,10 +47,17 @@ def create_app(settings: Settings, *, pool: asyncpg.Pool | None = None) -> Lites
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
         own_pool = pool is None
         active = pool if pool is not None else await create_pool(settings)
-        store = EventStore(active, TimelineProjector() if settings.projections else None)
+        projector = TimelineProjector()
+        store = EventStore(active, projector if settings.projections else None)
         committer = GroupCommitter(store, settings.group_max)
         committer.start()
-        holder["services"] = Services(settings=settings, store=store, committer=committer)
+        holder["services"] = Services(
+            settings=settings,
+            store=store,
+            committer=committer,
+            projector=projector,
+            front=FrontReader(active),
+        )
         log.info("sys_startup", version=_version(), pool_max=settings.pool_max)
         try:
             yield
@@ -62,7 +71,7 @@ def create_app(settings: Settings, *, pool: asyncpg.Pool | None = None) -> Lites
         return holder["services"]
 
     app = Litestar(
-        route_handlers=[EventsController, health, ready],
+        route_handlers=[EventsController, FrontController, health, ready],
         dependencies={"services": Provide(services, sync_to_thread=False)},
         lifespan=[lifespan],
         exception_handlers=EXCEPTION_HANDLERS,  # type: ignore[arg-type]

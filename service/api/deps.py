@@ -8,6 +8,8 @@ from typing import Any
 from litestar import Request
 from litestar.di import NamedDependency
 
+from service.projections.reads import FrontReader
+from service.projections.timelines import TimelineProjector
 from service.settings import Settings
 from service.store.appender import GroupCommitter
 from service.store.events import EventStore
@@ -20,6 +22,9 @@ class Services:
     settings: Settings
     store: EventStore
     committer: GroupCommitter
+    projector: TimelineProjector
+    """The one projector of this process (the store uses it when projections are on)."""
+    front: FrontReader
 
 
 AnyRequest = Request[Any, Any, Any]

@@ -34,7 +34,7 @@ NDJSON: Final = "application/x-ndjson"
 _encode: Final = msgspec.json.Encoder().encode
 
 
-def _problem(description: str) -> ResponseSpec:
+def problem_spec(description: str) -> ResponseSpec:
     return ResponseSpec(
         data_container=Problem,
         description=description,
@@ -104,11 +104,11 @@ class EventsController(Controller):
         status_code=201,
         responses={
             200: ResponseSpec(AppendResult, description="Every event was already stored."),
-            400: _problem("The body is not JSON."),
-            409: _problem("An `expect` precondition does not hold; nothing was written."),
-            413: _problem("The body is over the configured limit."),
-            422: _problem("An event breaks the contract; `field` names it. Nothing written."),
-            503: _problem("The database is unavailable."),
+            400: problem_spec("The body is not JSON."),
+            409: problem_spec("An `expect` precondition does not hold; nothing was written."),
+            413: problem_spec("The body is over the configured limit."),
+            422: problem_spec("An event breaks the contract; `field` names it. Nothing written."),
+            503: problem_spec("The database is unavailable."),
         },
     )
     async def append(
@@ -140,7 +140,7 @@ class EventsController(Controller):
             "`Accept: application/x-ndjson`, the whole selection (or `limit` events) is "
             "streamed, one stored event per line."
         ),
-        responses={422: _problem("A query parameter is invalid.")},
+        responses={422: problem_spec("A query parameter is invalid.")},
     )
     async def replay(
         self,
@@ -175,8 +175,8 @@ class EventsController(Controller):
         summary="One event",
         description="The event as stored, with the events that link to it.",
         responses={
-            404: _problem("No event has this id."),
-            422: _problem("The id is not a UUID."),
+            404: problem_spec("No event has this id."),
+            422: problem_spec("The id is not a UUID."),
         },
     )
     async def one(

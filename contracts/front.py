@@ -1,0 +1,158 @@
+"""Answers about the front: state at a date as known at a position, timelines, disputes."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Literal
+
+import msgspec
+
+from contracts.timeline import Segment
+
+
+class _Output(msgspec.Struct, frozen=True, kw_only=True):
+    """Base of every answer struct."""
+
+
+class PlaceInfo(_Output, frozen=True, kw_only=True):
+    """A place as the registry holds it."""
+
+    id: str
+    name: str
+    kind: str | None
+    lat: float | None
+    lon: float | None
+    parent: str | None
+    aliases: list[str]
+    precision: str | None
+
+
+class Frame(_Output, frozen=True, kw_only=True):
+    """What every answer about the front names: the policy, the valid time, the known position."""
+
+    policy: str
+    policy_version: int
+    valid_at: datetime | None
+    known_position: int
+    """The last commit position the answer takes into account."""
+
+
+class PlaceState(_Output, frozen=True, kw_only=True):
+    """One place and its segment at the valid time."""
+
+    place: PlaceInfo
+    segment: Segment
+
+
+class StatePage(_Output, frozen=True, kw_only=True):
+    """The front at a valid time, as known at a position: one page, in place id order."""
+
+    frame: Frame
+    items: list[PlaceState]
+    next_cursor: str | None
+    """Pass as ``cursor`` for the next page; null on the last page."""
+
+
+class GeoPoint(_Output, frozen=True, kw_only=True):
+    """A GeoJSON Point: [longitude, latitude]."""
+
+    type: Literal["Point"] = "Point"
+    coordinates: tuple[float, float]
+
+
+class GeoFeature(_Output, frozen=True, kw_only=True):
+    """A place as a GeoJSON Feature; its properties carry the state's fields."""
+
+    type: Literal["Feature"] = "Feature"
+    id: str
+    geometry: GeoPoint
+    properties: dict[str, object]
+
+
+class GeoState(_Output, frozen=True, kw_only=True):
+    """The front as a GeoJSON FeatureCollection; places without a point are listed apart."""
+
+    type: Literal["FeatureCollection"] = "FeatureCollection"
+    features: list[GeoFeature]
+    unlocated: list[PlaceState]
+    """Places in the answer that have no point: listed, never dropped."""
+    frame: Frame
+    next_cursor: str | None
+
+
+class PlaceDetail(_Output, frozen=True, kw_only=True):
+    """A place, its version, and its segment now (as known now)."""
+
+    place: PlaceInfo
+    version: int
+    first_position: int
+    last_position: int
+    frame: Frame
+    segment: Segment | None
+    """None when the place has no segment at that valid time (no claim yet)."""
+
+
+class PlaceTimeline(_Output, frozen=True, kw_only=True):
+    """Every segment of a place's timeline as known at a position."""
+
+    place: PlaceInfo
+    frame: Frame
+    segments: list[Segment]
+
+
+class EventLink(_Output, frozen=True, kw_only=True):
+    """A link between two events about the same place."""
+
+    event: uuid.UUID
+    relation: str
+
+
+class PlaceEvent(_Output, frozen=True, kw_only=True):
+    """One event about a place, with its links both ways and whether it is in force."""
+
+    position: int
+    id: uuid.UUID
+    type: str
+    recorded_at: datetime
+    source: str
+    in_force: bool
+    relates_to: list[EventLink]
+    linked_from: list[EventLink]
+    event: msgspec.Raw
+
+
+class PlaceEvents(_Output, frozen=True, kw_only=True):
+    """Every event about a place."""
+
+    place: PlaceInfo
+    known_position: int
+    events: list[PlaceEvent]
+
+
+class Change(_Output, frozen=True, kw_only=True):
+    """A place whose controller or status differs between two valid times."""
+
+    place: PlaceInfo
+    before: Segment | None
+    after: Segment | None
+
+
+class StateChanges(_Output, frozen=True, kw_only=True):
+    """The places that changed hands or status between ``from`` and ``to``."""
+
+    policy: str
+    policy_version: int
+    from_: datetime = msgspec.field(name="from")
+    to: datetime
+    known_position: int
+    changes: list[Change]
+
+
+class RebuildResult(_Output, frozen=True, kw_only=True):
+    """What a rebuild did."""
+
+    rows: int
+    position: int
+    policy: str
+    policy_version: int

@@ -1,0 +1,308 @@
+"""The front: state at any valid time as known at any position, places, disputes, changes."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Annotated, Final, Literal
+
+import msgspec
+from litestar import Controller, Response, get, post
+from litestar.params import PathParameter, QueryParameter
+
+from contracts.front import (
+    Frame,
+    GeoFeature,
+    GeoPoint,
+    GeoState,
+    PlaceDetail,
+    PlaceEvents,
+    PlaceState,
+    PlaceTimeline,
+    RebuildResult,
+    StateChanges,
+    StatePage,
+)
+from contracts.timeline import Segment
+from service.api.deps import AnyRequest, ServicesDep
+from service.api.events import problem_spec
+from service.domain import params
+from service.domain.errors import InvalidParameter
+from service.projections.reads import StateQuery, place_info
+
+GEOJSON: Final = "application/geo+json"
+StatusName = Literal["controlled", "encircled", "contested", "unknown"]
+
+ValidAt = Annotated[
+    str | None,
+    QueryParameter(
+        description="Valid time: a date (its first instant, UTC) or a datetime with offset; "
+        "default now."
+    ),
+]
+KnownAtParam = Annotated[
+    str | None,
+    QueryParameter(
+        description="As known at: a timestamp (the last commit recorded at or before it) or "
+        "`position:N` (the last commit ending at or before N); default the latest."
+    ),
+]
+BAD_PARAMETER = {422: problem_spec("A query parameter is invalid; `field` names it.")}
+NO_PLACE = {
+    404: problem_spec("No event names this place."),
+    422: problem_spec("A query parameter is invalid; `field` names it."),
+}
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _frame(services: ServicesDep, valid_at: datetime | None, known_position: int) -> Frame:
+    policy = services.projector.policy
+    return Frame(
+        policy=policy.name,
+        policy_version=policy.version,
+        valid_at=valid_at,
+        known_position=known_position,
+    )
+
+
+def _feature(state: PlaceState) -> GeoFeature:
+    place = state.place
+    # Only called for located places.
+    assert place.lat is not None
+    assert place.lon is not None
+    properties = {
+        "name": place.name,
+        "kind": place.kind,
+        "parent": place.parent,
+        "aliases": place.aliases,
+        "precision": place.precision,
+        **msgspec.to_builtins(state.segment),
+    }
+    return GeoFeature(
+        id=place.id, geometry=GeoPoint(coordinates=(place.lon, place.lat)), properties=properties
+    )
+
+
+class FrontController(Controller):
+    """Who holds what, when, as known when."""
+
+    tags = ["front"]  # noqa: RUF012 (Litestar reads a plain class attribute)
+
+    @get(
+        "/v1/state",
+        summary="The front at a date, as known at a position",
+        description=(
+            "Every place's segment at `valid_at` as known at `known_at`, in place id order, "
+            "paginated with `cursor`. With `Accept: application/geo+json` or "
+            "`format=geojson`, a GeoJSON FeatureCollection whose feature properties carry "
+            "the same fields; places without a point are listed in `unlocated`."
+        ),
+        responses=BAD_PARAMETER,
+    )
+    async def state(
+        self,
+        request: AnyRequest,
+        services: ServicesDep,
+        valid_at: ValidAt = None,
+        known_at: KnownAtParam = None,
+        bbox: Annotated[
+            str | None, QueryParameter(description="west,south,east,north in degrees.")
+        ] = None,
+        side: Annotated[
+            str | None, QueryParameter(description="Only places this side controls.")
+        ] = None,
+        status: Annotated[
+            StatusName | None, QueryParameter(description="Only this status.")
+        ] = None,
+        disputed: Annotated[
+            bool | None, QueryParameter(description="Only (un)disputed places.")
+        ] = None,
+        limit: Annotated[int, QueryParameter(ge=1, description="Places per page.")] = 500,
+        cursor: Annotated[
+            str | None, QueryParameter(description="`next_cursor` of the previous page.")
+        ] = None,
+        format_: Annotated[
+            Literal["json", "geojson"] | None,
+            QueryParameter(name="format", description="`geojson` for a FeatureCollection."),
+        ] = None,
+    ) -> Response[StatePage | GeoState]:
+        """The front as a page of places, or as GeoJSON."""
+        if limit > services.settings.max_page:
+            raise InvalidParameter(f"limit is at most {services.settings.max_page}", field="limit")
+        moment = params.valid_time(valid_at, "valid_at") if valid_at else _now()
+        query = StateQuery(
+            valid_at=moment,
+            known_position=await services.front.known_position(params.known_at(known_at)),
+            bbox=params.bbox(bbox),
+            side=side,
+            status=status,
+            disputed=disputed,
+            cursor=cursor or "",
+            limit=limit,
+        )
+        items, next_cursor = await services.front.state(query)
+        frame = _frame(services, moment, query.known_position)
+        if format_ == "geojson" or (
+            format_ is None and GEOJSON in request.headers.get("accept", "")
+        ):
+            located = [s for s in items if s.place.lat is not None and s.place.lon is not None]
+            return Response(
+                GeoState(
+                    features=[_feature(s) for s in located],
+                    unlocated=[s for s in items if s.place.lat is None or s.place.lon is None],
+                    frame=frame,
+                    next_cursor=next_cursor,
+                ),
+                media_type=GEOJSON,
+            )
+        return Response(StatePage(frame=frame, items=items, next_cursor=next_cursor))
+
+    @get(
+        "/v1/state/changes",
+        summary="Places that changed hands or status between two dates",
+        responses=BAD_PARAMETER,
+    )
+    async def changes(
+        self,
+        services: ServicesDep,
+        from_: Annotated[str, QueryParameter(name="from", description="The earlier valid time.")],
+        to: Annotated[str, QueryParameter(description="The later valid time.")],
+        known_at: KnownAtParam = None,
+    ) -> StateChanges:
+        """Places whose controller or status differs between `from` and `to`, before and after."""
+        start = params.valid_time(from_, "from")
+        end = params.valid_time(to, "to")
+        known = await services.front.known_position(params.known_at(known_at))
+        found = await services.front.changes(
+            StateQuery(valid_at=start, known_position=known),
+            StateQuery(valid_at=end, known_position=known),
+        )
+        policy = services.projector.policy
+        return StateChanges(
+            policy=policy.name,
+            policy_version=policy.version,
+            from_=start,
+            to=end,
+            known_position=known,
+            changes=found,
+        )
+
+    @get(
+        "/v1/disputes",
+        summary="Disputed places",
+        description=(
+            "The places disputed at `valid_at` as known at `known_at`; each segment lists "
+            "every competing claim (side, source, score, event), each side's support, and "
+            "the reason the controller won."
+        ),
+        responses=BAD_PARAMETER,
+    )
+    async def disputes(
+        self,
+        services: ServicesDep,
+        valid_at: ValidAt = None,
+        known_at: KnownAtParam = None,
+        limit: Annotated[int, QueryParameter(ge=1, description="Places per page.")] = 500,
+        cursor: Annotated[
+            str | None, QueryParameter(description="`next_cursor` of the previous page.")
+        ] = None,
+    ) -> StatePage:
+        """One page of disputed places."""
+        if limit > services.settings.max_page:
+            raise InvalidParameter(f"limit is at most {services.settings.max_page}", field="limit")
+        moment = params.valid_time(valid_at, "valid_at") if valid_at else _now()
+        known = await services.front.known_position(params.known_at(known_at))
+        query = StateQuery(
+            valid_at=moment, known_position=known, disputed=True, cursor=cursor or "", limit=limit
+        )
+        items, next_cursor = await services.front.state(query)
+        return StatePage(
+            frame=_frame(services, moment, known), items=items, next_cursor=next_cursor
+        )
+
+    @get("/v1/places/{place_id:str}", summary="A place and its segment now", responses=NO_PLACE)
+    async def place(
+        self,
+        services: ServicesDep,
+        place_id: Annotated[str, PathParameter(description="The place's id.")],
+        valid_at: ValidAt = None,
+        known_at: KnownAtParam = None,
+    ) -> PlaceDetail:
+        """The registry's entry and the segment at `valid_at` (default now)."""
+        row = await services.front.place(place_id)
+        moment = params.valid_time(valid_at, "valid_at") if valid_at else _now()
+        known = await services.front.known_position(params.known_at(known_at))
+        segments = await services.front.timeline(place_id, known)
+        here = segment_at_list(segments, moment)
+        return PlaceDetail(
+            place=place_info(row),
+            version=row["version"],
+            first_position=row["first_position"],
+            last_position=row["last_position"],
+            frame=_frame(services, moment, known),
+            segment=here,
+        )
+
+    @get(
+        "/v1/places/{place_id:str}/timeline",
+        summary="A place's timeline as known at a position",
+        responses=NO_PLACE,
+    )
+    async def timeline(
+        self,
+        services: ServicesDep,
+        place_id: Annotated[str, PathParameter(description="The place's id.")],
+        known_at: KnownAtParam = None,
+    ) -> PlaceTimeline:
+        """Every segment, in valid-time order."""
+        row = await services.front.place(place_id)
+        known = await services.front.known_position(params.known_at(known_at))
+        segments = await services.front.timeline(place_id, known)
+        return PlaceTimeline(
+            place=place_info(row), frame=_frame(services, None, known), segments=segments
+        )
+
+    @get(
+        "/v1/places/{place_id:str}/events",
+        summary="Every event about a place, with links and whether each is in force",
+        responses=NO_PLACE,
+    )
+    async def events(
+        self,
+        services: ServicesDep,
+        place_id: Annotated[str, PathParameter(description="The place's id.")],
+        known_at: KnownAtParam = None,
+    ) -> PlaceEvents:
+        """The place's events in position order (confirms, denies, corrects, retracts,
+        supersedes links both ways)."""
+        row = await services.front.place(place_id)
+        known = await services.front.known_position(params.known_at(known_at))
+        events = await services.front.place_events(place_id, known)
+        return PlaceEvents(place=place_info(row), known_position=known, events=events)
+
+    @post(
+        "/v1/admin/rebuild",
+        summary="Rebuild the projections from the log",
+        description="Recomputes every projection row from the log and swaps them in, in one "
+        "transaction; appends wait meanwhile, reads go on.",
+        status_code=200,
+        tags=["admin"],
+    )
+    async def rebuild(self, services: ServicesDep) -> RebuildResult:
+        """Rebuild every projection."""
+        rows = await services.projector.rebuild(services.store.pool)
+        head, _ = await services.store.head()
+        policy = services.projector.policy
+        return RebuildResult(
+            rows=rows, position=head, policy=policy.name, policy_version=policy.version
+        )
+
+
+def segment_at_list(segments: list[Segment], moment: datetime) -> Segment | None:
+    """The segment of an ordered, contiguous list that holds ``moment``."""
+    for segment in segments:
+        if segment.valid_from <= moment and (segment.valid_to is None or moment < segment.valid_to):
+            return segment
+    return None

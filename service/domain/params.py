@@ -1,0 +1,73 @@
+"""Query parameters of the front: valid times, known positions, bounding boxes. Pure."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from datetime import datetime
+
+from service.domain.errors import InvalidEvent, InvalidParameter
+from service.domain.time import parse_instant
+
+
+def valid_time(text: str, field: str) -> datetime:
+    """A valid time: a date (its first instant, UTC) or a datetime with an offset."""
+    try:
+        moment, _ = parse_instant(text, field)
+    except InvalidEvent as error:
+        raise InvalidParameter(error.detail, field=field) from None
+    return moment
+
+
+@dataclass(frozen=True, slots=True)
+class KnownAt:
+    """``known_at``: a timestamp, or ``position:N``."""
+
+    position: int | None = None
+    time: datetime | None = None
+
+
+def known_at(text: str | None) -> KnownAt:
+    """Parse ``known_at``; absent means the latest commit."""
+    if text is None or text == "":
+        return KnownAt()
+    if text.startswith("position:"):
+        number = text.removeprefix("position:")
+        if not number.isdigit():
+            raise InvalidParameter(
+                f"known_at {text!r}: position:N takes a whole number N >= 0", field="known_at"
+            )
+        return KnownAt(position=int(number))
+    return KnownAt(time=valid_time(text, "known_at"))
+
+
+@dataclass(frozen=True, slots=True)
+class BBox:
+    """A bounding box in degrees: west, south, east, north."""
+
+    west: float
+    south: float
+    east: float
+    north: float
+
+
+def bbox(text: str | None) -> BBox | None:
+    """Parse ``bbox=west,south,east,north`` (GeoJSON order: lon, lat, lon, lat)."""
+    if text is None or text == "":
+        return None
+    parts = text.split(",")
+    try:
+        west, south, east, north = (float(p) for p in parts)
+    except ValueError:
+        raise InvalidParameter(
+            f"bbox {text!r} is not four numbers: west,south,east,north", field="bbox"
+        ) from None
+    if not all(math.isfinite(v) for v in (west, south, east, north)):
+        raise InvalidParameter("bbox holds a number that is not finite", field="bbox")
+    if not (-180 <= west <= east <= 180 and -90 <= south <= north <= 90):
+        raise InvalidParameter(
+            f"bbox {text!r} must satisfy -180 <= west <= east <= 180 and "
+            "-90 <= south <= north <= 90",
+            field="bbox",
+        )
+    return BBox(west, south, east, north)

@@ -1,0 +1,173 @@
+"""Reading the front from the projection tables: one indexed query per question."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Final
+
+import asyncpg
+import msgspec
+
+from contracts.events import event_decoder
+from contracts.front import Change, EventLink, PlaceEvent, PlaceInfo, PlaceState
+from contracts.timeline import Segment
+from service.domain.errors import NotFound
+from service.domain.params import BBox, KnownAt
+from service.domain.projection import in_force
+from service.projections.timelines import projection_state
+from service.store.queries import SQL
+
+_segment: Final = msgspec.json.Decoder(Segment)
+_PAGE_ALL: Final = 1000
+
+
+@dataclass(frozen=True, slots=True)
+class StateQuery:
+    """What ``GET /v1/state`` asks, parsed."""
+
+    valid_at: datetime
+    known_position: int
+    bbox: BBox | None = None
+    side: str | None = None
+    status: str | None = None
+    disputed: bool | None = None
+    cursor: str = ""
+    limit: int = 500
+
+
+def place_info(row: asyncpg.Record) -> PlaceInfo:
+    """A places row as the API shows it."""
+    return PlaceInfo(
+        id=row["id"] if "id" in row else row["place_id"],
+        name=row["name"],
+        kind=row["kind"],
+        lat=row["lat"],
+        lon=row["lon"],
+        parent=row["parent"],
+        aliases=list(row["aliases"]),
+        precision=row["precision"],
+    )
+
+
+class FrontReader:
+    """Answers about the front, from ``segments`` and ``places``."""
+
+    def __init__(self, pool: asyncpg.Pool) -> None:
+        self.pool = pool
+
+    async def known_position(self, known: KnownAt) -> int:
+        """The commit position an answer is as of: the latest the projections reached, or
+        the last commit at or before ``known_at`` (never past what the projections hold)."""
+        latest = (await projection_state(self.pool)).position
+        if known.position is not None:
+            wanted: int = await self.pool.fetchval(SQL["resolve_known_position"], known.position)
+        elif known.time is not None:
+            wanted = await self.pool.fetchval(SQL["resolve_known_time"], known.time)
+        else:
+            return latest
+        return min(wanted, latest)
+
+    async def state(self, query: StateQuery) -> tuple[list[PlaceState], str | None]:
+        """One page of the front, and the cursor of the next page (None on the last)."""
+        box = query.bbox
+        rows = await self.pool.fetch(
+            SQL["read_state"],
+            query.valid_at,
+            query.known_position,
+            box.west if box else None,
+            box.south if box else None,
+            box.east if box else None,
+            box.north if box else None,
+            query.side,
+            query.status,
+            query.disputed,
+            query.cursor,
+            query.limit + 1,
+        )
+        items = [PlaceState(place=place_info(r), segment=_segment.decode(r["body"])) for r in rows]
+        if len(items) > query.limit:
+            items = items[: query.limit]
+            return items, items[-1].place.id
+        return items, None
+
+    async def whole_state(self, query: StateQuery) -> list[PlaceState]:
+        """Every page of the front at once (for comparisons between two times)."""
+        cursor = ""
+        everything: list[PlaceState] = []
+        while True:
+            page = dataclasses.replace(query, cursor=cursor, limit=_PAGE_ALL)
+            items, cursor_next = await self.state(page)
+            everything.extend(items)
+            if cursor_next is None:
+                return everything
+            cursor = cursor_next
+
+    async def place(self, place_id: str) -> asyncpg.Record:
+        """The registry's row of a place; NotFound when no event named it."""
+        row = await self.pool.fetchrow(SQL["read_place"], place_id)
+        if row is None:
+            raise NotFound(f"no event names a place {place_id!r}", field="place_id")
+        return row
+
+    async def timeline(self, place_id: str, known_position: int) -> list[Segment]:
+        """A place's segments as known at a position, in valid-time order."""
+        rows = await self.pool.fetch(SQL["read_timeline"], place_id, known_position)
+        return [_segment.decode(r["body"]) for r in rows]
+
+    async def place_events(self, place_id: str, known_position: int) -> list[PlaceEvent]:
+        """Every event about a place up to a position, with links both ways and in-force."""
+        rows = await self.pool.fetch(SQL["read_place_events"], place_id, known_position)
+        events = [event_decoder.decode(r["payload"]) for r in rows]
+        force = in_force(events)
+        linked_from: dict[object, list[EventLink]] = {}
+        for event in events:
+            for link in event.relates_to:
+                assert event.id is not None  # stored events always have their id
+                linked_from.setdefault(link.event, []).append(
+                    EventLink(event=event.id, relation=link.relation)
+                )
+        answer = []
+        for row, event in zip(rows, events, strict=True):
+            answer.append(
+                PlaceEvent(
+                    position=row["position"],
+                    id=row["id"],
+                    type=row["type"],
+                    recorded_at=row["recorded_at"],
+                    source=event.source.name,
+                    in_force=force[row["id"]],
+                    relates_to=[EventLink(event=x.event, relation=x.relation)
+                                for x in event.relates_to],
+                    linked_from=linked_from.get(row["id"], []),
+                    event=msgspec.Raw(row["payload"].encode()),
+                )
+            )  # fmt: skip
+        return answer
+
+    async def changes(self, before: StateQuery, after: StateQuery) -> list[Change]:
+        """Places whose controller or status differs between two valid times."""
+        old = {s.place.id: s for s in await self.whole_state(before)}
+        new = {s.place.id: s for s in await self.whole_state(after)}
+        found = []
+        for place_id in sorted(old.keys() | new.keys()):
+            a, b = old.get(place_id), new.get(place_id)
+            if _control(a) != _control(b):
+                info = b or a
+                assert info is not None
+                found.append(
+                    Change(
+                        place=info.place,
+                        before=a.segment if a else None,
+                        after=b.segment if b else None,
+                    )
+                )
+        return found
+
+
+def _control(state: PlaceState | None) -> tuple[str | None, str, str | None] | None:
+    if state is None:
+        return None
+    segment = state.segment
+    return segment.controller, segment.status, segment.status_by
