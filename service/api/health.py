@@ -12,6 +12,7 @@ from litestar.openapi.datastructures import ResponseSpec
 from contracts.responses import Health, Problem
 from service.api.deps import ServicesDep
 from service.domain.errors import NotReady
+from service.projections.timelines import projection_state
 from service.store.events import UNAVAILABLE
 from service.store.migrate import head_revision
 
@@ -51,4 +52,12 @@ async def ready(services: ServicesDep) -> Health:
             f"the database schema is at {revision or 'nothing'}, this code expects {expected}: "
             "run `frontline migrate`"
         )
+    if services.settings.projections:
+        head, _ = await services.store.head()
+        projected = (await projection_state(services.store.pool)).position
+        if projected != head:
+            raise NotReady(
+                f"the projections stop at position {projected} and the log at {head}: "
+                "run `frontline rebuild`"
+            )
     return Health(status="ready", database="ok", migration=revision)

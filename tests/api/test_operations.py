@@ -6,6 +6,8 @@ from litestar import Litestar
 from litestar.testing import AsyncTestClient
 from structlog.testing import capture_logs
 
+from service.app import create_app
+from service.settings import Settings
 from service.store.migrate import head_revision
 from tests.api.conftest import assert_problem
 from tests.payloads import event_json
@@ -77,3 +79,18 @@ async def test_unknown_routes_are_logged_with_a_request_id(client: Client) -> No
     (line,) = [line for line in logs if line["event"] == "request"]
     assert line["status"] == 404
     assert line["request_id"] == response.headers["x-request-id"]
+
+
+async def test_ready_says_when_the_projections_lag_the_log(settings: Settings) -> None:
+    """Events appended with projections off: /ready is 503 until a rebuild catches up."""
+    async with AsyncTestClient(app=create_app(settings.with_(projections=False))) as off:
+        assert (await off.post("/v1/events", json=event_json())).status_code == 201
+    async with AsyncTestClient(app=create_app(settings)) as on:
+        body = assert_problem(await on.get("/ready"), 503)
+        assert "frontline rebuild" in body["detail"]
+        rebuilt = await on.post("/v1/admin/rebuild")
+        assert rebuilt.status_code == 200
+        assert rebuilt.json()["position"] == 1
+        assert (await on.get("/ready")).status_code == 200
+        page = (await on.get("/v1/state", params={"valid_at": "2017-06-04"})).json()
+        assert [item["place"]["id"] for item in page["items"]] == ["sy-maskanah"]
