@@ -31,6 +31,7 @@ READS: list[tuple[str, str, str, Any]] = [
     ("max_page", "FRONTLINE_MAX_PAGE", "50", 50),
     ("import_chunk", "FRONTLINE_IMPORT_CHUNK", "500", 500),
     ("group_max", "FRONTLINE_GROUP_MAX", "64", 64),
+    ("projections", "FRONTLINE_PROJECTIONS", "off", False),
     ("log_format", "FRONTLINE_LOG_FORMAT", "json", "json"),
     ("log_level", "FRONTLINE_LOG_LEVEL", "debug", "debug"),
 ]
@@ -202,4 +203,23 @@ def test_a_bad_log_level_fails_naming_the_variable(monkeypatch: pytest.MonkeyPat
     """
     monkeypatch.setenv("FRONTLINE_LOG_LEVEL", "verbose")
     with pytest.raises(SettingsError, match="FRONTLINE_LOG_LEVEL"):
+        Settings.from_env()
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [("1", True), ("true", True), ("ON", True), ("yes", True), ("0", False), ("false", False)],
+)
+def test_switches_read_the_usual_spellings(
+    monkeypatch: pytest.MonkeyPatch, raw: str, expected: bool
+) -> None:
+    """A true/false setting takes 1/0, true/false, yes/no, on/off in any case."""
+    monkeypatch.setenv("FRONTLINE_PROJECTIONS", raw)
+    assert Settings.from_env().projections is expected
+
+
+def test_a_bad_switch_names_the_variable(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A switch that is neither true nor false stops start-up, naming the variable."""
+    monkeypatch.setenv("FRONTLINE_PROJECTIONS", "maybe")
+    with pytest.raises(SettingsError, match="FRONTLINE_PROJECTIONS must be true or false"):
         Settings.from_env()
