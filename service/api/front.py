@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Annotated, Final, Literal
+from typing import Annotated, Final
 
 import msgspec
 from litestar import Controller, Response, get, post
@@ -30,7 +30,6 @@ from service.domain.errors import InvalidParameter
 from service.projections.reads import StateQuery, place_info
 
 GEOJSON: Final = "application/geo+json"
-StatusName = Literal["controlled", "encircled", "contested", "unknown"]
 
 ValidAt = Annotated[
     str | None,
@@ -114,7 +113,10 @@ class FrontController(Controller):
             str | None, QueryParameter(description="Only places this side controls.")
         ] = None,
         status: Annotated[
-            StatusName | None, QueryParameter(description="Only this status.")
+            str | None,
+            QueryParameter(
+                description="Only this status: controlled, encircled, contested, unknown."
+            ),
         ] = None,
         disputed: Annotated[
             bool | None, QueryParameter(description="Only (un)disputed places.")
@@ -124,13 +126,15 @@ class FrontController(Controller):
             str | None, QueryParameter(description="`next_cursor` of the previous page.")
         ] = None,
         format_: Annotated[
-            Literal["json", "geojson"] | None,
-            QueryParameter(name="format", description="`geojson` for a FeatureCollection."),
+            str | None,
+            QueryParameter(name="format", description="`json` or `geojson` (a FeatureCollection)."),
         ] = None,
     ) -> Response[StatePage | GeoState]:
         """The front as a page of places, or as GeoJSON."""
         if limit > services.settings.max_page:
             raise InvalidParameter(f"limit is at most {services.settings.max_page}", field="limit")
+        status = params.one_of(status, params.STATUSES, "status")
+        format_ = params.one_of(format_, params.FORMATS, "format")
         moment = params.valid_time(valid_at, "valid_at") if valid_at else _now()
         query = StateQuery(
             valid_at=moment,
@@ -167,13 +171,15 @@ class FrontController(Controller):
     async def changes(
         self,
         services: ServicesDep,
-        from_: Annotated[str, QueryParameter(name="from", description="The earlier valid time.")],
-        to: Annotated[str, QueryParameter(description="The later valid time.")],
+        from_: Annotated[
+            str | None, QueryParameter(name="from", description="The earlier valid time.")
+        ] = None,
+        to: Annotated[str | None, QueryParameter(description="The later valid time.")] = None,
         known_at: KnownAtParam = None,
     ) -> StateChanges:
         """Places whose controller or status differs between `from` and `to`, before and after."""
-        start = params.valid_time(from_, "from")
-        end = params.valid_time(to, "to")
+        start = params.valid_time(params.required(from_, "from"), "from")
+        end = params.valid_time(params.required(to, "to"), "to")
         known = await services.front.known_position(params.known_at(known_at))
         found = await services.front.changes(
             StateQuery(valid_at=start, known_position=known),

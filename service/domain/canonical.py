@@ -24,8 +24,7 @@ def _fast_path_ok(value: Any) -> bool:
     if isinstance(value, list):
         return all(_fast_path_ok(v) for v in value)
     if isinstance(value, float):
-        magnitude = abs(value)
-        return math.isfinite(value) and not value.is_integer() and 1e-4 <= magnitude < 1e15
+        return _float_ok(value)
     return True
 
 
@@ -62,6 +61,23 @@ def _exact(value: Any) -> str:
     if isinstance(value, float):
         return _es6_number(value)
     return _encode_sorted(value).decode()
+
+
+def canonical_struct(value: msgspec.Struct, floats: tuple[float | None, ...]) -> bytes:
+    """RFC 8785 bytes of a contract struct, encoded straight from the struct.
+
+    The contract's field names are ASCII, so JCS differs from msgspec's sorted output only
+    through floats; ``floats`` lists every float the struct holds (a caller that knows its
+    schema names them), and any that msgspec would write otherwise than JCS sends the struct
+    down the exact path.
+    """
+    if all(f is None or _float_ok(f) for f in floats):
+        return _encode_sorted(value)
+    return canonical_json(msgspec.to_builtins(value))
+
+
+def _float_ok(value: float) -> bool:
+    return math.isfinite(value) and not value.is_integer() and 1e-4 <= abs(value) < 1e15
 
 
 def canonical_json(value: Any) -> bytes:

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Final
 
 from service.domain.errors import InvalidEvent, InvalidParameter
 from service.domain.time import parse_instant
@@ -17,6 +19,28 @@ def valid_time(text: str, field: str) -> datetime:
     except InvalidEvent as error:
         raise InvalidParameter(error.detail, field=field) from None
     return moment
+
+
+_DIGITS: Final = re.compile(r"^[0-9]{1,30}$")
+MAX_POSITION: Final = 2**63 - 1
+STATUSES: Final = ("controlled", "encircled", "contested", "unknown")
+FORMATS: Final = ("json", "geojson")
+
+
+def one_of(value: str | None, allowed: tuple[str, ...], field: str) -> str | None:
+    """A parameter that takes one of a few words (or is absent)."""
+    if value is None or value in allowed:
+        return value
+    raise InvalidParameter(
+        f"{field} must be one of {', '.join(allowed)}, not {value!r}", field=field
+    )
+
+
+def required(value: str | None, field: str) -> str:
+    """A parameter that must be given."""
+    if value is None or value == "":
+        raise InvalidParameter(f"{field} is required", field=field)
+    return value
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,11 +57,12 @@ def known_at(text: str | None) -> KnownAt:
         return KnownAt()
     if text.startswith("position:"):
         number = text.removeprefix("position:")
-        if not number.isdigit():
+        if not _DIGITS.match(number):
             raise InvalidParameter(
                 f"known_at {text!r}: position:N takes a whole number N >= 0", field="known_at"
             )
-        return KnownAt(position=int(number))
+        # Past the last position means the latest; cap it to what a bigint holds.
+        return KnownAt(position=min(int(number), MAX_POSITION))
     return KnownAt(time=valid_time(text, "known_at"))
 
 

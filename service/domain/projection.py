@@ -751,15 +751,21 @@ def _control_pieces(resolved: Sequence[_Resolved]) -> list[tuple[datetime, datet
     return pieces
 
 
+_NO_CONTROL: Final = _Control(None, False, 0, "claimed", (), (), None, ())
+"""Before any control claim: no controller, no claim behind it."""
+
+
 def _overlay(
     pieces: Sequence[tuple[datetime, datetime, _Control]],
     facts: Mapping[uuid.UUID, _Fact],
     force: Mapping[uuid.UUID, bool],
 ) -> tuple[Segment, ...]:
-    """Rule 8: statuses over the control pieces, then merge neighbours with equal content."""
-    if not pieces:
-        return ()
-    origin = pieces[0][0]
+    """Rule 8: statuses over the control pieces, then merge neighbours with equal content.
+
+    A status report is a claim too (DESIGN section 2): a place reported contested or
+    encircled before any report of who holds it starts its timeline there, with no
+    controller until a control claim names one.
+    """
     live = sorted((f for f in facts.values() if force[f.id]), key=lambda f: (f.start, f.id.int))
     enders = [f.start for f in live if f.kind in ENDS_SIEGE]
     # (start, end, "encircle"|"contest", side, opponent, id)
@@ -777,9 +783,14 @@ def _overlay(
             kind = "contest"
         else:
             continue
-        start = max(f.start, origin)
-        if start < end:
-            spans.append((start, end, kind, side, f.event.opponent, f.id))
+        if f.start < end:
+            spans.append((f.start, end, kind, side, f.event.opponent, f.id))
+    if not pieces and not spans:
+        return ()
+    first_control = pieces[0][0] if pieces else _FOREVER
+    first_status = min((span[0] for span in spans), default=_FOREVER)
+    if first_status < first_control:
+        pieces = [(first_status, first_control, _NO_CONTROL), *pieces]
 
     points = sorted(
         {p for start, end, _ in pieces for p in (start, end)}

@@ -8,7 +8,9 @@ exactly as stored.
 
 from __future__ import annotations
 
+import functools
 import hashlib
+import typing
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
@@ -17,7 +19,7 @@ from typing import Any, Final, TypeVar
 import msgspec
 
 from contracts.events import Event, event_type
-from service.domain.canonical import canonical_json
+from service.domain.canonical import canonical_struct
 from service.domain.errors import InvalidEvent
 from service.domain.time import parse_instant, utc_text, valid_interval
 
@@ -26,7 +28,7 @@ T = TypeVar("T", bound=msgspec.Struct)
 GENESIS_HASH: Final = bytes(32)
 RECORD_VERSION: Final = 1
 
-_to_builtins = msgspec.to_builtins
+_encode_sorted = msgspec.json.Encoder(order="sorted").encode
 
 
 def source_key(name: str) -> str:
@@ -76,20 +78,39 @@ def _with_default_objects(value: T) -> T:
     payload, and another digest, than one that leaves it out.
     """
     changes: dict[str, Any] = {}
-    for spec in msgspec.structs.fields(value):
-        current = getattr(value, spec.name)
+    text_defaults, nested = _default_plan(type(value))
+    for name, default in text_defaults:
+        current = getattr(value, name)
+        if current is not default and current == default:
+            changes[name] = default
+    for name in nested:
+        current = getattr(value, name)
         if isinstance(current, msgspec.Struct):
             normal = _with_default_objects(current)
             if normal is not current:
-                changes[spec.name] = normal
-        elif (
-            spec.default is not msgspec.NODEFAULT
-            and current is not spec.default
-            and type(current) is type(spec.default)
-            and current == spec.default
-        ):
-            changes[spec.name] = spec.default
+                changes[name] = normal
     return msgspec.structs.replace(value, **changes) if changes else value
+
+
+@functools.cache
+def _default_plan(
+    cls: type[msgspec.Struct],
+) -> tuple[tuple[tuple[str, str], ...], tuple[str, ...]]:
+    """A struct class's text fields with a default, and its fields that may hold a struct.
+
+    Worked out once per class: ``msgspec.structs.fields`` evaluates annotations on every call.
+    (Defaults of other types are singletons or compared by value, so omit_defaults sees them.)
+    """
+    specs = msgspec.structs.fields(cls)
+    text = tuple((s.name, s.default) for s in specs if isinstance(s.default, str))
+    nested = tuple(s.name for s in specs if _may_hold_struct(s.type))
+    return text, nested
+
+
+def _may_hold_struct(annotation: Any) -> bool:
+    if isinstance(annotation, type):
+        return issubclass(annotation, msgspec.Struct)
+    return any(_may_hold_struct(arg) for arg in typing.get_args(annotation))
 
 
 def prepare_event(event: Event) -> PreparedEvent:
@@ -110,7 +131,8 @@ def prepare_event(event: Event) -> PreparedEvent:
     for index, link in enumerate(event.relates_to):
         if link.event == event.id:
             raise InvalidEvent("an event cannot link to itself", field=f"relates_to[{index}].event")
-    payload = canonical_json(_to_builtins(event))
+    # The contract's only floats are the place's coordinates.
+    payload = canonical_struct(event, (place.lat, place.lon))
     return PreparedEvent(
         event=event,
         id=event.id,
@@ -135,7 +157,8 @@ def build_record(
     submitter: str | None,
 ) -> bytes:
     """The canonical record of one event as stored and hashed."""
-    return canonical_json(
+    # ASCII keys, integers and strings: msgspec's sorted output is already RFC 8785.
+    return _encode_sorted(
         {
             "commit_position": commit_position,
             "id": str(prepared.id),

@@ -43,7 +43,13 @@ def parse_instant(text: str, field: str) -> tuple[datetime, bool]:
             f"{field} is a datetime without a UTC offset: {text!r}; add 'Z' or '+hh:mm'",
             field=field,
         )
-    return moment.astimezone(UTC), False
+    try:
+        return moment.astimezone(UTC), False
+    except OverflowError:
+        raise InvalidEvent(
+            f"{field} is outside the representable range of dates once in UTC: {text!r}",
+            field=field,
+        ) from None
 
 
 def _unit_start(moment: datetime, precision: TimePrecision) -> datetime:

@@ -97,15 +97,19 @@ def test_no_events_no_segments() -> None:
 
 
 def test_no_segment_before_the_first_claim() -> None:
-    """Informational and status events alone make no segment; the first claim opens one."""
-    events = [
-        strike(ISIS, on=on("05-01")),
-        encirclement(GOV, on=on("06-02")),
-        casualties(on=on("06-02")),
-    ]
-    assert project_place(events).segments == ()
-    first = project_place([*events, capture(GOV, on=on("06-03"))]).segments[0]
+    """Informational events alone make no segment; the first claim, of control or of status
+    (DESIGN section 2: a claim asserts a place's control or status), opens one."""
+    informational = [strike(ISIS, on=on("05-01")), casualties(on=on("06-02"))]
+    assert project_place(informational).segments == ()
+    first = project_place([*informational, capture(GOV, on=on("06-03"))]).segments[0]
     assert first.valid_from == day("06-03")
+    besieged = project_place([*informational, encirclement(GOV, on=on("06-02"))]).segments
+    assert besieged[0].valid_from == day("06-02")
+    assert (besieged[0].controller, besieged[0].status, besieged[0].status_by) == (
+        None,
+        "encircled",
+        GOV,
+    )
 
 
 def test_segment_at_is_half_open_and_needs_an_aware_time() -> None:
@@ -317,7 +321,9 @@ def test_links_to_events_without_a_control_claim_claim_nothing() -> None:
         confirmation(hit, REUTERS, id=3),
         denial(fight, REUTERS, id=4),
     ]
-    assert project_place(events).segments == ()
+    segments = project_place(events).segments
+    assert {s.controller for s in segments} == {None}
+    assert segments == project_place([hit, fight]).segments
 
 
 def test_alignment_uses_the_side_the_capture_takes_the_place_from() -> None:
