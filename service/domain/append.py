@@ -20,6 +20,7 @@ from contracts.events import Expectation
 from contracts.responses import Receipt
 from service.domain.errors import FrontlineError, IdConflict, InvalidEvent, WrongExpectedVersion
 from service.domain.records import PreparedEvent, build_record, chain_hash
+from service.domain.time import utc_text
 
 #: Relations only the source that made an event may use on it (DESIGN 3).
 OWN_SOURCE_RELATIONS = frozenset({"retracts", "corrects", "supersedes"})
@@ -257,12 +258,13 @@ def plan_group(
     rows: list[EventRow] = []
     receipts_by_id: dict[uuid.UUID, Receipt] = {}
     prev_hash = head_hash
+    recorded_text = utc_text(recorded_at)
     for prepared, position, version, submitter in planner.placed:
         record = build_record(
             prepared,
             position=position,
             place_version=version,
-            recorded_at=recorded_at,
+            recorded_at=recorded_text,
             commit_position=commit_position,
             submitter=submitter,
         )

@@ -21,7 +21,7 @@ import msgspec
 from contracts.events import Event, event_type
 from service.domain.canonical import canonical_struct
 from service.domain.errors import InvalidEvent
-from service.domain.time import parse_instant, utc_text, valid_interval
+from service.domain.time import parse_instant, valid_interval
 
 T = TypeVar("T", bound=msgspec.Struct)
 
@@ -102,15 +102,26 @@ def _default_plan(
     (Defaults of other types are singletons or compared by value, so omit_defaults sees them.)
     """
     specs = msgspec.structs.fields(cls)
-    text = tuple((s.name, s.default) for s in specs if isinstance(s.default, str))
-    nested = tuple(s.name for s in specs if _may_hold_struct(s.type))
+    # A Literal's values come back from the decoder as the very objects of the annotation,
+    # so only free text can hold an equal but distinct default.
+    text = tuple(
+        (s.name, s.default)
+        for s in specs
+        if isinstance(s.default, str) and typing.get_origin(s.type) is not typing.Literal
+    )
+    nested = tuple(
+        s.name for s in specs if any(any(_default_plan(c)) for c in _structs_in(s.type))
+    )
     return text, nested
 
 
-def _may_hold_struct(annotation: Any) -> bool:
+def _structs_in(annotation: Any) -> list[type[msgspec.Struct]]:
+    """The struct classes a field's annotation may hold directly (not inside collections)."""
     if isinstance(annotation, type):
-        return issubclass(annotation, msgspec.Struct)
-    return any(_may_hold_struct(arg) for arg in typing.get_args(annotation))
+        return [annotation] if issubclass(annotation, msgspec.Struct) else []
+    if typing.get_origin(annotation) in (tuple, list, dict):
+        return []
+    return [c for arg in typing.get_args(annotation) for c in _structs_in(arg)]
 
 
 def prepare_event(event: Event) -> PreparedEvent:
@@ -152,11 +163,15 @@ def build_record(
     *,
     position: int,
     place_version: int,
-    recorded_at: datetime,
+    recorded_at: str,
     commit_position: int,
     submitter: str | None,
 ) -> bytes:
-    """The canonical record of one event as stored and hashed."""
+    """The canonical record of one event as stored and hashed.
+
+    ``recorded_at`` is the commit's time as :func:`~service.domain.time.utc_text` writes it
+    (one commit, one time: the caller formats it once).
+    """
     # ASCII keys, integers and strings: msgspec's sorted output is already RFC 8785.
     return _encode_sorted(
         {
@@ -166,7 +181,7 @@ def build_record(
             "place": prepared.place_id,
             "place_version": place_version,
             "position": position,
-            "recorded_at": utc_text(recorded_at),
+            "recorded_at": recorded_at,
             "submitter": submitter,
             "type": prepared.type,
             "v": RECORD_VERSION,

@@ -7,6 +7,7 @@ a ``day`` event on 2017-06-03 covers [2017-06-03T00:00Z, 2017-06-04T00:00Z).
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
 
@@ -82,8 +83,12 @@ def _unit_end(moment: datetime, precision: TimePrecision) -> datetime:
     return start.replace(year=start.year + 1)
 
 
+@functools.lru_cache(maxsize=8192)
 def valid_interval(occurred: Occurred) -> tuple[datetime, datetime]:
-    """The half-open UTC interval [from, to) that ``occurred`` covers."""
+    """The half-open UTC interval [from, to) that ``occurred`` covers.
+
+    Cached: reports cluster on the same days, and ``Occurred`` is frozen (hashable).
+    """
     precision = occurred.precision
     start, _ = parse_instant(occurred.start, "occurred.start")
     valid_from = _bounded(_unit_start, start, precision, "occurred.start")

@@ -26,6 +26,9 @@ from service.store.events import EventStore, Outcome
 
 log = structlog.get_logger(__name__)
 
+#: Lines parsed between two chances for the chunk in flight to move on.
+YIELD_EVERY = 64
+
 
 @dataclass(slots=True)
 class _Pending:
@@ -163,6 +166,10 @@ async def import_ndjson(
             tally.errors.append(RejectedLine(line=number, reason=detail, field=where))
         except InvalidEvent as error:
             tally.errors.append(RejectedLine(line=number, reason=error.detail, field=error.field))
+        if writing is not None and len(prepared) % YIELD_EVERY == 0:
+            # Let the chunk being written move on (its next round trip to PostgreSQL) while
+            # this one is parsed: Python and PostgreSQL then work at the same time.
+            await asyncio.sleep(0)
         if len(prepared) >= chunk_size:
             await settle()
             written = (numbers, prepared)
