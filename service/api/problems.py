@@ -21,6 +21,7 @@ from service.domain.errors import (
     MalformedBody,
     NotFound,
     NotReady,
+    WriteRefused,
     WrongExpectedVersion,
 )
 
@@ -38,6 +39,7 @@ PROBLEMS: Final[dict[type[FrontlineError], tuple[int, str, str]]] = {
     IdConflict: (422, "id-conflict", "The event id is already used"),
     InvalidEvent: (422, "invalid-event", "The event breaks the contract"),
     InvalidParameter: (422, "invalid-parameter", "A query parameter is invalid"),
+    WriteRefused: (500, "write-refused", "The database refused the write"),
     NotReady: (503, "unavailable", "The database is unavailable"),
     FrontlineError: (400, "bad-request", "Bad request"),
 }

@@ -57,5 +57,9 @@ class InvalidParameter(FrontlineError):
     """A query parameter that cannot be understood. Answered with 422."""
 
 
+class WriteRefused(FrontlineError):
+    """The database refused a write for a reason no check foresaw. Answered with 500."""
+
+
 class NotReady(FrontlineError):
     """The database is unreachable or its schema is not at head. Answered with 503."""

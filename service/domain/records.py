@@ -109,9 +109,7 @@ def _default_plan(
         for s in specs
         if isinstance(s.default, str) and typing.get_origin(s.type) is not typing.Literal
     )
-    nested = tuple(
-        s.name for s in specs if any(any(_default_plan(c)) for c in _structs_in(s.type))
-    )
+    nested = tuple(s.name for s in specs if any(any(_default_plan(c)) for c in _structs_in(s.type)))
     return text, nested
 
 

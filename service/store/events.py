@@ -23,7 +23,7 @@ from service.domain.append import (
     places_to_look_up,
     plan_group,
 )
-from service.domain.errors import FrontlineError, NotReady
+from service.domain.errors import FrontlineError, NotReady, WriteRefused
 from service.domain.records import PreparedEvent
 from service.store.queries import SQL
 
@@ -113,10 +113,21 @@ class EventStore:
             if len(requests) == 1:
                 raise
             log.exception("group_commit_failed_retrying_alone", requests=len(requests))
-        outcomes: list[Outcome] = []
-        for request in requests:
-            outcomes.extend(await self._append_once([request]))
-        return outcomes
+        return [await self._append_alone(request) for request in requests]
+
+    async def _append_alone(self, request: AppendRequest) -> Outcome:
+        """One request in its own transaction; its failure is its outcome, nobody else's."""
+        try:
+            (outcome,) = await self._append_once([request])
+        except UNAVAILABLE as error:
+            return NotReady(f"the database is unavailable: {type(error).__name__}")
+        except asyncpg.PostgresError as error:
+            log.exception("append_refused_by_the_database", sqlstate=error.sqlstate)
+            return WriteRefused(
+                f"the database refused this write (SQLSTATE {error.sqlstate}); "
+                "nothing of it was stored"
+            )
+        return outcome
 
     async def _append_once(self, requests: Sequence[AppendRequest]) -> list[Outcome]:
         async with self.pool.acquire() as conn, conn.transaction():
