@@ -6,19 +6,14 @@ Revises:
 
 from __future__ import annotations
 
-from alembic import context, op
+from alembic import op
+
+from migrations import service_role
 
 revision = "0001"
 down_revision = None
 branch_labels = None
 depends_on = None
-
-
-def _role() -> str:
-    role = str(context.config.attributes.get("app_role", "frontline_app"))
-    if not role.replace("_", "").isalnum():
-        raise ValueError(f"unsafe role name {role!r}")
-    return role
 
 
 def upgrade() -> None:
@@ -42,7 +37,7 @@ def downgrade() -> None:
 
 
 def create_service_role() -> None:
-    role = _role()
+    role = service_role()
     op.execute(
         f"""
         DO $$ BEGIN
@@ -162,7 +157,7 @@ def forbid_changes_to_the_log() -> None:
 
 
 def grant_service_role() -> None:
-    role = _role()
+    role = service_role()
     op.execute(f"GRANT USAGE ON SCHEMA public TO {role}")
     op.execute(f"GRANT SELECT, INSERT ON events, event_links TO {role}")
     op.execute(f"GRANT SELECT, UPDATE ON log_head TO {role}")

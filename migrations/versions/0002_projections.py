@@ -6,19 +6,14 @@ Revises: 0001
 
 from __future__ import annotations
 
-from alembic import context, op
+from alembic import op
+
+from migrations import service_role
 
 revision = "0002"
 down_revision = "0001"
 branch_labels = None
 depends_on = None
-
-
-def _role() -> str:
-    role = str(context.config.attributes.get("app_role", "frontline_app"))
-    if not role.replace("_", "").isalnum():
-        raise ValueError(f"unsafe role name {role!r}")
-    return role
 
 
 def upgrade() -> None:
@@ -99,6 +94,6 @@ def index_known_time() -> None:
 
 
 def grant_service_role() -> None:
-    role = _role()
+    role = service_role()
     op.execute(f"GRANT SELECT, INSERT, UPDATE, DELETE ON segments TO {role}")
     op.execute(f"GRANT SELECT, UPDATE ON projection_state TO {role}")
