@@ -42,8 +42,10 @@ ALIAS_SEPARATOR: Final = "\x1f"
 #: Errors that mean the database could not be reached or the connection broke.
 UNAVAILABLE: Final = (
     OSError,
-    asyncpg.exceptions.ConnectionDoesNotExistError,
+    asyncpg.exceptions.PostgresConnectionError,
     asyncpg.exceptions.InterfaceError,
+    # What asyncpg raises when a connection dies in the middle of a protocol exchange.
+    asyncpg.exceptions.InternalClientError,
     asyncpg.exceptions.CannotConnectNowError,
     asyncpg.exceptions.AdminShutdownError,
     asyncpg.exceptions.TooManyConnectionsError,
@@ -133,7 +135,7 @@ class EventStore:
         async with self.pool.acquire() as conn, conn.transaction():
             head = await conn.fetchrow(SQL["lock_head"])
             assert head is not None  # the migration inserts the head row, a trigger keeps it
-            recorded_at = await conn.fetchval(SQL["clock_now"])
+            recorded_at = head["now"]
             known = await self._known(conn, requests)
             plan = plan_group(
                 requests,
@@ -192,8 +194,12 @@ class EventStore:
         await conn.copy_records_to_table("events", records=events, columns=EVENT_COLUMNS)
         if links:
             await conn.copy_records_to_table("event_links", records=links, columns=LINK_COLUMNS)
-        await conn.execute(SQL["upsert_places"], *_place_columns(places.values()))
-        await conn.execute(SQL["move_head"], plan.head_position, plan.head_hash)
+        await conn.execute(
+            SQL["upsert_places_and_move_head"],
+            *_place_columns(places.values()),
+            plan.head_position,
+            plan.head_hash,
+        )
 
     # --- reads -------------------------------------------------------------------------
 

@@ -1,1 +1,0 @@
-UPDATE log_head SET position = $1, hash = $2 WHERE id = 1
