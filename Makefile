@@ -9,7 +9,7 @@ STAMP := $(VENV)/.installed-$(shell cat pyproject.toml constraints.txt | sha256s
 
 .PHONY: help
 help: ## list the targets
-	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
 
 # constraints.txt pins every package, so a new release upstream cannot change a CI run
 # (`make lock` refreshes it from the current venv).
@@ -58,8 +58,12 @@ fmt: install ## format the code
 	$(BIN)/ruff check --fix .
 
 .PHONY: bench
-bench: install ## run the benchmarks (see docs/benchmarks.md)
-	$(BIN)/python -m bench.run
+bench: install ## the log's benchmarks at 1,000,000 events, projections off (docs/benchmarks.md)
+	$(BIN)/python -m bench.run --service-env FRONTLINE_PROJECTIONS=off
+
+.PHONY: bench-projections
+bench-projections: install ## the same as shipped (projections on), at 100,000 events
+	$(BIN)/python -m bench.run --scale 100000 --requests 2000 --warmup 200 --rounds 1
 
 .PHONY: docker-check
 docker-check: ## build the image with podman and check /ready (installs podman; slow)
