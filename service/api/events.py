@@ -108,6 +108,7 @@ class EventsController(Controller):
             409: problem_spec("An `expect` precondition does not hold; nothing was written."),
             413: problem_spec("The body is over the configured limit."),
             422: problem_spec("An event breaks the contract; `field` names it. Nothing written."),
+            500: problem_spec("The database refused the write for a reason no check foresaw."),
             503: problem_spec("The database is unavailable."),
         },
     )
