@@ -51,6 +51,20 @@ CHANGES_CONTROL: Final = frozenset({"capture", "base_established", "withdrawal",
 CONTESTS: Final = frozenset({"clash", "counter_attack"})
 #: Types that end an encirclement.
 ENDS_SIEGE: Final = frozenset({"capture", "siege_lifted"})
+#: Types that never change a timeline: no claim, no status (rule 8's "informational").
+INFORMATIONAL: Final = frozenset({"casualties", "equipment_loss", "strike", "advance"})
+
+
+def changes_nothing(event: Event) -> bool:
+    """Whether adding ``event`` to any set of events leaves the timeline exactly as it was.
+
+    True for an informational event that links to nothing: it makes no claim, drives no
+    status, and is never among a segment's supporting events. (A later event's link to it
+    claims nothing either.) ``test_informational_events_never_change_the_timeline`` pins it.
+    """
+    return event_type(event) in INFORMATIONAL and not event.relates_to
+
+
 #: Relations by which a source takes its own earlier event out of force.
 WITHDRAWS: Final = frozenset({"retracts", "corrects", "supersedes"})
 

@@ -23,7 +23,7 @@ import structlog
 from contracts.events import Event, event_decoder
 from service.domain.bitemporal import SegmentRow, changes, history, rows_of
 from service.domain.policy import CREDIBILITY_V1, Policy
-from service.domain.projection import project_place
+from service.domain.projection import changes_nothing, project_place
 from service.store.queries import SQL
 
 if TYPE_CHECKING:
@@ -95,6 +95,10 @@ class TimelineProjector:
         for place, cached in zip(places, held, strict=True):
             events = (cached.events if cached is not None else ()) + tuple(loaded[place])
             fresh[place] = _Cached(versions[place], events)
+            if all(changes_nothing(event) for event in loaded[place]):
+                # The rows as they stand are the projection without these events, which is
+                # the projection with them: nothing to refold, nothing to write.
+                continue
             delta = changes(current[place], rows_of(place, project_place(events, self.policy)))
             close_places.extend([place] * len(delta.close))
             close_starts.extend(delta.close)

@@ -10,10 +10,11 @@ import msgspec
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from contracts.events import Event, Relation, event_type
+from contracts.events import Casualties, Event, Relation, event_type
 from contracts.timeline import Timeline
 from service.domain.policy import CREDIBILITY_V1
-from service.domain.projection import project_place, segment_at
+from service.domain.projection import INFORMATIONAL as INFORMATIONAL_TYPES
+from service.domain.projection import changes_nothing, project_place, segment_at
 from tests.unit.builders import (
     GOV,
     ISIS,
@@ -117,6 +118,39 @@ def test_informational_events_never_change_control(
         (casualties if is_casualties else strike)(on=f"2017-06-{day:02d}", id=uid(500 + n))
         for n, (is_casualties, day) in enumerate(noise)
     ]
+    assert project_place([*events, *extra]) == project_place(events)
+
+
+@SETTINGS
+@given(
+    histories(),
+    st.lists(
+        st.tuples(
+            st.sampled_from(sorted(INFORMATIONAL_TYPES)),
+            st.sampled_from([GOV, ISIS, None]),
+            st.integers(1, 28),
+        ),
+        min_size=1,
+        max_size=5,
+    ),
+)
+def test_informational_events_never_change_the_timeline(
+    events: list[Event], noise: list[tuple[str, str | None, int]]
+) -> None:
+    """Every event ``changes_nothing`` accepts (each informational type, with or without a
+    side, on any day) leaves the timeline exactly as it was: what lets the projector skip a
+    commit that adds only such events to a place."""
+    extra = [
+        event(
+            kind,
+            GOV if kind == "advance" and side is None else side,  # an advance needs its side
+            on=f"2017-06-{day:02d}",
+            id=uid(700 + n),
+            casualties=Casualties(killed=day) if kind == "casualties" else None,
+        )
+        for n, (kind, side, day) in enumerate(noise)
+    ]
+    assert all(changes_nothing(e) for e in extra)
     assert project_place([*events, *extra]) == project_place(events)
 
 
