@@ -155,8 +155,9 @@ class EventStore:
         return plan.outcomes
 
     async def _known(self, conn: Connection, requests: Sequence[AppendRequest]) -> Known:
-        rows = await conn.fetch(SQL["find_stored_events"], ids_to_look_up(requests))
-        versions = await conn.fetch(SQL["find_place_versions"], places_to_look_up(requests))
+        rows = await conn.fetch(
+            SQL["find_known"], ids_to_look_up(requests), places_to_look_up(requests)
+        )
         return Known(
             events={
                 r["id"]: StoredInfo(
@@ -170,8 +171,9 @@ class EventStore:
                     source_key=r["source_key"],
                 )
                 for r in rows
+                if r["kind"] == "event"
             },
-            place_versions={r["id"]: r["version"] for r in versions},
+            place_versions={r["place_id"]: r["version"] for r in rows if r["kind"] == "place"},
         )
 
     async def _write(self, conn: Connection, plan: GroupPlan) -> None:

@@ -1,1 +1,0 @@
-SELECT id, version FROM places WHERE id = ANY($1::text[])
