@@ -26,8 +26,7 @@ from service.domain.time import utc_text
 OWN_SOURCE_RELATIONS = frozenset({"retracts", "corrects", "supersedes"})
 
 
-@dataclass(frozen=True, slots=True)
-class AppendRequest:
+class AppendRequest(msgspec.Struct, frozen=True, gc=False):
     """One POST: events that must be written together, with their preconditions."""
 
     events: tuple[PreparedEvent, ...]
@@ -35,8 +34,7 @@ class AppendRequest:
     submitter: str | None = None
 
 
-@dataclass(frozen=True, slots=True)
-class StoredInfo:
+class StoredInfo(msgspec.Struct, frozen=True, gc=False):
     """What the log holds about one stored event, enough for receipts and link checks."""
 
     id: uuid.UUID
@@ -57,8 +55,7 @@ class Known:
     place_versions: dict[str, int]
 
 
-@dataclass(frozen=True, slots=True)
-class EventRow:
+class EventRow(msgspec.Struct, frozen=True, gc=False):
     """One row of the events table, ready to write."""
 
     prepared: PreparedEvent
@@ -139,7 +136,7 @@ class _Planner:
         """Duplicate receipts for a fully stored request, or None once it is placed."""
         events = request.events
         seen: set[uuid.UUID] = set()
-        for index, prepared in enumerate(events):
+        for index, prepared in enumerate(events if len(events) > 1 else ()):
             if prepared.id in seen:
                 raise IdConflict(
                     f"event id {prepared.id} appears twice in the batch",
@@ -203,6 +200,8 @@ class _Planner:
                 raise WrongExpectedVersion(expectation.place, wanted, actual)
 
     def _check_links(self, events: Sequence[PreparedEvent]) -> None:
+        if not any(p.event.relates_to for p in events):
+            return
         in_batch = {p.id: p for p in events}
         for event_index, prepared in enumerate(events):
             for link_index, link in enumerate(prepared.event.relates_to):

@@ -12,7 +12,6 @@ import functools
 import hashlib
 import typing
 import uuid
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Final, TypeVar
 
@@ -39,9 +38,13 @@ def source_key(name: str) -> str:
     return "".join(name.split()).casefold()
 
 
-@dataclass(frozen=True, slots=True)
-class PreparedEvent:
-    """A validated event with everything the store needs derived from it once."""
+class PreparedEvent(msgspec.Struct, frozen=True, gc=False):
+    """A validated event with everything the store needs derived from it once.
+
+    A frozen msgspec Struct rather than a frozen dataclass: built once per event on the
+    ingest path, where a dataclass's ``object.__setattr__`` per field shows in profiles; it
+    holds no reference cycles, so the garbage collector need not track it.
+    """
 
     event: Event
     id: uuid.UUID

@@ -27,7 +27,7 @@ from service.store.events import EventStore, Outcome
 log = structlog.get_logger(__name__)
 
 #: Lines parsed between two chances for the chunk in flight to move on.
-YIELD_EVERY = 64
+YIELD_EVERY = 16
 
 
 @dataclass(slots=True)
