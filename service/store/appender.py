@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 
@@ -84,13 +85,22 @@ class GroupCommitter:
         # regardless, and a retry with the same ids gets the original receipts.
         return await asyncio.shield(pending.done)
 
+    def _join_queued(self, group: list[_Pending]) -> list[AppendRequest]:
+        """Called once the head lock is held: what queued while this writer waited for the
+        other one to commit joins its group."""
+        joined: list[_Pending] = []
+        while len(group) + len(joined) < self.group_max and not self._queue.empty():
+            joined.append(self._queue.get_nowait())
+        group.extend(joined)
+        return [p.request for p in joined]
+
     async def _run(self) -> None:
         while True:
             group = [await self._queue.get()]
-            while len(group) < self.group_max and not self._queue.empty():
-                group.append(self._queue.get_nowait())
             try:
-                outcomes = await self.store.append_group([p.request for p in group])
+                outcomes = await self.store.append_group(
+                    [group[0].request], more=functools.partial(self._join_queued, group)
+                )
             except Exception as error:  # every waiter must hear of the failure
                 for pending in group:
                     self._queue.task_done()

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator, Iterable, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Final, Protocol
 
@@ -100,27 +100,37 @@ class EventStore:
         self.projector = projector
         """Keeps the projections in the append transaction; None when they are switched off."""
 
-    async def append_group(self, requests: Sequence[AppendRequest]) -> list[Outcome]:
+    async def append_group(
+        self,
+        requests: Sequence[AppendRequest],
+        *,
+        more: Callable[[], Sequence[AppendRequest]] | None = None,
+    ) -> list[Outcome]:
         """Write a group of requests in one transaction; each succeeds or fails on its own.
+
+        ``more``, when given, is called once the head lock is held; the requests it returns
+        join the group (those that queued while this transaction waited for the lock), and
+        their outcomes follow those of ``requests``.
 
         Should the write itself fail for a reason no request explains (a bug, a constraint
         the planner missed), the group is retried one request at a time, so one request's
         trouble never fails the others.
         """
+        group = list(requests)
         try:
-            return await self._append_once(requests)
+            return await self._append_once(group, more)
         except UNAVAILABLE as error:
             raise NotReady(f"the database is unavailable: {type(error).__name__}") from error
         except asyncpg.PostgresError:
-            if len(requests) == 1:
+            if len(group) == 1:
                 raise
-            log.exception("group_commit_failed_retrying_alone", requests=len(requests))
-        return [await self._append_alone(request) for request in requests]
+            log.exception("group_commit_failed_retrying_alone", requests=len(group))
+        return [await self._append_alone(request) for request in group]
 
     async def _append_alone(self, request: AppendRequest) -> Outcome:
         """One request in its own transaction; its failure is its outcome, nobody else's."""
         try:
-            (outcome,) = await self._append_once([request])
+            (outcome,) = await self._append_once([request], None)
         except UNAVAILABLE as error:
             return NotReady(f"the database is unavailable: {type(error).__name__}")
         except asyncpg.PostgresError as error:
@@ -131,10 +141,17 @@ class EventStore:
             )
         return outcome
 
-    async def _append_once(self, requests: Sequence[AppendRequest]) -> list[Outcome]:
+    async def _append_once(
+        self,
+        requests: list[AppendRequest],
+        more: Callable[[], Sequence[AppendRequest]] | None,
+    ) -> list[Outcome]:
+        """One transaction for ``requests`` (extended in place by ``more`` under the lock)."""
         async with self.pool.acquire() as conn, conn.transaction():
             head = await conn.fetchrow(SQL["lock_head"])
             assert head is not None  # the migration inserts the head row, a trigger keeps it
+            if more is not None:
+                requests.extend(more())
             recorded_at = head["now"]
             known = await self._known(conn, requests)
             plan = plan_group(
