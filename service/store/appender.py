@@ -42,10 +42,12 @@ class _Pending:
 class GroupCommitter:
     """Queues append requests and writes them in groups.
 
-    Two writers take turns: while one holds the head lock and writes its group, the other has
-    already taken what queued meanwhile and waits for the lock inside PostgreSQL, so the lock
-    passes from one commit to the next without a round trip in between. Commit order is
-    still position order: the head lock decides it, as between processes.
+    Two writers take turns: while one holds the head lock and writes its group, the other
+    takes the next queued request, begins its transaction and waits for the lock inside
+    PostgreSQL; once it holds the lock, everything that queued meanwhile joins its group. The
+    lock thus passes from one commit to the next without a round trip in between, and groups
+    are as large as the traffic makes them. Commit order is still position order: the head
+    lock decides it, as between processes.
     """
 
     def __init__(self, store: EventStore, group_max: int, writers: int = 2) -> None:
