@@ -54,7 +54,17 @@ def _invalid(error: msgspec.DecodeError) -> InvalidEvent | MalformedBody:
 
 
 def decode_events(body: bytes, max_batch: int) -> tuple[list[Event], tuple[Expectation, ...], bool]:
-    """A POST body: one event, or ``{"events": [...], "expect": [...]}`` (then ``True``)."""
+    """A POST body: one event, or ``{"events": [...], "expect": [...]}`` (then ``True``).
+
+    The common case, one valid event, is decoded once; only a body that is not one looks
+    further (a batch, malformed JSON, or an event with something wrong).
+    """
+    try:
+        return [event_decoder.decode(body)], (), False
+    except msgspec.ValidationError as error:
+        as_event = error
+    except msgspec.DecodeError as error:
+        raise _invalid(error) from None
     try:
         peek = peek_decoder.decode(body)
     except msgspec.ValidationError:
@@ -63,19 +73,19 @@ def decode_events(body: bytes, max_batch: int) -> tuple[list[Event], tuple[Expec
             msgspec.json.decode(body)
         except msgspec.DecodeError as error:
             raise _invalid(error) from None
-        peek = None  # well-formed: let the event decoder say what shape is wrong
+        raise _invalid(as_event) from None
     except msgspec.DecodeError as error:
         raise _invalid(error) from None
+    if len(peek.events) == 0:
+        raise _invalid(as_event) from None
     try:
-        if peek is not None and len(peek.events) > 0:
-            batch = batch_decoder.decode(body)
-            if len(batch.events) > max_batch:
-                raise BatchTooLarge(
-                    f"the batch holds {len(batch.events)} events; at most {max_batch} are "
-                    "accepted in one batch (use NDJSON for bulk imports)",
-                    field="events",
-                )
-            return batch.events, batch.expect, True
-        return [event_decoder.decode(body)], (), False
+        batch = batch_decoder.decode(body)
     except msgspec.DecodeError as error:
         raise _invalid(error) from None
+    if len(batch.events) > max_batch:
+        raise BatchTooLarge(
+            f"the batch holds {len(batch.events)} events; at most {max_batch} are "
+            "accepted in one batch (use NDJSON for bulk imports)",
+            field="events",
+        )
+    return batch.events, batch.expect, True
