@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Annotated, Final
 
+import asyncpg
 import msgspec
 from litestar import Controller, Response, get, post
 from litestar.params import PathParameter, QueryParameter
@@ -22,11 +23,11 @@ from contracts.front import (
     StateChanges,
     StatePage,
 )
-from contracts.timeline import Segment
 from service.api.deps import AnyRequest, ServicesDep
 from service.api.events import problem_spec
 from service.domain import params
 from service.domain.errors import InvalidParameter
+from service.domain.projection import segment_at
 from service.projections.reads import StateQuery, place_info
 
 GEOJSON: Final = "application/geo+json"
@@ -64,6 +65,14 @@ def _frame(services: ServicesDep, valid_at: datetime | None, known_position: int
         valid_at=valid_at,
         known_position=known_position,
     )
+
+
+async def _place_as_known(
+    services: ServicesDep, place_id: str, known_at: str | None
+) -> tuple[asyncpg.Record, int]:
+    """A place's registry row (404 when unknown) and the position ``known_at`` names."""
+    row = await services.front.place(place_id)
+    return row, await services.front.known_position(params.known_at(known_at))
 
 
 def _feature(state: PlaceState) -> GeoFeature:
@@ -237,11 +246,10 @@ class FrontController(Controller):
         known_at: KnownAtParam = None,
     ) -> PlaceDetail:
         """The registry's entry and the segment at `valid_at` (default now)."""
-        row = await services.front.place(place_id)
+        row, known = await _place_as_known(services, place_id, known_at)
         moment = params.valid_time(valid_at, "valid_at") if valid_at else _now()
-        known = await services.front.known_position(params.known_at(known_at))
         segments = await services.front.timeline(place_id, known)
-        here = segment_at_list(segments, moment)
+        here = segment_at(segments, moment)
         return PlaceDetail(
             place=place_info(row),
             version=row["version"],
@@ -263,8 +271,7 @@ class FrontController(Controller):
         known_at: KnownAtParam = None,
     ) -> PlaceTimeline:
         """Every segment, in valid-time order."""
-        row = await services.front.place(place_id)
-        known = await services.front.known_position(params.known_at(known_at))
+        row, known = await _place_as_known(services, place_id, known_at)
         segments = await services.front.timeline(place_id, known)
         return PlaceTimeline(
             place=place_info(row), frame=_frame(services, None, known), segments=segments
@@ -283,8 +290,7 @@ class FrontController(Controller):
     ) -> PlaceEvents:
         """The place's events in position order (confirms, denies, corrects, retracts,
         supersedes links both ways)."""
-        row = await services.front.place(place_id)
-        known = await services.front.known_position(params.known_at(known_at))
+        row, known = await _place_as_known(services, place_id, known_at)
         events = await services.front.place_events(place_id, known)
         return PlaceEvents(place=place_info(row), known_position=known, events=events)
 
@@ -304,11 +310,3 @@ class FrontController(Controller):
         return RebuildResult(
             rows=rows, position=head, policy=policy.name, policy_version=policy.version
         )
-
-
-def segment_at_list(segments: list[Segment], moment: datetime) -> Segment | None:
-    """The segment of an ordered, contiguous list that holds ``moment``."""
-    for segment in segments:
-        if segment.valid_from <= moment and (segment.valid_to is None or moment < segment.valid_to):
-            return segment
-    return None

@@ -81,11 +81,14 @@ def in_force(events: Iterable[Event]) -> dict[uuid.UUID, bool]:
     return _in_force(_index(events))
 
 
-def segment_at(timeline: Timeline, valid_time: datetime) -> Segment | None:
-    """The segment containing ``valid_time`` (timezone-aware), or ``None`` when there is none."""
+def segment_at(timeline: Timeline | Sequence[Segment], valid_time: datetime) -> Segment | None:
+    """The segment containing ``valid_time`` (timezone-aware), or ``None`` when there is none.
+
+    Takes a timeline, or its segments as stored (ordered by valid time, not overlapping).
+    """
     if valid_time.tzinfo is None or valid_time.utcoffset() is None:
         raise ValueError("valid_time must be timezone-aware")
-    segments = timeline.segments
+    segments = timeline.segments if isinstance(timeline, Timeline) else timeline
     i = bisect_right(segments, valid_time, key=lambda s: s.valid_from) - 1
     if i < 0:
         return None

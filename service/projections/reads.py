@@ -40,7 +40,7 @@ class StateQuery:
 def place_info(row: asyncpg.Record) -> PlaceInfo:
     """A places row as the API shows it."""
     return PlaceInfo(
-        id=row["id"] if "id" in row else row["place_id"],
+        id=row["id"],
         name=row["name"],
         kind=row["kind"],
         lat=row["lat"],

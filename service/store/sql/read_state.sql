@@ -1,6 +1,6 @@
 -- Every place's segment at valid time $1 as known at commit position $2, with filters, one
 -- page in place id order after the cursor $10.
-SELECT s.place_id, p.name, p.kind, p.lat, p.lon, p.parent, p.aliases, p.precision, s.body
+SELECT s.place_id AS id, p.name, p.kind, p.lat, p.lon, p.parent, p.aliases, p.precision, s.body
 FROM segments AS s
 JOIN places AS p ON p.id = s.place_id
 WHERE tstzrange(s.valid_from, s.valid_to, '[)') @> $1::timestamptz
