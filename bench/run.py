@@ -206,11 +206,12 @@ class Segment:
 def import_files(work: Path, seed: int, scale: int, segments: int) -> list[Segment]:
     """The NDJSON files of the import (one continuous stream cut in segments), made once."""
     sizes = [scale // segments + (1 if i < scale % segments else 0) for i in range(segments)]
-    paths = [work / f"events-s{seed}-n{scale}-{i + 1}of{segments}.ndjson" for i in range(segments)]
+    name = f"events-v2-s{seed}-n{scale}"  # v2: valid time follows the stream (workload.py)
+    paths = [work / f"{name}-{i + 1}of{segments}.ndjson" for i in range(segments)]
     if all(p.exists() for p in paths):
         return [Segment(p, n, p.stat().st_size) for p, n in zip(paths, sizes, strict=True)]
-    sys.stderr.write(f"generating {scale} events into {work}/events-s{seed}-n{scale}-*\n")
-    workload = Workload(seed=seed, stream=0)
+    sys.stderr.write(f"generating {scale} events into {work}/{name}-*\n")
+    workload = Workload(seed=seed, stream=0, span=scale)
     for path, size in zip(paths, sizes, strict=True):
         partial = path.with_suffix(".partial")
         with partial.open("wb") as handle:
@@ -226,9 +227,9 @@ def import_files(work: Path, seed: int, scale: int, segments: int) -> list[Segme
     return [Segment(p, n, p.stat().st_size) for p, n in zip(paths, sizes, strict=True)]
 
 
-def post_bodies(seed: int, stream: int, count: int) -> list[bytes]:
-    """Single-event bodies: new events on the import's map, linking to none."""
-    workload = Workload(seed=seed, stream=stream)
+def post_bodies(seed: int, stream: int, count: int, scale: int) -> list[bytes]:
+    """Single-event bodies: new events on the import's map, reported after it, linking to none."""
+    workload = Workload(seed=seed, stream=stream, span=scale, begin=scale)
     workload.freeze_links()
     return list(workload.lines(count))
 
@@ -467,13 +468,15 @@ class Run:
         bare.start()
         try:
             connections = self.args.connections
-            warm = post_bodies(self.args.seed, 100, self.args.warmup)
+            warm = post_bodies(self.args.seed, 100, self.args.warmup, self.args.scale)
             for target in (bare, self.service):
                 sys.stderr.write(f"post: warming {target.name} up with {len(warm)} requests\n")
                 _check(await post_load(HOST, target.port, "/v1/events", warm, connections))
             runs: dict[str, list[dict[str, Any]]] = {"service": [], "bare": []}
             for round_ in range(self.args.rounds):
-                bodies = post_bodies(self.args.seed, 1 + round_, self.args.requests)
+                bodies = post_bodies(
+                    self.args.seed, 1 + round_, self.args.requests, self.args.scale
+                )
                 order = [bare, self.service] if round_ % 2 == 0 else [self.service, bare]
                 for target in order:
                     await self.checkpoint()

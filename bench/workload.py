@@ -4,6 +4,19 @@ The same seed gives the same bytes, so two runs import exactly the same log. Eve
 wire contract v1 (DESIGN 3): statements and a few other reports link to the last event seen
 at the same place (``confirms``/``denies`` by anyone, ``corrects`` only by the same source),
 casualty reports carry figures, most times are days and some are weeks, months or instants.
+
+Valid time moves with the stream, as a war is reported: the ``span`` events of an import
+run from 2011-03-15 to 2024-12-31, each reported 0-2 days after it happened, except
+
+* 5 % *backdated*: 2 days late plus an exponential delay of mean 30 days (a tail of reports
+  months late);
+* 2 % *retractions*: the source of the place's last event retracts it;
+* 5 % *conflicting*: a ``control`` claim for another side on the same day as the place's
+  last claim.
+
+Each place has a holder and a rival (drawn per place): claims of control name the holder,
+attacks (clashes, counter-attacks, encirclements) the rival against the holder, and a
+capture by the rival (or a withdrawal or evacuation by the holder) swaps the two.
 """
 
 from __future__ import annotations
@@ -25,12 +38,12 @@ TYPES: Final = (
     "withdrawal", "encirclement", "equipment_loss", "statement", "siege_lifted",
     "base_established", "base_evacuated",
 )  # fmt: skip
-TYPE_WEIGHTS: Final = (20, 15, 12, 10, 8, 8, 6, 5, 4, 4, 4, 2, 1, 1)
+TYPE_WEIGHTS: Final = (22, 17, 12, 12, 3, 9, 6, 2, 4, 4, 5, 2, 1, 0.5)
 KINDS: Final = (
     "village", "town", "hill", "road", "district", "city", "base", "school", "roundabout",
 )  # fmt: skip
 KIND_WEIGHTS: Final = (40, 25, 8, 6, 6, 5, 4, 3, 3)
-PRECISIONS: Final = ("day", "day", "day", "day", "day", "day", "week", "month", "exact", "hour")
+PRECISIONS: Final = ("day",) * 14 + ("week", "week", "month", "exact", "exact", "hour")
 HEDGES: Final = (
     "reported", "reported", "reported", "confirmed", "claimed", "alleged", "unconfirmed",
 )  # fmt: skip
@@ -128,7 +141,15 @@ class Workload:
     """Draws the events: streams of one seed are different events on the same map."""
     places: int = 20_000
     sources: int = 60
+    span: int = 1_000_000
+    """Events over which valid time runs from the first day to the last (the import's size)."""
+    begin: int = 0
+    """Events on that clock before this stream's first (the import's size, for later POSTs)."""
     _rng: random.Random = field(init=False)
+    _count: int = field(init=False, default=0)
+    _by_name: dict[str, Outlet] = field(init=False)
+    _claims: dict[str, tuple[date, str]] = field(init=False, default_factory=dict)
+    _sides: dict[str, tuple[str, str]] = field(init=False, default_factory=dict)
     _places: list[Place] = field(init=False)
     _cumulative: list[float] = field(init=False)
     _outlets: list[Outlet] = field(init=False)
@@ -141,6 +162,7 @@ class Workload:
         weights = [1.0 / (rank**ZIPF_EXPONENT) for rank in range(1, self.places + 1)]
         self._cumulative = list(itertools.accumulate(weights))
         self._outlets = _outlets(world, self.sources)
+        self._by_name = {outlet.name: outlet for outlet in self._outlets}
         self._rng = random.Random(self.seed * 1_000_003 + self.stream)
 
     def freeze_links(self) -> None:
@@ -155,10 +177,22 @@ class Workload:
         rank = bisect.bisect_left(self._cumulative, rng.random() * self._cumulative[-1])
         return self._places[min(rank, self.places - 1)]
 
-    def _occurred(self) -> tuple[dict[str, str], date]:
+    def _day(self) -> date:
+        """The valid day of the next report: the clock's day, a little or much earlier."""
         rng = self._rng
-        day = FIRST_DAY + timedelta(days=rng.randrange(DAYS))
+        today = min(DAYS - 1, (self.begin + self._count) * DAYS // max(self.span, 1))
+        late = rng.choice((0, 0, 0, 1, 1, 2))
+        if rng.random() < 0.05:  # backdated
+            late = 2 + int(rng.expovariate(1 / 30))
+        return FIRST_DAY + timedelta(days=max(0, today - late))
+
+    def _occurred(self, day: date | None = None) -> tuple[dict[str, str], date]:
+        rng = self._rng
         precision = rng.choice(PRECISIONS)
+        if day is None:
+            day = self._day()
+        else:
+            precision = "day"
         if precision in ("exact", "hour"):
             moment = datetime(day.year, day.month, day.day, rng.randrange(24), rng.randrange(60))
             start = moment.isoformat() + "Z"
@@ -177,11 +211,30 @@ class Workload:
     def event(self) -> dict[str, Any]:
         """The next event as a JSON object."""
         rng = self._rng
+        self._count += 1
         place = self._place()
         outlet = rng.choice(self._outlets)
         kind = rng.choices(TYPES, TYPE_WEIGHTS)[0]
-        occurred, day = self._occurred()
-        side, opponent = rng.sample(SIDES, 2)
+        links = self._frozen_links if self._frozen_links is not None else self._last
+        earlier = links.get(place.id)
+        claimed = self._claims.get(place.id)
+        retracts = earlier is not None and rng.random() < 0.02
+        conflicts = not retracts and claimed is not None and rng.random() < 0.05
+        holder, rival = self._sides.get(place.id) or tuple(rng.sample(SIDES, 2))
+        side, opponent = holder, rival
+        if kind in ("capture", "clash", "counter_attack", "encirclement", "advance", "strike"):
+            side, opponent = rival, holder
+        if kind in ("capture", "withdrawal", "base_evacuated"):
+            holder, rival = rival, holder
+        self._sides[place.id] = (holder, rival)
+        if retracts:
+            assert earlier is not None
+            kind, outlet = "statement", self._by_name[earlier[1]]
+        if conflicts:
+            assert claimed is not None
+            kind = "control"
+            side = rival if claimed[1] == holder else holder
+        occurred, day = self._occurred(claimed[0] if conflicts and claimed else None)
         event_id = str(uuid.UUID(int=rng.getrandbits(128), version=4))
         place_json: dict[str, Any] = {"id": place.id, "name": place.name, "kind": place.kind}
         if place.lat is not None:
@@ -225,9 +278,10 @@ class Workload:
             if rng.random() < 0.2:
                 figures["low"], figures["high"] = max(0, killed - 5), killed + rng.randint(0, 20)
             event["casualties"] = figures
-        links = self._frozen_links if self._frozen_links is not None else self._last
-        earlier = links.get(place.id)
-        if earlier is not None and (kind == "statement" or rng.random() < 0.03):
+        if retracts:
+            assert earlier is not None
+            event["relates_to"] = [{"event": earlier[0], "relation": "retracts"}]
+        elif earlier is not None and (kind == "statement" or rng.random() < 0.03):
             target, target_source = earlier
             relation = rng.choice(("confirms", "denies"))
             if target_source == outlet.name and rng.random() < 0.5:
@@ -238,6 +292,8 @@ class Workload:
         if rng.random() < 0.05:
             event["notes"] = "Geolocated from footage; " + self._quote()
         self._last[place.id] = (event_id, outlet.name)
+        if event["type"] in ("capture", "control", "base_established") and "side" in event:
+            self._claims[place.id] = (day, event["side"])
         return event
 
     def lines(self, count: int) -> Iterator[bytes]:

@@ -3,15 +3,17 @@
 Pure. The store keeps, for every place, the segments of its timeline each with a known range
 of commit positions ``[known_from, known_to)``. When a commit ending at position ``p``
 changes a place's timeline, the rows it replaces get ``known_to = p`` and the new ones
-``known_from = p`` (DESIGN section 5). The same :func:`changes` serves the incremental path
+``known_from = p`` (DESIGN section 5). The same :class:`OpenRows` serves the incremental path
 (one commit at a time, in the append transaction) and the rebuild (every commit of the log
-in order), so both produce the same rows.
+in order), so both produce the same rows; a commit compares only the rows from the valid
+time its refold starts at (:class:`~service.domain.projection.Refold`).
 """
 
 from __future__ import annotations
 
+from bisect import bisect_left
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 
 import msgspec
@@ -19,7 +21,7 @@ import msgspec
 from contracts.events import Event
 from contracts.timeline import Segment, Timeline
 from service.domain.policy import Policy
-from service.domain.projection import project_place
+from service.domain.projection import PlaceFold, Refold
 
 _encode = msgspec.json.Encoder().encode
 
@@ -41,9 +43,10 @@ class SegmentRow:
     """The segment as JSON: the bytes every answer carries."""
 
 
-def rows_of(place_id: str, timeline: Timeline) -> list[SegmentRow]:
-    """The rows of a timeline, in valid-time order."""
-    return [_row(place_id, segment) for segment in timeline.segments]
+def rows_of(place_id: str, timeline: Timeline | Sequence[Segment]) -> list[SegmentRow]:
+    """The rows of a timeline (or of some of its segments), in valid-time order."""
+    segments = timeline.segments if isinstance(timeline, Timeline) else timeline
+    return [_row(place_id, segment) for segment in segments]
 
 
 def _row(place_id: str, segment: Segment) -> SegmentRow:
@@ -88,6 +91,53 @@ def _body_of(row: SegmentRow | None) -> bytes | None:
     return None if row is None else row.body
 
 
+@dataclass(slots=True)
+class OpenRows:
+    """A place's current rows in valid-time order, each with the commit it became known at."""
+
+    rows: list[SegmentRow] = field(default_factory=list)
+    known_from: list[int] = field(default_factory=list)
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def replace(
+        self, place_id: str, refold: Refold, commit: int
+    ) -> tuple[list[tuple[SegmentRow, int]], list[SegmentRow]]:
+        """Make the rows those of the refolded timeline as of ``commit``.
+
+        Returns the rows closed (with the commit each was known from) and the rows inserted,
+        both in valid-time order. A row whose body is unchanged stays, with its original
+        ``known_from``; rows before ``refold.since`` are not looked at.
+        """
+        rows, known_from = self.rows, self.known_from
+        j = 0 if refold.since is None else bisect_left(rows, refold.since, key=_valid_from)
+        held = {
+            row.valid_from: (row, known)
+            for row, known in zip(rows[j:], known_from[j:], strict=True)
+        }
+        fresh = rows_of(place_id, refold.segments)
+        inserted: list[SegmentRow] = []
+        fresh_known: list[int] = []
+        for row in fresh:
+            old = held.get(row.valid_from)
+            if old is not None and old[0].body == row.body:
+                del held[row.valid_from]
+                fresh_known.append(old[1])
+            else:
+                inserted.append(row)
+                fresh_known.append(commit)
+        closed = sorted(held.values(), key=lambda item: item[0].valid_from)
+        del rows[j:], known_from[j:]
+        rows.extend(fresh)
+        known_from.extend(fresh_known)
+        return closed, inserted
+
+
+def _valid_from(row: SegmentRow) -> datetime:
+    return row.valid_from
+
+
 @dataclass(frozen=True, slots=True)
 class HistoryRow:
     """A row with its known range, as the rebuild writes it."""
@@ -103,20 +153,20 @@ def history(
     """Every row a place ever had: its events replayed commit by commit, in position order.
 
     ``commits`` gives, in ascending order, each commit position that added events to the
-    place and those events.
+    place and those events. Each commit refolds only what it can change (:class:`PlaceFold`).
     """
-    events: list[Event] = []
-    open_rows: dict[datetime, tuple[SegmentRow, int]] = {}
+    fold = PlaceFold(policy)
+    current = OpenRows()
     done: list[HistoryRow] = []
     for commit, added in commits:
-        events.extend(added)
-        new = rows_of(place_id, project_place(events, policy))
-        delta = changes({start: row.body for start, (row, _) in open_rows.items()}, new)
-        for start in delta.close:
-            row, known_from = open_rows.pop(start)
-            done.append(HistoryRow(row, known_from, commit))
-        for row in delta.insert:
-            open_rows[row.valid_from] = (row, commit)
-    done.extend(HistoryRow(row, known_from, None) for row, known_from in open_rows.values())
+        refold = fold.add(added)
+        if refold is None:
+            continue
+        closed, _ = current.replace(place_id, refold, commit)
+        done.extend(HistoryRow(row, known_from, commit) for row, known_from in closed)
+    done.extend(
+        HistoryRow(row, known_from, None)
+        for row, known_from in zip(current.rows, current.known_from, strict=True)
+    )
     done.sort(key=lambda h: (h.known_from, h.row.valid_from))
     return done

@@ -25,14 +25,14 @@ from __future__ import annotations
 
 import math
 import uuid
-from bisect import bisect_left, bisect_right
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from bisect import bisect_left, bisect_right, insort
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from fractions import Fraction
-from typing import Final, TypeAlias
+from typing import Any, Final, TypeAlias
 
-from contracts.events import Event, Occurred, event_type
+from contracts.events import Event, event_type
 from contracts.timeline import Basis, Claim, LinkKind, Segment, Status, Support, Timeline
 from service.domain.policy import CREDIBILITY_V1, NEUTRAL, Policy
 from service.domain.records import source_key
@@ -78,7 +78,9 @@ _FOREVER: Final = datetime.max.replace(tzinfo=UTC)
 
 def in_force(events: Iterable[Event]) -> dict[uuid.UUID, bool]:
     """Whether each event is in force (rule 1), by event id."""
-    return _in_force(_index(events))
+    fold = PlaceFold()
+    fold._update_force(fold._index(events))
+    return dict(fold._force)
 
 
 def segment_at(timeline: Timeline | Sequence[Segment], valid_time: datetime) -> Segment | None:
@@ -104,24 +106,437 @@ def project_place(events: Iterable[Event], policy: Policy = CREDIBILITY_V1) -> T
     Every event must carry its ``id``. The same set of events always gives the same timeline,
     whatever the order (a duplicate of an event is ignored).
     """
-    facts = _index(events)
-    force = _in_force(facts)
-    scorer = _Scorer(policy)
+    fold = PlaceFold(policy)
+    fold.add(events)
+    return fold.timeline()
 
-    # A preliminary control timeline (without denials, and with captures taking the place
-    # from their named opponent only) answers "whom did this capture displace?". It is
-    # only built when some claim needs the answer.
-    before = _ControllerBefore(lambda: _sweep(_blocks(_claims(facts, force, scorer, before=None))))
-    resolved = _sweep(_blocks(_claims(facts, force, scorer, before=before)))
-    return Timeline(
-        policy=policy.name,
-        policy_version=policy.version,
-        segments=_overlay(_control_pieces(resolved), facts, force),
-    )
+
+@dataclass(frozen=True, slots=True)
+class Refold:
+    """What :meth:`PlaceFold.add` changed: from ``since`` on, the timeline is ``segments``."""
+
+    since: datetime | None
+    """``None`` when the whole timeline was recomputed; the segments before stay as they were."""
+    segments: tuple[Segment, ...]
+    """The timeline's segments with ``valid_from >= since`` (all of them when ``since`` is None)."""
+
+
+class _Reach(Exception):
+    """A sweep had to reopen a block before the cut: refold from ``start`` instead."""
+
+    def __init__(self, start: datetime) -> None:
+        super().__init__(start)
+        self.start = start
+
+
+_Entry: TypeAlias = tuple[datetime, int, uuid.UUID]
+"""A fact in a time-ordered index: its start, its id as an integer (ties), its id."""
+
+
+def _entry_start(entry: _Entry) -> datetime:
+    return entry[0]
+
+
+class PlaceFold:
+    """One place's projection, kept between additions so that new events refold only a suffix.
+
+    ``add`` indexes the new events, updates what is in force, and finds the earliest valid
+    time they can change. It then picks a *cut* at or before that time where nothing crosses:
+    no claim or contest interval straddles it, and no resolved block (of the final or the
+    preliminary sweep) does. Everything before the cut is exactly what a fold of all the
+    events gives there, so the fold resumes at the cut from the kept state: claims from the
+    cut on, the two sweeps seeded with the blocks before it, the status overlay with the
+    encirclements still open at it. When a sweep needs to reopen a block before the cut (an
+    unexplained change reaching back, rule 4), the cut moves back to that block and the fold
+    resumes from there. With nothing before the cut, it is a fold from scratch:
+    :func:`project_place` is ``add`` on an empty fold, the same code.
+
+    The cost of an addition follows the events from its cut on, not the place's whole log:
+    an event reported the day it happens refolds little; one backdated by a month refolds
+    that month. ``tests/unit/test_projection_properties.py`` checks that any sequence of
+    additions gives the timeline of one fold of all the events, byte for byte.
+    """
+
+    def __init__(self, policy: Policy = CREDIBILITY_V1) -> None:
+        self.policy = policy
+        self._scorer = _Scorer(policy)
+        self._facts: dict[uuid.UUID, _Fact] = {}
+        self._force: dict[uuid.UUID, bool] = {}
+        self._assertions: dict[uuid.UUID, _Assertion] = {}
+        self._withdraws: dict[uuid.UUID, tuple[uuid.UUID, ...]] = {}
+        """Each fact's targets by a withdrawing relation (any source: checked on use)."""
+        self._withdrawers: dict[uuid.UUID, list[uuid.UUID]] = {}
+        """The reverse: for a target, the facts that name it with a withdrawing relation."""
+        self._linkers: dict[uuid.UUID, list[tuple[uuid.UUID, str]]] = {}
+        """For a target, the facts that confirm or deny it, with the relation."""
+        self._claimable: list[_Entry] = []
+        """Facts that assert control (claims sit on their intervals), by start."""
+        self._starts: list[datetime] = []
+        self._ends: list[datetime] = []
+        """Starts and ends of claimable and contesting facts: where a cut may not fall."""
+        self._contests: list[_Entry] = []
+        self._encirclements: list[_Entry] = []
+        self._enders: list[_Entry] = []
+        self._prelim: list[_Resolved] = []
+        self._resolved: list[_Resolved] = []
+        self._controls: list[_Control] = []
+        self._pieces: list[_Piece] = []
+        self._segments: list[Segment] = []
+
+    def __len__(self) -> int:
+        """How many events the fold holds."""
+        return len(self._facts)
+
+    def timeline(self) -> Timeline:
+        """The place's timeline over every event added so far."""
+        return Timeline(
+            policy=self.policy.name,
+            policy_version=self.policy.version,
+            segments=tuple(self._segments),
+        )
+
+    def add(self, events: Iterable[Event]) -> Refold | None:
+        """Add events (duplicates of held ones are ignored); return what changed, or None."""
+        new = self._index(events)
+        if not new:
+            return None
+        earliest = self._earliest_change(self._update_force(new))
+        if earliest is None:
+            return None  # informational events linking to nothing: nothing moves
+        while True:
+            try:
+                return self._refold(self._cut(earliest))
+            except _Reach as reach:
+                earliest = min(earliest, reach.start)
+
+    # ---------------------------------------------------------------------------------------
+    # Indexing and rule 1
+
+    def _index(self, events: Iterable[Event]) -> list[_Fact]:
+        facts = self._facts
+        new: list[_Fact] = []
+        for event in events:
+            if event.id is None:
+                raise ValueError("project_place needs stored events: an event has no id")
+            seen = facts.get(event.id)
+            if seen is not None:
+                if seen.event != event:
+                    raise ValueError(f"two different events share the id {event.id}")
+                continue
+            start, end = valid_interval(event.occurred)
+            fact = _Fact(
+                event, event.id, event_type(event), start, end, source_key(event.source.name)
+            )
+            facts[fact.id] = fact
+            new.append(fact)
+        if not new:
+            return new
+        claimable: list[_Entry] = []
+        contests: list[_Entry] = []
+        encirclements: list[_Entry] = []
+        enders: list[_Entry] = []
+        starts: list[datetime] = []
+        ends: list[datetime] = []
+        for fact in new:
+            entry = (fact.start, fact.id.int, fact.id)
+            assertion = _assertion(fact)
+            if assertion is not None:
+                self._assertions[fact.id] = assertion
+                claimable.append(entry)
+            if fact.kind in CONTESTS:
+                contests.append(entry)
+            if assertion is not None or fact.kind in CONTESTS:
+                starts.append(fact.start)
+                ends.append(fact.end)
+            if fact.kind == "encirclement":
+                encirclements.append(entry)
+            if fact.kind in ENDS_SIEGE:
+                enders.append(entry)
+            withdraws: list[uuid.UUID] = []
+            confirms: set[tuple[uuid.UUID, str]] = set()
+            for link in fact.event.relates_to:
+                if link.relation in WITHDRAWS and link.event not in withdraws:
+                    withdraws.append(link.event)
+                    self._withdrawers.setdefault(link.event, []).append(fact.id)
+                elif link.relation in ("confirms", "denies") and link.event != fact.id:
+                    confirms.add((link.event, link.relation))
+            self._withdraws[fact.id] = tuple(withdraws)
+            for target, relation in sorted(confirms, key=lambda c: (c[0].int, c[1])):
+                self._linkers.setdefault(target, []).append((fact.id, relation))
+        _insert(self._starts, starts)
+        _insert(self._ends, ends)
+        _insert(self._claimable, claimable)
+        _insert(self._contests, contests)
+        _insert(self._encirclements, encirclements)
+        _insert(self._enders, enders)
+        return new
+
+    def _withdrawn_by(self, fact: _Fact) -> list[_Fact]:
+        """The facts ``fact`` takes out of force when it is in force (same source only)."""
+        facts = self._facts
+        return [
+            facts[target]
+            for target in self._withdraws[fact.id]
+            if target in facts and facts[target].source == fact.source
+        ]
+
+    def _update_force(self, new: Sequence[_Fact]) -> list[_Fact]:
+        """Rule 1 for the new facts and all they reach by withdrawing links; return the changed.
+
+        An event is out of force iff some in-force event by the same source links to it with
+        a withdrawing relation. Kahn's order on the links among the affected facts decides
+        every linker before its targets, so a retraction of a retraction restores the
+        original; linkers outside the affected set keep their known force.
+        """
+        facts, force = self._facts, self._force
+        affected = {fact.id: fact for fact in new}
+        stack = list(new)
+        while stack:
+            for target in self._withdrawn_by(stack.pop()):
+                if target.id not in affected:
+                    affected[target.id] = target
+                    stack.append(target)
+        pending = dict.fromkeys(affected, 0)
+        for fact in affected.values():
+            for target in self._withdrawn_by(fact):
+                pending[target.id] += 1
+        fresh = {fact.id for fact in new}
+        changed: list[_Fact] = []
+        ready = [event_id for event_id, count in pending.items() if count == 0]
+        decided = 0
+        while ready:
+            fact = affected[ready.pop()]
+            decided += 1
+            alive = not any(
+                force[linker]
+                for linker in self._withdrawers.get(fact.id, ())
+                if linker in facts and facts[linker].source == fact.source
+            )
+            if fact.id in fresh or force[fact.id] != alive:
+                changed.append(fact)
+            force[fact.id] = alive
+            for target in self._withdrawn_by(fact):
+                pending[target.id] -= 1
+                if pending[target.id] == 0:
+                    ready.append(target.id)
+        if decided != len(affected):
+            raise ValueError("retraction links form a cycle; links must point to earlier events")
+        return changed
+
+    def _earliest_change(self, changed: Iterable[_Fact]) -> datetime | None:
+        """The earliest valid time at which facts whose force changed (or new ones) matter."""
+        earliest: datetime | None = None
+        for fact in changed:
+            if fact.kind not in INFORMATIONAL:
+                earliest = fact.start if earliest is None else min(earliest, fact.start)
+            for link in fact.event.relates_to:
+                target = self._facts.get(link.event)
+                claims = link.relation in ("confirms", "denies")
+                if claims and target is not None and target.id in self._assertions:
+                    start = target.start
+                    earliest = start if earliest is None else min(earliest, start)
+        return earliest
+
+    # ---------------------------------------------------------------------------------------
+    # The cut and the refold
+
+    def _cut(self, earliest: datetime) -> tuple[datetime, int, int] | None:
+        """The latest clean cut at or before ``earliest``, with the blocks before it; None: none."""
+        cut = earliest
+        starts, ends = self._starts, self._ends
+        while True:
+            i = bisect_left(starts, cut)
+            if i - bisect_right(ends, cut) > 0:  # an interval starts before the cut, ends after
+                cut = starts[i - 1]
+                continue
+            k = bisect_left(self._resolved, cut, key=_block_start)
+            if k and self._resolved[k - 1].end > cut:
+                cut = self._resolved[k - 1].start
+                continue
+            kp = bisect_left(self._prelim, cut, key=_block_start)
+            if kp and self._prelim[kp - 1].end > cut:
+                cut = self._prelim[kp - 1].start
+                continue
+            return (cut, k, kp) if k else None
+
+    def _refold(self, cut: tuple[datetime, int, int] | None) -> Refold:
+        since, k, kp = cut if cut is not None else (None, 0, 0)
+        lo = 0 if since is None else bisect_left(self._claimable, since, key=_entry_start)
+        prelim = _sweep(_blocks(self._claims(lo, before=None)), self._prelim, kp)
+        carried = self._prelim[kp - 1].controller if kp else None
+        before = _ControllerBefore(prelim, carried)
+        resolved = _sweep(_blocks(self._claims(lo, before=before)), self._resolved, k)
+        controls, pieces = _control_pieces(resolved, self._controls[k - 1] if k else None, since)
+        overlaid = _overlay(pieces, self._spans(since))
+        # Nothing raises past this point: keep the new state.
+        del self._prelim[kp:], self._resolved[k:], self._controls[k:]
+        self._prelim.extend(prelim)
+        self._resolved.extend(resolved)
+        self._controls.extend(controls)
+        return self._splice(since, overlaid)
+
+    def _splice(self, since: datetime | None, overlaid: list[_Piece]) -> Refold:
+        """Put the refolded pieces after the kept ones, joining the two where they continue."""
+        if since is None:
+            self._pieces = overlaid
+            self._segments = [piece.segment() for piece in overlaid]
+            return Refold(None, tuple(self._segments))
+        pieces = self._pieces
+        j = bisect_left(pieces, since, key=_piece_start)
+        if j:
+            last = pieces[j - 1]
+            if last.end > since:  # it went on past the cut: keep its part before
+                last = _Piece(
+                    last.start, since, last.control, last.status, last.status_by, last.events
+                )
+            first = overlaid[0] if overlaid else None
+            if first is not None and last.continues(
+                first.start, first.control, first.status, first.status_by, first.events
+            ):
+                overlaid[0] = _Piece(
+                    last.start,
+                    first.end,
+                    first.control,
+                    first.status,
+                    first.status_by,
+                    first.events,
+                )
+                j -= 1
+            elif last is not pieces[j - 1]:
+                overlaid.insert(0, last)
+                j -= 1
+        fresh = [piece.segment() for piece in overlaid]
+        del pieces[j:], self._segments[j:]
+        pieces.extend(overlaid)
+        self._segments.extend(fresh)
+        return Refold(fresh[0].valid_from if fresh else since, tuple(fresh))
+
+    def _claims(self, lo: int, *, before: _ControllerBefore | None) -> list[_Claim]:
+        """Rule 2: the claims on the intervals of claimable facts from index ``lo`` on.
+
+        A claim sits on the interval of the event it is about: an in-force event's own
+        claim, and the ``confirms``/``denies`` of in-force linkers. With ``before`` None (the
+        preliminary run) denials are left out and an unnamed opponent is no one; otherwise
+        an unnamed opponent is the preliminary controller just before the event.
+        """
+        facts, force, scorer = self._facts, self._force, self._scorer
+        claims: list[_Claim] = []
+        for _, _, target_id in self._claimable[lo:]:
+            direct = force[target_id]
+            links = self._linkers.get(target_id)
+            if not direct and not links:
+                continue
+            target = facts[target_id]
+            asserted = self._assertions[target_id]
+            against = asserted.disfavours
+            if asserted.open and before is not None:
+                displaced = before(target.start)
+                against = displaced if displaced != asserted.favours else None
+            if direct:
+                claims.append(
+                    _make_claim(
+                        scorer,
+                        target,
+                        target,
+                        asserted.favours,
+                        against,
+                        "direct",
+                        asserted.changes,
+                    )
+                )
+            for linker_id, relation in links or ():
+                if not force[linker_id]:
+                    continue
+                linker = facts[linker_id]
+                if relation == "confirms":
+                    claims.append(
+                        _make_claim(
+                            scorer,
+                            linker,
+                            target,
+                            asserted.favours,
+                            against,
+                            "confirms",
+                            asserted.changes,
+                        )
+                    )
+                elif before is not None:
+                    # A denial claims the place for whom the denied event would displace.
+                    claims.append(
+                        _make_claim(
+                            scorer, linker, target, against, asserted.favours, "denies", False
+                        )
+                    )
+        claims.sort(key=lambda c: (c.start, c.end, c.key))
+        return claims
+
+    def _spans(self, since: datetime | None) -> list[_Span]:
+        """Rule 8's status intervals from ``since`` on (those open at ``since`` start there).
+
+        An encirclement lasts until the first capture or siege lifted in force from its
+        start on; a clash or counter-attack, its own interval.
+        """
+        facts, force = self._facts, self._force
+        enders = self._enders
+
+        def ender_from(moment: datetime) -> datetime:
+            j = bisect_left(enders, moment, key=_entry_start)
+            while j < len(enders) and not force[enders[j][2]]:
+                j += 1
+            return enders[j][0] if j < len(enders) else _FOREVER
+
+        spans: list[_Span] = []
+        lo = 0 if since is None else bisect_left(self._contests, since, key=_entry_start)
+        for _, _, event_id in self._contests[lo:]:
+            f = facts[event_id]
+            if force[event_id] and f.event.side is not None and f.start < f.end:
+                spans.append((f.start, f.end, "contest", f.event.side, f.event.opponent, f.id))
+        encirclements = self._encirclements
+        lo = 0 if since is None else bisect_left(encirclements, since, key=_entry_start)
+        if since is not None:
+            # Open at the cut: started after the last capture or siege lifted before it.
+            j = bisect_right(enders, since, key=_entry_start) - 1
+            while j >= 0 and not force[enders[j][2]]:
+                j -= 1
+            first = 0 if j < 0 else bisect_right(encirclements, enders[j][0], key=_entry_start)
+            for _, _, event_id in encirclements[first:lo]:
+                f = facts[event_id]
+                if force[event_id] and f.event.side is not None:
+                    end = ender_from(f.start)
+                    spans.append((since, end, "encircle", f.event.side, f.event.opponent, f.id))
+        for _, _, event_id in encirclements[lo:]:
+            f = facts[event_id]
+            if force[event_id] and f.event.side is not None:
+                end = ender_from(f.start)
+                if f.start < end:
+                    spans.append((f.start, end, "encircle", f.event.side, f.event.opponent, f.id))
+        return spans
+
+
+def _insert(index: list[Any], items: list[Any]) -> None:
+    """Add ``items`` to the sorted list ``index``: one by one when few, else extend and sort."""
+    if len(items) <= 16:
+        for item in items:
+            insort(index, item)
+    else:
+        index.extend(items)
+        index.sort()
+
+
+def _block_start(block: _Resolved) -> datetime:
+    return block.start
+
+
+def _piece_start(piece: _Piece) -> datetime:
+    return piece.start
+
+
+_Span: TypeAlias = tuple[datetime, datetime, str, str, Side, uuid.UUID]
+"""A status interval: start, end, ``encircle`` or ``contest``, the side, its opponent, the event."""
 
 
 # --------------------------------------------------------------------------------------------
-# Phase 1: index, in force
+# Phase 1: facts
 
 
 @dataclass(frozen=True, slots=True)
@@ -135,65 +550,6 @@ class _Fact:
     end: datetime
     source: str
     """The source key (:func:`source_key`)."""
-
-
-def _index(events: Iterable[Event]) -> dict[uuid.UUID, _Fact]:
-    facts: dict[uuid.UUID, _Fact] = {}
-    intervals: dict[Occurred, tuple[datetime, datetime]] = {}  # reports share days
-    for event in events:
-        if event.id is None:
-            raise ValueError("project_place needs stored events: an event has no id")
-        seen = facts.get(event.id)
-        if seen is not None:
-            if seen.event != event:
-                raise ValueError(f"two different events share the id {event.id}")
-            continue
-        interval = intervals.get(event.occurred)
-        if interval is None:
-            interval = intervals[event.occurred] = valid_interval(event.occurred)
-        start, end = interval
-        facts[event.id] = _Fact(
-            event, event.id, event_type(event), start, end, source_key(event.source.name)
-        )
-    return facts
-
-
-def _in_force(facts: Mapping[uuid.UUID, _Fact]) -> dict[uuid.UUID, bool]:
-    """Rule 1, evaluated from the latest events back (Kahn's order on the link graph).
-
-    An event is out of force iff some in-force event by the same source links to it with a
-    withdrawing relation. Every linker is decided before its target, so a retraction of a
-    retraction restores the original.
-    """
-    targets: dict[uuid.UUID, frozenset[uuid.UUID]] = {}
-    pending = dict.fromkeys(facts, 0)  # linkers not yet decided
-    for fact in facts.values():
-        hits = frozenset(
-            link.event
-            for link in fact.event.relates_to
-            if link.relation in WITHDRAWS
-            and link.event in facts
-            and facts[link.event].source == fact.source
-        )
-        targets[fact.id] = hits
-        for target in hits:
-            pending[target] += 1
-    withdrawn = dict.fromkeys(facts, False)
-    decided: dict[uuid.UUID, bool] = {}
-    ready = [event_id for event_id, count in pending.items() if count == 0]
-    while ready:
-        event_id = ready.pop()
-        alive = not withdrawn[event_id]
-        decided[event_id] = alive
-        for target in targets[event_id]:
-            if alive:
-                withdrawn[target] = True
-            pending[target] -= 1
-            if pending[target] == 0:
-                ready.append(target)
-    if len(decided) != len(facts):
-        raise ValueError("retraction links form a cycle; links must point to earlier events")
-    return decided
 
 
 # --------------------------------------------------------------------------------------------
@@ -297,104 +653,57 @@ class _Scorer:
 
 
 class _ControllerBefore:
-    """The preliminary controller just before an instant (piecewise constant lookup)."""
+    """The preliminary controller just before an instant (piecewise constant lookup).
 
-    def __init__(self, build: Callable[[], Sequence[_Resolved]]) -> None:
-        self._build: Callable[[], Sequence[_Resolved]] | None = build
-        self._starts: list[datetime] = []
-        self._controllers: list[Side] = []
+    ``blocks`` are the preliminary blocks from the cut on; ``carried`` is the controller the
+    blocks before the cut leave (an instant at or after the cut that no block precedes has it).
+    """
+
+    def __init__(self, blocks: Sequence[_Resolved], carried: Side) -> None:
+        self._starts = [block.start for block in blocks]
+        self._controllers = [block.controller for block in blocks]
+        self._carried = carried
 
     def __call__(self, moment: datetime) -> Side:
-        if self._build is not None:
-            resolved, self._build = self._build(), None
-            self._starts = [block.start for block in resolved]
-            self._controllers = [block.controller for block in resolved]
         i = bisect_left(self._starts, moment) - 1
-        return self._controllers[i] if i >= 0 else None
+        return self._controllers[i] if i >= 0 else self._carried
 
 
-def _claims(
-    facts: Mapping[uuid.UUID, _Fact],
-    force: Mapping[uuid.UUID, bool],
+def _make_claim(
     scorer: _Scorer,
-    *,
-    before: _ControllerBefore | None,
-) -> list[_Claim]:
-    """Rule 2: the claims of in-force events and of their ``confirms``/``denies`` links.
-
-    With ``before`` None (the preliminary run) denials are left out and an unnamed opponent
-    is no one; otherwise an unnamed opponent is the controller just before the event.
-    """
-    assertions = {fact.id: _assertion(fact) for fact in facts.values()}
-
-    def disfavoured(target: _Fact, assertion: _Assertion) -> Side:
-        if not assertion.open or before is None:
-            return assertion.disfavours
-        displaced = before(target.start)
-        return displaced if displaced != assertion.favours else None
-
-    def make(
-        scorer_fact: _Fact,
-        target: _Fact,
-        favours: Side,
-        disfavours: Side,
-        link: LinkKind,
-        changes: bool,
-    ) -> _Claim:
-        alignment = scorer_fact.event.source.alignment
-        score = scorer.score(scorer_fact, favours, disfavours)
-        about = None if link == "direct" else target.id
-        return _Claim(
-            start=target.start,
-            end=target.end,
-            side=favours,
-            source=scorer_fact.source,
-            score=score,
-            event=scorer_fact.id,
-            link=link,
-            about=about,
-            changes=changes,
-            self_serving=alignment != NEUTRAL and alignment == favours,
-            source_name=scorer_fact.event.source.name,
-            key=(
-                _side_key(favours),
-                -score.approx,
-                score.negated,
-                scorer_fact.source,
-                scorer_fact.id.int,
-                link,
-                -1 if about is None else about.int,
-            ),
-        )
-
-    claims: list[_Claim] = []
-    for fact in facts.values():
-        if not force[fact.id]:
-            continue
-        own = assertions[fact.id]
-        if own is not None:
-            against = disfavoured(fact, own)
-            claims.append(make(fact, fact, own.favours, against, "direct", own.changes))
-        linked = {
-            (link.event, link.relation)
-            for link in fact.event.relates_to
-            if link.relation in ("confirms", "denies") and link.event != fact.id
-        }
-        for target_id, relation in linked:
-            target = facts.get(target_id)
-            asserted = assertions.get(target_id)
-            if target is None or asserted is None:
-                continue  # unknown target, or an event that claims nothing about control
-            against = disfavoured(target, asserted)
-            if relation == "confirms":
-                claims.append(
-                    make(fact, target, asserted.favours, against, "confirms", asserted.changes)
-                )
-            elif before is not None:
-                # A denial claims the place for whom the denied event would displace.
-                claims.append(make(fact, target, against, asserted.favours, "denies", False))
-    claims.sort(key=lambda c: (c.start, c.end, c.key))
-    return claims
+    by: _Fact,
+    target: _Fact,
+    favours: Side,
+    disfavours: Side,
+    link: LinkKind,
+    changes: bool,
+) -> _Claim:
+    """A claim by ``by`` on ``target``'s interval (rules 2 and 5)."""
+    alignment = by.event.source.alignment
+    score = scorer.score(by, favours, disfavours)
+    about = None if link == "direct" else target.id
+    return _Claim(
+        start=target.start,
+        end=target.end,
+        side=favours,
+        source=by.source,
+        score=score,
+        event=by.id,
+        link=link,
+        about=about,
+        changes=changes,
+        self_serving=alignment != NEUTRAL and alignment == favours,
+        source_name=by.event.source.name,
+        key=(
+            _side_key(favours),
+            -score.approx,
+            score.negated,
+            by.source,
+            by.id.int,
+            link,
+            -1 if about is None else about.int,
+        ),
+    )
 
 
 # --------------------------------------------------------------------------------------------
@@ -568,17 +877,23 @@ def _resolve(
     )
 
 
-def _sweep(blocks: Sequence[_Block]) -> list[_Resolved]:
+def _sweep(blocks: Sequence[_Block], kept: Sequence[_Resolved], floor: int) -> list[_Resolved]:
     """Rules 3-5 in time order: carry control forward, resolve blocks, widen unexplained changes.
 
     An undisputed block naming B, when A held the place and none of the block's claims is a
     change (a capture, withdrawal, base established or evacuated), is an unexplained change:
     the blocks from A's latest supporting block up to B's become one dispute (rule 4).
+
+    The sweep resumes after ``kept[:floor]``, the resolved blocks before the cut, and returns
+    the blocks from the cut on (their ``anchor`` indexes count the kept ones). Kept blocks are
+    never changed: when a change would reopen one, :class:`_Reach` says from where to refold.
     """
     resolved: list[_Resolved] = []
+    last = kept[floor - 1] if floor else None
     for block in blocks:
-        previous = resolved[-1].controller if resolved else None
-        anchor = resolved[-1].anchor if resolved else None
+        before = resolved[-1] if resolved else last
+        previous = before.controller if before is not None else None
+        anchor = before.anchor if before is not None else None
         claimed = block.claims[0].side
         tally = _Tally()
         for c in block.claims:
@@ -591,14 +906,21 @@ def _sweep(blocks: Sequence[_Block]) -> list[_Resolved]:
             and claimed != previous
             and not any(c.changes for c in block.claims)
         ):
-            base = resolved[anchor]
-            for later in resolved[anchor + 1 :]:
+            if anchor < floor:
+                raise _Reach(kept[anchor].start)
+            base = resolved[anchor - floor]
+            for later in resolved[anchor - floor + 1 :]:
                 base.parts.extend(later.parts)
                 base.tally.absorb(later.tally)
             base.parts.append(block.claims)
             base.tally.absorb(tally)
-            earlier = resolved[anchor - 1] if anchor > 0 else None
-            del resolved[anchor:]
+            if anchor == 0:
+                earlier = None
+            elif anchor - 1 < floor:
+                earlier = kept[anchor - 1]
+            else:
+                earlier = resolved[anchor - 1 - floor]
+            del resolved[anchor - floor :]
             outcome = _resolve(
                 base.start,
                 block.end,
@@ -620,7 +942,7 @@ def _sweep(blocks: Sequence[_Block]) -> list[_Resolved]:
                 unexplained=None,
             )
         if outcome.controller in outcome.supports:
-            anchor = len(resolved)
+            anchor = floor + len(resolved)
         outcome.anchor = anchor
         resolved.append(outcome)
     return resolved
@@ -745,27 +1067,37 @@ def _control_of(block: _Resolved, previous: _Control | None) -> _Control:
     )
 
 
-def _control_pieces(resolved: Sequence[_Resolved]) -> list[tuple[datetime, datetime, _Control]]:
-    """Rule 3: each block, then its outcome persisting (undisputed) until the next block."""
+def _persisted(control: _Control) -> _Control:
+    """Rule 3: a block's outcome after its end, undisputed, until the next block."""
+    return _Control(
+        control.controller, False, control.confidence, control.basis, (), (), None, control.events
+    )
+
+
+def _control_pieces(
+    resolved: Sequence[_Resolved], previous: _Control | None, since: datetime | None
+) -> tuple[list[_Control], list[tuple[datetime, datetime, _Control]]]:
+    """Rule 3: each block, then its outcome persisting (undisputed) until the next block.
+
+    Resuming at the cut ``since``, ``previous`` is the control of the last block before it,
+    which persists from the cut to the first block. Returns each block's control and the
+    pieces from the cut on.
+    """
+    controls: list[_Control] = []
     pieces: list[tuple[datetime, datetime, _Control]] = []
-    control: _Control | None = None
+    control = previous
+    if since is not None and control is not None:
+        following = resolved[0].start if resolved else _FOREVER
+        if following > since:
+            pieces.append((since, following, _persisted(control)))
     for i, block in enumerate(resolved):
         control = _control_of(block, control)
+        controls.append(control)
         pieces.append((block.start, block.end, control))
         following = resolved[i + 1].start if i + 1 < len(resolved) else _FOREVER
         if following > block.end:
-            persisted = _Control(
-                control.controller,
-                False,
-                control.confidence,
-                control.basis,
-                (),
-                (),
-                None,
-                control.events,
-            )
-            pieces.append((block.end, following, persisted))
-    return pieces
+            pieces.append((block.end, following, _persisted(control)))
+    return controls, pieces
 
 
 _NO_CONTROL: Final = _Control(None, False, 0, "claimed", (), (), None, ())
@@ -773,37 +1105,16 @@ _NO_CONTROL: Final = _Control(None, False, 0, "claimed", (), (), None, ())
 
 
 def _overlay(
-    pieces: Sequence[tuple[datetime, datetime, _Control]],
-    facts: Mapping[uuid.UUID, _Fact],
-    force: Mapping[uuid.UUID, bool],
-) -> tuple[Segment, ...]:
+    pieces: Sequence[tuple[datetime, datetime, _Control]], spans: Sequence[_Span]
+) -> list[_Piece]:
     """Rule 8: statuses over the control pieces, then merge neighbours with equal content.
 
     A status report is a claim too (DESIGN section 2): a place reported contested or
     encircled before any report of who holds it starts its timeline there, with no
     controller until a control claim names one.
     """
-    live = sorted((f for f in facts.values() if force[f.id]), key=lambda f: (f.start, f.id.int))
-    enders = [f.start for f in live if f.kind in ENDS_SIEGE]
-    # (start, end, "encircle"|"contest", side, opponent, id)
-    spans: list[tuple[datetime, datetime, str, str, Side, uuid.UUID]] = []
-    for f in live:
-        side = f.event.side
-        if side is None:
-            continue
-        if f.kind == "encirclement":
-            k = bisect_left(enders, f.start)
-            end = enders[k] if k < len(enders) else _FOREVER
-            kind = "encircle"
-        elif f.kind in CONTESTS:
-            end = f.end
-            kind = "contest"
-        else:
-            continue
-        if f.start < end:
-            spans.append((f.start, end, kind, side, f.event.opponent, f.id))
     if not pieces and not spans:
-        return ()
+        return []
     first_control = pieces[0][0] if pieces else _FOREVER
     first_status = min((span[0] for span in spans), default=_FOREVER)
     if first_status < first_control:
@@ -846,7 +1157,7 @@ def _overlay(
             out[-1].end = there
         else:
             out.append(_Piece(here, there, control, status, status_by, events))
-    return tuple(p.segment() for p in out)
+    return out
 
 
 def _status(

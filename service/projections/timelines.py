@@ -1,29 +1,36 @@
 """The bitemporal timeline of every place, maintained in the append transaction.
 
-A commit that adds events to some places re-projects those places (``project_place`` over
-all their events) and, in the same transaction, closes the rows that changed and inserts
-the new ones, so a 2xx to a POST means the projection already shows the event, and the
-rows known at a commit's position are exactly the projection of the events up to it.
+A commit that adds events to some places brings those places' timelines up to date and, in
+the same transaction, closes the rows that changed and inserts the new ones, so a 2xx to a
+POST means the projection already shows the event, and the rows known at a commit's position
+are exactly the projection of the events up to it.
 
-Decoded events are cached per place (by place version) so a commit reads only the events
-it does not hold yet; the fold itself is still over the whole place (see issue notes).
+Each place's fold (:class:`~service.domain.projection.PlaceFold`) and current rows are kept
+in memory between commits, by place version, so a commit reads only the events it does not
+hold and refolds only from the earliest valid time they can change. A place not held (or
+held at an older version than the log, when another process appended) is folded from its
+whole log and compared with its stored rows. Appends of one process go through the cache one
+commit at a time (an asyncio lock, taken once the head lock is held and released after the
+commit); a commit that fails drops the places it touched from the cache.
 """
 
 from __future__ import annotations
 
+import asyncio
 from collections import OrderedDict
-from collections.abc import AsyncIterator, Sequence
-from dataclasses import dataclass
+from collections.abc import AsyncIterator, Iterable, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime
+from types import TracebackType
 from typing import TYPE_CHECKING, Final
 
 import asyncpg
 import structlog
 
 from contracts.events import Event, event_decoder
-from service.domain.bitemporal import SegmentRow, changes, history, rows_of
+from service.domain.bitemporal import OpenRows, SegmentRow, changes, history, rows_of
 from service.domain.policy import CREDIBILITY_V1, Policy
-from service.domain.projection import changes_nothing, project_place
+from service.domain.projection import PlaceFold
 from service.store.queries import SQL
 
 if TYPE_CHECKING:
@@ -55,87 +62,148 @@ async def projection_state(pool: asyncpg.Pool) -> ProjectionState:
     return ProjectionState(row["policy"], row["policy_version"], row["position"])
 
 
-@dataclass(frozen=True, slots=True)
-class _Cached:
+@dataclass(slots=True)
+class _Held:
+    """A place's fold and current rows as of one place version."""
+
     version: int
-    events: tuple[Event, ...]
+    fold: PlaceFold
+    rows: OpenRows
+
+
+@dataclass(slots=True)
+class _Writes:
+    """What one commit writes to ``segments``."""
+
+    close_places: list[str] = field(default_factory=list)
+    close_starts: list[datetime] = field(default_factory=list)
+    inserts: list[SegmentRow] = field(default_factory=list)
+
+    def close(self, place: str, starts: Sequence[datetime]) -> None:
+        self.close_places.extend([place] * len(starts))
+        self.close_starts.extend(starts)
 
 
 class TimelineProjector:
     """Keeps the ``segments`` table in step with the log, one commit at a time."""
 
-    def __init__(self, policy: Policy = CREDIBILITY_V1, cache_events: int = 200_000) -> None:
+    def __init__(self, policy: Policy = CREDIBILITY_V1, cache_events: int = 1_000_000) -> None:
         self.policy = policy
         self.cache_events = cache_events
-        self._cache: OrderedDict[str, _Cached] = OrderedDict()
-        self._cached_total = 0
+        """How many events the folds kept in memory may hold together (least recently used
+        places are dropped first)."""
+        self._cache: OrderedDict[str, _Held] = OrderedDict()
+        self._held = 0
+        """Events held by the cached folds, together."""
+        self._lock = asyncio.Lock()
 
-    async def apply(
-        self, conn: Connection, versions: dict[str, int], commit_position: int
-    ) -> dict[str, _Cached]:
-        """Re-project the places a commit touched; return the cache entries to keep.
+    def session(self) -> ProjectionSession:
+        """The projection side of one append transaction: ``async with`` around it."""
+        return ProjectionSession(self)
 
-        ``versions`` maps each touched place to its version after the commit. The caller
-        calls :meth:`keep` with the result once the transaction has committed, so a
-        rolled-back commit never leaves events in the cache.
+    async def apply(self, conn: Connection, versions: dict[str, int], commit_position: int) -> None:
+        """Bring the places a commit touched up to it, in its transaction (under the lock).
+
+        ``versions`` maps each touched place to its version after the commit.
         """
         places = sorted(versions)
-        held = [self._cache.get(p) for p in places]
-        after = [c.version if c is not None else 0 for c in held]
-        loaded: dict[str, list[Event]] = {p: [] for p in places}
+        held = [self._cache.get(place) for place in places]
+        after = [entry.version if entry is not None else 0 for entry in held]
+        loaded: dict[str, list[Event]] = {place: [] for place in places}
+        stale: set[str] = set()  # held, but at a version older than the log before the commit
         for row in await conn.fetch(SQL["read_place_events_after"], places, after):
             loaded[row["place_id"]].append(event_decoder.decode(row["payload"]))
-        current: dict[str, dict[datetime, bytes]] = {p: {} for p in places}
-        for row in await conn.fetch(SQL["read_current_segments"], places):
-            current[row["place_id"]][row["valid_from"]] = row["body"].encode()
-        fresh: dict[str, _Cached] = {}
-        close_places: list[str] = []
-        close_starts: list[datetime] = []
-        inserts: list[SegmentRow] = []
-        for place, cached in zip(places, held, strict=True):
-            events = (cached.events if cached is not None else ()) + tuple(loaded[place])
-            fresh[place] = _Cached(versions[place], events)
-            if all(changes_nothing(event) for event in loaded[place]):
-                # The rows as they stand are the projection without these events, which is
-                # the projection with them: nothing to refold, nothing to write.
+            if row["commit_position"] != commit_position and row["place_id"] in self._cache:
+                stale.add(row["place_id"])
+        writes = _Writes()
+        cold: list[str] = []
+        for place, entry in zip(places, held, strict=True):
+            if entry is None or place in stale:
+                cold.append(place)
                 continue
-            delta = changes(current[place], rows_of(place, project_place(events, self.policy)))
-            close_places.extend([place] * len(delta.close))
-            close_starts.extend(delta.close)
-            inserts.extend(delta.insert)
-        if close_starts:
-            await conn.execute(SQL["close_segments"], commit_position, close_places, close_starts)
-        if inserts:
+            size = len(entry.fold)
+            refold = entry.fold.add(loaded[place])
+            self._held += len(entry.fold) - size
+            entry.version = versions[place]
+            self._cache.move_to_end(place)
+            if refold is not None:
+                closed, inserted = entry.rows.replace(place, refold, commit_position)
+                writes.close(place, [row.valid_from for row, _ in closed])
+                writes.inserts.extend(inserted)
+        if cold:
+            await self._fold_cold(conn, cold, loaded, stale, versions, commit_position, writes)
+        if writes.close_starts:
+            await conn.execute(
+                SQL["close_segments"], commit_position, writes.close_places, writes.close_starts
+            )
+        if writes.inserts:
             await conn.copy_records_to_table(
                 "segments",
-                records=[_record(row, commit_position, None) for row in inserts],
+                records=[_record(row, commit_position, None) for row in writes.inserts],
                 columns=SEGMENT_COLUMNS,
             )
         await conn.execute(
             SQL["move_projection"], commit_position, self.policy.name, self.policy.version
         )
-        return fresh
+        self._evict()
 
-    def keep(self, fresh: dict[str, _Cached]) -> None:
-        """Remember committed places' events, evicting the least recently used beyond the cap."""
-        for place, entry in fresh.items():
-            held = self._cache.get(place)
-            if held is not None and held.version >= entry.version:
-                continue  # a later commit, finished first, already left a newer entry
-            old = self._cache.pop(place, None)
-            self._cached_total -= len(old.events) if old is not None else 0
-            if len(entry.events) > self.cache_events:
-                continue
-            self._cache[place] = entry
-            self._cached_total += len(entry.events)
-        while self._cached_total > self.cache_events and self._cache:
+    async def _fold_cold(
+        self,
+        conn: Connection,
+        places: list[str],
+        loaded: dict[str, list[Event]],
+        stale: set[str],
+        versions: dict[str, int],
+        commit_position: int,
+        writes: _Writes,
+    ) -> None:
+        """Fold places not held (or held at an older version) from their whole log."""
+        again = sorted(stale)
+        self.drop(again)
+        for place in again:
+            loaded[place] = []
+        if again:
+            rows = await conn.fetch(SQL["read_place_events_after"], again, [0] * len(again))
+            for row in rows:
+                loaded[row["place_id"]].append(event_decoder.decode(row["payload"]))
+        current: dict[str, dict[datetime, tuple[bytes, int]]] = {place: {} for place in places}
+        for row in await conn.fetch(SQL["read_current_segments"], places):
+            current[row["place_id"]][row["valid_from"]] = (row["body"].encode(), row["known_from"])
+        for place in places:
+            fold = PlaceFold(self.policy)
+            fold.add(loaded[place])
+            new = rows_of(place, fold.timeline())
+            stored = current[place]
+            delta = changes({start: body for start, (body, _) in stored.items()}, new)
+            writes.close(place, delta.close)
+            writes.inserts.extend(delta.insert)
+            inserted = {row.valid_from for row in delta.insert}
+            known = [
+                commit_position if row.valid_from in inserted else stored[row.valid_from][1]
+                for row in new
+            ]
+            self._cache[place] = _Held(versions[place], fold, OpenRows(new, known))
+            self._held += len(fold)
+        if stale:
+            log.info("projection_cache_stale", places=len(stale))
+
+    def _evict(self) -> None:
+        """Drop the least recently used places while the folds hold too many events."""
+        while self._held > self.cache_events and self._cache:
             _, evicted = self._cache.popitem(last=False)
-            self._cached_total -= len(evicted.events)
+            self._held -= len(evicted.fold)
+
+    def drop(self, places: Iterable[str]) -> None:
+        """Forget some places (a commit that touched them failed, or they are stale)."""
+        for place in places:
+            evicted = self._cache.pop(place, None)
+            if evicted is not None:
+                self._held -= len(evicted.fold)
 
     def forget(self) -> None:
-        """Drop the cache (after a rebuild, or when another writer may have raced us)."""
+        """Drop the whole cache (after a rebuild, or when another writer may have raced us)."""
         self._cache.clear()
-        self._cached_total = 0
+        self._held = 0
 
     async def rebuild(self, pool: asyncpg.Pool) -> int:
         """Recompute every row from the log, commit by commit; return the rows written.
@@ -143,10 +211,23 @@ class TimelineProjector:
         One transaction holding the head lock: appenders wait, and readers keep seeing the
         old rows until it commits.
         """
-        async with pool.acquire() as conn, conn.transaction():
-            await conn.fetchrow(SQL["lock_head"])
-            written = await self._rebuild(conn)
-        self.forget()
+        async with pool.acquire() as conn:
+            transaction = conn.transaction()
+            await transaction.start()
+            committed = False
+            try:
+                await conn.fetchrow(SQL["lock_head"])
+                # The head lock first, then the cache's: the order appenders take them in.
+                async with self._lock:
+                    try:
+                        written = await self._rebuild(conn)
+                        await transaction.commit()
+                        committed = True
+                    finally:
+                        self.forget()
+            finally:
+                if not committed:
+                    await transaction.rollback()
         return written
 
     async def _rebuild(self, conn: Connection) -> int:
@@ -200,3 +281,39 @@ def _record(row: SegmentRow, known_from: int, known_to: int | None) -> tuple[obj
         row.place_id, row.valid_from, row.valid_to, known_from, known_to, row.controller,
         row.status, row.status_by, row.disputed, row.confidence, row.basis, row.body.decode(),
     )  # fmt: skip
+
+
+class ProjectionSession:
+    """Around one append transaction: ``apply`` holds the projector's lock until the end.
+
+    Entered before the transaction and left after it, so the cache changes of a commit are
+    kept only when the commit succeeded; on any failure the touched places are dropped.
+    """
+
+    def __init__(self, projector: TimelineProjector) -> None:
+        self._projector = projector
+        self._touched: list[str] = []
+        self._locked = False
+
+    async def __aenter__(self) -> ProjectionSession:
+        return self
+
+    async def apply(self, conn: Connection, versions: dict[str, int], commit_position: int) -> None:
+        """Project one commit (called once the head lock is held)."""
+        if not self._locked:
+            await self._projector._lock.acquire()
+            self._locked = True
+        self._touched.extend(versions)
+        await self._projector.apply(conn, versions, commit_position)
+
+    async def __aexit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        if kind is not None:
+            self._projector.drop(self._touched)
+        if self._locked:
+            self._projector._lock.release()
+            self._locked = False

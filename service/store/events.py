@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterable, Sequence
+from contextlib import nullcontext
 from dataclasses import dataclass
+from types import TracebackType
 from typing import TYPE_CHECKING, Any, Final, Protocol
 
 import asyncpg
@@ -56,14 +58,28 @@ if TYPE_CHECKING:  # the stubs make these generic; at run time they are plain cl
     Connection = asyncpg.Connection[asyncpg.Record] | PoolConnectionProxy[asyncpg.Record]
 
 
+class ProjectorSession(Protocol):
+    """The projections' part of one append transaction, entered around it."""
+
+    async def __aenter__(self) -> ProjectorSession: ...
+
+    async def __aexit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        """Told after the transaction, with its error when it failed."""
+
+    async def apply(self, conn: Connection, versions: dict[str, int], commit_position: int) -> None:
+        """Bring the projections of the touched places up to the commit, in its transaction."""
+
+
 class Projector(Protocol):
     """What the append transaction asks of the projections (``service.projections``)."""
 
-    async def apply(self, conn: Connection, versions: dict[str, int], commit_position: int) -> Any:
-        """Bring the projections of the touched places up to the commit, in its transaction."""
-
-    def keep(self, fresh: Any) -> None:
-        """Told once the commit is durable, with what ``apply`` returned."""
+    def session(self) -> ProjectorSession:
+        """A session for one append transaction."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -147,7 +163,12 @@ class EventStore:
         more: Callable[[], Sequence[AppendRequest]] | None,
     ) -> list[Outcome]:
         """One transaction for ``requests`` (extended in place by ``more`` under the lock)."""
-        async with self.pool.acquire() as conn, conn.transaction():
+        projecting = self.projector.session() if self.projector is not None else None
+        async with (
+            projecting if projecting is not None else nullcontext(),
+            self.pool.acquire() as conn,
+            conn.transaction(),
+        ):
             head = await conn.fetchrow(SQL["lock_head"])
             assert head is not None  # the migration inserts the head row, a trigger keeps it
             if more is not None:
@@ -161,14 +182,11 @@ class EventStore:
                 head_hash=bytes(head["hash"]),
                 recorded_at=recorded_at,
             )
-            fresh = None
             if plan.created:
                 await self._write(conn, plan)
-                if self.projector is not None:
+                if projecting is not None:
                     versions = {row.prepared.place_id: row.place_version for row in plan.rows}
-                    fresh = await self.projector.apply(conn, versions, plan.head_position)
-        if fresh is not None and self.projector is not None:
-            self.projector.keep(fresh)
+                    await projecting.apply(conn, versions, plan.head_position)
         return plan.outcomes
 
     async def _known(self, conn: Connection, requests: Sequence[AppendRequest]) -> Known:

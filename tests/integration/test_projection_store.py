@@ -415,17 +415,14 @@ class FailingProjector(TimelineProjector):
         self.once = once
         self.failures = 0
 
-    async def apply(
-        self, conn: Connection, versions: dict[str, int], commit_position: int
-    ) -> dict[str, Any]:
-        fresh = await super().apply(conn, versions, commit_position)
+    async def apply(self, conn: Connection, versions: dict[str, int], commit_position: int) -> None:
+        await super().apply(conn, versions, commit_position)
         hit = self.failing.intersection(versions)
         if hit:
             self.failures += 1
             if self.once:
                 self.failing.clear()
             await conn.execute("SELECT 1 / 0")
-        return fresh
 
 
 @contextlib.asynccontextmanager

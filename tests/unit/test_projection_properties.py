@@ -14,7 +14,7 @@ from contracts.events import Casualties, Event, Relation, event_type
 from contracts.timeline import Timeline
 from service.domain.policy import CREDIBILITY_V1
 from service.domain.projection import INFORMATIONAL as INFORMATIONAL_TYPES
-from service.domain.projection import changes_nothing, project_place, segment_at
+from service.domain.projection import PlaceFold, changes_nothing, project_place, segment_at
 from tests.unit.builders import (
     GOV,
     ISIS,
@@ -45,13 +45,16 @@ HEDGES = ("confirmed", "reported", "claimed", "alleged", "unconfirmed")
 
 
 @st.composite
-def histories(draw: st.DrawFn, *, one_day: bool = False, retractions: bool = True) -> list[Event]:
+def histories(
+    draw: st.DrawFn, *, one_day: bool = False, retractions: bool = True, most: int = 12
+) -> list[Event]:
     """A place's events: claims, statuses, noise and statements linking to earlier events.
 
-    ``one_day``: every event on the same day (so all claims form one block).
+    ``one_day``: every event on the same day (so all claims form one block). ``most``: the
+    largest number of events.
     """
     events: list[Event] = []
-    for n in range(draw(st.integers(1, 12))):
+    for n in range(draw(st.integers(1, most))):
         kinds: tuple[str, ...] = CLAIMING * 3 + STATUS + INFORMATIONAL
         if events:
             kinds += ("statement",) * 3
@@ -242,3 +245,39 @@ def test_timeline_is_contiguous_minimal_and_consistent(events: list[Event]) -> N
         assert segment_at(timeline, segment.valid_from) == segment
     if segments:
         assert segments[-1].valid_to is None
+
+
+@settings(max_examples=300, deadline=None)
+@given(histories(most=40), st.data())
+def test_adding_events_in_any_steps_gives_the_fold_of_all(
+    events: list[Event], data: st.DataObject
+) -> None:
+    """A fold fed in steps (the log's commits; or any order at all) equals one fold of all.
+
+    After every step the timeline is byte for byte ``project_place`` of the events so far,
+    the segments it reports as refolded are the timeline's segments from ``since`` on, and
+    every segment before ``since`` is one the timeline already had.
+    """
+    if data.draw(st.booleans()):
+        events = data.draw(st.permutations(events))
+    cuts = sorted(data.draw(st.sets(st.integers(1, len(events)), max_size=len(events))))
+    fold = PlaceFold()
+    so_far: list[Event] = []
+    for lo, hi in itertools.pairwise([0, *cuts, len(events)]):
+        step = events[lo:hi]
+        earlier = fold.timeline().segments
+        refold = fold.add(step)
+        so_far.extend(step)
+        timeline = fold.timeline()
+        assert encode(timeline) == encode(project_place(so_far))
+        if refold is None:
+            assert timeline.segments == earlier
+            continue
+        if refold.since is None:
+            assert refold.segments == timeline.segments
+            continue
+        kept = [s for s in timeline.segments if s.valid_from < refold.since]
+        assert [s for s in timeline.segments if s.valid_from >= refold.since] == list(
+            refold.segments
+        )
+        assert all(s in earlier for s in kept)
