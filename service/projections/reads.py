@@ -73,7 +73,7 @@ class FrontReader:
         """One page of the front, and the cursor of the next page (None on the last)."""
         box = query.bbox
         rows = await self.pool.fetch(
-            SQL["read_state"],
+            SQL["read_state"] if box is None else SQL["read_state_in_box"],
             query.valid_at,
             query.known_position,
             box.west if box else None,

@@ -371,6 +371,37 @@ async def test_bbox_keeps_located_places_inside_it_and_never_unlocated_ones(
     assert [f["id"] for f in geo["features"]] == [DARAA["id"], DEIR["id"], MASKANAH, RAQQA["id"]]
 
 
+async def test_a_box_answers_what_the_whole_front_says_of_the_places_inside_it(
+    client: Client,
+) -> None:
+    """The box query (places by point, then one segment each) and the whole-front query
+    agree at every known position and valid time, page by page, filters included."""
+    await _post_front(client)
+    await post(client, isis_capture(place=RAQQA, occurred=DAY_2))
+    head = (await get_json(client, "/v1/state"))["frame"]["known_position"]
+    inside = {DEIR["id"], MASKANAH, RAQQA["id"]}  # DARAA lies south of the box
+    box = "37,34.5,41,37"
+    answered: set[str] = set()
+    for position in range(1, head + 1):
+        for day in ("2017-05-01", "2017-06-02", "2017-06-05"):
+            at: dict[str, str | int] = {"valid_at": day, "known_at": f"position:{position}"}
+            whole = (await state(client, **at))["items"]
+            expected = [item for item in whole if item["place"]["id"] in inside]
+            answered.update(item["place"]["id"] for item in expected)
+            assert (await state(client, **at, bbox=box))["items"] == expected, at
+            paged: list[dict[str, Any]] = []
+            cursor: str | None = ""
+            while cursor is not None:
+                page = await state(client, **at, bbox=box, limit=1, cursor=cursor)
+                paged.extend(page["items"])
+                cursor = page["next_cursor"]
+            assert paged == expected, at
+            for side in ("isis", GOV):
+                filtered = [i for i in expected if i["segment"]["controller"] == side]
+                assert (await state(client, **at, bbox=box, side=side))["items"] == filtered
+    assert answered == inside
+
+
 async def test_side_status_and_disputed_filters(client: Client) -> None:
     """``side`` keeps the places that side controls, ``status`` one status, ``disputed`` the
     (un)disputed places; filters combine."""
