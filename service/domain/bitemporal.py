@@ -41,6 +41,8 @@ class SegmentRow:
     basis: str
     body: bytes
     """The segment as JSON: the bytes every answer carries."""
+    segment: Segment | None = None
+    """The segment itself, when the row was made from one (to compare without encoding)."""
 
 
 def rows_of(place_id: str, timeline: Timeline | Sequence[Segment]) -> list[SegmentRow]:
@@ -61,6 +63,7 @@ def _row(place_id: str, segment: Segment) -> SegmentRow:
         confidence=segment.confidence,
         basis=segment.basis,
         body=_encode(segment),
+        segment=segment,
     )
 
 
@@ -116,15 +119,21 @@ class OpenRows:
             row.valid_from: (row, known)
             for row, known in zip(rows[j:], known_from[j:], strict=True)
         }
-        fresh = rows_of(place_id, refold.segments)
+        fresh: list[SegmentRow] = []
         inserted: list[SegmentRow] = []
         fresh_known: list[int] = []
-        for row in fresh:
-            old = held.get(row.valid_from)
+        for segment in refold.segments:
+            old = held.get(segment.valid_from)
+            if old is not None and old[0].segment == segment:  # equal: no need to encode it
+                row = old[0]
+            else:
+                row = _row(place_id, segment)
             if old is not None and old[0].body == row.body:
                 del held[row.valid_from]
+                fresh.append(old[0])
                 fresh_known.append(old[1])
             else:
+                fresh.append(row)
                 inserted.append(row)
                 fresh_known.append(commit)
         closed = sorted(held.values(), key=lambda item: item[0].valid_from)

@@ -6,19 +6,19 @@ POST means the projection already shows the event, and the rows known at a commi
 are exactly the projection of the events up to it.
 
 Each place's fold (:class:`~service.domain.projection.PlaceFold`) and current rows are kept
-in memory between commits, by place version, so a commit reads only the events it does not
-hold and refolds only from the earliest valid time they can change. A place not held (or
-held at an older version than the log, when another process appended) is folded from its
-whole log and compared with its stored rows. Appends of one process go through the cache one
-commit at a time (an asyncio lock, taken once the head lock is held and released after the
-commit); a commit that fails drops the places it touched from the cache.
+in memory between commits, by place version, so a commit folds the events it appends (it
+holds them already) and refolds only from the earliest valid time they can change. A
+place not held, or held at an older version (another process appended since), is folded
+from its whole log and compared with its stored rows. Appends of one process go through the
+cache one commit at a time (an asyncio lock, taken once the head lock is held and released
+after the commit); a commit that fails drops the places it touched from the cache.
 """
 
 from __future__ import annotations
 
 import asyncio
 from collections import OrderedDict
-from collections.abc import AsyncIterator, Iterable, Sequence
+from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from types import TracebackType
@@ -101,37 +101,31 @@ class TimelineProjector:
         """The projection side of one append transaction: ``async with`` around it."""
         return ProjectionSession(self)
 
-    async def apply(self, conn: Connection, versions: dict[str, int], commit_position: int) -> None:
+    async def apply(
+        self,
+        conn: Connection,
+        versions: Mapping[str, int],
+        commit_position: int,
+        added: Mapping[str, Sequence[Event]],
+    ) -> None:
         """Bring the places a commit touched up to it, in its transaction (under the lock).
 
-        ``versions`` maps each touched place to its version after the commit.
+        ``versions`` maps each touched place to its version after the commit, ``added`` to
+        the events the commit appends to it (as stored, ids included). A place held at the
+        version before the commit folds those alone; the others read their log.
         """
         places = sorted(versions)
-        held = [self._cache.get(place) for place in places]
-        after = [entry.version if entry is not None else 0 for entry in held]
-        loaded: dict[str, list[Event]] = {place: [] for place in places}
-        stale: set[str] = set()  # held, but at a version older than the log before the commit
-        for row in await conn.fetch(SQL["read_place_events_after"], places, after):
-            loaded[row["place_id"]].append(event_decoder.decode(row["payload"]))
-            if row["commit_position"] != commit_position and row["place_id"] in self._cache:
-                stale.add(row["place_id"])
         writes = _Writes()
-        cold: list[str] = []
-        for place, entry in zip(places, held, strict=True):
-            if entry is None or place in stale:
-                cold.append(place)
+        behind: list[str] = []
+        for place in places:
+            entry = self._cache.get(place)
+            new = added.get(place, ())
+            if entry is None or entry.version != versions[place] - len(new):
+                behind.append(place)
                 continue
-            size = len(entry.fold)
-            refold = entry.fold.add(loaded[place])
-            self._held += len(entry.fold) - size
-            entry.version = versions[place]
-            self._cache.move_to_end(place)
-            if refold is not None:
-                closed, inserted = entry.rows.replace(place, refold, commit_position)
-                writes.close(place, [row.valid_from for row, _ in closed])
-                writes.inserts.extend(inserted)
-        if cold:
-            await self._fold_cold(conn, cold, loaded, stale, versions, commit_position, writes)
+            self._fold(place, entry, new, versions[place], commit_position, writes)
+        if behind:
+            await self._catch_up(conn, behind, versions, commit_position, writes)
         if writes.close_starts:
             await conn.execute(
                 SQL["close_segments"], commit_position, writes.close_places, writes.close_starts
@@ -147,25 +141,59 @@ class TimelineProjector:
         )
         self._evict()
 
+    def _fold(
+        self,
+        place: str,
+        entry: _Held,
+        new: Sequence[Event],
+        version: int,
+        commit_position: int,
+        writes: _Writes,
+    ) -> None:
+        """Fold a held place's new events; note the rows to close and insert."""
+        size = len(entry.fold)
+        refold = entry.fold.add(new)
+        self._held += len(entry.fold) - size
+        entry.version = version
+        self._cache.move_to_end(place)
+        if refold is not None:
+            closed, inserted = entry.rows.replace(place, refold, commit_position)
+            writes.close(place, [row.valid_from for row, _ in closed])
+            writes.inserts.extend(inserted)
+
+    async def _catch_up(
+        self,
+        conn: Connection,
+        places: list[str],
+        versions: Mapping[str, int],
+        commit_position: int,
+        writes: _Writes,
+    ) -> None:
+        """Places not held, or held at an older version: folded from their whole log.
+
+        A place held at an older version means another process appended to it since: its
+        rows in memory no longer match the table, so it is dropped and folded cold too.
+        """
+        behind = [place for place in places if place in self._cache]
+        if behind:
+            log.info("projection_cache_behind", places=len(behind))
+            self.drop(behind)
+        loaded: dict[str, list[Event]] = {place: [] for place in places}
+        rows = await conn.fetch(SQL["read_place_events_after"], places, [0] * len(places))
+        for row in rows:
+            loaded[row["place_id"]].append(event_decoder.decode(row["payload"]))
+        await self._fold_cold(conn, places, loaded, versions, commit_position, writes)
+
     async def _fold_cold(
         self,
         conn: Connection,
         places: list[str],
         loaded: dict[str, list[Event]],
-        stale: set[str],
-        versions: dict[str, int],
+        versions: Mapping[str, int],
         commit_position: int,
         writes: _Writes,
     ) -> None:
-        """Fold places not held (or held at an older version) from their whole log."""
-        again = sorted(stale)
-        self.drop(again)
-        for place in again:
-            loaded[place] = []
-        if again:
-            rows = await conn.fetch(SQL["read_place_events_after"], again, [0] * len(again))
-            for row in rows:
-                loaded[row["place_id"]].append(event_decoder.decode(row["payload"]))
+        """Fold places not held from their whole log, against their stored rows."""
         current: dict[str, dict[datetime, tuple[bytes, int]]] = {place: {} for place in places}
         for row in await conn.fetch(SQL["read_current_segments"], places):
             current[row["place_id"]][row["valid_from"]] = (row["body"].encode(), row["known_from"])
@@ -184,8 +212,6 @@ class TimelineProjector:
             ]
             self._cache[place] = _Held(versions[place], fold, OpenRows(new, known))
             self._held += len(fold)
-        if stale:
-            log.info("projection_cache_stale", places=len(stale))
 
     def _evict(self) -> None:
         """Drop the least recently used places while the folds hold too many events."""
@@ -298,13 +324,19 @@ class ProjectionSession:
     async def __aenter__(self) -> ProjectionSession:
         return self
 
-    async def apply(self, conn: Connection, versions: dict[str, int], commit_position: int) -> None:
+    async def apply(
+        self,
+        conn: Connection,
+        versions: Mapping[str, int],
+        commit_position: int,
+        added: Mapping[str, Sequence[Event]],
+    ) -> None:
         """Project one commit (called once the head lock is held)."""
         if not self._locked:
             await self._projector._lock.acquire()
             self._locked = True
         self._touched.extend(versions)
-        await self._projector.apply(conn, versions, commit_position)
+        await self._projector.apply(conn, versions, commit_position, added)
 
     async def __aexit__(
         self,

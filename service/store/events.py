@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator, Callable, Iterable, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
 from contextlib import nullcontext
 from dataclasses import dataclass
 from types import TracebackType
@@ -14,7 +14,7 @@ import msgspec
 import structlog
 from asyncpg.pool import PoolConnectionProxy
 
-from contracts.events import Place
+from contracts.events import Event, Place
 from contracts.responses import LinkedFrom, Receipt, StoredEvent
 from service.domain.append import (
     AppendRequest,
@@ -71,8 +71,18 @@ class ProjectorSession(Protocol):
     ) -> None:
         """Told after the transaction, with its error when it failed."""
 
-    async def apply(self, conn: Connection, versions: dict[str, int], commit_position: int) -> None:
-        """Bring the projections of the touched places up to the commit, in its transaction."""
+    async def apply(
+        self,
+        conn: Connection,
+        versions: Mapping[str, int],
+        commit_position: int,
+        added: Mapping[str, Sequence[Event]],
+    ) -> None:
+        """Bring the projections of the touched places up to the commit, in its transaction.
+
+        ``versions``: each touched place's version after the commit; ``added``: the events
+        the commit appends to each place, as stored.
+        """
 
 
 class Projector(Protocol):
@@ -185,8 +195,12 @@ class EventStore:
             if plan.created:
                 await self._write(conn, plan)
                 if projecting is not None:
-                    versions = {row.prepared.place_id: row.place_version for row in plan.rows}
-                    await projecting.apply(conn, versions, plan.head_position)
+                    versions: dict[str, int] = {}
+                    added: dict[str, list[Event]] = {}
+                    for row in plan.rows:
+                        versions[row.prepared.place_id] = row.place_version
+                        added.setdefault(row.prepared.place_id, []).append(row.prepared.event)
+                    await projecting.apply(conn, versions, plan.head_position, added)
         return plan.outcomes
 
     async def _known(self, conn: Connection, requests: Sequence[AppendRequest]) -> Known:

@@ -16,7 +16,7 @@ import contextlib
 import itertools
 import random
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Final, Literal, Protocol, TypeVar
 
@@ -415,8 +415,14 @@ class FailingProjector(TimelineProjector):
         self.once = once
         self.failures = 0
 
-    async def apply(self, conn: Connection, versions: dict[str, int], commit_position: int) -> None:
-        await super().apply(conn, versions, commit_position)
+    async def apply(
+        self,
+        conn: Connection,
+        versions: Mapping[str, int],
+        commit_position: int,
+        added: Mapping[str, Sequence[Event]],
+    ) -> None:
+        await super().apply(conn, versions, commit_position, added)
         hit = self.failing.intersection(versions)
         if hit:
             self.failures += 1

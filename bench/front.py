@@ -1,0 +1,359 @@
+"""The projections' benchmarks (issue 3), each against a baseline measured in the same run.
+
+1. ingest: the NDJSON import of N events into a service with projections on, against the
+   same import into a second service with projections off (``FRONTLINE_PROJECTIONS=off``),
+   each on its own database of the same server, segment by segment, alternating who goes
+   first.
+2. state: ``GET /v1/state`` for a random box holding about 1,000 places, at a random valid
+   time and a random known position: p50 and p99, once the log holds ``--small`` events and
+   again at N. The goal compares the two p99s.
+3. rebuild: ``POST /v1/admin/rebuild`` of the whole log, against a bare asyncpg cursor over
+   the same query (``read_log_for_rebuild.sql``) whose rows are decoded and folded into a
+   dict in Python (each place's latest type and side), best of ``--rounds`` each.
+
+    python -m bench.front                   # 1,000,000 events (about 20 min)
+    python -m bench.front --scale 100000 --small 20000   # a quick run
+
+Results go to ``bench/out/front-<time>.json`` (and ``front-latest.json``); a markdown table
+is printed. See docs/benchmarks.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import math
+import os
+import random
+import shlex
+import sys
+import tempfile
+import time
+from collections.abc import Sequence
+from contextlib import suppress
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any, Final
+
+import asyncpg
+import msgspec
+
+from bench.client import read_response, upload
+from bench.run import HOST, NDJSON, OUT, import_files, machine_info, source_revision
+from bench.servers import (
+    VENV_BIN,
+    CpuMeter,
+    EmbeddedPostgres,
+    ServerProcess,
+    drop_database,
+    free_port,
+    recreate_database,
+    run_checked,
+)
+from bench.workload import DAYS, FIRST_DAY, Workload
+from service.store.queries import SQL
+
+DATABASES: Final = {"on": "frontline_front_on", "off": "frontline_front_off"}
+GOALS: Final = {"ingest": 0.5, "state_p99": 1.3, "rebuild": 0.25}
+BOX_PLACES: Final = 1000
+
+
+def parser() -> argparse.ArgumentParser:
+    """The command line."""
+    args = argparse.ArgumentParser(
+        prog="python -m bench.front", description=__doc__.split("\n\n")[0] if __doc__ else None
+    )
+    args.add_argument("--scale", type=int, default=1_000_000, help="events imported")
+    args.add_argument("--small", type=int, default=100_000, help="log size of the first state run")
+    args.add_argument("--segment", type=int, default=100_000, help="events per import segment")
+    args.add_argument("--queries", type=int, default=400, help="state queries per run")
+    args.add_argument("--rounds", type=int, default=2, help="rebuild rounds, each side")
+    args.add_argument("--seed", type=int, default=1, help="workload seed")
+    args.add_argument("--out", type=Path, default=OUT, help="results and workload files")
+    args.add_argument("--data-dir", type=Path, default=None, help="keep the embedded PostgreSQL")
+    return args
+
+
+@dataclass
+class Bench:
+    """One run: two services (projections on and off) on two databases of one server."""
+
+    args: argparse.Namespace
+    urls: dict[str, str]
+    services: dict[str, ServerProcess]
+    postmaster: int | None
+    figures: dict[str, Any] = field(default_factory=dict)
+
+    def meter(self, name: str) -> CpuMeter:
+        return CpuMeter({name: [self.services[name].pid], "client": [os.getpid()]}, self.postmaster)
+
+    async def sql(self, name: str, query: str, *params: Any) -> Any:
+        conn = await asyncpg.connect(self.urls[name])
+        try:
+            return await conn.fetchval(query, *params)
+        finally:
+            await conn.close()
+
+    async def checkpoint(self) -> None:
+        with suppress(asyncpg.PostgresError):
+            await self.sql("on", "CHECKPOINT")
+
+    # --- 1. ingest (and 2. state at the small size on the way) ---
+
+    async def ingest(self) -> None:
+        """Import every segment into both services; run the state queries at ``--small``."""
+        count = math.ceil(self.args.scale / self.args.segment)
+        segments = import_files(self.args.out / "work", self.args.seed, self.args.scale, count)
+        runs: dict[str, list[dict[str, Any]]] = {"on": [], "off": []}
+        done = 0
+        for index, segment in enumerate(segments):
+            order = ("off", "on") if index % 2 == 0 else ("on", "off")
+            for name in order:
+                await self.checkpoint()
+                with self.meter(name) as meter:
+                    started = time.perf_counter()
+                    service = self.services[name]
+                    answer = await upload(HOST, service.port, "/v1/events", segment.path, NDJSON)
+                    seconds = time.perf_counter() - started
+                summary = json.loads(answer.body)
+                if answer.status != 200 or summary.get("accepted") != segment.events:
+                    raise RuntimeError(f"import failed: {answer.status} {answer.body[:500]!r}")
+                runs[name].append(
+                    {"events": segment.events, "seconds": round(seconds, 3), "cpu": meter.seconds}
+                )
+                rate = segment.events / seconds
+                sys.stderr.write(f"segment {index + 1}/{count} projections {name}: {rate:,.0f}/s\n")
+            done += segment.events
+            if done == self.args.small:
+                await self.state("state_small", done)
+        rates = {
+            name: sum(r["events"] for r in rs) / sum(r["seconds"] for r in rs)
+            for name, rs in runs.items()
+        }
+        self.figures["ingest"] = {
+            "on": runs["on"],
+            "off": runs["off"],
+            "events_per_s": {k: round(v) for k, v in rates.items()},
+            "ratio": round(rates["on"] / rates["off"], 3),
+            "ratio_per_segment": [
+                round(off["seconds"] / on["seconds"], 3)
+                for on, off in zip(runs["on"], runs["off"], strict=True)
+            ],
+        }
+
+    # --- 2. state ---
+
+    async def state(self, key: str, events: int) -> None:
+        """Random boxes of about BOX_PLACES places, random valid times and known positions."""
+        rng = random.Random(self.args.seed * 7919 + events)
+        points = [
+            (p.lon, p.lat)
+            for p in Workload(seed=self.args.seed, stream=0)._places
+            if p.lon is not None and p.lat is not None
+        ]
+        west, east = min(x for x, _ in points), max(x for x, _ in points)
+        south, north = min(y for _, y in points), max(y for _, y in points)
+        side = math.sqrt((east - west) * (north - south) * BOX_PLACES / len(points))
+        head = int(await self.sql("on", "SELECT position FROM log_head WHERE id = 1"))
+        last_day = FIRST_DAY + timedelta(
+            days=DAYS * min(events, self.args.scale) // self.args.scale
+        )
+        port = self.services["on"].port
+        reader, writer = await asyncio.open_connection(HOST, port)
+        latencies: list[float] = []
+        sizes: list[int] = []
+        inside: list[int] = []
+        try:
+            for _ in range(self.args.queries):
+                x, y = rng.uniform(west, east - side), rng.uniform(south, north - side)
+                box = (x, y, x + side, y + side)
+                inside.append(sum(x <= px <= box[2] and y <= py <= box[3] for px, py in points))
+                day = FIRST_DAY + timedelta(days=rng.randrange((last_day - FIRST_DAY).days + 1))
+                known = rng.randint(1, head)
+                target = (
+                    f"/v1/state?bbox={box[0]:.4f},{box[1]:.4f},{box[2]:.4f},{box[3]:.4f}"
+                    f"&valid_at={day.isoformat()}&known_at=position:{known}&limit=1000"
+                )
+                started = time.perf_counter()
+                writer.write(f"GET {target} HTTP/1.1\r\nHost: {HOST}\r\n\r\n".encode())
+                answer = await read_response(reader)
+                latencies.append(time.perf_counter() - started)
+                if answer.status != 200:
+                    raise RuntimeError(f"GET {target}: {answer.status} {answer.body[:500]!r}")
+                sizes.append(len(msgspec.json.decode(answer.body)["items"]))
+        finally:
+            writer.close()
+        latencies.sort()
+        self.figures[key] = {
+            "events": events,
+            "queries": len(latencies),
+            "p50_ms": round(_quantile(latencies, 0.5) * 1000, 2),
+            "p99_ms": round(_quantile(latencies, 0.99) * 1000, 2),
+            "places_in_box_mean": round(sum(inside) / len(inside)),
+            "answer_places_mean": round(sum(sizes) / len(sizes)),
+            "box_degrees": round(side, 3),
+        }
+        sys.stderr.write(f"state at {events} events: {self.figures[key]}\n")
+
+    # --- 3. rebuild ---
+
+    async def rebuild(self) -> None:
+        """``POST /v1/admin/rebuild`` against a cursor read of the same rows folded into a dict."""
+        events = int(await self.sql("on", "SELECT count(*) FROM events"))
+        service: list[float] = []
+        baseline: list[float] = []
+        for round_ in range(self.args.rounds):
+            for side in ("service", "cursor") if round_ % 2 == 0 else ("cursor", "service"):
+                await self.checkpoint()
+                started = time.perf_counter()
+                if side == "service":
+                    await self._rebuild_service()
+                    service.append(time.perf_counter() - started)
+                else:
+                    folded = await self._cursor_fold()
+                    baseline.append(time.perf_counter() - started)
+                    assert folded > 0
+                sys.stderr.write(
+                    f"rebuild round {round_ + 1} {side}: {time.perf_counter() - started:.1f}s\n"
+                )
+        best_service, best_baseline = events / min(service), events / min(baseline)
+        self.figures["rebuild"] = {
+            "events": events,
+            "service_seconds": [round(s, 2) for s in service],
+            "cursor_fold_seconds": [round(s, 2) for s in baseline],
+            "service_events_per_s": round(best_service),
+            "cursor_fold_events_per_s": round(best_baseline),
+            "ratio": round(best_service / best_baseline, 3),
+        }
+
+    async def _rebuild_service(self) -> None:
+        port = self.services["on"].port
+        reader, writer = await asyncio.open_connection(HOST, port)
+        try:
+            writer.write(
+                f"POST /v1/admin/rebuild HTTP/1.1\r\nHost: {HOST}\r\nContent-Length: 0\r\n"
+                "Connection: close\r\n\r\n".encode()
+            )
+            answer = await read_response(reader)
+        finally:
+            writer.close()
+        if answer.status != 200:
+            raise RuntimeError(f"rebuild: {answer.status} {answer.body[:500]!r}")
+
+    async def _cursor_fold(self) -> int:
+        decode = msgspec.json.decode
+        latest: dict[str, tuple[Any, Any]] = {}
+        conn = await asyncpg.connect(self.urls["on"])
+        try:
+            async with conn.transaction(readonly=True):
+                async for row in conn.cursor(SQL["read_log_for_rebuild"], prefetch=5000):
+                    event = decode(row["payload"])
+                    latest[row["place_id"]] = (event["type"], event.get("side"))
+        finally:
+            await conn.close()
+        return len(latest)
+
+
+def _quantile(ordered: Sequence[float], fraction: float) -> float:
+    return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))]
+
+
+def table(figures: dict[str, Any]) -> str:
+    """The markdown table of the three goals."""
+    ingest, rebuild = figures["ingest"], figures["rebuild"]
+    small, large = figures["state_small"], figures["state_large"]
+    state_ratio = large["p99_ms"] / small["p99_ms"]
+    rows = [
+        ("NDJSON import, events/s", ingest["events_per_s"]["on"], ingest["events_per_s"]["off"],
+         ingest["ratio"], f">= {GOALS['ingest']}", ingest["ratio"] >= GOALS["ingest"]),
+        (f"GET /v1/state box p99 ms ({large['events']:,} vs {small['events']:,} events)",
+         large["p99_ms"], small["p99_ms"], round(state_ratio, 3), f"<= {GOALS['state_p99']}",
+         state_ratio <= GOALS["state_p99"]),
+        ("full rebuild, events/s", rebuild["service_events_per_s"],
+         rebuild["cursor_fold_events_per_s"], rebuild["ratio"], f">= {GOALS['rebuild']}",
+         rebuild["ratio"] >= GOALS["rebuild"]),
+    ]  # fmt: skip
+    lines = [
+        "| benchmark | service | baseline | ratio | goal | met |",
+        "| --- | ---: | ---: | ---: | --- | --- |",
+    ]
+    lines += [f"| {n} | {s:,} | {b:,} | **{r}** | {g} | {'yes' if m else 'no'} |"
+              for n, s, b, r, g, m in rows]  # fmt: skip
+    lines.append("")
+    lines.append(
+        f"state p50: {small['p50_ms']} ms at {small['events']:,} events, {large['p50_ms']} ms "
+        f"at {large['events']:,}; {large['places_in_box_mean']} places in a box on average, "
+        f"{large['answer_places_mean']} in an answer"
+    )
+    return "\n".join(lines)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the three benchmarks; write bench/out/front-*.json; print the table."""
+    args = parser().parse_args(argv)
+    if args.scale % args.segment or args.small % args.segment or args.small > args.scale:
+        parser().error("--scale and --small must be multiples of --segment, small <= scale")
+    stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
+    work = args.out / "work"
+    work.mkdir(parents=True, exist_ok=True)
+    external = os.environ.get("DATABASE_URL") or None
+    embedded: EmbeddedPostgres | None = None
+    if external is None:
+        folder = args.data_dir or Path(tempfile.mkdtemp(prefix="frontline-front-pg-"))
+        embedded = EmbeddedPostgres(folder, remove=args.data_dir is None)
+    services: dict[str, ServerProcess] = {}
+    started = time.perf_counter()
+    try:
+        server_url = embedded.start() if embedded is not None else str(external)
+        urls = {k: asyncio.run(recreate_database(server_url, db)) for k, db in DATABASES.items()}
+        for name, url in urls.items():
+            env = {"DATABASE_URL": url, "FRONTLINE_LOG_FORMAT": "json"}
+            run_checked([str(VENV_BIN / "frontline"), "migrate"], env, work / f"migrate-{name}.log")
+            if name == "off":
+                env["FRONTLINE_PROJECTIONS"] = "off"
+            port = free_port()
+            services[name] = ServerProcess(
+                name=name,
+                command=[str(VENV_BIN / "frontline"), "serve", "--port", str(port)],
+                env=env,
+                log_path=work / f"front-{name}-{stamp}.log",
+                port=port,
+                ready_path="/ready",
+            )
+            services[name].start()
+        bench = Bench(args, urls, services, embedded.postmaster_pid() if embedded else None)
+
+        async def everything() -> None:
+            await bench.ingest()
+            await bench.state("state_large", args.scale)
+            await bench.rebuild()
+
+        asyncio.run(everything())
+        figures = bench.figures
+        figures["total_seconds"] = round(time.perf_counter() - started, 1)
+        payload = {
+            "machine": machine_info("", external is not None),
+            "source": source_revision(),
+            "command": shlex.join([sys.executable, "-m", "bench.front", *(argv or sys.argv[1:])]),
+            "figures": figures,
+        }
+        out = args.out / f"front-{stamp}.json"
+        out.write_text(json.dumps(payload, indent=2, default=str) + "\n")
+        (args.out / "front-latest.json").write_text(out.read_text())
+        sys.stdout.write(table(figures) + f"\n\nresults: {out}\n")
+        return 0
+    finally:
+        for service in services.values():
+            service.stop()
+        if external is not None:
+            for db in DATABASES.values():
+                with suppress(Exception):
+                    asyncio.run(drop_database(external, db))
+        if embedded is not None and embedded.url:
+            embedded.stop()
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
