@@ -47,7 +47,7 @@ def create_app(settings: Settings, *, pool: asyncpg.Pool | None = None) -> Lites
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
         own_pool = pool is None
         active = pool if pool is not None else await create_pool(settings)
-        projector = TimelineProjector()
+        projector = TimelineProjector(cache_events=settings.fold_cache)
         store = EventStore(active, projector if settings.projections else None)
         committer = GroupCommitter(store, settings.group_max)
         committer.start()

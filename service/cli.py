@@ -50,7 +50,9 @@ def tune_gc() -> None:
 
 
 def _store(settings: Settings, pool: asyncpg.Pool) -> EventStore:
-    return EventStore(pool, TimelineProjector() if settings.projections else None)
+    if not settings.projections:
+        return EventStore(pool)
+    return EventStore(pool, TimelineProjector(cache_events=settings.fold_cache))
 
 
 def _migrate(settings: Settings) -> None:
@@ -68,7 +70,7 @@ async def _catch_up(settings: Settings) -> None:
         state = await projection_state(pool)
         if state.position != head:
             log.info("projections_behind_the_log", projected=state.position, head=head)
-            rows = await TimelineProjector().rebuild(pool)
+            rows = await TimelineProjector(cache_events=settings.fold_cache).rebuild(pool)
             log.info("projections_rebuilt", rows=rows, position=head)
     finally:
         await pool.close()
@@ -77,7 +79,7 @@ async def _catch_up(settings: Settings) -> None:
 async def _rebuild(settings: Settings) -> int:
     pool = await create_pool(settings)
     try:
-        rows = await TimelineProjector().rebuild(pool)
+        rows = await TimelineProjector(cache_events=settings.fold_cache).rebuild(pool)
         head, _ = await EventStore(pool).head()
     finally:
         await pool.close()

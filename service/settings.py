@@ -57,6 +57,8 @@ class Settings:
 
     projections: bool = field(default=True, metadata={"env": "FRONTLINE_PROJECTIONS"})
     """Maintain the projections in each append (off: the log only; `frontline rebuild` later)."""
+    fold_cache: int = field(default=1_000_000, metadata={"env": "FRONTLINE_FOLD_CACHE"})
+    """Events whose places' folds stay in memory between commits (least recently used go)."""
 
     # --- logs ---
     log_format: str = field(default="auto", metadata={"env": "FRONTLINE_LOG_FORMAT"})
@@ -92,6 +94,7 @@ class Settings:
             "max_page",
             "import_chunk",
             "group_max",
+            "fold_cache",
         ):
             if getattr(self, name) < 1:
                 raise SettingsError(f"{_env_name(name)} ({name}) must be at least 1")

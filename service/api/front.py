@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Annotated, Final
+from typing import Annotated, Final, cast
 
 import asyncpg
 import msgspec
@@ -17,12 +17,14 @@ from contracts.front import (
     GeoState,
     PlaceDetail,
     PlaceEvents,
+    PlaceInfo,
     PlaceState,
     PlaceTimeline,
     RebuildResult,
     StateChanges,
     StatePage,
 )
+from contracts.timeline import Segment
 from service.api.deps import AnyRequest, ServicesDep
 from service.api.events import problem_spec
 from service.domain import params
@@ -73,6 +75,24 @@ async def _place_as_known(
     """A place's registry row (404 when unknown) and the position ``known_at`` names."""
     row = await services.front.place(place_id)
     return row, await services.front.known_position(params.known_at(known_at))
+
+
+_segment: Final = msgspec.json.Decoder(Segment)
+
+
+class _PlaceStateWire(msgspec.Struct, frozen=True, kw_only=True):
+    """:class:`PlaceState` as it is encoded, its segment already JSON (same fields, order)."""
+
+    place: PlaceInfo
+    segment: msgspec.Raw
+
+
+class _StatePageWire(msgspec.Struct, frozen=True, kw_only=True):
+    """:class:`StatePage` as it is encoded, with :class:`_PlaceStateWire` items."""
+
+    frame: Frame
+    items: list[_PlaceStateWire]
+    next_cursor: str | None
 
 
 def _feature(state: PlaceState) -> GeoFeature:
@@ -155,11 +175,12 @@ class FrontController(Controller):
             cursor=cursor or "",
             limit=limit,
         )
-        items, next_cursor = await services.front.state(query)
+        rows, next_cursor = await services.front.state_rows(query)
         frame = _frame(services, moment, query.known_position)
         if format_ == "geojson" or (
             format_ is None and GEOJSON in request.headers.get("accept", "")
         ):
+            items = [PlaceState(place=r.place, segment=_segment.decode(r.body)) for r in rows]
             located = [s for s in items if s.place.lat is not None and s.place.lon is not None]
             return Response(
                 GeoState(
@@ -170,7 +191,14 @@ class FrontController(Controller):
                 ),
                 media_type=GEOJSON,
             )
-        return Response(StatePage(frame=frame, items=items, next_cursor=next_cursor))
+        # The stored segment JSON goes out as it is: the same bytes as a StatePage whose
+        # segments were decoded, without decoding them (test_state_page_bytes_...).
+        page = _StatePageWire(
+            frame=frame,
+            items=[_PlaceStateWire(place=r.place, segment=msgspec.Raw(r.body)) for r in rows],
+            next_cursor=next_cursor,
+        )
+        return Response(cast("StatePage", page))
 
     @get(
         "/v1/state/changes",

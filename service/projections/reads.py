@@ -51,6 +51,14 @@ def place_info(row: asyncpg.Record) -> PlaceInfo:
     )
 
 
+@dataclass(frozen=True, slots=True)
+class StateRow:
+    """A place and its segment's JSON as stored: answers pass it on without decoding it."""
+
+    place: PlaceInfo
+    body: str
+
+
 class FrontReader:
     """Answers about the front, from ``segments`` and ``places``."""
 
@@ -69,28 +77,26 @@ class FrontReader:
             return latest
         return min(wanted, latest)
 
-    async def state(self, query: StateQuery) -> tuple[list[PlaceState], str | None]:
-        """One page of the front, and the cursor of the next page (None on the last)."""
+    async def state_rows(self, query: StateQuery) -> tuple[list[StateRow], str | None]:
+        """One page of the front with each segment as stored (JSON), and the next cursor."""
         box = query.bbox
-        rows = await self.pool.fetch(
-            SQL["read_state"] if box is None else SQL["read_state_in_box"],
-            query.valid_at,
-            query.known_position,
-            box.west if box else None,
-            box.south if box else None,
-            box.east if box else None,
-            box.north if box else None,
-            query.side,
-            query.status,
-            query.disputed,
-            query.cursor,
-            query.limit + 1,
-        )
-        items = [PlaceState(place=place_info(r), segment=_segment.decode(r["body"])) for r in rows]
+        filters = (query.side, query.status, query.disputed, query.cursor, query.limit + 1)
+        at = (query.valid_at, query.known_position)
+        if box is None:
+            rows = await self.pool.fetch(SQL["read_state"], *at, *filters)
+        else:
+            corners = (box.west, box.south, box.east, box.north)
+            rows = await self.pool.fetch(SQL["read_state_in_box"], *at, *corners, *filters)
+        items = [StateRow(place_info(r), r["body"]) for r in rows]
         if len(items) > query.limit:
             items = items[: query.limit]
             return items, items[-1].place.id
         return items, None
+
+    async def state(self, query: StateQuery) -> tuple[list[PlaceState], str | None]:
+        """One page of the front, and the cursor of the next page (None on the last)."""
+        rows, cursor = await self.state_rows(query)
+        return [PlaceState(place=r.place, segment=_segment.decode(r.body)) for r in rows], cursor
 
     async def whole_state(self, query: StateQuery) -> list[PlaceState]:
         """Every page of the front at once (for comparisons between two times)."""

@@ -11,10 +11,12 @@ from datetime import datetime, timedelta, timezone
 from typing import Any, Final
 
 import asyncpg
+import msgspec
 import pytest
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
 
+from contracts.front import StatePage
 from service.app import create_app
 from service.settings import Settings
 from tests.api.conftest import assert_problem
@@ -400,6 +402,18 @@ async def test_a_box_answers_what_the_whole_front_says_of_the_places_inside_it(
                 filtered = [i for i in expected if i["segment"]["controller"] == side]
                 assert (await state(client, **at, bbox=box, side=side))["items"] == filtered
     assert answered == inside
+
+
+async def test_state_page_bytes_are_a_state_page_as_msgspec_encodes_it(client: Client) -> None:
+    """The JSON answer passes stored segments through undecoded; its bytes are exactly
+    those of the contract's ``StatePage`` holding the decoded segments, box or not."""
+    await _post_front(client)
+    for query in ({}, {"bbox": "-180,-90,180,90"}, {"limit": 2}):
+        response = await client.get("/v1/state", params={"valid_at": "2017-06-05", **query})
+        assert response.status_code == 200
+        page = msgspec.json.decode(response.content, type=StatePage)
+        assert page.items
+        assert msgspec.json.encode(page) == response.content
 
 
 async def test_side_status_and_disputed_filters(client: Client) -> None:

@@ -31,6 +31,7 @@ READS: list[tuple[str, str, str, Any]] = [
     ("max_page", "FRONTLINE_MAX_PAGE", "50", 50),
     ("import_chunk", "FRONTLINE_IMPORT_CHUNK", "500", 500),
     ("group_max", "FRONTLINE_GROUP_MAX", "64", 64),
+    ("fold_cache", "FRONTLINE_FOLD_CACHE", "5000", 5000),
     ("projections", "FRONTLINE_PROJECTIONS", "off", False),
     ("log_format", "FRONTLINE_LOG_FORMAT", "json", "json"),
     ("log_level", "FRONTLINE_LOG_LEVEL", "debug", "debug"),
@@ -170,6 +171,7 @@ def test_other_impossible_values_fail_naming_the_variable(
         ("max_page", "FRONTLINE_MAX_PAGE"),
         ("import_chunk", "FRONTLINE_IMPORT_CHUNK"),
         ("group_max", "FRONTLINE_GROUP_MAX"),
+        ("fold_cache", "FRONTLINE_FOLD_CACHE"),
     ],
 )
 @pytest.mark.parametrize("raw", ["0", "-3"])
