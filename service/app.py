@@ -15,6 +15,7 @@ import structlog
 from litestar import Litestar
 from litestar.di import Provide
 
+from service.api.audit import AuditController
 from service.api.deps import Services
 from service.api.events import EventsController
 from service.api.front import FrontController
@@ -24,8 +25,9 @@ from service.api.openapi import add_contract_schemas, openapi_config
 from service.api.problems import EXCEPTION_HANDLERS
 from service.projections.reads import FrontReader
 from service.projections.timelines import TimelineProjector
-from service.settings import Settings
+from service.settings import Settings, load_signing_key
 from service.store.appender import GroupCommitter
+from service.store.audit import AuditReader
 from service.store.db import create_pool
 from service.store.events import EventStore
 
@@ -42,6 +44,7 @@ def _version() -> str:
 def create_app(settings: Settings, *, pool: asyncpg.Pool | None = None) -> Litestar:
     """Build the HTTP app. ``settings.database_url`` must be resolved (see ``resolve_urls``)."""
     holder: dict[str, Services] = {}
+    signing = load_signing_key(settings)  # fails fast, before serving, on a bad key file
 
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
@@ -57,6 +60,7 @@ def create_app(settings: Settings, *, pool: asyncpg.Pool | None = None) -> Lites
             committer=committer,
             projector=projector,
             front=FrontReader(active),
+            audit=AuditReader(active, signing),
         )
         log.info("sys_startup", version=_version(), pool_max=settings.pool_max)
         try:
@@ -71,7 +75,7 @@ def create_app(settings: Settings, *, pool: asyncpg.Pool | None = None) -> Lites
         return holder["services"]
 
     app = Litestar(
-        route_handlers=[EventsController, FrontController, health, ready],
+        route_handlers=[EventsController, FrontController, AuditController, health, ready],
         dependencies={"services": Provide(services, sync_to_thread=False)},
         lifespan=[lifespan],
         exception_handlers=EXCEPTION_HANDLERS,  # type: ignore[arg-type]

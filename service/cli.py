@@ -1,9 +1,10 @@
-"""The ``frontline`` command: serve, migrate, import, demo, rebuild."""
+"""The ``frontline`` command: serve, migrate, import, demo, rebuild, verify, signing-key."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import base64
 import gc
 import sys
 from collections.abc import AsyncIterator, Sequence
@@ -15,12 +16,15 @@ import msgspec
 import structlog
 from sqlalchemy.exc import DBAPIError
 
+from contracts.audit import SignedHead, VerifyFailure, VerifyReport
+from service.domain.audit import Head, SigningKey, key_id, public_raw, signature_valid
 from service.logging import configure_logging
 from service.progress import Progress
 from service.projections.timelines import TimelineProjector, projection_state
-from service.settings import Settings, SettingsError
+from service.settings import Settings, SettingsError, load_signing_key
 from service.store import migrate
 from service.store.appender import import_ndjson, split_lines
+from service.store.audit import AuditReader, SavedHead
 from service.store.db import create_pool, embedded_running, resolve_urls, stop_embedded
 from service.store.events import EventStore
 
@@ -84,6 +88,73 @@ async def _rebuild(settings: Settings) -> int:
     finally:
         await pool.close()
     sys.stderr.write(f"rebuilt the projections: {rows} rows, up to position {head}\n")
+    return 0
+
+
+def cmd_verify(args: argparse.Namespace) -> int:
+    """Recompute the hash chain; print the report; exit 1 when the log does not verify."""
+    settings = _settings(args)
+    saved: Head | None = None
+    signature_error: str | None = None
+    if args.head is not None:
+        try:
+            signed = msgspec.json.decode(Path(args.head).read_bytes(), type=SignedHead)
+        except (OSError, msgspec.DecodeError) as error:
+            sys.stderr.write(f"frontline verify: --head {args.head}: {error}\n")
+            return 2
+        saved = Head(position=signed.position, hash=signed.hash, recorded_at=signed.recorded_at)
+        signature_error = _check_signature(settings, signed, saved)
+    report = asyncio.run(_verify(settings, args.from_, args.to, saved))
+    if signature_error is not None:
+        report = msgspec.structs.replace(
+            report,
+            ok=False,
+            failure=VerifyFailure(position=saved.position if saved else 0, reason=signature_error),
+        )
+    sys.stdout.write(msgspec.json.format(msgspec.json.encode(report)).decode() + "\n")
+    return 0 if report.ok else 1
+
+
+def _check_signature(settings: Settings, signed: SignedHead, head: Head) -> str | None:
+    """Why the saved head's signature does not hold, or None (unsigned heads pass)."""
+    if signed.signature is None:
+        return None
+    signing = load_signing_key(settings)
+    if signing is None:
+        return "the saved head is signed, but no key is configured to check it"
+    if not signature_valid(signing.public, head, signed.signature):
+        return "the saved head's signature is not valid: the head was forged or altered"
+    return None
+
+
+async def _verify(
+    settings: Settings, start: int | None, end: int | None, saved: Head | None
+) -> VerifyReport:
+    pool = await create_pool(settings)
+    try:
+        reader = AuditReader(pool, load_signing_key(settings))
+        given = None if saved is None else SavedHead(position=saved.position, hash=saved.hash)
+        return await reader.verify(start, end, given)
+    finally:
+        await pool.close()
+
+
+def cmd_signing_key(args: argparse.Namespace) -> int:
+    """Write a new Ed25519 head-signing key (PKCS#8 PEM, mode 0600); print its public key."""
+    path = Path(args.file)
+    key = SigningKey.generate()
+    try:
+        with path.open("xb") as handle:  # never overwrite a key
+            path.chmod(0o600)
+            handle.write(key.pem())
+    except FileExistsError:
+        sys.stderr.write(f"frontline signing-key: {path} exists; not overwriting it\n")
+        return 1
+    public = base64.b64encode(public_raw(key.public)).decode()
+    sys.stdout.write(
+        f"wrote {path}\nkey id {key_id(key.public)}, public key (base64) {public}\n"
+        f"serve with FRONTLINE_SIGNING_KEY_FILE={path}\n"
+    )
     return 0
 
 
@@ -257,6 +328,19 @@ def parser() -> argparse.ArgumentParser:
     rebuild.add_argument("--data-dir", type=Path, help="embedded database folder (./data)")
     rebuild.set_defaults(run=cmd_rebuild)
 
+    verify = commands.add_parser("verify", help="recompute the hash chain over the stored log")
+    verify.add_argument("--from", dest="from_", type=int, help="first position (1)")
+    verify.add_argument("--to", type=int, help="last position (the head)")
+    verify.add_argument(
+        "--head", help="a head saved from GET /v1/audit/head: check the log still holds it"
+    )
+    verify.add_argument("--data-dir", type=Path, help="embedded database folder (./data)")
+    verify.set_defaults(run=cmd_verify)
+
+    key = commands.add_parser("signing-key", help="write a new Ed25519 key that signs heads")
+    key.add_argument("file", help="where to write it (refuses to overwrite)")
+    key.set_defaults(run=cmd_signing_key)
+
     stop = commands.add_parser("stop-db", help="stop the embedded PostgreSQL")
     stop.add_argument("--data-dir", type=Path, help="embedded database folder (./data)")
     stop.set_defaults(run=cmd_stop_db)
@@ -272,7 +356,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         sys.stderr.write(f"frontline: {error}\n")
         return 1
     configure_logging(settings.log_format, settings.log_level)
-    code: int = args.run(args)
+    try:
+        code: int = args.run(args)
+    except SettingsError as error:  # e.g. a signing key file that cannot be read
+        sys.stderr.write(f"frontline: {error}\n")
+        return 1
     return code
 
 

@@ -7,6 +7,8 @@ from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
+from service.domain.audit import SigningKey
+
 
 class SettingsError(ValueError):
     """A setting that cannot be understood; raised at start-up, never at request time."""
@@ -59,6 +61,10 @@ class Settings:
     """Maintain the projections in each append (off: the log only; `frontline rebuild` later)."""
     fold_cache: int = field(default=1_000_000, metadata={"env": "FRONTLINE_FOLD_CACHE"})
     """Events whose places' folds stay in memory between commits (least recently used go)."""
+
+    # --- audit ---
+    signing_key_file: str = field(default="", metadata={"env": "FRONTLINE_SIGNING_KEY_FILE"})
+    """An Ed25519 private key (PKCS#8 PEM) that signs the head; empty: heads go unsigned."""
 
     # --- logs ---
     log_format: str = field(default="auto", metadata={"env": "FRONTLINE_LOG_FORMAT"})
@@ -129,3 +135,16 @@ def _convert(name: str, env: str, raw: str, default: Any) -> Any:
     if isinstance(default, Path):
         return Path(raw)
     return raw
+
+
+def load_signing_key(settings: Settings) -> SigningKey | None:
+    """The head-signing key the settings name, or None; SettingsError when it cannot be read."""
+    if not settings.signing_key_file:
+        return None
+    path = Path(settings.signing_key_file)
+    try:
+        return SigningKey.from_pem(path.read_bytes())
+    except OSError as error:
+        raise SettingsError(f"FRONTLINE_SIGNING_KEY_FILE: cannot read {path}: {error}") from None
+    except ValueError as error:
+        raise SettingsError(f"FRONTLINE_SIGNING_KEY_FILE: {path}: {error}") from None

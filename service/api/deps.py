@@ -12,6 +12,7 @@ from service.projections.reads import FrontReader
 from service.projections.timelines import TimelineProjector
 from service.settings import Settings
 from service.store.appender import GroupCommitter
+from service.store.audit import AuditReader
 from service.store.events import EventStore
 
 
@@ -25,6 +26,7 @@ class Services:
     projector: TimelineProjector
     """The one projector of this process (the store uses it when projections are on)."""
     front: FrontReader
+    audit: AuditReader
 
 
 AnyRequest = Request[Any, Any, Any]

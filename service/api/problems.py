@@ -91,8 +91,13 @@ def http_error(request: AnyRequest, error: HTTPException) -> Response[bytes]:
     if isinstance(error, ValidationException):
         status = 422
         extra = error.extra if isinstance(error.extra, list) else []
+        # Litestar names a parameter by its Python name; ``from_`` and ``format_`` (Python
+        # keywords and builtins, with the usual trailing underscore) are ``from`` and
+        # ``format`` on the wire.
         keys = [
-            str(item.get("key")) for item in extra if isinstance(item, dict) and item.get("key")
+            str(item.get("key")).removesuffix("_")
+            for item in extra
+            if isinstance(item, dict) and item.get("key")
         ]
         field = keys[0] if keys else None
         messages = [str(item.get("message")) for item in extra if isinstance(item, dict)]

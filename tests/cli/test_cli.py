@@ -15,6 +15,7 @@ from pathlib import Path
 import asyncpg
 import pytest
 
+from service.domain.audit import Head, SigningKey
 from service.store.db import embedded_running
 from tests.payloads import at_place, event_json
 
@@ -71,6 +72,57 @@ async def test_import_reports_counts_and_bad_lines(fresh_db: str, tmp_path: Path
     again = json.loads(_run(["import", str(events)], env).stdout)
     assert (again["accepted"], again["duplicate"]) == (0, 5)
     assert await _count(fresh_db) == 5
+
+
+async def test_verify_with_a_signed_saved_head(fresh_db: str, tmp_path: Path) -> None:
+    """`frontline signing-key` writes a key once; `frontline verify --head` checks a head
+    saved and signed earlier, passes while the log holds it, and refuses a forged one;
+    altering a stored event makes it exit 1 naming the position."""
+    key = tmp_path / "head.pem"
+    made = _run(["signing-key", str(key)], _env())
+    assert made.returncode == 0, made.stderr
+    assert "public key (base64)" in made.stdout
+    assert oct(key.stat().st_mode & 0o777) == "0o600"
+    assert _run(["signing-key", str(key)], _env()).returncode == 1  # never overwritten
+    events = tmp_path / "events.ndjson"
+    events.write_text("\n".join(json.dumps(at_place(f"sy-place-{i}")) for i in range(4)) + "\n")
+    env = _env(DATABASE_URL=fresh_db, FRONTLINE_SIGNING_KEY_FILE=str(key))
+    assert _run(["import", str(events)], env).returncode == 0
+    conn = await asyncpg.connect(fresh_db)
+    try:
+        row = await conn.fetchrow(
+            "SELECT h.position, h.hash, e.recorded_at FROM log_head h "
+            "JOIN events e ON e.position = h.position"
+        )
+    finally:
+        await conn.close()
+    assert row is not None
+    signing = SigningKey.from_pem(key.read_bytes())
+    head = Head(
+        position=row["position"], hash=bytes(row["hash"]).hex(), recorded_at=row["recorded_at"]
+    )
+    saved = {"position": head.position, "hash": head.hash,
+             "recorded_at": row["recorded_at"].isoformat(), "algorithm": "Ed25519",
+             "signature": signing.sign(head), "key_id": None}  # fmt: skip
+    head_file = tmp_path / "head.json"
+    head_file.write_text(json.dumps(saved))
+    ok = _run(["verify", "--head", str(head_file)], env)
+    assert ok.returncode == 0, ok.stdout + ok.stderr
+    assert json.loads(ok.stdout)["saved_head"] == "holds"
+    head_file.write_text(json.dumps({**saved, "position": head.position - 1}))
+    forged = _run(["verify", "--head", str(head_file)], env)
+    assert forged.returncode == 1
+    assert "signature is not valid" in json.loads(forged.stdout)["failure"]["reason"]
+    conn = await asyncpg.connect(fresh_db)
+    try:
+        await conn.execute("ALTER TABLE events DISABLE TRIGGER USER")
+        await conn.execute("UPDATE events SET payload = payload || ' ' WHERE position = 2")
+        await conn.execute("ALTER TABLE events ENABLE TRIGGER USER")
+    finally:
+        await conn.close()
+    altered = _run(["verify"], env)
+    assert altered.returncode == 1
+    assert json.loads(altered.stdout)["failure"]["position"] == 2
 
 
 def test_import_of_a_missing_file_says_so(fresh_db: str) -> None:

@@ -33,6 +33,12 @@ READS: list[tuple[str, str, str, Any]] = [
     ("group_max", "FRONTLINE_GROUP_MAX", "64", 64),
     ("fold_cache", "FRONTLINE_FOLD_CACHE", "5000", 5000),
     ("projections", "FRONTLINE_PROJECTIONS", "off", False),
+    (
+        "signing_key_file",
+        "FRONTLINE_SIGNING_KEY_FILE",
+        "/etc/frontline/head.pem",
+        "/etc/frontline/head.pem",
+    ),
     ("log_format", "FRONTLINE_LOG_FORMAT", "json", "json"),
     ("log_level", "FRONTLINE_LOG_LEVEL", "debug", "debug"),
 ]

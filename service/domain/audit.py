@@ -1,0 +1,276 @@
+"""Tamper evidence: recompute the hash chain over stored rows, sign and check the log's head.
+
+Pure: rows come in as mappings (the columns of ``events``), keys as bytes. Each stored event
+holds its client payload, the payload's SHA-256, a canonical *record* of the server's fields
+(RFC 8785 JSON), ``prev_hash`` and ``hash = SHA-256(prev_hash || record)`` (DESIGN section 6).
+:class:`ChainVerifier` checks, row by row in position order, that
+
+1. no position is missing;
+2. the payload matches its digest;
+3. the columns derived from the payload (id, type, place, source key, valid interval) agree
+   with it;
+4. the record matches the row's columns, and the hash matches the record;
+5. ``prev_hash`` is the previous row's hash.
+
+The first row that fails is named with the reason; an edit anywhere changes a digest, a
+record or a hash, so the verifier finds it. Deleting the newest rows (and moving the head
+back) leaves a shorter chain that verifies: only a head saved before, signed by the service,
+proves the truncation (:func:`check_saved_head`).
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Final, Protocol
+
+import msgspec
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+
+from contracts.events import Occurred
+from service.domain.records import RECORD_VERSION, source_key
+from service.domain.time import utc_text, valid_interval
+
+GENESIS_HASH: Final = bytes(32)
+"""``prev_hash`` of position 1 (the head before any event)."""
+HEAD_CONTEXT: Final = b"frontline-head-v1\n"
+"""Prefix of every signed head message, so the key signs nothing else by accident."""
+
+_encode_sorted = msgspec.json.Encoder(order="sorted").encode
+
+
+class _PlaceRef(msgspec.Struct, frozen=True):
+    id: str
+
+
+class _SourceRef(msgspec.Struct, frozen=True):
+    name: str
+
+
+class _PayloadFacts(msgspec.Struct, frozen=True):
+    """The fields of a payload the row's columns repeat (the rest is skipped unread)."""
+
+    id: uuid.UUID
+    type: str
+    place: _PlaceRef
+    occurred: Occurred
+    source: _SourceRef
+
+
+_facts = msgspec.json.Decoder(_PayloadFacts)
+_record = msgspec.json.Decoder(dict[str, Any])
+
+
+class Row(Protocol):
+    """A stored event's columns, by name (an asyncpg record, or a dict in tests)."""
+
+    def __getitem__(self, key: str, /) -> Any: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Failure:
+    """The first position that does not verify, and why."""
+
+    position: int
+    reason: str
+
+
+class ChainVerifier:
+    """Checks rows in position order from ``start``, chaining from ``prev_hash``."""
+
+    def __init__(self, start: int, prev_hash: bytes) -> None:
+        self.expected = start
+        self.last_hash = prev_hash
+        self.checked = 0
+
+    def check(self, row: Row) -> Failure | None:
+        """Check the next row; None when it verifies (then it becomes the chain's end)."""
+        position: int = row["position"]
+        if position != self.expected:
+            return Failure(
+                self.expected,
+                f"position {self.expected} is missing: the next stored position is {position}",
+            )
+        failure = _check_row(row, self.last_hash)
+        if failure is not None:
+            return Failure(position, failure)
+        self.last_hash = bytes(row["hash"])
+        self.expected += 1
+        self.checked += 1
+        return None
+
+
+def _check_row(row: Row, prev_hash: bytes) -> str | None:
+    payload = row["payload"].encode()
+    digest = bytes(row["payload_digest"])
+    if hashlib.sha256(payload).digest() != digest:
+        return "the payload does not match its SHA-256 digest: the event's content was altered"
+    stored_record = row["record"].encode()
+    stored_hash = bytes(row["hash"])
+    if hashlib.sha256(prev_hash + stored_record).digest() != stored_hash:
+        if bytes(row["prev_hash"]) != prev_hash:
+            return "prev_hash is not the hash of the previous position: the chain is broken"
+        return "the hash does not match the record: the record or the hash was altered"
+    if bytes(row["prev_hash"]) != prev_hash:
+        return "prev_hash is not the hash of the previous position: the chain is broken"
+    # The record is intact: now the columns must say what it says.
+    expected = _encode_sorted(
+        {
+            "commit_position": row["commit_position"],
+            "id": str(row["id"]),
+            "payload_sha256": digest.hex(),
+            "place": row["place_id"],
+            "place_version": row["place_version"],
+            "position": row["position"],
+            "recorded_at": utc_text(row["recorded_at"]),
+            "submitter": row["submitter"],
+            "type": row["type"],
+            "v": RECORD_VERSION,
+        }
+    )
+    if expected != stored_record:
+        return f"column {_differing(expected, stored_record)} disagrees with the record"
+    try:
+        facts = _facts.decode(payload)
+        valid_from, valid_to = valid_interval(facts.occurred)
+    except (msgspec.DecodeError, ValueError) as error:
+        return f"the payload is not a valid event: {error}"
+    derived = {
+        "id": (facts.id, row["id"]),
+        "type": (facts.type, row["type"]),
+        "place_id": (facts.place.id, row["place_id"]),
+        "source_key": (source_key(facts.source.name), row["source_key"]),
+        "valid_from": (valid_from, row["valid_from"]),
+        "valid_to": (valid_to, row["valid_to"]),
+    }
+    for column, (from_payload, stored) in derived.items():
+        if from_payload != stored:
+            return f"column {column} disagrees with the payload"
+    return None
+
+
+def _differing(expected: bytes, stored: bytes) -> str:
+    """The first field of a record that differs, named by its column."""
+    ours, theirs = _record.decode(expected), _record.decode(stored)
+    columns = {"place": "place_id", "payload_sha256": "payload_digest"}
+    for key in sorted(set(ours) | set(theirs)):
+        if ours.get(key) != theirs.get(key):
+            return columns.get(key, key)
+    return "(none: the same fields, other bytes)"
+
+
+# --------------------------------------------------------------------------------------------
+# The head, signed
+
+
+class Head(msgspec.Struct, frozen=True, kw_only=True):
+    """The log's latest position and hash, and when that commit was recorded."""
+
+    position: int
+    hash: str
+    """Hex SHA-256 of the record at ``position`` chained to all before it."""
+    recorded_at: datetime | None
+
+
+def head_message(head: Head) -> bytes:
+    """The exact bytes a head's signature covers."""
+    fields = {
+        "hash": head.hash,
+        "position": head.position,
+        "recorded_at": None if head.recorded_at is None else utc_text(head.recorded_at),
+    }
+    return HEAD_CONTEXT + _encode_sorted(fields)
+
+
+@dataclass(frozen=True, slots=True)
+class SigningKey:
+    """An Ed25519 key pair that signs heads."""
+
+    private: Ed25519PrivateKey
+
+    @classmethod
+    def generate(cls) -> SigningKey:
+        return cls(Ed25519PrivateKey.generate())
+
+    @classmethod
+    def from_pem(cls, pem: bytes) -> SigningKey:
+        """Load a PKCS#8 PEM private key; ValueError when it is not an Ed25519 key."""
+        key = serialization.load_pem_private_key(pem, password=None)
+        if not isinstance(key, Ed25519PrivateKey):
+            raise ValueError("the signing key must be an Ed25519 private key (PKCS#8 PEM)")
+        return cls(key)
+
+    def pem(self) -> bytes:
+        return self.private.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+
+    @property
+    def public(self) -> Ed25519PublicKey:
+        return self.private.public_key()
+
+    def sign(self, head: Head) -> str:
+        """The base64 signature of the head."""
+        return base64.b64encode(self.private.sign(head_message(head))).decode()
+
+
+def public_raw(key: Ed25519PublicKey) -> bytes:
+    """The 32 raw bytes of a public key."""
+    return key.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+
+
+def public_pem(key: Ed25519PublicKey) -> str:
+    """A public key as SubjectPublicKeyInfo PEM."""
+    return key.public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+    ).decode()
+
+
+def key_id(key: Ed25519PublicKey) -> str:
+    """A short name for a public key: the first 16 hex digits of its SHA-256."""
+    return hashlib.sha256(public_raw(key)).hexdigest()[:16]
+
+
+def public_from_base64(text: str) -> Ed25519PublicKey:
+    """A public key from its raw bytes in base64; ValueError when malformed."""
+    try:
+        raw = base64.b64decode(text, validate=True)
+    except ValueError as error:
+        raise ValueError("the public key is not base64") from error
+    return Ed25519PublicKey.from_public_bytes(raw)
+
+
+def signature_valid(key: Ed25519PublicKey, head: Head, signature: str) -> bool:
+    """Whether ``signature`` (base64) is the key's signature of ``head``."""
+    try:
+        key.verify(base64.b64decode(signature, validate=True), head_message(head))
+    except (InvalidSignature, ValueError):
+        return False
+    return True
+
+
+def check_saved_head(saved: Head, stored_hash: bytes | None, last_position: int) -> str | None:
+    """Compare a head saved earlier with the log now; None when the log still holds it.
+
+    ``stored_hash`` is the hash stored at ``saved.position`` (None when that row is gone),
+    ``last_position`` the log's last position now.
+    """
+    if stored_hash is None:
+        if saved.position > last_position:
+            return (
+                f"the saved head is at position {saved.position} but the log ends at "
+                f"{last_position}: positions {last_position + 1}-{saved.position} were removed"
+            )
+        return f"position {saved.position} of the saved head is missing from the log"
+    if stored_hash.hex() != saved.hash:
+        return (
+            f"position {saved.position} has another hash than the saved head: the log was altered"
+        )
+    return None
