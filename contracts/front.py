@@ -156,3 +156,57 @@ class RebuildResult(_Output, frozen=True, kw_only=True):
     position: int
     policy: str
     policy_version: int
+
+
+class Reading(_Output, frozen=True, kw_only=True):
+    """What the map shows of a segment."""
+
+    controller: str | None
+    status: str
+    status_by: str | None
+    disputed: bool
+
+
+class Reread(_Output, frozen=True, kw_only=True):
+    """Over a valid interval, the map's reading before and after a commit (null: none)."""
+
+    valid_from: datetime
+    valid_to: datetime | None
+    before: Reading | None
+    after: Reading | None
+
+
+class HistoryEvent(_Output, frozen=True, kw_only=True):
+    """An event of the commit, as an auditor scans it."""
+
+    position: int
+    id: uuid.UUID
+    type: str
+    source: str
+    side: str | None
+    hedge: str
+
+
+class HistoryEntry(_Output, frozen=True, kw_only=True):
+    """One commit that added events about the place, and what it did to the timeline."""
+
+    commit_position: int
+    recorded_at: datetime
+    events: list[HistoryEvent]
+    removed: list[Segment]
+    """The segments this commit replaced (their known range ends at the commit)."""
+    added: list[Segment]
+    """The segments it put in their place (known from the commit on)."""
+    changes: list[Reread]
+    """Where the map's reading (controller, status, status_by, disputed) changed."""
+
+
+class PlaceHistory(_Output, frozen=True, kw_only=True):
+    """A place's history, commit by commit, in position order (one page)."""
+
+    place: PlaceInfo
+    policy: str
+    policy_version: int
+    entries: list[HistoryEntry]
+    next_after: int | None
+    """Pass as ``after`` for the next page; null on the last."""

@@ -17,6 +17,7 @@ from contracts.front import (
     GeoState,
     PlaceDetail,
     PlaceEvents,
+    PlaceHistory,
     PlaceInfo,
     PlaceState,
     PlaceTimeline,
@@ -321,6 +322,38 @@ class FrontController(Controller):
         row, known = await _place_as_known(services, place_id, known_at)
         events = await services.front.place_events(place_id, known)
         return PlaceEvents(place=place_info(row), known_position=known, events=events)
+
+    @get(
+        "/v1/places/{place_id:str}/history",
+        summary="How each report changed a place's story",
+        description=(
+            "The place's commits in position order, each with its events (source, side, "
+            "hedge), the timeline segments it replaced and added, and the valid intervals "
+            "where the map's reading (controller, status, status_by, disputed) changed, "
+            "before and after. Paginated by commit: pass `next_after` as `after`."
+        ),
+        responses=NO_PLACE,
+    )
+    async def history(
+        self,
+        services: ServicesDep,
+        place_id: Annotated[str, PathParameter(description="The place's id.")],
+        after: Annotated[int, QueryParameter(ge=0, description="Commits after this position.")] = 0,
+        limit: Annotated[int, QueryParameter(ge=1, description="Commits per page.")] = 100,
+    ) -> PlaceHistory:
+        """The place's history, one page of commits."""
+        if limit > services.settings.max_page:
+            raise InvalidParameter(f"limit is at most {services.settings.max_page}", field="limit")
+        row = await services.front.place(place_id)
+        entries, following = await services.front.history(place_id, after, limit)
+        policy = services.projector.policy
+        return PlaceHistory(
+            place=place_info(row),
+            policy=policy.name,
+            policy_version=policy.version,
+            entries=entries,
+            next_after=following,
+        )
 
     @post(
         "/v1/admin/rebuild",

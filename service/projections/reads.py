@@ -11,9 +11,20 @@ import asyncpg
 import msgspec
 
 from contracts.events import event_decoder
-from contracts.front import Change, EventLink, PlaceEvent, PlaceInfo, PlaceState
+from contracts.front import (
+    Change,
+    EventLink,
+    HistoryEntry,
+    HistoryEvent,
+    PlaceEvent,
+    PlaceInfo,
+    PlaceState,
+    Reading,
+    Reread,
+)
 from contracts.timeline import Segment
 from service.domain.errors import NotFound
+from service.domain.history import control_changes
 from service.domain.params import BBox, KnownAt
 from service.domain.projection import in_force
 from service.projections.timelines import projection_state
@@ -48,6 +59,32 @@ def place_info(row: asyncpg.Record) -> PlaceInfo:
         parent=row["parent"],
         aliases=list(row["aliases"]),
         precision=row["precision"],
+    )
+
+
+class _SourceName(msgspec.Struct, frozen=True):
+    name: str
+
+
+class _HistoryFacts(msgspec.Struct, frozen=True):
+    """The fields of a payload the history lists (the rest is skipped unread)."""
+
+    source: _SourceName
+    hedge: str = "reported"
+    side: str | None = None
+
+
+_history_facts: Final = msgspec.json.Decoder(_HistoryFacts)
+
+
+def _reading(segment: Segment | None) -> Reading | None:
+    if segment is None:
+        return None
+    return Reading(
+        controller=segment.controller,
+        status=segment.status,
+        status_by=segment.status_by,
+        disputed=segment.disputed,
     )
 
 
@@ -121,6 +158,65 @@ class FrontReader:
         """A place's segments as known at a position, in valid-time order."""
         rows = await self.pool.fetch(SQL["read_timeline"], place_id, known_position)
         return [_segment.decode(r["body"]) for r in rows]
+
+    async def history(
+        self, place_id: str, after: int, limit: int
+    ) -> tuple[list[HistoryEntry], int | None]:
+        """A page of a place's commits after ``after``: events, rows replaced, rows added,
+        and where the map's reading changed; and the cursor of the next page."""
+        rows = await self.pool.fetch(SQL["read_place_history_events"], place_id, after, limit + 1)
+        commits = sorted({r["commit_position"] for r in rows})
+        following = None
+        if len(commits) > limit:
+            commits, following = commits[:limit], commits[limit - 1]
+        if not commits:
+            return [], None
+        segments = await self.pool.fetch(
+            SQL["read_place_history_rows"], place_id, commits[0], commits[-1], commits
+        )
+        removed: dict[int, list[Segment]] = {}
+        added: dict[int, list[Segment]] = {}
+        for r in segments:
+            segment = _segment.decode(r["body"])
+            added.setdefault(r["known_from"], []).append(segment)
+            if r["known_to"] is not None:
+                removed.setdefault(r["known_to"], []).append(segment)
+        entries: dict[int, HistoryEntry] = {}
+        for r in rows:
+            commit = r["commit_position"]
+            if commit > commits[-1]:
+                continue  # the commit after the page: only fetched to know there is one
+            entry = entries.get(commit)
+            if entry is None:
+                before, after_ = removed.get(commit, []), added.get(commit, [])
+                entry = entries[commit] = HistoryEntry(
+                    commit_position=commit,
+                    recorded_at=r["recorded_at"],
+                    events=[],
+                    removed=before,
+                    added=after_,
+                    changes=[
+                        Reread(
+                            valid_from=c.valid_from,
+                            valid_to=c.valid_to,
+                            before=_reading(c.before),
+                            after=_reading(c.after),
+                        )
+                        for c in control_changes(before, after_)
+                    ],
+                )
+            facts = _history_facts.decode(r["payload"])
+            entry.events.append(
+                HistoryEvent(
+                    position=r["position"],
+                    id=r["id"],
+                    type=r["type"],
+                    source=facts.source.name,
+                    side=facts.side,
+                    hedge=facts.hedge,
+                )
+            )
+        return list(entries.values()), following
 
     async def place_events(self, place_id: str, known_position: int) -> list[PlaceEvent]:
         """Every event about a place up to a position, with links both ways and in-force."""
