@@ -62,6 +62,16 @@ class Settings:
     fold_cache: int = field(default=1_000_000, metadata={"env": "FRONTLINE_FOLD_CACHE"})
     """Events whose places' folds stay in memory between commits (least recently used go)."""
 
+    # --- live streams ---
+    stream_heartbeat: float = field(default=10.0, metadata={"env": "FRONTLINE_STREAM_HEARTBEAT"})
+    """Seconds of silence after which a live stream sends a heartbeat."""
+    stream_poll: float = field(default=1.0, metadata={"env": "FRONTLINE_STREAM_POLL"})
+    """Seconds between reads of a caught-up live stream when no commit of this process wakes
+    it (commits of other processes are seen this way)."""
+    stream_stall: float = field(default=30.0, metadata={"env": "FRONTLINE_STREAM_STALL"})
+    """Seconds a client may take to accept one chunk before its stream is closed (it resumes
+    from its last ``id``)."""
+
     # --- audit ---
     signing_key_file: str = field(default="", metadata={"env": "FRONTLINE_SIGNING_KEY_FILE"})
     """An Ed25519 private key (PKCS#8 PEM) that signs the head; empty: heads go unsigned."""
@@ -127,6 +137,14 @@ def _convert(name: str, env: str, raw: str, default: Any) -> Any:
         if raw.lower() in ("0", "false", "no", "off"):
             return False
         raise SettingsError(f"{env} must be true or false, not {raw!r}")
+    if isinstance(default, float):
+        try:
+            value = float(raw)
+        except ValueError:
+            raise SettingsError(f"{env} ({name}) must be a number, not {raw!r}") from None
+        if not value > 0 or value == float("inf"):
+            raise SettingsError(f"{env} ({name}) must be a positive number of seconds")
+        return value
     if isinstance(default, int):
         try:
             return int(raw)

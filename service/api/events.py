@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
-from collections.abc import AsyncIterator
-from typing import Annotated, Final
+from collections.abc import AsyncGenerator, AsyncIterator
+from typing import Annotated, Any, Final, cast
 
 import msgspec
+import structlog
 from litestar import Controller, Response, get, post
 from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import PathParameter, QueryParameter
 from litestar.response import Stream
+from litestar.response.base import ASGIResponse
+from litestar.types import Message, Receive, Scope, Send
 
 from contracts.events import EVENT_TYPES, Event
 from contracts.responses import (
@@ -29,9 +33,12 @@ from service.domain.records import PreparedEvent, prepare_event, source_key
 from service.domain.validation import decode_events
 from service.store.appender import import_ndjson, split_lines
 from service.store.events import EventFilter
+from service.store.live import follow
 
 NDJSON: Final = "application/x-ndjson"
+SSE: Final = "text/event-stream"
 _encode: Final = msgspec.json.Encoder().encode
+log = structlog.get_logger(__name__)
 
 
 def problem_spec(description: str) -> ResponseSpec:
@@ -172,6 +179,65 @@ class EventsController(Controller):
         return Response(EventPage(events=events, next=events[-1].position if events else after))
 
     @get(
+        "/stream",
+        summary="Follow the log live",
+        description=(
+            "Catches up from `after` (or the `Last-Event-ID` header, which wins), then stays "
+            "open and delivers each event as its commit lands, in position order, with a "
+            "heartbeat after `FRONTLINE_STREAM_HEARTBEAT` seconds (10) of silence. "
+            "Server-Sent Events by default: each message is `id: <position>`, "
+            "`event: event`, `data: <stored event JSON>`; heartbeats are `: heartbeat` "
+            "comments. With `Accept: application/x-ndjson`, one stored event per line and "
+            "an empty line as heartbeat. A client that does not take a chunk within "
+            "`FRONTLINE_STREAM_STALL` seconds (30) is disconnected; it resumes from the last "
+            "id it received, with no gap and no duplicate. Filters as on `GET /v1/events`."
+        ),
+        responses={422: problem_spec("A query parameter or Last-Event-ID is invalid.")},
+    )
+    async def live(
+        self,
+        request: AnyRequest,
+        services: ServicesDep,
+        after: Annotated[int, QueryParameter(ge=0, description="Last position already seen.")] = 0,
+        place: Annotated[
+            str | None, QueryParameter(description="Only events about this place.")
+        ] = None,
+        type_: Annotated[
+            str | None, QueryParameter(name="type", description="Only events of this type.")
+        ] = None,
+        source: Annotated[
+            str | None, QueryParameter(description="Only events by this source (name).")
+        ] = None,
+    ) -> Stream:
+        """The live stream (SSE or NDJSON)."""
+        where = _filter(place, type_, source)
+        resume = request.headers.get("last-event-id")
+        if resume is not None:
+            if not resume.strip().isdigit():
+                raise InvalidParameter(
+                    f"Last-Event-ID {resume!r} is not a position", field="last-event-id"
+                )
+            after = int(resume)
+        ndjson = _wants_ndjson(request)
+        settings = services.settings
+        chunks = follow(
+            services.store,
+            after,
+            where,
+            heartbeat=settings.stream_heartbeat,
+            poll=settings.stream_poll,
+        )
+        body = _live(chunks, ndjson=ndjson)
+        if ndjson:
+            return LiveStream(body, stall=settings.stream_stall, media_type=NDJSON)
+        return LiveStream(
+            body,
+            stall=settings.stream_stall,
+            media_type=SSE,
+            headers={"cache-control": "no-cache", "x-accel-buffering": "no"},
+        )
+
+    @get(
         "/{event_id:str}",
         summary="One event",
         description="The event as stored, with the events that link to it.",
@@ -195,6 +261,60 @@ class EventsController(Controller):
             raise NotFound(f"no event has id {event_id}", field="event_id")
         event, linked_from = found
         return EventDetail(event=event, linked_from=linked_from)
+
+
+async def _live(
+    chunks: AsyncGenerator[list[StoredEvent] | None, None], *, ndjson: bool
+) -> AsyncIterator[bytes]:
+    """Format the followed batches as SSE messages or NDJSON lines."""
+    try:
+        async for batch in chunks:
+            if batch is None:
+                yield b"\n" if ndjson else b": heartbeat\n\n"
+            elif ndjson:
+                yield b"".join(_encode(event) + b"\n" for event in batch)
+            else:
+                yield b"".join(
+                    b"id: %d\nevent: event\ndata: %s\n\n" % (event.position, _encode(event))
+                    for event in batch
+                )
+    finally:
+        await chunks.aclose()
+
+
+class LiveStream(Stream):
+    """A stream whose client must take each chunk within ``stall`` seconds.
+
+    The server's sends wait while the client's socket is full (the back-pressure that bounds
+    memory to about one chunk); a client that takes no chunk for ``stall`` seconds has its
+    connection closed, and resumes after the last id it got.
+    """
+
+    def __init__(self, content: AsyncIterator[bytes], *, stall: float, **kw: Any) -> None:
+        super().__init__(content, **kw)
+        self.stall = stall
+
+    def to_asgi_response(self, *args: Any, **kw: Any) -> ASGIResponse:
+        inner = super().to_asgi_response(*args, **kw)
+        return cast("ASGIResponse", _StallGuard(inner, self.stall))
+
+
+class _StallGuard:
+    """Wraps an ASGI response: each send must complete within ``stall`` seconds."""
+
+    def __init__(self, inner: ASGIResponse, stall: float) -> None:
+        self.inner = inner
+        self.stall = stall
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        async def guarded(message: Message) -> None:
+            await asyncio.wait_for(send(message), self.stall)
+
+        try:
+            await self.inner(scope, receive, guarded)
+        except* TimeoutError:
+            # The server then closes the connection (the response is left incomplete).
+            log.info("live_stream_closed_slow_client", stall_seconds=self.stall)
 
 
 async def _ndjson(

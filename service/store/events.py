@@ -28,6 +28,7 @@ from service.domain.append import (
 from service.domain.errors import FrontlineError, NotReady, WriteRefused
 from service.domain.records import PreparedEvent
 from service.store.queries import SQL
+from service.store.signal import CommitSignal
 
 log = structlog.get_logger(__name__)
 
@@ -125,6 +126,8 @@ class EventStore:
         self.pool = pool
         self.projector = projector
         """Keeps the projections in the append transaction; None when they are switched off."""
+        self.committed = CommitSignal()
+        """Notified after every commit of this process (live readers wait on it)."""
 
     async def append_group(
         self,
@@ -201,6 +204,8 @@ class EventStore:
                         versions[row.prepared.place_id] = row.place_version
                         added.setdefault(row.prepared.place_id, []).append(row.prepared.event)
                     await projecting.apply(conn, versions, plan.head_position, added)
+        if plan.created:
+            self.committed.notify()
         return plan.outcomes
 
     async def _known(self, conn: Connection, requests: Sequence[AppendRequest]) -> Known:

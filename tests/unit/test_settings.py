@@ -33,6 +33,9 @@ READS: list[tuple[str, str, str, Any]] = [
     ("group_max", "FRONTLINE_GROUP_MAX", "64", 64),
     ("fold_cache", "FRONTLINE_FOLD_CACHE", "5000", 5000),
     ("projections", "FRONTLINE_PROJECTIONS", "off", False),
+    ("stream_heartbeat", "FRONTLINE_STREAM_HEARTBEAT", "2.5", 2.5),
+    ("stream_poll", "FRONTLINE_STREAM_POLL", "0.2", 0.2),
+    ("stream_stall", "FRONTLINE_STREAM_STALL", "5", 5.0),
     (
         "signing_key_file",
         "FRONTLINE_SIGNING_KEY_FILE",
@@ -43,6 +46,7 @@ READS: list[tuple[str, str, str, Any]] = [
     ("log_level", "FRONTLINE_LOG_LEVEL", "debug", "debug"),
 ]
 INTEGER_VARIABLES = [env for _, env, _, expected in READS if type(expected) is int]
+FLOAT_VARIABLES = [env for _, env, _, expected in READS if type(expected) is float]
 VARIABLES = [spec.metadata["env"] for spec in fields(Settings)]
 
 
@@ -100,6 +104,20 @@ def test_overrides_win_and_none_is_no_override(monkeypatch: pytest.MonkeyPatch) 
     monkeypatch.setenv("FRONTLINE_HOST", "10.0.0.1")
     settings = Settings.from_env(port=9000, host=None)
     assert (settings.port, settings.host) == (9000, "10.0.0.1")
+
+
+@pytest.mark.parametrize(
+    ("env", "raw"),
+    [
+        *[(env, raw) for env in FLOAT_VARIABLES for raw in ("soon", "0", "-1", "nan", "inf")],
+    ],
+)
+def test_a_duration_must_be_a_positive_number(
+    monkeypatch: pytest.MonkeyPatch, env: str, raw: str
+) -> None:
+    monkeypatch.setenv(env, raw)
+    with pytest.raises(SettingsError, match=env):
+        Settings.from_env()
 
 
 @pytest.mark.parametrize("env", INTEGER_VARIABLES)
