@@ -18,6 +18,7 @@ from litestar.di import Provide
 from service.api.audit import AuditController
 from service.api.deps import Services
 from service.api.events import EventsController
+from service.api.export import ExportController
 from service.api.front import FrontController
 from service.api.health import health, ready
 from service.api.middleware import request_logging
@@ -75,7 +76,14 @@ def create_app(settings: Settings, *, pool: asyncpg.Pool | None = None) -> Lites
         return holder["services"]
 
     app = Litestar(
-        route_handlers=[EventsController, FrontController, AuditController, health, ready],
+        route_handlers=[
+            EventsController,
+            FrontController,
+            AuditController,
+            ExportController,
+            health,
+            ready,
+        ],
         dependencies={"services": Provide(services, sync_to_thread=False)},
         lifespan=[lifespan],
         exception_handlers=EXCEPTION_HANDLERS,  # type: ignore[arg-type]

@@ -1,4 +1,4 @@
-"""The ``frontline`` command: serve, migrate, import, demo, rebuild, verify, signing-key."""
+"""The ``frontline`` command: serve, migrate, import, demo, rebuild, verify, export, keys."""
 
 from __future__ import annotations
 
@@ -8,8 +8,10 @@ import base64
 import gc
 import sys
 from collections.abc import AsyncIterator, Sequence
+from datetime import UTC, datetime
 from importlib import resources
 from pathlib import Path
+from typing import BinaryIO
 
 import asyncpg
 import msgspec
@@ -17,9 +19,13 @@ import structlog
 from sqlalchemy.exc import DBAPIError
 
 from contracts.audit import SignedHead, VerifyFailure, VerifyReport
+from service.domain import params
 from service.domain.audit import Head, SigningKey, key_id, public_raw, signature_valid
+from service.domain.errors import FrontlineError
+from service.domain.export import content_etag, log_etag
 from service.logging import configure_logging
 from service.progress import Progress
+from service.projections.reads import FrontReader, StateQuery
 from service.projections.timelines import TimelineProjector, projection_state
 from service.settings import Settings, SettingsError, load_signing_key
 from service.store import migrate
@@ -27,6 +33,7 @@ from service.store.appender import import_ndjson, split_lines
 from service.store.audit import AuditReader, SavedHead
 from service.store.db import create_pool, embedded_running, resolve_urls, stop_embedded
 from service.store.events import EventStore
+from service.store.export import log_chunks, log_position
 
 log = structlog.get_logger("frontline.cli")
 
@@ -156,6 +163,60 @@ def cmd_signing_key(args: argparse.Namespace) -> int:
         f"serve with FRONTLINE_SIGNING_KEY_FILE={path}\n"
     )
     return 0
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    """Write the log (or, with --front, the front as CSV) exactly as GET /v1/export does."""
+    settings = _settings(args)
+    try:
+        known = params.known_at(args.known_at)
+        moment = params.valid_time(args.valid_at, "valid_at") if args.valid_at else None
+    except FrontlineError as error:
+        sys.stderr.write(f"frontline export: {error.detail}\n")
+        return 1
+    out = sys.stdout.buffer if args.out in (None, "-") else Path(args.out).open("wb")  # noqa: SIM115
+    try:
+        return asyncio.run(_export(settings, args, known, moment, out))
+    finally:
+        if out is not sys.stdout.buffer:
+            out.close()
+
+
+async def _export(
+    settings: Settings,
+    args: argparse.Namespace,
+    known: params.KnownAt,
+    moment: datetime | None,
+    out: BinaryIO,
+) -> int:
+    pool = await create_pool(settings)
+    try:
+        if args.front:
+            front = FrontReader(pool)
+            query = StateQuery(
+                valid_at=moment or datetime.now(UTC),
+                known_position=await front.known_position(known),
+            )
+            body = await front.state_csv(query)
+            out.write(body)
+            sys.stderr.write(
+                f"front at position {query.known_position}: ETag {content_etag(body)}\n"
+            )
+            return 0
+        position, chain_hash = await log_position(pool, known)
+        progress = Progress(position, f"exporting {position} events")
+        try:
+            async for chunk in log_chunks(EventStore(pool), position, args.format):
+                out.write(chunk)
+                progress.advance(chunk.count(b"\n"))  # one line per event (and the CSV header)
+        finally:
+            progress.close()
+        sys.stderr.write(
+            f"log up to position {position}: ETag {log_etag(args.format, position, chain_hash)}\n"
+        )
+        return 0
+    finally:
+        await pool.close()
 
 
 def cmd_rebuild(args: argparse.Namespace) -> int:
@@ -340,6 +401,17 @@ def parser() -> argparse.ArgumentParser:
     key = commands.add_parser("signing-key", help="write a new Ed25519 key that signs heads")
     key.add_argument("file", help="where to write it (refuses to overwrite)")
     key.set_defaults(run=cmd_signing_key)
+
+    export = commands.add_parser(
+        "export", help="write the log (or the front) reproducibly, as GET /v1/export does"
+    )
+    export.add_argument("--known-at", help="a timestamp or position:N (default: the latest)")
+    export.add_argument("--format", choices=("ndjson", "csv"), default="ndjson")
+    export.add_argument("--front", action="store_true", help="the front as CSV instead")
+    export.add_argument("--valid-at", help="with --front: the valid time (default now)")
+    export.add_argument("--out", help="file to write (default: standard output)")
+    export.add_argument("--data-dir", type=Path, help="embedded database folder (./data)")
+    export.set_defaults(run=cmd_export)
 
     stop = commands.add_parser("stop-db", help="stop the embedded PostgreSQL")
     stop.add_argument("--data-dir", type=Path, help="embedded database folder (./data)")

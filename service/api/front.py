@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Annotated, Final, cast
+from typing import Annotated, Any, Final, cast
 
 import asyncpg
 import msgspec
@@ -30,10 +30,12 @@ from service.api.deps import AnyRequest, ServicesDep
 from service.api.events import problem_spec
 from service.domain import params
 from service.domain.errors import InvalidParameter
+from service.domain.export import content_etag
 from service.domain.projection import segment_at
 from service.projections.reads import StateQuery, place_info
 
 GEOJSON: Final = "application/geo+json"
+CSV: Final = "text/csv; charset=utf-8"
 
 ValidAt = Annotated[
     str | None,
@@ -96,6 +98,15 @@ class _StatePageWire(msgspec.Struct, frozen=True, kw_only=True):
     next_cursor: str | None
 
 
+def _csv_answer(request: AnyRequest, body: bytes, name: str) -> Response[Any]:
+    """A reproducible CSV answer with its ETag (304 when the client holds it)."""
+    etag = content_etag(body)
+    headers = {"etag": etag, "content-disposition": f'attachment; filename="frontline-{name}.csv"'}
+    if request.headers.get("if-none-match") == etag:
+        return Response(b"", status_code=304, headers=headers)
+    return Response(body, media_type=CSV, headers=headers)
+
+
 def _feature(state: PlaceState) -> GeoFeature:
     place = state.place
     # Only called for located places.
@@ -126,7 +137,11 @@ class FrontController(Controller):
             "Every place's segment at `valid_at` as known at `known_at`, in place id order, "
             "paginated with `cursor`. With `Accept: application/geo+json` or "
             "`format=geojson`, a GeoJSON FeatureCollection whose feature properties carry "
-            "the same fields; places without a point are listed in `unlocated`."
+            "the same fields; places without a point are listed in `unlocated`. With "
+            "`format=csv`, the whole front (every page; `limit` and `cursor` do not apply) "
+            "as RFC 4180 CSV: place_id, name, lat, lon (as the log knew the place then), "
+            "controller, status, status_by, disputed, confidence, basis, since, sources; "
+            "the same question gives the same bytes and `ETag` (`If-None-Match`: 304)."
         ),
         responses=BAD_PARAMETER,
     )
@@ -157,9 +172,12 @@ class FrontController(Controller):
         ] = None,
         format_: Annotated[
             str | None,
-            QueryParameter(name="format", description="`json` or `geojson` (a FeatureCollection)."),
+            QueryParameter(
+                name="format",
+                description="`json`, `geojson` (a FeatureCollection) or `csv` (the whole front).",
+            ),
         ] = None,
-    ) -> Response[StatePage | GeoState]:
+    ) -> Response[StatePage | GeoState | bytes]:
         """The front as a page of places, or as GeoJSON."""
         if limit > services.settings.max_page:
             raise InvalidParameter(f"limit is at most {services.settings.max_page}", field="limit")
@@ -176,6 +194,8 @@ class FrontController(Controller):
             cursor=cursor or "",
             limit=limit,
         )
+        if format_ == "csv":
+            return _csv_answer(request, await services.front.state_csv(query), "front")
         rows, next_cursor = await services.front.state_rows(query)
         frame = _frame(services, moment, query.known_position)
         if format_ == "geojson" or (

@@ -24,7 +24,7 @@ def valid_time(text: str, field: str) -> datetime:
 _DIGITS: Final = re.compile(r"^[0-9]{1,30}$")
 MAX_POSITION: Final = 2**63 - 1
 STATUSES: Final = ("controlled", "encircled", "contested", "unknown")
-FORMATS: Final = ("json", "geojson")
+FORMATS: Final = ("json", "geojson", "csv")
 
 
 def one_of(value: str | None, allowed: tuple[str, ...], field: str) -> str | None:

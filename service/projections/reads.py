@@ -24,6 +24,7 @@ from contracts.front import (
 )
 from contracts.timeline import Segment
 from service.domain.errors import NotFound
+from service.domain.export import STATE_COLUMNS, csv_rows, state_row
 from service.domain.history import control_changes
 from service.domain.params import BBox, KnownAt
 from service.domain.projection import in_force
@@ -146,6 +147,30 @@ class FrontReader:
             if cursor_next is None:
                 return everything
             cursor = cursor_next
+
+    async def state_csv(self, query: StateQuery) -> bytes:
+        """The whole front for ``query`` (every page) as CSV, places as the log knew them then."""
+        items = await self.whole_state(query)
+        ids = [item.place.id for item in items]
+        places = {
+            r["place_id"]: r
+            for r in await self.pool.fetch(SQL["read_places_as_known"], ids, query.known_position)
+        }
+        supporting = sorted({e for item in items for e in item.segment.events}, key=lambda u: u.int)
+        sources = {
+            r["id"]: r["source"]
+            for r in await self.pool.fetch(SQL["read_event_sources"], supporting)
+        }
+        rows: list[tuple[object, ...]] = [STATE_COLUMNS]
+        for item in items:
+            known = places.get(item.place.id)
+            name = known["name"] if known is not None else item.place.name
+            point = None
+            if known is not None and known["lat"] is not None and known["lon"] is not None:
+                point = (known["lat"], known["lon"])
+            names = [sources[e] for e in item.segment.events if e in sources]
+            rows.append(state_row(item.place.id, name, point, item.segment, names))
+        return csv_rows(rows)
 
     async def place(self, place_id: str) -> asyncpg.Record:
         """The registry's row of a place; NotFound when no event named it."""

@@ -125,6 +125,31 @@ async def test_verify_with_a_signed_saved_head(fresh_db: str, tmp_path: Path) ->
     assert json.loads(altered.stdout)["failure"]["position"] == 2
 
 
+def test_export_writes_what_the_api_serves(fresh_db: str, tmp_path: Path) -> None:
+    """`frontline export` writes the log as NDJSON or CSV, and the front as CSV, with the
+    same ETag the API gives; a bad --known-at is a one-line error."""
+    events = tmp_path / "events.ndjson"
+    events.write_text("\n".join(json.dumps(at_place(f"sy-place-{i}")) for i in range(3)) + "\n")
+    env = _env(DATABASE_URL=fresh_db)
+    assert _run(["import", str(events)], env).returncode == 0
+    out = tmp_path / "log.ndjson"
+    done = _run(["export", "--out", str(out)], env)
+    assert done.returncode == 0, done.stderr
+    assert [json.loads(line)["position"] for line in out.read_text().splitlines()] == [1, 2, 3]
+    assert "log up to position 3: ETag" in done.stderr
+    again = _run(["export", "--known-at", "position:3"], env)
+    assert again.stdout.encode() == out.read_bytes()
+    as_csv = _run(["export", "--format", "csv"], env)
+    assert as_csv.stdout.splitlines()[0].startswith("position,id,place")
+    front = _run(["export", "--front", "--valid-at", "2017-06-05"], env)
+    assert front.returncode == 0, front.stderr
+    assert front.stdout.splitlines()[0].startswith("place_id,name,lat,lon")
+    bad = _run(["export", "--known-at", "soon"], env)
+    assert bad.returncode == 1
+    assert "known_at" in bad.stderr
+    assert "Traceback" not in bad.stderr
+
+
 def test_import_of_a_missing_file_says_so(fresh_db: str) -> None:
     """A file that does not exist: exit 1 and a one-line message, no traceback."""
     done = _run(["import", "/nonexistent/events.ndjson"], _env(DATABASE_URL=fresh_db))

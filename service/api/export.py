@@ -1,0 +1,65 @@
+"""GET /v1/export: the log up to a known position, reproducibly (same bytes, same ETag)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Final
+
+from litestar import Controller, Response, get
+from litestar.params import QueryParameter
+from litestar.response import Stream
+
+from service.api.deps import AnyRequest, ServicesDep
+from service.api.events import problem_spec
+from service.domain import params
+from service.domain.export import log_etag
+from service.store.export import LOG_FORMATS, log_chunks, log_position
+
+MEDIA: Final = {"ndjson": "application/x-ndjson", "csv": "text/csv; charset=utf-8"}
+
+
+class ExportController(Controller):
+    """Reproducible exports of the log."""
+
+    tags = ["audit"]  # noqa: RUF012 (Litestar reads a plain class attribute)
+
+    @get(
+        "/v1/export",
+        summary="The log up to a known position, reproducibly",
+        description=(
+            "Every event up to the commit `known_at` names (a timestamp or `position:N`; "
+            "default the latest), in position order: as NDJSON (one stored event per line, "
+            "as `GET /v1/events` replays them) or as RFC 4180 CSV (position, id, place, "
+            "place_version, type, valid_from, valid_to, recorded_at, commit_position, "
+            "source, reliability, alignment, side, opponent, hedge, credibility, killed, "
+            "hash, payload). The same question gives the same bytes; the `ETag` is derived "
+            "from the format, the position and its chain hash, so it is known before the "
+            "body is read (`If-None-Match`: 304)."
+        ),
+        responses={422: problem_spec("A query parameter is invalid; `field` names it.")},
+    )
+    async def export(
+        self,
+        request: AnyRequest,
+        services: ServicesDep,
+        known_at: Annotated[
+            str | None,
+            QueryParameter(description="A timestamp or `position:N`; default the latest."),
+        ] = None,
+        format_: Annotated[
+            str, QueryParameter(name="format", description="`ndjson` (default) or `csv`.")
+        ] = "ndjson",
+    ) -> Stream | Response[bytes]:
+        """The export, streamed."""
+        fmt = params.one_of(format_, LOG_FORMATS, "format") or "ndjson"
+        position, chain_hash = await log_position(services.store.pool, params.known_at(known_at))
+        etag = log_etag(fmt, position, chain_hash)
+        headers = {
+            "etag": etag,
+            "content-disposition": f'attachment; filename="frontline-log-{position}.{fmt}"',
+            "x-frontline-position": str(position),
+        }
+        if request.headers.get("if-none-match") == etag:
+            return Response(b"", status_code=304, headers=headers)
+        return Stream(
+            log_chunks(services.store, position, fmt), media_type=MEDIA[fmt], headers=headers
+        )
