@@ -80,10 +80,16 @@ class LoadResult:
 
 
 async def post_load(
-    host: str, port: int, path: str, bodies: Sequence[bytes], connections: int
+    host: str,
+    port: int,
+    path: str,
+    bodies: Sequence[bytes],
+    connections: int,
+    rate: float | None = None,
 ) -> LoadResult:
-    """POST each body once, from ``connections`` keep-alive connections, each one at a time."""
-    pending = iter(bodies)
+    """POST each body once, from ``connections`` keep-alive connections, each one at a time;
+    with ``rate``, body ``i`` is sent no earlier than ``i / rate`` seconds after the start."""
+    pending = iter(enumerate(bodies))
     latencies: list[float] = []
     statuses: Counter[int] = Counter()
     errors: list[bytes] = []
@@ -94,7 +100,11 @@ async def post_load(
     async def worker() -> None:
         reader, writer = await asyncio.open_connection(host, port, limit=CHUNK)
         try:
-            for body in pending:
+            for index, body in pending:
+                if rate is not None:
+                    delay = begun + index / rate - time.perf_counter()
+                    if delay > 0:
+                        await asyncio.sleep(delay)
                 started = time.perf_counter()
                 writer.write(prefix + b"Content-Length: %d\r\n\r\n" % len(body) + body)
                 response = await read_response(reader)
@@ -105,7 +115,7 @@ async def post_load(
         finally:
             writer.close()
 
-    started = time.perf_counter()
+    begun = started = time.perf_counter()
     await asyncio.gather(*(worker() for _ in range(connections)))
     seconds = time.perf_counter() - started
     return LoadResult(len(bodies), seconds, latencies, statuses, errors[0] if errors else b"")

@@ -13,6 +13,8 @@
 4. verify (issue 4): ``GET /v1/audit/verify`` of the whole log, against a bare asyncpg cursor
    over the same query (``read_log_for_verify.sql``) hashing each payload and chaining each
    record with hashlib, best of ``--rounds`` each.
+5. live (issue 4): 10 SSE subscribers of ``GET /v1/events/stream`` while single POSTs arrive
+   at 500 events/s: the lag from each event's ``recorded_at`` to its arrival, p50 and p99.
 
     python -m bench.front                   # 1,000,000 events (about 20 min)
     python -m bench.front --scale 100000 --small 20000   # a quick run
@@ -44,8 +46,8 @@ from typing import Any, Final
 import asyncpg
 import msgspec
 
-from bench.client import read_response, upload
-from bench.run import HOST, NDJSON, OUT, import_files, machine_info, source_revision
+from bench.client import post_load, read_response, upload
+from bench.run import HOST, NDJSON, OUT, import_files, machine_info, post_bodies, source_revision
 from bench.servers import (
     VENV_BIN,
     CpuMeter,
@@ -62,6 +64,8 @@ from service.store.queries import SQL
 DATABASES: Final = {"on": "frontline_front_on", "off": "frontline_front_off"}
 GOALS: Final = {"ingest": 0.5, "state_p99": 1.3, "rebuild": 0.25, "verify": 0.5}
 BOX_PLACES: Final = 1000
+SUBSCRIBERS: Final = 10
+LIVE_RATE: Final = 500.0
 
 
 def parser() -> argparse.ArgumentParser:
@@ -75,6 +79,9 @@ def parser() -> argparse.ArgumentParser:
     args.add_argument("--queries", type=int, default=400, help="state queries per run")
     args.add_argument("--rounds", type=int, default=2, help="rebuild rounds, each side")
     args.add_argument("--seed", type=int, default=1, help="workload seed")
+    args.add_argument(
+        "--live-seconds", type=float, default=10.0, help="seconds of POSTs at 500/s (live lag)"
+    )
     args.add_argument("--out", type=Path, default=OUT, help="results and workload files")
     args.add_argument("--data-dir", type=Path, default=None, help="keep the embedded PostgreSQL")
     return args
@@ -179,6 +186,66 @@ class Bench:
         answers = await probe.run(sized, self.args.queries)
         self.figures[key] = {"events": events, "fixed_box": fixed, "answer_sized_box": answers}
         sys.stderr.write(f"state at {events} events: {self.figures[key]}\n")
+
+    # --- 5. live delivery lag (issue 4) ---
+
+    async def live(self) -> None:
+        """Commit-to-client lag of GET /v1/events/stream: SUBSCRIBERS SSE clients while
+        single POSTs arrive at LIVE_RATE events/s (lag: arrival time minus recorded_at, which
+        is read under the head lock as the commit starts; both clocks are this machine's)."""
+        head = int(await self.sql("on", "SELECT position FROM log_head WHERE id = 1"))
+        count = int(LIVE_RATE * self.args.live_seconds)
+        bodies = post_bodies(self.args.seed, 200, count, self.args.scale)
+        port = self.services["on"].port
+        lags: list[float] = []
+        ready = 0
+
+        async def subscriber() -> int:
+            nonlocal ready
+            reader, writer = await asyncio.open_connection(HOST, port, limit=2**20)
+            writer.write(
+                f"GET /v1/events/stream?after={head} HTTP/1.1\r\nHost: {HOST}\r\n\r\n".encode()
+            )
+            await reader.readuntil(b"\r\n\r\n")
+            ready += 1
+            seen, buffer = 0, b""
+            try:
+                while seen < count:
+                    size = int((await reader.readuntil(b"\r\n")).split(b";")[0], 16)
+                    buffer += await reader.readexactly(size)
+                    await reader.readexactly(2)
+                    now = datetime.now(UTC)
+                    *messages, buffer = buffer.split(b"\n\n")
+                    for message in messages:
+                        if message.startswith(b":"):
+                            continue
+                        data = message.rsplit(b"data: ", 1)[1]
+                        recorded = datetime.fromisoformat(
+                            msgspec.json.decode(data)["recorded_at"].replace("Z", "+00:00")
+                        )
+                        lags.append((now - recorded).total_seconds())
+                        seen += 1
+            finally:
+                writer.close()
+            return seen
+
+        tasks = [asyncio.create_task(subscriber()) for _ in range(SUBSCRIBERS)]
+        while ready < SUBSCRIBERS:  # noqa: ASYNC110 (a bench: polling a counter is enough)
+            await asyncio.sleep(0.05)
+        load = await post_load(HOST, port, "/v1/events", bodies, 16, rate=LIVE_RATE)
+        delivered = await asyncio.wait_for(asyncio.gather(*tasks), 120)
+        lags.sort()
+        self.figures["live"] = {
+            "subscribers": SUBSCRIBERS,
+            "events": count,
+            "offered_rate": LIVE_RATE,
+            "achieved_rate": round(load.rate),
+            "delivered_each": delivered,
+            "lag_p50_ms": round(_quantile(lags, 0.5) * 1000, 1),
+            "lag_p99_ms": round(_quantile(lags, 0.99) * 1000, 1),
+            "post_p99_ms": round(load.percentile(0.99) * 1000, 1),
+        }
+        sys.stderr.write(f"live: {self.figures['live']}\n")
 
     # --- 4. verify (issue 4) ---
 
@@ -385,6 +452,12 @@ def table(figures: dict[str, Any]) -> str:
     ]
     lines += [f"| {n} | {s:,} | {b:,} | **{r}** | {g} | {'yes' if m else 'no'} |"
               for n, s, b, r, g, m in rows]  # fmt: skip
+    live = figures["live"]
+    lines.append(
+        f"\nlive: {live['subscribers']} subscribers, {live['events']} POSTs offered at "
+        f"{live['offered_rate']:.0f}/s (achieved {live['achieved_rate']}/s): lag p50 "
+        f"{live['lag_p50_ms']} ms, p99 {live['lag_p99_ms']} ms; POST p99 {live['post_p99_ms']} ms"
+    )
     for name, figure in (("small", small), ("large", large)):
         for box in ("fixed_box", "answer_sized_box"):
             f = figure[box]
@@ -436,6 +509,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             await bench.ingest()
             await bench.state("state_large", args.scale)
             await bench.verify()
+            await bench.live()
             await bench.rebuild()
 
         asyncio.run(everything())
