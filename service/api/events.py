@@ -64,6 +64,16 @@ async def _read_limited(request: AnyRequest, limit: int) -> bytes:
     return b"".join(parts)
 
 
+After = Annotated[int, QueryParameter(ge=0, description="Last position already seen.")]
+PlaceFilter = Annotated[str | None, QueryParameter(description="Only events about this place.")]
+TypeFilter = Annotated[
+    str | None, QueryParameter(name="type", description="Only events of this type.")
+]
+SourceFilter = Annotated[
+    str | None, QueryParameter(description="Only events by this source (name).")
+]
+
+
 def _prepare(events: list[Event], batch: bool) -> tuple[PreparedEvent, ...]:
     prepared = []
     for index, event in enumerate(events):
@@ -154,19 +164,13 @@ class EventsController(Controller):
         self,
         request: AnyRequest,
         services: ServicesDep,
-        after: Annotated[int, QueryParameter(ge=0, description="Last position already seen.")] = 0,
+        after: After = 0,
         limit: Annotated[
             int | None, QueryParameter(ge=1, description="Most events to return (default 100).")
         ] = None,
-        place: Annotated[
-            str | None, QueryParameter(description="Only events about this place.")
-        ] = None,
-        type_: Annotated[
-            str | None, QueryParameter(name="type", description="Only events of this type.")
-        ] = None,
-        source: Annotated[
-            str | None, QueryParameter(description="Only events by this source (name).")
-        ] = None,
+        place: PlaceFilter = None,
+        type_: TypeFilter = None,
+        source: SourceFilter = None,
     ) -> Response[EventPage] | Stream:
         """A page of the log, or all of it as NDJSON."""
         where = _filter(place, type_, source)
@@ -198,16 +202,10 @@ class EventsController(Controller):
         self,
         request: AnyRequest,
         services: ServicesDep,
-        after: Annotated[int, QueryParameter(ge=0, description="Last position already seen.")] = 0,
-        place: Annotated[
-            str | None, QueryParameter(description="Only events about this place.")
-        ] = None,
-        type_: Annotated[
-            str | None, QueryParameter(name="type", description="Only events of this type.")
-        ] = None,
-        source: Annotated[
-            str | None, QueryParameter(description="Only events by this source (name).")
-        ] = None,
+        after: After = 0,
+        place: PlaceFilter = None,
+        type_: TypeFilter = None,
+        source: SourceFilter = None,
     ) -> Stream:
         """The live stream (SSE or NDJSON)."""
         where = _filter(place, type_, source)
