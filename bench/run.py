@@ -165,7 +165,8 @@ def machine_info(pg_version: str, database_url_given: bool) -> dict[str, Any]:
         "load_average_at_start": os.getloadavg(),
         "source": source_revision(),
         "packages": {
-            name: version(name) for name in ("litestar", "uvicorn", "asyncpg", "msgspec", "h11")
+            name: version(name)
+            for name in ("litestar", "uvicorn", "uvloop", "httptools", "asyncpg", "msgspec", "h11")
         },
     }
 
