@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import base64
 import gc
+import os
 import sys
 from collections.abc import AsyncIterator, Sequence
 from datetime import UTC, datetime
@@ -109,15 +110,16 @@ def cmd_verify(args: argparse.Namespace) -> int:
         except (OSError, msgspec.DecodeError) as error:
             sys.stderr.write(f"frontline verify: --head {args.head}: {error}\n")
             return 2
-        saved = Head(position=signed.position, hash=signed.hash, recorded_at=signed.recorded_at)
+        saved = Head(
+            position=signed.position, hash=signed.hash.lower(), recorded_at=signed.recorded_at
+        )
         signature_error = _check_signature(settings, signed, saved)
     report = asyncio.run(_verify(settings, args.from_, args.to, saved))
-    if signature_error is not None:
-        report = msgspec.structs.replace(
-            report,
-            ok=False,
-            failure=VerifyFailure(position=saved.position if saved else 0, reason=signature_error),
-        )
+    if signature_error is not None and saved is not None:
+        failure = report.failure
+        if failure is None or failure.position >= saved.position:
+            failure = VerifyFailure(position=saved.position, reason=signature_error)
+        report = msgspec.structs.replace(report, ok=False, failure=failure, saved_head="broken")
     sys.stdout.write(msgspec.json.format(msgspec.json.encode(report)).decode() + "\n")
     return 0 if report.ok else 1
 
@@ -151,8 +153,10 @@ def cmd_signing_key(args: argparse.Namespace) -> int:
     path = Path(args.file)
     key = SigningKey.generate()
     try:
-        with path.open("xb") as handle:  # never overwrite a key
-            path.chmod(0o600)
+        # Created with mode 0600 (never readable by others, even for an instant) and never
+        # over an existing file.
+        descriptor = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600)
+        with os.fdopen(descriptor, "wb") as handle:
             handle.write(key.pem())
     except FileExistsError:
         sys.stderr.write(f"frontline signing-key: {path} exists; not overwriting it\n")
@@ -432,6 +436,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         code: int = args.run(args)
     except SettingsError as error:  # e.g. a signing key file that cannot be read
         sys.stderr.write(f"frontline: {error}\n")
+        return 1
+    except FrontlineError as error:  # e.g. verify --from 0
+        where = f" ({error.field})" if error.field else ""
+        sys.stderr.write(f"frontline {args.command}{where}: {error.detail}\n")
         return 1
     return code
 

@@ -7,6 +7,8 @@ from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
+from cryptography.exceptions import UnsupportedAlgorithm
+
 from service.domain.audit import SigningKey
 
 
@@ -164,5 +166,5 @@ def load_signing_key(settings: Settings) -> SigningKey | None:
         return SigningKey.from_pem(path.read_bytes())
     except OSError as error:
         raise SettingsError(f"FRONTLINE_SIGNING_KEY_FILE: cannot read {path}: {error}") from None
-    except ValueError as error:
+    except (ValueError, TypeError, UnsupportedAlgorithm) as error:  # TypeError: encrypted
         raise SettingsError(f"FRONTLINE_SIGNING_KEY_FILE: {path}: {error}") from None

@@ -26,7 +26,7 @@ def upgrade() -> None:
     op.execute(
         """
         CREATE INDEX segments_place_bitemporal ON segments USING gist (
-          int4range(hashtext(place_id), hashtext(place_id), '[]'),
+          int8range(hashtext(place_id)::int8, hashtext(place_id)::int8, '[]'),
           tstzrange(valid_from, valid_to, '[)'),
           int8range(known_from, known_to, '[)')
         )

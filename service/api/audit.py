@@ -14,6 +14,7 @@ from service.api.deps import ServicesDep
 from service.api.events import problem_spec
 from service.domain.audit import key_id, public_pem, public_raw
 from service.domain.errors import InvalidParameter, NotFound
+from service.domain.params import MAX_POSITION
 from service.store.audit import SavedHead
 
 BAD_PARAMETER = {422: problem_spec("A query parameter is invalid; `field` names it.")}
@@ -83,11 +84,15 @@ class AuditController(Controller):
         self,
         services: ServicesDep,
         from_: Annotated[
-            int | None, QueryParameter(name="from", ge=1, description="First position.")
+            int | None,
+            QueryParameter(name="from", ge=1, le=MAX_POSITION, description="First position."),
         ] = None,
-        to: Annotated[int | None, QueryParameter(ge=0, description="Last position.")] = None,
+        to: Annotated[
+            int | None, QueryParameter(ge=0, le=MAX_POSITION, description="Last position.")
+        ] = None,
         head_position: Annotated[
-            int | None, QueryParameter(ge=0, description="Position of a saved head.")
+            int | None,
+            QueryParameter(ge=0, le=MAX_POSITION, description="Position of a saved head."),
         ] = None,
         head_hash: Annotated[
             str | None, QueryParameter(description="Hash (hex) of the saved head.")

@@ -27,8 +27,10 @@ from contracts.responses import (
 )
 from service.api.deps import AnyRequest, ServicesDep
 from service.api.openapi import IngestOperation
+from service.domain import params
 from service.domain.append import AppendRequest
 from service.domain.errors import BodyTooLarge, InvalidEvent, InvalidParameter, NotFound
+from service.domain.params import MAX_POSITION
 from service.domain.records import PreparedEvent, prepare_event, source_key
 from service.domain.validation import decode_events
 from service.store.appender import import_ndjson, split_lines
@@ -64,7 +66,9 @@ async def _read_limited(request: AnyRequest, limit: int) -> bytes:
     return b"".join(parts)
 
 
-After = Annotated[int, QueryParameter(ge=0, description="Last position already seen.")]
+After = Annotated[
+    int, QueryParameter(ge=0, le=MAX_POSITION, description="Last position already seen.")
+]
 PlaceFilter = Annotated[str | None, QueryParameter(description="Only events about this place.")]
 TypeFilter = Annotated[
     str | None, QueryParameter(name="type", description="Only events of this type.")
@@ -211,11 +215,7 @@ class EventsController(Controller):
         where = _filter(place, type_, source)
         resume = request.headers.get("last-event-id")
         if resume is not None:
-            if not resume.strip().isdigit():
-                raise InvalidParameter(
-                    f"Last-Event-ID {resume!r} is not a position", field="last-event-id"
-                )
-            after = int(resume)
+            after = params.position(resume.strip(), "last-event-id")
         ndjson = _wants_ndjson(request)
         settings = services.settings
         chunks = follow(
@@ -225,13 +225,10 @@ class EventsController(Controller):
             heartbeat=settings.stream_heartbeat,
             poll=settings.stream_poll,
         )
-        body = _live(chunks, ndjson=ndjson)
-        if ndjson:
-            return LiveStream(body, stall=settings.stream_stall, media_type=NDJSON)
         return LiveStream(
-            body,
+            _live(chunks, ndjson=ndjson),
             stall=settings.stream_stall,
-            media_type=SSE,
+            media_type=NDJSON if ndjson else SSE,
             headers={"cache-control": "no-cache", "x-accel-buffering": "no"},
         )
 
@@ -306,13 +303,20 @@ class _StallGuard:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         async def guarded(message: Message) -> None:
-            await asyncio.wait_for(send(message), self.stall)
+            try:
+                await asyncio.wait_for(send(message), self.stall)
+            except TimeoutError:
+                raise _Stalled from None
 
         try:
             await self.inner(scope, receive, guarded)
-        except* TimeoutError:
+        except* _Stalled:
             # The server then closes the connection (the response is left incomplete).
             log.info("live_stream_closed_slow_client", stall_seconds=self.stall)
+
+
+class _Stalled(Exception):
+    """The client took no chunk within the stall limit."""
 
 
 async def _ndjson(

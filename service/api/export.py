@@ -11,7 +11,7 @@ from litestar.response import Stream
 from service.api.deps import AnyRequest, ServicesDep
 from service.api.events import problem_spec
 from service.domain import params
-from service.domain.export import log_etag
+from service.domain.export import etag_matches, log_etag
 from service.store.export import LOG_FORMATS, log_chunks, log_position
 
 MEDIA: Final = {"ndjson": "application/x-ndjson", "csv": "text/csv; charset=utf-8"}
@@ -58,7 +58,7 @@ class ExportController(Controller):
             "content-disposition": f'attachment; filename="frontline-log-{position}.{fmt}"',
             "x-frontline-position": str(position),
         }
-        if request.headers.get("if-none-match") == etag:
+        if etag_matches(request.headers.get("if-none-match"), etag):
             return Response(b"", status_code=304, headers=headers)
         return Stream(
             log_chunks(services.store, position, fmt), media_type=MEDIA[fmt], headers=headers

@@ -30,7 +30,8 @@ from service.api.deps import AnyRequest, ServicesDep
 from service.api.events import problem_spec
 from service.domain import params
 from service.domain.errors import InvalidParameter
-from service.domain.export import content_etag
+from service.domain.export import content_etag, etag_matches
+from service.domain.params import MAX_POSITION
 from service.domain.projection import segment_at
 from service.projections.reads import StateQuery, place_info
 
@@ -102,7 +103,7 @@ def _csv_answer(request: AnyRequest, body: bytes, name: str) -> Response[Any]:
     """A reproducible CSV answer with its ETag (304 when the client holds it)."""
     etag = content_etag(body)
     headers = {"etag": etag, "content-disposition": f'attachment; filename="frontline-{name}.csv"'}
-    if request.headers.get("if-none-match") == etag:
+    if etag_matches(request.headers.get("if-none-match"), etag):
         return Response(b"", status_code=304, headers=headers)
     return Response(body, media_type=CSV, headers=headers)
 
@@ -358,7 +359,9 @@ class FrontController(Controller):
         self,
         services: ServicesDep,
         place_id: Annotated[str, PathParameter(description="The place's id.")],
-        after: Annotated[int, QueryParameter(ge=0, description="Commits after this position.")] = 0,
+        after: Annotated[
+            int, QueryParameter(ge=0, le=MAX_POSITION, description="Commits after this position.")
+        ] = 0,
         limit: Annotated[int, QueryParameter(ge=1, description="Commits per page.")] = 100,
     ) -> PlaceHistory:
         """The place's history, one page of commits."""

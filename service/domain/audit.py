@@ -34,6 +34,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
 from contracts.events import Occurred
+from service.domain.errors import InvalidEvent
 from service.domain.records import RECORD_VERSION, source_key
 from service.domain.time import utc_text, valid_interval
 
@@ -99,26 +100,40 @@ class ChainVerifier:
             )
         failure = _check_row(row, self.last_hash)
         if failure is not None:
-            return Failure(position, failure)
+            return failure
         self.last_hash = row["hash"]
         self.expected += 1
         self.checked += 1
         return None
 
 
-def _check_row(row: Row, prev_hash: bytes) -> str | None:
+def _check_row(row: Row, prev_hash: bytes) -> Failure | None:
+    position: int = row["position"]
     payload = row["payload"].encode()
     digest = row["payload_digest"]
     if _sha256(payload).digest() != digest:
-        return "the payload does not match its SHA-256 digest: the event's content was altered"
+        return Failure(
+            position,
+            "the payload does not match its SHA-256 digest: the event's content was altered",
+        )
     stored_record = row["record"].encode()
     stored_prev = row["prev_hash"]
-    if _sha256(prev_hash + stored_record).digest() != row["hash"]:
-        if stored_prev != prev_hash:
-            return "prev_hash is not the hash of the previous position: the chain is broken"
-        return "the hash does not match the record: the record or the hash was altered"
+    stored_hash = row["hash"]
+    if _sha256(prev_hash + stored_record).digest() != stored_hash:
+        if stored_prev == prev_hash:
+            return Failure(
+                position, "the hash does not match the record: the record or the hash was altered"
+            )
+        if _sha256(stored_prev + stored_record).digest() == stored_hash and position > 1:
+            # This row is whole and chained to a hash the previous row no longer has.
+            return Failure(
+                position - 1,
+                f"position {position - 1} was rewritten: its hash is not the one position "
+                f"{position} was chained to",
+            )
+        return Failure(position, "prev_hash is not the hash of the previous position")
     if stored_prev != prev_hash:
-        return "prev_hash is not the hash of the previous position: the chain is broken"
+        return Failure(position, "prev_hash is not the hash of the previous position")
     # The record is intact: now the columns must say what it says.
     expected = _encode_sorted(
         {
@@ -135,25 +150,26 @@ def _check_row(row: Row, prev_hash: bytes) -> str | None:
         }
     )
     if expected != stored_record:
-        return f"column {_differing(expected, stored_record)} disagrees with the record"
+        reason = f"column {_differing(expected, stored_record)} disagrees with the record"
+        return Failure(position, reason)
     try:
         facts = _facts.decode(payload)
         valid_from, valid_to = valid_interval(facts.occurred)
-    except (msgspec.DecodeError, ValueError) as error:
-        return f"the payload is not a valid event: {error}"
+    except (msgspec.DecodeError, ValueError, InvalidEvent) as error:
+        return Failure(position, f"the payload is not a valid event: {error}")
     # The columns the record does not hold, against the payload the digest vouches for.
     if facts.id != row["id"]:
-        return "column id disagrees with the payload"
+        return Failure(position, "column id disagrees with the payload")
     if facts.type != row["type"]:
-        return "column type disagrees with the payload"
+        return Failure(position, "column type disagrees with the payload")
     if facts.place.id != row["place_id"]:
-        return "column place_id disagrees with the payload"
+        return Failure(position, "column place_id disagrees with the payload")
     if _source_key(facts.source.name) != row["source_key"]:
-        return "column source_key disagrees with the payload"
+        return Failure(position, "column source_key disagrees with the payload")
     if valid_from != row["valid_from"]:
-        return "column valid_from disagrees with the payload"
+        return Failure(position, "column valid_from disagrees with the payload")
     if valid_to != row["valid_to"]:
-        return "column valid_to disagrees with the payload"
+        return Failure(position, "column valid_to disagrees with the payload")
     return None
 
 

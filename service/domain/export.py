@@ -39,6 +39,17 @@ def log_etag(fmt: str, position: int, chain_hash: bytes) -> str:
     return f'"{hashlib.sha256(seed).hexdigest()}"'
 
 
+def etag_matches(if_none_match: str | None, etag: str) -> bool:
+    """Whether an ``If-None-Match`` header names ``etag`` (RFC 9110: ``*`` or a list of tags,
+    compared weakly)."""
+    if if_none_match is None:
+        return False
+    if if_none_match.strip() == "*":
+        return True
+    ours = etag.removeprefix("W/")
+    return any(tag.strip().removeprefix("W/") == ours for tag in if_none_match.split(","))
+
+
 def content_etag(body: bytes) -> str:
     """A strong ETag from the bytes themselves."""
     return f'"{hashlib.sha256(body).hexdigest()}"'

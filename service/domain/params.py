@@ -51,6 +51,13 @@ class KnownAt:
     time: datetime | None = None
 
 
+def position(text: str, name: str) -> int:
+    """A log position given as text (a header, say): digits, at most MAX_POSITION."""
+    if not _DIGITS.match(text) or int(text) > MAX_POSITION:
+        raise InvalidParameter(f"{name} {text[:40]!r} is not a log position", field=name)
+    return int(text)
+
+
 def known_at(text: str | None) -> KnownAt:
     """Parse ``known_at``; absent means the latest commit."""
     if text is None or text == "":

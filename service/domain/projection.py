@@ -182,6 +182,8 @@ class PlaceFold:
         self._controls: list[_Control] = []
         self._pieces: list[_Piece] = []
         self._segments: list[Segment] = []
+        self._failed = False
+        """Set while an add runs; left set when it raised (the state may be half changed)."""
 
     def __len__(self) -> int:
         """How many events the fold holds."""
@@ -189,6 +191,8 @@ class PlaceFold:
 
     def timeline(self) -> Timeline:
         """The place's timeline over every event added so far."""
+        if self._failed:
+            raise RuntimeError("this fold failed on an earlier add; fold the events again")
         return Timeline(
             policy=self.policy.name,
             policy_version=self.policy.version,
@@ -196,18 +200,29 @@ class PlaceFold:
         )
 
     def add(self, events: Iterable[Event]) -> Refold | None:
-        """Add events (duplicates of held ones are ignored); return what changed, or None."""
+        """Add events (duplicates of held ones are ignored); return what changed, or None.
+
+        Raises ValueError for events no log can hold (no id, two contents under one id,
+        retraction links in a cycle); the fold is then unusable (every later call raises):
+        fold the events again.
+        """
+        if self._failed:
+            raise RuntimeError("this fold failed on an earlier add; fold the events again")
+        self._failed = True  # until this add completes
         new = self._index(events)
         if not new:
+            self._failed = False
             return None
         earliest = self._earliest_change(self._update_force(new))
-        if earliest is None:
-            return None  # informational events linking to nothing: nothing moves
-        while True:
+        refold = None
+        while earliest is not None:  # None: informational events linking to nothing
             try:
-                return self._refold(self._cut(earliest))
+                refold = self._refold(self._cut(earliest))
+                break
             except _Reach as reach:
                 earliest = min(earliest, reach.start)
+        self._failed = False
+        return refold
 
     # ---------------------------------------------------------------------------------------
     # Indexing and rule 1
@@ -368,7 +383,7 @@ class PlaceFold:
         resolved = _sweep(_blocks(self._claims(lo, before=before)), self._resolved, k)
         controls, pieces = _control_pieces(resolved, self._controls[k - 1] if k else None, since)
         overlaid = _overlay(pieces, self._spans(since))
-        # Nothing raises past this point: keep the new state.
+        # The new state replaces the old from the cut on.
         del self._prelim[kp:], self._resolved[k:], self._controls[k:]
         self._prelim.extend(prelim)
         self._resolved.extend(resolved)

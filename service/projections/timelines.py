@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 from collections import OrderedDict
 from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
+from contextlib import suppress
 from dataclasses import dataclass, field
 from datetime import datetime
 from types import TracebackType
@@ -69,6 +70,8 @@ class _Held:
     version: int
     fold: PlaceFold
     rows: OpenRows
+    counted: int = 0
+    """The events this entry adds to the projector's total (its fold's size when counted)."""
 
 
 @dataclass(slots=True)
@@ -151,9 +154,8 @@ class TimelineProjector:
         writes: _Writes,
     ) -> None:
         """Fold a held place's new events; note the rows to close and insert."""
-        size = len(entry.fold)
         refold = entry.fold.add(new)
-        self._held += len(entry.fold) - size
+        self._count(entry)
         entry.version = version
         self._cache.move_to_end(place)
         if refold is not None:
@@ -210,21 +212,27 @@ class TimelineProjector:
                 commit_position if row.valid_from in inserted else stored[row.valid_from][1]
                 for row in new
             ]
-            self._cache[place] = _Held(versions[place], fold, OpenRows(new, known))
-            self._held += len(fold)
+            entry = self._cache[place] = _Held(versions[place], fold, OpenRows(new, known))
+            self._count(entry)
+
+    def _count(self, entry: _Held) -> None:
+        self._held += len(entry.fold) - entry.counted
+        entry.counted = len(entry.fold)
 
     def _evict(self) -> None:
-        """Drop the least recently used places while the folds hold too many events."""
+        """Drop places larger than the whole cache, then the least recently used ones while
+        the folds hold too many events."""
+        self.drop([p for p, entry in self._cache.items() if entry.counted > self.cache_events])
         while self._held > self.cache_events and self._cache:
             _, evicted = self._cache.popitem(last=False)
-            self._held -= len(evicted.fold)
+            self._held -= evicted.counted
 
     def drop(self, places: Iterable[str]) -> None:
         """Forget some places (a commit that touched them failed, or they are stale)."""
         for place in places:
             evicted = self._cache.pop(place, None)
             if evicted is not None:
-                self._held -= len(evicted.fold)
+                self._held -= evicted.counted
 
     def forget(self) -> None:
         """Drop the whole cache (after a rebuild, or when another writer may have raced us)."""
@@ -253,7 +261,10 @@ class TimelineProjector:
                         self.forget()
             finally:
                 if not committed:
-                    await transaction.rollback()
+                    # After a failed COMMIT the server has rolled back already; the error
+                    # that got us here is the one to report.
+                    with suppress(asyncpg.InterfaceError, asyncpg.PostgresError):
+                        await transaction.rollback()
         return written
 
     async def _rebuild(self, conn: Connection) -> int:

@@ -84,6 +84,10 @@ class AuditReader:
                     f"from ({first}) must be at least 1 and at most to + 1 ({last + 1})",
                     field="from" if start is not None else "to",
                 )
+            if last > head.position:
+                raise InvalidParameter(
+                    f"to ({last}) is past the log's head ({head.position})", field="to"
+                )
             verifier, failure = await _verify(conn, first, last)
             if failure is None and end is None and verifier.expected <= head.position:
                 failure = Failure(
@@ -94,7 +98,11 @@ class AuditReader:
                 failure = Failure(head.position, "the head's hash is not the chain's last hash")
             saved_state: Literal["holds", "broken", "not given"] = "not given"
             if saved is not None:
-                stored = await conn.fetchval(SQL["read_hash_at"], saved.position)
+                stored = (
+                    GENESIS_HASH
+                    if saved.position == 0
+                    else await conn.fetchval(SQL["read_hash_at"], saved.position)
+                )
                 broken = check_saved_head(
                     Head(position=saved.position, hash=saved.hash, recorded_at=None),
                     None if stored is None else bytes(stored),

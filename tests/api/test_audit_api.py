@@ -102,6 +102,10 @@ async def test_verify_answers_ok_and_holds_a_saved_head(client: Client) -> None:
         ({"head_hash": "00" * 32}, "head_position"),
         ({"head_position": 1, "head_hash": "zz" * 32}, "head_hash"),
         ({"head_position": 1, "head_hash": "00"}, "head_hash"),
+        ({"to": 10**20}, "to"),
+        ({"from": 10**20}, "from"),
+        ({"head_position": 10**20, "head_hash": "00" * 32}, "head_position"),
+        ({"to": 99}, "to"),  # past the head
     ],
 )
 async def test_bad_verify_parameters_are_422_naming_them(

@@ -98,3 +98,4 @@ async def test_unknown_place_and_bad_parameters(client: Client) -> None:
     assert_problem(await client.get(url, params={"limit": 100_000}), 422, "limit")
     assert_problem(await client.get(url, params={"after": -1}), 422, "after")
     assert_problem(await client.get(url, params={"after": "x"}), 422, "after")
+    assert_problem(await client.get(url, params={"after": 10**20}), 422, "after")

@@ -226,6 +226,9 @@ async def test_a_client_that_stops_reading_is_cut_off_and_resumes(live: int) -> 
 
 async def test_bad_resume_points_are_422(client: AsyncTestClient[Litestar]) -> None:
     assert_problem(await client.get("/v1/events/stream", params={"after": -1}), 422, "after")
-    response = await client.get("/v1/events/stream", headers={"last-event-id": "abc"})
-    assert_problem(response, 422, "last-event-id")
+    for resume in ("abc", "-1", "1" * 20, "9" * 5000):
+        response = await client.get("/v1/events/stream", headers={"last-event-id": resume})
+        assert_problem(response, 422, "last-event-id")
+    assert_problem(await client.get("/v1/events/stream", params={"after": 10**20}), 422, "after")
+    assert_problem(await client.get("/v1/events", params={"after": 10**20}), 422, "after")
     assert_problem(await client.get("/v1/events/stream", params={"type": "x"}), 422, "type")

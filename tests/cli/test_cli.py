@@ -123,6 +123,10 @@ async def test_verify_with_a_signed_saved_head(fresh_db: str, tmp_path: Path) ->
     altered = _run(["verify"], env)
     assert altered.returncode == 1
     assert json.loads(altered.stdout)["failure"]["position"] == 2
+    bad = _run(["verify", "--from", "0"], env)
+    assert bad.returncode == 1
+    assert "Traceback" not in bad.stderr
+    assert "from" in bad.stderr
 
 
 def test_export_writes_what_the_api_serves(fresh_db: str, tmp_path: Path) -> None:

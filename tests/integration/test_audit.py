@@ -14,6 +14,7 @@ import pytest
 
 from contracts.audit import VerifyReport
 from service.domain.audit import Head, SigningKey, signature_valid
+from service.domain.errors import InvalidParameter
 from service.store.audit import AuditReader, SavedHead
 from service.store.events import EventStore
 from tests.integration.helpers import Conn, append_ok
@@ -159,3 +160,36 @@ async def test_a_signed_head_checks_and_a_forged_one_does_not(pool: asyncpg.Pool
     assert not signature_valid(key.public, head, "not base64!")
     other = SigningKey.generate()
     assert not signature_valid(other.public, head, signed.signature)
+
+
+async def test_a_consistently_rewritten_event_is_named_not_its_successor(
+    pool: asyncpg.Pool, log: int, tamper: Conn
+) -> None:
+    """Rewriting an event's submitter in its column, its record and its hash leaves that row
+    whole; the next row, chained to the old hash, shows it, and the verifier names the
+    rewritten one."""
+    await tamper.execute(
+        """
+        UPDATE events SET
+          submitter = 'mallory',
+          record = replace(record, '"submitter":null', '"submitter":"mallory"')
+        WHERE position = 6
+        """
+    )
+    await tamper.execute(
+        "UPDATE events SET hash = sha256(prev_hash || convert_to(record, 'UTF8')) "
+        "WHERE position = 6"
+    )
+    failed_at(await AuditReader(pool, None).verify(None, None), 6, "position 6 was rewritten")
+
+
+async def test_ranges_and_saved_heads_at_the_edges(pool: asyncpg.Pool, log: int) -> None:
+    reader = AuditReader(pool, None)
+    genesis = SavedHead(position=0, hash="0" * 64)
+    assert (await reader.verify(None, None, genesis)).saved_head == "holds"
+    with pytest.raises(InvalidParameter) as past:
+        await reader.verify(1, log + 1)
+    assert past.value.field == "to"
+    empty = await reader.verify(log + 1, None)
+    assert empty.ok
+    assert empty.checked == 0

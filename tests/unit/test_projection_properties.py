@@ -7,6 +7,7 @@ import random
 from typing import Any
 
 import msgspec
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -281,3 +282,17 @@ def test_adding_events_in_any_steps_gives_the_fold_of_all(
             refold.segments
         )
         assert all(s in earlier for s in kept)
+
+
+def test_a_fold_that_failed_refuses_to_go_on() -> None:
+    """An add that raises (two contents under one id) leaves the fold unusable rather than
+    half changed: every later call says so."""
+    fold = PlaceFold()
+    fold.add([event("capture", GOV, on="2017-06-03", id=uid(1))])
+    clash = event("capture", ISIS, on="2017-06-04", id=uid(1))
+    with pytest.raises(ValueError, match="share the id"):
+        fold.add([event("control", SDF, on="2017-06-05", id=uid(2)), clash])
+    with pytest.raises(RuntimeError, match="failed"):
+        fold.timeline()
+    with pytest.raises(RuntimeError, match="failed"):
+        fold.add([])

@@ -2,7 +2,7 @@
 -- row closed at $2 was last known at $2 - 1: its known range is half-open).
 SELECT known_from, known_to, body
 FROM segments
-WHERE int4range(hashtext(place_id), hashtext(place_id), '[]') @> hashtext($1::text)
+WHERE int8range(hashtext(place_id)::int8, hashtext(place_id)::int8, '[]') @> hashtext($1::text)::int8
   AND place_id = $1
   AND int8range(known_from, known_to, '[)') && int8range($2::bigint - 1, $3::bigint, '[]')
   AND (known_from = ANY($4::bigint[]) OR known_to = ANY($4::bigint[]))

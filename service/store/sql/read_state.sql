@@ -6,7 +6,7 @@ FROM places AS p
 CROSS JOIN LATERAL (
   SELECT s.body
   FROM segments AS s
-  WHERE int4range(hashtext(s.place_id), hashtext(s.place_id), '[]') @> hashtext(p.id)
+  WHERE int8range(hashtext(s.place_id)::int8, hashtext(s.place_id)::int8, '[]') @> hashtext(p.id)::int8
     AND s.place_id = p.id
     AND tstzrange(s.valid_from, s.valid_to, '[)') @> $1::timestamptz
     AND int8range(s.known_from, s.known_to, '[)') @> $2::bigint
