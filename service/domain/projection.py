@@ -116,7 +116,8 @@ class Refold:
     """What :meth:`PlaceFold.add` changed: from ``since`` on, the timeline is ``segments``."""
 
     since: datetime | None
-    """``None`` when the whole timeline was recomputed; the segments before stay as they were."""
+    """The valid time from which segments were recomputed (those before stay as they were);
+    ``None`` when the whole timeline was."""
     segments: tuple[Segment, ...]
     """The timeline's segments with ``valid_from >= since`` (all of them when ``since`` is None)."""
 
