@@ -11,7 +11,7 @@ import msgspec
 import structlog
 from litestar import Controller, Response, get, post
 from litestar.openapi.datastructures import ResponseSpec
-from litestar.params import PathParameter, QueryParameter
+from litestar.params import HeaderParameter, PathParameter, QueryParameter
 from litestar.response import Stream
 from litestar.response.base import ASGIResponse
 from litestar.types import Message, Receive, Scope, Send
@@ -210,12 +210,18 @@ class EventsController(Controller):
         place: PlaceFilter = None,
         type_: TypeFilter = None,
         source: SourceFilter = None,
+        last_event_id: Annotated[
+            str | None,
+            HeaderParameter(
+                name="last-event-id",
+                description="The last id received, to resume after it (wins over `after`).",
+            ),
+        ] = None,
     ) -> Stream:
         """The live stream (SSE or NDJSON)."""
         where = _filter(place, type_, source)
-        resume = request.headers.get("last-event-id")
-        if resume is not None:
-            after = params.position(resume.strip(), "last-event-id")
+        if last_event_id is not None:
+            after = params.position(last_event_id.strip(), "last-event-id")
         ndjson = _wants_ndjson(request)
         settings = services.settings
         chunks = follow(

@@ -5,10 +5,11 @@ from __future__ import annotations
 from typing import Annotated, Final
 
 from litestar import Controller, Response, get
-from litestar.params import QueryParameter
+from litestar.openapi.datastructures import ResponseSpec
+from litestar.params import HeaderParameter, QueryParameter
 from litestar.response import Stream
 
-from service.api.deps import AnyRequest, ServicesDep
+from service.api.deps import ServicesDep
 from service.api.events import problem_spec
 from service.domain import params
 from service.domain.export import etag_matches, log_etag
@@ -35,11 +36,13 @@ class ExportController(Controller):
             "from the format, the position and its chain hash, so it is known before the "
             "body is read (`If-None-Match`: 304)."
         ),
-        responses={422: problem_spec("A query parameter is invalid; `field` names it.")},
+        responses={
+            304: ResponseSpec(None, description="`If-None-Match` names this export's ETag."),
+            422: problem_spec("A query parameter is invalid; `field` names it."),
+        },
     )
     async def export(
         self,
-        request: AnyRequest,
         services: ServicesDep,
         known_at: Annotated[
             str | None,
@@ -48,6 +51,10 @@ class ExportController(Controller):
         format_: Annotated[
             str, QueryParameter(name="format", description="`ndjson` (default) or `csv`.")
         ] = "ndjson",
+        if_none_match: Annotated[
+            str | None,
+            HeaderParameter(name="if-none-match", description="ETags the client holds."),
+        ] = None,
     ) -> Stream | Response[bytes]:
         """The export, streamed."""
         fmt = params.one_of(format_, LOG_FORMATS, "format") or "ndjson"
@@ -58,7 +65,7 @@ class ExportController(Controller):
             "content-disposition": f'attachment; filename="frontline-log-{position}.{fmt}"',
             "x-frontline-position": str(position),
         }
-        if etag_matches(request.headers.get("if-none-match"), etag):
+        if etag_matches(if_none_match, etag):
             return Response(b"", status_code=304, headers=headers)
         return Stream(
             log_chunks(services.store, position, fmt), media_type=MEDIA[fmt], headers=headers

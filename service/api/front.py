@@ -8,6 +8,7 @@ from typing import Annotated, Any, Final, cast
 import asyncpg
 import msgspec
 from litestar import Controller, Response, get, post
+from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import PathParameter, QueryParameter
 
 from contracts.front import (
@@ -53,6 +54,10 @@ KnownAtParam = Annotated[
     ),
 ]
 BAD_PARAMETER = {422: problem_spec("A query parameter is invalid; `field` names it.")}
+CSV_OR_BAD = {
+    **BAD_PARAMETER,
+    304: ResponseSpec(None, description="`format=csv` and `If-None-Match` names its ETag."),
+}
 NO_PLACE = {
     404: problem_spec("No event names this place."),
     422: problem_spec("A query parameter is invalid; `field` names it."),
@@ -144,7 +149,7 @@ class FrontController(Controller):
             "controller, status, status_by, disputed, confidence, basis, since, sources; "
             "the same question gives the same bytes and `ETag` (`If-None-Match`: 304)."
         ),
-        responses=BAD_PARAMETER,
+        responses=CSV_OR_BAD,
     )
     async def state(
         self,

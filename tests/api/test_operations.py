@@ -34,6 +34,20 @@ async def test_openapi_documents_every_endpoint_and_the_contract(client: Client)
     assert {"application/json", "application/x-ndjson"} <= set(bodies)
     for status in ("201", "200", "400", "409", "413", "422"):
         assert status in post["responses"], status
+    for path in (
+        "/v1/events/stream",
+        "/v1/audit/head",
+        "/v1/audit/key",
+        "/v1/audit/verify",
+        "/v1/export",
+        "/v1/places/{place_id}/history",
+    ):
+        assert "get" in paths.get(path, {}), path
+    stream = {p["name"]: p["in"] for p in paths["/v1/events/stream"]["get"]["parameters"]}
+    assert stream["last-event-id"] == "header"
+    assert "304" in paths["/v1/export"]["get"]["responses"]
+    assert "304" in paths["/v1/state"]["get"]["responses"]
+    assert "422" in paths["/v1/audit/verify"]["get"]["responses"]
     components = schema["components"]["schemas"]
     assert "Event" in components
     assert "Capture" in components
