@@ -20,10 +20,11 @@ from service.api.deps import Services
 from service.api.events import EventsController
 from service.api.export import ExportController
 from service.api.front import FrontController
-from service.api.health import health, ready
+from service.api.health import health, metrics_route, ready
 from service.api.middleware import request_logging
 from service.api.openapi import add_contract_schemas, openapi_config
 from service.api.problems import EXCEPTION_HANDLERS
+from service.metrics import Metrics
 from service.projections.reads import FrontReader
 from service.projections.timelines import TimelineProjector
 from service.settings import Settings, load_signing_key
@@ -45,6 +46,7 @@ def _version() -> str:
 def create_app(settings: Settings, *, pool: asyncpg.Pool | None = None) -> Litestar:
     """Build the HTTP app. ``settings.database_url`` must be resolved (see ``resolve_urls``)."""
     holder: dict[str, Services] = {}
+    metrics = Metrics()
     signing = load_signing_key(settings)  # fails fast, before serving, on a bad key file
 
     @asynccontextmanager
@@ -53,6 +55,7 @@ def create_app(settings: Settings, *, pool: asyncpg.Pool | None = None) -> Lites
         active = pool if pool is not None else await create_pool(settings)
         projector = TimelineProjector(cache_events=settings.fold_cache)
         store = EventStore(active, projector if settings.projections else None)
+        store.commit_observers.append(metrics.observe_commit)
         committer = GroupCommitter(store, settings.group_max)
         committer.start()
         holder["services"] = Services(
@@ -62,6 +65,7 @@ def create_app(settings: Settings, *, pool: asyncpg.Pool | None = None) -> Lites
             projector=projector,
             front=FrontReader(active),
             audit=AuditReader(active, signing),
+            metrics=metrics,
         )
         log.info("sys_startup", version=_version(), pool_max=settings.pool_max)
         try:
@@ -83,6 +87,7 @@ def create_app(settings: Settings, *, pool: asyncpg.Pool | None = None) -> Lites
             ExportController,
             health,
             ready,
+            metrics_route,
         ],
         dependencies={"services": Provide(services, sync_to_thread=False)},
         lifespan=[lifespan],
@@ -97,5 +102,5 @@ def create_app(settings: Settings, *, pool: asyncpg.Pool | None = None) -> Lites
     add_contract_schemas(app)
     # Litestar's `middleware=` runs only for matched routes; wrapping the app's ASGI handler
     # gives every request (404s and 405s included) its request id and its log line.
-    app.asgi_handler = request_logging(app.asgi_handler)
+    app.asgi_handler = request_logging(app.asgi_handler, metrics)
     return app

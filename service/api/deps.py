@@ -8,6 +8,7 @@ from typing import Any
 from litestar import Request
 from litestar.di import NamedDependency
 
+from service.metrics import Metrics
 from service.projections.reads import FrontReader
 from service.projections.timelines import TimelineProjector
 from service.settings import Settings
@@ -27,6 +28,7 @@ class Services:
     """The one projector of this process (the store uses it when projections are on)."""
     front: FrontReader
     audit: AuditReader
+    metrics: Metrics
 
 
 AnyRequest = Request[Any, Any, Any]

@@ -12,6 +12,7 @@ from litestar.openapi.datastructures import ResponseSpec
 from contracts.responses import Health, Problem
 from service.api.deps import ServicesDep
 from service.domain.errors import NotReady
+from service.metrics import PoolUse
 from service.projections.timelines import projection_state
 from service.store.events import UNAVAILABLE
 from service.store.migrate import head_revision
@@ -61,3 +62,21 @@ async def ready(services: ServicesDep) -> Health:
                 "run `frontline rebuild`"
             )
     return Health(status="ready", database="ok", migration=revision)
+
+
+@get(
+    "/metrics",
+    summary="Metrics (Prometheus text format)",
+    description=(
+        "This process's counters: requests by route and status, latency histograms by route, "
+        "events appended, events per commit, and the database pool's connections. Open to "
+        "every client; counted per process."
+    ),
+    tags=["operations"],
+    media_type="text/plain; version=0.0.4; charset=utf-8",
+)
+async def metrics_route(services: ServicesDep) -> str:
+    """The exposition."""
+    pool = services.store.pool
+    use = PoolUse(size=pool.get_size(), idle=pool.get_idle_size(), max=pool.get_max_size())
+    return services.metrics.render(use)

@@ -11,13 +11,16 @@ import structlog
 from litestar.enums import ScopeType
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
+from service.metrics import Metrics
+
 log = structlog.get_logger("frontline.request")
 
 _SAFE_ID: Final = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 
 
-def request_logging(app: ASGIApp) -> ASGIApp:
-    """ASGI middleware: request id (``X-Request-ID`` kept if sane), timing, one log line."""
+def request_logging(app: ASGIApp, metrics: Metrics) -> ASGIApp:
+    """ASGI middleware: request id (``X-Request-ID`` kept if sane), timing, one log line,
+    and the request counted in ``metrics`` by its route's template."""
 
     async def middleware(scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != ScopeType.HTTP:
@@ -42,13 +45,17 @@ def request_logging(app: ASGIApp) -> ASGIApp:
             try:
                 await app(scope, receive, send_with_id)
             finally:
+                seconds = time.perf_counter() - started
+                method = scope.get("method", "")
                 log.info(
                     "request",
                     request_id=request_id,
-                    method=scope.get("method"),
+                    method=method,
                     path=scope["path"],
                     status=status,
-                    duration_ms=round((time.perf_counter() - started) * 1000, 3),
+                    duration_ms=round(seconds * 1000, 3),
                 )
+                route = scope.get("path_template") or "(no route)"
+                metrics.observe_request(method, route, status, seconds)
 
     return middleware

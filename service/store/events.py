@@ -128,6 +128,8 @@ class EventStore:
         """Keeps the projections in the append transaction; None when they are switched off."""
         self.committed = CommitSignal()
         """Notified after every commit of this process (live readers wait on it)."""
+        self.commit_observers: list[Callable[[int], None]] = []
+        """Told the number of events of every commit of this process (metrics)."""
 
     async def append_group(
         self,
@@ -206,6 +208,8 @@ class EventStore:
                     await projecting.apply(conn, versions, plan.head_position, added)
         if plan.created:
             self.committed.notify()
+            for observe in self.commit_observers:
+                observe(len(plan.rows))
         return plan.outcomes
 
     async def _known(self, conn: Connection, requests: Sequence[AppendRequest]) -> Known:

@@ -1,0 +1,58 @@
+"""GET /metrics: the Prometheus text format, counting what the process did."""
+
+from __future__ import annotations
+
+import re
+
+from litestar import Litestar
+from litestar.testing import AsyncTestClient
+
+from tests.payloads import event_json
+
+Client = AsyncTestClient[Litestar]
+SAMPLE = re.compile(r"^([a-z_]+)(\{.*\})? (\S+)$")
+
+
+def samples(text: str) -> dict[str, float]:
+    """Every sample line as 'name{labels}' -> value; comments checked for HELP/TYPE."""
+    found: dict[str, float] = {}
+    for line in text.splitlines():
+        if line.startswith("#"):
+            assert line.startswith(("# HELP ", "# TYPE ")), line
+            continue
+        match = SAMPLE.match(line)
+        assert match, line
+        found[match.group(1) + (match.group(2) or "")] = float(match.group(3))
+    return found
+
+
+async def test_requests_commits_and_the_pool_are_counted(client: Client) -> None:
+    for _ in range(3):
+        assert (await client.post("/v1/events", json=event_json())).status_code == 201
+    batch = {"events": [event_json(), event_json()]}
+    assert (await client.post("/v1/events", json=batch)).status_code == 201
+    assert (await client.get("/v1/places/sy-nowhere")).status_code == 404
+    response = await client.get("/metrics")
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("text/plain; version=0.0.4")
+    found = samples(response.text)
+    posted = 'frontline_http_requests_total{method="POST",route="/v1/events",status="201"}'
+    assert found[posted] == 4
+    missing = (
+        'frontline_http_requests_total{method="GET",route="/v1/places/{place_id}",status="404"}'
+    )
+    assert found[missing] == 1
+    latency = 'frontline_http_request_duration_seconds_count{method="POST",route="/v1/events"}'
+    assert found[latency] == 4
+    inf = (
+        'frontline_http_request_duration_seconds_bucket{method="POST",route="/v1/events",le="+Inf"}'
+    )
+    assert found[inf] == 4
+    assert found["frontline_events_appended_total"] == 5
+    assert found["frontline_commit_events_count"] >= 2  # group commits may join requests
+    assert found["frontline_commit_events_sum"] == 5
+    assert (
+        found['frontline_commit_events_bucket{le="+Inf"}'] == found["frontline_commit_events_count"]
+    )
+    assert found["frontline_db_pool_max"] == 10
+    assert found['frontline_db_pool_connections{state="busy"}'] >= 0
