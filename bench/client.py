@@ -19,6 +19,11 @@ CHUNK: Final = 1 << 20
 """Bytes per chunk of an upload, and the stream reader's buffer limit."""
 
 
+AUTH: str = ""
+"""An ``Authorization`` header line (with its CRLF) for every request; the runners set it
+once they have put a key into the service's database (``bench.servers.grant_key``)."""
+
+
 @dataclass(slots=True)
 class Response:
     """Status and body of one response."""
@@ -94,7 +99,7 @@ async def post_load(
     statuses: Counter[int] = Counter()
     errors: list[bytes] = []
     prefix = (
-        f"POST {path} HTTP/1.1\r\nHost: {host}:{port}\r\nContent-Type: application/json\r\n"
+        f"POST {path} HTTP/1.1\r\nHost: {host}:{port}\r\n{AUTH}Content-Type: application/json\r\n"
     ).encode()
 
     async def worker() -> None:
@@ -127,7 +132,8 @@ async def upload(host: str, port: int, path: str, file: Path, content_type: str)
     try:
         writer.write(
             (
-                f"POST {path} HTTP/1.1\r\nHost: {host}:{port}\r\nContent-Type: {content_type}\r\n"
+                f"POST {path} HTTP/1.1\r\nHost: {host}:{port}\r\n{AUTH}"
+                f"Content-Type: {content_type}\r\n"
                 "Transfer-Encoding: chunked\r\nConnection: close\r\n\r\n"
             ).encode()
         )
@@ -160,7 +166,7 @@ async def download_lines(host: str, port: int, target: str, accept: str) -> Down
     try:
         writer.write(
             (
-                f"GET {target} HTTP/1.1\r\nHost: {host}:{port}\r\nAccept: {accept}\r\n"
+                f"GET {target} HTTP/1.1\r\nHost: {host}:{port}\r\n{AUTH}Accept: {accept}\r\n"
                 "Connection: close\r\n\r\n"
             ).encode()
         )

@@ -46,6 +46,7 @@ from typing import Any, Final
 import asyncpg
 import msgspec
 
+from bench import client
 from bench.client import post_load, read_response, upload
 from bench.run import HOST, NDJSON, OUT, import_files, machine_info, post_bodies, source_revision
 from bench.servers import (
@@ -55,10 +56,12 @@ from bench.servers import (
     ServerProcess,
     drop_database,
     free_port,
+    grant_key,
     recreate_database,
     run_checked,
 )
 from bench.workload import DAYS, FIRST_DAY, Workload
+from service.domain.access import new_key
 from service.store.queries import SQL
 
 DATABASES: Final = {"on": "frontline_front_on", "off": "frontline_front_off"}
@@ -220,7 +223,8 @@ class Bench:
             nonlocal ready
             reader, writer = await asyncio.open_connection(HOST, port, limit=2**20)
             writer.write(
-                f"GET /v1/events/stream?after={head} HTTP/1.1\r\nHost: {HOST}\r\n\r\n".encode()
+                f"GET /v1/events/stream?after={head} HTTP/1.1\r\nHost: {HOST}\r\n"
+                f"{client.AUTH}\r\n".encode()
             )
             await reader.readuntil(b"\r\n\r\n")
             ready += 1
@@ -274,7 +278,7 @@ class Bench:
             reader, writer = await asyncio.open_connection(HOST, port)
             try:
                 writer.write(
-                    f"GET /v1/audit/verify HTTP/1.1\r\nHost: {HOST}\r\n"
+                    f"GET /v1/audit/verify HTTP/1.1\r\nHost: {HOST}\r\n{client.AUTH}"
                     "Connection: close\r\n\r\n".encode()
                 )
                 answer = await read_response(reader)
@@ -350,7 +354,8 @@ class Bench:
         reader, writer = await asyncio.open_connection(HOST, port)
         try:
             writer.write(
-                f"POST /v1/admin/rebuild HTTP/1.1\r\nHost: {HOST}\r\nContent-Length: 0\r\n"
+                f"POST /v1/admin/rebuild HTTP/1.1\r\nHost: {HOST}\r\n{client.AUTH}"
+                "Content-Length: 0\r\n"
                 "Connection: close\r\n\r\n".encode()
             )
             answer = await read_response(reader)
@@ -407,7 +412,7 @@ class _StateProbe:
                     f"&valid_at={day.isoformat()}&known_at=position:{known}&limit=1000"
                 )
                 started = time.perf_counter()
-                writer.write(f"GET {target} HTTP/1.1\r\nHost: {HOST}\r\n\r\n".encode())
+                writer.write(f"GET {target} HTTP/1.1\r\nHost: {HOST}\r\n{client.AUTH}\r\n".encode())
                 answer = await read_response(reader)
                 latencies.append(time.perf_counter() - started)
                 if answer.status != 200:
@@ -501,9 +506,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         server_url = embedded.start() if embedded is not None else str(external)
         urls = {k: asyncio.run(recreate_database(server_url, db)) for k, db in DATABASES.items()}
+        key = new_key()
+        client.AUTH = f"Authorization: Bearer {key}\r\n"
         for name, url in urls.items():
             env = {"DATABASE_URL": url, "FRONTLINE_LOG_FORMAT": "json"}
             run_checked([str(VENV_BIN / "frontline"), "migrate"], env, work / f"migrate-{name}.log")
+            asyncio.run(grant_key(url, key))
             if name == "off":
                 env["FRONTLINE_PROJECTIONS"] = "off"
             port = free_port()

@@ -38,6 +38,7 @@ from typing import Any, Final
 
 import asyncpg
 
+from bench import client
 from bench.client import LoadResult, download_lines, post_load, upload
 from bench.servers import (
     VENV_BIN,
@@ -46,10 +47,12 @@ from bench.servers import (
     ServerProcess,
     drop_database,
     free_port,
+    grant_key,
     recreate_database,
     run_checked,
 )
 from bench.workload import Workload
+from service.domain.access import new_key
 from service.store.events import EVENT_COLUMNS
 from service.store.queries import SQL
 
@@ -657,6 +660,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                "FRONTLINE_POOL_MAX": str(args.pool_max)}  # fmt: skip
         extra = dict(item.split("=", 1) for item in args.service_env)
         run_checked([str(VENV_BIN / "frontline"), "migrate"], env, work / "migrate.log")
+        key = new_key()
+        asyncio.run(grant_key(db_url, key))
+        client.AUTH = f"Authorization: Bearer {key}\r\n"
         port = free_port()
         service = ServerProcess(
             name="service",

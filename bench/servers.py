@@ -15,6 +15,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
+import uuid
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,6 +23,8 @@ from typing import IO, Final
 from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
+
+from service.domain.access import key_hash
 
 VENV_BIN: Final = Path(sys.executable).parent
 CLOCK_TICKS: Final = os.sysconf("SC_CLK_TCK")
@@ -48,6 +51,19 @@ async def drop_database(server_url: str, name: str) -> None:
     conn = await asyncpg.connect(server_url)
     try:
         await conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+    finally:
+        await conn.close()
+
+
+async def grant_key(url: str, key: str) -> None:
+    """Put an admin API key into the database at ``url`` (as its owner): the bench's key."""
+    conn = await asyncpg.connect(url)
+    try:
+        await conn.execute(
+            "INSERT INTO api_keys (id, name, role, key_hash) VALUES ($1, 'bench', 'admin', $2)",
+            uuid.uuid4(),
+            key_hash(key),
+        )
     finally:
         await conn.close()
 

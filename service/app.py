@@ -15,6 +15,7 @@ import structlog
 from litestar import Litestar
 from litestar.di import Provide
 
+from service.api.access import access_control
 from service.api.audit import AuditController
 from service.api.deps import Services
 from service.api.events import EventsController
@@ -32,6 +33,7 @@ from service.store.appender import GroupCommitter
 from service.store.audit import AuditReader
 from service.store.db import create_pool
 from service.store.events import EventStore
+from service.store.keys import KeyStore
 
 log = structlog.get_logger(__name__)
 
@@ -66,7 +68,9 @@ def create_app(settings: Settings, *, pool: asyncpg.Pool | None = None) -> Lites
             front=FrontReader(active),
             audit=AuditReader(active, signing),
             metrics=metrics,
+            keys=KeyStore(active, settings.key_cache),
         )
+        app.state.services = holder["services"]  # for the access guard
         log.info("sys_startup", version=_version(), pool_max=settings.pool_max)
         try:
             yield
@@ -102,5 +106,7 @@ def create_app(settings: Settings, *, pool: asyncpg.Pool | None = None) -> Lites
     add_contract_schemas(app)
     # Litestar's `middleware=` runs only for matched routes; wrapping the app's ASGI handler
     # gives every request (404s and 405s included) its request id and its log line.
-    app.asgi_handler = request_logging(app.asgi_handler, metrics)
+    # Keys are checked before routing (service/api/access.py), inside the logging wrapper so
+    # a refused request has its request id and its log line.
+    app.asgi_handler = request_logging(access_control(app.asgi_handler, services), metrics)
     return app

@@ -35,6 +35,7 @@ from service.store.audit import AuditReader, SavedHead
 from service.store.db import create_pool, embedded_running, resolve_urls, stop_embedded
 from service.store.events import EventStore
 from service.store.export import log_chunks, log_position
+from service.store.keys import KeyStore
 
 log = structlog.get_logger("frontline.cli")
 
@@ -244,6 +245,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
             _migrate(settings)
         if args.demo:
             asyncio.run(_load_demo(settings, only_if_empty=True))
+        if embedded:
+            asyncio.run(_first_admin_key(settings))
         log.info("serving", url=f"http://{settings.host}:{settings.port}", embedded=embedded)
         tune_gc()
         uvicorn.run(
@@ -257,6 +260,55 @@ def cmd_serve(args: argparse.Namespace) -> int:
         if started_here:
             stop_embedded(env.data_dir)
     return 0
+
+
+async def _first_admin_key(settings: Settings) -> None:
+    """On a local database without any key, make an admin key and show it (once)."""
+    pool = await create_pool(settings)
+    try:
+        store = KeyStore(pool)
+        if await store.list():
+            return
+        principal, key = await store.create("first-admin", "admin")
+    finally:
+        await pool.close()
+    log.info("authn_token_created", key_name=principal.name, role=principal.role)
+    sys.stderr.write(
+        f"\nAn admin API key for this local database (shown once, keep it):\n\n    {key}\n\n"
+        "Send it as 'Authorization: Bearer <key>'; 'frontline keys create' makes others.\n\n"
+    )
+
+
+def cmd_keys(args: argparse.Namespace) -> int:
+    """Create (the key is printed once), list or revoke API keys."""
+    return asyncio.run(_keys(_settings(args), args))
+
+
+async def _keys(settings: Settings, args: argparse.Namespace) -> int:
+    pool = await create_pool(settings)
+    try:
+        store = KeyStore(pool)
+        if args.action == "create":
+            principal, key = await store.create(args.name, args.role)
+            log.info("authn_token_created", key_name=principal.name, role=principal.role)
+            sys.stderr.write(f"key {principal.name!r} ({principal.role}), shown once:\n")
+            sys.stdout.write(key + "\n")
+            return 0
+        if args.action == "revoke":
+            if not await store.revoke(args.name):
+                sys.stderr.write(f"frontline keys revoke: no live key named {args.name!r}\n")
+                return 1
+            log.info("authn_token_revoked", key_name=args.name)
+            sys.stderr.write(f"revoked {args.name!r}\n")
+            return 0
+        for info in await store.list():
+            state = f"revoked {info.revoked_at.isoformat()}" if info.revoked_at else "live"
+            sys.stdout.write(
+                f"{info.name}\t{info.role}\tcreated {info.created_at.isoformat()}\t{state}\n"
+            )
+        return 0
+    finally:
+        await pool.close()
 
 
 def cmd_migrate(args: argparse.Namespace) -> int:
@@ -416,6 +468,17 @@ def parser() -> argparse.ArgumentParser:
     export.add_argument("--out", help="file to write (default: standard output)")
     export.add_argument("--data-dir", type=Path, help="embedded database folder (./data)")
     export.set_defaults(run=cmd_export)
+
+    keys = commands.add_parser("keys", help="API keys: create, list, revoke")
+    key_actions = keys.add_subparsers(dest="action", required=True)
+    create = key_actions.add_parser("create", help="a new key, printed once")
+    create.add_argument("--role", required=True, choices=("ingest", "read", "audit", "admin"))
+    create.add_argument("--name", required=True, help="who holds it (recorded as submitter)")
+    key_actions.add_parser("list", help="every key: name, role, created, revoked")
+    revoke = key_actions.add_parser("revoke", help="revoke a key by name")
+    revoke.add_argument("name")
+    keys.add_argument("--data-dir", type=Path, help="embedded database folder (./data)")
+    keys.set_defaults(run=cmd_keys)
 
     stop = commands.add_parser("stop-db", help="stop the embedded PostgreSQL")
     stop.add_argument("--data-dir", type=Path, help="embedded database folder (./data)")

@@ -74,6 +74,13 @@ class Settings:
     """Seconds a client may take to accept one chunk before its stream is closed (it resumes
     from its last ``id``)."""
 
+    # --- access ---
+    anonymous_reads: str = field(default="auto", metadata={"env": "FRONTLINE_ANONYMOUS_READS"})
+    """``true``: routes that need ``read`` answer without a key; ``false``: never; ``auto``:
+    true on the embedded database (``make run``), false with ``DATABASE_URL``."""
+    key_cache: float = field(default=5.0, metadata={"env": "FRONTLINE_KEY_CACHE"})
+    """Seconds a key look-up is remembered (a revocation takes effect within them)."""
+
     # --- audit ---
     signing_key_file: str = field(default="", metadata={"env": "FRONTLINE_SIGNING_KEY_FILE"})
     """An Ed25519 private key (PKCS#8 PEM) that signs the head; empty: heads go unsigned."""
@@ -120,6 +127,8 @@ class Settings:
             raise SettingsError("FRONTLINE_POOL_MIN exceeds FRONTLINE_POOL_MAX")
         if self.log_level.lower() not in ("debug", "info", "warning", "error"):
             raise SettingsError("FRONTLINE_LOG_LEVEL must be debug, info, warning or error")
+        if self.anonymous_reads not in ("auto", "true", "false"):
+            raise SettingsError("FRONTLINE_ANONYMOUS_READS must be auto, true or false")
         if self.log_format not in ("auto", "json", "console"):
             raise SettingsError("FRONTLINE_LOG_FORMAT must be auto, json or console")
         if not self.db_role.replace("_", "").isalnum():

@@ -21,6 +21,7 @@ from service.settings import Settings
 from service.store import migrate
 from service.store.db import create_pool, start_embedded, stop_embedded
 from service.store.events import EventStore
+from service.store.keys import KeyStore
 
 TEMPLATE = "frontline_test_template"
 
@@ -124,7 +125,15 @@ def app(settings: Settings) -> Litestar:
 
 
 @pytest.fixture
-async def client(app: Litestar) -> AsyncIterator[AsyncTestClient[Litestar]]:
-    """An HTTP client on the real app, lifespan included."""
+async def admin_key(pool: asyncpg.Pool) -> str:
+    """An admin API key in the test's database (``Authorization: Bearer <key>``)."""
+    _, key = await KeyStore(pool).create("test-admin", "admin")
+    return key
+
+
+@pytest.fixture
+async def client(app: Litestar, admin_key: str) -> AsyncIterator[AsyncTestClient[Litestar]]:
+    """An HTTP client on the real app, lifespan included, sending an admin key."""
     async with AsyncTestClient(app=app) as test_client:
+        test_client.headers["authorization"] = f"Bearer {admin_key}"
         yield test_client

@@ -15,6 +15,7 @@ from service.settings import Settings
 from service.store.appender import GroupCommitter
 from service.store.audit import AuditReader
 from service.store.events import EventStore
+from service.store.keys import KeyStore
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,6 +30,7 @@ class Services:
     front: FrontReader
     audit: AuditReader
     metrics: Metrics
+    keys: KeyStore
 
 
 AnyRequest = Request[Any, Any, Any]

@@ -91,6 +91,12 @@ def _prepare(events: list[Event], batch: bool) -> tuple[PreparedEvent, ...]:
     return tuple(prepared)
 
 
+def _submitter(request: AnyRequest) -> str | None:
+    """The name of the key that sent the request (recorded with each event it appends)."""
+    principal = getattr(request.state, "principal", None)
+    return None if principal is None else str(principal.name)
+
+
 def _wants_ndjson(request: AnyRequest) -> bool:
     return NDJSON in request.headers.get("accept", "")
 
@@ -144,12 +150,16 @@ class EventsController(Controller):
                 services.store,
                 split_lines(request.stream()),
                 chunk_size=settings.import_chunk,
+                submitter=_submitter(request),
             )
             return Response(result, status_code=200)
         body = await _read_limited(request, settings.max_body_bytes)
         events, expect, is_batch = decode_events(body, settings.max_batch)
         prepared = _prepare(events, batch=is_batch)
-        receipts = await services.committer.append(AppendRequest(events=prepared, expect=expect))
+        submitter = _submitter(request)
+        receipts = await services.committer.append(
+            AppendRequest(events=prepared, expect=expect, submitter=submitter)
+        )
         created = any(not r.duplicate for r in receipts)
         return Response(AppendResult(receipts=receipts), status_code=201 if created else 200)
 

@@ -9,11 +9,13 @@ import structlog
 from litestar import Response
 from litestar.exceptions import HTTPException, NotFoundException, ValidationException
 from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
+from litestar.types import Send
 
 from contracts.responses import Problem
 from service.api.deps import AnyRequest
 from service.domain.errors import (
     BodyTooLarge,
+    Forbidden,
     FrontlineError,
     IdConflict,
     InvalidEvent,
@@ -21,6 +23,7 @@ from service.domain.errors import (
     MalformedBody,
     NotFound,
     NotReady,
+    Unauthorized,
     WriteRefused,
     WrongExpectedVersion,
 )
@@ -33,6 +36,8 @@ TYPE_BASE: Final = "https://frontline.dev/problems/"
 #: (status, type slug, title) per error class; the most specific class listed wins.
 PROBLEMS: Final[dict[type[FrontlineError], tuple[int, str, str]]] = {
     MalformedBody: (400, "malformed-body", "The body is not valid JSON"),
+    Unauthorized: (401, "unauthorized", "An API key is required"),
+    Forbidden: (403, "forbidden", "This key's role may not do this"),
     NotFound: (404, "not-found", "Not found"),
     WrongExpectedVersion: (409, "wrong-expected-version", "A place is not at the expected version"),
     BodyTooLarge: (413, "body-too-large", "The body is too large"),
@@ -61,6 +66,16 @@ def _request_id(request: AnyRequest) -> str | None:
 
 def frontline_error(request: AnyRequest, error: FrontlineError) -> Response[bytes]:
     """A domain or store error as a problem."""
+    problem = problem_of(error, request.url.path, _request_id(request))
+    headers = {"www-authenticate": BEARER} if problem.status == 401 else None
+    return _problem_response(problem, headers)
+
+
+BEARER: Final = 'Bearer realm="frontline"'
+
+
+def problem_of(error: FrontlineError, path: str, request_id: str | None) -> Problem:
+    """The problem body of a domain or store error (also for code below Litestar)."""
     status, slug, title = next(spec for cls, spec in PROBLEMS.items() if isinstance(error, cls))
     extra: dict[str, object] = {}
     if isinstance(error, WrongExpectedVersion):
@@ -69,18 +84,29 @@ def frontline_error(request: AnyRequest, error: FrontlineError) -> Response[byte
         extra = {"id": error.event_id}
     if status == 422:
         log.info("input_validation_fail", field=error.field, detail=error.detail)
-    return _problem_response(
-        Problem(
-            type=TYPE_BASE + slug,
-            title=title,
-            status=status,
-            detail=error.detail,
-            instance=request.url.path,
-            field=error.field,
-            request_id=_request_id(request),
-            **extra,  # type: ignore[arg-type]
-        )
+    return Problem(
+        type=TYPE_BASE + slug,
+        title=title,
+        status=status,
+        detail=error.detail,
+        instance=path,
+        field=error.field,
+        request_id=request_id,
+        **extra,  # type: ignore[arg-type]
     )
+
+
+async def send_problem(send: Send, problem: Problem) -> None:
+    """Answer with a problem straight through ASGI (for code that runs before routing)."""
+    body = msgspec.json.encode(problem)
+    headers = [
+        (b"content-type", PROBLEM_MEDIA_TYPE.encode()),
+        (b"content-length", str(len(body)).encode()),
+    ]
+    if problem.status == 401:
+        headers.append((b"www-authenticate", BEARER.encode()))
+    await send({"type": "http.response.start", "status": problem.status, "headers": headers})
+    await send({"type": "http.response.body", "body": body, "more_body": False})
 
 
 def http_error(request: AnyRequest, error: HTTPException) -> Response[bytes]:

@@ -49,6 +49,14 @@ class WrongExpectedVersion(FrontlineError):
         self.actual = actual
 
 
+class Unauthorized(FrontlineError):
+    """No API key, or one the service does not know (or revoked). Answered with 401."""
+
+
+class Forbidden(FrontlineError):
+    """A known key whose role may not do this. Answered with 403."""
+
+
 class NotFound(FrontlineError):
     """The thing asked for does not exist. Answered with 404."""
 

@@ -77,7 +77,10 @@ def resolve_urls(settings: Settings) -> Settings:
     if settings.database_url is None:
         url = start_embedded(settings.data_dir)
         log.info("embedded_postgres_started", data_dir=str(settings.data_dir))
-        return settings.with_(database_url=url, migrate_database_url=url)
+        anonymous = "true" if settings.anonymous_reads == "auto" else settings.anonymous_reads
+        return settings.with_(database_url=url, migrate_database_url=url, anonymous_reads=anonymous)
+    if settings.anonymous_reads == "auto":
+        settings = settings.with_(anonymous_reads="false")
     if settings.migrate_database_url is None:
         return settings.with_(migrate_database_url=settings.database_url)
     return settings

@@ -28,12 +28,15 @@ async def post_events(client: Client, count: int) -> None:
 
 
 @pytest.fixture
-async def signed_client(settings: Settings, tmp_path: Path) -> AsyncIterator[Client]:
+async def signed_client(
+    admin_key: str, settings: Settings, tmp_path: Path
+) -> AsyncIterator[Client]:
     """The app with a head-signing key."""
     key_file = tmp_path / "head.pem"
     key_file.write_bytes(SigningKey.generate().pem())
     app = create_app(settings.with_(signing_key_file=str(key_file)))
     async with AsyncTestClient(app=app) as client:
+        client.headers["authorization"] = f"Bearer {admin_key}"
         yield client
 
 

@@ -42,7 +42,7 @@ async def get(client: Client, path: str, **params: str) -> tuple[bytes, str]:
 
 
 async def test_the_log_export_is_the_replay_and_does_not_change(
-    client: Client, settings: Settings
+    admin_key: str, client: Client, settings: Settings
 ) -> None:
     count = await post_seed_one_by_one(client)
     whole, etag = await get(client, "/v1/export")
@@ -67,6 +67,7 @@ async def test_the_log_export_is_the_replay_and_does_not_change(
     assert await get(client, "/v1/export", known_at=f"position:{count}") == (whole, etag)
     assert (await client.post("/v1/admin/rebuild")).status_code == 200
     async with AsyncTestClient(app=create_app(settings)) as restarted:
+        restarted.headers["authorization"] = f"Bearer {admin_key}"
         assert await get(restarted, "/v1/export", known_at="position:5") == (early, early_etag)
 
 
@@ -89,7 +90,9 @@ async def test_the_log_as_csv(client: Client) -> None:
     assert ndjson_etag != etag
 
 
-async def test_the_front_as_csv_is_reproducible(client: Client, settings: Settings) -> None:
+async def test_the_front_as_csv_is_reproducible(
+    admin_key: str, client: Client, settings: Settings
+) -> None:
     count = await post_seed_one_by_one(client)
     at = {"valid_at": "2017-06-05", "known_at": f"position:{count}", "format": "csv"}
     body, etag = await get(client, "/v1/state", **at)
@@ -108,6 +111,7 @@ async def test_the_front_as_csv_is_reproducible(client: Client, settings: Settin
     await client.post("/v1/events", json=event_json())
     assert (await client.post("/v1/admin/rebuild")).status_code == 200
     async with AsyncTestClient(app=create_app(settings)) as restarted:
+        restarted.headers["authorization"] = f"Bearer {admin_key}"
         assert await get(restarted, "/v1/state", **at) == (body, etag)
 
 

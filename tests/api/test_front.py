@@ -476,7 +476,9 @@ async def test_pages_walk_every_place_once_in_id_order(client: Client) -> None:
         assert geo["next_cursor"] == (sorted(names)[limit - 1] if limit < len(names) else None)
 
 
-async def test_limit_is_capped_by_max_page(client: Client, settings: Settings) -> None:
+async def test_limit_is_capped_by_max_page(
+    admin_key: str, client: Client, settings: Settings
+) -> None:
     """``limit`` up to FRONTLINE_MAX_PAGE (default 1000) is served; above it is a 422 naming
     ``limit``, on /v1/state and /v1/disputes; a configured cap is honoured."""
     await post(client, event_json())
@@ -485,6 +487,7 @@ async def test_limit_is_capped_by_max_page(client: Client, settings: Settings) -
         assert_problem(await client.get(path, params={"limit": 1001}), 422, "limit")
         assert_problem(await client.get(path, params={"limit": 0}), 422, "limit")
     async with AsyncTestClient(app=create_app(settings.with_(max_page=3))) as small:
+        small.headers["authorization"] = f"Bearer {admin_key}"
         assert (await small.get("/v1/state", params={"limit": 3})).status_code == 200
         assert_problem(await small.get("/v1/state", params={"limit": 4}), 422, "limit")
         assert_problem(await small.get("/v1/disputes", params={"limit": 4}), 422, "limit")

@@ -24,7 +24,7 @@ def _lines(*items: object) -> bytes:
 
 
 async def test_bad_lines_are_reported_and_good_ones_kept(
-    settings: Settings, owner: asyncpg.Connection
+    admin_key: str, settings: Settings, owner: asyncpg.Connection
 ) -> None:
     """Good lines are stored across chunks; each bad one is listed with its line and reason."""
     app = create_app(settings.with_(import_chunk=3))
@@ -44,6 +44,7 @@ async def test_bad_lines_are_reported_and_good_ones_kept(
         good[6],
     )
     async with AsyncTestClient(app=app) as client:
+        client.headers["authorization"] = f"Bearer {admin_key}"
         response = await client.post("/v1/events", content=body, headers=NDJSON)
     assert response.status_code == 200, response.text
     result = response.json()
@@ -70,12 +71,13 @@ async def test_reimport_stores_nothing_new(
     assert await stored_count(owner) == 5
 
 
-async def test_import_ignores_the_json_body_limit(settings: Settings) -> None:
+async def test_import_ignores_the_json_body_limit(admin_key: str, settings: Settings) -> None:
     """NDJSON imports stream: they are not held to the JSON body limit."""
     app = create_app(settings.with_(max_body_bytes=1000))
     body = _lines(*[at_place(f"sy-place-{i}") for i in range(20)])
     assert len(body) > 1000
     async with AsyncTestClient(app=app) as client:
+        client.headers["authorization"] = f"Bearer {admin_key}"
         response = await client.post("/v1/events", content=body, headers=NDJSON)
     assert response.json()["accepted"] == 20
 

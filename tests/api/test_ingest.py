@@ -231,10 +231,13 @@ async def test_casualty_figures_out_of_order_are_stored_and_flagged(client: Clie
     assert "casualties.killed exceeds casualties.high" in flags
 
 
-async def test_limits_on_body_and_batch(settings: Settings, owner: asyncpg.Connection) -> None:
+async def test_limits_on_body_and_batch(
+    admin_key: str, settings: Settings, owner: asyncpg.Connection
+) -> None:
     """Over the body limit: 413. Over the batch limit: 422 naming events. Nothing written."""
     small = create_app(settings.with_(max_body_bytes=2000, max_batch=2))
     async with AsyncTestClient(app=small) as client:
+        client.headers["authorization"] = f"Bearer {admin_key}"
         big = event_json(notes="x" * 3000)
         assert_problem(await client.post("/v1/events", json=big), 413)
         batch = {"events": [event_json(), event_json(), event_json()]}

@@ -8,6 +8,7 @@ import json
 import random
 import socket
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from typing import Any
 
 import httpx
@@ -24,9 +25,21 @@ from tests.payloads import at_place, event_json
 HOST = "127.0.0.1"
 
 
+@dataclass(frozen=True)
+class Live:
+    """A served app: its port and an admin key."""
+
+    port: int
+    key: str
+
+    @property
+    def auth(self) -> dict[str, str]:
+        return {"authorization": f"Bearer {self.key}"}
+
+
 @pytest.fixture
-async def live(settings: Settings) -> AsyncIterator[int]:
-    """A served app with quick heartbeats and a short stall limit; its port."""
+async def live(settings: Settings, admin_key: str) -> AsyncIterator[Live]:
+    """A served app with quick heartbeats and a short stall limit."""
     app = create_app(settings.with_(stream_heartbeat=0.4, stream_poll=0.2, stream_stall=0.5))
     with socket.socket() as probe:
         probe.bind((HOST, 0))
@@ -37,7 +50,7 @@ async def live(settings: Settings) -> AsyncIterator[int]:
     task = asyncio.create_task(server.serve())
     while not server.started:  # noqa: ASYNC110 (uvicorn exposes a flag, not an event)
         await asyncio.sleep(0.02)
-    yield port
+    yield Live(port, admin_key)
     server.should_exit = True
     await task
 
@@ -52,8 +65,10 @@ class Stream:
 
     @classmethod
     async def open(
-        cls, port: int, target: str, headers: dict[str, str], rcvbuf: int | None = None
+        cls, live: Live, target: str, headers: dict[str, str], rcvbuf: int | None = None
     ) -> tuple[Stream, int]:
+        port = live.port
+        headers = {**live.auth, **headers}
         sock = socket.socket()
         if rcvbuf is not None:
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
@@ -106,9 +121,11 @@ def parse(message: bytes) -> tuple[int | None, dict[str, Any] | None]:
     return int(fields[b"id"]), event
 
 
-async def post_many(port: int, count: int, writers: int = 3) -> None:
+async def post_many(live: Live, count: int, writers: int = 3) -> None:
     """``count`` single POSTs from several concurrent writers, a little apart."""
-    async with httpx.AsyncClient(base_url=f"http://{HOST}:{port}") as client:
+    async with httpx.AsyncClient(
+        base_url=f"http://{HOST}:{live.port}", headers=live.auth
+    ) as client:
 
         async def writer(n: int) -> None:
             for _ in range(n):
@@ -119,7 +136,7 @@ async def post_many(port: int, count: int, writers: int = 3) -> None:
         await asyncio.gather(*(writer(count // writers) for _ in range(writers)))
 
 
-async def test_a_killed_client_resumes_with_no_gap_and_no_duplicate(live: int) -> None:
+async def test_a_killed_client_resumes_with_no_gap_and_no_duplicate(live: Live) -> None:
     """Writers keep appending while a client is killed mid-stream, again and again, and
     resumes each time with Last-Event-ID: it receives every event exactly once, in order."""
     rng = random.Random(7)
@@ -153,7 +170,7 @@ async def test_a_killed_client_resumes_with_no_gap_and_no_duplicate(live: int) -
     assert received == list(range(1, 151))
 
 
-async def test_new_events_arrive_live_and_silence_brings_heartbeats(live: int) -> None:
+async def test_new_events_arrive_live_and_silence_brings_heartbeats(live: Live) -> None:
     await post_many(live, 3, writers=1)
     stream, _ = await Stream.open(live, "/v1/events/stream?after=1", {})
     seen: list[int | None] = []
@@ -168,8 +185,10 @@ async def test_new_events_arrive_live_and_silence_brings_heartbeats(live: int) -
     stream.kill()
 
 
-async def test_ndjson_and_filters(live: int) -> None:
-    async with httpx.AsyncClient(base_url=f"http://{HOST}:{live}") as client:
+async def test_ndjson_and_filters(live: Live) -> None:
+    async with httpx.AsyncClient(
+        base_url=f"http://{HOST}:{live.port}", headers=live.auth
+    ) as client:
         for n in range(6):
             place = "sy-raqqa" if n % 2 else "sy-maskanah"
             response = await client.post("/v1/events", json=at_place(place))
@@ -193,14 +212,16 @@ async def test_ndjson_and_filters(live: int) -> None:
     assert {e["place"] for e in lines} == {"sy-raqqa"}
 
 
-async def test_a_client_that_stops_reading_is_cut_off_and_resumes(live: int) -> None:
+async def test_a_client_that_stops_reading_is_cut_off_and_resumes(live: Live) -> None:
     """A client that stops reading does not make the server buffer the log for it: once a
     chunk waits longer than the stall limit, the stream ends; appends go on meanwhile; the
     client resumes after the last id it got and misses nothing."""
     stream, _ = await Stream.open(live, "/v1/events/stream", {}, rcvbuf=4096)
     big = "x" * 4000
     lines = [json.dumps(event_json(notes=big)) for _ in range(3000)]
-    async with httpx.AsyncClient(base_url=f"http://{HOST}:{live}", timeout=60) as client:
+    async with httpx.AsyncClient(
+        base_url=f"http://{HOST}:{live.port}", headers=live.auth, timeout=60
+    ) as client:
         response = await client.post(
             "/v1/events",
             content="\n".join(lines).encode(),

@@ -51,15 +51,21 @@ async def _wait_for_events(owner: asyncpg.Connection, count: int) -> None:
 
 
 async def test_client_that_hangs_up_gets_its_receipt_on_retry(
-    served: str, owner: asyncpg.Connection
+    served: str, owner: asyncpg.Connection, admin_key: str
 ) -> None:
     """The client sends a POST and drops the connection; the retry gets the original receipt."""
     event = event_json()
     body = json.dumps(event).encode()
+    # The key's first use looks it up in the database; after that it is cached. Warm it, so
+    # that the hang-up below lands while the append is under way, not before the body is read.
+    async with httpx.AsyncClient(base_url=served) as warm:
+        ready = await warm.get("/v1/events", headers={"authorization": f"Bearer {admin_key}"})
+        assert ready.status_code == 200
     host, port = served.removeprefix("http://").split(":")
     _reader, writer = await asyncio.open_connection(host, int(port))
     writer.write(
         b"POST /v1/events HTTP/1.1\r\nhost: test\r\ncontent-type: application/json\r\n"
+        + f"authorization: Bearer {admin_key}\r\n".encode()
         + f"content-length: {len(body)}\r\n\r\n".encode()
         + body
     )
@@ -69,7 +75,8 @@ async def test_client_that_hangs_up_gets_its_receipt_on_retry(
         await writer.wait_closed()
     await _wait_for_events(owner, 1)
     stored_position = await owner.fetchval("SELECT position FROM events WHERE id = $1", event["id"])
-    async with httpx.AsyncClient(base_url=served) as client:
+    auth = {"authorization": f"Bearer {admin_key}"}
+    async with httpx.AsyncClient(base_url=served, headers=auth) as client:
         retry = await client.post("/v1/events", json=event)
     assert retry.status_code == 200
     receipt = retry.json()["receipts"][0]
@@ -79,12 +86,13 @@ async def test_client_that_hangs_up_gets_its_receipt_on_retry(
 
 
 async def test_database_connections_dropped_then_retry(
-    served: str, owner: asyncpg.Connection
+    served: str, owner: asyncpg.Connection, admin_key: str
 ) -> None:
     """The service's database connections are killed: the POST fails cleanly or succeeds,
     never half-writes, and the retry leaves exactly one copy with the original receipt."""
     event = event_json()
-    async with httpx.AsyncClient(base_url=served) as client:
+    auth = {"authorization": f"Bearer {admin_key}"}
+    async with httpx.AsyncClient(base_url=served, headers=auth) as client:
         assert (await client.post("/v1/events", json=event_json())).status_code == 201
         await owner.execute(
             "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "

@@ -154,6 +154,26 @@ def test_export_writes_what_the_api_serves(fresh_db: str, tmp_path: Path) -> Non
     assert "Traceback" not in bad.stderr
 
 
+def test_keys_are_shown_once_listed_without_secrets_and_revoked(fresh_db: str) -> None:
+    env = _env(DATABASE_URL=fresh_db)
+    made = _run(["keys", "create", "--role", "ingest", "--name", "scraper"], env)
+    assert made.returncode == 0, made.stderr
+    key = made.stdout.strip()
+    assert key.startswith("flk_")
+    assert key not in made.stderr  # the log lines on stderr never hold it
+    again = _run(["keys", "create", "--role", "read", "--name", "scraper"], env)
+    assert again.returncode == 1
+    assert "exists" in again.stderr
+    listed = _run(["keys", "list"], env)
+    assert "scraper\tingest" in listed.stdout
+    assert key not in listed.stdout
+    assert _run(["keys", "revoke", "scraper"], env).returncode == 0
+    assert "revoked" in _run(["keys", "list"], env).stdout
+    assert _run(["keys", "revoke", "scraper"], env).returncode == 1
+    bad = _run(["keys", "create", "--role", "god", "--name", "x"], env)
+    assert bad.returncode == 2  # argparse refuses the role
+
+
 def test_import_of_a_missing_file_says_so(fresh_db: str) -> None:
     """A file that does not exist: exit 1 and a one-line message, no traceback."""
     done = _run(["import", "/nonexistent/events.ndjson"], _env(DATABASE_URL=fresh_db))

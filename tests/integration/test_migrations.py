@@ -245,6 +245,11 @@ class TestReadyOnAnUnmigratedDatabase:
         """Settings for an empty database (template_url: the service role exists)."""
         return Settings(database_url=empty_db, migrate_database_url=empty_db, log_format="json")
 
+    @pytest.fixture
+    def admin_key(self) -> str:
+        """No key can exist before the migrations: /ready and /health need none."""
+        return "flk_none"
+
     async def test_ready_is_503_with_a_problem(self, client: AsyncTestClient[Litestar]) -> None:
         """/ready says 503 with an RFC 9457 body telling to migrate; the service never
         creates the schema itself, and /health still says the process is up."""

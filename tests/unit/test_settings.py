@@ -33,6 +33,8 @@ READS: list[tuple[str, str, str, Any]] = [
     ("group_max", "FRONTLINE_GROUP_MAX", "64", 64),
     ("fold_cache", "FRONTLINE_FOLD_CACHE", "5000", 5000),
     ("projections", "FRONTLINE_PROJECTIONS", "off", False),
+    ("anonymous_reads", "FRONTLINE_ANONYMOUS_READS", "true", "true"),
+    ("key_cache", "FRONTLINE_KEY_CACHE", "0.5", 0.5),
     ("stream_heartbeat", "FRONTLINE_STREAM_HEARTBEAT", "2.5", 2.5),
     ("stream_poll", "FRONTLINE_STREAM_POLL", "0.2", 0.2),
     ("stream_stall", "FRONTLINE_STREAM_STALL", "5", 5.0),

@@ -1,0 +1,82 @@
+"""Who may do what: roles, what each grants, API keys (issue 5). Pure.
+
+A route needs one *access*: ``open`` (anyone), ``ingest`` (append), ``read`` (the front, the
+events, the streams, a place's history), ``audit`` (``/v1/audit/*`` and exports) or
+``admin`` (rebuild, keys). A role grants a set of accesses: ``audit`` reads too, ``admin``
+does everything. Keys are random (256 bits), shown once, stored as their SHA-256 only (a
+slow hash buys nothing for a key nobody chose).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+import uuid
+from dataclasses import dataclass
+from typing import Final, Literal
+
+Role = Literal["ingest", "read", "audit", "admin"]
+Access = Literal["open", "ingest", "read", "audit", "admin"]
+
+ROLES: Final[tuple[Role, ...]] = ("ingest", "read", "audit", "admin")
+GRANTS: Final[dict[Role, frozenset[Access]]] = {
+    "ingest": frozenset({"ingest"}),
+    "read": frozenset({"read"}),
+    "audit": frozenset({"read", "audit"}),
+    "admin": frozenset({"ingest", "read", "audit", "admin"}),
+}
+KEY_PREFIX: Final = "flk_"
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    """The holder of a key: its name (recorded as each event's submitter) and role."""
+
+    id: uuid.UUID
+    name: str
+    role: Role
+
+
+def route_access(method: str, path: str) -> Access:
+    """The access a request needs, from its method and path (README's table, in code).
+
+    Everything outside ``/v1/`` is open (``/health``, ``/ready``, ``/metrics``, ``/schema``,
+    and unknown paths, which answer 404). Inside, a method no route takes needs ``admin``:
+    nobody learns which routes exist without a key.
+    """
+    if not path.startswith("/v1/"):
+        return "open"
+    if path.startswith("/v1/admin/"):
+        return "admin"
+    if path.startswith("/v1/audit/") or path.rstrip("/") == "/v1/export":
+        return "audit"
+    if method == "POST" and path.rstrip("/") == "/v1/events":
+        return "ingest"
+    if method in ("GET", "HEAD"):
+        return "read"
+    return "admin"
+
+
+def allows(role: Role, access: Access) -> bool:
+    """Whether ``role`` may use a route that needs ``access``."""
+    return access == "open" or access in GRANTS[role]
+
+
+def new_key() -> str:
+    """A fresh API key (shown once)."""
+    return KEY_PREFIX + secrets.token_urlsafe(32)
+
+
+def key_hash(key: str) -> bytes:
+    """What is stored of a key."""
+    return hashlib.sha256(key.encode()).digest()
+
+
+def bearer(header: str | None) -> str | None:
+    """The key of an ``Authorization: Bearer <key>`` header, or None."""
+    if header is None:
+        return None
+    scheme, _, token = header.strip().partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        return None
+    return token.strip()

@@ -1,0 +1,143 @@
+"""Who may do what: every route of the OpenAPI schema, walked with every role and with no
+key; anonymous reads; unknown and revoked keys; the submitter; no key in any log line."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+from typing import Final
+
+import asyncpg
+import pytest
+from litestar import Litestar
+from litestar.testing import AsyncTestClient
+from structlog.testing import capture_logs
+
+from service.app import create_app
+from service.domain.access import ROLES
+from service.settings import Settings
+from service.store.keys import KeyStore
+from tests.api.conftest import assert_problem
+from tests.payloads import event_json
+
+Client = AsyncTestClient[Litestar]
+
+#: The README's route-to-role table, written out again here on purpose: a route added
+#: without a line here fails the walk.
+TABLE: Final[dict[tuple[str, str], str]] = {
+    ("GET", "/health"): "open",
+    ("GET", "/ready"): "open",
+    ("GET", "/metrics"): "open",
+    ("POST", "/v1/events"): "ingest",
+    ("GET", "/v1/events"): "read",
+    ("GET", "/v1/events/stream"): "read",
+    ("GET", "/v1/events/{event_id}"): "read",
+    ("GET", "/v1/state"): "read",
+    ("GET", "/v1/state/changes"): "read",
+    ("GET", "/v1/disputes"): "read",
+    ("GET", "/v1/places/{place_id}"): "read",
+    ("GET", "/v1/places/{place_id}/timeline"): "read",
+    ("GET", "/v1/places/{place_id}/events"): "read",
+    ("GET", "/v1/places/{place_id}/history"): "read",
+    ("GET", "/v1/audit/head"): "audit",
+    ("GET", "/v1/audit/key"): "audit",
+    ("GET", "/v1/audit/verify"): "audit",
+    ("GET", "/v1/export"): "audit",
+    ("POST", "/v1/admin/rebuild"): "admin",
+}
+GRANTED: Final = {
+    "ingest": {"ingest"},
+    "read": {"read"},
+    "audit": {"read", "audit"},
+    "admin": {"ingest", "read", "audit", "admin"},
+}
+
+
+@pytest.fixture
+async def keys(pool: asyncpg.Pool) -> dict[str, str]:
+    """One key per role."""
+    store = KeyStore(pool)
+    return {role: (await store.create(f"{role}-key", role))[1] for role in ROLES}
+
+
+@pytest.fixture
+async def bare(settings: Settings) -> AsyncIterator[Client]:
+    """The app with no key sent and no anonymous reads (as with DATABASE_URL)."""
+    async with AsyncTestClient(app=create_app(settings.with_(key_cache=0.0))) as client:
+        yield client
+
+
+async def test_every_route_with_every_role_and_no_key(bare: Client, keys: dict[str, str]) -> None:
+    schema = (await bare.get("/schema/openapi.json")).json()
+    routes = {(m.upper(), path) for path, ops in schema["paths"].items() for m in ops}
+    assert routes == set(TABLE), "every route needs a line in TABLE (and the README's table)"
+    place = "sy-maskanah"
+    assert (
+        await bare.post("/v1/events", json=event_json(), headers=auth(keys["admin"]))
+    ).status_code == 201
+    for (method, path), need in sorted(TABLE.items()):
+        url = path.replace("{place_id}", place).replace("{event_id}", str(uuid.uuid4()))
+        for role in (None, *ROLES):
+            allowed = need == "open" or (role is not None and need in GRANTED[role])
+            if path == "/v1/events/stream" and allowed:
+                continue  # it would stay open; its refusals are what matters here
+            headers = auth(keys[role]) if role is not None else {}
+            body = event_json() if method == "POST" and path == "/v1/events" else None
+            response = await bare.request(method, url, json=body, headers=headers)
+            where = f"{method} {path} as {role or 'no key'}"
+            if allowed:
+                assert response.status_code not in (401, 403), where
+            elif role is None:
+                assert_problem(response, 401)
+                assert response.headers["www-authenticate"].startswith("Bearer"), where
+            else:
+                assert_problem(response, 403)
+
+
+def auth(key: str) -> dict[str, str]:
+    return {"authorization": f"Bearer {key}"}
+
+
+async def test_unknown_malformed_and_revoked_keys_are_401(
+    bare: Client, pool: asyncpg.Pool, keys: dict[str, str]
+) -> None:
+    for header in ("Bearer flk_nothing", "Basic abc", "Bearer", "flk_no_scheme"):
+        response = await bare.get("/v1/events", headers={"authorization": header})
+        assert_problem(response, 401)
+    assert (await bare.get("/v1/events", headers=auth(keys["read"]))).status_code == 200
+    assert await KeyStore(pool).revoke("read-key")
+    assert_problem(await bare.get("/v1/events", headers=auth(keys["read"])), 401)
+    assert not await KeyStore(pool).revoke("read-key")  # already revoked
+
+
+async def test_anonymous_reads_open_reads_only(settings: Settings) -> None:
+    app = create_app(settings.with_(anonymous_reads="true"))
+    async with AsyncTestClient(app=app) as client:
+        assert (await client.get("/v1/state")).status_code == 200
+        assert (await client.get("/v1/events")).status_code == 200
+        assert_problem(await client.post("/v1/events", json=event_json()), 401)
+        assert_problem(await client.get("/v1/audit/head"), 401)
+        assert_problem(await client.post("/v1/admin/rebuild"), 401)
+
+
+async def test_the_submitter_is_the_key_that_appended(
+    bare: Client, keys: dict[str, str], owner: asyncpg.Connection
+) -> None:
+    response = await bare.post("/v1/events", json=event_json(), headers=auth(keys["ingest"]))
+    assert response.status_code == 201
+    submitter = await owner.fetchval("SELECT submitter FROM events WHERE position = 1")
+    assert submitter == "ingest-key"
+    assert (await bare.get("/v1/audit/verify", headers=auth(keys["audit"]))).json()["ok"]
+
+
+async def test_no_key_in_any_log_line_and_owasp_names(bare: Client, keys: dict[str, str]) -> None:
+    with capture_logs() as logs:
+        await bare.get("/v1/events", headers=auth(keys["read"]))
+        await bare.post("/v1/events", json=event_json(), headers=auth(keys["read"]))
+        await bare.get("/v1/events", headers=auth("flk_" + "x" * 40))
+        await bare.get("/v1/events")
+    events = {line["event"] for line in logs}
+    assert {"authz_fail", "authn_login_fail"} <= events
+    text = repr(logs)
+    for key in (*keys.values(), "flk_" + "x" * 40):
+        assert key not in text
