@@ -509,7 +509,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         key = new_key()
         client.AUTH = f"Authorization: Bearer {key}\r\n"
         for name, url in urls.items():
-            env = {"DATABASE_URL": url, "FRONTLINE_LOG_FORMAT": "json"}
+            env = {"DATABASE_URL": url, "FRONTLINE_LOG_FORMAT": "json", "FRONTLINE_RATE_LIMIT": "0"}
             run_checked([str(VENV_BIN / "frontline"), "migrate"], env, work / f"migrate-{name}.log")
             asyncio.run(grant_key(url, key))
             if name == "off":

@@ -78,6 +78,8 @@ class Settings:
     anonymous_reads: str = field(default="auto", metadata={"env": "FRONTLINE_ANONYMOUS_READS"})
     """``true``: routes that need ``read`` answer without a key; ``false``: never; ``auto``:
     true on the embedded database (``make run``), false with ``DATABASE_URL``."""
+    rate_limit: int = field(default=120_000, metadata={"env": "FRONTLINE_RATE_LIMIT"})
+    """Requests per key per minute, counted in each process (0: no limit)."""
     key_cache: float = field(default=5.0, metadata={"env": "FRONTLINE_KEY_CACHE"})
     """Seconds a key look-up is remembered (a revocation takes effect within them)."""
 
@@ -127,6 +129,8 @@ class Settings:
             raise SettingsError("FRONTLINE_POOL_MIN exceeds FRONTLINE_POOL_MAX")
         if self.log_level.lower() not in ("debug", "info", "warning", "error"):
             raise SettingsError("FRONTLINE_LOG_LEVEL must be debug, info, warning or error")
+        if self.rate_limit < 0:
+            raise SettingsError("FRONTLINE_RATE_LIMIT (rate_limit) must be 0 (no limit) or more")
         if self.anonymous_reads not in ("auto", "true", "false"):
             raise SettingsError("FRONTLINE_ANONYMOUS_READS must be auto, true or false")
         if self.log_format not in ("auto", "json", "console"):

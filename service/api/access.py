@@ -10,6 +10,8 @@ name becomes each appended event's ``submitter``).
 
 from __future__ import annotations
 
+import math
+import time
 from collections.abc import Callable
 
 import structlog
@@ -18,8 +20,8 @@ from litestar.types import ASGIApp, Receive, Scope, Send
 
 from service.api.deps import Services
 from service.api.problems import problem_of, send_problem
-from service.domain.access import Access, allows, bearer, route_access
-from service.domain.errors import Forbidden, FrontlineError, Unauthorized
+from service.domain.access import Access, Principal, allows, bearer, route_access
+from service.domain.errors import Forbidden, FrontlineError, RateLimited, Unauthorized
 
 log = structlog.get_logger("frontline.access")
 
@@ -38,16 +40,48 @@ def access_control(app: ASGIApp, services: Callable[[], Services]) -> ASGIApp:
             return
         state = scope.setdefault("state", {})
         try:
-            state["principal"] = await _principal(services(), scope, need, path)
+            principal = await _principal(services(), scope, need, path)
+            if principal is not None:
+                limiter.count(principal.name)
         except FrontlineError as error:
-            await send_problem(send, problem_of(error, path, state.get("request_id")))
+            await send_problem(send, problem_of(error, path, state.get("request_id")), error)
             return
+        state["principal"] = principal
         await app(scope, receive, send)
 
+    limiter = _Limiter(lambda: services().settings.rate_limit)
     return middleware
 
 
-async def _principal(services: Services, scope: Scope, need: Access, path: str) -> object:
+class _Limiter:
+    """Requests per key per minute, in fixed one-minute windows, in this process."""
+
+    def __init__(self, limit: Callable[[], int]) -> None:
+        self.limit = limit
+        self.window = 0
+        self.counts: dict[str, int] = {}
+
+    def count(self, name: str) -> None:
+        """Count one request of ``name``; RateLimited when it is over the limit."""
+        limit = self.limit()
+        if limit <= 0:
+            return
+        now = time.time()
+        window = int(now // 60)
+        if window != self.window:
+            self.window, self.counts = window, {}
+        used = self.counts.get(name, 0) + 1
+        self.counts[name] = used
+        if used > limit:
+            retry = max(1, math.ceil((window + 1) * 60 - now))
+            log.info("excess_rate_limit_exceeded", key_name=name, limit=limit)
+            raise RateLimited(
+                f"this key made more than {limit} requests this minute; retry in {retry} s",
+                retry_after=retry,
+            )
+
+
+async def _principal(services: Services, scope: Scope, need: Access, path: str) -> Principal | None:
     header = next((v for k, v in scope["headers"] if k == b"authorization"), None)
     key = bearer(header.decode("latin-1")) if header is not None else None
     if key is None:

@@ -23,6 +23,7 @@ from service.domain.errors import (
     MalformedBody,
     NotFound,
     NotReady,
+    RateLimited,
     Unauthorized,
     WriteRefused,
     WrongExpectedVersion,
@@ -40,6 +41,7 @@ PROBLEMS: Final[dict[type[FrontlineError], tuple[int, str, str]]] = {
     Forbidden: (403, "forbidden", "This key's role may not do this"),
     NotFound: (404, "not-found", "Not found"),
     WrongExpectedVersion: (409, "wrong-expected-version", "A place is not at the expected version"),
+    RateLimited: (429, "rate-limited", "Too many requests for this key"),
     BodyTooLarge: (413, "body-too-large", "The body is too large"),
     IdConflict: (422, "id-conflict", "The event id is already used"),
     InvalidEvent: (422, "invalid-event", "The event breaks the contract"),
@@ -96,7 +98,7 @@ def problem_of(error: FrontlineError, path: str, request_id: str | None) -> Prob
     )
 
 
-async def send_problem(send: Send, problem: Problem) -> None:
+async def send_problem(send: Send, problem: Problem, error: FrontlineError) -> None:
     """Answer with a problem straight through ASGI (for code that runs before routing)."""
     body = msgspec.json.encode(problem)
     headers = [
@@ -105,6 +107,8 @@ async def send_problem(send: Send, problem: Problem) -> None:
     ]
     if problem.status == 401:
         headers.append((b"www-authenticate", BEARER.encode()))
+    if isinstance(error, RateLimited):
+        headers.append((b"retry-after", str(error.retry_after).encode()))
     await send({"type": "http.response.start", "status": problem.status, "headers": headers})
     await send({"type": "http.response.body", "body": body, "more_body": False})
 

@@ -57,6 +57,14 @@ class Forbidden(FrontlineError):
     """A known key whose role may not do this. Answered with 403."""
 
 
+class RateLimited(FrontlineError):
+    """A key over its requests per minute. Answered with 429 and ``Retry-After``."""
+
+    def __init__(self, detail: str, *, retry_after: int) -> None:
+        super().__init__(detail)
+        self.retry_after = retry_after
+
+
 class NotFound(FrontlineError):
     """The thing asked for does not exist. Answered with 404."""
 

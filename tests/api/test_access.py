@@ -3,6 +3,8 @@ key; anonymous reads; unknown and revoked keys; the submitter; no key in any log
 
 from __future__ import annotations
 
+import asyncio
+import time
 import uuid
 from collections.abc import AsyncIterator
 from typing import Final
@@ -141,3 +143,26 @@ async def test_no_key_in_any_log_line_and_owasp_names(bare: Client, keys: dict[s
     text = repr(logs)
     for key in (*keys.values(), "flk_" + "x" * 40):
         assert key not in text
+
+
+async def test_a_key_over_its_rate_is_429_with_retry_after(
+    settings: Settings, keys: dict[str, str]
+) -> None:
+    """Requests per key per minute, counted per process: the one over gets 429 with a
+    Retry-After; another key is not affected."""
+    into_minute = time.time() % 60
+    if into_minute > 55:  # the one-minute window would roll over mid-test
+        await asyncio.sleep(61 - into_minute)
+    app = create_app(settings.with_(rate_limit=3, key_cache=0.0))
+    async with AsyncTestClient(app=app) as client:
+        with capture_logs() as logs:
+            for _ in range(3):
+                assert (
+                    await client.get("/v1/events", headers=auth(keys["read"]))
+                ).status_code == 200
+            over = await client.get("/v1/events", headers=auth(keys["read"]))
+        body = assert_problem(over, 429)
+        assert "3 requests" in body["detail"]
+        assert 1 <= int(over.headers["retry-after"]) <= 60
+        assert "excess_rate_limit_exceeded" in {line["event"] for line in logs}
+        assert (await client.get("/v1/events", headers=auth(keys["audit"]))).status_code == 200

@@ -35,6 +35,7 @@ READS: list[tuple[str, str, str, Any]] = [
     ("projections", "FRONTLINE_PROJECTIONS", "off", False),
     ("anonymous_reads", "FRONTLINE_ANONYMOUS_READS", "true", "true"),
     ("key_cache", "FRONTLINE_KEY_CACHE", "0.5", 0.5),
+    ("rate_limit", "FRONTLINE_RATE_LIMIT", "600", 600),
     ("stream_heartbeat", "FRONTLINE_STREAM_HEARTBEAT", "2.5", 2.5),
     ("stream_poll", "FRONTLINE_STREAM_POLL", "0.2", 0.2),
     ("stream_stall", "FRONTLINE_STREAM_STALL", "5", 5.0),
