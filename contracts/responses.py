@@ -84,6 +84,9 @@ class EventDetail(_Output, frozen=True):
 
     event: StoredEvent
     linked_from: list[LinkedFrom]
+    submitter: str | msgspec.UnsetType | None = msgspec.UNSET
+    """The name of the API key that appended it (null: before keys); only for the audit
+    and admin roles, absent otherwise."""
 
 
 class EventPage(_Output, frozen=True):

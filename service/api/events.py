@@ -28,6 +28,7 @@ from contracts.responses import (
 from service.api.deps import AnyRequest, ServicesDep
 from service.api.openapi import IngestOperation
 from service.domain import params
+from service.domain.access import allows
 from service.domain.append import AppendRequest
 from service.domain.errors import BodyTooLarge, InvalidEvent, InvalidParameter, NotFound
 from service.domain.params import MAX_POSITION
@@ -259,10 +260,12 @@ class EventsController(Controller):
     )
     async def one(
         self,
+        request: AnyRequest,
         event_id: Annotated[str, PathParameter(description="The event's id (a UUID).")],
         services: ServicesDep,
     ) -> EventDetail:
-        """One stored event and the events that link to it."""
+        """One stored event and the events that link to it (and, for the audit and admin
+        roles, the name of the key that submitted it)."""
         try:
             wanted = uuid.UUID(event_id)
         except ValueError:
@@ -270,7 +273,10 @@ class EventsController(Controller):
         found = await services.store.get(wanted)
         if found is None:
             raise NotFound(f"no event has id {event_id}", field="event_id")
-        event, linked_from = found
+        event, linked_from, submitter = found
+        principal = getattr(request.state, "principal", None)
+        if principal is not None and allows(principal.role, "audit"):
+            return EventDetail(event=event, linked_from=linked_from, submitter=submitter)
         return EventDetail(event=event, linked_from=linked_from)
 
 

@@ -287,16 +287,19 @@ class EventStore:
             async for row in cursor:
                 yield stored_event(row)
 
-    async def get(self, event_id: uuid.UUID) -> tuple[StoredEvent, list[LinkedFrom]] | None:
-        """One event and the events that link to it."""
+    async def get(
+        self, event_id: uuid.UUID
+    ) -> tuple[StoredEvent, list[LinkedFrom], str | None] | None:
+        """One event, the events that link to it, and who submitted it."""
         async with self.pool.acquire() as conn:
             row = await conn.fetchrow(SQL["read_event_by_id"], event_id)
             if row is None:
                 return None
             links = await conn.fetch(SQL["read_links_to"], event_id)
-        return stored_event(row), [
+        linked = [
             LinkedFrom(id=r["id"], position=r["position"], relation=r["relation"]) for r in links
         ]
+        return stored_event(row), linked, row["submitter"]
 
     async def head(self) -> tuple[int, bytes]:
         """The log's last position and hash."""

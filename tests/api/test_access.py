@@ -129,6 +129,12 @@ async def test_the_submitter_is_the_key_that_appended(
     assert response.status_code == 201
     submitter = await owner.fetchval("SELECT submitter FROM events WHERE position = 1")
     assert submitter == "ingest-key"
+    event_id = response.json()["receipts"][0]["id"]
+    audited = await bare.get(f"/v1/events/{event_id}", headers=auth(keys["audit"]))
+    assert audited.json()["submitter"] == "ingest-key"
+    read = await bare.get(f"/v1/events/{event_id}", headers=auth(keys["read"]))
+    assert read.status_code == 200
+    assert "submitter" not in read.json()  # only audit and admin see who submitted
     assert (await bare.get("/v1/audit/verify", headers=auth(keys["audit"]))).json()["ok"]
 
 

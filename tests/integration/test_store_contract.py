@@ -404,7 +404,8 @@ async def test_a_link_to_an_earlier_event_of_the_same_batch_works(
     assert [r.position for r in receipts] == [1, 2, 3]
     found = await store.get(uuid.UUID(first["id"]))
     assert found is not None
-    event, linked_from = found
+    event, linked_from, submitter = found
+    assert submitter is None  # appended without a key
     assert event.position == 1
     assert [(lf.id, lf.position, lf.relation) for lf in linked_from] == [
         (receipts[1].id, 2, "retracts"),
