@@ -65,6 +65,10 @@ bench: install ## the log's benchmarks at 1,000,000 events, projections off (doc
 bench-projections: install ## the same as shipped (projections on), at 100,000 events
 	$(BIN)/python -m bench.run --scale 100000 --requests 2000 --warmup 200 --rounds 1
 
+.PHONY: reliability
+reliability: install ## kill the service 20 times while it writes; count what was lost (docs/reliability.md)
+	$(BIN)/python -m reliability.crash_service --rounds 20
+
 .PHONY: bench-front
 bench-front: install ## the projections' benchmarks at 1,000,000 events: ingest on/off, state box, rebuild
 	$(BIN)/python -m bench.front
