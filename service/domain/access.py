@@ -10,6 +10,7 @@ slow hash buys nothing for a key nobody chose).
 from __future__ import annotations
 
 import hashlib
+import posixpath
 import secrets
 import uuid
 from dataclasses import dataclass
@@ -37,20 +38,29 @@ class Principal:
     role: Role
 
 
+OPEN_PATHS: Final = frozenset({"/health", "/ready", "/metrics", "/schema"})
+"""Paths open to anyone (and everything below ``/schema``)."""
+
+
 def route_access(method: str, path: str) -> Access:
     """The access a request needs, from its method and path (README's table, in code).
 
-    Everything outside ``/v1/`` is open (``/health``, ``/ready``, ``/metrics``, ``/schema``,
-    and unknown paths, which answer 404). Inside, a method no route takes needs ``admin``:
-    nobody learns which routes exist without a key.
+    The path is first normalised as a router could read it (repeated slashes collapsed,
+    ``.`` and ``..`` resolved, no trailing slash), so no spelling of a route escapes its
+    rule. Only OPEN_PATHS are open; every other path outside ``/v1/`` needs ``admin`` (a
+    new route is closed until it is given a rule, and nobody learns which paths exist
+    without a key). Inside ``/v1/``, a method no route takes needs ``admin`` too.
     """
-    if not path.startswith("/v1/"):
+    clean = posixpath.normpath("/" + path.lstrip("/"))
+    if clean in OPEN_PATHS or clean.startswith("/schema/"):
         return "open"
-    if path.startswith("/v1/admin/"):
+    if not clean.startswith("/v1/"):
         return "admin"
-    if path.startswith("/v1/audit/") or path.rstrip("/") == "/v1/export":
+    if clean.startswith("/v1/admin/"):
+        return "admin"
+    if clean.startswith("/v1/audit/") or clean == "/v1/export":
         return "audit"
-    if method == "POST" and path.rstrip("/") == "/v1/events":
+    if method == "POST" and clean == "/v1/events":
         return "ingest"
     if method in ("GET", "HEAD"):
         return "read"

@@ -172,3 +172,14 @@ async def test_a_key_over_its_rate_is_429_with_retry_after(
         assert 1 <= int(over.headers["retry-after"]) <= 60
         assert "excess_rate_limit_exceeded" in {line["event"] for line in logs}
         assert (await client.get("/v1/events", headers=auth(keys["audit"]))).status_code == 200
+
+
+async def test_no_spelling_of_a_path_escapes_its_rule(bare: Client, keys: dict[str, str]) -> None:
+    """A router reads `//v1/audit/head` or `/v1/./audit/head` as the audit route: so does
+    the key check (it once read the first as outside /v1/ and let it through)."""
+    for path in ("//v1/audit/head", "/v1//audit/head", "/v1/./audit/head", "/v1/audit/head/"):
+        url = "http://testserver" + path
+        assert_problem(await bare.get(url), 401)
+        assert_problem(await bare.get(url, headers=auth(keys["read"])), 403)
+        allowed = await bare.get(url, headers=auth(keys["audit"]))
+        assert allowed.status_code not in (401, 403), path
