@@ -23,7 +23,7 @@ from service.api.export import ExportController
 from service.api.front import FrontController
 from service.api.health import health, metrics_route, ready
 from service.api.middleware import request_logging
-from service.api.openapi import add_contract_schemas, openapi_config
+from service.api.openapi import add_access, add_contract_schemas, openapi_config
 from service.api.problems import EXCEPTION_HANDLERS
 from service.metrics import Metrics
 from service.projections.reads import FrontReader
@@ -104,6 +104,7 @@ def create_app(settings: Settings, *, pool: asyncpg.Pool | None = None) -> Lites
         debug=False,
     )
     add_contract_schemas(app)
+    add_access(app)
     # Litestar's `middleware=` runs only for matched routes; wrapping the app's ASGI handler
     # gives every request (404s and 405s included) its request id and its log line.
     # Keys are checked before routing (service/api/access.py), inside the logging wrapper so

@@ -14,13 +14,16 @@ from litestar import Litestar
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.spec import (
     OpenAPIMediaType,
+    OpenAPIResponse,
     Operation,
     Reference,
     RequestBody,
     Schema,
+    SecurityScheme,
 )
 
 from contracts.events import Batch, Event
+from service.domain.access import route_access
 
 REF: Final = "#/components/schemas/{name}"
 
@@ -101,3 +104,38 @@ def add_contract_schemas(app: Litestar) -> None:
     if document.components.schemas is None:
         document.components.schemas = {}
     document.components.schemas.update(contract_components())
+
+
+_ACCESS_ANSWERS: Final = {
+    "401": "No API key, or an unknown or revoked one (`Authorization: Bearer <key>`).",
+    "403": "The key's role may not use this route.",
+    "429": "The key is over `FRONTLINE_RATE_LIMIT` requests this minute (see `Retry-After`).",
+}
+
+
+def add_access(app: Litestar) -> None:
+    """Document the key check (``service/api/access.py``): a bearer scheme, and on every
+    operation that needs a key, the security requirement and its 401, 403 and 429."""
+    document = app.openapi_schema
+    document.components.security_schemes = {
+        "bearer": SecurityScheme(
+            type="http",
+            scheme="bearer",
+            description="An API key from `frontline keys create` (see the README's table).",
+        )
+    }
+    problem = {
+        "application/problem+json": OpenAPIMediaType(schema=Reference(REF.format(name="Problem")))
+    }
+    for path, item in (document.paths or {}).items():
+        for method in ("get", "post", "put", "patch", "delete"):
+            operation = getattr(item, method, None)
+            if operation is None or route_access(method.upper(), path) == "open":
+                continue
+            operation.security = [{"bearer": []}]
+            responses = operation.responses if operation.responses is not None else {}
+            for status, description in _ACCESS_ANSWERS.items():
+                responses.setdefault(
+                    status, OpenAPIResponse(description=description, content=problem)
+                )
+            operation.responses = responses

@@ -48,6 +48,13 @@ async def test_openapi_documents_every_endpoint_and_the_contract(client: Client)
     assert "304" in paths["/v1/export"]["get"]["responses"]
     assert "304" in paths["/v1/state"]["get"]["responses"]
     assert "422" in paths["/v1/audit/verify"]["get"]["responses"]
+    assert schema["components"]["securitySchemes"]["bearer"]["scheme"] == "bearer"
+    for path, operations in paths.items():
+        for method, operation in operations.items():
+            keyed = path.startswith("/v1/")
+            for status in ("401", "403", "429"):
+                assert (status in operation["responses"]) == keyed, (method, path, status)
+            assert ("security" in operation) == keyed, (method, path)
     components = schema["components"]["schemas"]
     assert "Event" in components
     assert "Capture" in components
