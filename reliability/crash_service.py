@@ -21,14 +21,11 @@ import json
 import os
 import random
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
-import time
 import uuid
 from collections.abc import Sequence
-from contextlib import suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
@@ -36,9 +33,10 @@ from typing import Any, Final
 import asyncpg
 import httpx
 
-from service.domain.access import key_hash, new_key
+from bench.servers import ServerProcess, free_port
 from service.store.audit import AuditReader
 from service.store.db import start_embedded, stop_embedded
+from service.store.keys import KeyStore
 
 HOST: Final = "127.0.0.1"
 WRITERS: Final = 4
@@ -83,44 +81,27 @@ def _event(event_id: str, n: int) -> dict[str, Any]:
     }
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind((HOST, 0))
-        port: int = probe.getsockname()[1]
-        return port
+def _service(url: str, work: Path) -> ServerProcess:
+    """``frontline serve`` on ``url``, started and answering ``/ready``."""
+    port = free_port()
+    service = ServerProcess(
+        name="service",
+        command=[*FRONTLINE, "serve", "--port", str(port)],
+        env={"DATABASE_URL": url, "FRONTLINE_LOG_FORMAT": "json"},
+        log_path=work / "service.log",
+        port=port,
+        ready_path="/ready",
+    )
+    service.start()
+    return service
 
 
-class Service:
-    """``frontline serve`` as a subprocess on a database URL."""
-
-    def __init__(self, url: str, log_path: Path) -> None:
-        self.url = url
-        self.log_path = log_path
-        self.port = _free_port()
-        self.process: subprocess.Popen[bytes] | None = None
-
-    def start(self) -> None:
-        env = {**os.environ, "DATABASE_URL": self.url, "FRONTLINE_LOG_FORMAT": "json"}
-        with self.log_path.open("ab") as log:
-            self.process = subprocess.Popen(  # noqa: S603 (our own command)
-                [*FRONTLINE, "serve", "--port", str(self.port)],
-                env=env,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-            )
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"the service exited; see {self.log_path}")
-            with suppress(OSError), socket.create_connection((HOST, self.port), timeout=0.5):
-                return
-            time.sleep(0.1)
-        raise RuntimeError(f"the service did not listen; see {self.log_path}")
-
-    def kill(self) -> None:
-        assert self.process is not None
-        self.process.send_signal(signal.SIGKILL)
-        self.process.wait()
+def _kill(service: ServerProcess) -> None:
+    """SIGKILL: no shutdown, whatever it was doing."""
+    assert service.process is not None
+    service.process.send_signal(signal.SIGKILL)
+    service.process.wait()
+    service.stop()  # closes its log
 
 
 async def _writer(base: str, key: str, start: int, report: Report, stop: asyncio.Event) -> None:
@@ -144,8 +125,7 @@ async def _writer(base: str, key: str, start: int, report: Report, stop: asyncio
 
 
 async def _round(url: str, key: str, work: Path, rng: random.Random, report: Report) -> None:
-    service = Service(url, work / "service.log")
-    service.start()
+    service = _service(url, work)
     stop = asyncio.Event()
     base = f"http://{HOST}:{service.port}"
     tasks = [
@@ -153,15 +133,14 @@ async def _round(url: str, key: str, work: Path, rng: random.Random, report: Rep
         for w in range(WRITERS)
     ]
     await asyncio.sleep(rng.uniform(0.2, 1.5))
-    service.kill()  # SIGKILL: no shutdown, whatever it was doing
+    _kill(service)
     stop.set()
     await asyncio.gather(*tasks)
     report.rounds += 1
 
 
 async def _retry_unacknowledged(url: str, key: str, work: Path, report: Report) -> None:
-    service = Service(url, work / "service.log")
-    service.start()
+    service = _service(url, work)
     try:
         base = f"http://{HOST}:{service.port}"
         headers = {"authorization": f"Bearer {key}"}
@@ -174,22 +153,17 @@ async def _retry_unacknowledged(url: str, key: str, work: Path, report: Report) 
                     raise RuntimeError(f"retry of {event_id}: {response.status_code}")
                 report.retried_stored += 1
     finally:
-        service.kill()
+        _kill(service)
 
 
 async def run(url: str, rounds: int, work: Path, seed: int = 1) -> Report:
     """Kill the service ``rounds`` times while it writes; retry; count what the log holds."""
     rng = random.Random(seed)  # noqa: S311 (when to kill, not a secret)
-    key = new_key()
-    conn = await asyncpg.connect(url)
+    pool = await asyncpg.create_pool(url, min_size=1, max_size=2)
     try:
-        await conn.execute(
-            "INSERT INTO api_keys (id, name, role, key_hash) VALUES ($1, 'crash', 'ingest', $2)",
-            uuid.uuid4(),
-            key_hash(key),
-        )
+        _, key = await KeyStore(pool).create(f"crash-{uuid.uuid4().hex[:8]}", "ingest")
     finally:
-        await conn.close()
+        await pool.close()
     report = Report()
     for _ in range(rounds):
         await _round(url, key, work, rng, report)
