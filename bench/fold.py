@@ -1,0 +1,151 @@
+"""The fold alone, in one process, on the benchmark workload: the figures that explain the
+projections' benchmarks (docs/benchmarks.md, docs/projection.md).
+
+    python -m bench.fold adds --events 200000       # full fold vs one add at a time
+    python -m bench.fold history --span 1000000     # rows and bytes of a dense history
+    python -m bench.fold listing --span 1000000     # claims listed vs overlapping
+    python -m bench.fold memory --events 100000     # memory of held folds and rows
+
+``--span`` is the log size over which valid time runs from 2011 to 2024: 1,000,000 gives the
+density of the 1M benchmark to its first ``--events`` events.
+"""
+
+from __future__ import annotations
+
+import argparse
+import collections
+import gc
+import resource
+import sys
+import time
+from collections.abc import Sequence
+
+import msgspec
+
+from bench.workload import Workload
+from contracts.events import Event, event_decoder
+from service.domain.bitemporal import OpenRows, history, rows_of
+from service.domain.policy import CREDIBILITY_V1
+from service.domain.projection import PlaceFold, project_place
+from service.domain.time import valid_interval
+
+COMMIT: int = 10_000
+"""Events a commit of the NDJSON import holds (FRONTLINE_IMPORT_CHUNK)."""
+
+
+def _events(count: int, span: int) -> list[Event]:
+    workload = Workload(seed=1, stream=0, span=span)
+    return [event_decoder.decode(line) for line in workload.lines(count)]
+
+
+def _by_place(events: list[Event]) -> dict[str, list[Event]]:
+    places: dict[str, list[Event]] = collections.defaultdict(list)
+    for event in events:
+        places[event.place.id].append(event)
+    return places
+
+
+def _busiest(places: dict[str, list[Event]], top: int) -> list[str]:
+    return sorted(places, key=lambda p: -len(places[p]))[:top]
+
+
+def adds(events: list[Event], top: int) -> None:
+    places = _by_place(events)
+    for place in _busiest(places, top):
+        mine = places[place]
+        started = time.perf_counter()
+        whole = project_place(mine)
+        full = time.perf_counter() - started
+        fold, worst = PlaceFold(), 0.0
+        started = time.perf_counter()
+        for event in mine:
+            one = time.perf_counter()
+            fold.add([event])
+            worst = max(worst, time.perf_counter() - one)
+        each = (time.perf_counter() - started) / len(mine)
+        assert fold.timeline() == whole
+        print(
+            f"{place}: {len(mine)} events; full fold {full:.3f} s "
+            f"({full / len(mine) * 1e6:.1f} us an event); one at a time {each * 1e3:.3f} ms "
+            f"an add (worst {worst * 1e3:.1f} ms)"
+        )
+
+
+def dense_history(events: list[Event], top: int) -> None:
+    commits: dict[str, list[tuple[int, list[Event]]]] = collections.defaultdict(list)
+    for index, event in enumerate(events):
+        grouped = commits[event.place.id]
+        if grouped and grouped[-1][0] == index // COMMIT:
+            grouped[-1][1].append(event)
+        else:
+            grouped.append((index // COMMIT, [event]))
+    for place in sorted(commits, key=lambda p: -sum(len(c[1]) for c in commits[p]))[:top]:
+        started = time.perf_counter()
+        rows = history(place, commits[place], CREDIBILITY_V1)
+        took = time.perf_counter() - started
+        size = sum(len(h.row.body) for h in rows)
+        count = sum(len(c[1]) for c in commits[place])
+        print(f"{place}: {count} events, {len(rows)} rows, {size / 1e6:.0f} MB, {took:.1f} s")
+
+
+def listing(events: list[Event], top: int) -> None:
+    places = _by_place(events)
+    for place in _busiest(places, top):
+        mine = places[place]
+        interval = {e.id: valid_interval(e.occurred) for e in mine}
+        timeline = project_place(mine)
+        listed = local = 0
+        for segment in timeline.segments:
+            for claim in segment.claims:
+                listed += 1
+                start, end = interval[claim.about or claim.event]
+                if start < (segment.valid_to or end) and end > segment.valid_from:
+                    local += 1
+        disputed = sum(s.disputed for s in timeline.segments)
+        size = len(msgspec.json.encode(timeline))
+        print(
+            f"{place}: {len(mine)} events, {len(timeline.segments)} segments ({disputed} "
+            f"disputed), {listed} claims listed, {local} overlapping their segment, "
+            f"{size / 1e6:.0f} MB of JSON"
+        )
+
+
+def memory(events: list[Event]) -> None:
+    gc.collect()
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    held = []
+    for place, mine in _by_place(events).items():
+        fold = PlaceFold()
+        fold.add(mine)
+        segments = fold.timeline().segments
+        held.append((fold, OpenRows(rows_of(place, segments), [0] * len(segments))))
+    gc.collect()
+    after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    print(
+        f"decoded events {before / len(events):.2f} KB each; folds and rows "
+        f"{(after - before) / len(events):.2f} KB an event more ({len(held)} places)"
+    )
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.fold", description=__doc__)
+    parser.add_argument("what", choices=("adds", "history", "listing", "memory"))
+    parser.add_argument("--events", type=int, default=200_000)
+    parser.add_argument("--span", type=int, default=None, help="default: --events")
+    parser.add_argument("--top", type=int, default=3, help="how many of the busiest places")
+    args = parser.parse_args(argv)
+    events = _events(args.events, args.span or args.events)
+    if args.what == "adds":
+        adds(events, args.top)
+    elif args.what == "history":
+        dense_history(events, args.top)
+    elif args.what == "listing":
+        listing(events, args.top)
+    else:
+        memory(events)
+    sys.stdout.flush()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
