@@ -43,8 +43,16 @@ lint: install ## ruff: lint and format check
 typecheck: install ## mypy --strict
 	$(BIN)/mypy
 
+# The map page's browser tests drive Debian's chromium through Playwright (never a browser
+# download): installed here when missing, as root, the way CI's fresh machine needs it.
+.PHONY: chromium
+chromium: ## Debian's chromium for the browser tests (apt-get install when it is missing)
+	@command -v chromium >/dev/null || { \
+	  apt-get -o DPkg::Lock::Timeout=600 update && \
+	  DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 install -y chromium; }
+
 .PHONY: pytest
-pytest: install ## the test suite (real PostgreSQL: embedded, or DATABASE_URL)
+pytest: install chromium ## the test suite (real PostgreSQL: embedded, or DATABASE_URL)
 	$(BIN)/pytest
 
 .PHONY: lock

@@ -210,3 +210,19 @@ class PlaceHistory(_Output, frozen=True, kw_only=True):
     entries: list[HistoryEntry]
     next_after: int | None
     """Pass as ``after`` for the next page; null on the last."""
+
+
+class StateExtent(_Output, frozen=True, kw_only=True):
+    """The span of the log as known at a position: what a time slider runs over."""
+
+    known_position: int
+    events: int
+    """How many events the log held at ``known_position``."""
+    valid_from: datetime | None
+    """The earliest valid time of any of those events (null: no events)."""
+    valid_to: datetime | None
+    """The end (exclusive) of the latest valid interval among them."""
+    first_recorded_at: datetime | None
+    """When the first of them was recorded."""
+    last_recorded_at: datetime | None
+    """When the last of them was recorded (the commit ``known_position`` names)."""

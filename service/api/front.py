@@ -24,6 +24,7 @@ from contracts.front import (
     PlaceTimeline,
     RebuildResult,
     StateChanges,
+    StateExtent,
     StatePage,
 )
 from contracts.timeline import Segment
@@ -258,6 +259,21 @@ class FrontController(Controller):
             known_position=known,
             changes=found,
         )
+
+    @get(
+        "/v1/state/extent",
+        summary="How far the log reaches in valid and in known time",
+        description=(
+            "The earliest valid time and the end of the latest valid interval of the events "
+            "known at `known_at`, their count, and when the first and the last of them were "
+            "recorded: the range of the map page's time slider and of its as-known-at control."
+        ),
+        responses=BAD_PARAMETER,
+    )
+    async def extent(self, services: ServicesDep, known_at: KnownAtParam = None) -> StateExtent:
+        """The span of the log as known at `known_at`."""
+        known = await services.front.known_position(params.known_at(known_at))
+        return await services.front.extent(known)
 
     @get(
         "/v1/disputes",

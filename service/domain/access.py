@@ -41,18 +41,25 @@ class Principal:
 OPEN_PATHS: Final = frozenset({"/health", "/ready", "/metrics", "/schema"})
 """Paths open to anyone (and everything below ``/schema``)."""
 
+MAP_PREFIX: Final = "/map/"
+"""The map page is ``/``; its files are below this prefix. Both are open to GET and HEAD:
+the page holds no data, it reads the front through ``/v1/`` with the user's key."""
+
 
 def route_access(method: str, path: str) -> Access:
     """The access a request needs, from its method and path (README's table, in code).
 
     The path is first normalised as a router could read it (repeated slashes collapsed,
     ``.`` and ``..`` resolved, no trailing slash), so no spelling of a route escapes its
-    rule. Only OPEN_PATHS are open; every other path outside ``/v1/`` needs ``admin`` (a
+    rule. Only OPEN_PATHS and the map page (GET and HEAD of ``/`` and below MAP_PREFIX)
+    are open; every other path outside ``/v1/`` needs ``admin`` (a
     new route is closed until it is given a rule, and nobody learns which paths exist
     without a key). Inside ``/v1/``, a method no route takes needs ``admin`` too.
     """
     clean = posixpath.normpath("/" + path.lstrip("/"))
     if clean in OPEN_PATHS or clean.startswith("/schema/"):
+        return "open"
+    if method in ("GET", "HEAD") and (clean == "/" or clean.startswith(MAP_PREFIX)):
         return "open"
     if not clean.startswith("/v1/"):
         return "admin"

@@ -21,6 +21,7 @@ from contracts.front import (
     PlaceState,
     Reading,
     Reread,
+    StateExtent,
 )
 from contracts.timeline import Segment
 from service.domain.errors import NotFound
@@ -171,6 +172,19 @@ class FrontReader:
             names = [sources[e] for e in item.segment.events if e in sources]
             rows.append(state_row(item.place.id, name, point, item.segment, names))
         return csv_rows(rows)
+
+    async def extent(self, known_position: int) -> StateExtent:
+        """How far the log's events reach in valid and in known time, as known at a position."""
+        row = await self.pool.fetchrow(SQL["read_extent"], known_position)
+        assert row is not None  # an aggregate always answers one row
+        return StateExtent(
+            known_position=known_position,
+            events=row["events"],
+            valid_from=row["valid_from"],
+            valid_to=row["valid_to"],
+            first_recorded_at=row["first_recorded_at"],
+            last_recorded_at=row["last_recorded_at"],
+        )
 
     async def place(self, place_id: str) -> asyncpg.Record:
         """The registry's row of a place; NotFound when no event named it."""
