@@ -27,7 +27,14 @@ from typing import Any, Final, TypeVar
 import asyncpg
 import httpx
 import pytest
-from playwright.sync_api import Browser, ConsoleMessage, Page, Playwright, sync_playwright
+from playwright.sync_api import (
+    Browser,
+    ConsoleMessage,
+    Page,
+    Playwright,
+    ViewportSize,
+    sync_playwright,
+)
 
 from bench.servers import ServerProcess, free_port
 from service.domain.access import Role, key_hash
@@ -36,7 +43,7 @@ from tests.conftest import TEMPLATE, with_database
 T = TypeVar("T")
 
 KEY_STORE: Final = "frontline.key"
-VIEWPORT: Final = {"width": 1400, "height": 850}
+VIEWPORT: Final = ViewportSize(width=1400, height=850)
 
 
 def chromium_path() -> str:
@@ -109,7 +116,7 @@ def serve_site(server_url: str, *, demo: bool = True) -> Iterator[Site]:
     """Start ``frontline serve`` on a fresh database cloned from the migrated template."""
     name = "frontline_b_" + uuid.uuid4().hex[:12]
     roles: tuple[Role, ...] = ("read", "ingest")
-    keys = {role: f"flk_browser_{role}_{uuid.uuid4().hex}" for role in roles}
+    keys: dict[str, str] = {role: f"flk_browser_{role}_{uuid.uuid4().hex}" for role in roles}
     database = _run(_make_database(server_url, name, keys))
     port = free_port()
     with tempfile.TemporaryDirectory(prefix="frontline-browser-") as folder:
@@ -195,7 +202,7 @@ class MapPage:
 @pytest.fixture
 def map_page(browser: Browser, site: Site) -> Iterator[MapPage]:
     """A fresh browser context holding the read key, on the demo's site."""
-    context = browser.new_context(viewport=VIEWPORT)  # type: ignore[arg-type]
+    context = browser.new_context(viewport=VIEWPORT)
     context.add_init_script(f"localStorage.setItem({KEY_STORE!r}, {site.keys['read']!r})")
     page = context.new_page()
     console = Console()

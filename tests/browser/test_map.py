@@ -205,7 +205,7 @@ def test_a_shared_url_reopens_the_same_view(map_page: MapPage, browser: Browser)
     assert len(query["bbox"][0].split(",")) == 4
     seen = _view(page)
 
-    context = browser.new_context(viewport=VIEWPORT)  # type: ignore[arg-type]
+    context = browser.new_context(viewport=VIEWPORT)
     try:
         key = map_page.site.keys["read"]
         context.add_init_script(f"localStorage.setItem({KEY_STORE!r}, {key!r})")
@@ -267,7 +267,7 @@ def test_play_steps_day_by_day_without_console_errors(map_page: MapPage) -> None
 def test_without_a_stored_key_the_page_asks_for_one(browser: Browser, site: Site) -> None:
     """Reads need a key on this server: the page opens a dialog instead of breaking, says
     when a pasted key is refused, and with a read key draws the front and keeps the key."""
-    context = browser.new_context(viewport=VIEWPORT)  # type: ignore[arg-type]
+    context = browser.new_context(viewport=VIEWPORT)
     try:
         page = context.new_page()
         page.goto(f"{site.url}/?valid_at=2017-06-05")

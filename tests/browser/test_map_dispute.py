@@ -1,0 +1,83 @@
+"""A contradicting report on the map: the Panorama roundabout, which the seed has ISIS capture
+in the week of 2017-06-03, is reported held by the government on 2017-06-04 by a neutral
+source. Its own server (this module changes the log)."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from pathlib import Path
+from typing import Any, Final
+
+import httpx
+from playwright.sync_api import expect
+
+from tests.browser.conftest import MapPage
+from tests.browser.test_map import drawn, legend_color
+
+ROUNDABOUT: Final = "sy-deir-ezzor-panorama-roundabout"
+SEED: Final = Path(__file__).resolve().parents[2] / "demo" / "seed.ndjson"
+#: Around Deir Ezzor, close enough for its places to be clicked apart.
+DEIR_EZZOR_BOX: Final = "40.06,35.28,40.18,35.34"
+
+
+def seed_place(place_id: str) -> dict[str, Any]:
+    """The place object the seed gives ``place_id`` (every mention carries the same)."""
+    for line in SEED.read_text().splitlines():
+        event = json.loads(line)
+        if event["place"]["id"] == place_id:
+            place: dict[str, Any] = event["place"]
+            return place
+    raise AssertionError(f"{place_id} is not in the seed")
+
+
+def test_clicking_a_contradicted_place_lists_both_claims(map_page: MapPage) -> None:
+    """After a Reuters report (B, neutral) that the government holds the roundabout on
+    2017-06-04, the map at that day marks the roundabout disputed; clicking its marker lists
+    the two competing claims (ISIS by South Front, C, reported; the government by Reuters, B,
+    reported) with their scores, as /v1/disputes has them, and why the winner won."""
+    report = {
+        "id": str(uuid.uuid4()),
+        "type": "control",
+        "place": seed_place(ROUNDABOUT),
+        "side": "syrian-government",
+        "occurred": {"start": "2017-06-04", "precision": "day"},
+        "source": {"name": "Reuters", "reliability": "B", "alignment": "neutral"},
+        "credibility": 2,
+        "hedge": "reported",
+        "quote": "Government troops hold the Panorama roundabout, a military source said.",
+    }
+    posted = map_page.site.post(report)
+    assert posted.status_code == 201, posted.text
+    disputes = httpx.get(
+        f"{map_page.site.url}/v1/disputes",
+        params={"valid_at": "2017-06-04"},
+        headers={"authorization": f"Bearer {map_page.site.keys['read']}"},
+    ).json()
+    (item,) = [i for i in disputes["items"] if i["place"]["id"] == ROUNDABOUT]
+    claims = {(c["side"], c["source"]): c["score"] for c in item["segment"]["claims"]}
+    assert set(claims) == {("isis", "South Front"), ("syrian-government", "Reuters")}
+
+    page = map_page.page
+    map_page.open(f"valid_at=2017-06-04&bbox={DEIR_EZZOR_BOX}")
+    marker = drawn(page, ROUNDABOUT)
+    assert marker["disputed"] is True
+    winner = item["segment"]["controller"]
+    assert marker["fillColor"] == legend_color(page, winner)
+    page.mouse.click(marker["x"], marker["y"])
+    expect(page.locator("#place-name")).to_have_text("Panorama roundabout")
+    rows = page.locator("#claims tr[data-side]")
+    expect(rows).to_have_count(2)
+    isis = page.locator("#claims tr[data-side='isis']")
+    expect(isis).to_contain_text("South Front")
+    expect(isis.locator("td").nth(2)).to_have_text("C")
+    expect(isis.locator("td").nth(3)).to_have_text("reported")
+    expect(isis.locator("td").nth(4)).to_have_text(f"{claims[('isis', 'South Front')]:.3f}")
+    government = page.locator("#claims tr[data-side='syrian-government']")
+    expect(government).to_contain_text("Reuters")
+    expect(government.locator("td").nth(2)).to_have_text("B")
+    score = claims[("syrian-government", "Reuters")]
+    expect(government.locator("td").nth(4)).to_have_text(f"{score:.3f}")
+    expect(page.locator("#reason")).to_contain_text(item["segment"]["reason"])
+    expect(page.locator("#place-reading")).to_contain_text("disputed")
+    assert map_page.console.errors == []
