@@ -666,7 +666,7 @@ function wire() {
       view.bbox = [b.getWest(), b.getSouth(), b.getEast(), b.getNorth()];
       writeUrl();
     }
-    draw();
+    drawing = draw();
   });
 }
 
@@ -682,6 +682,7 @@ async function reloadAll() {
 
 // A view opened from a URL keeps that URL's bbox until the user moves the map.
 let restoring = true;
+let drawing = Promise.resolve(); // the draw a move of the map started
 
 async function start() {
   readUrl();
@@ -700,6 +701,7 @@ async function start() {
     const points = front.features.map((f) => [f.geometry.coordinates[1], f.geometry.coordinates[0]]);
     map.fitBounds(L.latLngBounds(points).pad(0.15), { animate: false, maxZoom: 9 });
   }
+  await drawing;
   restoring = false;
   if (!view.bbox) {
     const b = map.getBounds();
