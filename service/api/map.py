@@ -12,7 +12,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Final
 
-from litestar import Router, get
+from litestar import HttpMethod, Router, route
 from litestar.response import File
 from litestar.static_files import create_static_files_router
 
@@ -28,13 +28,13 @@ CSP: Final = (
 HEADERS: Final = {"content-security-policy": CSP, "x-content-type-options": "nosniff"}
 
 
-@get("/", include_in_schema=False, name="map-page")
+@route("/", http_method=[HttpMethod.GET, HttpMethod.HEAD], include_in_schema=False, name="map-page")
 async def map_page() -> File:
     """The map of the projected front (``?valid_at=&known_at=&bbox=`` carries the view)."""
     return File(
         path=STATIC / "index.html",
         content_disposition_type="inline",
-        media_type="text/html; charset=utf-8",
+        media_type="text/html",
         headers=HEADERS,
     )
 

@@ -28,8 +28,11 @@ async def test_the_page_is_served_at_root_without_a_key(app: Litestar) -> None:
     this server only (no CDN, no tile server can be reached from it)."""
     async with AsyncTestClient(app=app) as client:
         response = await client.get("/")
+        head = await client.head("/")
+    assert head.status_code == 200
+    assert head.content == b""
     assert response.status_code == 200
-    assert response.headers["content-type"].startswith("text/html")
+    assert response.headers["content-type"] == "text/html; charset=utf-8"
     assert "inline" in response.headers.get("content-disposition", "inline")
     policy = response.headers["content-security-policy"]
     assert "default-src 'self'" in policy
