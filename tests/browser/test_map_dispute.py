@@ -13,7 +13,7 @@ import httpx
 from playwright.sync_api import expect
 
 from tests.browser.conftest import MapPage
-from tests.browser.test_map import drawn, legend_color
+from tests.browser.reading import drawn, legend_color
 
 ROUNDABOUT: Final = "sy-deir-ezzor-panorama-roundabout"
 SEED: Final = Path(__file__).resolve().parents[2] / "demo" / "seed.ndjson"
