@@ -33,6 +33,7 @@ from playwright.sync_api import (
     Page,
     Playwright,
     ViewportSize,
+    expect,
     sync_playwright,
 )
 
@@ -41,6 +42,10 @@ from service.domain.access import Role, key_hash
 from tests.conftest import TEMPLATE, with_database
 
 T = TypeVar("T")
+
+# Assertions on the page wait up to 20 s (Playwright's default is 5): a loaded 2-core CI
+# machine may take longer than 5 s to fetch and draw, and a wait ends as soon as it holds.
+expect.set_options(timeout=20_000)
 
 KEY_STORE: Final = "frontline.key"
 VIEWPORT: Final = ViewportSize(width=1400, height=850)
