@@ -89,12 +89,16 @@ def test_places_without_a_point_are_listed_and_open_their_panel(map_page: MapPag
 def test_clicking_a_marker_shows_timeline_events_history_and_raw_event(
     map_page: MapPage,
 ) -> None:
-    """A click on Maskanah's marker opens its panel: the timeline's two segments (ISIS
-    encircled, then the government), the events with their sources, the commit history, and
-    an event's raw JSON from /v1/events/{id} when its link is followed."""
+    """Hovering Maskanah's marker names its reading; a click opens its panel: the timeline's
+    two segments (ISIS encircled, then the government), the events with their sources, the
+    commit history, and an event's raw JSON from /v1/events/{id} when its link is followed."""
     page = map_page.page
     map_page.open("valid_at=2017-06-02")
     marker = drawn(page, MASKANAH)
+    page.mouse.move(marker["x"], marker["y"])
+    expect(page.locator(".leaflet-tooltip")).to_contain_text(
+        "Maskanah: isis, encircled by syrian-government"
+    )
     page.mouse.click(marker["x"], marker["y"])
     expect(page.locator("#place-name")).to_have_text("Maskanah")
     rows = page.locator("#timeline tr")

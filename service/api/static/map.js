@@ -348,7 +348,7 @@ function drawUnlocated() {
       el("span", { class: "swatch", style: `background:${sideColor(s.controller)}` }), " ",
       item.place.name, " ",
       el("span", { class: "muted" }, `${s.controller ?? "no controller"}, ${s.status}`),
-      s.disputed ? el("span", { class: "badge disputed" }, "disputed") : null));
+      s.disputed ? [" ", el("span", { class: "badge disputed" }, "disputed")] : null));
   }
 }
 
@@ -519,7 +519,7 @@ async function showPlace(id) {
       place.aliases && place.aliases.length ? ` · also ${place.aliases.join(", ")}` : ""),
     el("p", { id: "place-reading" }, el("strong", {}, `${view.validAt}: `), readingOf(segment),
       segment ? ` · confidence ${segment.confidence} · ${segment.basis}` : "",
-      segment && segment.disputed ? el("span", { class: "badge disputed" }, " disputed") : null),
+      segment && segment.disputed ? [" ", el("span", { class: "badge disputed" }, "disputed")] : null),
   ];
   if (segment && segment.disputed) {
     parts.push(el("h3", {}, "Competing claims"));
@@ -547,7 +547,7 @@ async function showPlace(id) {
     el("tr", {}, ["from", "to", "controller", "status", "conf.", "basis"].map((h) => el("th", {}, h))),
     timeline.segments.map((s) => el("tr", { class: segment && s.valid_from === segment.valid_from ? "now" : "" },
       el("td", {}, fmtDay(s.valid_from)), el("td", {}, fmtDay(s.valid_to)),
-      el("td", {}, s.controller ?? "none", s.disputed ? el("span", { class: "badge disputed" }, "disputed") : null),
+      el("td", {}, s.controller ?? "none", s.disputed ? [" ", el("span", { class: "badge disputed" }, "disputed")] : null),
       el("td", {}, s.status, s.status_by ? ` (${s.status_by})` : ""),
       el("td", {}, s.confidence), el("td", {}, s.basis)))));
   parts.push(el("h3", {}, "Events"));
