@@ -199,9 +199,13 @@ class MapPage:
         """Until the first load is drawn."""
         self.page.wait_for_selector("body[data-ready=true]", timeout=30_000)
 
-    def wait_loaded(self, valid_at: str) -> None:
-        """Until the front at ``valid_at`` is drawn."""
-        self.page.wait_for_selector(f"body[data-loaded^='{valid_at}|']", timeout=30_000)
+    def wait_loaded(self, valid_at: str, known_at: str | None = None) -> None:
+        """Until the front at ``valid_at`` (as known at ``known_at``, if given) is drawn."""
+        if known_at is None:
+            selector = f"body[data-loaded^='{valid_at}|']"
+        else:
+            selector = f"body[data-loaded='{valid_at}|{known_at}']"
+        self.page.wait_for_selector(selector, timeout=30_000)
 
 
 @pytest.fixture

@@ -213,6 +213,23 @@ def _view(page: Page) -> dict[str, Any]:
     return view
 
 
+def test_as_known_at_before_any_report_shows_no_place(map_page: MapPage) -> None:
+    """As known at a date before the seed was recorded the log held nothing: no place is
+    drawn or listed, the page says 0 places, and nothing errs; *Latest* brings the front back."""
+    page = map_page.page
+    map_page.open("valid_at=2017-06-05&known_at=2000-01-01")
+    map_page.wait_loaded("2017-06-05", "2000-01-01")
+    assert page.evaluate("window.frontline.loaded()") == 0
+    expect(page.locator("#status-line")).to_contain_text("0 places")
+    expect(page.locator("#known-at")).to_have_value("2000-01-01")
+    expect(page.locator("#unlocated li")).to_have_count(0)
+    page.click("#known-latest")
+    map_page.wait_loaded("2017-06-05", "")
+    drawn(page, MASKANAH)
+    assert "known_at" not in parse_qs(urlsplit(page.url).query)
+    assert map_page.console.errors == []
+
+
 def test_play_steps_day_by_day_without_console_errors(map_page: MapPage) -> None:
     """Play moves the slider a day at a time and pause stops it; through loading, playing,
     clicking, searching and filtering the console shows no error and no uncaught exception."""

@@ -35,7 +35,8 @@ def test_clicking_a_contradicted_place_lists_both_claims(map_page: MapPage) -> N
     """After a Reuters report (B, neutral) that the government holds the roundabout on
     2017-06-04, the map at that day marks the roundabout disputed; clicking its marker lists
     the two competing claims (ISIS by South Front, C, reported; the government by Reuters, B,
-    reported) with their scores, as /v1/disputes has them, and why the winner won."""
+    reported) with their scores, as /v1/disputes has them, and why the winner won. As known
+    at the seed's commit (position 30) the same day shows the roundabout undisputed, ISIS's."""
     report = {
         "id": str(uuid.uuid4()),
         "type": "control",
@@ -80,4 +81,15 @@ def test_clicking_a_contradicted_place_lists_both_claims(map_page: MapPage) -> N
     expect(government.locator("td").nth(4)).to_have_text(f"{score:.3f}")
     expect(page.locator("#reason")).to_contain_text(item["segment"]["reason"])
     expect(page.locator("#place-reading")).to_contain_text("disputed")
+    assert map_page.console.errors == []
+
+    # As known at position 30 (the seed, one commit, before the Reuters report) the same day
+    # shows the roundabout as ISIS's, undisputed: what the database said then.
+    page.fill("#known-at", "position:30")
+    page.click("#known-form button[type=submit]")
+    map_page.wait_loaded("2017-06-04", "position:30")
+    then = drawn(page, ROUNDABOUT)
+    assert (then["fillColor"], then["disputed"]) == (legend_color(page, "isis"), False)
+    expect(page.locator("#claims")).to_have_count(0)
+    expect(page.locator("#place-reading")).to_contain_text("isis, controlled")
     assert map_page.console.errors == []
