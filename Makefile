@@ -77,6 +77,11 @@ bench-projections: install ## the same as shipped (projections on), at 100,000 e
 reliability: install ## kill the service 20 times while it writes; count what was lost (docs/reliability.md)
 	$(BIN)/python -m reliability.crash_service --rounds 20
 
+.PHONY: crash-postgres
+crash-postgres: install ## pg_ctl stop -m immediate 20 times while 4 writers post, then pg_amcheck; and the canary, which must lose (docs/reliability.md)
+	$(BIN)/python -m reliability.crash_postgres --rounds 20
+	$(BIN)/python -m reliability.crash_postgres --canary --rounds 3
+
 .PHONY: bench-front
 bench-front: install ## the projections' benchmarks at 1,000,000 events: ingest on/off, state box, rebuild
 	$(BIN)/python -m bench.front

@@ -98,7 +98,7 @@ def create_app(settings: Settings, *, pool: asyncpg.Pool | None = None) -> Lites
         ],
         dependencies={"services": Provide(services, sync_to_thread=False)},
         lifespan=[lifespan],
-        exception_handlers=EXCEPTION_HANDLERS,  # type: ignore[arg-type]
+        exception_handlers=EXCEPTION_HANDLERS,
         openapi_config=openapi_config(_version()),
         # Bodies are read by the handlers: JSON ones against max_body_bytes (413), NDJSON
         # imports streamed without a limit.

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Final
+from typing import Any, Final
 
 import msgspec
 import structlog
@@ -28,6 +28,7 @@ from service.domain.errors import (
     WriteRefused,
     WrongExpectedVersion,
 )
+from service.store.events import UNAVAILABLE
 
 log = structlog.get_logger(__name__)
 
@@ -163,8 +164,25 @@ def unexpected_error(request: AnyRequest, error: Exception) -> Response[bytes]:
     )
 
 
-EXCEPTION_HANDLERS: Final = {
+def database_unavailable(request: AnyRequest, error: Exception) -> Response[bytes]:
+    """A read whose connection broke, or could not be had, while PostgreSQL was down or
+    recovering: 503, as ``/ready`` says then, never a 500. (Appends translate these errors
+    in the store; reads let them rise to here.)"""
+    unavailable = NotReady(f"the database is unavailable: {type(error).__name__}")
+    return frontline_error(request, unavailable)
+
+
+#: The driver's errors for a database that is down: UNAVAILABLE without plain OSError (a
+#: file the app failed to read is no database outage), with the socket errors asyncpg
+#: raises when it cannot connect.
+DATABASE_DOWN: Final[tuple[type[Exception], ...]] = (
+    *(c for c in UNAVAILABLE if c is not OSError),
+    ConnectionError,
+)
+
+EXCEPTION_HANDLERS: Final[dict[int | type[Exception], Any]] = {
     FrontlineError: frontline_error,
+    **dict.fromkeys(DATABASE_DOWN, database_unavailable),
     HTTPException: http_error,
     Exception: unexpected_error,
 }

@@ -51,6 +51,8 @@ UNAVAILABLE: Final = (
     asyncpg.exceptions.InternalClientError,
     asyncpg.exceptions.CannotConnectNowError,
     asyncpg.exceptions.AdminShutdownError,
+    # Another server process crashed and the postmaster ends every session to recover.
+    asyncpg.exceptions.CrashShutdownError,
     asyncpg.exceptions.TooManyConnectionsError,
 )
 
