@@ -51,8 +51,17 @@ chromium: ## Debian's chromium for the browser tests (apt-get install when it is
 	  apt-get -o DPkg::Lock::Timeout=600 update && \
 	  DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 install -y chromium; }
 
+# The PostgreSQL crash check needs pg_amcheck with the amcheck extension, which the embedded
+# server lacks: Debian's PostgreSQL (contrib is part of postgresql-15), installed when missing.
+.PHONY: postgres-amcheck
+postgres-amcheck: ## Debian's PostgreSQL with amcheck for the crash check (apt-get install when missing)
+	@ls /usr/share/postgresql/*/extension/amcheck.control >/dev/null 2>&1 || { \
+	  apt-get -o DPkg::Lock::Timeout=600 update && \
+	  DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 install -y \
+	    --no-install-recommends postgresql postgresql-contrib; }
+
 .PHONY: pytest
-pytest: install chromium ## the test suite (real PostgreSQL: embedded, or DATABASE_URL)
+pytest: install chromium postgres-amcheck ## the test suite (real PostgreSQL: embedded, or DATABASE_URL)
 	$(BIN)/pytest
 
 .PHONY: lock
@@ -78,7 +87,7 @@ reliability: install ## kill the service 20 times while it writes; count what wa
 	$(BIN)/python -m reliability.crash_service --rounds 20
 
 .PHONY: crash-postgres
-crash-postgres: install ## pg_ctl stop -m immediate 20 times while 4 writers post, then pg_amcheck; and the canary, which must lose (docs/reliability.md)
+crash-postgres: install postgres-amcheck ## pg_ctl stop -m immediate 20 times while 4 writers post, then pg_amcheck; and the canary, which must lose (docs/reliability.md)
 	$(BIN)/python -m reliability.crash_postgres --rounds 20
 	$(BIN)/python -m reliability.crash_postgres --canary --rounds 3
 
