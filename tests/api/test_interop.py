@@ -1,0 +1,157 @@
+"""POST /v1/imports?format=acled and GET /v1/export?format=acled, read back as analysts do
+(pandas for CSV, GDAL through pyogrio for GeoJSON)."""
+
+from __future__ import annotations
+
+import io
+import json
+from pathlib import Path
+from typing import Any, Final
+
+import asyncpg
+import pandas
+import pyogrio
+import pyogrio.raw
+from litestar import Litestar
+from litestar.testing import AsyncTestClient
+
+from service.app import create_app
+from service.domain.interop import acled
+from service.settings import Settings
+from tests.api.conftest import assert_problem, stored_count
+
+Client = AsyncTestClient[Litestar]
+FIXTURE: Final = Path(__file__).resolve().parents[1] / "fixtures" / "interop" / "acled.csv"
+#: The fixture: 8 mappable rows, 3 with fatalities (11 events); 2 rows refused.
+EVENTS: Final = 11
+AS_OF: Final = {"valid_at": "2017-06-30"}
+
+
+async def _import(client: Client, body: bytes, fmt: str = "acled") -> dict[str, Any]:
+    response = await client.post(f"/v1/imports?format={fmt}", content=body)
+    assert response.status_code == 200, response.text
+    result: dict[str, Any] = response.json()
+    return result
+
+
+async def test_an_acled_file_imports_and_a_second_import_stores_nothing(
+    client: Client, owner: asyncpg.Connection
+) -> None:
+    """Mapped rows are stored; the same file again is all duplicates, nothing new."""
+    first = await _import(client, FIXTURE.read_bytes())
+    assert (first["accepted"], first["duplicate"], first["rejected"]) == (EVENTS, 0, 2)
+    assert first["last_position"] == EVENTS
+    again = await _import(client, FIXTURE.read_bytes())
+    assert (again["accepted"], again["duplicate"], again["rejected"]) == (0, EVENTS, 2)
+    assert again["last_position"] == EVENTS
+    assert await stored_count(owner) == EVENTS
+
+
+async def test_rejected_rows_carry_line_source_id_field_and_reason(client: Client) -> None:
+    """Each refused row names its line (where its record starts), the source's own id, the
+    column at fault and why; the rest of the file still imports."""
+    result = await _import(client, FIXTURE.read_bytes())
+    errors = [(e["line"], e["source_id"], e["field"]) for e in result["errors"]]
+    assert errors == [(8, "SYR10005", "sub_event_type"), (13, "SYR10009", "event_date")]
+    assert "Peaceful protest" in result["errors"][0]["reason"]
+    assert result["flagged"] == 0
+    assert result["flags"] == []
+
+
+async def test_a_row_the_contract_refuses_is_rejected_with_its_field(client: Client) -> None:
+    """A row that maps but breaks the contract is rejected naming the event field: here a
+    25,000-character description, so the row kept in ``notes`` is over its 20,000 limit."""
+    header = ",".join(acled.COLUMNS)
+    record = json.loads(
+        next(r for r in acled.read(FIXTURE.read_bytes()) if r.source_id == "SYR10002").raw
+    )
+    record["notes"] = "x" * 25_000
+    line = ",".join(f'"{record[c]}"' for c in acled.COLUMNS)
+    result = await _import(client, f"{header}\n{line}\n".encode())
+    assert result["rejected"] == 1
+    (error,) = result["errors"]
+    assert (error["line"], error["source_id"], error["field"]) == (2, "SYR10002", "notes")
+
+
+async def test_the_state_shows_the_captured_places_and_same_names_stay_apart(
+    client: Client,
+) -> None:
+    """The captures set control; the two 'Al Mansurah' 100 km apart are two places; the
+    clash's report 'near' Maskanah matched the captured one; the GeoJSON opens in GDAL."""
+    await _import(client, FIXTURE.read_bytes())
+    maskanah = (await client.get("/v1/places/maskanah")).json()
+    assert maskanah["place"]["name"] == "Maskanah"
+    assert maskanah["version"] == 3  # capture, casualties, clash
+    assert (maskanah["place"]["lat"], maskanah["place"]["precision"]) == (35.9617, "exact")
+    state = await client.get("/v1/state", params={**AS_OF, "format": "geojson"})
+    assert state.status_code == 200, state.text
+    by_id = {f["id"]: f for f in state.json()["features"]}
+    assert by_id.keys() == {
+        "maskanah",
+        "al-zkuf",
+        "al-mansurah",
+        "al-mansurah-35-02n-36-60e",
+        "jirah-airbase",
+    }
+    assert by_id["al-mansurah"]["properties"]["controller"] == "sdf-syrian-democratic-forces"
+    assert (
+        by_id["al-mansurah-35-02n-36-60e"]["properties"]["controller"]
+        == "military-forces-of-syria-2000"
+    )
+    info = pyogrio.read_info(io.BytesIO(state.content))
+    assert (info["features"], info["geometry_type"], info["crs"]) == (5, "Point", "EPSG:4326")
+    meta, _, _, columns = pyogrio.raw.read(io.BytesIO(state.content))
+    fields = dict(zip(meta["fields"], columns, strict=True))
+    assert set(fields["id"]) == set(by_id)
+    assert sorted(fields["name"]) == [
+        "Al Mansurah",
+        "Al Mansurah",
+        "Al-Zkuf",
+        "Jirah Airbase",
+        "Maskanah",
+    ]
+
+
+async def test_unknown_format_is_422_naming_format(client: Client) -> None:
+    """No reader by that name: a problem naming ``format``; a missing one too."""
+    for url in ("/v1/imports?format=gdelt", "/v1/imports"):
+        response = await client.post(url, content=FIXTURE.read_bytes())
+        body = assert_problem(response, 422, "format")
+        assert "acled" in body["detail"]
+
+
+async def test_unreadable_file_is_422_and_stores_nothing(
+    client: Client, owner: asyncpg.Connection
+) -> None:
+    """Not UTF-8, not ACLED's columns, or broken CSV at the end: 422, nothing stored."""
+    broken_tail = FIXTURE.read_bytes() + b'SYR1,"2017-06-03\n'
+    for body in (b"\xff\xfe\x00", b"id,date\n1,2017-06-03\n", broken_tail):
+        response = await client.post("/v1/imports?format=acled", content=body)
+        assert_problem(response, 422, "body")
+    assert await stored_count(owner) == 0
+
+
+async def test_a_file_over_the_limit_is_413(settings: Settings, admin_key: str) -> None:
+    """Over ``FRONTLINE_MAX_IMPORT`` bytes: 413 before anything is read into the log."""
+    app = create_app(settings.with_(max_import_bytes=100))
+    async with AsyncTestClient(app=app) as small:
+        small.headers["authorization"] = f"Bearer {admin_key}"
+        response = await small.post("/v1/imports?format=acled", content=FIXTURE.read_bytes())
+    assert_problem(response, 413)
+
+
+async def test_a_read_key_may_not_import(client: Client, pool: asyncpg.Pool) -> None:
+    """Importing needs the ingest access, like POST /v1/events."""
+    from service.store.keys import KeyStore
+
+    _, key = await KeyStore(pool).create("reader", "read")
+    response = await client.post(
+        "/v1/imports?format=acled",
+        content=FIXTURE.read_bytes(),
+        headers={"authorization": f"Bearer {key}"},
+    )
+    assert_problem(response, 403)
+
+
+def _frame(body: bytes) -> pandas.DataFrame:
+    return pandas.read_csv(io.BytesIO(body), dtype=str, keep_default_na=False)
