@@ -19,6 +19,7 @@ from service.app import create_app
 from service.domain.interop import acled
 from service.settings import Settings
 from tests.api.conftest import assert_problem, stored_count
+from tests.payloads import event_json
 
 Client = AsyncTestClient[Litestar]
 FIXTURE: Final = Path(__file__).resolve().parents[1] / "fixtures" / "interop" / "acled.csv"
@@ -155,3 +156,50 @@ async def test_a_read_key_may_not_import(client: Client, pool: asyncpg.Pool) -> 
 
 def _frame(body: bytes) -> pandas.DataFrame:
     return pandas.read_csv(io.BytesIO(body), dtype=str, keep_default_na=False)
+
+
+async def test_the_acled_export_opens_in_pandas_and_is_reproducible(client: Client) -> None:
+    """A Frontline event first (its Maskanah is the one the ACLED rows then match), then the
+    fixture: the export has ACLED's 31 columns plus Frontline's 5, one row per event; ACLED
+    rows come back as given (newlines and non-ASCII intact) with fatalities on the casualties
+    row; the Frontline event is written from its fields; the same question, the same bytes."""
+    native = await client.post("/v1/events", json=event_json())
+    assert native.status_code == 201, native.text
+    await _import(client, FIXTURE.read_bytes())
+    response = await client.get("/v1/export", params={"format": "acled"})
+    assert response.status_code == 200, response.text
+    assert response.headers["content-type"].startswith("text/csv")
+    assert "frontline-log-12.acled.csv" in response.headers["content-disposition"]
+    frame = _frame(response.content)
+    assert tuple(frame.columns) == acled.EXPORT_COLUMNS
+    assert len(acled.EXPORT_COLUMNS) == 36
+    assert len(frame) == 1 + EVENTS
+    first = frame.iloc[0]
+    assert (first["event_id_cnty"], first["sub_event_type"]) == (
+        "FL1",
+        "Non-state actor overtakes territory",
+    )
+    assert (first["actor1"], first["actor2"], first["location"]) == (
+        "Tiger Forces",
+        "isis",
+        "Maskanah",
+    )
+    assert (first["event_date"], first["time_precision"], first["place_id"]) == (
+        "2017-06-03",
+        "1",
+        "sy-maskanah",
+    )
+    syr1 = frame[frame["event_id_cnty"] == "SYR10001"]
+    assert list(syr1["type"]) == ["capture", "casualties"]
+    assert list(syr1["fatalities"]) == ["0", "12"]
+    assert set(syr1["place_id"]) == {"sy-maskanah"}
+    assert "Maskanah town\nfrom IS" in syr1.iloc[0]["notes"]
+    turkey = frame[frame["event_id_cnty"] == "TUR2001"].iloc[0]
+    assert (turkey["admin1"], turkey["location"]) == ("Şanlıurfa", "Akçakale")
+    assert list(frame["position"]) == [str(n) for n in range(1, 13)]
+    again = await client.get("/v1/export", params={"format": "acled"})
+    assert (again.content, again.headers["etag"]) == (response.content, response.headers["etag"])
+    csv_etag = (await client.get("/v1/export", params={"format": "csv"})).headers["etag"]
+    assert csv_etag != response.headers["etag"]
+    early = await client.get("/v1/export", params={"format": "acled", "known_at": "position:1"})
+    assert len(_frame(early.content)) == 1

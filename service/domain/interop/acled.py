@@ -10,10 +10,12 @@ naming ``sub_event_type``, as is a row with a date, point or code Frontline cann
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from datetime import date, datetime
 from typing import Any, Final
 
+from contracts.events import Event
 from service.domain.interop.rows import PlaceRef, SourceRow, event_id, raw_json, read_csv, slug
 
 FORMAT: Final = "acled"
@@ -209,3 +211,98 @@ def _one_line(text: str) -> str:
 
 def _source_name(text: str) -> str:
     return _one_line(text) or "ACLED"
+
+
+# --- export: the log as ACLED-shaped CSV ------------------------------------------------------
+
+#: ACLED's columns, then Frontline's own (so a row leads back to its event).
+EXPORT_COLUMNS: Final = (*COLUMNS, "frontline_id", "position", "type", "place_id", "recorded_at")
+
+#: Frontline type -> (disorder_type, event_type, sub_event_type), for events not imported from
+#: ACLED. Frontline does not know which side is a government: a capture is written as
+#: ACLED's non-state takeover.
+EXPORT_TYPES: Final[dict[str, tuple[str, str, str]]] = {
+    "capture": ("Political violence", "Battles", "Non-state actor overtakes territory"),
+    "clash": ("Political violence", "Battles", "Armed clash"),
+    "counter_attack": ("Political violence", "Battles", "Armed clash"),
+    "strike": (
+        "Political violence",
+        "Explosions/Remote violence",
+        "Shelling/artillery/missile attack",
+    ),
+    "base_established": (
+        "Strategic developments",
+        "Strategic developments",
+        "Headquarters or base established",
+    ),
+}
+OTHER_DEVELOPMENT: Final = ("Strategic developments", "Strategic developments", "Other")
+EXPORT_TIME_PRECISION: Final = {"week": "2", "month": "3", "year": "3"}
+EXPORT_GEO_PRECISION: Final = {"exact": "1", "near": "2"}
+
+
+def source_row(notes: str | None) -> dict[str, Any] | None:
+    """The ACLED row an imported event keeps in its notes, or None for other events."""
+    if not notes or not notes.startswith("{"):
+        return None
+    try:
+        kept = json.loads(notes)
+    except ValueError:
+        return None
+    if isinstance(kept, dict) and "event_id_cnty" in kept and "sub_event_type" in kept:
+        return kept
+    return None
+
+
+def export_row(
+    *,
+    position: int,
+    event_id: str,
+    kind: str,
+    place_id: str,
+    recorded_at: datetime,
+    event: Event,
+) -> tuple[object, ...]:
+    """One stored event as a row of EXPORT_COLUMNS.
+
+    An event imported from ACLED gives back its original row, except ``fatalities``: the
+    figure is on the row of its ``casualties`` event, 0 on the others, so sums stay right.
+    Other events are written from their own fields (one row per event).
+    """
+    figures = event.casualties
+    fatalities = figures.killed if figures is not None and figures.killed is not None else 0
+    kept = source_row(event.notes)
+    if kept is not None:
+        cells = [kept.get(column, "") for column in COLUMNS]
+        cells[COLUMNS.index("fatalities")] = fatalities
+        return (*cells, event_id, position, kind, place_id, recorded_at)
+    day = event.occurred.start[:10]
+    disorder, event_type, sub_event = EXPORT_TYPES.get(kind, OTHER_DEVELOPMENT)
+    place = event.place
+    values: dict[str, object] = {
+        "event_id_cnty": f"FL{position}",
+        "event_date": day,
+        "year": day[:4],
+        "time_precision": EXPORT_TIME_PRECISION.get(event.occurred.precision, "1"),
+        "disorder_type": disorder,
+        "event_type": event_type,
+        "sub_event_type": sub_event,
+        "actor1": event.actor or event.side,
+        "actor2": event.opponent,
+        "location": place.name or place.id,
+        "latitude": place.lat,
+        "longitude": place.lon,
+        "geo_precision": EXPORT_GEO_PRECISION.get(place.precision or "exact", "3"),
+        "source": event.source.name,
+        "notes": event.quote,
+        "fatalities": fatalities,
+        "timestamp": int(recorded_at.timestamp()),
+    }
+    return (
+        *(values.get(column) for column in COLUMNS),
+        event_id,
+        position,
+        kind,
+        place_id,
+        recorded_at,
+    )
