@@ -37,7 +37,7 @@ from service.store.appender import import_ndjson, split_lines
 from service.store.audit import AuditReader, SavedHead
 from service.store.db import create_pool, embedded_running, resolve_urls, stop_embedded
 from service.store.events import EventStore
-from service.store.export import log_chunks, log_position
+from service.store.export import LOG_FORMATS, log_chunks, log_position
 from service.store.interop import import_rows
 from service.store.keys import KeyStore
 
@@ -513,7 +513,7 @@ def parser() -> argparse.ArgumentParser:
         "export", help="write the log (or the front) reproducibly, as GET /v1/export does"
     )
     export.add_argument("--known-at", help="a timestamp or position:N (default: the latest)")
-    export.add_argument("--format", choices=("ndjson", "csv"), default="ndjson")
+    export.add_argument("--format", choices=LOG_FORMATS, default="ndjson")
     export.add_argument("--front", action="store_true", help="the front as CSV instead")
     export.add_argument("--valid-at", help="with --front: the valid time (default now)")
     export.add_argument("--out", help="file to write (default: standard output)")

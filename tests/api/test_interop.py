@@ -203,3 +203,23 @@ async def test_the_acled_export_opens_in_pandas_and_is_reproducible(client: Clie
     assert csv_etag != response.headers["etag"]
     early = await client.get("/v1/export", params={"format": "acled", "known_at": "position:1"})
     assert len(_frame(early.content)) == 1
+
+
+async def test_a_row_matched_by_name_alone_is_imported_and_flagged(client: Client) -> None:
+    """A registered place without a point can only be matched by its name: the row is stored
+    on it and listed in ``flags`` with its line, ACLED id and why."""
+    place = {"id": "sy-dibsi-afnan", "name": "Dibsi Afnan", "lat": None, "lon": None}
+    assert (await client.post("/v1/events", json=event_json(place=place))).status_code == 201
+    record = json.loads(
+        next(r for r in acled.read(FIXTURE.read_bytes()) if r.source_id == "SYR10002").raw
+    )
+    record.update(location="Dibsi Afnan", event_id_cnty="SYR20001")
+    cells = ",".join(json.dumps(record[c], ensure_ascii=False) for c in acled.COLUMNS)
+    body = f"{','.join(acled.COLUMNS)}\n{cells}\n".encode()
+    result = await _import(client, body)
+    assert (result["accepted"], result["rejected"], result["flagged"]) == (1, 0, 1)
+    (flag,) = result["flags"]
+    assert (flag["line"], flag["source_id"]) == (2, "SYR20001")
+    assert "by name alone" in flag["reason"]
+    stored = (await client.get("/v1/places/sy-dibsi-afnan")).json()
+    assert stored["version"] == 2

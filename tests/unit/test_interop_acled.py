@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Final
 
@@ -11,7 +12,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from contracts.events import Capture, CasualtiesReport, event_decoder
+from contracts.events import Capture, CasualtiesReport, Event, event_decoder
 from service.domain.interop import acled
 from service.domain.interop.formats import READERS
 from service.domain.interop.places import (
@@ -30,7 +31,7 @@ def _rows() -> dict[str, SourceRow]:
     return {r.source_id or f"line {r.line}": r for r in acled.read(FIXTURE.read_bytes())}
 
 
-def _decoded(row: SourceRow, place: str = "sy-test") -> list[object]:
+def _decoded(row: SourceRow, place: str = "sy-test") -> list[Event]:
     """The row's events through the real contract decoder, as the importer sends them."""
     return [
         event_decoder.decode(msgspec.json.encode({**e, "place": {"id": place}})) for e in row.events
@@ -240,3 +241,68 @@ def test_matching_follows_the_distance(lat: float, lon: float, km: float) -> Non
     else:
         assert match.new
         assert match.place_id != "p"
+
+
+# --- the ACLED export -------------------------------------------------------------------------
+
+
+def test_an_event_from_elsewhere_is_written_from_its_fields() -> None:
+    """A Frontline event not imported from ACLED: id FL<position>, type table, precision codes,
+    actor or side, the place's name and point, the quote as notes, recorded_at as Unix time."""
+    event = event_decoder.decode(
+        msgspec.json.encode({
+            "type": "strike",
+            "place": {"id": "sy-raqqa", "name": "Raqqa", "lat": 35.95, "lon": 39.01,
+                      "precision": "near"},
+            "side": "us-coalition",
+            "occurred": {"start": "2017-06-01T10:00:00+00:00", "precision": "week"},
+            "source": {"name": "Reuters"},
+            "quote": "Coalition jets struck Raqqa, a city of 200,000",
+        })
+    )  # fmt: skip
+    recorded = datetime(2017, 6, 2, tzinfo=UTC)
+    row = dict(
+        zip(
+            acled.EXPORT_COLUMNS,
+            acled.export_row(
+                position=7,
+                event_id="id-7",
+                kind="strike",
+                place_id="sy-raqqa",
+                recorded_at=recorded,
+                event=event,
+            ),
+            strict=True,
+        )
+    )
+    assert row["event_id_cnty"] == "FL7"
+    assert (row["event_date"], row["year"], row["time_precision"]) == ("2017-06-01", "2017", "2")
+    assert row["sub_event_type"] == "Shelling/artillery/missile attack"
+    assert (row["actor1"], row["actor2"]) == ("us-coalition", None)
+    assert (row["location"], row["latitude"], row["geo_precision"]) == ("Raqqa", 35.95, "2")
+    assert (row["notes"], row["fatalities"]) == (
+        "Coalition jets struck Raqqa, a city of 200,000",
+        0,
+    )
+    assert row["timestamp"] == int(recorded.timestamp())
+    assert (row["frontline_id"], row["position"], row["place_id"]) == ("id-7", 7, "sy-raqqa")
+
+
+def test_an_imported_event_gives_its_row_back_with_fatalities_on_the_casualties_row() -> None:
+    """The raw row in notes comes back cell for cell; fatalities only on the casualties row."""
+    row = _rows()["SYR10001"]
+    capture, casualties = _decoded(row)
+    recorded = datetime(2026, 1, 1, tzinfo=UTC)
+    first, second = (
+        acled.export_row(
+            position=n, event_id="x", kind=kind, place_id="maskanah", recorded_at=recorded, event=e
+        )
+        for n, kind, e in ((1, "capture", capture), (2, "casualties", casualties))
+    )
+    original = json.loads(row.raw)
+    fatalities = acled.COLUMNS.index("fatalities")
+    for exported, figure in ((first, 0), (second, 12)):
+        assert exported[fatalities] == figure
+        cells = list(exported[: len(acled.COLUMNS)])
+        cells[fatalities] = original["fatalities"]
+        assert cells == [original[c] for c in acled.COLUMNS]
