@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Annotated
 
 from litestar import Controller, Response, post
@@ -59,8 +60,9 @@ class ImportsController(Controller):
             )
         data = await _read_limited(request, services.settings.max_import_bytes)
         try:
-            # Read whole before anything is stored: an unreadable file stores nothing.
-            rows = list(read(data))
+            # Read whole before anything is stored: an unreadable file stores nothing. In a
+            # thread (the reader is pure), so the loop keeps serving while a big file parses.
+            rows = await asyncio.to_thread(lambda: list(read(data)))
         except ValueError as error:
             raise UnreadableFile(f"not a readable {format_} file: {error}", field="body") from None
         result = await import_rows(
