@@ -10,6 +10,7 @@ naming ``sub_event_type``, as is a row with a date, point or code Frontline cann
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Iterator
 from datetime import date, datetime
@@ -53,6 +54,10 @@ GEO_PRECISION: Final = {"1": "exact", "2": "near", "3": "region"}
 REQUIRED: Final = ("event_id_cnty", "event_date", "sub_event_type", "actor1", "location")
 
 _DATE_FORMATS: Final = ("%Y-%m-%d", "%d %B %Y", "%d-%B-%Y", "%m/%d/%Y")
+
+
+#: Actor names repeat across a file: their slugs are cached.
+_slug: Final = functools.lru_cache(maxsize=1 << 14)(slug)
 
 
 class _RowError(Exception):
@@ -119,12 +124,12 @@ def _mapped(line: int, record: dict[str, str], raw: str) -> SourceRow:
     main: dict[str, Any] = {
         "type": kind,
         "id": str(event_id(FORMAT, source_id, kind)),
-        "side": slug(actor),
+        "side": _slug(actor),
         "actor": _one_line(actor),
         **common,
     }
     if record.get("actor2"):
-        main["opponent"] = slug(record["actor2"])
+        main["opponent"] = _slug(record["actor2"])
     events = [main]
     fatalities = _fatalities(record.get("fatalities", ""))
     if fatalities > 0:
@@ -138,6 +143,11 @@ def _mapped(line: int, record: dict[str, str], raw: str) -> SourceRow:
 
 
 def _date(text: str) -> date:
+    if len(text) == 10:  # the common case first, without strptime's cost
+        try:
+            return date.fromisoformat(text)
+        except ValueError:
+            pass
     for pattern in _DATE_FORMATS:
         try:
             return datetime.strptime(text, pattern).date()
