@@ -46,7 +46,7 @@ from bench.servers import (
 from service.domain.interop import acled
 from service.domain.interop.formats import READERS
 from service.domain.interop.places import PlaceIndex
-from service.store.interop import place_of
+from service.domain.interop.prepare import place_of
 
 GOAL: Final = 0.5
 Generator = Callable[[int, random.Random], bytes]

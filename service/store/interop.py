@@ -1,12 +1,12 @@
 """Importing a source file (ACLED, UCDP GED, PLOVER): rows to events with resolved places.
 
 The format's reader (pure, ``service.domain.interop``) gives :class:`SourceRow` values; here
-each row's place is matched against the registry (read once per import, then kept up to date
-with the places the import itself registers), its events go through the contract decoder, and
-the row becomes one append request: a row is stored whole or not at all. Requests are
-committed in chunks of about ``chunk_size`` events, the next chunk prepared while the previous
-one is written, as the NDJSON import does. Event ids derive from the source's own ids, so the
-same file imported twice stores nothing new.
+the place registry is read once per import, each row is prepared (``interop.prepare``: its
+place matched, kept up to date with the places the import itself registers, its events
+through the contract decoder), and becomes one append request: a row is stored whole or not
+at all. Requests are committed in chunks of about ``chunk_size`` events, the next chunk
+prepared while the previous one is written, as the NDJSON import does. Event ids derive from
+the source's own ids, so the same file imported twice stores nothing new.
 """
 
 from __future__ import annotations
@@ -14,24 +14,18 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Any
 
 import asyncpg
-import msgspec
 
-from contracts.events import event_decoder
 from contracts.responses import ImportResult, RejectedLine
 from service.domain.append import AppendRequest
-from service.domain.errors import FrontlineError, InvalidEvent
-from service.domain.interop.places import KnownPlace, Match, PlaceIndex
-from service.domain.interop.rows import PlaceRef, SourceRow
-from service.domain.records import PreparedEvent, prepare_event
-from service.domain.validation import field_of
+from service.domain.errors import FrontlineError
+from service.domain.interop.places import KnownPlace, PlaceIndex
+from service.domain.interop.prepare import Refused, prepare_row
+from service.domain.interop.rows import SourceRow
 from service.store.appender import YIELD_EVERY
 from service.store.events import EventStore, Outcome
 from service.store.queries import SQL
-
-_encode = msgspec.json.Encoder().encode
 
 
 async def known_places(pool: asyncpg.Pool) -> list[KnownPlace]:
@@ -43,16 +37,6 @@ async def known_places(pool: asyncpg.Pool) -> list[KnownPlace]:
         )
         for r in rows
     ]
-
-
-def place_of(ref: PlaceRef, match: Match) -> dict[str, Any]:
-    """The contract ``place`` of an imported event: the matched id and what the source said."""
-    place: dict[str, Any] = {"id": match.place_id, "name": ref.name}
-    for key in ("kind", "lat", "lon", "precision"):
-        value = getattr(ref, key)
-        if value is not None:
-            place[key] = value
-    return place
 
 
 @dataclass(slots=True)
@@ -95,41 +79,6 @@ class _Tally:
                     self.duplicate += 1
                 else:
                     self.accepted += 1
-
-
-@dataclass(frozen=True, slots=True)
-class Refused:
-    """Why a row is not imported, and the column or event field it is about."""
-
-    reason: str
-    field: str | None = None
-
-
-def prepare_row(
-    row: SourceRow, index: PlaceIndex
-) -> tuple[tuple[PreparedEvent, ...], list[str]] | Refused:
-    """A mapped row's events with its place resolved, validated, and its flags."""
-    if row.error is not None:
-        return Refused(row.error, row.fields[0] if row.fields else None)
-    if row.place is None or not row.events:
-        return Refused("the record maps to no event")
-    match = index.resolve(row.place)
-    place = place_of(row.place, match)
-    prepared: list[PreparedEvent] = []
-    flags = list(row.flags)
-    if match.flag is not None:
-        flags.append(match.flag)
-    for event in row.events:
-        try:
-            one = prepare_event(event_decoder.decode(_encode({**event, "place": place})))
-        except msgspec.ValidationError as error:
-            detail, where = field_of(error)
-            return Refused(f"{event.get('type')} event: {detail}", where)
-        except InvalidEvent as error:
-            return Refused(f"{event.get('type')} event: {error.detail}", error.field)
-        flags.extend(f for f in one.flags if f not in flags)
-        prepared.append(one)
-    return tuple(prepared), flags
 
 
 async def import_rows(

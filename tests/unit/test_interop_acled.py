@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import uuid
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Final
@@ -22,6 +23,7 @@ from service.domain.interop.places import (
     distance_km,
     normalise,
 )
+from service.domain.interop.prepare import Refused, prepare_row
 from service.domain.interop.rows import PlaceRef, SourceRow, event_id
 
 FIXTURE: Final = Path(__file__).resolve().parents[1] / "fixtures" / "interop" / "acled.csv"
@@ -306,3 +308,28 @@ def test_an_imported_event_gives_its_row_back_with_fatalities_on_the_casualties_
         cells = list(exported[: len(acled.COLUMNS)])
         cells[fatalities] = original["fatalities"]
         assert cells == [original[c] for c in acled.COLUMNS]
+
+
+_cells = st.one_of(
+    st.text(max_size=30),
+    st.sampled_from(["", "1", "2", "3", "0", "-1", "91", "35.96", "2017-06-03", "3 June 2017"]),
+    st.sampled_from(sorted(acled.SUB_EVENT_TYPES)),
+)
+
+
+@given(st.fixed_dictionaries(dict.fromkeys(acled.COLUMNS, _cells)))
+def test_any_record_maps_or_is_refused_never_raises(record: dict[str, str]) -> None:
+    """Whatever the cells hold, a record is an error row naming a column, or events whose
+    place resolves and which the contract either accepts or refuses as a rejected row (the
+    importer's ``prepare_row``): never an exception, so never a 500."""
+    row = acled.row(2, {k: v.strip() for k, v in record.items()})
+    if row.error is not None:
+        assert len(row.fields) == 1
+        assert row.fields[0] in acled.COLUMNS
+        assert not row.events
+    outcome = prepare_row(row, PlaceIndex([]))
+    if row.error is not None:
+        assert isinstance(outcome, Refused)
+    if not isinstance(outcome, Refused):
+        prepared, _ = outcome
+        assert [p.id for p in prepared] == [uuid.UUID(e["id"]) for e in row.events]
