@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
+import pty
+import subprocess
 from pathlib import Path
 from typing import Final
 
-from tests.cli.test_cli import _count, _env, _run
+from tests.cli.test_cli import FRONTLINE, _count, _env, _run
 
 FIXTURE: Final = Path(__file__).resolve().parents[1] / "fixtures" / "interop" / "acled.csv"
 
@@ -44,3 +48,29 @@ def test_an_unknown_format_is_refused_by_the_parser(fresh_db: str) -> None:
     done = _run(["import", "--format", "gdelt", str(FIXTURE)], _env(DATABASE_URL=fresh_db))
     assert done.returncode == 2
     assert "acled" in done.stderr
+
+
+def test_a_terminal_gets_a_progress_bar(fresh_db: str) -> None:
+    """With stderr on a terminal, the import draws its bar (to 100 %) before the summary."""
+    master, terminal = pty.openpty()
+    try:
+        done = subprocess.run(  # noqa: S603 (our own command, fixed arguments)
+            [*FRONTLINE, "import", "--format", "acled", str(FIXTURE)],
+            env=_env(DATABASE_URL=fresh_db),
+            stdout=subprocess.PIPE,
+            stderr=terminal,
+            timeout=120,
+            check=False,
+        )
+        os.close(terminal)
+        seen = b""
+        with contextlib.suppress(OSError):  # EIO once the terminal is drained
+            while chunk := os.read(master, 65536):
+                seen += chunk
+    finally:
+        os.close(master)
+    assert done.returncode == 2
+    text = seen.decode()
+    assert "importing acled.csv [" in text
+    assert "100.0%" in text
+    assert text.index("100.0%") < text.index("imported 11, duplicates 0, rejected 2, flagged 0")
