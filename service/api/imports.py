@@ -3,18 +3,43 @@
 from __future__ import annotations
 
 import asyncio
+from dataclasses import dataclass
 from typing import Annotated
 
 from litestar import Controller, Response, post
+from litestar.openapi.spec import (
+    OpenAPIFormat,
+    OpenAPIMediaType,
+    OpenAPIType,
+    Operation,
+    RequestBody,
+    Schema,
+)
 from litestar.params import QueryParameter
 
 from contracts.responses import ImportResult
 from service.api.deps import AnyRequest, ServicesDep
 from service.api.events import _read_limited, _submitter, problem_spec
-from service.api.openapi import IngestOperation
 from service.domain.errors import InvalidParameter, UnreadableFile
 from service.domain.interop.formats import READERS
 from service.store.interop import import_rows
+
+
+@dataclass
+class ImportOperation(Operation):
+    """POST /v1/imports: the file itself is the body."""
+
+    def __post_init__(self) -> None:
+        raw = Schema(type=OpenAPIType.STRING, format=OpenAPIFormat.BINARY)
+        self.request_body = RequestBody(
+            required=True,
+            description="The file in the format `format` names, as it is (UTF-8).",
+            content={
+                "text/csv": OpenAPIMediaType(schema=raw),
+                "application/json": OpenAPIMediaType(schema=raw),
+                "application/x-ndjson": OpenAPIMediaType(schema=raw),
+            },
+        )
 
 
 class ImportsController(Controller):
@@ -34,7 +59,7 @@ class ImportsController(Controller):
             "flagged record, its line, the source's own id and the reason. Event ids derive "
             "from the source's ids: importing the same file again stores nothing new."
         ),
-        operation_class=IngestOperation,
+        operation_class=ImportOperation,
         status_code=200,
         responses={
             413: problem_spec("The file is over `FRONTLINE_MAX_IMPORT` bytes."),

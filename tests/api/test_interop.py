@@ -223,3 +223,18 @@ async def test_a_row_matched_by_name_alone_is_imported_and_flagged(client: Clien
     assert "by name alone" in flag["reason"]
     stored = (await client.get("/v1/places/sy-dibsi-afnan")).json()
     assert stored["version"] == 2
+
+
+async def test_an_other_event_is_stored_listed_and_changes_nothing(client: Client) -> None:
+    """The informational type ``other`` (a source's own code, e.g. PLOVER:PROTEST) is stored,
+    filtered by type and shown with its code; the place's front is as before."""
+    assert (await client.post("/v1/events", json=event_json())).status_code == 201
+    before = (await client.get("/v1/places/sy-maskanah", params=AS_OF)).json()["segment"]
+    other = event_json(type="other", code="PLOVER:PROTEST", side="isis", opponent=None)
+    assert (await client.post("/v1/events", json=other)).status_code == 201
+    listed = (await client.get("/v1/events", params={"type": "other"})).json()["events"]
+    assert [e["event"]["code"] for e in listed] == ["PLOVER:PROTEST"]
+    after = (await client.get("/v1/places/sy-maskanah", params=AS_OF)).json()["segment"]
+    assert after == before
+    missing = await client.post("/v1/events", json=event_json(type="other"))
+    assert_problem(missing, 422, "code")
