@@ -139,7 +139,7 @@ async def import_rows(
     tally.errors.sort(key=lambda e: e.line)
     # A row the log refused is listed as rejected only, not also as flagged.
     refused = {e.line for e in tally.errors}
-    flags = [f for f in tally.flags if f.line not in refused]
+    flagged = [f for f in tally.flags if f.line not in refused]
     last_position, _ = await store.head()
     return ImportResult(
         accepted=tally.accepted,
@@ -147,8 +147,8 @@ async def import_rows(
         rejected=len(tally.errors),
         errors=tally.errors,
         last_position=last_position,
-        flagged=len(flags),
-        flags=flags,
+        flagged=len(flagged),
+        flags=flagged,
     )
 
 
