@@ -238,3 +238,24 @@ async def test_an_other_event_is_stored_listed_and_changes_nothing(client: Clien
     assert after == before
     missing = await client.post("/v1/events", json=event_json(type="other"))
     assert_problem(missing, 422, "code")
+
+
+async def test_small_chunks_give_the_same_result(
+    settings: Settings, admin_key: str, owner: asyncpg.Connection
+) -> None:
+    """Committed two events at a time (one chunk written while the next is prepared), the
+    import stores the same events, keeps each row whole, and reports the same rows."""
+    app = create_app(settings.with_(import_chunk=2))
+    async with AsyncTestClient(app=app) as small:
+        small.headers["authorization"] = f"Bearer {admin_key}"
+        result = await _import(small, FIXTURE.read_bytes())
+        again = await _import(small, FIXTURE.read_bytes())
+    assert (result["accepted"], result["duplicate"], result["rejected"]) == (EVENTS, 0, 2)
+    assert (again["accepted"], again["duplicate"], again["rejected"]) == (0, EVENTS, 2)
+    commits = await owner.fetchval("SELECT count(DISTINCT commit_position) FROM events")
+    assert commits > 3
+    split = await owner.fetchval(
+        "SELECT count(*) FROM (SELECT payload::jsonb ->> 'notes' AS row FROM events"
+        " GROUP BY 1 HAVING count(DISTINCT commit_position) > 1) AS rows_split"
+    )
+    assert split == 0
