@@ -47,6 +47,8 @@ async def seeded(client: Client) -> Client:
         "rejected": 0,
         "errors": [],
         "last_position": len(SEED_EVENTS),
+        "flagged": 0,
+        "flags": [],
     }
     return client
 
