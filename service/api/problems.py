@@ -28,6 +28,7 @@ from service.domain.errors import (
     WriteRefused,
     WrongExpectedVersion,
 )
+from service.store.events import UNAVAILABLE
 
 log = structlog.get_logger(__name__)
 
@@ -149,7 +150,16 @@ def http_error(request: AnyRequest, error: HTTPException) -> Response[bytes]:
 
 
 def unexpected_error(request: AnyRequest, error: Exception) -> Response[bytes]:
-    """Anything else: a 500 problem, and the traceback in the log, never in the answer."""
+    """Anything else: a 500 problem, and the traceback in the log, never in the answer.
+
+    Except a lost database: a read that found the connection gone, or the statement timed
+    out (``FRONTLINE_DB_TIMEOUT``), is the database being unavailable (503), which the
+    client may retry, not a bug of the server.
+    """
+    if isinstance(error, UNAVAILABLE):  # TimeoutError too: it is an OSError
+        unavailable = NotReady(f"the database is unavailable: {type(error).__name__}")
+        log.warning("database_unavailable", error_type=type(error).__name__)
+        return frontline_error(request, unavailable)
     log.error("unhandled_error", error_type=type(error).__name__, exc_info=error)
     return _problem_response(
         Problem(

@@ -10,7 +10,8 @@ from datetime import datetime
 import asyncpg
 
 from service.domain.access import ROLES, Principal, key_hash, new_key
-from service.domain.errors import InvalidParameter
+from service.domain.errors import InvalidParameter, NotReady
+from service.store.events import UNAVAILABLE
 from service.store.queries import SQL
 
 
@@ -67,8 +68,15 @@ class KeyStore:
         return False, None
 
     async def find(self, key: str) -> Principal | None:
-        """The live key's holder, or None (remembered for ``ttl`` seconds either way)."""
-        row = await self.pool.fetchrow(SQL["read_key_by_hash"], key_hash(key))
+        """The live key's holder, or None (remembered for ``ttl`` seconds either way).
+
+        NotReady (503) when the database cannot say: the key check runs before routing, for
+        every request, and a lost database must not look like a server bug (500).
+        """
+        try:
+            row = await self.pool.fetchrow(SQL["read_key_by_hash"], key_hash(key))
+        except UNAVAILABLE as error:  # TimeoutError too: it is an OSError
+            raise NotReady(f"the database is unavailable: {type(error).__name__}") from error
         found = None if row is None else Principal(row["id"], row["name"], row["role"])
         if len(self._seen) > 10_000:
             self._seen.clear()  # unknown keys must not grow the cache without bound
