@@ -1,0 +1,33 @@
+"""The fault proxy check, short: one cycle of pass, latency, reset and blackhole (3 s each)
+while 4 writers post (the full run is `python -m reliability.fault_proxy`, `make faults`,
+recorded in docs/reliability.md)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from reliability.fault_proxy import READY_BOUND, run
+
+
+async def test_no_2xx_without_a_committed_event_and_recovery_after_healing(
+    fresh_db: str, tmp_path: Path
+) -> None:
+    """Through resets and a blackhole between the service and PostgreSQL: every 2xx event is
+    stored once, every unacknowledged one is stored once after its retry, the chain verifies,
+    no answer is a 500, /ready says 503 while the database is unreachable, and the service
+    answers again once the proxy heals."""
+    report = await run(fresh_db, tmp_path, cycles=1, phase=3.0)
+    assert report.cycles == 1
+    assert len(report.acknowledged) > 0
+    assert report.lost == 0, report.lines()
+    assert report.duplicated == 0, report.lines()
+    assert report.retried_stored == len(report.unacknowledged), report.lines()
+    assert report.stored == len(report.acknowledged) + len(report.unacknowledged)
+    assert report.chain_ok
+    assert report.server_errors == 0, report.lines()
+    assert report.ready_answers["reset 503"] > 0, report.lines()
+    assert report.ready_answers["blackhole 503"] > 0, report.lines()
+    assert report.ready_200_while_unreachable == 0, report.lines()
+    assert report.slowest_ready_faulted <= READY_BOUND, report.lines()
+    assert report.recovery_seconds is not None, report.lines()
+    assert report.ok()
