@@ -77,6 +77,10 @@ bench-projections: install ## the same as shipped (projections on), at 100,000 e
 reliability: install ## kill the service 20 times while it writes; count what was lost (docs/reliability.md)
 	$(BIN)/python -m reliability.crash_service --rounds 20
 
+.PHONY: faults
+faults: install ## latency, resets and blackholes between the service and PostgreSQL: nothing acknowledged lost, /ready 503, recovery
+	$(BIN)/python -m reliability.fault_proxy --cycles 3
+
 .PHONY: bench-front
 bench-front: install ## the projections' benchmarks at 1,000,000 events: ingest on/off, state box, rebuild
 	$(BIN)/python -m bench.front
