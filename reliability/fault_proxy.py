@@ -263,7 +263,8 @@ class Report:
     slowest_ready_faulted: float = 0.0
     """The slowest ``/ready`` answer while blackholed or reset (seconds)."""
     ready_200_while_unreachable: int = 0
-    """``/ready`` 200 asked after a blackhole or reset had lasted ``READY_BOUND`` seconds."""
+    """``/ready`` 200 asked and answered within one blackhole or reset (impossible unless
+    the service says ready without asking the database)."""
     recovery_seconds: float | None = None
     """From healing to the first ``/ready`` 200 and the first 2xx POST, whichever is later."""
     retried_stored: int = 0
@@ -283,11 +284,22 @@ class Report:
             and self.chain_ok
             and self.server_errors == 0
             and self.ready_200_while_unreachable == 0
+            and self.faulted_2xx() == 0
             and self.slowest_ready_faulted <= READY_BOUND
             and self.slowest_answer < CLIENT_TIMEOUT
             and self.recovery_seconds is not None
             and self.retried_stored == len(self.unacknowledged)
             and self.stored == len(self.acknowledged) + len(self.unacknowledged)
+        )
+
+    def faulted_2xx(self) -> int:
+        """POSTs and reads answered 2xx that began and ended within one blackhole or reset:
+        the database saw none of them, so none may succeed."""
+        return sum(
+            n
+            for counter in (self.answers, self.reads)
+            for key, n in counter.items()
+            if key.split()[0] in (Mode.BLACKHOLE, Mode.RESET) and key.split()[1] in ("200", "201")
         )
 
     def lines(self) -> list[str]:
@@ -309,6 +321,7 @@ class Report:
             "503 reasons by mode: " + _counts(self.reasons),
             f"slowest /ready while blackholed or reset: {self.slowest_ready_faulted:.2f} s",
             f"/ready 200 while the database was unreachable: {self.ready_200_while_unreachable}",
+            f"POSTs and reads 2xx while the database was unreachable: {self.faulted_2xx()}",
             f"recovery after healing (/ready 200 and a 2xx POST): {recovery}",
         ]
 
@@ -426,7 +439,7 @@ async def _prober(
         report.ready_answers[f"{clock.span(mode)} {status}"] += 1
         if mode in (Mode.BLACKHOLE, Mode.RESET) and clock.proxy.mode is mode:
             report.slowest_ready_faulted = max(report.slowest_ready_faulted, elapsed)
-            if status == "200" and began - since > READY_BOUND:
+            if status == "200" and began >= since:
                 report.ready_200_while_unreachable += 1
         if status.startswith("5") and status != "503":
             report.server_errors += 1

@@ -28,6 +28,7 @@ async def test_no_2xx_without_a_committed_event_and_recovery_after_healing(
     assert report.ready_answers["reset 503"] > 0, report.lines()
     assert report.ready_answers["blackhole 503"] > 0, report.lines()
     assert report.ready_200_while_unreachable == 0, report.lines()
+    assert report.faulted_2xx() == 0, report.lines()
     assert report.slowest_ready_faulted <= READY_BOUND, report.lines()
     assert report.recovery_seconds is not None, report.lines()
     assert report.ok()
