@@ -467,7 +467,8 @@ async def _recovered(client: httpx.AsyncClient, key: str, deadline: float) -> bo
     return False
 
 
-async def _service(url: str, work: Path) -> ServerProcess:
+async def serve_through(url: str, work: Path) -> ServerProcess:
+    """``frontline serve`` on ``url`` (the proxy's), with ``FRONTLINE_DB_TIMEOUT=DB_TIMEOUT``."""
     port = free_port()
     service = ServerProcess(
         name="service",
@@ -534,7 +535,7 @@ async def run(
         await pool.close()
     proxy = FaultProxy.for_url(url, latency=latency)
     await proxy.start()
-    service = await _service(proxy.url(url), work)
+    service = await serve_through(proxy.url(url), work)
     report = Report()
     clock = _Clock(proxy)
     probes = 0

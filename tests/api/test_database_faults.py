@@ -10,16 +10,18 @@ import threading
 import time
 import uuid
 from collections.abc import Coroutine, Iterator
+from pathlib import Path
 from typing import Any
 
 import asyncpg
+import httpx
 import msgspec
 import pytest
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
 
 from contracts.events import event_decoder
-from reliability.fault_proxy import FaultProxy, Mode
+from reliability.fault_proxy import DB_TIMEOUT, FaultProxy, Mode, serve_through
 from service.api.health import READY_TIMEOUT
 from service.app import create_app
 from service.domain.append import AppendRequest
@@ -224,3 +226,36 @@ async def test_ready_stays_200_while_events_are_written(fresh_db: str, client: C
             writer.join(timeout=30)
     assert sum(written) > 0
     assert answers == [200] * 100
+
+
+async def test_many_writes_while_blackholed_all_answer_503_within_a_few_timeouts(
+    fresh_db: str, keys: KeyStore, tmp_path: Path
+) -> None:
+    """40 POSTs queued while the database swallows every byte all answer 503 within a few
+    statement timeouts (``frontline serve`` behind the proxy): when a group fails because
+    the database is unreachable, the requests queued behind it fail with it, instead of
+    waiting one timeout per writer attempt (40 requests, 2 writers: about a minute)."""
+    _, key = await keys.create("fault-crowd", "ingest")
+    proxy = FaultProxy.for_url(fresh_db)
+    await proxy.start()
+    service = await serve_through(proxy.url(fresh_db), tmp_path)
+    try:
+        async with httpx.AsyncClient(
+            base_url=f"http://127.0.0.1:{service.port}",
+            headers={"authorization": f"Bearer {key}"},
+            timeout=120,
+        ) as client:
+            assert (await client.post("/v1/events", json=_event(0))).is_success
+            proxy.set_mode(Mode.BLACKHOLE)
+            began = time.monotonic()
+            responses = await asyncio.gather(
+                *(client.post("/v1/events", json=_event(n)) for n in range(1, 41))
+            )
+            elapsed = time.monotonic() - began
+            proxy.set_mode(Mode.PASS)
+    finally:
+        service.stop()
+        await proxy.close()
+    for response in responses:
+        assert_problem(response, 503)
+    assert elapsed < 4 * DB_TIMEOUT + 2
