@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from reliability.fault_proxy import READY_BOUND, run
+from reliability.fault_proxy import READY_BOUND, FaultProxy, run
 
 
 async def test_no_2xx_without_a_committed_event_and_recovery_after_healing(
@@ -32,3 +32,25 @@ async def test_no_2xx_without_a_committed_event_and_recovery_after_healing(
     assert report.slowest_ready_faulted <= READY_BOUND, report.lines()
     assert report.recovery_seconds is not None, report.lines()
     assert report.ok()
+
+
+def test_the_proxy_fronts_a_tcp_or_a_unix_socket_url_and_keeps_its_credentials() -> None:
+    """A URL naming a socket folder (the embedded server's) is proxied to its socket, a TCP
+    URL to its host and port; the proxy's URL keeps user, password and database, points at
+    127.0.0.1 and the proxy's port, and asks for no TLS on loopback."""
+    embedded = FaultProxy.for_url("postgresql://postgres:@/frontline_t?host=/run/pg-sock")
+    assert embedded.upstream_socket == "/run/pg-sock/.s.PGSQL.5432"
+    tcp = FaultProxy.for_url("postgresql://app:s%40cret@db.example:6543/frontline")
+    assert (tcp.upstream_host, tcp.upstream_port, tcp.upstream_socket) == (
+        "db.example",
+        6543,
+        None,
+    )
+    tcp.port = 40001
+    assert tcp.url("postgresql://app:s%40cret@db.example:6543/frontline") == (
+        "postgresql://app:s%40cret@127.0.0.1:40001/frontline?sslmode=disable"
+    )
+    embedded.port = 40002
+    assert embedded.url("postgresql://postgres:@/frontline_t?host=/run/pg-sock") == (
+        "postgresql://postgres:@127.0.0.1:40002/frontline_t?sslmode=disable"
+    )
