@@ -91,6 +91,10 @@ crash-postgres: install postgres-amcheck ## pg_ctl stop -m immediate 20 times wh
 	$(BIN)/python -m reliability.crash_postgres --rounds 20
 	$(BIN)/python -m reliability.crash_postgres --canary --rounds 3
 
+.PHONY: faults
+faults: install ## latency, resets and blackholes between the service and PostgreSQL: nothing acknowledged lost, /ready 503, recovery
+	$(BIN)/python -m reliability.fault_proxy --cycles 3
+
 .PHONY: bench-front
 bench-front: install ## the projections' benchmarks at 1,000,000 events: ingest on/off, state box, rebuild
 	$(BIN)/python -m bench.front

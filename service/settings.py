@@ -40,6 +40,9 @@ class Settings:
     """Fewest database connections kept open."""
     pool_max: int = field(default=10, metadata={"env": "FRONTLINE_POOL_MAX"})
     """Most database connections open at once."""
+    db_timeout: float = field(default=30.0, metadata={"env": "FRONTLINE_DB_TIMEOUT"})
+    """Seconds one database statement (or a new connection) may take before it is abandoned
+    and the request answers 503: a database that stops answering never hangs a request."""
 
     # --- http ---
     host: str = field(default="127.0.0.1", metadata={"env": "FRONTLINE_HOST"})

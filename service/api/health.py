@@ -10,7 +10,7 @@ from litestar import get
 from litestar.openapi.datastructures import ResponseSpec
 
 from contracts.responses import Health, Problem
-from service.api.deps import ServicesDep
+from service.api.deps import Services, ServicesDep
 from service.domain.errors import NotReady
 from service.metrics import PoolUse
 from service.projections.timelines import projection_state
@@ -41,26 +41,53 @@ async def health() -> Health:
 )
 async def ready(services: ServicesDep) -> Health:
     """The database answers and its schema is at the revision this code expects."""
+    check = asyncio.ensure_future(_readiness(services))
+    # Not asyncio.wait_for: on its timeout it cancels the check and then *waits for it to
+    # finish*, and a check stuck on a connection that no longer answers (a blackholed
+    # network) finishes only when asyncpg's cancellation, and the pool's release after it,
+    # give up. Here the answer goes out at READY_TIMEOUT; the check is cancelled and left
+    # to wind down on its own.
+    done, _ = await asyncio.wait({check}, timeout=READY_TIMEOUT)
+    if not done:
+        check.cancel()
+        check.add_done_callback(_quietly)
+        raise NotReady(f"the database did not answer within {READY_TIMEOUT:g} s")
+    return check.result()
+
+
+def _quietly(task: asyncio.Future[Health]) -> None:
+    """Collect an abandoned check's outcome, so that asyncio does not log it as lost."""
+    if not task.cancelled():
+        task.exception()
+
+
+async def _readiness(services: Services) -> Health:
     expected = head_revision()
     try:
-        revision = await asyncio.wait_for(services.store.schema_revision(), READY_TIMEOUT)
-    except (*UNAVAILABLE, TimeoutError) as error:
-        raise NotReady(f"the database is unreachable: {type(error).__name__}") from error
-    except asyncpg.UndefinedTableError:
-        revision = None
-    if revision != expected:
-        raise NotReady(
-            f"the database schema is at {revision or 'nothing'}, this code expects {expected}: "
-            "run `frontline migrate`"
-        )
-    if services.settings.projections:
-        head, _ = await services.store.head()
-        projected = (await projection_state(services.store.pool)).position
-        if projected != head:
+        revision = await services.store.schema_revision()
+        if revision != expected:
             raise NotReady(
-                f"the projections stop at position {projected} and the log at {head}: "
-                "run `frontline rebuild`"
+                f"the database schema is at {revision or 'nothing'}, this code expects "
+                f"{expected}: run `frontline migrate`"
             )
+        if services.settings.projections:
+            # The head first, then the projections: they move together, in one transaction,
+            # so when they are in step the later read is never behind the earlier one, and
+            # a commit landing between the two reads is not a lag.
+            head, _ = await services.store.head()
+            projected = (await projection_state(services.store.pool)).position
+            if projected < head:
+                raise NotReady(
+                    f"the projections stop at position {projected} and the log at {head}: "
+                    "run `frontline rebuild`"
+                )
+    except UNAVAILABLE as error:  # TimeoutError too: it is an OSError
+        raise NotReady(f"the database is unreachable: {type(error).__name__}") from error
+    except asyncpg.UndefinedTableError as error:
+        raise NotReady(
+            f"the database schema is at nothing, this code expects {expected}: "
+            "run `frontline migrate`"
+        ) from error
     return Health(status="ready", database="ok", migration=revision)
 
 

@@ -168,18 +168,21 @@ def unexpected_error(request: AnyRequest, error: Exception) -> Response[bytes]:
 
 def database_unavailable(request: AnyRequest, error: Exception) -> Response[bytes]:
     """A read whose connection broke, or could not be had, while PostgreSQL was down or
-    recovering: 503, as ``/ready`` says then, never a 500. (Appends translate these errors
-    in the store; reads let them rise to here.)"""
+    recovering, or whose statement timed out (``FRONTLINE_DB_TIMEOUT``: a database that
+    stopped answering): 503, as ``/ready`` says then, never a 500; the client may retry.
+    (Appends translate these errors in the store; reads let them rise to here.)"""
+    log.warning("database_unavailable", error_type=type(error).__name__)
     unavailable = NotReady(f"the database is unavailable: {type(error).__name__}")
     return frontline_error(request, unavailable)
 
 
 #: The driver's errors for a database that is down: UNAVAILABLE without plain OSError (a
 #: file the app failed to read is no database outage), with the socket errors asyncpg
-#: raises when it cannot connect.
+#: raises when it cannot connect and the timeout of a statement nobody answered.
 DATABASE_DOWN: Final[tuple[type[Exception], ...]] = (
     *(c for c in UNAVAILABLE if c is not OSError),
     ConnectionError,
+    TimeoutError,
 )
 
 EXCEPTION_HANDLERS: Final[dict[int | type[Exception], Any]] = {

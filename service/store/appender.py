@@ -20,7 +20,7 @@ import structlog
 from contracts.events import event_decoder
 from contracts.responses import ImportResult, Receipt, RejectedLine
 from service.domain.append import AppendRequest
-from service.domain.errors import FrontlineError, InvalidEvent
+from service.domain.errors import FrontlineError, InvalidEvent, NotReady
 from service.domain.records import PreparedEvent, prepare_event
 from service.domain.validation import field_of
 from service.store.events import EventStore, Outcome
@@ -104,6 +104,13 @@ class GroupCommitter:
                     [group[0].request], more=functools.partial(self._join_queued, group)
                 )
             except Exception as error:  # every waiter must hear of the failure
+                if isinstance(error, NotReady):
+                    # The database is unreachable. Each request queued meanwhile would wait
+                    # for its own turn to time out, one writer attempt at a time (the group
+                    # grows only under the head lock): a queue of n waits n/2 timeouts. They
+                    # hear now, none of them written; a retry with the same ids is safe.
+                    while not self._queue.empty():
+                        group.append(self._queue.get_nowait())
                 for pending in group:
                     self._queue.task_done()
                     if not pending.done.done():

@@ -8,7 +8,7 @@ import time
 import warnings
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Final
+from typing import Any
 
 import asyncpg
 import structlog
@@ -16,9 +16,6 @@ import structlog
 from service.settings import Settings
 
 log = structlog.get_logger(__name__)
-
-CONNECT_TIMEOUT: Final = 10.0
-"""Seconds to wait for a new connection before the request fails with 503."""
 
 
 def start_embedded(data_dir: Path) -> str:
@@ -101,7 +98,15 @@ def server_settings(settings: Settings) -> Mapping[str, str]:
 
 
 async def create_pool(settings: Settings, **kwargs: Any) -> asyncpg.Pool:
-    """The service's connection pool, acting as the service role."""
+    """The service's connection pool, acting as the service role.
+
+    Every statement and every new connection is bounded by ``db_timeout``: without it, a
+    database that stops answering (a network partition: no FIN, no RST) leaves a query
+    waiting forever, and with it the request, the group commit and, once the pool is used
+    up, every request. On the timeout asyncpg cancels the statement (the cancel request is
+    bounded by the same timeout) or, failing that, drops the connection; the store turns the
+    ``TimeoutError`` into 503.
+    """
     if settings.database_url is None:
         raise RuntimeError("resolve_urls must run before create_pool")
     return await asyncpg.create_pool(
@@ -109,6 +114,7 @@ async def create_pool(settings: Settings, **kwargs: Any) -> asyncpg.Pool:
         min_size=settings.pool_min,
         max_size=settings.pool_max,
         server_settings=dict(server_settings(settings)),
-        timeout=CONNECT_TIMEOUT,
+        timeout=settings.db_timeout,
+        command_timeout=settings.db_timeout,
         **kwargs,
     )

@@ -68,12 +68,14 @@ class KeyStore:
         return False, None
 
     async def find(self, key: str) -> Principal | None:
-        """The live key's holder, or None (remembered for ``ttl`` seconds either way)."""
+        """The live key's holder, or None (remembered for ``ttl`` seconds either way).
+
+        NotReady (503) when the database cannot say: the key check runs before routing, for
+        every request, and a lost database must not look like a server bug (500).
+        """
         try:
             row = await self.pool.fetchrow(SQL["read_key_by_hash"], key_hash(key))
-        except UNAVAILABLE as error:
-            # The access check runs before routing, outside the app's error handlers: an
-            # untranslated driver error there would be a bare 500 while PostgreSQL is down.
+        except UNAVAILABLE as error:  # TimeoutError too: it is an OSError
             raise NotReady(f"the database is unavailable: {type(error).__name__}") from error
         found = None if row is None else Principal(row["id"], row["name"], row["role"])
         if len(self._seen) > 10_000:

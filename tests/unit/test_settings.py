@@ -24,6 +24,7 @@ READS: list[tuple[str, str, str, Any]] = [
     ("data_dir", "FRONTLINE_DATA_DIR", "/var/lib/frontline", Path("/var/lib/frontline")),
     ("pool_min", "FRONTLINE_POOL_MIN", "3", 3),
     ("pool_max", "FRONTLINE_POOL_MAX", "20", 20),
+    ("db_timeout", "FRONTLINE_DB_TIMEOUT", "5", 5.0),
     ("host", "FRONTLINE_HOST", "0.0.0.0", "0.0.0.0"),  # noqa: S104 - a value, not a bind
     ("port", "FRONTLINE_PORT", "8080", 8080),
     ("max_body_bytes", "FRONTLINE_MAX_BODY", "1048576", 1048576),
