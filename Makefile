@@ -77,6 +77,11 @@ bench-projections: install ## the same as shipped (projections on), at 100,000 e
 reliability: install ## kill the service 20 times while it writes; count what was lost (docs/reliability.md)
 	$(BIN)/python -m reliability.crash_service --rounds 20
 
+.PHONY: model
+model: install ## the stateful model test, long: 200 examples of 50 steps (docs/reliability.md)
+	set -o pipefail; FRONTLINE_MODEL_EXAMPLES=200 FRONTLINE_MODEL_STEPS=50 \
+	  $(BIN)/pytest tests/api/test_model.py -q -s 2>&1 | grep -v '\[info '
+
 .PHONY: bench-front
 bench-front: install ## the projections' benchmarks at 1,000,000 events: ingest on/off, state box, rebuild
 	$(BIN)/python -m bench.front
