@@ -82,6 +82,10 @@ model: install ## the stateful model test, long: 200 examples of 50 steps (docs/
 	set -o pipefail; FRONTLINE_MODEL_EXAMPLES=200 FRONTLINE_MODEL_STEPS=50 \
 	  $(BIN)/pytest tests/api/test_model.py -q -s 2>&1 | grep -v '\[info '
 
+.PHONY: fuzz
+fuzz: install ## schemathesis, every check, against a served instance for 5 minutes (docs/reliability.md)
+	$(BIN)/python -m reliability.fuzz --max-time 300
+
 .PHONY: bench-front
 bench-front: install ## the projections' benchmarks at 1,000,000 events: ingest on/off, state box, rebuild
 	$(BIN)/python -m bench.front
