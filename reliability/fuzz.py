@@ -4,11 +4,11 @@ Starts ``frontline serve --demo`` (the seed article's events, so reads answer wi
 its own database: the embedded PostgreSQL in a temporary folder, or ``DATABASE_URL``. Makes
 an admin key, then runs schemathesis's CLI against ``/schema/openapi.json`` with every check
 it has, except ``allow_header_conformance`` (see :data:`EXCLUDED_CHECKS`), and every phase
-(examples, coverage, fuzzing, stateful). Prints schemathesis's summary and a line of counts;
-exits 1 on any failure.
+(examples, coverage, fuzzing, stateful), one after the other, each with its share of the time
+budget. Prints schemathesis's output and the counts of each phase; exits 1 on any failure.
 
-    python -m reliability.fuzz --max-time 300              # make fuzz: five minutes
-    python -m reliability.fuzz --max-examples 10 --max-time 60
+    python -m reliability.fuzz --max-time 600              # make fuzz: ten minutes
+    python -m reliability.fuzz --phases fuzzing --max-examples 5 --max-time 60
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ import sys
 import tempfile
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Final
 
@@ -38,8 +38,17 @@ FRONTLINE: Final = [sys.executable, "-m", "service.cli"]
 SCHEMATHESIS: Final = [sys.executable, "-m", "schemathesis.cli"]
 SCHEMA_PATH: Final = "/schema/openapi.json"
 
+CONFIG: Final = Path(__file__).with_name("schemathesis.toml")
+"""Where positive_data_acceptance also takes a 422, and why (rules OpenAPI cannot state)."""
+
 #: Checks left out, each with the reason.
-EXCLUDED_CHECKS: Final[dict[str, str]] = {}
+EXCLUDED_CHECKS: Final[dict[str, str]] = {
+    "allow_header_conformance": (
+        "Litestar 2.25's OPTIONS answer lists only one of two handlers on the same path "
+        "(`Allow: OPTIONS, POST` for /v1/events, which also has GET); reproduced with a "
+        "bare Litestar app of one controller with @get('/') and @post('/'), no Frontline code"
+    ),
+}
 
 
 @dataclass
@@ -52,6 +61,7 @@ class FuzzReport:
     test_cases: int = 0
     failures: int = 0
     errors: int = 0
+    phase_lines: list[str] = field(default_factory=list)
 
     def line(self) -> str:
         return (
@@ -84,18 +94,77 @@ async def _admin_key(url: str) -> str:
     return key
 
 
+def _schemathesis(
+    base: str,
+    key: str,
+    work: Path,
+    *,
+    phase: str,
+    max_time: int,
+    max_examples: int | None,
+    seed: int | None,
+    include_path_regex: str | None,
+    workers: int,
+) -> FuzzReport:
+    command = [
+        *SCHEMATHESIS,
+        "--config-file",
+        str(CONFIG),
+        "run",
+        f"{base}{SCHEMA_PATH}",
+        "--checks",
+        "all",
+        "--header",
+        f"Authorization: Bearer {key}",
+        "--phases",
+        phase,
+        "--max-time",
+        str(max_time),
+        "--workers",
+        str(workers),
+        "--request-timeout",
+        "15",
+        "--output-sanitize",
+        "true",
+        "--suppress-health-check",
+        "too_slow,filter_too_much",
+    ]
+    if EXCLUDED_CHECKS:
+        command += ["--exclude-checks", ",".join(EXCLUDED_CHECKS)]
+    if max_examples is not None:
+        command += ["--max-examples", str(max_examples)]
+    if seed is not None:
+        command += ["--seed", str(seed)]
+    if include_path_regex is not None:
+        command += ["--include-path-regex", include_path_regex]
+    done = subprocess.run(  # noqa: S603 (our own venv's schemathesis)
+        command,
+        capture_output=True,
+        text=True,
+        env={**os.environ, "NO_COLOR": "1", "COLUMNS": "120"},
+        cwd=work,
+        check=False,
+    )
+    return _parse(done.returncode, done.stdout + done.stderr)
+
+
+PHASES: Final = ("examples", "coverage", "fuzzing", "stateful")
+
+
 def fuzz(
     url: str,
     work: Path,
     *,
     max_time: int,
+    phases: Sequence[str] = PHASES,
     max_examples: int | None = None,
     seed: int | None = None,
     include_path_regex: str | None = None,
-    phases: str | None = None,
     workers: int = 1,
 ) -> FuzzReport:
-    """Serve the app on ``url`` (migrated here), then run schemathesis against it."""
+    """Serve the app on ``url`` (migrated here), then run schemathesis against it, one phase
+    at a time, each with an equal share of ``max_time`` (the coverage phase alone would
+    otherwise spend all of it on the many boundary values of the date patterns)."""
     env = {**os.environ, "DATABASE_URL": url}
     subprocess.run([*FRONTLINE, "migrate"], env=env, check=True, capture_output=True)  # noqa: S603
     key = asyncio.run(_admin_key(url))
@@ -109,47 +178,30 @@ def fuzz(
         ready_path="/ready",
     )
     service.start()
+    total = FuzzReport(returncode=0, output="")
     try:
-        command = [
-            *SCHEMATHESIS,
-            "run",
-            f"http://{HOST}:{port}{SCHEMA_PATH}",
-            "--checks",
-            "all",
-            "--header",
-            f"Authorization: Bearer {key}",
-            "--max-time",
-            str(max_time),
-            "--workers",
-            str(workers),
-            "--request-timeout",
-            "10",
-            "--output-sanitize",
-            "true",
-            "--suppress-health-check",
-            "too_slow,filter_too_much",
-        ]
-        if EXCLUDED_CHECKS:
-            command += ["--exclude-checks", ",".join(EXCLUDED_CHECKS)]
-        if max_examples is not None:
-            command += ["--max-examples", str(max_examples)]
-        if seed is not None:
-            command += ["--seed", str(seed)]
-        if include_path_regex is not None:
-            command += ["--include-path-regex", include_path_regex]
-        if phases is not None:
-            command += ["--phases", phases]
-        done = subprocess.run(  # noqa: S603 (our own venv's schemathesis)
-            command,
-            capture_output=True,
-            text=True,
-            env={**os.environ, "NO_COLOR": "1", "COLUMNS": "120"},
-            cwd=work,
-            check=False,
-        )
+        for phase in phases:
+            report = _schemathesis(
+                f"http://{HOST}:{port}",
+                key,
+                work,
+                phase=phase,
+                max_time=max(1, max_time // len(phases)),
+                max_examples=max_examples,
+                seed=seed,
+                include_path_regex=include_path_regex,
+                workers=workers,
+            )
+            total.returncode = max(total.returncode, report.returncode)
+            total.output += f"--- phase: {phase} ---\n{report.output}\n"
+            total.phase_lines.append(f"{phase}: {report.line()}")
+            total.operations = max(total.operations, report.operations)
+            total.test_cases += report.test_cases
+            total.failures += report.failures
+            total.errors += report.errors
     finally:
         service.stop()
-    return _parse(done.returncode, done.stdout + done.stderr)
+    return total
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -159,7 +211,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--max-examples", type=int, default=None, help="per operation")
     parser.add_argument("--seed", type=int, default=None)
     parser.add_argument("--include-path-regex", default=None)
-    parser.add_argument("--phases", default=None, help="examples,coverage,fuzzing,stateful")
+    parser.add_argument("--phases", default=",".join(PHASES), help="comma-separated")
     parser.add_argument("--workers", type=int, default=1)
     args = parser.parse_args(argv)
     folder = Path(tempfile.mkdtemp(prefix="frontline-fuzz-"))
@@ -175,13 +227,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             max_examples=args.max_examples,
             seed=args.seed,
             include_path_regex=args.include_path_regex,
-            phases=args.phases,
+            phases=args.phases.split(","),
             workers=args.workers,
         )
     finally:
         if embedded:
             stop_embedded(folder / "pg")
-    sys.stdout.write(report.output + "\n" + report.line() + "\n")
+    lines = [*report.phase_lines, f"total: {report.line()}"]
+    sys.stdout.write(report.output + "\n" + "\n".join(lines) + "\n")
     sys.stdout.write(json.dumps({"failures": report.failures, "errors": report.errors}) + "\n")
     return 0 if report.returncode == 0 and report.failures == 0 and report.errors == 0 else 1
 
