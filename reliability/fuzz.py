@@ -104,6 +104,7 @@ def _schemathesis(
     max_examples: int | None,
     seed: int | None,
     include_path_regex: str | None,
+    exclude_path: str | None,
     workers: int,
 ) -> FuzzReport:
     command = [
@@ -137,6 +138,8 @@ def _schemathesis(
         command += ["--seed", str(seed)]
     if include_path_regex is not None:
         command += ["--include-path-regex", include_path_regex]
+    if exclude_path is not None:
+        command += ["--exclude-path", exclude_path]
     done = subprocess.run(  # noqa: S603 (our own venv's schemathesis)
         command,
         capture_output=True,
@@ -160,6 +163,7 @@ def fuzz(
     max_examples: int | None = None,
     seed: int | None = None,
     include_path_regex: str | None = None,
+    exclude_path: str | None = None,
     workers: int = 1,
 ) -> FuzzReport:
     """Serve the app on ``url`` (migrated here), then run schemathesis against it, one phase
@@ -190,6 +194,7 @@ def fuzz(
                 max_examples=max_examples,
                 seed=seed,
                 include_path_regex=include_path_regex,
+                exclude_path=exclude_path,
                 workers=workers,
             )
             total.returncode = max(total.returncode, report.returncode)
@@ -211,6 +216,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--max-examples", type=int, default=None, help="per operation")
     parser.add_argument("--seed", type=int, default=None)
     parser.add_argument("--include-path-regex", default=None)
+    parser.add_argument("--exclude-path", default=None)
     parser.add_argument("--phases", default=",".join(PHASES), help="comma-separated")
     parser.add_argument("--workers", type=int, default=1)
     args = parser.parse_args(argv)
@@ -227,6 +233,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             max_examples=args.max_examples,
             seed=args.seed,
             include_path_regex=args.include_path_regex,
+            exclude_path=args.exclude_path,
             phases=args.phases.split(","),
             workers=args.workers,
         )

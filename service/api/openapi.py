@@ -25,7 +25,7 @@ from litestar.openapi.spec import (
 from contracts.events import Batch, Event
 from contracts.responses import EventPage
 from service.domain.access import route_access
-from service.domain.params import MAX_POSITION
+from service.domain.params import INSTANT_PATTERN, MAX_POSITION
 
 REF: Final = "#/components/schemas/{name}"
 
@@ -45,6 +45,7 @@ def contract_components() -> dict[str, Schema]:
     (event_schema, batch_schema), components = msgspec.json.schema_components(
         (Event, Batch), ref_template=REF
     )
+    _instants(components)
     schemas: dict[str, Schema] = {name: RawSchema(raw=s) for name, s in components.items()}
     schemas["Event"] = RawSchema(
         raw={**event_schema, "description": "Any event of wire contract v1, told apart by `type`."}
@@ -53,6 +54,18 @@ def contract_components() -> dict[str, Schema]:
     # just a reference to it: storing that reference as "Batch" made Batch refer to itself.
     assert batch_schema == {"$ref": REF.format(name="Batch")}
     return schemas
+
+
+def _instants(components: dict[str, Any]) -> None:
+    """State the times a client may send (``service.domain.records.prepare_event`` refuses
+    any other): the contract's fields are plain strings, so that events stored before this
+    rule still decode."""
+    for struct, name in (("Occurred", "start"), ("Occurred", "end"), ("Source", "published_at")):
+        schema = components[struct]["properties"][name]
+        for branch in schema.get("anyOf", [schema]):
+            if branch.get("type") == "string":
+                branch["pattern"] = INSTANT_PATTERN
+                branch.pop("minLength", None)
 
 
 @dataclass

@@ -14,6 +14,7 @@ from litestar.testing import AsyncTestClient
 
 from service.domain import params
 from tests.api.conftest import assert_problem
+from tests.payloads import event_json
 
 Client = AsyncTestClient[Litestar]
 MAX_POSITION: Final = 2**63 - 1
@@ -191,3 +192,23 @@ async def test_bbox_numbers_are_as_documented(client: Client) -> None:
     assert ok.status_code == 200
     for bad in ("1e1,0,20,10", "1_0,0,20,10", "inf,0,20,10", "37.1234567890123,35,39,37"):
         assert_problem(await client.get("/v1/state", params={"bbox": bad}), 422, "bbox")
+
+
+async def test_occurred_start_0000_is_refused_by_the_document_and_the_service(
+    client: Client,
+) -> None:
+    """Finding: ``occurred.start: "0000"`` was allowed by the document (any 4 to 40
+    characters) but refused by the service. Now both state and enforce the same pattern for
+    ``occurred.start``, ``occurred.end`` and ``source.published_at``."""
+    schemas = (await _document(client))["components"]["schemas"]
+    pattern = re.compile(schemas["Occurred"]["properties"]["start"]["pattern"])
+    assert not pattern.search("0000")
+    assert pattern.search("2017-06-03")
+    published = schemas["Source"]["properties"]["published_at"]["anyOf"][0]["pattern"]
+    assert published == schemas["Occurred"]["properties"]["end"]["anyOf"][0]["pattern"]
+    refused = await client.post("/v1/events", json=event_json(occurred={"start": "0000"}))
+    assert_problem(refused, 422, "occurred.start")
+    week = event_json(source={"published_at": "2017-W22-6"})
+    assert_problem(await client.post("/v1/events", json=week), 422, "source.published_at")
+    leap = await client.post("/v1/events", json=event_json(occurred={"start": "2016-02-29"}))
+    assert leap.status_code == 201, leap.text
