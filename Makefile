@@ -83,8 +83,8 @@ model: install ## the stateful model test, long: 200 examples of 50 steps (docs/
 	  $(BIN)/pytest tests/api/test_model.py -q -s 2>&1 | grep -v '\[info '
 
 .PHONY: fuzz
-fuzz: install ## schemathesis, every check, against a served instance for 5 minutes (docs/reliability.md)
-	$(BIN)/python -m reliability.fuzz --max-time 300
+fuzz: install ## schemathesis, every check and phase, against a served instance for 10 minutes (docs/reliability.md)
+	$(BIN)/python -m reliability.fuzz --max-time 600
 
 .PHONY: bench-front
 bench-front: install ## the projections' benchmarks at 1,000,000 events: ingest on/off, state box, rebuild
