@@ -83,7 +83,7 @@ model: install ## the stateful model test, long: 200 examples of 50 steps (docs/
 	  $(BIN)/pytest tests/api/test_model.py -q -s 2>&1 | grep -v '\[info '
 
 .PHONY: fuzz
-fuzz: install ## schemathesis, every check and phase, against a served instance for 10 minutes (docs/reliability.md)
+fuzz: install ## schemathesis, every check and phase, against a served instance (at most 10 minutes; docs/reliability.md)
 	$(BIN)/python -m reliability.fuzz --max-time 600
 
 .PHONY: bench-front
