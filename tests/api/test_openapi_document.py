@@ -9,9 +9,10 @@ from __future__ import annotations
 import re
 from typing import Any, Final
 
-from litestar import Litestar
-from litestar.testing import AsyncTestClient
+from litestar import Controller, Litestar, get, post
+from litestar.testing import AsyncTestClient, TestClient
 
+from reliability.fuzz import EXCLUDED_CHECKS
 from service.domain import params
 from tests.api.conftest import assert_problem
 from tests.payloads import event_json
@@ -212,3 +213,26 @@ async def test_occurred_start_0000_is_refused_by_the_document_and_the_service(
     assert_problem(await client.post("/v1/events", json=week), 422, "source.published_at")
     leap = await client.post("/v1/events", json=event_json(occurred={"start": "2016-02-29"}))
     assert leap.status_code == 201, leap.text
+
+
+class _TwoMethods(Controller):
+    path = "/things"
+
+    @get("/")
+    async def read(self) -> str:
+        return "read"
+
+    @post("/")
+    async def write(self) -> str:
+        return "write"
+
+
+def test_litestar_options_allow_bug_that_excludes_one_check() -> None:
+    """Why reliability/fuzz.py excludes schemathesis's allow_header_conformance: in a bare
+    Litestar app, without Frontline's code, OPTIONS on a path with GET and POST lists only
+    one of them (the first declared). When this fails, Litestar fixed it: drop the exclusion
+    (EXCLUDED_CHECKS)."""
+    with TestClient(app=Litestar([_TwoMethods])) as bare:
+        allow = {m.strip() for m in bare.options("/things").headers["allow"].split(",")}
+    assert allow == {"GET", "OPTIONS"}
+    assert "allow_header_conformance" in EXCLUDED_CHECKS
