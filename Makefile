@@ -95,6 +95,15 @@ crash-postgres: install postgres-amcheck ## pg_ctl stop -m immediate 20 times wh
 faults: install ## latency, resets and blackholes between the service and PostgreSQL: nothing acknowledged lost, /ready 503, recovery
 	$(BIN)/python -m reliability.fault_proxy --cycles 3
 
+.PHONY: model
+model: install ## the stateful model test, long: 200 examples of 50 steps (docs/reliability.md)
+	set -o pipefail; FRONTLINE_MODEL_EXAMPLES=200 FRONTLINE_MODEL_STEPS=50 \
+	  $(BIN)/pytest tests/api/test_model.py -q -s 2>&1 | grep -v '\[info '
+
+.PHONY: fuzz
+fuzz: install ## schemathesis, every check and phase, against a served instance (at most 10 minutes; docs/reliability.md)
+	$(BIN)/python -m reliability.fuzz --max-time 600
+
 .PHONY: bench-front
 bench-front: install ## the projections' benchmarks at 1,000,000 events: ingest on/off, state box, rebuild
 	$(BIN)/python -m bench.front

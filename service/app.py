@@ -25,7 +25,7 @@ from service.api.health import health, metrics_route, ready
 from service.api.imports import ImportsController
 from service.api.map import map_assets, map_page
 from service.api.middleware import request_logging
-from service.api.openapi import add_access, add_contract_schemas, openapi_config
+from service.api.openapi import add_access, add_contract_schemas, openapi_config, refine
 from service.api.problems import EXCEPTION_HANDLERS
 from service.metrics import Metrics
 from service.projections.reads import FrontReader
@@ -110,6 +110,7 @@ def create_app(settings: Settings, *, pool: asyncpg.Pool | None = None) -> Lites
     )
     add_contract_schemas(app)
     add_access(app)
+    refine(app, settings.max_page)
     # Litestar's `middleware=` runs only for matched routes; wrapping the app's ASGI handler
     # gives every request (404s and 405s included) its request id and its log line.
     # Keys are checked before routing (service/api/access.py), inside the logging wrapper so

@@ -95,7 +95,11 @@ class AuditController(Controller):
             QueryParameter(ge=0, le=MAX_POSITION, description="Position of a saved head."),
         ] = None,
         head_hash: Annotated[
-            str | None, QueryParameter(description="Hash (hex) of the saved head.")
+            str | None,
+            QueryParameter(
+                description="Hash (hex) of the saved head; given with `head_position`.",
+                pattern=r"^[0-9a-fA-F]{64}$(?!\n)",
+            ),
         ] = None,
     ) -> VerifyReport:
         """The verification report (200 whether or not the log verifies: see `ok`)."""

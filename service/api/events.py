@@ -11,7 +11,7 @@ import msgspec
 import structlog
 from litestar import Controller, Response, get, post
 from litestar.openapi.datastructures import ResponseSpec
-from litestar.params import HeaderParameter, PathParameter, QueryParameter
+from litestar.params import QueryParameter
 from litestar.response import Stream
 from litestar.response.base import ASGIResponse
 from litestar.types import Message, Receive, Scope, Send
@@ -27,11 +27,18 @@ from contracts.responses import (
 )
 from service.api.deps import AnyRequest, ServicesDep
 from service.api.openapi import IngestOperation
+from service.api.parameters import (
+    After,
+    EventId,
+    LastEventId,
+    PlaceFilter,
+    SourceFilter,
+    TypeFilter,
+)
 from service.domain import params
 from service.domain.access import allows
 from service.domain.append import AppendRequest
 from service.domain.errors import BodyTooLarge, InvalidEvent, InvalidParameter, NotFound
-from service.domain.params import MAX_POSITION
 from service.domain.records import PreparedEvent, prepare_event, source_key
 from service.domain.validation import decode_events
 from service.store.appender import import_ndjson, split_lines
@@ -65,18 +72,6 @@ async def _read_limited(request: AnyRequest, limit: int) -> bytes:
             raise BodyTooLarge(f"the body exceeds the limit of {limit} bytes")
         parts.append(chunk)
     return b"".join(parts)
-
-
-After = Annotated[
-    int, QueryParameter(ge=0, le=MAX_POSITION, description="Last position already seen.")
-]
-PlaceFilter = Annotated[str | None, QueryParameter(description="Only events about this place.")]
-TypeFilter = Annotated[
-    str | None, QueryParameter(name="type", description="Only events of this type.")
-]
-SourceFilter = Annotated[
-    str | None, QueryParameter(description="Only events by this source (name).")
-]
 
 
 def _prepare(events: list[Event], batch: bool) -> tuple[PreparedEvent, ...]:
@@ -221,13 +216,7 @@ class EventsController(Controller):
         place: PlaceFilter = None,
         type_: TypeFilter = None,
         source: SourceFilter = None,
-        last_event_id: Annotated[
-            str | None,
-            HeaderParameter(
-                name="last-event-id",
-                description="The last id received, to resume after it (wins over `after`).",
-            ),
-        ] = None,
+        last_event_id: LastEventId = None,
     ) -> Stream:
         """The live stream (SSE or NDJSON)."""
         where = _filter(place, type_, source)
@@ -261,7 +250,7 @@ class EventsController(Controller):
     async def one(
         self,
         request: AnyRequest,
-        event_id: Annotated[str, PathParameter(description="The event's id (a UUID).")],
+        event_id: EventId,
         services: ServicesDep,
     ) -> EventDetail:
         """One stored event and the events that link to it (and, for the audit and admin

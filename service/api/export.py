@@ -11,6 +11,7 @@ from litestar.response import Stream
 
 from service.api.deps import ServicesDep
 from service.api.events import problem_spec
+from service.api.parameters import KnownAt
 from service.domain import params
 from service.domain.export import etag_matches, log_etag
 from service.store.export import LOG_FORMATS, log_chunks, log_position
@@ -52,13 +53,14 @@ class ExportController(Controller):
     async def export(
         self,
         services: ServicesDep,
-        known_at: Annotated[
-            str | None,
-            QueryParameter(description="A timestamp or `position:N`; default the latest."),
-        ] = None,
+        known_at: KnownAt = None,
         format_: Annotated[
             str,
-            QueryParameter(name="format", description="`ndjson` (default), `csv` or `acled`."),
+            QueryParameter(
+                name="format",
+                description="`ndjson` (default), `csv` or `acled`.",
+                pattern=params.words_pattern(LOG_FORMATS),
+            ),
         ] = "ndjson",
         if_none_match: Annotated[
             str | None,

@@ -9,7 +9,7 @@ import asyncpg
 import msgspec
 from litestar import Controller, Response, get, post
 from litestar.openapi.datastructures import ResponseSpec
-from litestar.params import PathParameter, QueryParameter
+from litestar.params import QueryParameter
 
 from contracts.front import (
     Frame,
@@ -30,6 +30,16 @@ from contracts.front import (
 from contracts.timeline import Segment
 from service.api.deps import AnyRequest, ServicesDep
 from service.api.events import problem_spec
+from service.api.parameters import (
+    BBox,
+    Cursor,
+    KnownAt,
+    PlaceId,
+    SideFilter,
+    StateFormat,
+    StatusFilter,
+    ValidAt,
+)
 from service.domain import params
 from service.domain.errors import InvalidParameter
 from service.domain.export import content_etag, etag_matches
@@ -40,20 +50,6 @@ from service.projections.reads import StateQuery, place_info
 GEOJSON: Final = "application/geo+json"
 CSV: Final = "text/csv; charset=utf-8"
 
-ValidAt = Annotated[
-    str | None,
-    QueryParameter(
-        description="Valid time: a date (its first instant, UTC) or a datetime with offset; "
-        "default now."
-    ),
-]
-KnownAtParam = Annotated[
-    str | None,
-    QueryParameter(
-        description="As known at: a timestamp (the last commit recorded at or before it) or "
-        "`position:N` (the last commit ending at or before N); default the latest."
-    ),
-]
 BAD_PARAMETER = {422: problem_spec("A query parameter is invalid; `field` names it.")}
 CSV_OR_BAD = {
     **BAD_PARAMETER,
@@ -157,33 +153,16 @@ class FrontController(Controller):
         request: AnyRequest,
         services: ServicesDep,
         valid_at: ValidAt = None,
-        known_at: KnownAtParam = None,
-        bbox: Annotated[
-            str | None, QueryParameter(description="west,south,east,north in degrees.")
-        ] = None,
-        side: Annotated[
-            str | None, QueryParameter(description="Only places this side controls.")
-        ] = None,
-        status: Annotated[
-            str | None,
-            QueryParameter(
-                description="Only this status: controlled, encircled, contested, unknown."
-            ),
-        ] = None,
+        known_at: KnownAt = None,
+        bbox: BBox = None,
+        side: SideFilter = None,
+        status: StatusFilter = None,
         disputed: Annotated[
             bool | None, QueryParameter(description="Only (un)disputed places.")
         ] = None,
         limit: Annotated[int, QueryParameter(ge=1, description="Places per page.")] = 500,
-        cursor: Annotated[
-            str | None, QueryParameter(description="`next_cursor` of the previous page.")
-        ] = None,
-        format_: Annotated[
-            str | None,
-            QueryParameter(
-                name="format",
-                description="`json`, `geojson` (a FeatureCollection) or `csv` (the whole front).",
-            ),
-        ] = None,
+        cursor: Cursor = None,
+        format_: StateFormat = None,
     ) -> Response[StatePage | GeoState | bytes]:
         """The front as a page of places, or as GeoJSON."""
         if limit > services.settings.max_page:
@@ -237,14 +216,27 @@ class FrontController(Controller):
         self,
         services: ServicesDep,
         from_: Annotated[
-            str | None, QueryParameter(name="from", description="The earlier valid time.")
-        ] = None,
-        to: Annotated[str | None, QueryParameter(description="The later valid time.")] = None,
-        known_at: KnownAtParam = None,
+            str,
+            QueryParameter(
+                name="from",
+                description="The earlier valid time (a date, or a datetime with offset).",
+                pattern=params.INSTANT_PATTERN,
+                max_length=40,
+            ),
+        ],
+        to: Annotated[
+            str,
+            QueryParameter(
+                description="The later valid time (a date, or a datetime with offset).",
+                pattern=params.INSTANT_PATTERN,
+                max_length=40,
+            ),
+        ],
+        known_at: KnownAt = None,
     ) -> StateChanges:
         """Places whose controller or status differs between `from` and `to`, before and after."""
-        start = params.valid_time(params.required(from_, "from"), "from")
-        end = params.valid_time(params.required(to, "to"), "to")
+        start = params.valid_time(from_, "from")
+        end = params.valid_time(to, "to")
         known = await services.front.known_position(params.known_at(known_at))
         found = await services.front.changes(
             StateQuery(valid_at=start, known_position=known),
@@ -270,7 +262,7 @@ class FrontController(Controller):
         ),
         responses=BAD_PARAMETER,
     )
-    async def extent(self, services: ServicesDep, known_at: KnownAtParam = None) -> StateExtent:
+    async def extent(self, services: ServicesDep, known_at: KnownAt = None) -> StateExtent:
         """The span of the log as known at `known_at`."""
         known = await services.front.known_position(params.known_at(known_at))
         return await services.front.extent(known)
@@ -289,11 +281,9 @@ class FrontController(Controller):
         self,
         services: ServicesDep,
         valid_at: ValidAt = None,
-        known_at: KnownAtParam = None,
+        known_at: KnownAt = None,
         limit: Annotated[int, QueryParameter(ge=1, description="Places per page.")] = 500,
-        cursor: Annotated[
-            str | None, QueryParameter(description="`next_cursor` of the previous page.")
-        ] = None,
+        cursor: Cursor = None,
     ) -> StatePage:
         """One page of disputed places."""
         if limit > services.settings.max_page:
@@ -312,9 +302,9 @@ class FrontController(Controller):
     async def place(
         self,
         services: ServicesDep,
-        place_id: Annotated[str, PathParameter(description="The place's id.")],
+        place_id: PlaceId,
         valid_at: ValidAt = None,
-        known_at: KnownAtParam = None,
+        known_at: KnownAt = None,
     ) -> PlaceDetail:
         """The registry's entry and the segment at `valid_at` (default now)."""
         row, known = await _place_as_known(services, place_id, known_at)
@@ -338,8 +328,8 @@ class FrontController(Controller):
     async def timeline(
         self,
         services: ServicesDep,
-        place_id: Annotated[str, PathParameter(description="The place's id.")],
-        known_at: KnownAtParam = None,
+        place_id: PlaceId,
+        known_at: KnownAt = None,
     ) -> PlaceTimeline:
         """Every segment, in valid-time order."""
         row, known = await _place_as_known(services, place_id, known_at)
@@ -356,8 +346,8 @@ class FrontController(Controller):
     async def events(
         self,
         services: ServicesDep,
-        place_id: Annotated[str, PathParameter(description="The place's id.")],
-        known_at: KnownAtParam = None,
+        place_id: PlaceId,
+        known_at: KnownAt = None,
     ) -> PlaceEvents:
         """The place's events in position order (confirms, denies, corrects, retracts,
         supersedes links both ways)."""
@@ -379,7 +369,7 @@ class FrontController(Controller):
     async def history(
         self,
         services: ServicesDep,
-        place_id: Annotated[str, PathParameter(description="The place's id.")],
+        place_id: PlaceId,
         after: Annotated[
             int, QueryParameter(ge=0, le=MAX_POSITION, description="Commits after this position.")
         ] = 0,

@@ -23,7 +23,9 @@ from litestar.openapi.spec import (
 )
 
 from contracts.events import Batch, Event
+from contracts.responses import EventPage
 from service.domain.access import route_access
+from service.domain.params import INSTANT_PATTERN, MAX_POSITION
 
 REF: Final = "#/components/schemas/{name}"
 
@@ -43,12 +45,27 @@ def contract_components() -> dict[str, Schema]:
     (event_schema, batch_schema), components = msgspec.json.schema_components(
         (Event, Batch), ref_template=REF
     )
+    _instants(components)
     schemas: dict[str, Schema] = {name: RawSchema(raw=s) for name, s in components.items()}
     schemas["Event"] = RawSchema(
         raw={**event_schema, "description": "Any event of wire contract v1, told apart by `type`."}
     )
-    schemas["Batch"] = RawSchema(raw=batch_schema)
+    # Batch is a Struct, so msgspec put it in the components already and `batch_schema` is
+    # just a reference to it: storing that reference as "Batch" made Batch refer to itself.
+    assert batch_schema == {"$ref": REF.format(name="Batch")}
     return schemas
+
+
+def _instants(components: dict[str, Any]) -> None:
+    """State the times a client may send (``service.domain.records.prepare_event`` refuses
+    any other): the contract's fields are plain strings, so that events stored before this
+    rule still decode."""
+    for struct, name in (("Occurred", "start"), ("Occurred", "end"), ("Source", "published_at")):
+        schema = components[struct]["properties"][name]
+        for branch in schema.get("anyOf", [schema]):
+            if branch.get("type") == "string":
+                branch["pattern"] = INSTANT_PATTERN
+                branch.pop("minLength", None)
 
 
 @dataclass
@@ -139,3 +156,92 @@ def add_access(app: Litestar) -> None:
                     status, OpenAPIResponse(description=description, content=problem)
                 )
             operation.responses = responses
+
+
+NDJSON: Final = "application/x-ndjson"
+_TEXT: Final = {"type": "string"}
+
+
+def _ref(name: str) -> dict[str, Any]:
+    return {"$ref": REF.format(name=name)}
+
+
+#: The media types each streaming or multi-format answer really has (Litestar documents
+#: them all as application/json, from the handlers' return types).
+_ANSWERS: Final[dict[tuple[str, str], dict[str, dict[str, Any]]]] = {
+    ("get", "/v1/events"): {
+        "application/json": _ref("EventPage"),
+        NDJSON: {
+            **_TEXT,
+            "description": "With `Accept: application/x-ndjson`: one stored event per line.",
+        },
+    },
+    ("get", "/v1/events/stream"): {
+        "text/event-stream": {
+            "description": "Server-Sent Events (the default): each message's `id` is the "
+            "event's position, `event` is `event`, `data` the stored event's JSON; heartbeats "
+            "are comments.",
+            "type": "object",
+            "properties": {
+                "id": {"type": "string", "pattern": "^[0-9]+$"},
+                "event": {"const": "event"},
+                "data": {"type": "string", "contentMediaType": "application/json"},
+            },
+            "required": ["id", "event", "data"],
+        },
+        NDJSON: {**_TEXT, "description": "With `Accept: application/x-ndjson`."},
+    },
+    ("get", "/v1/state"): {
+        "application/json": _ref("StatePage"),
+        "application/geo+json": _ref("GeoState"),
+        "text/csv": {**_TEXT, "description": "With `format=csv`: RFC 4180 CSV."},
+    },
+    ("get", "/v1/export"): {
+        NDJSON: {**_TEXT, "description": "`format=ndjson` (the default)."},
+        "text/csv": {**_TEXT, "description": "`format=csv`."},
+    },
+}
+
+
+def refine(app: Litestar, max_page: int) -> None:
+    """Make the document say exactly what the service does (schemathesis checks it):
+
+    * the media types of the NDJSON, SSE, GeoJSON and CSV answers (:data:`_ANSWERS`);
+    * every ``limit`` at most ``max_page`` (FRONTLINE_MAX_PAGE; the handlers refuse more);
+    * position bounds as the integers 0 and 2**63 - 1: Litestar writes ``le`` of a plain
+      ``int`` parameter as a float, 9.223372036854776e18, which is more than a bigint
+      holds, and leaves out ``ge=0`` of an optional one.
+    """
+    document = app.openapi_schema
+    schemas = document.components.schemas
+    assert schemas is not None  # add_contract_schemas ran first
+    (_,), extra = msgspec.json.schema_components((EventPage,), ref_template=REF)
+    for name, schema in extra.items():
+        schemas.setdefault(name, RawSchema(raw=schema))
+    for path, item in (document.paths or {}).items():
+        for method in ("get", "post"):
+            operation = getattr(item, method, None)
+            if operation is None:
+                continue
+            for parameter in operation.parameters or []:
+                schema = getattr(parameter, "schema", None)
+                if not isinstance(schema, Schema):
+                    continue
+                if parameter.name == "limit":
+                    schema.maximum = max_page
+                if isinstance(schema.maximum, float) and schema.maximum >= MAX_POSITION:
+                    schema.maximum = MAX_POSITION
+                if isinstance(schema.minimum, float) and schema.minimum.is_integer():
+                    schema.minimum = int(schema.minimum)
+                if schema.minimum is None and schema.maximum == MAX_POSITION:
+                    # Litestar drops `ge=0` of an optional int (0 is falsy); every position
+                    # parameter of this API is declared with ge=0 or more.
+                    schema.minimum = 0
+            answers = _ANSWERS.get((method, path))
+            if answers is not None:
+                ok = operation.responses["200"]
+                assert isinstance(ok, OpenAPIResponse)
+                ok.content = {
+                    media: OpenAPIMediaType(schema=RawSchema(raw=schema))
+                    for media, schema in answers.items()
+                }

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any, Final
 
 import msgspec
@@ -116,6 +117,16 @@ async def send_problem(send: Send, problem: Problem, error: FrontlineError) -> N
     await send({"type": "http.response.body", "body": body, "more_body": False})
 
 
+def _wire_name(item: dict[str, object]) -> str:
+    """A parameter's name as the client sent it (headers are spelled with hyphens)."""
+    key = str(item.get("key")).removesuffix("_")
+    return key.replace("_", "-") if item.get("source") == "header" else key
+
+
+#: Litestar says which required parameter is missing only in its message (no ``extra``).
+_MISSING: Final = re.compile(r"Missing required (?:query|header|path|cookie) parameter '([^']+)'")
+
+
 def http_error(request: AnyRequest, error: HTTPException) -> Response[bytes]:
     """Litestar's own errors (unknown route, bad query parameter, method) as problems."""
     status = error.status_code
@@ -127,12 +138,9 @@ def http_error(request: AnyRequest, error: HTTPException) -> Response[bytes]:
         # Litestar names a parameter by its Python name; ``from_`` and ``format_`` (Python
         # keywords and builtins, with the usual trailing underscore) are ``from`` and
         # ``format`` on the wire.
-        keys = [
-            str(item.get("key")).removesuffix("_")
-            for item in extra
-            if isinstance(item, dict) and item.get("key")
-        ]
-        field = keys[0] if keys else None
+        keys = [_wire_name(item) for item in extra if isinstance(item, dict) and item.get("key")]
+        missing = _MISSING.match(detail)
+        field = keys[0] if keys else missing.group(1) if missing else None
         messages = [str(item.get("message")) for item in extra if isinstance(item, dict)]
         detail = "; ".join(f"{k}: {m}" for k, m in zip(keys, messages, strict=False)) or detail
         log.info("input_validation_fail", field=field, detail=detail)

@@ -26,6 +26,53 @@ MAX_POSITION: Final = 2**63 - 1
 STATUSES: Final = ("controlled", "encircled", "contested", "unknown")
 FORMATS: Final = ("json", "geojson", "csv")
 
+# The documented shapes of query parameters (the OpenAPI document states them and Litestar
+# enforces them before a handler runs), each exactly what the parsers below accept, so that
+# a value the document allows is never refused and a value it refuses is never taken.
+# Patterns end with `$(?!\n)`, as in contracts/events.py (Python's `$` also matches before a
+# final newline).
+_YEAR: Final = r"(?:1[0-9]{3}|[2-8][0-9]{3}|9[0-8][0-9]{2})"
+"""1000-9899: a year that stays a year once any offset has moved it to UTC."""
+_MONTH_DAY: Final = (
+    r"(?:(?:0[13578]|1[02])-(?:0[1-9]|[12][0-9]|3[01])"
+    r"|(?:0[469]|11)-(?:0[1-9]|[12][0-9]|30)"
+    r"|02-(?:0[1-9]|1[0-9]|2[0-8]))"
+)
+"""Days that exist in every year."""
+_LEAP_YEAR: Final = (
+    r"(?:(?:1[0-9]|[2-8][0-9]|9[0-8])(?:0[48]|[2468][048]|[13579][26])"
+    r"|(?:1[26]|[2468][048]|[3579][26])00)"
+)
+"""The leap years among them: divisible by 4, and by 400 when by 100."""
+_DATE: Final = f"(?:{_YEAR}-{_MONTH_DAY}|{_LEAP_YEAR}-02-29)"
+_CLOCK: Final = r"[Tt ](?:[01][0-9]|2[0-3]):[0-5][0-9](?::[0-5][0-9](?:\.[0-9]{1,6})?)?"
+_OFFSET: Final = r"(?:[Zz]|[+-](?:[01][0-9]|2[0-3]):[0-5][0-9])"
+INSTANT: Final = f"{_DATE}(?:{_CLOCK}{_OFFSET})?"
+"""A date (YYYY-MM-DD), or a datetime with its UTC offset."""
+INSTANT_PATTERN: Final = f"^{INSTANT}$(?!\\n)"
+OPTIONAL_INSTANT_PATTERN: Final = f"^(?:{INSTANT})?$(?!\\n)"
+"""An instant, or empty (the default)."""
+KNOWN_AT_PATTERN: Final = f"^(?:position:[0-9]{{1,30}}|{INSTANT})?$(?!\\n)"
+"""``position:N`` or an instant, or empty (the latest)."""
+SLUG_PATTERN: Final = r"^[a-z0-9][a-z0-9_-]*$(?!\n)"
+"""A place or side id (contracts.events.Slug)."""
+CURSOR_PATTERN: Final = r"^(?:[a-z0-9][a-z0-9_-]*)?$(?!\n)"
+"""A page cursor: the last place id of the previous page, or empty (the first page)."""
+TEXT_PATTERN: Final = r"^[^\x00-\x1f\x7f]+$(?!\n)"
+"""One line of text without control characters (contracts.events.Text)."""
+UUID_PATTERN: Final = (
+    r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$(?!\n)"
+)
+_LON: Final = r"-?(?:180(?:\.0{1,12})?|(?:1[0-7][0-9]|[1-9]?[0-9])(?:\.[0-9]{1,12})?)"
+_LAT: Final = r"-?(?:90(?:\.0{1,12})?|[1-8]?[0-9](?:\.[0-9]{1,12})?)"
+BBOX_PATTERN: Final = f"^(?:{_LON},{_LAT},{_LON},{_LAT})?$(?!\\n)"
+"""west,south,east,north in degrees, each in range, at most 12 decimals; or empty."""
+
+
+def words_pattern(words: tuple[str, ...] | list[str]) -> str:
+    """A pattern for exactly one of these words."""
+    return "^(?:" + "|".join(re.escape(w) for w in words) + ")$(?!\\n)"
+
 
 def one_of(value: str | None, allowed: tuple[str, ...], field: str) -> str | None:
     """A parameter that takes one of a few words (or is absent)."""

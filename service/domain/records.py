@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import re
 import typing
 import uuid
 from datetime import datetime
@@ -20,6 +21,7 @@ import msgspec
 from contracts.events import Event, event_type
 from service.domain.canonical import canonical_struct
 from service.domain.errors import InvalidEvent
+from service.domain.params import INSTANT_PATTERN
 from service.domain.time import parse_instant, valid_interval
 
 T = TypeVar("T", bound=msgspec.Struct)
@@ -125,6 +127,11 @@ def _structs_in(annotation: Any) -> list[type[msgspec.Struct]]:
     return [c for arg in typing.get_args(annotation) for c in _structs_in(arg)]
 
 
+_INSTANT: Final = re.compile(INSTANT_PATTERN)
+"""The times a client may send, as the OpenAPI document states them (service.api.openapi);
+events already stored are read back whatever form they had."""
+
+
 def prepare_event(event: Event) -> PreparedEvent:
     """Check what the decoder cannot and derive the stored payload. Raises InvalidEvent."""
     event = _with_default_objects(event)
@@ -137,6 +144,18 @@ def prepare_event(event: Event) -> PreparedEvent:
         raise InvalidEvent(
             f"{missing} is required when the other coordinate is given", field=missing
         )
+    for value, name in (
+        (event.occurred.start, "occurred.start"),
+        (event.occurred.end, "occurred.end"),
+        (event.source.published_at, "source.published_at"),
+    ):
+        if value is not None and not _INSTANT.search(value):
+            raise InvalidEvent(
+                f"{name} is neither a date (YYYY-MM-DD, a year from 1000 to 9899) nor a "
+                f"datetime with its offset (YYYY-MM-DDThh:mm[:ss[.ffffff]]Z or +hh:mm): "
+                f"{value[:40]!r}",
+                field=name,
+            )
     valid_from, valid_to = valid_interval(event.occurred)
     if event.source.published_at is not None:
         parse_instant(event.source.published_at, "source.published_at")

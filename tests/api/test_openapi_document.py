@@ -1,0 +1,238 @@
+"""The OpenAPI document says what the service does: one regression test per schemathesis finding.
+
+Each finding of ``python -m reliability.fuzz`` was fixed in the service or the document;
+these pin the fixes without running schemathesis (tests/reliability/test_fuzz.py does).
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any, Final
+
+from litestar import Controller, Litestar, get, post
+from litestar.testing import AsyncTestClient, TestClient
+
+from reliability.fuzz import EXCLUDED_CHECKS
+from service.domain import params
+from tests.api.conftest import assert_problem
+from tests.payloads import event_json
+
+Client = AsyncTestClient[Litestar]
+MAX_POSITION: Final = 2**63 - 1
+
+
+async def _document(client: Client) -> dict[str, Any]:
+    answer = await client.get("/schema/openapi.json")
+    assert answer.status_code == 200
+    document: dict[str, Any] = answer.json()
+    return document
+
+
+def _operations(document: dict[str, Any]) -> list[tuple[str, str, dict[str, Any]]]:
+    return [
+        (method, path, operation)
+        for path, item in document["paths"].items()
+        for method, operation in item.items()
+        if method in ("get", "post")
+    ]
+
+
+async def test_every_string_parameter_has_a_pattern_and_every_integer_bounds(
+    client: Client,
+) -> None:
+    """Finding: query parameters documented as any string (a NUL byte then reached
+    PostgreSQL: a 500). Every string parameter now has a pattern the service enforces, and
+    every integer a minimum and an integral maximum (no float 9.223372036854776e18)."""
+    document = await _document(client)
+    checked = 0
+    for method, path, operation in _operations(document):
+        for parameter in operation.get("parameters", []):
+            if parameter["name"] == "if-none-match":
+                continue  # any ETag list: compared, never parsed
+            schema = parameter["schema"]
+            kinds = {s.get("type") for s in schema.get("oneOf", [schema])} - {"null"}
+            where = f"{method} {path} {parameter['name']}"
+            if kinds == {"string"}:
+                assert "pattern" in schema, where
+            if kinds == {"integer"}:
+                assert isinstance(schema.get("minimum"), int), where
+                assert isinstance(schema.get("maximum"), int), where
+                assert schema["maximum"] <= MAX_POSITION, where
+            checked += 1
+    assert checked > 30
+
+
+async def test_limit_is_bounded_by_the_page_setting(client: Client) -> None:
+    """Finding: ``limit`` without a maximum, though the service refuses more than
+    FRONTLINE_MAX_PAGE (1000)."""
+    document = await _document(client)
+    limits = [
+        p["schema"]
+        for _, _, operation in _operations(document)
+        for p in operation.get("parameters", [])
+        if p["name"] == "limit"
+    ]
+    assert len(limits) == 4
+    assert all(schema["maximum"] == 1000 for schema in limits)
+    over = await client.get("/v1/state", params={"limit": 1001})
+    assert_problem(over, 422, "limit")
+
+
+async def test_batch_schema_does_not_refer_to_itself(client: Client) -> None:
+    """Finding: ``components.schemas.Batch`` was ``{"$ref": ".../Batch"}``."""
+    batch = (await _document(client))["components"]["schemas"]["Batch"]
+    assert "$ref" not in batch
+    assert batch["required"] == ["events"]
+
+
+async def test_changes_requires_from_and_to(client: Client) -> None:
+    """Finding: ``from`` and ``to`` of /v1/state/changes documented as optional."""
+    document = await _document(client)
+    parameters = document["paths"]["/v1/state/changes"]["get"]["parameters"]
+    assert {p["name"]: p["required"] for p in parameters if p["name"] in ("from", "to")} == {
+        "from": True,
+        "to": True,
+    }
+    assert_problem(await client.get("/v1/state/changes", params={"to": "2017-06-05"}), 422, "from")
+
+
+async def test_streaming_and_other_formats_have_their_media_types(client: Client) -> None:
+    """Finding: NDJSON, SSE, GeoJSON and CSV answers documented as application/json."""
+    paths = (await _document(client))["paths"]
+    media = {
+        path: set(paths[path]["get"]["responses"]["200"]["content"])
+        for path in ("/v1/events", "/v1/events/stream", "/v1/state", "/v1/export")
+    }
+    assert media["/v1/events"] == {"application/json", "application/x-ndjson"}
+    assert media["/v1/events/stream"] == {"text/event-stream", "application/x-ndjson"}
+    assert media["/v1/state"] == {"application/json", "application/geo+json", "text/csv"}
+    assert media["/v1/export"] == {"application/x-ndjson", "text/csv"}
+    replay = await client.get("/v1/events", headers={"accept": "application/x-ndjson"})
+    assert replay.headers["content-type"].startswith("application/x-ndjson")
+
+
+async def test_a_nul_byte_in_a_filter_is_a_422_not_a_500_or_a_broken_connection(
+    client: Client,
+) -> None:
+    """Finding: ``GET /v1/events?place=%00`` was a 500 (PostgreSQL refuses NUL in text),
+    and ``GET /v1/events/stream?place=%00`` broke the connection mid-stream."""
+    assert_problem(await client.get("/v1/events?place=%00"), 422, "place")
+    assert_problem(await client.get("/v1/events?source=a%00b"), 422, "source")
+    assert_problem(await client.get("/v1/events/stream?place=%00"), 422, "place")
+    assert_problem(await client.get("/v1/places/a%00b"), 422, "place_id")
+    assert_problem(await client.get("/v1/state?side=%00"), 422, "side")
+
+
+async def test_empty_filters_are_refused_as_the_document_says(client: Client) -> None:
+    """Finding: ``type=`` and ``format=`` were schema-valid (any string) but refused."""
+    assert_problem(await client.get("/v1/events?type="), 422, "type")
+    assert_problem(await client.get("/v1/state?format="), 422, "format")
+    ok = await client.get("/v1/events", params={"type": "capture"})
+    assert ok.status_code == 200
+
+
+async def test_event_ids_in_paths_are_uuids_as_documented(client: Client) -> None:
+    """Finding: ``/v1/events/0`` was schema-valid (any string); the document now says UUID,
+    and forms ``uuid.UUID`` would also take (no hyphens, braces) are refused as documented."""
+    assert_problem(await client.get("/v1/events/0"), 422, "event_id")
+    assert_problem(await client.get("/v1/events/0123456789abcdef0123456789abcdef"), 422, "event_id")
+    missing = await client.get("/v1/events/01234567-89ab-cdef-0123-456789abcdef")
+    assert_problem(missing, 404, "event_id")
+
+
+def test_instants_the_pattern_allows_are_the_ones_the_parser_takes() -> None:
+    """Finding: dates the document allowed were refused (year 0000, 2017-02-30, a datetime
+    without offset, a year that leaves the calendar once moved to UTC)."""
+    pattern = re.compile(params.OPTIONAL_INSTANT_PATTERN)
+    allowed = [
+        "2017-06-03",
+        "2016-02-29",
+        "2000-02-29",
+        "2017-06-03T10:00Z",
+        "2017-06-03 10:00:00.5+05:30",
+        "1000-01-01T00:00+23:59",
+        "9899-12-31T23:59:59.999999-23:59",
+        "",
+    ]
+    refused = [
+        "0000",
+        "0000-01-01",
+        "2017-02-29",
+        "1900-02-29",
+        "2017-02-30",
+        "2017-13-01",
+        "2017-06-03T10:00",
+        "2017-06-03T10:00Z\n",
+        "9999-12-31T23:00-05:00",
+        "2017-W22-6",
+    ]
+    for text in allowed:
+        assert pattern.search(text), text
+        if text:
+            params.valid_time(text, "valid_at")
+    for text in refused:
+        assert not pattern.search(text), text
+
+
+async def test_an_instant_outside_the_pattern_is_a_422_naming_the_parameter(
+    client: Client,
+) -> None:
+    """Finding: ``known_at`` with a character outside any date was schema-valid."""
+    assert_problem(await client.get("/v1/state/extent?known_at=%F1%B0%9F%BC"), 422, "known_at")
+    assert_problem(await client.get("/v1/state?valid_at=2017-02-29"), 422, "valid_at")
+    leap = await client.get("/v1/state", params={"valid_at": "2016-02-29"})
+    assert leap.status_code == 200
+    position = await client.get("/v1/state/extent", params={"known_at": "position:0"})
+    assert position.status_code == 200
+
+
+async def test_bbox_numbers_are_as_documented(client: Client) -> None:
+    """Finding: bbox numbers in forms the service parsed but the document did not say
+    (``1e1``, ``1_0``, ``inf``); now at most 12 decimals, plain decimal notation."""
+    ok = await client.get("/v1/state", params={"bbox": "37.123456789012,35,39,37"})
+    assert ok.status_code == 200
+    for bad in ("1e1,0,20,10", "1_0,0,20,10", "inf,0,20,10", "37.1234567890123,35,39,37"):
+        assert_problem(await client.get("/v1/state", params={"bbox": bad}), 422, "bbox")
+
+
+async def test_occurred_start_0000_is_refused_by_the_document_and_the_service(
+    client: Client,
+) -> None:
+    """Finding: ``occurred.start: "0000"`` was allowed by the document (any 4 to 40
+    characters) but refused by the service. Now both state and enforce the same pattern for
+    ``occurred.start``, ``occurred.end`` and ``source.published_at``."""
+    schemas = (await _document(client))["components"]["schemas"]
+    pattern = re.compile(schemas["Occurred"]["properties"]["start"]["pattern"])
+    assert not pattern.search("0000")
+    assert pattern.search("2017-06-03")
+    published = schemas["Source"]["properties"]["published_at"]["anyOf"][0]["pattern"]
+    assert published == schemas["Occurred"]["properties"]["end"]["anyOf"][0]["pattern"]
+    refused = await client.post("/v1/events", json=event_json(occurred={"start": "0000"}))
+    assert_problem(refused, 422, "occurred.start")
+    week = event_json(source={"published_at": "2017-W22-6"})
+    assert_problem(await client.post("/v1/events", json=week), 422, "source.published_at")
+    leap = await client.post("/v1/events", json=event_json(occurred={"start": "2016-02-29"}))
+    assert leap.status_code == 201, leap.text
+
+
+class _TwoMethods(Controller):
+    path = "/things"
+
+    @get("/")
+    async def read(self) -> str:
+        return "read"
+
+    @post("/")
+    async def write(self) -> str:
+        return "write"
+
+
+def test_litestar_options_allow_bug_that_excludes_one_check() -> None:
+    """Why reliability/fuzz.py excludes schemathesis's allow_header_conformance: in a bare
+    Litestar app, without Frontline's code, OPTIONS on a path with GET and POST lists only
+    one of them (the first declared). When this fails, Litestar fixed it: drop the exclusion
+    (EXCLUDED_CHECKS)."""
+    with TestClient(app=Litestar([_TwoMethods])) as bare:
+        allow = {m.strip() for m in bare.options("/things").headers["allow"].split(",")}
+    assert allow == {"GET", "OPTIONS"}
+    assert "allow_header_conformance" in EXCLUDED_CHECKS
