@@ -58,6 +58,8 @@ class FuzzReport:
     returncode: int
     output: str
     operations: int = 0
+    selected: int = 0
+    """Operations of the document the run selected (all but the excluded paths)."""
     test_cases: int = 0
     failures: int = 0
     errors: int = 0
@@ -79,6 +81,7 @@ def _parse(returncode: int, output: str) -> FuzzReport:
     """The counts from schemathesis's summary ("Test cases: N generated, ...")."""
     report = FuzzReport(returncode=returncode, output=output)
     report.operations = _count(r"Tested:\s+(\d+)", output)
+    report.selected = _count(r"Selected:\s+(\d+)/", output)
     report.test_cases = _count(r"Test cases:\s+(\d+) generated", output)
     report.failures = _count(r"(\d+) unique failures?", output)
     report.errors = _count(r"(\d+) errors?", output)
@@ -201,6 +204,7 @@ def fuzz(
             total.output += f"--- phase: {phase} ---\n{report.output}\n"
             total.phase_lines.append(f"{phase}: {report.line()}")
             total.operations = max(total.operations, report.operations)
+            total.selected = max(total.selected, report.selected)
             total.test_cases += report.test_cases
             total.failures += report.failures
             total.errors += report.errors

@@ -20,6 +20,7 @@ from litestar.params import QueryParameter
 from contracts.responses import ImportResult
 from service.api.deps import AnyRequest, ServicesDep
 from service.api.events import _read_limited, _submitter, problem_spec
+from service.domain import params
 from service.domain.errors import InvalidParameter, UnreadableFile
 from service.domain.interop.formats import READERS
 from service.store.interop import import_rows
@@ -72,12 +73,16 @@ class ImportsController(Controller):
         request: AnyRequest,
         services: ServicesDep,
         format_: Annotated[
-            str | None,
-            QueryParameter(name="format", description="One of the formats: `acled` ..."),
-        ] = None,
+            str,
+            QueryParameter(
+                name="format",
+                description="The file's format: " + ", ".join(f"`{f}`" for f in READERS) + ".",
+                pattern=params.words_pattern(tuple(READERS)),
+            ),
+        ],
     ) -> Response[ImportResult]:
         """Import one file."""
-        read = READERS.get(format_ or "")
+        read = READERS.get(format_)
         if read is None:
             raise InvalidParameter(
                 f"format must be one of {', '.join(sorted(READERS))}, not {format_!r}",

@@ -19,8 +19,8 @@ from reliability.fuzz import fuzz
 
 def test_schemathesis_every_check_finds_no_failure(fresh_db: str, tmp_path: Path) -> None:
     """Zero server errors, zero schema violations, zero rejected valid or accepted invalid
-    requests, over 19 of the 20 operations (allow_header_conformance excluded: Litestar's bug,
-    reliability/fuzz.py says why)."""
+    requests, over every operation of the document but the live stream (allow_header_conformance
+    excluded: Litestar's bug, reliability/fuzz.py says why)."""
     report = fuzz(
         fresh_db,
         tmp_path,
@@ -33,5 +33,7 @@ def test_schemathesis_every_check_finds_no_failure(fresh_db: str, tmp_path: Path
     assert report.failures == 0, report.output[-6000:]
     assert report.errors == 0, report.output[-6000:]
     assert report.returncode == 0, report.output[-6000:]
-    assert report.operations == 19, report.output[-3000:]
+    # Every operation but the excluded stream was tested (21 in the document on 2026-11-27).
+    assert report.selected >= 20, report.output[-3000:]
+    assert report.operations == report.selected, report.output[-3000:]
     assert report.test_cases >= 50, report.line()
