@@ -209,6 +209,13 @@ class Strike(_EventBase, tag="strike", kw_only=True, frozen=True):
     """Informational: a strike on the place; no control change."""
 
 
+class Other(_EventBase, tag="other", kw_only=True, frozen=True):
+    """Informational: a reported event no other kind fits, kept with the source's own code
+    (e.g. ``PLOVER:PROTEST``); no control change."""
+
+    code: Text
+
+
 class Statement(_EventBase, tag="statement", kw_only=True, frozen=True):
     """A source's statement about earlier events; acts only through ``relates_to``."""
 
@@ -229,6 +236,7 @@ Event = (
     | CasualtiesReport
     | EquipmentLoss
     | Strike
+    | Other
     | Statement
 )
 """Any event of wire contract v1, told apart by its ``type``."""
@@ -238,7 +246,7 @@ EVENT_TYPES: Final[dict[str, type[_EventBase]]] = {
     for cls in (
         Capture, Withdrawal, BaseEstablished, BaseEvacuated, Control, Encirclement,
         SiegeLifted, CounterAttack, Clash, Advance, CasualtiesReport, EquipmentLoss, Strike,
-        Statement,
+        Other, Statement,
     )
 }  # fmt: skip
 

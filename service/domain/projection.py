@@ -52,7 +52,7 @@ CONTESTS: Final = frozenset({"clash", "counter_attack"})
 #: Types that end an encirclement.
 ENDS_SIEGE: Final = frozenset({"capture", "siege_lifted"})
 #: Types that never change a timeline: no claim, no status (rule 8's "informational").
-INFORMATIONAL: Final = frozenset({"casualties", "equipment_loss", "strike", "advance"})
+INFORMATIONAL: Final = frozenset({"casualties", "equipment_loss", "strike", "advance", "other"})
 
 
 def changes_nothing(event: Event) -> bool:

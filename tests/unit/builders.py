@@ -73,8 +73,10 @@ def event(
     casualties: Casualties | None = None,
     id: uuid.UUID | int | None = None,
     place: str = PLACE,
+    code: str | None = None,
 ) -> Event:
-    """An event of type ``kind``; builders below are shorthands for the common kinds."""
+    """An event of type ``kind``; builders below are shorthands for the common kinds.
+    ``code``: the source's own event code, required by ``other``."""
     assert kind in EVENT_TYPES, kind
     event_id = uid(id) if isinstance(id, int) else uuid.uuid4() if id is None else id
     fields: dict[str, Any] = {
@@ -95,6 +97,8 @@ def event(
         fields["relates_to"] = msgspec.to_builtins(linked)
     if casualties is not None:
         fields["casualties"] = msgspec.to_builtins(casualties)
+    if code is not None:
+        fields["code"] = code
     # Through the real decoder, so every built event is one the API would accept.
     built: Event = event_decoder.decode(msgspec.json.encode(fields))
     return built

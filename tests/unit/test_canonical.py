@@ -147,7 +147,11 @@ def events(draw: st.DrawFn) -> Event:
         "credibility": draw(st.integers(1, 6)),
         "quote": draw(st.none() | st.text(_chars, max_size=40)),
     }
-    if kind not in ("casualties", "equipment_loss", "strike", "statement") or draw(st.booleans()):
+    if kind == "other":
+        body["code"] = draw(_line)
+    if kind not in ("casualties", "equipment_loss", "strike", "other", "statement") or draw(
+        st.booleans()
+    ):
         body["side"] = draw(_slug)
     if kind == "statement" or draw(st.booleans()):
         body["relates_to"] = [{"event": str(draw(st.uuids())), "relation": "confirms"}]

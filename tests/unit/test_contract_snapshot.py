@@ -18,9 +18,10 @@ from pathlib import Path
 from typing import Any, Final
 
 import msgspec
+import pytest
 
 from contracts import responses
-from contracts.events import EVENT_TYPES, Batch, Event
+from contracts.events import EVENT_TYPES, Batch, Event, Other, event_decoder
 
 SNAPSHOT: Final = Path(__file__).resolve().parents[2] / "contracts" / "schema" / "events-v1.json"
 UPDATE_HINT: Final = (
@@ -148,3 +149,19 @@ def test_input_structs_forbid_unknown_fields() -> None:
     for name in inputs:
         assert defs[name].get("additionalProperties") is False, name
     assert "additionalProperties" not in defs["Receipt"]
+
+
+def test_other_events_require_the_sources_code() -> None:
+    """An ``other`` event (informational, for reports no other kind fits) must carry the
+    source's own code, e.g. ``PLOVER:PROTEST``; without it the decoder names ``code``."""
+    body: dict[str, Any] = {
+        "type": "other",
+        "place": {"id": "sy-raqqa"},
+        "occurred": {"start": "2017-06-03"},
+        "source": {"name": "PLOVER"},
+    }
+    with pytest.raises(msgspec.ValidationError, match="code"):
+        event_decoder.decode(msgspec.json.encode(body))
+    decoded = event_decoder.decode(msgspec.json.encode({**body, "code": "PLOVER:PROTEST"}))
+    assert isinstance(decoded, Other)
+    assert decoded.code == "PLOVER:PROTEST"

@@ -691,13 +691,15 @@ def test_unknown_when_no_controller() -> None:
 
 
 def test_informational_events_never_change_control() -> None:
-    """Casualties, equipment losses, strikes and advances are kept but change nothing."""
+    """Casualties, equipment losses, strikes, advances and ``other`` events (a source's own
+    code, e.g. PLOVER:PROTEST) are kept but change nothing."""
     base = [capture(GOV, on=on("06-03"), by=REUTERS)]
     noise = [
         casualties(on=on("06-04")),
         event("equipment_loss", GOV, on=on("06-05")),
         strike(ISIS, on=on("06-06")),
         event("advance", ISIS, on=on("06-07")),
+        event("other", ISIS, on=on("06-08"), code="PLOVER:PROTEST"),
     ]
     assert project_place([*base, *noise]) == project_place(base)
 

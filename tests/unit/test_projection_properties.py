@@ -151,6 +151,7 @@ def test_informational_events_never_change_the_timeline(
             on=f"2017-06-{day:02d}",
             id=uid(700 + n),
             casualties=Casualties(killed=day) if kind == "casualties" else None,
+            code="PLOVER:PROTEST" if kind == "other" else None,
         )
         for n, (kind, side, day) in enumerate(noise)
     ]

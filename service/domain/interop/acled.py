@@ -1,0 +1,211 @@
+"""ACLED export CSV to Frontline events (the mapping table is in docs/interop.md).
+
+One ACLED row is one :class:`SourceRow`: the mapped event (``capture``, ``base_established``,
+``clash`` or ``strike``, by ``sub_event_type``) and, when ``fatalities`` is above zero, a
+``casualties`` event with the figure as ``killed``. Every event keeps the whole row as JSON in
+``notes``; ACLED's own ``notes`` (its description of the event) becomes the ``quote``. A row
+whose sub-event type has no Frontline meaning (protests, riots, arrests ...) is an error row
+naming ``sub_event_type``, as is a row with a date, point or code Frontline cannot read.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import date, datetime
+from typing import Any, Final
+
+from service.domain.interop.rows import PlaceRef, SourceRow, event_id, raw_json, read_csv, slug
+
+FORMAT: Final = "acled"
+
+#: ACLED's 31 export columns, in the codebook's order.
+COLUMNS: Final = (
+    "event_id_cnty", "event_date", "year", "time_precision", "disorder_type", "event_type",
+    "sub_event_type", "actor1", "assoc_actor_1", "inter1", "actor2", "assoc_actor_2", "inter2",
+    "interaction", "civilian_targeting", "iso", "region", "country", "admin1", "admin2",
+    "admin3", "location", "latitude", "longitude", "geo_precision", "source", "source_scale",
+    "notes", "fatalities", "tags", "timestamp",
+)  # fmt: skip
+
+#: sub_event_type -> Frontline event type.
+SUB_EVENT_TYPES: Final[dict[str, str]] = {
+    "Government regains territory": "capture",
+    "Non-state actor overtakes territory": "capture",
+    "Non-violent transfer of territory": "capture",
+    "Headquarters or base established": "base_established",
+    "Armed clash": "clash",
+    "Shelling/artillery/missile attack": "strike",
+    "Air/drone strike": "strike",
+    "Remote explosive/landmine/IED": "strike",
+    "Grenade": "strike",
+    "Suicide bomb": "strike",
+    "Chemical weapon": "strike",
+}
+
+#: time_precision -> occurred.precision.
+TIME_PRECISION: Final = {"1": "day", "2": "week", "3": "month"}
+#: geo_precision -> place.precision.
+GEO_PRECISION: Final = {"1": "exact", "2": "near", "3": "region"}
+
+#: The required columns: a file without them is not an ACLED export.
+REQUIRED: Final = ("event_id_cnty", "event_date", "sub_event_type", "actor1", "location")
+
+_DATE_FORMATS: Final = ("%Y-%m-%d", "%d %B %Y", "%d-%B-%Y", "%m/%d/%Y")
+
+
+class _RowError(Exception):
+    def __init__(self, reason: str, column: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.column = column
+
+
+def read(data: bytes) -> Iterator[SourceRow]:
+    """The rows of an ACLED export CSV. Raises ``ValueError`` when the file is not CSV or
+    lacks ACLED's key columns."""
+    records = read_csv(data)
+    first = next(records, None)
+    if first is None:
+        return
+    missing = [c for c in REQUIRED if c not in first[1]]
+    if missing:
+        raise ValueError(f"not an ACLED export: no column {', '.join(missing)}")
+    yield row(*first)
+    for line, record in records:
+        yield row(line, record)
+
+
+def row(line: int, record: dict[str, str]) -> SourceRow:
+    """One ACLED record as a :class:`SourceRow` (an error row when it cannot be mapped)."""
+    raw = raw_json(record)
+    source_id = record.get("event_id_cnty") or None
+    try:
+        return _mapped(line, record, raw)
+    except _RowError as error:
+        return SourceRow(
+            line=line, source_id=source_id, raw=raw, error=error.reason, fields=(error.column,)
+        )
+
+
+def _mapped(line: int, record: dict[str, str], raw: str) -> SourceRow:
+    source_id = record["event_id_cnty"]
+    if not source_id:
+        raise _RowError(
+            "event_id_cnty is empty: the row has no id to import it by", "event_id_cnty"
+        )
+    sub_event = record["sub_event_type"]
+    kind = SUB_EVENT_TYPES.get(sub_event)
+    if kind is None:
+        raise _RowError(
+            f"sub_event_type {sub_event!r} has no Frontline event type", "sub_event_type"
+        )
+    actor = record["actor1"]
+    if not actor:
+        raise _RowError("actor1 is empty: the event needs the side that acted", "actor1")
+    occurred = {
+        "start": _date(record["event_date"]).isoformat(),
+        "precision": _code(record, "time_precision", TIME_PRECISION, "day"),
+    }
+    place = _place(record)
+    common: dict[str, Any] = {
+        "occurred": occurred,
+        "source": {"name": _source_name(record.get("source", ""))},
+        "notes": raw,
+    }
+    if record.get("notes"):
+        common["quote"] = record["notes"]
+    main: dict[str, Any] = {
+        "type": kind,
+        "id": str(event_id(FORMAT, source_id, kind)),
+        "side": slug(actor),
+        "actor": _one_line(actor),
+        **common,
+    }
+    if record.get("actor2"):
+        main["opponent"] = slug(record["actor2"])
+    events = [main]
+    fatalities = _fatalities(record.get("fatalities", ""))
+    if fatalities > 0:
+        events.append({
+            "type": "casualties",
+            "id": str(event_id(FORMAT, source_id, "casualties")),
+            "casualties": {"killed": fatalities},
+            **common,
+        })  # fmt: skip
+    return SourceRow(line=line, source_id=source_id, raw=raw, place=place, events=tuple(events))
+
+
+def _date(text: str) -> date:
+    for pattern in _DATE_FORMATS:
+        try:
+            return datetime.strptime(text, pattern).date()
+        except ValueError:
+            continue
+    raise _RowError(
+        f"event_date {text!r} is not a date (YYYY-MM-DD or '3 June 2017')", "event_date"
+    )
+
+
+def _code(
+    record: dict[str, str], column: str, codes: dict[str, str], default: str | None
+) -> str | None:
+    """The contract value of a precision code; ``default`` for an empty cell."""
+    value = record.get(column, "")
+    if not value:
+        return default
+    mapped = codes.get(value)
+    if mapped is None:
+        raise _RowError(f"{column} {value!r} is not one of {', '.join(codes)}", column)
+    return mapped
+
+
+def _coordinate(record: dict[str, str], column: str, bound: float) -> float | None:
+    text = record.get(column, "")
+    if not text:
+        return None
+    try:
+        value = float(text)
+    except ValueError:
+        raise _RowError(f"{column} {text!r} is not a number", column) from None
+    if not -bound <= value <= bound:
+        raise _RowError(f"{column} {text!r} is outside -{bound:g}..{bound:g}", column)
+    return value
+
+
+def _place(record: dict[str, str]) -> PlaceRef:
+    name = record["location"]
+    if not name:
+        raise _RowError("location is empty: the event needs a place", "location")
+    lat = _coordinate(record, "latitude", 90.0)
+    lon = _coordinate(record, "longitude", 180.0)
+    if (lat is None) != (lon is None):
+        raise _RowError("latitude and longitude must both be given or both be empty", "latitude")
+    admin = tuple(record[c] for c in ("country", "admin1", "admin2", "admin3") if record.get(c))
+    return PlaceRef(
+        name=_one_line(name),
+        lat=lat,
+        lon=lon,
+        precision=_code(record, "geo_precision", GEO_PRECISION, None),
+        admin=admin,
+    )
+
+
+def _fatalities(text: str) -> int:
+    if not text:
+        return 0
+    try:
+        value = int(text)
+    except ValueError:
+        raise _RowError(f"fatalities {text!r} is not a whole number", "fatalities") from None
+    if value < 0:
+        raise _RowError(f"fatalities {text!r} is negative", "fatalities")
+    return value
+
+
+def _one_line(text: str) -> str:
+    """A contract ``Text``: ACLED cells may hold newlines; they become spaces."""
+    return " ".join(text.split())[:2000]
+
+
+def _source_name(text: str) -> str:
+    return _one_line(text) or "ACLED"

@@ -1,0 +1,242 @@
+"""The ACLED reader (service/domain/interop/acled.py) and the place rule (places.py)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Final
+
+import msgspec
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from contracts.events import Capture, CasualtiesReport, event_decoder
+from service.domain.interop import acled
+from service.domain.interop.formats import READERS
+from service.domain.interop.places import (
+    MATCH_DISTANCE_KM,
+    KnownPlace,
+    PlaceIndex,
+    distance_km,
+    normalise,
+)
+from service.domain.interop.rows import PlaceRef, SourceRow, event_id
+
+FIXTURE: Final = Path(__file__).resolve().parents[1] / "fixtures" / "interop" / "acled.csv"
+
+
+def _rows() -> dict[str, SourceRow]:
+    return {r.source_id or f"line {r.line}": r for r in acled.read(FIXTURE.read_bytes())}
+
+
+def _decoded(row: SourceRow, place: str = "sy-test") -> list[object]:
+    """The row's events through the real contract decoder, as the importer sends them."""
+    return [
+        event_decoder.decode(msgspec.json.encode({**e, "place": {"id": place}})) for e in row.events
+    ]
+
+
+def test_the_registry_names_acled() -> None:
+    """``?format=acled`` and ``--format acled`` find the ACLED reader."""
+    assert READERS["acled"] is acled.read
+
+
+def test_every_fixture_row_is_read_with_the_line_it_starts_on() -> None:
+    """Quoted cells holding newlines make a record span lines; each row keeps its first line
+    and the source's own id."""
+    rows = list(acled.read(FIXTURE.read_bytes()))
+    assert [(r.line, r.source_id) for r in rows] == [
+        (2, "SYR10001"),
+        (4, "SYR10002"),
+        (5, "SYR10003"),
+        (7, "SYR10004"),
+        (8, "SYR10005"),
+        (9, "TUR2001"),
+        (10, "SYR10006"),
+        (11, "SYR10007"),
+        (12, "SYR10008"),
+        (13, "SYR10009"),
+    ]
+
+
+def test_a_territory_capture_maps_with_its_casualties() -> None:
+    """'Government regains territory' is a capture by actor1 against actor2; fatalities > 0
+    add a casualties event; ids derive from event_id_cnty; ACLED's notes are the quote."""
+    row = _rows()["SYR10001"]
+    capture, casualties = _decoded(row)
+    assert isinstance(capture, Capture)
+    assert capture.side == "military-forces-of-syria-2000"
+    assert capture.opponent == "islamic-state-syria"
+    assert capture.actor == "Military Forces of Syria (2000-)"
+    assert capture.occurred.start == "2017-06-03"
+    assert capture.occurred.precision == "day"
+    assert capture.source.name == "South Front; SANA"
+    assert capture.id == event_id("acled", "SYR10001", "capture")
+    assert capture.quote is not None
+    assert "Maskanah town\nfrom IS" in capture.quote
+    assert isinstance(casualties, CasualtiesReport)
+    assert casualties.casualties.killed == 12
+    assert casualties.id == event_id("acled", "SYR10001", "casualties")
+
+
+def test_the_original_row_is_kept_in_each_events_notes() -> None:
+    """``notes`` holds every column of the row as JSON, non-ASCII as given."""
+    row = _rows()["TUR2001"]
+    (strike,) = row.events
+    kept = json.loads(strike["notes"])
+    assert len(kept) == len(acled.COLUMNS)
+    assert kept["admin1"] == "Şanlıurfa"
+    assert kept["fatalities"] == ""
+    assert row.place is not None
+    assert row.place.name == "Akçakale"
+
+
+@pytest.mark.parametrize(
+    ("source_id", "kind", "time_precision", "place_precision"),
+    [
+        ("SYR10002", "clash", "day", "near"),
+        ("SYR10003", "strike", "month", "near"),
+        ("SYR10004", "base_established", "week", "near"),
+        ("TUR2001", "strike", "day", "exact"),
+        ("SYR10006", "capture", "day", "exact"),
+        ("SYR10008", "capture", "week", "region"),
+    ],
+)
+def test_sub_event_types_and_precision_codes_map(
+    source_id: str, kind: str, time_precision: str, place_precision: str
+) -> None:
+    """Sub-event types give the Frontline type; time_precision 1/2/3 gives day/week/month;
+    geo_precision 1/2/3 gives exact/near/region."""
+    row = _rows()[source_id]
+    assert row.error is None
+    assert row.events[0]["type"] == kind
+    assert row.events[0]["occurred"]["precision"] == time_precision
+    assert row.place is not None
+    assert row.place.precision == place_precision
+    _decoded(row)  # every mapped event is one the contract accepts
+
+
+def test_unmapped_rows_are_errors_naming_the_column() -> None:
+    """A protest has no Frontline meaning; an unreadable date is named too. No events."""
+    rows = _rows()
+    protest, bad_date = rows["SYR10005"], rows["SYR10009"]
+    assert protest.fields == ("sub_event_type",)
+    assert protest.error is not None
+    assert "Peaceful protest" in protest.error
+    assert bad_date.fields == ("event_date",)
+    assert protest.events == bad_date.events == ()
+
+
+@pytest.mark.parametrize(
+    ("column", "value"),
+    [
+        ("latitude", "north"),
+        ("latitude", "91"),
+        ("fatalities", "-1"),
+        ("fatalities", "many"),
+        ("time_precision", "4"),
+        ("geo_precision", "9"),
+        ("actor1", ""),
+        ("location", ""),
+    ],
+)
+def test_bad_cells_are_errors_naming_their_column(column: str, value: str) -> None:
+    """Each unreadable cell makes an error row naming its column, never an exception."""
+    record = dict(json.loads(_rows()["SYR10001"].raw))
+    record[column] = value
+    row = acled.row(7, record)
+    assert row.error is not None
+    assert row.fields == (column,)
+    assert row.line == 7
+    assert row.source_id == "SYR10001"
+
+
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        (b"", "empty"),
+        (b"\xff\xfe", "UTF-8"),
+        (b"id,date\n1,2017-06-03\n", "event_id_cnty"),
+    ],
+)
+def test_unreadable_files_raise_value_error(data: bytes, message: str) -> None:
+    """A file that is not an ACLED CSV as a whole is a ValueError saying why."""
+    with pytest.raises(ValueError, match=message):
+        list(acled.read(data))
+
+
+def test_a_header_alone_is_no_rows() -> None:
+    """An export with no events reads as nothing."""
+    assert list(acled.read(",".join(acled.COLUMNS).encode())) == []
+
+
+# --- the place rule -------------------------------------------------------------------------
+
+MANSURAH_RAQQA = PlaceRef(name="Al Mansurah", lat=35.8286, lon=38.7606)
+MANSURAH_HAMA = PlaceRef(name="Al-Mansurah", lat=35.02, lon=36.60)
+
+
+def test_names_normalise_without_accents_case_or_punctuation() -> None:
+    """'Akçakale' and 'AKCAKALE', 'Al-Mansurah' and 'al mansurah' are the same name."""
+    assert normalise("Akçakale") == normalise("AKCAKALE") == "akcakale"
+    assert normalise("Al-Mansurah") == normalise(" al  mansurah ") == "al mansurah"
+
+
+def test_distance_is_great_circle_kilometres() -> None:
+    """One degree of latitude is about 111 km."""
+    assert distance_km(35.0, 38.0, 36.0, 38.0) == pytest.approx(111.2, abs=0.1)
+
+
+def test_same_name_nearby_is_the_same_place() -> None:
+    """A known place of the same name (or alias) within the distance is the place."""
+    index = PlaceIndex([KnownPlace("sy-mansura", "Mansura", ("Al Mansurah",), 35.83, 38.76)])
+    match = index.resolve(MANSURAH_RAQQA)
+    assert (match.place_id, match.new, match.flag) == ("sy-mansura", False, None)
+
+
+def test_same_name_far_apart_is_another_place_with_its_own_id() -> None:
+    """Two same-named places 200 km apart are never merged: the second gets an id made of its
+    name and point; later rows near either find the right one."""
+    index = PlaceIndex([])
+    first = index.resolve(MANSURAH_RAQQA)
+    second = index.resolve(MANSURAH_HAMA)
+    assert (first.place_id, first.new) == ("al-mansurah", True)
+    assert (second.place_id, second.new) == ("al-mansurah-35-02n-36-60e", True)
+    assert index.resolve(PlaceRef("al mansurah", 35.03, 36.61)).place_id == second.place_id
+    assert index.resolve(PlaceRef("AL MANSURAH", 35.82, 38.75)).place_id == first.place_id
+
+
+def test_a_place_without_a_point_matches_by_name_and_is_flagged_when_ambiguous() -> None:
+    """No point: the same-named place; several: the smallest id, with a flag."""
+    index = PlaceIndex([KnownPlace("b-x", "X", (), 1.0, 1.0), KnownPlace("a-x", "X", (), 9, 9)])
+    match = index.resolve(PlaceRef("x"))
+    assert (match.place_id, match.new) == ("a-x", False)
+    assert match.flag is not None
+    assert PlaceIndex([]).resolve(PlaceRef("Y")).place_id == "y"
+
+
+def test_a_known_place_without_a_point_is_taken_only_when_alone_and_flagged() -> None:
+    """A registered place with no point may be anywhere: taken when it is the only one of the
+    name, with a flag saying so."""
+    match = PlaceIndex([KnownPlace("sy-x", "X")]).resolve(PlaceRef("X", 1.0, 1.0))
+    assert (match.place_id, match.new) == ("sy-x", False)
+    assert match.flag is not None
+
+
+@given(
+    st.floats(-60, 60),
+    st.floats(-170, 170),
+    st.floats(0, 2 * MATCH_DISTANCE_KM),
+)
+def test_matching_follows_the_distance(lat: float, lon: float, km: float) -> None:
+    """A same-named place ``km`` north is matched exactly when ``km`` is within the rule's
+    distance; otherwise a distinct id is registered."""
+    index = PlaceIndex([KnownPlace("p", "P", (), lat, lon)])
+    moved = lat + km / 111.195
+    match = index.resolve(PlaceRef("P", moved, lon))
+    if distance_km(lat, lon, moved, lon) <= MATCH_DISTANCE_KM:
+        assert match.place_id == "p"
+    else:
+        assert match.new
+        assert match.place_id != "p"
