@@ -23,6 +23,9 @@ def one_line(text: str | None, limit: int = TEXT_MAX) -> str | None:
     most ``limit`` characters; ``None`` when nothing is left."""
     if text is None:
         return None
+    if text.isprintable() and "  " not in text:
+        # The common case, no control character and no run of spaces: just trim.
+        return text.strip()[:limit].strip() or None
     flat = _SPACES.sub(" ", _CONTROL_RUNS.sub(" ", text)).strip()[:limit].strip()
     return flat or None
 

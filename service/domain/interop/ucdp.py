@@ -282,9 +282,9 @@ def _place(row: Mapping[str, str]) -> PlaceRef:
         )
     written = next(
         (
-            one_line(row.get(c))
+            t
             for c in ("where_coordinates", "adm_2", "adm_1", "country")
-            if one_line(row.get(c))
+            if (t := one_line(row.get(c)))
         ),
         None,
     )
