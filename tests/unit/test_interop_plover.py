@@ -10,12 +10,14 @@ JSON lines file also has an empty line and a line cut short.
 from __future__ import annotations
 
 import json
+import random
 from pathlib import Path
 from typing import Any
 
 import msgspec
 import pytest
 
+from bench.interop_more import plover_file
 from contracts.events import Event
 from service.domain.interop import plover
 from service.domain.interop.rows import PlaceRef, SourceRow, event_id
@@ -282,3 +284,18 @@ def test_unreadable_files_raise_value_error(data: bytes, words: str) -> None:
     """A file that is empty, not UTF-8 or a broken array is refused as a whole."""
     with pytest.raises(ValueError, match=words):
         list(plover.read(data))
+
+
+@pytest.mark.parametrize("lines", [True, False])
+def test_the_benchmark_file_maps_like_a_real_export(lines: bool) -> None:
+    """bench/interop_more.plover_file, as JSON lines or an array: the same rng gives the same
+    bytes; almost every record maps and every event decodes with the contract."""
+    data = plover_file(400, random.Random(3), lines=lines)
+    assert data == plover_file(400, random.Random(3), lines=lines)
+    assert data.startswith(b"[") is not lines
+    read = list(plover.read(data))
+    assert len(read) == 400
+    assert sum(1 for r in read if r.error is None) >= 390
+    for row in read:
+        for ev in row.events:
+            msgspec.convert(ev | {"place": {"id": "x"}}, Event)
