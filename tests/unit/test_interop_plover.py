@@ -16,6 +16,8 @@ from typing import Any
 
 import msgspec
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from bench.interop_more import plover_file
 from contracts.events import Event
@@ -299,3 +301,45 @@ def test_the_benchmark_file_maps_like_a_real_export(lines: bool) -> None:
     for row in read:
         for ev in row.events:
             msgspec.convert(ev | {"place": {"id": "x"}}, Event)
+
+
+_JSON = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=12),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=6), inner),
+    max_leaves=8,
+)
+_FIELDS = st.fixed_dictionaries(
+    {},
+    optional={
+        "id": st.text(max_size=8) | st.integers(),
+        "date": st.sampled_from(["2017-06-03", "2017-13-01", "", "2017-06-03T10:00Z"]) | _JSON,
+        "enddate": st.sampled_from(["2017-06-04", "2017-06-01"]) | _JSON,
+        "time": st.sampled_from(["08:00Z", "08:00", "noon"]) | _JSON,
+        "event": st.sampled_from(["ASSAULT", "COERCE", "PROTEST", ["ASSAULT", "X"]]) | _JSON,
+        "mode": st.sampled_from(["seize", "firearms", "aerial", ""]) | _JSON,
+        "actor": _JSON,
+        "source": _JSON,
+        "recipient": _JSON,
+        "location": st.fixed_dictionaries(
+            {}, optional={"name": _JSON, "lat": _JSON, "lon": _JSON, "admin": _JSON}
+        )
+        | _JSON,
+        "dead": _JSON,
+        "size": _JSON,
+        "cite_info": _JSON,
+        "text": _JSON,
+    },
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(records=st.lists(_FIELDS | _JSON, min_size=1, max_size=4))
+def test_any_json_records_map_to_valid_events_or_errors(records: list[Any]) -> None:
+    """Whatever the records hold, the reader never fails on one: each is an error row or
+    events that decode with the contract."""
+    for data in (json.dumps(records), "\n".join(json.dumps(r) for r in records)):
+        for row in plover.read(data.encode()):
+            assert (row.error is None) == bool(row.events)
+            for ev in row.events:
+                decoded: Any = msgspec.convert(ev | {"place": {"id": "x"}}, Event)
+                valid_interval(decoded.occurred)

@@ -14,6 +14,8 @@ from typing import Any
 
 import msgspec
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from bench.interop_more import ucdp_file
 from contracts.events import Event
@@ -312,3 +314,24 @@ def test_the_benchmark_file_maps_like_a_real_export() -> None:
     for row in read:
         for ev in row.events:
             msgspec.convert(ev | {"place": {"id": "x"}}, Event)
+
+
+_CELL = st.text(max_size=10) | st.sampled_from(
+    ["", "1", "2", "5", "7", "-1", "3.0", "2017-06-03", "2017-06-01 00:00:00.000", "35.9", "nan"]
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(cells=st.dictionaries(st.sampled_from(HEADER.split(",")), _CELL))
+def test_any_cells_map_to_valid_events_or_errors(cells: dict[str, str]) -> None:
+    """Whatever cells of a good row hold, the row is an error naming a column or events that
+    decode with the contract."""
+    [good] = ucdp.read(f"{HEADER}\n{GOOD}\n".encode())
+    base = json.loads(good.raw)
+    row = ucdp.map_row(2, base | {c: v.strip() for c, v in cells.items()})
+    assert (row.error is None) == bool(row.events)
+    if row.error is not None:
+        assert len(row.fields) == 1
+    for ev in row.events:
+        decoded: Any = msgspec.convert(ev | {"place": {"id": "x"}}, Event)
+        valid_interval(decoded.occurred)

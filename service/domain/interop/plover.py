@@ -5,7 +5,8 @@ codes each reported event as an ``event`` category, a ``mode`` (how) and a ``con
 between ``actor``/``source`` and ``recipient``, with a date and a location. A file is either
 one JSON array of records or JSON lines (one record per line, as the specification
 recommends); :func:`read` tells them apart by the first character that is not white space
-('[' is an array). In JSON lines a record may also span several lines (pretty-printed); each
+('[' is an array, unless more JSON follows it: then the file is JSON lines whose first record
+is a list). In JSON lines a record may also span several lines (pretty-printed); each
 record's ``line`` is the line where it starts. In an array ``line`` is the record's 1-based
 index.
 
@@ -105,24 +106,28 @@ def read(data: bytes) -> Iterator[SourceRow]:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         raise ValueError(f"not UTF-8 at byte {exc.start}") from exc
-    first = text.lstrip(_WHITE)[:1]
-    if not first:
+    body = text.lstrip(_WHITE)
+    if not body:
         raise ValueError("the file is empty")
-    if first == "[":
-        yield from _array(text)
-    else:
+    records = _array(text, len(text) - len(body)) if body[0] == "[" else None
+    if records is None:
         yield from _lines(text)
+    else:
+        for index, record in enumerate(records, start=1):
+            yield map_record(index, record)
 
 
-def _array(text: str) -> Iterator[SourceRow]:
+def _array(text: str, start: int) -> list[Any] | None:
+    """The records of a file that is one JSON array; None when the array is only the first
+    of several JSON lines."""
     try:
-        records = json.loads(text)
+        records, stop = json.JSONDecoder().raw_decode(text, start)
     except json.JSONDecodeError as exc:
         raise ValueError(f"line {exc.lineno}: not a JSON array: {exc.msg}") from exc
-    if not isinstance(records, list):
-        raise ValueError("line 1: not a JSON array")
-    for index, record in enumerate(records, start=1):
-        yield map_record(index, record)
+    if text[stop:].strip(_WHITE):
+        return None
+    assert isinstance(records, list)
+    return records
 
 
 def _lines(text: str) -> Iterator[SourceRow]:
