@@ -36,16 +36,24 @@ class AppendResult(_Output, frozen=True):
 
 
 class RejectedLine(_Output, frozen=True):
-    """One NDJSON line that was not stored, and why."""
+    """One NDJSON line (or source record) that was not stored, or was flagged, and why."""
 
     line: int
+    """The 1-based line where the line or record starts (a JSON array: the record's index)."""
     reason: str
     field: str | None = None
     id: uuid.UUID | None = None
+    source_id: str | None = None
+    """The source's own id of the record (ACLED event_id_cnty, UCDP id ...), when known."""
 
 
 class ImportResult(_Output, frozen=True):
-    """The outcome of a bulk NDJSON import."""
+    """The outcome of a bulk import (NDJSON, or a source format through ``/v1/imports``).
+
+    ``accepted`` and ``duplicate`` count events (a source record may give several);
+    ``rejected`` and ``flagged`` count lines or records, each listed in ``errors`` or
+    ``flags`` with its line, the source's id and the reason.
+    """
 
     accepted: int
     duplicate: int
@@ -53,6 +61,9 @@ class ImportResult(_Output, frozen=True):
     errors: list[RejectedLine]
     last_position: int | None
     """The log's last position once the import finished."""
+    flagged: int = 0
+    """Records imported as given but worth a look (e.g. casualty figures out of order)."""
+    flags: list[RejectedLine] = msgspec.field(default_factory=list)
 
 
 class StoredEvent(_Output, frozen=True):

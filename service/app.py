@@ -22,6 +22,7 @@ from service.api.events import EventsController
 from service.api.export import ExportController
 from service.api.front import FrontController
 from service.api.health import health, metrics_route, ready
+from service.api.imports import ImportsController
 from service.api.map import map_assets, map_page
 from service.api.middleware import request_logging
 from service.api.openapi import add_access, add_contract_schemas, openapi_config
@@ -90,6 +91,7 @@ def create_app(settings: Settings, *, pool: asyncpg.Pool | None = None) -> Lites
             FrontController,
             AuditController,
             ExportController,
+            ImportsController,
             health,
             ready,
             metrics_route,

@@ -20,10 +20,13 @@ import structlog
 from sqlalchemy.exc import DBAPIError
 
 from contracts.audit import SignedHead, VerifyFailure, VerifyReport
+from contracts.responses import ImportResult
 from service.domain import params
 from service.domain.audit import Head, SigningKey, key_id, public_raw, signature_valid
 from service.domain.errors import FrontlineError
 from service.domain.export import content_etag, log_etag
+from service.domain.interop.formats import READERS
+from service.domain.interop.rows import SourceRow
 from service.logging import configure_logging
 from service.progress import Progress
 from service.projections.reads import FrontReader, StateQuery
@@ -34,7 +37,8 @@ from service.store.appender import import_ndjson, split_lines
 from service.store.audit import AuditReader, SavedHead
 from service.store.db import create_pool, embedded_running, resolve_urls, stop_embedded
 from service.store.events import EventStore
-from service.store.export import log_chunks, log_position
+from service.store.export import LOG_FORMATS, log_chunks, log_position
+from service.store.interop import import_rows
 from service.store.keys import KeyStore
 
 log = structlog.get_logger("frontline.cli")
@@ -349,12 +353,40 @@ async def _import(settings: Settings, path: Path, size: int) -> int:
     finally:
         progress.close()
         await pool.close()
+    return _report(result)
+
+
+def _report(result: ImportResult) -> int:
+    """The result as JSON on stdout, the summary on stderr; exit 2 when rows were rejected."""
     sys.stdout.write(msgspec.json.format(msgspec.json.encode(result)).decode() + "\n")
     summary = (
         f"imported {result.accepted}, duplicates {result.duplicate}, rejected {result.rejected}"
+        f", flagged {result.flagged}"
     )
     sys.stderr.write(summary + "\n")
     return 0 if result.rejected == 0 else 2
+
+
+async def _import_format(settings: Settings, name: str, rows: list[SourceRow], lines: int) -> int:
+    """Import the rows of a source file (``--format``), in chunks, with a progress bar."""
+    progress = Progress(lines, f"importing {name}")
+    pool = await create_pool(settings)
+    try:
+        seen = 0
+
+        def advance(line: int) -> None:
+            nonlocal seen
+            if line > seen:
+                progress.advance(line - seen)
+                seen = line
+
+        result = await import_rows(
+            _store(settings, pool), rows, chunk_size=settings.import_chunk, progress=advance
+        )
+    finally:
+        progress.close()
+        await pool.close()
+    return _report(result)
 
 
 async def _load_demo(settings: Settings, *, only_if_empty: bool) -> None:
@@ -388,12 +420,24 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 def cmd_import(args: argparse.Namespace) -> int:
-    """Bulk-import an NDJSON file of events; exit 2 when some lines were rejected."""
+    """Bulk-import an NDJSON file of events, or a source file with ``--format``; exit 2 when
+    some lines or rows were rejected."""
     path = Path(args.file)
     if not path.is_file():
         sys.stderr.write(f"frontline import: no such file: {path}\n")
         return 1
     tune_gc()
+    if args.format not in (None, "ndjson"):
+        data = path.read_bytes()
+        try:
+            # Read whole before anything is stored: an unreadable file stores nothing.
+            rows = list(READERS[args.format](data))
+        except ValueError as error:
+            sys.stderr.write(f"frontline import: {path} is not a readable {args.format} file: ")
+            sys.stderr.write(f"{error}\n")
+            return 1
+        lines = data.count(b"\n") or 1
+        return asyncio.run(_import_format(_settings(args), path.name, rows, lines))
     return asyncio.run(_import(_settings(args), path, path.stat().st_size))
 
 
@@ -437,8 +481,15 @@ def parser() -> argparse.ArgumentParser:
     mig.add_argument("--downgrade", metavar="REVISION", help="go down to REVISION (or 'base')")
     mig.set_defaults(run=cmd_migrate)
 
-    imp = commands.add_parser("import", help="bulk-import an NDJSON file of events")
-    imp.add_argument("file", help="NDJSON file: one event per line")
+    imp = commands.add_parser(
+        "import", help="bulk-import an NDJSON file of events, or an ACLED ... file (--format)"
+    )
+    imp.add_argument("file", help="NDJSON file (one event per line), or a file in --format")
+    imp.add_argument(
+        "--format",
+        choices=("ndjson", *sorted(READERS)),
+        help="the file's format (default ndjson); docs/interop.md maps each to events",
+    )
     imp.add_argument("--data-dir", type=Path, help="embedded database folder (./data)")
     imp.set_defaults(run=cmd_import)
     rebuild = commands.add_parser("rebuild", help="rebuild the projections from the log")
@@ -462,7 +513,7 @@ def parser() -> argparse.ArgumentParser:
         "export", help="write the log (or the front) reproducibly, as GET /v1/export does"
     )
     export.add_argument("--known-at", help="a timestamp or position:N (default: the latest)")
-    export.add_argument("--format", choices=("ndjson", "csv"), default="ndjson")
+    export.add_argument("--format", choices=LOG_FORMATS, default="ndjson")
     export.add_argument("--front", action="store_true", help="the front as CSV instead")
     export.add_argument("--valid-at", help="with --front: the valid time (default now)")
     export.add_argument("--out", help="file to write (default: standard output)")

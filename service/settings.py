@@ -56,6 +56,10 @@ class Settings:
     # --- ingest ---
     import_chunk: int = field(default=10_000, metadata={"env": "FRONTLINE_IMPORT_CHUNK"})
     """Events committed together by an NDJSON import (larger: fewer refolds of busy places)."""
+    max_import_bytes: int = field(
+        default=256 * 1024 * 1024, metadata={"env": "FRONTLINE_MAX_IMPORT"}
+    )
+    """Largest source file ``POST /v1/imports`` accepts (413 above); read whole, then mapped."""
     group_max: int = field(default=512, metadata={"env": "FRONTLINE_GROUP_MAX"})
     """Most requests one group commit takes from the queue."""
 
@@ -120,6 +124,7 @@ class Settings:
             "max_batch",
             "max_page",
             "import_chunk",
+            "max_import_bytes",
             "group_max",
             "fold_cache",
         ):

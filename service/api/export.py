@@ -15,7 +15,13 @@ from service.domain import params
 from service.domain.export import etag_matches, log_etag
 from service.store.export import LOG_FORMATS, log_chunks, log_position
 
-MEDIA: Final = {"ndjson": "application/x-ndjson", "csv": "text/csv; charset=utf-8"}
+MEDIA: Final = {
+    "ndjson": "application/x-ndjson",
+    "csv": "text/csv; charset=utf-8",
+    "acled": "text/csv; charset=utf-8",
+}
+#: The file name's extension per format.
+EXTENSION: Final = {"ndjson": "ndjson", "csv": "csv", "acled": "acled.csv"}
 
 
 class ExportController(Controller):
@@ -32,7 +38,9 @@ class ExportController(Controller):
             "as `GET /v1/events` replays them) or as RFC 4180 CSV (position, id, place, "
             "place_version, type, valid_from, valid_to, recorded_at, commit_position, "
             "source, reliability, alignment, side, opponent, hedge, credibility, killed, "
-            "hash, payload). The same question gives the same bytes; the `ETag` is derived "
+            "hash, payload), or ACLED-shaped CSV (`format=acled`: ACLED's 31 columns, then "
+            "frontline_id, position, type, place_id, recorded_at; docs/interop.md). "
+            "The same question gives the same bytes; the `ETag` is derived "
             "from the format, the position and its chain hash, so it is known before the "
             "body is read (`If-None-Match`: 304)."
         ),
@@ -49,7 +57,8 @@ class ExportController(Controller):
             QueryParameter(description="A timestamp or `position:N`; default the latest."),
         ] = None,
         format_: Annotated[
-            str, QueryParameter(name="format", description="`ndjson` (default) or `csv`.")
+            str,
+            QueryParameter(name="format", description="`ndjson` (default), `csv` or `acled`."),
         ] = "ndjson",
         if_none_match: Annotated[
             str | None,
@@ -60,9 +69,10 @@ class ExportController(Controller):
         fmt = params.one_of(format_, LOG_FORMATS, "format") or "ndjson"
         position, chain_hash = await log_position(services.store.pool, params.known_at(known_at))
         etag = log_etag(fmt, position, chain_hash)
+        filename = f"frontline-log-{position}.{EXTENSION[fmt]}"
         headers = {
             "etag": etag,
-            "content-disposition": f'attachment; filename="frontline-log-{position}.{fmt}"',
+            "content-disposition": f'attachment; filename="{filename}"',
             "x-frontline-position": str(position),
         }
         if etag_matches(if_none_match, etag):

@@ -25,6 +25,7 @@ from service.domain.errors import (
     NotReady,
     RateLimited,
     Unauthorized,
+    UnreadableFile,
     WriteRefused,
     WrongExpectedVersion,
 )
@@ -46,6 +47,7 @@ PROBLEMS: Final[dict[type[FrontlineError], tuple[int, str, str]]] = {
     IdConflict: (422, "id-conflict", "The event id is already used"),
     InvalidEvent: (422, "invalid-event", "The event breaks the contract"),
     InvalidParameter: (422, "invalid-parameter", "A query parameter is invalid"),
+    UnreadableFile: (422, "unreadable-file", "The file cannot be read in its format"),
     WriteRefused: (500, "write-refused", "The database refused the write"),
     NotReady: (503, "unavailable", "The database is unavailable"),
     FrontlineError: (400, "bad-request", "Bad request"),

@@ -67,7 +67,7 @@ def route_access(method: str, path: str) -> Access:
         return "admin"
     if clean.startswith("/v1/audit/") or clean == "/v1/export":
         return "audit"
-    if method == "POST" and clean == "/v1/events":
+    if method == "POST" and clean in ("/v1/events", "/v1/imports"):
         return "ingest"
     if method in ("GET", "HEAD"):
         return "read"

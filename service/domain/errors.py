@@ -69,6 +69,10 @@ class NotFound(FrontlineError):
     """The thing asked for does not exist. Answered with 404."""
 
 
+class UnreadableFile(FrontlineError):
+    """A file to import that its format's reader cannot read as a whole. Answered with 422."""
+
+
 class InvalidParameter(FrontlineError):
     """A query parameter that cannot be understood. Answered with 422."""
 

@@ -10,11 +10,12 @@ import msgspec
 
 from contracts.events import event_decoder
 from service.domain.export import LOG_COLUMNS, csv_rows, log_row
+from service.domain.interop import acled
 from service.domain.params import KnownAt
 from service.store.events import EventFilter, EventStore
 from service.store.queries import SQL
 
-LOG_FORMATS: Final = ("ndjson", "csv")
+LOG_FORMATS: Final = ("ndjson", "csv", "acled")
 _encode = msgspec.json.Encoder().encode
 
 
@@ -31,9 +32,12 @@ async def log_position(pool: asyncpg.Pool, known: KnownAt) -> tuple[int, bytes]:
 
 
 async def log_chunks(store: EventStore, position: int, fmt: str) -> AsyncIterator[bytes]:
-    """The log's events 1..``position`` as NDJSON lines or CSV rows (header first)."""
+    """The log's events 1..``position`` as NDJSON lines, or CSV rows (header first) in
+    Frontline's columns (``csv``) or ACLED's plus Frontline's (``acled``)."""
     if fmt == "csv":
         yield csv_rows([LOG_COLUMNS])
+    elif fmt == "acled":
+        yield csv_rows([acled.EXPORT_COLUMNS])
     batch: list[bytes] = []
     rows: list[tuple[object, ...]] = []
     if position == 0:
@@ -41,6 +45,20 @@ async def log_chunks(store: EventStore, position: int, fmt: str) -> AsyncIterato
     async for stored in store.stream(0, EventFilter(), position):
         if fmt == "csv":
             rows.append(log_row(stored, event_decoder.decode(bytes(stored.event))))
+            if len(rows) >= 1000:
+                yield csv_rows(rows)
+                rows.clear()
+        elif fmt == "acled":
+            rows.append(
+                acled.export_row(
+                    position=stored.position,
+                    event_id=str(stored.id),
+                    kind=stored.type,
+                    place_id=stored.place,
+                    recorded_at=stored.recorded_at,
+                    event=event_decoder.decode(bytes(stored.event)),
+                )
+            )
             if len(rows) >= 1000:
                 yield csv_rows(rows)
                 rows.clear()

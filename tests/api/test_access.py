@@ -31,6 +31,7 @@ TABLE: Final[dict[tuple[str, str], str]] = {
     ("GET", "/ready"): "open",
     ("GET", "/metrics"): "open",
     ("POST", "/v1/events"): "ingest",
+    ("POST", "/v1/imports"): "ingest",
     ("GET", "/v1/events"): "read",
     ("GET", "/v1/events/stream"): "read",
     ("GET", "/v1/events/{event_id}"): "read",

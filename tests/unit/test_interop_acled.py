@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import uuid
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Final
 
@@ -11,7 +13,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from contracts.events import Capture, CasualtiesReport, event_decoder
+from contracts.events import Capture, CasualtiesReport, Event, event_decoder
 from service.domain.interop import acled
 from service.domain.interop.formats import READERS
 from service.domain.interop.places import (
@@ -21,6 +23,7 @@ from service.domain.interop.places import (
     distance_km,
     normalise,
 )
+from service.domain.interop.prepare import Refused, prepare_row
 from service.domain.interop.rows import PlaceRef, SourceRow, event_id
 
 FIXTURE: Final = Path(__file__).resolve().parents[1] / "fixtures" / "interop" / "acled.csv"
@@ -30,7 +33,7 @@ def _rows() -> dict[str, SourceRow]:
     return {r.source_id or f"line {r.line}": r for r in acled.read(FIXTURE.read_bytes())}
 
 
-def _decoded(row: SourceRow, place: str = "sy-test") -> list[object]:
+def _decoded(row: SourceRow, place: str = "sy-test") -> list[Event]:
     """The row's events through the real contract decoder, as the importer sends them."""
     return [
         event_decoder.decode(msgspec.json.encode({**e, "place": {"id": place}})) for e in row.events
@@ -240,3 +243,93 @@ def test_matching_follows_the_distance(lat: float, lon: float, km: float) -> Non
     else:
         assert match.new
         assert match.place_id != "p"
+
+
+# --- the ACLED export -------------------------------------------------------------------------
+
+
+def test_an_event_from_elsewhere_is_written_from_its_fields() -> None:
+    """A Frontline event not imported from ACLED: id FL<position>, type table, precision codes,
+    actor or side, the place's name and point, the quote as notes, recorded_at as Unix time."""
+    event = event_decoder.decode(
+        msgspec.json.encode({
+            "type": "strike",
+            "place": {"id": "sy-raqqa", "name": "Raqqa", "lat": 35.95, "lon": 39.01,
+                      "precision": "near"},
+            "side": "us-coalition",
+            "occurred": {"start": "2017-06-01T10:00:00+00:00", "precision": "week"},
+            "source": {"name": "Reuters"},
+            "quote": "Coalition jets struck Raqqa, a city of 200,000",
+        })
+    )  # fmt: skip
+    recorded = datetime(2017, 6, 2, tzinfo=UTC)
+    row = dict(
+        zip(
+            acled.EXPORT_COLUMNS,
+            acled.export_row(
+                position=7,
+                event_id="id-7",
+                kind="strike",
+                place_id="sy-raqqa",
+                recorded_at=recorded,
+                event=event,
+            ),
+            strict=True,
+        )
+    )
+    assert row["event_id_cnty"] == "FL7"
+    assert (row["event_date"], row["year"], row["time_precision"]) == ("2017-06-01", "2017", "2")
+    assert row["sub_event_type"] == "Shelling/artillery/missile attack"
+    assert (row["actor1"], row["actor2"]) == ("us-coalition", None)
+    assert (row["location"], row["latitude"], row["geo_precision"]) == ("Raqqa", 35.95, "2")
+    assert (row["notes"], row["fatalities"]) == (
+        "Coalition jets struck Raqqa, a city of 200,000",
+        0,
+    )
+    assert row["timestamp"] == int(recorded.timestamp())
+    assert (row["frontline_id"], row["position"], row["place_id"]) == ("id-7", 7, "sy-raqqa")
+
+
+def test_an_imported_event_gives_its_row_back_with_fatalities_on_the_casualties_row() -> None:
+    """The raw row in notes comes back cell for cell; fatalities only on the casualties row."""
+    row = _rows()["SYR10001"]
+    capture, casualties = _decoded(row)
+    recorded = datetime(2026, 1, 1, tzinfo=UTC)
+    first, second = (
+        acled.export_row(
+            position=n, event_id="x", kind=kind, place_id="maskanah", recorded_at=recorded, event=e
+        )
+        for n, kind, e in ((1, "capture", capture), (2, "casualties", casualties))
+    )
+    original = json.loads(row.raw)
+    fatalities = acled.COLUMNS.index("fatalities")
+    for exported, figure in ((first, 0), (second, 12)):
+        assert exported[fatalities] == figure
+        cells = list(exported[: len(acled.COLUMNS)])
+        cells[fatalities] = original["fatalities"]
+        assert cells == [original[c] for c in acled.COLUMNS]
+
+
+_cells = st.one_of(
+    st.text(max_size=30),
+    st.sampled_from(["", "1", "2", "3", "0", "-1", "91", "35.96", "2017-06-03", "3 June 2017"]),
+    st.sampled_from(sorted(acled.SUB_EVENT_TYPES)),
+)
+
+
+@given(st.fixed_dictionaries(dict.fromkeys(acled.COLUMNS, _cells)))
+def test_any_record_maps_or_is_refused_never_raises(record: dict[str, str]) -> None:
+    """Whatever the cells hold, a record is an error row naming a column, or events whose
+    place resolves and which the contract either accepts or refuses as a rejected row (the
+    importer's ``prepare_row``): never an exception, so never a 500."""
+    row = acled.row(2, {k: v.strip() for k, v in record.items()})
+    if row.error is not None:
+        assert len(row.fields) == 1
+        assert row.fields[0] in acled.COLUMNS
+        assert not row.events
+    outcome = prepare_row(row, PlaceIndex([]))
+    if row.error is not None:
+        assert isinstance(outcome, Refused)
+    if not isinstance(outcome, Refused):
+        prepared, _ = outcome
+        assert [p.id for p in prepared] == [uuid.UUID(e["id"]) for e in row.events]

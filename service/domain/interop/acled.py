@@ -10,10 +10,13 @@ naming ``sub_event_type``, as is a row with a date, point or code Frontline cann
 
 from __future__ import annotations
 
+import functools
+import json
 from collections.abc import Iterator
 from datetime import date, datetime
 from typing import Any, Final
 
+from contracts.events import Event
 from service.domain.interop.rows import PlaceRef, SourceRow, event_id, raw_json, read_csv, slug
 
 FORMAT: Final = "acled"
@@ -51,6 +54,10 @@ GEO_PRECISION: Final = {"1": "exact", "2": "near", "3": "region"}
 REQUIRED: Final = ("event_id_cnty", "event_date", "sub_event_type", "actor1", "location")
 
 _DATE_FORMATS: Final = ("%Y-%m-%d", "%d %B %Y", "%d-%B-%Y", "%m/%d/%Y")
+
+
+#: Actor names repeat across a file: their slugs are cached.
+_slug: Final = functools.lru_cache(maxsize=1 << 14)(slug)
 
 
 class _RowError(Exception):
@@ -117,12 +124,12 @@ def _mapped(line: int, record: dict[str, str], raw: str) -> SourceRow:
     main: dict[str, Any] = {
         "type": kind,
         "id": str(event_id(FORMAT, source_id, kind)),
-        "side": slug(actor),
+        "side": _slug(actor),
         "actor": _one_line(actor),
         **common,
     }
     if record.get("actor2"):
-        main["opponent"] = slug(record["actor2"])
+        main["opponent"] = _slug(record["actor2"])
     events = [main]
     fatalities = _fatalities(record.get("fatalities", ""))
     if fatalities > 0:
@@ -136,6 +143,11 @@ def _mapped(line: int, record: dict[str, str], raw: str) -> SourceRow:
 
 
 def _date(text: str) -> date:
+    if len(text) == 10:  # the common case first, without strptime's cost
+        try:
+            return date.fromisoformat(text)
+        except ValueError:
+            pass
     for pattern in _DATE_FORMATS:
         try:
             return datetime.strptime(text, pattern).date()
@@ -209,3 +221,98 @@ def _one_line(text: str) -> str:
 
 def _source_name(text: str) -> str:
     return _one_line(text) or "ACLED"
+
+
+# --- export: the log as ACLED-shaped CSV ------------------------------------------------------
+
+#: ACLED's columns, then Frontline's own (so a row leads back to its event).
+EXPORT_COLUMNS: Final = (*COLUMNS, "frontline_id", "position", "type", "place_id", "recorded_at")
+
+#: Frontline type -> (disorder_type, event_type, sub_event_type), for events not imported from
+#: ACLED. Frontline does not know which side is a government: a capture is written as
+#: ACLED's non-state takeover.
+EXPORT_TYPES: Final[dict[str, tuple[str, str, str]]] = {
+    "capture": ("Political violence", "Battles", "Non-state actor overtakes territory"),
+    "clash": ("Political violence", "Battles", "Armed clash"),
+    "counter_attack": ("Political violence", "Battles", "Armed clash"),
+    "strike": (
+        "Political violence",
+        "Explosions/Remote violence",
+        "Shelling/artillery/missile attack",
+    ),
+    "base_established": (
+        "Strategic developments",
+        "Strategic developments",
+        "Headquarters or base established",
+    ),
+}
+OTHER_DEVELOPMENT: Final = ("Strategic developments", "Strategic developments", "Other")
+EXPORT_TIME_PRECISION: Final = {"week": "2", "month": "3", "year": "3"}
+EXPORT_GEO_PRECISION: Final = {"exact": "1", "near": "2"}
+
+
+def source_row(notes: str | None) -> dict[str, Any] | None:
+    """The ACLED row an imported event keeps in its notes, or None for other events."""
+    if not notes or not notes.startswith("{"):
+        return None
+    try:
+        kept = json.loads(notes)
+    except ValueError:
+        return None
+    if isinstance(kept, dict) and "event_id_cnty" in kept and "sub_event_type" in kept:
+        return kept
+    return None
+
+
+def export_row(
+    *,
+    position: int,
+    event_id: str,
+    kind: str,
+    place_id: str,
+    recorded_at: datetime,
+    event: Event,
+) -> tuple[object, ...]:
+    """One stored event as a row of EXPORT_COLUMNS.
+
+    An event imported from ACLED gives back its original row, except ``fatalities``: the
+    figure is on the row of its ``casualties`` event, 0 on the others, so sums stay right.
+    Other events are written from their own fields (one row per event).
+    """
+    figures = event.casualties
+    fatalities = figures.killed if figures is not None and figures.killed is not None else 0
+    kept = source_row(event.notes)
+    if kept is not None:
+        cells = [kept.get(column, "") for column in COLUMNS]
+        cells[COLUMNS.index("fatalities")] = fatalities
+        return (*cells, event_id, position, kind, place_id, recorded_at)
+    day = event.occurred.start[:10]
+    disorder, event_type, sub_event = EXPORT_TYPES.get(kind, OTHER_DEVELOPMENT)
+    place = event.place
+    values: dict[str, object] = {
+        "event_id_cnty": f"FL{position}",
+        "event_date": day,
+        "year": day[:4],
+        "time_precision": EXPORT_TIME_PRECISION.get(event.occurred.precision, "1"),
+        "disorder_type": disorder,
+        "event_type": event_type,
+        "sub_event_type": sub_event,
+        "actor1": event.actor or event.side,
+        "actor2": event.opponent,
+        "location": place.name or place.id,
+        "latitude": place.lat,
+        "longitude": place.lon,
+        "geo_precision": EXPORT_GEO_PRECISION.get(place.precision or "exact", "3"),
+        "source": event.source.name,
+        "notes": event.quote,
+        "fatalities": fatalities,
+        "timestamp": int(recorded_at.timestamp()),
+    }
+    return (
+        *(values.get(column) for column in COLUMNS),
+        event_id,
+        position,
+        kind,
+        place_id,
+        recorded_at,
+    )

@@ -17,6 +17,7 @@
 
 from __future__ import annotations
 
+import functools
 import math
 import re
 import unicodedata
@@ -55,8 +56,10 @@ class Match:
     """Why the match deserves a look (matched by name alone), or None."""
 
 
+@functools.lru_cache(maxsize=1 << 16)
 def normalise(name: str) -> str:
-    """A name as matching compares it: no accents, case folded, words split by one space."""
+    """A name as matching compares it: no accents, case folded, words split by one space.
+    (Cached: a file names the same places again and again.)"""
     decomposed = unicodedata.normalize("NFKD", name)
     bare = "".join(c for c in decomposed if not unicodedata.combining(c))
     return " ".join(_NOT_WORD.sub(" ", bare.casefold()).split())
@@ -97,7 +100,9 @@ class PlaceIndex:
 
     def resolve(self, ref: PlaceRef) -> Match:
         """The known place ``ref`` is, or a new one (registered in the index at once)."""
-        candidates = sorted(self._by_name.get(normalise(ref.name), ()), key=lambda p: p.id)
+        candidates = self._by_name.get(normalise(ref.name), [])
+        if len(candidates) > 1:
+            candidates = sorted(candidates, key=lambda p: p.id)
         if ref.lat is not None and ref.lon is not None:
             lat, lon = ref.lat, ref.lon
             near = [

@@ -1,0 +1,99 @@
+"""POST /v1/imports: a file in a format conflict researchers use (ACLED, UCDP GED, PLOVER)."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+from typing import Annotated
+
+from litestar import Controller, Response, post
+from litestar.openapi.spec import (
+    OpenAPIFormat,
+    OpenAPIMediaType,
+    OpenAPIType,
+    Operation,
+    RequestBody,
+    Schema,
+)
+from litestar.params import QueryParameter
+
+from contracts.responses import ImportResult
+from service.api.deps import AnyRequest, ServicesDep
+from service.api.events import _read_limited, _submitter, problem_spec
+from service.domain.errors import InvalidParameter, UnreadableFile
+from service.domain.interop.formats import READERS
+from service.store.interop import import_rows
+
+
+@dataclass
+class ImportOperation(Operation):
+    """POST /v1/imports: the file itself is the body."""
+
+    def __post_init__(self) -> None:
+        raw = Schema(type=OpenAPIType.STRING, format=OpenAPIFormat.BINARY)
+        self.request_body = RequestBody(
+            required=True,
+            description="The file in the format `format` names, as it is (UTF-8).",
+            content={
+                "text/csv": OpenAPIMediaType(schema=raw),
+                "application/json": OpenAPIMediaType(schema=raw),
+                "application/x-ndjson": OpenAPIMediaType(schema=raw),
+            },
+        )
+
+
+class ImportsController(Controller):
+    """Imports of source files, mapped to events."""
+
+    path = "/v1/imports"
+    tags = ["events"]  # noqa: RUF012 (Litestar reads a plain class attribute)
+
+    @post(
+        "/",
+        summary="Import a source file (ACLED, UCDP GED, PLOVER)",
+        description=(
+            "The file is the body; `format` names its format. Each record is mapped to "
+            "events (docs/interop.md), its place matched by name, alias and distance, and "
+            "committed in chunks. Answered with counts (`accepted` and `duplicate` count "
+            "events, `rejected` and `flagged` count records) and, for each rejected or "
+            "flagged record, its line, the source's own id and the reason. Event ids derive "
+            "from the source's ids: importing the same file again stores nothing new."
+        ),
+        operation_class=ImportOperation,
+        status_code=200,
+        responses={
+            413: problem_spec("The file is over `FRONTLINE_MAX_IMPORT` bytes."),
+            422: problem_spec("Unknown `format`, or the file cannot be read in it."),
+            503: problem_spec("The database is unavailable."),
+        },
+    )
+    async def import_file(
+        self,
+        request: AnyRequest,
+        services: ServicesDep,
+        format_: Annotated[
+            str | None,
+            QueryParameter(name="format", description="One of the formats: `acled` ..."),
+        ] = None,
+    ) -> Response[ImportResult]:
+        """Import one file."""
+        read = READERS.get(format_ or "")
+        if read is None:
+            raise InvalidParameter(
+                f"format must be one of {', '.join(sorted(READERS))}, not {format_!r}",
+                field="format",
+            )
+        data = await _read_limited(request, services.settings.max_import_bytes)
+        try:
+            # Read whole before anything is stored: an unreadable file stores nothing. In a
+            # thread (the reader is pure), so the loop keeps serving while a big file parses.
+            rows = await asyncio.to_thread(lambda: list(read(data)))
+        except ValueError as error:
+            raise UnreadableFile(f"not a readable {format_} file: {error}", field="body") from None
+        result = await import_rows(
+            services.store,
+            rows,
+            chunk_size=services.settings.import_chunk,
+            submitter=_submitter(request),
+        )
+        return Response(result, status_code=200)
