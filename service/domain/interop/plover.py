@@ -67,13 +67,16 @@ is flagged and left out of the casualties, kept in notes.
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 from collections.abc import Iterator, Mapping, Sequence
 from datetime import date, datetime
 from typing import Any, Final
 
-from service.domain.interop.rows import PlaceRef, SourceRow, event_id, raw_json, slug
+import msgspec
+
+from service.domain.interop.rows import PlaceRef, SourceRow, event_id, slug
 from service.domain.interop.text import LONG_TEXT_MAX, long_text, one_line
 
 FORMAT: Final = "plover"
@@ -87,6 +90,14 @@ CAPTURE_MODES: Final = frozenset({"seize"})
 
 _COUNT_MAX: Final = 10_000_000
 _WHITE: Final = " \t\r\n"
+
+# msgspec decodes a well-formed line and encodes the raw record several times faster than
+# the json module; json stays the fallback for what msgspec refuses (a pretty-printed record
+# spanning lines, NaN, integers over 64 bits) and for the error messages.
+_decode: Final = msgspec.json.Decoder().decode
+_encode: Final = msgspec.json.Encoder().encode
+#: Actors repeat across a file: slug each once.
+_slug: Final = functools.lru_cache(maxsize=4096)(slug)
 
 
 class _Unmappable(Exception):
@@ -121,11 +132,14 @@ def _array(text: str, start: int) -> list[Any] | None:
     """The records of a file that is one JSON array; None when the array is only the first
     of several JSON lines."""
     try:
-        records, stop = json.JSONDecoder().raw_decode(text, start)
-    except json.JSONDecodeError as exc:
-        raise ValueError(f"line {exc.lineno}: not a JSON array: {exc.msg}") from exc
-    if text[stop:].strip(_WHITE):
-        return None
+        records = _decode(text)
+    except msgspec.DecodeError:
+        try:
+            records, stop = json.JSONDecoder().raw_decode(text, start)
+        except json.JSONDecodeError as exc:
+            raise ValueError(f"line {exc.lineno}: not a JSON array: {exc.msg}") from exc
+        if text[stop:].strip(_WHITE):
+            return None
     assert isinstance(records, list)
     return records
 
@@ -141,19 +155,22 @@ def _lines(text: str) -> Iterator[SourceRow]:
         line += text.count("\n", start, pos)
         if pos >= end_of_text:
             return
+        newline = text.find("\n", pos)
+        line_end = end_of_text if newline < 0 else newline
         try:
-            record, stop = decoder.raw_decode(text, pos)
-        except json.JSONDecodeError as exc:
-            newline = text.find("\n", pos)
-            stop = end_of_text if newline < 0 else newline
-            yield SourceRow(
-                line=line,
-                source_id=None,
-                raw=text[pos:stop],
-                error=f"not JSON: {exc.msg} at line {exc.lineno} column {exc.colno}",
-            )
-            pos = stop
-            continue
+            record, stop = _decode(text[pos:line_end]), line_end
+        except msgspec.DecodeError:
+            try:
+                record, stop = decoder.raw_decode(text, pos)
+            except json.JSONDecodeError as exc:
+                yield SourceRow(
+                    line=line,
+                    source_id=None,
+                    raw=text[pos:line_end],
+                    error=f"not JSON: {exc.msg} at line {exc.lineno} column {exc.colno}",
+                )
+                pos = line_end
+                continue
         yield map_record(line, record)
         line += text.count("\n", pos, stop)
         pos = stop
@@ -161,7 +178,7 @@ def _lines(text: str) -> Iterator[SourceRow]:
 
 def map_record(line: int, record: Any) -> SourceRow:
     """One PLOVER record (decoded JSON) as a :class:`SourceRow`."""
-    raw = raw_json(record)
+    raw = _encode(record).decode()
     source_id = _id(record)
     try:
         if not isinstance(record, dict):
@@ -220,9 +237,9 @@ def _mapped(line: int, source_id: str | None, raw: str, record: dict[str, Any]) 
         flag(f"the record is {len(raw)} characters; notes keep its first {LONG_TEXT_MAX}", "")
 
     common: dict[str, Any] = {
-        "side": slug(actor[0]) if actor else None,
+        "side": _slug(actor[0]) if actor else None,
         "actor": actor[1] if actor else None,
-        "opponent": slug(opponent[0]) if opponent else None,
+        "opponent": _slug(opponent[0]) if opponent else None,
         "occurred": _occurred(record, flag),
         "source": _source(record),
         "quote": _quote(record),
@@ -287,28 +304,42 @@ def _actor_field(record: Mapping[str, Any]) -> Any:
     return None if isinstance(source, str) else source
 
 
+_SLUG_KEYS: Final = ("identifier_text", "identifierText", "actor_text", "actorText", "name", "text")
+_SHOWN_KEYS: Final = (
+    "actor_text",
+    "actorText",
+    "name",
+    "text",
+    "identifier_text",
+    "identifierText",
+)
+
+
+def _first_text(value: Mapping[str, Any], keys: Sequence[str]) -> str | None:
+    """The first of ``keys`` whose value is non-blank text, on one line."""
+    for key in keys:
+        text = value.get(key)
+        if isinstance(text, str) and (line := one_line(text)):
+            return line
+    return None
+
+
 def _actor(value: Any) -> tuple[str, str] | None:
-    """(name to slug, text for ``actor``) of an actor given as a string or an actor object."""
+    """(name to slug, text for ``actor``) of an actor given as a string or an actor object:
+    the slug from identifier_text, actor_text, name or text, the text shown from actor_text,
+    name, text or identifier_text, else both from code + sector."""
     if isinstance(value, str):
         text = one_line(value)
         return (text, text) if text else None
     if not isinstance(value, dict):
         return None
-    texts = {
-        k: t
-        for k in ("identifier_text", "identifierText", "actor_text", "actorText", "name", "text")
-        if isinstance(value.get(k), str) and (t := one_line(value[k]))
-    }
+    named = _first_text(value, _SLUG_KEYS)
+    if named is not None:
+        return named, _first_text(value, _SHOWN_KEYS) or named
     coded = one_line(
         " ".join(v for k in ("code", "sector") if isinstance(v := value.get(k), str) and v)
     )
-    names = [*texts.values(), *([coded] if coded else [])]
-    if not names:
-        return None
-    shown = next(
-        (texts[k] for k in ("actor_text", "actorText", "name", "text") if k in texts), names[0]
-    )
-    return names[0], shown
+    return (coded, coded) if coded else None
 
 
 def _day(value: Any, field: str) -> date:
@@ -375,9 +406,24 @@ def _coordinate(loc: Mapping[str, Any], keys: Sequence[str], bound: float) -> fl
     return number
 
 
+_ADMIN_KEYS: Final = (
+    ("country", "country_code", "country code", "cc3"),
+    ("admin1", "admin1_code", "admin1 code"),
+    ("admin2", "admin2_code", "admin2 code"),
+)
+
+
+def _first_name(loc: Mapping[str, Any], keys: Sequence[str]) -> str | None:
+    for key in keys:
+        value = loc.get(key)
+        if value is not None and (text := _text(value)):
+            return text
+    return None
+
+
 def _place(record: Mapping[str, Any]) -> PlaceRef:
     loc = _location(record)
-    name = next((t for k in ("name", "asciiname", "placename") if (t := _text(loc.get(k)))), None)
+    name = _first_name(loc, ("name", "asciiname", "placename"))
     if name is None:
         raise _Unmappable("location.name", "location.name is missing: the place has no name")
     lat = _coordinate(loc, ("lat", "latitude"), 90.0)
@@ -385,16 +431,9 @@ def _place(record: Mapping[str, Any]) -> PlaceRef:
     if (lat is None) != (lon is None):
         missing = "location.lat" if lat is None else "location.lon"
         raise _Unmappable(missing, f"{missing} is missing: a point needs both coordinates")
-    admin: list[str] = []
-    for keys in (
-        ("country", "country_code", "country code", "cc3"),
-        ("admin1", "admin1_code", "admin1 code"),
-        ("admin2", "admin2_code", "admin2 code"),
-    ):
-        found = next((t for k in keys if (t := _text(loc.get(k)))), None)
-        if found:
-            admin.append(found)
-    admin.extend(_strings(loc.get("admin")))
+    admin = [found for keys in _ADMIN_KEYS if (found := _first_name(loc, keys))]
+    if "admin" in loc:
+        admin.extend(_strings(loc["admin"]))
     return PlaceRef(name=name, lat=lat, lon=lon, admin=tuple(admin))
 
 

@@ -82,12 +82,15 @@ best, low or high that is not a whole number >= 0; no place name at all.
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Iterator, Mapping
 from datetime import date
 from typing import Any, Final
 
-from service.domain.interop.rows import PlaceRef, SourceRow, event_id, raw_json, read_csv, slug
+import msgspec
+
+from service.domain.interop.rows import PlaceRef, SourceRow, event_id, read_csv, slug
 from service.domain.interop.text import LONG_TEXT_MAX, long_text, one_line
 
 FORMAT: Final = "ucdp-ged"
@@ -117,6 +120,12 @@ _KINDS: Final = frozenset({"town", "village", "city", "district", "hill", "road"
 
 _COUNT_MAX: Final = 10_000_000
 
+#: The row as one JSON object: the same text as rows.raw_json for a row of strings, from
+#: msgspec, several times faster.
+_encode: Final = msgspec.json.Encoder().encode
+#: Sides repeat across a file: slug each once.
+_slug: Final = functools.lru_cache(maxsize=4096)(slug)
+
 
 class _Unmappable(Exception):
     """The row cannot become events; ``column`` says which cell is why."""
@@ -137,7 +146,7 @@ def read(data: bytes) -> Iterator[SourceRow]:
 
 def map_row(line: int, row: Mapping[str, str]) -> SourceRow:
     """One UCDP GED row (column -> stripped cell) as a :class:`SourceRow`."""
-    raw = raw_json(row)
+    raw = _encode(row).decode()
     source_id = row.get("id", "") or None
     try:
         return _mapped(line, source_id, raw, row)
@@ -186,9 +195,9 @@ def _mapped(line: int, source_id: str | None, raw: str, row: Mapping[str, str]) 
         flag(f"the row is {len(raw)} characters; notes keep its first {LONG_TEXT_MAX}")
 
     common: dict[str, Any] = {
-        "side": slug(side_a),
+        "side": _slug(side_a),
         "actor": one_line(side_a),
-        "opponent": slug(side_b) if side_b else None,
+        "opponent": _slug(side_b) if side_b else None,
         "occurred": occurred,
         "source": _source(row),
         "credibility": credibility,
