@@ -343,3 +343,15 @@ def test_any_json_records_map_to_valid_events_or_errors(records: list[Any]) -> N
             for ev in row.events:
                 decoded: Any = msgspec.convert(ev | {"place": {"id": "x"}}, Event)
                 valid_interval(decoded.occurred)
+
+
+def test_an_unpaired_surrogate_escape_is_an_error_row() -> None:
+    """JSON can escape half a surrogate pair, which no UTF-8 text holds: that record is an
+    error (its raw kept ASCII-escaped), the next one still maps."""
+    bad = b'{"id": "A\\ud800", "date": "2017-06-03", "event": "X", "location": {"name": "n"}}'
+    rows = list(plover.read(bad + b"\n" + json.dumps(BASE).encode()))
+    assert [(r.line, r.source_id) for r in rows] == [(1, None), (2, "T-1")]
+    assert rows[0].error is not None
+    assert "surrogate" in rows[0].error
+    assert "\\ud800" in rows[0].raw
+    assert rows[1].error is None

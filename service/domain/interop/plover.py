@@ -59,7 +59,7 @@ anything else                                    ``other`` with ``code`` =
 ==============================================  ==============================================
 
 A record that cannot be mapped is an error row naming the field: a line that is not JSON, a
-record that is not an object, no id, no event, no or a bad date, an enddate before the date,
+record that is not an object or holds an unpaired surrogate escape, no id, no event, no or a bad date, an enddate before the date,
 no location name, a latitude or longitude that is not a number in range, a capture or clash
 without an actor. A dead/injured figure that is not a whole number >= 0 (PLOVER allows codes)
 is flagged and left out of the casualties, kept in notes.
@@ -178,7 +178,16 @@ def _lines(text: str) -> Iterator[SourceRow]:
 
 def map_record(line: int, record: Any) -> SourceRow:
     """One PLOVER record (decoded JSON) as a :class:`SourceRow`."""
-    raw = _encode(record).decode()
+    try:
+        raw = _encode(record).decode()
+    except UnicodeEncodeError:
+        # JSON may escape half a surrogate pair ("\\ud800"): no UTF-8 text can hold it.
+        return SourceRow(
+            line=line,
+            source_id=None,
+            raw=json.dumps(record),
+            error="the record holds an unpaired surrogate escape (\\ud800-\\udfff): not text",
+        )
     source_id = _id(record)
     try:
         if not isinstance(record, dict):
