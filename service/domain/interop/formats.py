@@ -9,13 +9,15 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from typing import Final
 
-from service.domain.interop import acled
+from service.domain.interop import acled, plover, ucdp
 from service.domain.interop.rows import SourceRow
 
 Reader = Callable[[bytes], Iterator[SourceRow]]
 
 READERS: Final[dict[str, Reader]] = {
     "acled": acled.read,
+    "ucdp-ged": ucdp.read,
+    "plover": plover.read,
 }
 
 

@@ -1,0 +1,131 @@
+"""POST /v1/imports?format=ucdp-ged and ?format=plover with the project's own fixture files:
+counts, rejected and flagged rows with their lines and source ids, idempotent re-imports,
+and what the log holds afterwards."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, Final
+
+import asyncpg
+from litestar import Litestar
+from litestar.testing import AsyncTestClient
+
+from service.domain.interop.rows import event_id
+from tests.api.conftest import stored_count
+
+Client = AsyncTestClient[Litestar]
+FIXTURES: Final = Path(__file__).resolve().parents[1] / "fixtures" / "interop"
+# Read once at import: the files are small, and the tests' event loop never blocks on disk.
+UCDP: Final = (FIXTURES / "ucdp-ged.csv").read_bytes()
+PLOVER_ARRAY: Final = (FIXTURES / "plover.json").read_bytes()
+PLOVER_LINES: Final = (FIXTURES / "plover.jsonl").read_bytes()
+#: ucdp-ged.csv: 8 mappable rows, a clash and a casualties event each; 3 rows refused.
+UCDP_EVENTS: Final = 16
+#: plover.json(l): 7 mappable records, 3 of them with casualties; 3 records refused.
+PLOVER_EVENTS: Final = 10
+
+
+async def _import(client: Client, body: bytes, fmt: str) -> dict[str, Any]:
+    response = await client.post(f"/v1/imports?format={fmt}", content=body)
+    assert response.status_code == 200, response.text
+    result: dict[str, Any] = response.json()
+    return result
+
+
+def _counts(result: dict[str, Any]) -> tuple[int, int, int, int]:
+    return result["accepted"], result["duplicate"], result["rejected"], result["flagged"]
+
+
+async def test_a_ucdp_file_imports_and_a_second_import_is_all_duplicates(
+    client: Client, owner: asyncpg.Connection
+) -> None:
+    """Eight rows give sixteen events, three rows are refused, two flagged; the same file
+    again stores nothing new and reports the same rows."""
+    first = await _import(client, UCDP, "ucdp-ged")
+    assert _counts(first) == (UCDP_EVENTS, 0, 3, 2)
+    again = await _import(client, UCDP, "ucdp-ged")
+    assert _counts(again) == (0, UCDP_EVENTS, 3, 2)
+    assert again["errors"] == first["errors"]
+    assert again["last_position"] == first["last_position"] == UCDP_EVENTS
+    assert await stored_count(owner) == UCDP_EVENTS
+
+
+async def test_ucdp_rows_report_their_line_source_id_and_reason(client: Client) -> None:
+    """Rows breaking low <= best <= high are flagged with their line and UCDP id; the
+    unmappable rows are rejected naming their column."""
+    result = await _import(client, UCDP, "ucdp-ged")
+    assert [(f["line"], f["source_id"]) for f in result["flags"]] == [
+        (7, "244703"),
+        (14, "244710"),
+    ]
+    assert all("low <= best <= high" in f["reason"] for f in result["flags"])
+    assert [(e["line"], e["source_id"], e["field"]) for e in result["errors"]] == [
+        (11, "244707", "side_a"),
+        (12, "244708", "latitude"),
+        (13, "244709", "date_start"),
+    ]
+
+
+async def test_a_flagged_ucdp_row_is_stored_as_given_with_the_raw_row(client: Client) -> None:
+    """Row 244703's casualties keep low 40 > best 30 as given, and notes hold the row."""
+    await _import(client, UCDP, "ucdp-ged")
+    response = await client.get(f"/v1/events/{event_id('ucdp-ged', '244703', 'casualties')}")
+    assert response.status_code == 200, response.text
+    stored = response.json()["event"]["event"]
+    assert stored["type"] == "casualties"
+    assert stored["casualties"] == {"killed": 30, "low": 40, "high": 55}
+    assert stored["occurred"] == {"start": "2017-06-01", "end": "2017-06-30", "precision": "month"}
+    assert json.loads(stored["notes"])["id"] == "244703"
+    assert stored["place"]["precision"] == "region"
+
+
+async def test_a_plover_array_imports_and_a_second_import_is_all_duplicates(
+    client: Client, owner: asyncpg.Connection
+) -> None:
+    """Seven records give ten events, three are refused (their 1-based index as line), one
+    flagged; the same file again stores nothing new."""
+    first = await _import(client, PLOVER_ARRAY, "plover")
+    assert _counts(first) == (PLOVER_EVENTS, 0, 3, 1)
+    assert [(e["line"], e["source_id"], e["field"]) for e in first["errors"]] == [
+        (8, "SF-20170605-0008", "date"),
+        (9, "SF-20170605-0009", "location"),
+        (10, "SF-20170605-0010", "actor"),
+    ]
+    assert [(f["line"], f["source_id"]) for f in first["flags"]] == [(3, "SF-20170605-0003")]
+    again = await _import(client, PLOVER_ARRAY, "plover")
+    assert _counts(again) == (0, PLOVER_EVENTS, 3, 1)
+    assert await stored_count(owner) == PLOVER_EVENTS
+
+
+async def test_plover_json_lines_import_the_same_events(
+    client: Client, owner: asyncpg.Connection
+) -> None:
+    """The JSON lines file: the same events (duplicates after the array), the broken line
+    rejected at its line, the others at their lines."""
+    first = await _import(client, PLOVER_LINES, "plover")
+    assert _counts(first) == (PLOVER_EVENTS, 0, 4, 1)
+    assert [(e["line"], e["source_id"]) for e in first["errors"]] == [
+        (7, None),
+        (10, "SF-20170605-0008"),
+        (11, "SF-20170605-0009"),
+        (12, "SF-20170605-0010"),
+    ]
+    assert first["errors"][0]["reason"].startswith("not JSON")
+    from_array = await _import(client, PLOVER_ARRAY, "plover")
+    assert _counts(from_array) == (0, PLOVER_EVENTS, 3, 1)
+    assert await stored_count(owner) == PLOVER_EVENTS
+
+
+async def test_plover_categories_are_stored_as_their_frontline_types(client: Client) -> None:
+    """COERCE/seize is a capture, ASSAULT a clash or strike, the rest 'other' with the code."""
+    await _import(client, PLOVER_ARRAY, "plover")
+    page = (await client.get("/v1/events", params={"limit": 100})).json()["events"]
+    types = sorted(e["event"]["type"] for e in page)
+    assert types == sorted(
+        ["capture", "clash", "casualties", "strike", "casualties", "strike", "casualties"]
+        + ["other"] * 3
+    )
+    codes = sorted(e["event"]["code"] for e in page if e["event"]["type"] == "other")
+    assert codes == ["PLOVER:COERCE/arrest", "PLOVER:CYBERATTACK/", "PLOVER:PROTEST/demo"]
