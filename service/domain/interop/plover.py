@@ -59,10 +59,10 @@ anything else                                    ``other`` with ``code`` =
 ==============================================  ==============================================
 
 A record that cannot be mapped is an error row naming the field: a line that is not JSON, a
-record that is not an object or holds an unpaired surrogate escape, no id, no event, no or a bad date, an enddate before the date,
-no location name, a latitude or longitude that is not a number in range, a capture or clash
-without an actor. A dead/injured figure that is not a whole number >= 0 (PLOVER allows codes)
-is flagged and left out of the casualties, kept in notes.
+record that is not an object or holds an unpaired surrogate escape, no id, no event, no or a
+bad date, an enddate before the date, no location name, a latitude or longitude that is not a
+number in range, a capture or clash without an actor. A dead/injured figure that is not a whole
+number >= 0 (PLOVER allows codes) is flagged and left out of the casualties, kept in notes.
 """
 
 from __future__ import annotations
