@@ -25,7 +25,7 @@ from service.domain import params
 from service.domain.audit import Head, SigningKey, key_id, public_raw, signature_valid
 from service.domain.errors import FrontlineError
 from service.domain.export import content_etag, log_etag
-from service.domain.interop.formats import READERS
+from service.domain.interop.formats import READERS, read_all
 from service.domain.interop.rows import SourceRow
 from service.logging import configure_logging
 from service.progress import Progress
@@ -431,7 +431,7 @@ def cmd_import(args: argparse.Namespace) -> int:
         data = path.read_bytes()
         try:
             # Read whole before anything is stored: an unreadable file stores nothing.
-            rows = list(READERS[args.format](data))
+            rows = read_all(args.format, data)
         except ValueError as error:
             sys.stderr.write(f"frontline import: {path} is not a readable {args.format} file: ")
             sys.stderr.write(f"{error}\n")

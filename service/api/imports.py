@@ -22,7 +22,7 @@ from service.api.deps import AnyRequest, ServicesDep
 from service.api.events import _read_limited, _submitter, problem_spec
 from service.domain import params
 from service.domain.errors import InvalidParameter, UnreadableFile
-from service.domain.interop.formats import READERS
+from service.domain.interop.formats import READERS, read_all
 from service.store.interop import import_rows
 
 
@@ -82,8 +82,7 @@ class ImportsController(Controller):
         ],
     ) -> Response[ImportResult]:
         """Import one file."""
-        read = READERS.get(format_)
-        if read is None:
+        if format_ not in READERS:
             raise InvalidParameter(
                 f"format must be one of {', '.join(sorted(READERS))}, not {format_!r}",
                 field="format",
@@ -92,7 +91,7 @@ class ImportsController(Controller):
         try:
             # Read whole before anything is stored: an unreadable file stores nothing. In a
             # thread (the reader is pure), so the loop keeps serving while a big file parses.
-            rows = await asyncio.to_thread(lambda: list(read(data)))
+            rows = await asyncio.to_thread(read_all, format_, data)
         except ValueError as error:
             raise UnreadableFile(f"not a readable {format_} file: {error}", field="body") from None
         result = await import_rows(

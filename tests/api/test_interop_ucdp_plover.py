@@ -129,3 +129,48 @@ async def test_plover_categories_are_stored_as_their_frontline_types(client: Cli
     )
     codes = sorted(e["event"]["code"] for e in page if e["event"]["type"] == "other")
     assert codes == ["PLOVER:COERCE/arrest", "PLOVER:CYBERATTACK/", "PLOVER:PROTEST/demo"]
+
+
+#: A record nested past what Python's JSON parsers recurse into, and one with an integer over
+#: the 4300 digits Python converts; a 400-digit latitude overflows float().
+_DEEP: Final = '{"id": ' + "[" * 100_000 + "]" * 100_000 + "}"
+_HUGE: Final = '{"id": ' + "1" * 5_000 + "}"
+_GOOD: Final = {
+    "id": "G-1",
+    "date": "2017-06-03",
+    "event": "ASSAULT",
+    "mode": "firearms",
+    "actor": "Syrian Arab Army",
+    "location": {"name": "Maskanah", "lat": 35.96, "lon": 38.04},
+}
+_BIG_LAT: Final = json.dumps(
+    _GOOD | {"id": "G-2", "location": {"name": "Maskanah", "lat": "LAT", "lon": 38.04}}
+).replace('"LAT"', "1" * 400)
+
+
+async def test_plover_lines_no_parser_reads_are_rejected_rows_not_500(
+    client: Client, owner: asyncpg.Connection
+) -> None:
+    """JSON lines: a record nested 100,000 deep, one with a 5,000-digit integer and one with
+    a 400-digit latitude are three rejected rows; the good record is stored."""
+    body = "\n".join([_DEEP, _HUGE, _BIG_LAT, json.dumps(_GOOD)]).encode()
+    result = await _import(client, body, "plover")
+    assert _counts(result) == (1, 0, 3, 0)
+    assert [(e["line"], e["field"]) for e in result["errors"]] == [
+        (1, None),
+        (2, None),
+        (3, "location.lat"),
+    ]
+    assert await stored_count(owner) == 1
+
+
+async def test_a_plover_array_no_parser_reads_is_422_and_stores_nothing(
+    client: Client, owner: asyncpg.Connection
+) -> None:
+    """In an array the records cannot be told apart: 422 naming the body, nothing stored."""
+    for bad in (_DEEP, _HUGE):
+        body = f"[{bad}, {json.dumps(_GOOD)}]".encode()
+        response = await client.post("/v1/imports?format=plover", content=body)
+        assert response.status_code == 422, response.text
+        assert response.json()["field"] == "body"
+    assert await stored_count(owner) == 0

@@ -310,8 +310,29 @@ def test_an_imported_event_gives_its_row_back_with_fatalities_on_the_casualties_
         assert cells == [original[c] for c in acled.COLUMNS]
 
 
+@pytest.mark.parametrize(
+    ("column", "value"),
+    [
+        ("latitude", "1" * 400),
+        ("longitude", "-" + "9" * 400),
+        ("fatalities", "1" * 5_000),
+        ("fatalities", "1" * 400),
+    ],
+)
+def test_numbers_too_big_for_float_or_int_are_refused_rows(column: str, value: str) -> None:
+    """A 400-digit coordinate (float() gives inf) or a fatalities figure over 4300 digits
+    (int() refuses it): that row is refused, by the reader or the contract, never raised."""
+    record = dict(json.loads(_rows()["SYR10001"].raw))
+    record[column] = value
+    row = acled.row(7, record)
+    outcome = prepare_row(row, PlaceIndex([]))
+    assert isinstance(outcome, Refused)
+    assert outcome.field is not None
+
+
 _cells = st.one_of(
     st.text(max_size=30),
+    st.sampled_from(["1" * 400, "-" + "1" * 400, "1" * 5_000, "1e400"]),
     st.sampled_from(["", "1", "2", "3", "0", "-1", "91", "35.96", "2017-06-03", "3 June 2017"]),
     st.sampled_from(sorted(acled.SUB_EVENT_TYPES)),
 )

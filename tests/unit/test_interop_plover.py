@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import random
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 
 import msgspec
 import pytest
@@ -22,6 +22,7 @@ from hypothesis import strategies as st
 from bench.interop_more import plover_file
 from contracts.events import Event
 from service.domain.interop import plover
+from service.domain.interop.formats import read_all
 from service.domain.interop.rows import PlaceRef, SourceRow, event_id
 from service.domain.time import valid_interval
 
@@ -303,8 +304,50 @@ def test_the_benchmark_file_maps_like_a_real_export(lines: bool) -> None:
             msgspec.convert(ev | {"place": {"id": "x"}}, Event)
 
 
+#: Nested past what any JSON parser of Python recurses into.
+DEEP: Final = "[" * 100_000 + "]" * 100_000
+#: Over the 4300 digits Python converts a decimal string to an int.
+HUGE: Final = "1" * 5_000
+
+
+def test_a_record_nested_too_deeply_is_an_error_row_and_the_next_one_maps() -> None:
+    """JSON lines: a record nested 100,000 levels deep is an error row; the next one maps."""
+    rows = list(plover.read(f'{{"id": {DEEP}}}\n{json.dumps(BASE)}'.encode()))
+    assert [(r.line, r.error is None) for r in rows] == [(1, False), (2, True)]
+    assert "nested too deeply" in (rows[0].error or "")
+
+
+def test_an_integer_over_4300_digits_is_an_error_row_not_an_unreadable_file() -> None:
+    """JSON lines: an integer json will not convert fails its record only."""
+    rows = list(plover.read(f'{{"id": {HUGE}}}\n{json.dumps(BASE)}'.encode()))
+    assert [(r.line, r.error is None) for r in rows] == [(1, False), (2, True)]
+    assert "4300 digits" in (rows[0].error or "")
+
+
+@pytest.mark.parametrize("key", ["lat", "lon"])
+def test_a_coordinate_too_big_for_a_float_is_an_error_naming_it(key: str) -> None:
+    """A 400-digit integer latitude overflows float(): an error row naming the field."""
+    row = one(BASE | {"location": BASE["location"] | {key: 10**400}})
+    assert row.error is not None
+    assert row.fields == (f"location.{key}",)
+
+
+@pytest.mark.parametrize(("inner", "words"), [(DEEP, "nested too deeply"), (HUGE, "4300 digits")])
+def test_an_array_nobody_can_parse_is_an_unreadable_file(inner: str, words: str) -> None:
+    """In an array the records cannot be told apart: the file is refused as a whole, a
+    ValueError (422), never a RecursionError or a crash."""
+    data = f'[{{"id": {inner}}}, {json.dumps(BASE)}]'.encode()
+    with pytest.raises(ValueError, match=words):
+        read_all("plover", data)
+
+
 _JSON = st.recursive(
-    st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=12),
+    st.none()
+    | st.booleans()
+    | st.integers()
+    | st.integers(min_value=10**300, max_value=10**400)
+    | st.floats()
+    | st.text(max_size=12),
     lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=6), inner),
     max_leaves=8,
 )
@@ -343,6 +386,24 @@ def test_any_json_records_map_to_valid_events_or_errors(records: list[Any]) -> N
             for ev in row.events:
                 decoded: Any = msgspec.convert(ev | {"place": {"id": "x"}}, Event)
                 valid_interval(decoded.occurred)
+
+
+@settings(max_examples=50, deadline=None)
+@given(records=st.lists(_FIELDS | st.sampled_from(["deep", "huge"]), min_size=1, max_size=4))
+def test_lines_nested_too_deeply_or_with_huge_integers_fail_only_their_record(
+    records: list[Any],
+) -> None:
+    """JSON lines mixing records with lines no parser reads ("deep": nested 100,000 levels,
+    "huge": a 5,000-digit id): one row per line, the bad lines errors, the others mapped."""
+    bad = {"deep": f'{{"id": {DEEP}}}', "huge": f'{{"id": {HUGE}}}'}
+    lines = [bad[r] if isinstance(r, str) else json.dumps(r) for r in records]
+    rows = read_all("plover", "\n".join(lines).encode())
+    assert [r.line for r in rows] == list(range(1, len(lines) + 1))
+    for record, row in zip(records, rows, strict=True):
+        if isinstance(record, str):
+            assert (row.error or "").startswith("not JSON")
+        else:
+            assert row == plover.map_record(row.line, record)
 
 
 def test_an_unpaired_surrogate_escape_is_an_error_row() -> None:

@@ -316,8 +316,36 @@ def test_the_benchmark_file_maps_like_a_real_export() -> None:
             msgspec.convert(ev | {"place": {"id": "x"}}, Event)
 
 
-_CELL = st.text(max_size=10) | st.sampled_from(
-    ["", "1", "2", "5", "7", "-1", "3.0", "2017-06-03", "2017-06-01 00:00:00.000", "35.9", "nan"]
+@pytest.mark.parametrize(
+    ("column", "value"),
+    [("latitude", "1" * 400), ("longitude", "1e400"), ("best", "1" * 5_000), ("best", "1" * 400)],
+)
+def test_numbers_too_big_for_float_or_int_are_error_rows(column: str, value: str) -> None:
+    """A 400-digit coordinate (float() gives inf) or a count over 4300 digits (int() refuses
+    it) makes an error row naming the column, never an exception."""
+    row = one(with_cell(column, value))
+    assert row.error is not None
+    assert row.fields == (column,)
+
+
+_CELL = (
+    st.text(max_size=10)
+    | st.sampled_from(
+        [
+            "",
+            "1",
+            "2",
+            "5",
+            "7",
+            "-1",
+            "3.0",
+            "2017-06-03",
+            "2017-06-01 00:00:00.000",
+            "35.9",
+            "nan",
+        ]
+    )
+    | st.sampled_from(["1" * 400, "-" + "1" * 400, "1" * 5_000, "1e400"])
 )
 
 

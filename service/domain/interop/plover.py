@@ -133,11 +133,13 @@ def _array(text: str, start: int) -> list[Any] | None:
     of several JSON lines."""
     try:
         records = _decode(text)
-    except msgspec.DecodeError:
+    except (msgspec.DecodeError, RecursionError):
         try:
             records, stop = json.JSONDecoder().raw_decode(text, start)
         except json.JSONDecodeError as exc:
             raise ValueError(f"line {exc.lineno}: not a JSON array: {exc.msg}") from exc
+        except (ValueError, RecursionError) as exc:
+            raise ValueError(f"not a JSON array: {_unparsable(exc)}") from None
         if text[stop:].strip(_WHITE):
             return None
     assert isinstance(records, list)
@@ -159,21 +161,28 @@ def _lines(text: str) -> Iterator[SourceRow]:
         line_end = end_of_text if newline < 0 else newline
         try:
             record, stop = _decode(text[pos:line_end]), line_end
-        except msgspec.DecodeError:
+        except (msgspec.DecodeError, RecursionError):
             try:
                 record, stop = decoder.raw_decode(text, pos)
-            except json.JSONDecodeError as exc:
-                yield SourceRow(
-                    line=line,
-                    source_id=None,
-                    raw=text[pos:line_end],
-                    error=f"not JSON: {exc.msg} at line {exc.lineno} column {exc.colno}",
+            except (ValueError, RecursionError) as exc:
+                error = (
+                    f"not JSON: {exc.msg} at line {exc.lineno} column {exc.colno}"
+                    if isinstance(exc, json.JSONDecodeError)
+                    else f"not JSON: {_unparsable(exc)}"
                 )
+                yield SourceRow(line=line, source_id=None, raw=text[pos:line_end], error=error)
                 pos = line_end
                 continue
         yield map_record(line, record)
         line += text.count("\n", pos, stop)
         pos = stop
+
+
+def _unparsable(exc: ValueError | RecursionError) -> str:
+    """Why json cannot parse what it refuses beyond syntax: nesting or an integer's size."""
+    if isinstance(exc, RecursionError):
+        return "arrays or objects nested too deeply"
+    return "an integer too long to read (over 4300 digits)"
 
 
 def map_record(line: int, record: Any) -> SourceRow:
@@ -408,7 +417,7 @@ def _coordinate(loc: Mapping[str, Any], keys: Sequence[str], bound: float) -> fl
         raise _Unmappable(field, f"{field} is not a number: {value!r}")
     try:
         number = float(value)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         raise _Unmappable(field, f"{field} is not a number: {value!r}") from None
     if not math.isfinite(number) or not -bound <= number <= bound:
         raise _Unmappable(field, f"{field} {value} is outside -{bound:g}..{bound:g}")
