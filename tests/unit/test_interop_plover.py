@@ -23,6 +23,8 @@ from bench.interop_more import plover_file
 from contracts.events import Event
 from service.domain.interop import plover
 from service.domain.interop.formats import read_all
+from service.domain.interop.places import PlaceIndex
+from service.domain.interop.prepare import Refused, prepare_row
 from service.domain.interop.rows import PlaceRef, SourceRow, event_id
 from service.domain.time import valid_interval
 
@@ -158,6 +160,34 @@ def test_a_time_with_an_offset_makes_an_exact_start() -> None:
     """date + 'T' + time (with its offset) is the start, at precision exact."""
     ev = rows()["SF-20170605-0004"].events[0]
     assert ev["occurred"] == {"start": "2017-06-09T08:30:00+03:00", "precision": "exact"}
+
+
+@pytest.mark.parametrize(
+    ("time", "start"),
+    [
+        ("10:00:00+0300", "2017-06-03T10:00:00+03:00"),
+        ("1000Z", "2017-06-03T10:00:00+00:00"),
+        ("10:00:00.1234567+03:00", "2017-06-03T10:00:00.123456+03:00"),
+        ("10:00:00,5-05:00", "2017-06-03T10:00:00.500000-05:00"),
+        ("10:00Z", "2017-06-03T10:00Z"),
+    ],
+)
+def test_other_iso_spellings_of_a_time_are_stored_in_the_contracts(time: str, start: str) -> None:
+    """A time with an offset in another ISO 8601 spelling is stored as the contract writes
+    it (one it already accepts as given), so the row is imported, not refused."""
+    row = one(BASE | {"time": time})
+    assert row.events[0]["occurred"] == {"start": start, "precision": "exact"}
+    assert not row.flags
+    assert not isinstance(prepare_row(row, PlaceIndex([])), Refused)
+
+
+def test_a_time_the_contract_cannot_hold_keeps_the_day_and_is_flagged() -> None:
+    """An offset with seconds (+03:00:30) is valid ISO 8601 but no contract instant: the
+    day is kept and the row flagged naming time, as for a time without offset."""
+    row = one(BASE | {"time": "10:00:00+03:00:30"})
+    assert row.events[0]["occurred"] == {"start": "2017-06-03", "precision": "day"}
+    assert row.fields == ("time",)
+    assert not isinstance(prepare_row(row, PlaceIndex([])), Refused)
 
 
 def test_a_time_without_offset_keeps_the_day_and_is_flagged() -> None:
@@ -357,7 +387,10 @@ _FIELDS = st.fixed_dictionaries(
         "id": st.text(max_size=8) | st.integers(),
         "date": st.sampled_from(["2017-06-03", "2017-13-01", "", "2017-06-03T10:00Z"]) | _JSON,
         "enddate": st.sampled_from(["2017-06-04", "2017-06-01"]) | _JSON,
-        "time": st.sampled_from(["08:00Z", "08:00", "noon"]) | _JSON,
+        "time": st.sampled_from(["08:00Z", "08:00", "noon"])
+        | st.times(timezones=st.timezones() | st.none()).map(lambda t: t.isoformat())
+        | st.from_regex(r"\A[0-2][0-9][0-5][0-9]([.,][0-9]{1,9})?([zZ]|[+-][0-2][0-9][0-5][0-9])\Z")
+        | _JSON,
         "event": st.sampled_from(["ASSAULT", "COERCE", "PROTEST", ["ASSAULT", "X"]]) | _JSON,
         "mode": st.sampled_from(["seize", "firearms", "aerial", ""]) | _JSON,
         "actor": _JSON,
@@ -383,9 +416,13 @@ def test_any_json_records_map_to_valid_events_or_errors(records: list[Any]) -> N
     for data in (json.dumps(records), "\n".join(json.dumps(r) for r in records)):
         for row in plover.read(data.encode()):
             assert (row.error is None) == bool(row.events)
-            for ev in row.events:
-                decoded: Any = msgspec.convert(ev | {"place": {"id": "x"}}, Event)
-                valid_interval(decoded.occurred)
+            # What the importer does with the row: an error row is refused, a mapped one
+            # prepared whole (its place resolved, every event through the contract).
+            outcome = prepare_row(row, PlaceIndex([]))
+            assert isinstance(outcome, Refused) == (row.error is not None), outcome
+            if not isinstance(outcome, Refused):
+                for prepared in outcome[0]:
+                    valid_interval(prepared.event.occurred)
 
 
 @settings(max_examples=50, deadline=None)

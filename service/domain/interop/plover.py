@@ -70,6 +70,7 @@ from __future__ import annotations
 import functools
 import json
 import math
+import re
 from collections.abc import Iterator, Mapping, Sequence
 from datetime import date, datetime
 from typing import Any, Final
@@ -78,6 +79,7 @@ import msgspec
 
 from service.domain.interop.rows import PlaceRef, SourceRow, event_id, slug
 from service.domain.interop.text import LONG_TEXT_MAX, long_text, one_line
+from service.domain.params import INSTANT_PATTERN
 
 FORMAT: Final = "plover"
 
@@ -96,6 +98,8 @@ _WHITE: Final = " \t\r\n"
 # spanning lines, NaN, integers over 64 bits) and for the error messages.
 _decode: Final = msgspec.json.Decoder().decode
 _encode: Final = msgspec.json.Encoder().encode
+#: The instants the contract accepts (``occurred.start`` with a time).
+_INSTANT: Final = re.compile(INSTANT_PATTERN)
 #: Actors repeat across a file: slug each once.
 _slug: Final = functools.lru_cache(maxsize=4096)(slug)
 
@@ -390,10 +394,15 @@ def _occurred(record: Mapping[str, Any], flag: Any) -> dict[str, str]:
         except ValueError:
             flag(f"time {time!r} is not an ISO 8601 time: the day is kept", "time")
         else:
+            # Other ISO 8601 spellings (10:00:00+0300, 1000Z, a comma or seven fraction
+            # digits) are stored in the contract's; one it cannot hold keeps the day.
+            instant = moment if _INSTANT.match(moment) else parsed.isoformat()
             if parsed.utcoffset() is None:
                 flag(f"time {time!r} has no UTC offset: the day is kept", "time")
+            elif not _INSTANT.match(instant):
+                flag(f"time {time!r} is not a time Frontline can store: the day is kept", "time")
             else:
-                occurred = {"start": moment, "precision": "exact"}
+                occurred = {"start": instant, "precision": "exact"}
     return occurred
 
 
