@@ -186,6 +186,27 @@ def test_names_normalise_without_accents_case_or_punctuation() -> None:
     assert normalise("Al-Mansurah") == normalise(" al  mansurah ") == "al mansurah"
 
 
+def test_arabic_names_give_distinct_stable_sides_and_places() -> None:
+    """Names ASCII cannot spell are not all 'unnamed': each actor is its own side and each
+    place its own id (``x-`` + hash of the name), the same whatever is imported first."""
+    base = dict(json.loads(_rows()["SYR10001"].raw))
+    aleppo = acled.row(2, base | {"actor1": "الجيش العربي السوري", "location": "حلب"})
+    damascus = acled.row(3, base | {"actor1": "هيئة تحرير الشام", "location": "دمشق"})
+    sides = [r.events[0]["side"] for r in (aleppo, damascus)]
+    assert sides[0] != sides[1]
+    assert all(s.startswith("x-") for s in sides)
+    ids: dict[str, set[str]] = {}
+    for order in ((aleppo, damascus), (damascus, aleppo)):
+        index = PlaceIndex([])
+        for r in order:
+            assert r.place is not None
+            ids.setdefault(r.place.name, set()).add(index.resolve(r.place).place_id)
+    assert [len(v) for v in ids.values()] == [1, 1]
+    assert len(set.union(*ids.values())) == 2
+    for row in (aleppo, damascus):
+        assert not isinstance(prepare_row(row, PlaceIndex([])), Refused)
+
+
 def test_distance_is_great_circle_kilometres() -> None:
     """One degree of latitude is about 111 km."""
     assert distance_km(35.0, 38.0, 36.0, 38.0) == pytest.approx(111.2, abs=0.1)

@@ -190,6 +190,28 @@ def test_a_time_the_contract_cannot_hold_keeps_the_day_and_is_flagged() -> None:
     assert not isinstance(prepare_row(row, PlaceIndex([])), Refused)
 
 
+def test_arabic_names_give_distinct_stable_sides_and_places() -> None:
+    """Names ASCII cannot spell are not all 'unnamed': each actor its own side, each place
+    its own id (``x-`` + hash of the name), the same whatever is imported first."""
+    rows = [
+        one(BASE | {"id": n, "actor": actor, "location": {"name": place, "lat": lat, "lon": 37}})
+        for n, actor, place, lat in (
+            ("A", "الجيش العربي السوري", "حلب", 36.2),
+            ("B", "هيئة تحرير الشام", "دمشق", 33.5),
+        )
+    ]
+    sides = [r.events[0]["side"] for r in rows]
+    assert sides[0] != sides[1]
+    assert all(s.startswith("x-") for s in sides)
+    places = [r.place for r in rows if r.place is not None]
+    forward = [m.place_id for m in map(PlaceIndex([]).resolve, places)]
+    backward = [m.place_id for m in map(PlaceIndex([]).resolve, reversed(places))]
+    assert forward == backward[::-1]
+    assert forward[0] != forward[1]
+    for row in rows:
+        assert not isinstance(prepare_row(row, PlaceIndex([])), Refused)
+
+
 def test_a_time_without_offset_keeps_the_day_and_is_flagged() -> None:
     """A naive time cannot be placed in UTC: the day is kept, the record flagged."""
     row = one(BASE | {"time": "08:30"})

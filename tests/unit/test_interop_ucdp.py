@@ -330,6 +330,28 @@ def test_numbers_too_big_for_float_or_int_are_error_rows(column: str, value: str
     assert row.fields == (column,)
 
 
+def test_arabic_names_give_distinct_stable_sides_and_places() -> None:
+    """Names ASCII cannot spell are not all 'unnamed': each side and each place its own
+    stable id (``x-`` + hash of the name)."""
+    aleppo = one(with_cell("side_a", "الجيش العربي السوري", where_coordinates="حلب"))
+    damascus = one(with_cell("side_a", "هيئة تحرير الشام", where_coordinates="دمشق"))
+    sides = [r.events[0]["side"] for r in (aleppo, damascus)]
+    assert sides[0] != sides[1]
+    assert all(s.startswith("x-") for s in sides)
+    assert sides == [
+        one(with_cell("side_a", n, where_coordinates="x")).events[0]["side"]
+        for n in ("الجيش العربي السوري", "هيئة تحرير الشام")
+    ]
+    index = PlaceIndex([])
+    assert aleppo.place is not None
+    assert damascus.place is not None
+    first, second = index.resolve(aleppo.place), index.resolve(damascus.place)
+    assert first.place_id != second.place_id
+    assert first.place_id == PlaceIndex([]).resolve(aleppo.place).place_id
+    for row in (aleppo, damascus):
+        assert not isinstance(prepare_row(row, PlaceIndex([])), Refused)
+
+
 _CELL = (
     st.text(max_size=10)
     | st.sampled_from(

@@ -132,7 +132,7 @@ class PlaceIndex:
         return Match(self._register(ref), new=True)
 
     def _register(self, ref: PlaceRef) -> str:
-        base = slug(ref.name)[:100].strip("-")  # room for a suffix within 128
+        base = slug(ref.name, 100)  # room for a suffix within 128
         place_id = base
         if place_id in self._ids and ref.lat is not None and ref.lon is not None:
             place_id = f"{base}-{point_suffix(ref.lat, ref.lon)}"

@@ -9,6 +9,7 @@ cannot be mapped. ``raw`` is the record as the source gave it, kept with each im
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
 import json
 import re
@@ -66,12 +67,26 @@ def event_id(fmt: str, source_id: str, role: str) -> uuid.UUID:
 _NOT_SLUG = re.compile(r"[^a-z0-9]+")
 
 
-def slug(text: str) -> str:
+def slug(text: str, limit: int = 128) -> str:
     """A contract slug for an actor or a place name: ASCII letters and digits joined by '-'
-    ('Military Forces of Syria (2000-)' -> 'military-forces-of-syria-2000'); at most 128."""
-    ascii_text = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode()
-    s = _NOT_SLUG.sub("-", ascii_text.lower()).strip("-")[:128].strip("-")
-    return s or "unnamed"
+    ('Military Forces of Syria (2000-)' -> 'military-forces-of-syria-2000'); at most
+    ``limit`` characters.
+
+    Accents are dropped ('Akçakale' -> 'akcakale'); letters ASCII cannot spell (Arabic,
+    Cyrillic, Turkish dotless i, 'ß') are not: the slug then ends in ``x-`` and the first
+    10 hex digits of the SHA-256 of the name (NFC, lower-cased, white space collapsed), so
+    'حلب' and 'دمشق' are two stable ids ('x-...') whatever was imported before them, never
+    one 'unnamed'."""
+    decomposed = unicodedata.normalize("NFKD", text)
+    ascii_text = decomposed.encode("ascii", "ignore").decode()
+    s = _NOT_SLUG.sub("-", ascii_text.lower()).strip("-")
+    lost = any(c.isalpha() and not c.isascii() for c in decomposed)
+    if s and not lost:
+        return s[:limit].strip("-")
+    name = " ".join(unicodedata.normalize("NFC", text).lower().split())
+    digest = "x-" + hashlib.sha256(name.encode()).hexdigest()[:10]
+    head = s[: limit - len(digest) - 1].strip("-")
+    return f"{head}-{digest}" if head else digest
 
 
 def raw_json(record: Mapping[str, Any]) -> str:
