@@ -6,7 +6,10 @@ place matched, kept up to date with the places the import itself registers, its 
 through the contract decoder), and becomes one append request: a row is stored whole or not
 at all. Requests are committed in chunks of about ``chunk_size`` events, the next chunk
 prepared while the previous one is written, as the NDJSON import does. Event ids derive from
-the source's own ids, so the same file imported twice stores nothing new.
+the source's own ids, so the same file imported twice stores nothing new. A row whose place
+the import registers expects that place stream to be as the import left it (new, for its
+first row): should another import have registered a place under the same id meanwhile, the
+row is resolved once more against the registry as it is then, never merged into that place.
 """
 
 from __future__ import annotations
@@ -17,12 +20,14 @@ from dataclasses import dataclass, field
 
 import asyncpg
 
+from contracts.events import Expectation
 from contracts.responses import ImportResult, RejectedLine
 from service.domain.append import AppendRequest
-from service.domain.errors import FrontlineError
+from service.domain.errors import FrontlineError, WrongExpectedVersion
 from service.domain.interop.places import KnownPlace, PlaceIndex
 from service.domain.interop.prepare import Refused, prepare_row
 from service.domain.interop.rows import SourceRow
+from service.domain.records import PreparedEvent
 from service.store.appender import YIELD_EVERY
 from service.store.events import EventStore, Outcome
 from service.store.queries import SQL
@@ -46,6 +51,29 @@ class _Pending:
     line: int
     source_id: str | None
     request: AppendRequest
+    row: SourceRow
+
+
+class _NewPlaces:
+    """The expectations that keep an import from writing into a place another import
+    registered meanwhile under the same id (two same-named places read from two registry
+    snapshots): the first row of a place this import registers expects the place stream to
+    be new, each later one the version this import's own rows have brought it to."""
+
+    def __init__(self, known: list[KnownPlace]) -> None:
+        self._known = {p.id for p in known}
+        self._events: dict[str, int] = {}
+
+    def expect(self, prepared: tuple[PreparedEvent, ...]) -> tuple[Expectation, ...]:
+        expectations = []
+        for place in dict.fromkeys(p.place_id for p in prepared):
+            if place not in self._known:
+                version = self._events.get(place, 0)
+                expectations.append(Expectation(place=place, version=version or "none"))
+        for p in prepared:
+            if p.place_id not in self._known:
+                self._events[p.place_id] = self._events.get(p.place_id, 0) + 1
+        return tuple(expectations)
 
 
 @dataclass(slots=True)
@@ -54,6 +82,9 @@ class _Tally:
     duplicate: int = 0
     errors: list[RejectedLine] = field(default_factory=list)
     flags: list[RejectedLine] = field(default_factory=list)
+    retry: list[SourceRow] | None = field(default_factory=list)
+    """Rows refused because a place they registered was registered meanwhile (409), to
+    resolve again against the registry as it is now; None on that second try."""
 
     def reject(self, row: SourceRow, refused: Refused) -> None:
         self.errors.append(
@@ -64,6 +95,19 @@ class _Tally:
 
     def count(self, pending: list[_Pending], outcomes: list[Outcome]) -> None:
         for item, outcome in zip(pending, outcomes, strict=True):
+            if isinstance(outcome, WrongExpectedVersion) and self.retry is not None:
+                self.retry.append(item.row)
+                continue
+            if isinstance(outcome, WrongExpectedVersion):
+                self.errors.append(
+                    RejectedLine(
+                        line=item.line,
+                        reason=f"place {outcome.place!r} was registered by another import "
+                        "while this one ran, twice: import the file again",
+                        source_id=item.source_id,
+                    )
+                )
+                continue
             if isinstance(outcome, FrontlineError):
                 self.errors.append(
                     RejectedLine(
@@ -95,7 +139,8 @@ async def import_rows(
     the file whole first (``list(read(data))``), so that a file unreadable as a whole stores
     nothing.
     """
-    index = PlaceIndex(await known_places(store.pool))
+    known = await known_places(store.pool)
+    index, new_places = PlaceIndex(known), _NewPlaces(known)
     tally = _Tally()
     pending: list[_Pending] = []
     events_in_chunk = 0
@@ -121,8 +166,10 @@ async def import_rows(
                 tally.flags.append(
                     RejectedLine(line=row.line, reason="; ".join(flags), source_id=row.source_id)
                 )
-            request = AppendRequest(events=prepared, submitter=submitter)
-            pending.append(_Pending(row.line, row.source_id, request))
+            request = AppendRequest(
+                events=prepared, expect=new_places.expect(prepared), submitter=submitter
+            )
+            pending.append(_Pending(row.line, row.source_id, request, row))
             events_in_chunk += len(prepared)
             if writing is not None and n % YIELD_EVERY == 0:
                 # Let the chunk being written move on while this one is prepared.
@@ -136,6 +183,8 @@ async def import_rows(
         await settle()
     if pending:
         tally.count(pending, await _append(store, pending))
+    if tally.retry:
+        await _retry(store, tally, submitter)
     tally.errors.sort(key=lambda e: e.line)
     # A row the log refused is listed as rejected only, not also as flagged.
     refused = {e.line for e in tally.errors}
@@ -150,6 +199,34 @@ async def import_rows(
         flagged=len(flagged),
         flags=flagged,
     )
+
+
+async def _retry(store: EventStore, tally: _Tally, submitter: str | None) -> None:
+    """Resolve again, against the registry as it is now, the rows whose new place another
+    import registered meanwhile, and append them once more; never merged into that place."""
+    rows, tally.retry = tally.retry or [], None
+    known = await known_places(store.pool)
+    index, new_places = PlaceIndex(known), _NewPlaces(known)
+    lines = {row.line for row in rows}
+    tally.flags = [f for f in tally.flags if f.line not in lines]
+    pending: list[_Pending] = []
+    for row in rows:
+        outcome = prepare_row(row, index)
+        if isinstance(outcome, Refused):
+            tally.reject(row, outcome)
+            continue
+        prepared, flags = outcome
+        if flags:
+            tally.flags.append(
+                RejectedLine(line=row.line, reason="; ".join(flags), source_id=row.source_id)
+            )
+        request = AppendRequest(
+            events=prepared, expect=new_places.expect(prepared), submitter=submitter
+        )
+        pending.append(_Pending(row.line, row.source_id, request, row))
+    if pending:
+        tally.count(pending, await _append(store, pending))
+    tally.flags.sort(key=lambda f: f.line)
 
 
 async def _append(store: EventStore, pending: list[_Pending]) -> list[Outcome]:
