@@ -49,16 +49,16 @@ async def log_chunks(store: EventStore, position: int, fmt: str) -> AsyncIterato
                 yield csv_rows(rows)
                 rows.clear()
         elif fmt == "acled":
-            rows.append(
-                acled.export_row(
-                    position=stored.position,
-                    event_id=str(stored.id),
-                    kind=stored.type,
-                    place_id=stored.place,
-                    recorded_at=stored.recorded_at,
-                    event=event_decoder.decode(bytes(stored.event)),
-                )
+            exported = acled.export_row(
+                position=stored.position,
+                event_id=str(stored.id),
+                kind=stored.type,
+                place_id=stored.place,
+                recorded_at=stored.recorded_at,
+                event=event_decoder.decode(bytes(stored.event)),
             )
+            if exported is not None:
+                rows.append(exported)
             if len(rows) >= 1000:
                 yield csv_rows(rows)
                 rows.clear()

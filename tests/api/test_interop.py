@@ -25,6 +25,7 @@ Client = AsyncTestClient[Litestar]
 FIXTURE: Final = Path(__file__).resolve().parents[1] / "fixtures" / "interop" / "acled.csv"
 #: The fixture: 8 mappable rows, 3 with fatalities (11 events); 2 rows refused.
 EVENTS: Final = 11
+ROWS: Final = 8
 AS_OF: Final = {"valid_at": "2017-06-30"}
 
 
@@ -163,9 +164,10 @@ def _frame(body: bytes) -> pandas.DataFrame:
 
 async def test_the_acled_export_opens_in_pandas_and_is_reproducible(client: Client) -> None:
     """A Frontline event first (its Maskanah is the one the ACLED rows then match), then the
-    fixture: the export has ACLED's 31 columns plus Frontline's 5, one row per event; ACLED
-    rows come back as given (newlines and non-ASCII intact) with fatalities on the casualties
-    row; the Frontline event is written from its fields; the same question, the same bytes."""
+    fixture: the export has ACLED's 31 columns plus Frontline's 5; each ACLED record comes
+    back as given, once (newlines, non-ASCII and fatalities intact, no row for the casualties
+    event derived from it); the Frontline event is written from its fields; the same
+    question, the same bytes."""
     native = await client.post("/v1/events", json=event_json())
     assert native.status_code == 201, native.text
     await _import(client, FIXTURE.read_bytes())
@@ -176,7 +178,8 @@ async def test_the_acled_export_opens_in_pandas_and_is_reproducible(client: Clie
     frame = _frame(response.content)
     assert tuple(frame.columns) == acled.EXPORT_COLUMNS
     assert len(acled.EXPORT_COLUMNS) == 36
-    assert len(frame) == 1 + EVENTS
+    assert len(frame) == 1 + ROWS
+    assert frame["event_id_cnty"].is_unique
     first = frame.iloc[0]
     assert (first["event_id_cnty"], first["sub_event_type"]) == (
         "FL1",
@@ -193,19 +196,35 @@ async def test_the_acled_export_opens_in_pandas_and_is_reproducible(client: Clie
         "sy-maskanah",
     )
     syr1 = frame[frame["event_id_cnty"] == "SYR10001"]
-    assert list(syr1["type"]) == ["capture", "casualties"]
-    assert list(syr1["fatalities"]) == ["0", "12"]
+    assert list(syr1["type"]) == ["capture"]
+    assert list(syr1["fatalities"]) == ["12"]
     assert set(syr1["place_id"]) == {"sy-maskanah"}
     assert "Maskanah town\nfrom IS" in syr1.iloc[0]["notes"]
     turkey = frame[frame["event_id_cnty"] == "TUR2001"].iloc[0]
     assert (turkey["admin1"], turkey["location"]) == ("Şanlıurfa", "Akçakale")
-    assert list(frame["position"]) == [str(n) for n in range(1, 13)]
+    positions = [int(p) for p in frame["position"]]
+    assert positions == sorted(positions)
+    assert "casualties" not in set(frame["type"])
     again = await client.get("/v1/export", params={"format": "acled"})
     assert (again.content, again.headers["etag"]) == (response.content, response.headers["etag"])
     csv_etag = (await client.get("/v1/export", params={"format": "csv"})).headers["etag"]
     assert csv_etag != response.headers["etag"]
     early = await client.get("/v1/export", params={"format": "acled", "known_at": "position:1"})
     assert len(_frame(early.content)) == 1
+
+
+async def test_the_acled_export_imports_again_as_all_duplicates(
+    client: Client, owner: asyncpg.Connection
+) -> None:
+    """Import the fixture, export it as ACLED, import the export into the same database:
+    every event is a duplicate (the same ids and content), none refused, nothing new."""
+    await _import(client, FIXTURE.read_bytes())
+    exported = await client.get("/v1/export", params={"format": "acled"})
+    assert exported.status_code == 200, exported.text
+    again = await _import(client, exported.content)
+    assert (again["accepted"], again["duplicate"], again["rejected"]) == (0, EVENTS, 0)
+    assert again["errors"] == []
+    assert await stored_count(owner) == EVENTS
 
 
 async def test_a_row_matched_by_name_alone_is_imported_and_flagged(client: Client) -> None:

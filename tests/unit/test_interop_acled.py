@@ -284,20 +284,16 @@ def test_an_event_from_elsewhere_is_written_from_its_fields() -> None:
         })
     )  # fmt: skip
     recorded = datetime(2017, 6, 2, tzinfo=UTC)
-    row = dict(
-        zip(
-            acled.EXPORT_COLUMNS,
-            acled.export_row(
-                position=7,
-                event_id="id-7",
-                kind="strike",
-                place_id="sy-raqqa",
-                recorded_at=recorded,
-                event=event,
-            ),
-            strict=True,
-        )
+    exported = acled.export_row(
+        position=7,
+        event_id="id-7",
+        kind="strike",
+        place_id="sy-raqqa",
+        recorded_at=recorded,
+        event=event,
     )
+    assert exported is not None
+    row = dict(zip(acled.EXPORT_COLUMNS, exported, strict=True))
     assert row["event_id_cnty"] == "FL7"
     assert (row["event_date"], row["year"], row["time_precision"]) == ("2017-06-01", "2017", "2")
     assert row["sub_event_type"] == "Shelling/artillery/missile attack"
@@ -311,8 +307,10 @@ def test_an_event_from_elsewhere_is_written_from_its_fields() -> None:
     assert (row["frontline_id"], row["position"], row["place_id"]) == ("id-7", 7, "sy-raqqa")
 
 
-def test_an_imported_event_gives_its_row_back_with_fatalities_on_the_casualties_row() -> None:
-    """The raw row in notes comes back cell for cell; fatalities only on the casualties row."""
+def test_an_imported_record_is_one_row_as_given_from_its_main_event() -> None:
+    """The raw row in notes comes back cell for cell, fatalities too, on the main event's
+    row; the casualties event derived from it has no row of its own (no duplicate
+    event_id_cnty)."""
     row = _rows()["SYR10001"]
     capture, casualties = _decoded(row)
     recorded = datetime(2026, 1, 1, tzinfo=UTC)
@@ -323,12 +321,26 @@ def test_an_imported_event_gives_its_row_back_with_fatalities_on_the_casualties_
         for n, kind, e in ((1, "capture", capture), (2, "casualties", casualties))
     )
     original = json.loads(row.raw)
-    fatalities = acled.COLUMNS.index("fatalities")
-    for exported, figure in ((first, 0), (second, 12)):
-        assert exported[fatalities] == figure
-        cells = list(exported[: len(acled.COLUMNS)])
-        cells[fatalities] = original["fatalities"]
-        assert cells == [original[c] for c in acled.COLUMNS]
+    assert second is None
+    assert first is not None
+    assert list(first[: len(acled.COLUMNS)]) == [original[c] for c in acled.COLUMNS]
+    assert original["fatalities"] == "12"
+
+
+def test_frontline_export_columns_are_not_kept_in_the_raw_row() -> None:
+    """A row of Frontline's ACLED export, imported again, keeps the same raw row (and so the
+    same events) as the original: the five Frontline columns are left out."""
+    original = _rows()["SYR10001"]
+    exported = json.loads(original.raw) | {
+        "frontline_id": "x",
+        "position": "3",
+        "type": "capture",
+        "place_id": "sy-maskanah",
+        "recorded_at": "2026-01-01 00:00:00+00:00",
+    }
+    again = acled.row(original.line, exported)
+    assert again.raw == original.raw
+    assert again.events == original.events
 
 
 @pytest.mark.parametrize(

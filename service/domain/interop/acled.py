@@ -19,6 +19,8 @@ from typing import Any, Final
 from contracts.events import Event
 from service.domain.interop.rows import PlaceRef, SourceRow, event_id, raw_json, read_csv, slug
 
+_event_id: Final = event_id  # export_row's own ``event_id`` parameter shadows it
+
 FORMAT: Final = "acled"
 
 #: ACLED's 31 export columns, in the codebook's order.
@@ -83,8 +85,10 @@ def read(data: bytes) -> Iterator[SourceRow]:
 
 
 def row(line: int, record: dict[str, str]) -> SourceRow:
-    """One ACLED record as a :class:`SourceRow` (an error row when it cannot be mapped)."""
-    raw = raw_json(record)
+    """One ACLED record as a :class:`SourceRow` (an error row when it cannot be mapped).
+    Frontline's own export columns (a file exported from Frontline, imported again) are not
+    part of the ACLED row kept in ``notes``."""
+    raw = raw_json(_without_export_columns(record))
     source_id = record.get("event_id_cnty") or None
     try:
         return _mapped(line, record, raw)
@@ -92,6 +96,12 @@ def row(line: int, record: dict[str, str]) -> SourceRow:
         return SourceRow(
             line=line, source_id=source_id, raw=raw, error=error.reason, fields=(error.column,)
         )
+
+
+def _without_export_columns(record: dict[str, str]) -> dict[str, str]:
+    if not _FRONTLINE_COLUMNS.intersection(record):
+        return record
+    return {k: v for k, v in record.items() if k not in _FRONTLINE_COLUMNS}
 
 
 def _mapped(line: int, record: dict[str, str], raw: str) -> SourceRow:
@@ -225,7 +235,11 @@ def _source_name(text: str) -> str:
 
 # --- export: the log as ACLED-shaped CSV ------------------------------------------------------
 
-#: ACLED's columns, then Frontline's own (so a row leads back to its event).
+#: The columns Frontline's export adds after ACLED's (so a row leads back to its event).
+_FRONTLINE_COLUMNS: Final = frozenset(
+    {"frontline_id", "position", "type", "place_id", "recorded_at"}
+)
+#: ACLED's columns, then Frontline's own.
 EXPORT_COLUMNS: Final = (*COLUMNS, "frontline_id", "position", "type", "place_id", "recorded_at")
 
 #: Frontline type -> (disorder_type, event_type, sub_event_type), for events not imported from
@@ -272,19 +286,22 @@ def export_row(
     place_id: str,
     recorded_at: datetime,
     event: Event,
-) -> tuple[object, ...]:
-    """One stored event as a row of EXPORT_COLUMNS.
+) -> tuple[object, ...] | None:
+    """One stored event as a row of EXPORT_COLUMNS, or None when it has no row of its own.
 
-    An event imported from ACLED gives back its original row, except ``fatalities``: the
-    figure is on the row of its ``casualties`` event, 0 on the others, so sums stay right.
+    A record imported from ACLED is one row, as ACLED gave it (its ``fatalities`` too),
+    written for its main event; the ``casualties`` event derived from that figure has no row
+    (None), so tools keying on ``event_id_cnty`` see no duplicate and the file imports again.
     Other events are written from their own fields (one row per event).
     """
     figures = event.casualties
     fatalities = figures.killed if figures is not None and figures.killed is not None else 0
     kept = source_row(event.notes)
     if kept is not None:
+        derived = _event_id(FORMAT, str(kept["event_id_cnty"]), "casualties")
+        if kind == "casualties" and event.id == derived:
+            return None
         cells = [kept.get(column, "") for column in COLUMNS]
-        cells[COLUMNS.index("fatalities")] = fatalities
         return (*cells, event_id, position, kind, place_id, recorded_at)
     day = event.occurred.start[:10]
     disorder, event_type, sub_event = EXPORT_TYPES.get(kind, OTHER_DEVELOPMENT)
