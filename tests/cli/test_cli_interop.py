@@ -7,10 +7,15 @@ import json
 import os
 import pty
 import subprocess
+import uuid
 from pathlib import Path
 from typing import Final
+from urllib.parse import urlsplit
+
+import asyncpg
 
 from tests.cli.test_cli import FRONTLINE, _count, _env, _run
+from tests.conftest import TEMPLATE, _admin, with_database
 
 FIXTURE: Final = Path(__file__).resolve().parents[1] / "fixtures" / "interop" / "acled.csv"
 
@@ -74,3 +79,37 @@ def test_a_terminal_gets_a_progress_bar(fresh_db: str) -> None:
     assert "importing acled.csv [" in text
     assert "100.0%" in text
     assert text.index("100.0%") < text.index("imported 11, duplicates 0, rejected 2, flagged 0")
+
+
+async def _events(url: str) -> list[tuple[object, ...]]:
+    conn = await asyncpg.connect(url)
+    try:
+        rows = await conn.fetch("SELECT id, place_id, payload FROM events ORDER BY id")
+    finally:
+        await conn.close()
+    return [tuple(r) for r in rows]
+
+
+async def test_the_acled_export_imported_into_a_fresh_database_gives_the_same_events(
+    fresh_db: str, server_url: str, tmp_path: Path
+) -> None:
+    """Import the fixture, `export --format acled`, import that file into another fresh
+    database: the same events (ids, places, content), none refused; into the first database
+    again: all duplicates."""
+    env = _env(DATABASE_URL=fresh_db)
+    assert _run(["import", "--format", "acled", str(FIXTURE)], env).returncode == 2
+    exported = tmp_path / "export.acled.csv"
+    done = _run(["export", "--format", "acled", "--out", str(exported)], env)
+    assert done.returncode == 0, done.stderr
+    other = with_database(server_url, "frontline_t_" + uuid.uuid4().hex[:12])
+    name = urlsplit(other).path.lstrip("/")
+    await _admin(server_url, f"CREATE DATABASE {name} TEMPLATE {TEMPLATE}")
+    try:
+        again = _run(["import", "--format", "acled", str(exported)], _env(DATABASE_URL=other))
+        assert again.returncode == 0, again.stderr
+        assert "imported 11, duplicates 0, rejected 0" in again.stderr
+        assert await _events(other) == await _events(fresh_db)
+    finally:
+        await _admin(server_url, f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+    same = _run(["import", "--format", "acled", str(exported)], env)
+    assert "imported 0, duplicates 11, rejected 0" in same.stderr
