@@ -116,10 +116,15 @@ async def import_rows(
             if isinstance(outcome, Refused):
                 tally.reject(row, outcome)
                 continue
-            prepared, flags = outcome
+            prepared, flags, flagged_field = outcome
             if flags:
                 tally.flags.append(
-                    RejectedLine(line=row.line, reason="; ".join(flags), source_id=row.source_id)
+                    RejectedLine(
+                        line=row.line,
+                        reason="; ".join(flags),
+                        field=flagged_field,
+                        source_id=row.source_id,
+                    )
                 )
             request = AppendRequest(events=prepared, submitter=submitter)
             pending.append(_Pending(row.line, row.source_id, request))

@@ -331,5 +331,5 @@ def test_any_record_maps_or_is_refused_never_raises(record: dict[str, str]) -> N
     if row.error is not None:
         assert isinstance(outcome, Refused)
     if not isinstance(outcome, Refused):
-        prepared, _ = outcome
+        prepared, _, _ = outcome
         assert [p.id for p in prepared] == [uuid.UUID(e["id"]) for e in row.events]
