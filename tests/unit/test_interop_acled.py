@@ -352,7 +352,7 @@ def test_the_raw_row_of_every_fixture_row_is_the_text_stored_before() -> None:
         assert all(e["notes"].encode() == expected.encode() for e in row.events)
 
 
-_TEXT: Final = st.text(st.characters(blacklist_categories=("Cs",)), max_size=40)
+_TEXT: Final = st.text(st.characters(exclude_categories=["Cs"]), max_size=40)
 
 
 @given(st.dictionaries(_TEXT, _TEXT, max_size=6))
