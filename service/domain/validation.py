@@ -57,39 +57,43 @@ def field_of(error: msgspec.DecodeError, data: bytes | None = None) -> tuple[str
 
 
 def _lone_surrogate(data: bytes) -> str | None:
-    """The path of the first member whose name or value holds an unpaired surrogate (the
-    stdlib json module decodes such escapes; msgspec refuses them): ``actor``,
-    ``events[1].place.name``; ``body`` for a top-level name. None when there is none or the
-    data is not JSON anyway."""
+    """The path of the first member of JSON ``data`` holding an unpaired surrogate escape
+    (the stdlib json module decodes such escapes; msgspec refuses them), ``body`` for a
+    top-level member name; None when there is none or the data is not JSON anyway."""
     try:
         document = json.loads(data)
     except (ValueError, RecursionError):
         return None
+    path = surrogate_path(document)
+    return None if path is None else path or "body"
 
-    def broken(text: str) -> bool:
-        return any("\ud800" <= c <= "\udfff" for c in text)
 
-    def find(value: Any, path: str) -> str | None:
+def _broken(text: str) -> bool:
+    return any("\ud800" <= c <= "\udfff" for c in text)
+
+
+def surrogate_path(value: Any, path: str = "") -> str | None:
+    """Where decoded JSON holds an unpaired surrogate (no UTF-8 text can): the dotted path of
+    the first string holding one (``actor``, ``events[1].place.name``), or of the object whose
+    member name holds one (``""`` at the top); None when there is none."""
+    try:
         if isinstance(value, str):
-            return path if broken(value) else None
+            return path if _broken(value) else None
         if isinstance(value, list):
             for index, item in enumerate(value):
-                found = find(item, f"{path}[{index}]")
+                found = surrogate_path(item, f"{path}[{index}]")
                 if found is not None:
                     return found
         if isinstance(value, dict):
             for key, item in value.items():
-                if broken(key):
-                    return path or "body"
-                found = find(item, f"{path}.{key}" if path else key)
+                if isinstance(key, str) and _broken(key):
+                    return path
+                found = surrogate_path(item, f"{path}.{key}" if path else str(key))
                 if found is not None:
                     return found
-        return None
-
-    try:
-        return find(document, "")
     except RecursionError:
         return None
+    return None
 
 
 def _invalid(error: msgspec.DecodeError, body: bytes | None = None) -> InvalidEvent | MalformedBody:
