@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import re
-from typing import Final
+from typing import Any, Final
 
 import msgspec
 
@@ -21,17 +22,26 @@ _PATH: Final = re.compile(r" - at `\$\.?(?P<path>[^`]*)`$")
 _NAMED: Final = re.compile(
     r"^Object (?:contains unknown|missing required) field `(?P<name>[^`]+)`$"
 )
+#: A surrogate escape (backslash-u D800 to DFFF): msgspec refuses an unpaired one as malformed.
+_SURROGATE_ESCAPE: Final = re.compile(rb"\\u[dD][89a-fA-F]")
 _TOP_LEVEL: Final = re.compile(r"^(?:events\[\d+\])?$")
 
 
-def field_of(error: msgspec.DecodeError) -> tuple[str, str | None]:
+def field_of(error: msgspec.DecodeError, data: bytes | None = None) -> tuple[str, str | None]:
     """A decoder error as (detail, field): the field as a dotted path such as ``place.lat``.
 
     msgspec reports where an error is only in its message (`` - at `$.place.lat` ``), so the
-    path is read from there.
+    path is read from there. Given the JSON ``data``, an unpaired surrogate escape
+    (``"\\ud800"``, which msgspec refuses as malformed) is reported at the field holding it.
     """
     message = str(error)
     if not isinstance(error, msgspec.ValidationError):
+        suspect = data is not None and _SURROGATE_ESCAPE.search(data) is not None
+        where = _lone_surrogate(data) if data is not None and suspect else None
+        if where is not None:
+            return (
+                f"{where} holds an unpaired surrogate escape (\\ud800-\\udfff), which is not text"
+            ), where
         return f"malformed JSON: {message}", None
     path_match = _PATH.search(message)
     path = path_match.group("path") if path_match else ""
@@ -46,9 +56,49 @@ def field_of(error: msgspec.DecodeError) -> tuple[str, str | None]:
     return (f"{detail} (at {path})" if path else detail), (path or None)
 
 
-def _invalid(error: msgspec.DecodeError) -> InvalidEvent | MalformedBody:
-    detail, where = field_of(error)
-    if not isinstance(error, msgspec.ValidationError):
+def _lone_surrogate(data: bytes) -> str | None:
+    """The path of the first member of JSON ``data`` holding an unpaired surrogate escape
+    (the stdlib json module decodes such escapes; msgspec refuses them), ``body`` for a
+    top-level member name; None when there is none or the data is not JSON anyway."""
+    try:
+        document = json.loads(data)
+    except (ValueError, RecursionError):
+        return None
+    path = surrogate_path(document)
+    return None if path is None else path or "body"
+
+
+def _broken(text: str) -> bool:
+    return any("\ud800" <= c <= "\udfff" for c in text)
+
+
+def surrogate_path(value: Any, path: str = "") -> str | None:
+    """Where decoded JSON holds an unpaired surrogate (no UTF-8 text can): the dotted path of
+    the first string holding one (``actor``, ``events[1].place.name``), or of the object whose
+    member name holds one (``""`` at the top); None when there is none."""
+    try:
+        if isinstance(value, str):
+            return path if _broken(value) else None
+        if isinstance(value, list):
+            for index, item in enumerate(value):
+                found = surrogate_path(item, f"{path}[{index}]")
+                if found is not None:
+                    return found
+        if isinstance(value, dict):
+            for key, item in value.items():
+                if isinstance(key, str) and _broken(key):
+                    return path
+                found = surrogate_path(item, f"{path}.{key}" if path else str(key))
+                if found is not None:
+                    return found
+    except RecursionError:
+        return None
+    return None
+
+
+def _invalid(error: msgspec.DecodeError, body: bytes | None = None) -> InvalidEvent | MalformedBody:
+    detail, where = field_of(error, body)
+    if where is None and not isinstance(error, msgspec.ValidationError):
         return MalformedBody(detail)
     return InvalidEvent(detail, field=where)
 
@@ -64,7 +114,7 @@ def decode_events(body: bytes, max_batch: int) -> tuple[list[Event], tuple[Expec
     except msgspec.ValidationError as error:
         as_event = error
     except msgspec.DecodeError as error:
-        raise _invalid(error) from None
+        raise _invalid(error, body) from None
     try:
         peek = peek_decoder.decode(body)
     except msgspec.ValidationError:
@@ -72,16 +122,16 @@ def decode_events(body: bytes, max_batch: int) -> tuple[list[Event], tuple[Expec
         try:
             msgspec.json.decode(body)
         except msgspec.DecodeError as error:
-            raise _invalid(error) from None
+            raise _invalid(error, body) from None
         raise _invalid(as_event) from None
     except msgspec.DecodeError as error:
-        raise _invalid(error) from None
+        raise _invalid(error, body) from None
     if len(peek.events) == 0:
         raise _invalid(as_event) from None
     try:
         batch = batch_decoder.decode(body)
     except msgspec.DecodeError as error:
-        raise _invalid(error) from None
+        raise _invalid(error, body) from None
     if len(batch.events) > max_batch:
         raise BatchTooLarge(
             f"the batch holds {len(batch.events)} events; at most {max_batch} are "

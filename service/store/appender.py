@@ -193,7 +193,7 @@ async def import_ndjson(
             prepared.append(prepare_event(event_decoder.decode(line)))
             numbers.append(number)
         except msgspec.DecodeError as error:
-            detail, where = field_of(error)
+            detail, where = field_of(error, line)
             tally.errors.append(RejectedLine(line=number, reason=detail, field=where))
         except InvalidEvent as error:
             tally.errors.append(RejectedLine(line=number, reason=error.detail, field=error.field))

@@ -15,7 +15,7 @@ row is resolved once more against the registry as it is then, never merged into 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 
 import asyncpg
@@ -93,6 +93,15 @@ class _Tally:
             )
         )
 
+    def flag(self, row: SourceRow, flags: Sequence[str], columns: str | None) -> None:
+        """Note a row stored as given but suspicious, with the columns it is about."""
+        if flags:
+            self.flags.append(
+                RejectedLine(
+                    line=row.line, reason="; ".join(flags), field=columns, source_id=row.source_id
+                )
+            )
+
     def count(self, pending: list[_Pending], outcomes: list[Outcome]) -> None:
         for item, outcome in zip(pending, outcomes, strict=True):
             if isinstance(outcome, WrongExpectedVersion) and self.retry is not None:
@@ -161,11 +170,8 @@ async def import_rows(
             if isinstance(outcome, Refused):
                 tally.reject(row, outcome)
                 continue
-            prepared, flags = outcome
-            if flags:
-                tally.flags.append(
-                    RejectedLine(line=row.line, reason="; ".join(flags), source_id=row.source_id)
-                )
+            prepared, flags, flagged_field = outcome
+            tally.flag(row, flags, flagged_field)
             request = AppendRequest(
                 events=prepared, expect=new_places.expect(prepared), submitter=submitter
             )
@@ -215,11 +221,8 @@ async def _retry(store: EventStore, tally: _Tally, submitter: str | None) -> Non
         if isinstance(outcome, Refused):
             tally.reject(row, outcome)
             continue
-        prepared, flags = outcome
-        if flags:
-            tally.flags.append(
-                RejectedLine(line=row.line, reason="; ".join(flags), source_id=row.source_id)
-            )
+        prepared, flags, flagged_field = outcome
+        tally.flag(row, flags, flagged_field)
         request = AppendRequest(
             events=prepared, expect=new_places.expect(prepared), submitter=submitter
         )

@@ -241,7 +241,7 @@ async def test_a_row_matched_by_name_alone_is_imported_and_flagged(client: Clien
     result = await _import(client, body)
     assert (result["accepted"], result["rejected"], result["flagged"]) == (1, 0, 1)
     (flag,) = result["flags"]
-    assert (flag["line"], flag["source_id"]) == (2, "SYR20001")
+    assert (flag["line"], flag["source_id"], flag["field"]) == (2, "SYR20001", "place")
     assert "by name alone" in flag["reason"]
     stored = (await client.get("/v1/places/sy-dibsi-afnan")).json()
     assert stored["version"] == 2

@@ -56,9 +56,9 @@ async def test_ucdp_rows_report_their_line_source_id_and_reason(client: Client) 
     """Rows breaking low <= best <= high are flagged with their line and UCDP id; the
     unmappable rows are rejected naming their column."""
     result = await _import(client, UCDP, "ucdp-ged")
-    assert [(f["line"], f["source_id"]) for f in result["flags"]] == [
-        (7, "244703"),
-        (14, "244710"),
+    assert [(f["line"], f["source_id"], f["field"]) for f in result["flags"]] == [
+        (7, "244703", "low,best,high"),
+        (14, "244710", "low,best,high"),
     ]
     assert all("low <= best <= high" in f["reason"] for f in result["flags"])
     assert [(e["line"], e["source_id"], e["field"]) for e in result["errors"]] == [
@@ -93,7 +93,9 @@ async def test_a_plover_array_imports_and_a_second_import_is_all_duplicates(
         (9, "SF-20170605-0009", "location"),
         (10, "SF-20170605-0010", "actor"),
     ]
-    assert [(f["line"], f["source_id"]) for f in first["flags"]] == [(3, "SF-20170605-0003")]
+    assert [(f["line"], f["source_id"], f["field"]) for f in first["flags"]] == [
+        (3, "SF-20170605-0003", "dead")
+    ]
     again = await _import(client, PLOVER_ARRAY, "plover")
     assert _counts(again) == (0, PLOVER_EVENTS, 3, 1)
     assert await stored_count(owner) == PLOVER_EVENTS

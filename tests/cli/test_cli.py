@@ -242,3 +242,21 @@ def test_serve_on_the_embedded_database(tmp_path: Path) -> None:
     logged = [json.loads(line) for line in stderr.splitlines() if line.startswith("{")]
     assert "sys_startup" in {line.get("event") for line in logged}
     assert not embedded_running(data)
+
+
+async def test_import_rejects_a_line_with_a_lone_surrogate_naming_the_field(
+    fresh_db: str, tmp_path: Path
+) -> None:
+    """A line whose ``actor`` holds "\\ud800" (JSON can escape it, UTF-8 cannot hold it) is a
+    rejected line naming ``actor``, not a crash; the other lines import."""
+    events = tmp_path / "events.ndjson"
+    good = [json.dumps(at_place(f"sy-place-{i}")) for i in range(2)]
+    bad = json.dumps(at_place("sy-place-9", actor="SURROGATE")).replace("SURROGATE", "\\ud800")
+    events.write_text("\n".join([good[0], bad, good[1]]) + "\n")
+    done = _run(["import", str(events)], _env(DATABASE_URL=fresh_db))
+    assert done.returncode == 2, done.stderr
+    result = json.loads(done.stdout)
+    assert (result["accepted"], result["rejected"]) == (2, 1)
+    assert [(e["line"], e["field"]) for e in result["errors"]] == [(2, "actor")]
+    assert "surrogate" in result["errors"][0]["reason"]
+    assert await _count(fresh_db) == 2

@@ -24,7 +24,7 @@ from service.domain.interop.places import (
     normalise,
 )
 from service.domain.interop.prepare import Refused, prepare_row
-from service.domain.interop.rows import PlaceRef, SourceRow, event_id
+from service.domain.interop.rows import PlaceRef, SourceRow, event_id, raw_json, read_csv
 
 FIXTURE: Final = Path(__file__).resolve().parents[1] / "fixtures" / "interop" / "acled.csv"
 
@@ -385,5 +385,38 @@ def test_any_record_maps_or_is_refused_never_raises(record: dict[str, str]) -> N
     if row.error is not None:
         assert isinstance(outcome, Refused)
     if not isinstance(outcome, Refused):
-        prepared, _ = outcome
+        prepared, _, _ = outcome
         assert [p.id for p in prepared] == [uuid.UUID(e["id"]) for e in row.events]
+
+
+def _stdlib_raw(record: dict[str, str]) -> str:
+    """How ``rows.raw_json`` wrote a record before it used msgspec."""
+    return json.dumps(record, ensure_ascii=False, separators=(",", ":"))
+
+
+def test_the_raw_row_of_every_fixture_row_is_the_text_stored_before() -> None:
+    """The raw text kept in notes (and so the stored bytes of files imported before) is
+    byte-identical to the stdlib json text it was made with before msgspec."""
+    records = dict(read_csv(FIXTURE.read_bytes()))
+    rows = list(acled.read(FIXTURE.read_bytes()))
+    assert len(rows) == len(records) == 10
+    for row in rows:
+        expected = _stdlib_raw(records[row.line])
+        assert row.raw.encode() == expected.encode()
+        assert all(e["notes"].encode() == expected.encode() for e in row.events)
+
+
+_TEXT: Final = st.text(st.characters(exclude_categories=["Cs"]), max_size=40)
+
+
+@given(st.dictionaries(_TEXT, _TEXT, max_size=6))
+def test_raw_json_writes_what_stdlib_json_wrote(record: dict[str, str]) -> None:
+    """Any record of UTF-8 text (control characters, quotes, non-ASCII, U+2028 ...)."""
+    assert raw_json(record).encode() == _stdlib_raw(record).encode()
+
+
+def test_raw_json_keeps_non_ascii_and_escapes_control_characters() -> None:
+    record = {"location": "Akçakale \u2028 حلب", "notes": 'a "b"\n\t\x01\x7f\\ 😀'}
+    assert raw_json(record) == _stdlib_raw(record)
+    assert "Akçakale" in raw_json(record)
+    assert "\\u0001" in raw_json(record)

@@ -475,3 +475,12 @@ def test_an_unpaired_surrogate_escape_is_an_error_row() -> None:
     assert "surrogate" in rows[0].error
     assert "\\ud800" in rows[0].raw
     assert rows[1].error is None
+
+
+def test_an_unpaired_surrogate_names_its_field_and_keeps_a_clean_id() -> None:
+    """The error row names the field holding the surrogate and keeps the record's id."""
+    bad = b'{"id": "P-1", "date": "2017-06-03", "event": "X", "location": {"name": "n\\udfff"}}'
+    (row,) = plover.read(bad)
+    assert (row.line, row.source_id, row.fields) == (1, "P-1", ("location.name",))
+    assert row.error is not None
+    assert row.error.startswith("location.name holds an unpaired surrogate")

@@ -80,6 +80,7 @@ import msgspec
 from service.domain.interop.rows import PlaceRef, SourceRow, event_id, slug
 from service.domain.interop.text import LONG_TEXT_MAX, long_text, one_line
 from service.domain.params import INSTANT_PATTERN
+from service.domain.validation import surrogate_path
 
 FORMAT: Final = "plover"
 
@@ -195,11 +196,15 @@ def map_record(line: int, record: Any) -> SourceRow:
         raw = _encode(record).decode()
     except UnicodeEncodeError:
         # JSON may escape half a surrogate pair ("\\ud800"): no UTF-8 text can hold it.
+        where = surrogate_path(record)
+        source_id = _id(record)
         return SourceRow(
             line=line,
-            source_id=None,
+            source_id=source_id if source_id and surrogate_path(source_id) is None else None,
             raw=json.dumps(record),
-            error="the record holds an unpaired surrogate escape (\\ud800-\\udfff): not text",
+            error=f"{where or 'the record'} holds an unpaired surrogate escape "
+            "(\\ud800-\\udfff): not text",
+            fields=(where,) if where else (),
         )
     source_id = _id(record)
     try:

@@ -3,6 +3,7 @@ event through the wire contract. Pure; ``service.store.interop`` appends what th
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -36,20 +37,29 @@ class Refused:
     field: str | None = None
 
 
+def columns(fields: Iterable[str]) -> str | None:
+    """The ``field`` of a rejected or flagged row: the columns it is about, joined with ','
+    (``low,best,high``), or None when the reader named none."""
+    return ",".join(dict.fromkeys(f for f in fields if f)) or None
+
+
 def prepare_row(
     row: SourceRow, index: PlaceIndex
-) -> tuple[tuple[PreparedEvent, ...], list[str]] | Refused:
-    """A mapped row's events with its place resolved, validated, and its flags."""
+) -> tuple[tuple[PreparedEvent, ...], list[str], str | None] | Refused:
+    """A mapped row's events with its place resolved, validated, and its flags with the
+    columns (or event fields) they are about: ``place`` for a place matched by name alone."""
     if row.error is not None:
-        return Refused(row.error, row.fields[0] if row.fields else None)
+        return Refused(row.error, columns(row.fields))
     if row.place is None or not row.events:
         return Refused("the record maps to no event")
     match = index.resolve(row.place)
     place = place_of(row.place, match)
     prepared: list[PreparedEvent] = []
     flags = list(row.flags)
+    flag_fields = list(row.fields)
     if match.flag is not None:
         flags.append(match.flag)
+        flag_fields.append("place")
     for event in row.events:
         try:
             one = prepare_event(event_decoder.decode(_encode({**event, "place": place})))
@@ -60,4 +70,4 @@ def prepare_row(
             return Refused(f"{event.get('type')} event: {error.detail}", error.field)
         flags.extend(f for f in one.flags if f not in flags)
         prepared.append(one)
-    return tuple(prepared), flags
+    return tuple(prepared), flags, columns(flag_fields) if flags else None

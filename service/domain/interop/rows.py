@@ -11,13 +11,14 @@ from __future__ import annotations
 import csv
 import hashlib
 import io
-import json
 import re
 import unicodedata
 import uuid
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Final
+
+import msgspec
 
 #: The namespace of every imported event id: uuid5(NAMESPACE, "<format>:<source id>:<role>").
 NAMESPACE: Final = uuid.UUID("3f1c2a8e-6b0d-5e4f-9a71-0c8d2b6e4f10")
@@ -89,9 +90,17 @@ def slug(text: str, limit: int = 128) -> str:
     return f"{head}-{digest}" if head else digest
 
 
+#: msgspec writes the same text as ``json.dumps(record, ensure_ascii=False, separators=(",",
+#: ":"))`` (non-ASCII kept, control characters escaped alike), several times faster.
+_encode: Final = msgspec.json.Encoder().encode
+
+
 def raw_json(record: Mapping[str, Any]) -> str:
-    """A record as one line of JSON, non-ASCII kept as is."""
-    return json.dumps(record, ensure_ascii=False, separators=(",", ":"))
+    """A record as one line of JSON, non-ASCII kept as is: the text of
+    ``json.dumps(record, ensure_ascii=False, separators=(",", ":"))``, so stored notes and
+    event ids of files imported before stay the same. The record's text is decoded from UTF-8
+    (it holds no unpaired surrogate, which msgspec cannot encode)."""
+    return _encode(record).decode()
 
 
 def read_csv(data: bytes) -> Iterator[tuple[int, dict[str, str]]]:
