@@ -13,7 +13,9 @@ import contextlib
 import functools
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
+from typing import Final
 
+import asyncpg
 import msgspec
 import structlog
 
@@ -23,9 +25,19 @@ from service.domain.append import AppendRequest
 from service.domain.errors import FrontlineError, InvalidEvent, NotReady
 from service.domain.records import PreparedEvent, prepare_event
 from service.domain.validation import field_of
-from service.store.events import EventStore, Outcome
+from service.store.events import UNAVAILABLE, EventStore, Outcome
 
 log = structlog.get_logger(__name__)
+
+#: Driver errors of one connection or one session, not of the database: a group failing
+#: with one fails alone (see ``GroupCommitter._unreachable``).
+ONE_CONNECTION: Final = (
+    asyncpg.exceptions.TooManyConnectionsError,
+    asyncpg.exceptions.InterfaceError,
+    asyncpg.exceptions.InternalClientError,
+    asyncpg.exceptions.ConnectionDoesNotExistError,
+    asyncpg.exceptions.CrashShutdownError,
+)
 
 #: Lines parsed between two chances for the chunk in flight to move on.
 YIELD_EVERY = 16
@@ -96,6 +108,30 @@ class GroupCommitter:
         group.extend(joined)
         return [p.request for p in joined]
 
+    async def _unreachable(self, error: NotReady) -> bool:
+        """Whether a group's NotReady shows the database itself unreachable, so that what
+        is queued behind it fails now rather than one timeout at a time.
+
+        Errors of one connection or one wait say nothing of the others: the pool being full
+        (``TooManyConnectionsError``), a stale pooled connection (``InterfaceError``,
+        ``ConnectionDoesNotExistError``), another backend's crash ending this session
+        (``CrashShutdownError``: the next connect tells whether recovery is still under
+        way). Only this group fails then. A timeout may be a database that stopped answering
+        or only a head-lock wait behind a rebuild: a trivial read on the pool (bounded by
+        the same timeouts) tells which. Connect failures (``OSError``, the server refusing
+        or shutting down) show the database unreachable.
+        """
+        cause = error.__cause__
+        if isinstance(cause, ONE_CONNECTION):
+            return False
+        if isinstance(cause, TimeoutError):
+            try:
+                await self.store.head()
+            except UNAVAILABLE:
+                return True
+            return False
+        return True
+
     async def _run(self) -> None:
         while True:
             group = [await self._queue.get()]
@@ -104,7 +140,7 @@ class GroupCommitter:
                     [group[0].request], more=functools.partial(self._join_queued, group)
                 )
             except Exception as error:  # every waiter must hear of the failure
-                if isinstance(error, NotReady):
+                if isinstance(error, NotReady) and await self._unreachable(error):
                     # The database is unreachable. Each request queued meanwhile would wait
                     # for its own turn to time out, one writer attempt at a time (the group
                     # grows only under the head lock): a queue of n waits n/2 timeouts. They
