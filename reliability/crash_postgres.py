@@ -63,7 +63,7 @@ import asyncpg
 import httpx
 
 from bench.servers import ServerProcess, free_port
-from reliability.crash_service import FRONTLINE, HOST, WRITERS, _event, _service
+from reliability.crash_service import FRONTLINE, HOST, WRITERS, event_body, start_service
 from service.store.audit import AuditReader
 from service.store.keys import KeyStore
 
@@ -275,7 +275,7 @@ async def _writer(
     n = start
     while not stop.is_set():
         event_id = str(uuid.uuid4())
-        report.bodies[event_id] = _event(event_id, n)
+        report.bodies[event_id] = event_body(event_id, n)
         n += WRITERS
         try:
             response = await client.post("/v1/events", json=report.bodies[event_id])
@@ -413,7 +413,7 @@ async def run(
     await asyncio.to_thread(pg.start)
     try:
         key = await _prepare(pg, canary)
-        service = await asyncio.to_thread(_service, pg.url(), work)
+        service = await asyncio.to_thread(start_service, pg.url(), work)
         base = f"http://{HOST}:{service.port}"
         await _crash_rounds(pg, base, key, rounds, rng, report, until_lost=until_lost)
         before = await _count(pg.url())
