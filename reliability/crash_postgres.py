@@ -63,7 +63,7 @@ import asyncpg
 import httpx
 
 from bench.servers import ServerProcess, free_port
-from reliability.crash_service import FRONTLINE, HOST, WRITERS, _event, _service
+from reliability.crash_service import FRONTLINE, HOST, WRITERS, event_body, start_service
 from service.store.audit import AuditReader
 from service.store.keys import KeyStore
 
@@ -81,6 +81,10 @@ CREATE TRIGGER canary_async_commit AFTER INSERT ON events
     FOR EACH STATEMENT EXECUTE FUNCTION canary_async_commit();
 """
 READY_AGAIN_TIMEOUT: Final = 60.0
+#: With ``until_lost``: acknowledged events to wait for before each stop (at most
+#: BURST_TIMEOUT seconds), so that the stop lands among commits not yet flushed.
+BURST: Final = 20
+BURST_TIMEOUT: Final = 5.0
 
 
 def _embedded_bins() -> list[Path]:
@@ -271,7 +275,7 @@ async def _writer(
     n = start
     while not stop.is_set():
         event_id = str(uuid.uuid4())
-        report.bodies[event_id] = _event(event_id, n)
+        report.bodies[event_id] = event_body(event_id, n)
         n += WRITERS
         try:
             response = await client.post("/v1/events", json=report.bodies[event_id])
@@ -298,8 +302,23 @@ async def _ready_again(client: httpx.AsyncClient, since: float) -> float | None:
     return None
 
 
+async def _burst(report: Report) -> None:
+    """Wait until BURST more events are acknowledged (at most BURST_TIMEOUT seconds)."""
+    wanted = len(report.acknowledged) + BURST
+    deadline = time.monotonic() + BURST_TIMEOUT
+    while len(report.acknowledged) < wanted and time.monotonic() < deadline:  # noqa: ASYNC110 (the writers need not know of this wait)
+        await asyncio.sleep(0.01)
+
+
 async def _crash_rounds(
-    pg: Postgres, base: str, key: str, rounds: int, rng: random.Random, report: Report
+    pg: Postgres,
+    base: str,
+    key: str,
+    rounds: int,
+    rng: random.Random,
+    report: Report,
+    *,
+    until_lost: bool = False,
 ) -> None:
     headers = {"authorization": f"Bearer {key}"}
     stop = asyncio.Event()
@@ -309,7 +328,10 @@ async def _crash_rounds(
             for _ in range(rounds):
                 # Writers write, well under the canary's 10 s of wal_writer_delay.
                 await asyncio.sleep(rng.uniform(0.5, 2.0))
+                if until_lost:
+                    await _burst(report)  # stop right after acknowledged writes
                 await asyncio.to_thread(pg.crash)
+                acknowledged = set(report.acknowledged)  # the server is gone: no more come
                 await asyncio.sleep(rng.uniform(0.2, 1.0))
                 await asyncio.to_thread(pg.start)
                 restarted = time.monotonic()
@@ -317,6 +339,8 @@ async def _crash_rounds(
                 seconds = await _ready_again(client, restarted)
                 if seconds is not None:
                     report.ready_again.append(seconds)
+                if until_lost and not acknowledged <= (await _count(pg.url())).keys():
+                    break
         finally:
             stop.set()
             await asyncio.gather(*tasks)
@@ -370,8 +394,13 @@ async def run(
     canary: bool = False,
     seed: int = 1,
     bin_dir: Path | None = None,
+    until_lost: bool = False,
 ) -> Report:
     """Crash PostgreSQL ``rounds`` times while the service writes; retry; check the log.
+
+    ``until_lost`` (for the canary): stop each time right after a burst of acknowledged
+    writes, and stop crashing once an acknowledged event is missing after a restart, so
+    that ``rounds`` is the most and loss does not hang on one lucky stop.
 
     ``work`` holds the data folder (handed to the ``postgres`` user when run as root, so it
     must be reachable by that user: a folder under /tmp, not pytest's private tmp_path).
@@ -384,9 +413,9 @@ async def run(
     await asyncio.to_thread(pg.start)
     try:
         key = await _prepare(pg, canary)
-        service = await asyncio.to_thread(_service, pg.url(), work)
+        service = await asyncio.to_thread(start_service, pg.url(), work)
         base = f"http://{HOST}:{service.port}"
-        await _crash_rounds(pg, base, key, rounds, rng, report)
+        await _crash_rounds(pg, base, key, rounds, rng, report, until_lost=until_lost)
         before = await _count(pg.url())
         report.unacknowledged_stored_before_retry = sum(
             1 for i in report.unacknowledged if before.get(i, 0) > 0

@@ -70,7 +70,8 @@ class Report:
         ]
 
 
-def _event(event_id: str, n: int) -> dict[str, Any]:
+def event_body(event_id: str, n: int) -> dict[str, Any]:
+    """The wire body of writer event ``n`` with the id ``event_id`` (shared by the crash checks)."""
     return {
         "id": event_id,
         "type": "control",
@@ -81,7 +82,7 @@ def _event(event_id: str, n: int) -> dict[str, Any]:
     }
 
 
-def _service(url: str, work: Path) -> ServerProcess:
+def start_service(url: str, work: Path) -> ServerProcess:
     """``frontline serve`` on ``url``, started and answering ``/ready``."""
     port = free_port()
     service = ServerProcess(
@@ -110,7 +111,7 @@ async def _writer(base: str, key: str, start: int, report: Report, stop: asyncio
         n = start
         while not stop.is_set():
             event_id = str(uuid.uuid4())
-            report.bodies[event_id] = _event(event_id, n)
+            report.bodies[event_id] = event_body(event_id, n)
             try:
                 response = await client.post("/v1/events", json=report.bodies[event_id])
             except httpx.HTTPError:
@@ -125,7 +126,7 @@ async def _writer(base: str, key: str, start: int, report: Report, stop: asyncio
 
 
 async def _round(url: str, key: str, work: Path, rng: random.Random, report: Report) -> None:
-    service = _service(url, work)
+    service = start_service(url, work)
     stop = asyncio.Event()
     base = f"http://{HOST}:{service.port}"
     tasks = [
@@ -140,7 +141,7 @@ async def _round(url: str, key: str, work: Path, rng: random.Random, report: Rep
 
 
 async def _retry_unacknowledged(url: str, key: str, work: Path, report: Report) -> None:
-    service = _service(url, work)
+    service = start_service(url, work)
     try:
         base = f"http://{HOST}:{service.port}"
         headers = {"authorization": f"Bearer {key}"}

@@ -8,6 +8,7 @@ from typing import Any
 from litestar import Request
 from litestar.di import NamedDependency
 
+from service.domain.errors import BodyTooLarge
 from service.metrics import Metrics
 from service.projections.reads import FrontReader
 from service.projections.timelines import TimelineProjector
@@ -38,3 +39,25 @@ AnyRequest = Request[Any, Any, Any]
 
 ServicesDep = NamedDependency[Services]
 """How a handler asks for the services."""
+
+
+async def read_limited(request: AnyRequest, limit: int) -> bytes:
+    """The request body, refused with BodyTooLarge (413) past ``limit`` bytes, declared or
+    streamed."""
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise BodyTooLarge(f"the body is {declared} bytes; the limit is {limit} bytes")
+    parts: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise BodyTooLarge(f"the body exceeds the limit of {limit} bytes")
+        parts.append(chunk)
+    return b"".join(parts)
+
+
+def submitter_of(request: AnyRequest) -> str | None:
+    """The name of the key that sent the request (recorded with each event it appends)."""
+    principal = getattr(request.state, "principal", None)
+    return None if principal is None else str(principal.name)

@@ -25,7 +25,7 @@ from contracts.responses import (
     Problem,
     StoredEvent,
 )
-from service.api.deps import AnyRequest, ServicesDep
+from service.api.deps import AnyRequest, ServicesDep, read_limited, submitter_of
 from service.api.openapi import IngestOperation
 from service.api.parameters import (
     After,
@@ -38,7 +38,7 @@ from service.api.parameters import (
 from service.domain import params
 from service.domain.access import allows
 from service.domain.append import AppendRequest
-from service.domain.errors import BodyTooLarge, InvalidEvent, InvalidParameter, NotFound
+from service.domain.errors import InvalidEvent, InvalidParameter, NotFound
 from service.domain.records import PreparedEvent, prepare_event, source_key
 from service.domain.validation import decode_events
 from service.store.appender import import_ndjson, split_lines
@@ -60,20 +60,6 @@ def problem_spec(description: str) -> ResponseSpec:
     )
 
 
-async def _read_limited(request: AnyRequest, limit: int) -> bytes:
-    declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > limit:
-        raise BodyTooLarge(f"the body is {declared} bytes; the limit is {limit} bytes")
-    parts: list[bytes] = []
-    size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise BodyTooLarge(f"the body exceeds the limit of {limit} bytes")
-        parts.append(chunk)
-    return b"".join(parts)
-
-
 def _prepare(events: list[Event], batch: bool) -> tuple[PreparedEvent, ...]:
     prepared = []
     for index, event in enumerate(events):
@@ -85,12 +71,6 @@ def _prepare(events: list[Event], batch: bool) -> tuple[PreparedEvent, ...]:
                 raise InvalidEvent(error.detail, field=where) from None
             raise
     return tuple(prepared)
-
-
-def _submitter(request: AnyRequest) -> str | None:
-    """The name of the key that sent the request (recorded with each event it appends)."""
-    principal = getattr(request.state, "principal", None)
-    return None if principal is None else str(principal.name)
 
 
 def _wants_ndjson(request: AnyRequest) -> bool:
@@ -146,13 +126,13 @@ class EventsController(Controller):
                 services.store,
                 split_lines(request.stream()),
                 chunk_size=settings.import_chunk,
-                submitter=_submitter(request),
+                submitter=submitter_of(request),
             )
             return Response(result, status_code=200)
-        body = await _read_limited(request, settings.max_body_bytes)
+        body = await read_limited(request, settings.max_body_bytes)
         events, expect, is_batch = decode_events(body, settings.max_batch)
         prepared = _prepare(events, batch=is_batch)
-        submitter = _submitter(request)
+        submitter = submitter_of(request)
         receipts = await services.committer.append(
             AppendRequest(events=prepared, expect=expect, submitter=submitter)
         )

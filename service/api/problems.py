@@ -184,14 +184,14 @@ def database_unavailable(request: AnyRequest, error: Exception) -> Response[byte
     return frontline_error(request, unavailable)
 
 
-#: The driver's errors for a database that is down: UNAVAILABLE without plain OSError (a
-#: file the app failed to read is no database outage), with the socket errors asyncpg
-#: raises when it cannot connect and the timeout of a statement nobody answered.
-DATABASE_DOWN: Final[tuple[type[Exception], ...]] = (
-    *(c for c in UNAVAILABLE if c is not OSError),
-    ConnectionError,
-    TimeoutError,
-)
+#: The driver's errors for a database that is down: the store's UNAVAILABLE, one rule for
+#: reads, appends, the key check and /ready. It holds plain ``OSError``: asyncpg's connect
+#: fails with one when the server is gone (``FileNotFoundError`` on a Unix socket,
+#: ``EHOSTUNREACH``, ``socket.gaierror``, asyncio's "Multiple exceptions" ``OSError``), and
+#: ``ConnectionError`` and ``TimeoutError`` (a statement nobody answered) are ``OSError``s.
+#: No handler reads files (the static router answers a missing one with 404), so an
+#: ``OSError`` reaching here comes from the database.
+DATABASE_DOWN: Final[tuple[type[Exception], ...]] = UNAVAILABLE
 
 EXCEPTION_HANDLERS: Final[dict[int | type[Exception], Any]] = {
     FrontlineError: frontline_error,

@@ -13,7 +13,9 @@ import contextlib
 import functools
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
+from typing import Any, Final
 
+import asyncpg
 import msgspec
 import structlog
 
@@ -27,6 +29,21 @@ from service.store.events import EventStore, Outcome
 
 log = structlog.get_logger(__name__)
 
+#: Driver errors of one connection or one session, not of the database: a group failing
+#: with one fails alone (see ``GroupCommitter._unreachable``).
+ONE_CONNECTION: Final = (
+    asyncpg.exceptions.TooManyConnectionsError,
+    asyncpg.exceptions.InterfaceError,
+    asyncpg.exceptions.InternalClientError,
+    asyncpg.exceptions.ConnectionDoesNotExistError,
+    asyncpg.exceptions.CrashShutdownError,
+)
+
+#: How long the read telling a database that stopped answering from a long head-lock wait
+#: may take (a database that answers reads one row in milliseconds); over it, the queue is
+#: failed as for an unreachable database, which costs the queue nothing but a retry.
+PROBE_TIMEOUT: Final = 1.0
+
 #: Lines parsed between two chances for the chunk in flight to move on.
 YIELD_EVERY = 16
 
@@ -37,6 +54,12 @@ class _Pending:
     done: asyncio.Future[list[Receipt]] = field(
         default_factory=lambda: asyncio.get_running_loop().create_future()
     )
+
+
+def _consume(task: asyncio.Task[Any]) -> None:
+    """Retrieve a background read's error, so that asyncio does not log it as unheard."""
+    if not task.cancelled():
+        task.exception()
 
 
 class GroupCommitter:
@@ -96,6 +119,31 @@ class GroupCommitter:
         group.extend(joined)
         return [p.request for p in joined]
 
+    async def _unreachable(self, error: NotReady) -> bool:
+        """Whether a group's NotReady shows the database itself unreachable, so that what
+        is queued behind it fails now rather than one timeout at a time.
+
+        Errors of one connection or one wait say nothing of the others: the pool being full
+        (``TooManyConnectionsError``), a stale pooled connection (``InterfaceError``,
+        ``ConnectionDoesNotExistError``), another backend's crash ending this session
+        (``CrashShutdownError``: the next connect tells whether recovery is still under
+        way). Only this group fails then. A timeout may be a database that stopped answering
+        or only a head-lock wait behind a rebuild: a trivial read on the pool (bounded by
+        ``PROBE_TIMEOUT``) tells which. Connect failures (``OSError``, the server refusing
+        or shutting down) show the database unreachable.
+        """
+        cause = error.__cause__
+        if isinstance(cause, ONE_CONNECTION):
+            return False
+        if isinstance(cause, TimeoutError):
+            # Not wait_for: it would wait for the cancelled read to give its connection
+            # back, one more timeout when nothing answers. The read ends on its own.
+            probe = asyncio.ensure_future(self.store.head())
+            probe.add_done_callback(_consume)
+            done, _ = await asyncio.wait({probe}, timeout=PROBE_TIMEOUT)
+            return not done or probe.exception() is not None
+        return True
+
     async def _run(self) -> None:
         while True:
             group = [await self._queue.get()]
@@ -104,7 +152,7 @@ class GroupCommitter:
                     [group[0].request], more=functools.partial(self._join_queued, group)
                 )
             except Exception as error:  # every waiter must hear of the failure
-                if isinstance(error, NotReady):
+                if isinstance(error, NotReady) and await self._unreachable(error):
                     # The database is unreachable. Each request queued meanwhile would wait
                     # for its own turn to time out, one writer attempt at a time (the group
                     # grows only under the head lock): a queue of n waits n/2 timeouts. They

@@ -25,9 +25,10 @@ from reliability.crash_postgres import DATABASE, Postgres, find_postgres
 from service.app import create_app
 from service.settings import Settings
 from service.store import migrate
-from service.store.db import create_pool
+from service.store.db import create_pool, start_embedded, stop_embedded
 from service.store.keys import KeyStore
 from tests.api.conftest import assert_problem
+from tests.conftest import with_database
 
 
 @pytest.fixture
@@ -108,3 +109,37 @@ async def test_503_while_postgres_is_down_and_writes_again_after(postgres: Postg
         assert listed.status_code == 200, listed.text
         ids = [e["id"] for e in listed.json()["events"]]
         assert ids == [first.json()["receipts"][0]["id"], refused["id"]]
+
+
+async def test_503_from_the_first_read_when_the_embedded_postgres_stops() -> None:
+    """The embedded PostgreSQL listens on a Unix socket: once it is stopped, asyncpg's
+    connect fails with a plain ``FileNotFoundError`` (an ``OSError``, no ``ConnectionError``).
+    Reads answer a 503 problem from the first request on, never the 500 "internal" one.
+
+    A regression test: the read path's error map left plain ``OSError`` out, while the
+    store and the key check counted it as the database being unavailable."""
+    folder = Path(tempfile.mkdtemp(prefix="frontline-pgdown-embedded-"))
+    try:
+        url = start_embedded(folder)
+        await _create_database_at(url)
+        url = with_database(url, DATABASE)
+        await asyncio.to_thread(migrate.upgrade, url)
+        settings = Settings(
+            database_url=url, migrate_database_url=url, anonymous_reads="true", log_format="json"
+        )
+        async with AsyncTestClient(app=create_app(settings)) as client:
+            assert (await client.get("/v1/events")).status_code == 200
+            await asyncio.to_thread(stop_embedded, folder)
+            for path in ("/v1/events", "/v1/events", "/v1/state", "/v1/places/sy-x"):
+                assert_problem(await client.get(path), 503)
+    finally:
+        stop_embedded(folder)
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+async def _create_database_at(url: str) -> None:
+    conn = await asyncpg.connect(url)
+    try:
+        await conn.execute(f"CREATE DATABASE {DATABASE}")
+    finally:
+        await conn.close()
