@@ -100,9 +100,12 @@ model: install ## the stateful model test, long: 200 examples of 50 steps (docs/
 	set -o pipefail; FRONTLINE_MODEL_EXAMPLES=200 FRONTLINE_MODEL_STEPS=50 \
 	  $(BIN)/pytest tests/api/test_model.py -q -s 2>&1 | grep -v '\[info '
 
+# POST /v1/admin/rebuild is left out of the long run: it refolds the whole log in one request,
+# and the thousands of conflicting events fuzzing piles on one place make it outlast the 15 s
+# request timeout (the policy's cost, issue 3; docs/reliability.md). The short run covers it.
 .PHONY: fuzz
 fuzz: install ## schemathesis, every check and phase, against a served instance (at most 10 minutes; docs/reliability.md)
-	$(BIN)/python -m reliability.fuzz --max-time 600
+	$(BIN)/python -m reliability.fuzz --max-time 600 --exclude-path /v1/admin/rebuild
 
 .PHONY: bench-front
 bench-front: install ## the projections' benchmarks at 1,000,000 events: ingest on/off, state box, rebuild

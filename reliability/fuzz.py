@@ -107,7 +107,7 @@ def _schemathesis(
     max_examples: int | None,
     seed: int | None,
     include_path_regex: str | None,
-    exclude_path: str | None,
+    exclude_paths: Sequence[str],
     workers: int,
 ) -> FuzzReport:
     command = [
@@ -141,8 +141,8 @@ def _schemathesis(
         command += ["--seed", str(seed)]
     if include_path_regex is not None:
         command += ["--include-path-regex", include_path_regex]
-    if exclude_path is not None:
-        command += ["--exclude-path", exclude_path]
+    for path in exclude_paths:
+        command += ["--exclude-path", path]
     done = subprocess.run(  # noqa: S603 (our own venv's schemathesis)
         command,
         capture_output=True,
@@ -166,7 +166,7 @@ def fuzz(
     max_examples: int | None = None,
     seed: int | None = None,
     include_path_regex: str | None = None,
-    exclude_path: str | None = None,
+    exclude_paths: Sequence[str] = (),
     workers: int = 1,
 ) -> FuzzReport:
     """Serve the app on ``url`` (migrated here), then run schemathesis against it, one phase
@@ -197,7 +197,7 @@ def fuzz(
                 max_examples=max_examples,
                 seed=seed,
                 include_path_regex=include_path_regex,
-                exclude_path=exclude_path,
+                exclude_paths=exclude_paths,
                 workers=workers,
             )
             total.returncode = max(total.returncode, report.returncode)
@@ -220,7 +220,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--max-examples", type=int, default=None, help="per operation")
     parser.add_argument("--seed", type=int, default=None)
     parser.add_argument("--include-path-regex", default=None)
-    parser.add_argument("--exclude-path", default=None)
+    parser.add_argument(
+        "--exclude-path", action="append", default=[], help="a path to leave out (repeatable)"
+    )
     parser.add_argument("--phases", default=",".join(PHASES), help="comma-separated")
     parser.add_argument("--workers", type=int, default=1)
     args = parser.parse_args(argv)
@@ -237,7 +239,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             max_examples=args.max_examples,
             seed=args.seed,
             include_path_regex=args.include_path_regex,
-            exclude_path=args.exclude_path,
+            exclude_paths=args.exclude_path,
             phases=args.phases.split(","),
             workers=args.workers,
         )
