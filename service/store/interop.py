@@ -166,17 +166,11 @@ async def import_rows(
         for n, row in enumerate(rows, 1):
             if progress is not None:
                 progress(row.line)
-            outcome = prepare_row(row, index)
-            if isinstance(outcome, Refused):
-                tally.reject(row, outcome)
+            item = _prepare(row, index, new_places, tally, submitter)
+            if item is None:
                 continue
-            prepared, flags, flagged_field = outcome
-            tally.flag(row, flags, flagged_field)
-            request = AppendRequest(
-                events=prepared, expect=new_places.expect(prepared), submitter=submitter
-            )
-            pending.append(_Pending(row.line, row.source_id, request, row))
-            events_in_chunk += len(prepared)
+            pending.append(item)
+            events_in_chunk += len(item.request.events)
             if writing is not None and n % YIELD_EVERY == 0:
                 # Let the chunk being written move on while this one is prepared.
                 await asyncio.sleep(0)
@@ -217,19 +211,32 @@ async def _retry(store: EventStore, tally: _Tally, submitter: str | None) -> Non
     tally.flags = [f for f in tally.flags if f.line not in lines]
     pending: list[_Pending] = []
     for row in rows:
-        outcome = prepare_row(row, index)
-        if isinstance(outcome, Refused):
-            tally.reject(row, outcome)
-            continue
-        prepared, flags, flagged_field = outcome
-        tally.flag(row, flags, flagged_field)
-        request = AppendRequest(
-            events=prepared, expect=new_places.expect(prepared), submitter=submitter
-        )
-        pending.append(_Pending(row.line, row.source_id, request, row))
+        item = _prepare(row, index, new_places, tally, submitter)
+        if item is not None:
+            pending.append(item)
     if pending:
         tally.count(pending, await _append(store, pending))
     tally.flags.sort(key=lambda f: f.line)
+
+
+def _prepare(
+    row: SourceRow,
+    index: PlaceIndex,
+    new_places: _NewPlaces,
+    tally: _Tally,
+    submitter: str | None,
+) -> _Pending | None:
+    """The append request of one row, or None when the row is refused (noted in the tally)."""
+    outcome = prepare_row(row, index)
+    if isinstance(outcome, Refused):
+        tally.reject(row, outcome)
+        return None
+    prepared, flags, flagged_field = outcome
+    tally.flag(row, flags, flagged_field)
+    request = AppendRequest(
+        events=prepared, expect=new_places.expect(prepared), submitter=submitter
+    )
+    return _Pending(row.line, row.source_id, request, row)
 
 
 async def _append(store: EventStore, pending: list[_Pending]) -> list[Outcome]:
