@@ -25,7 +25,8 @@ import subprocess
 import sys
 import tempfile
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
@@ -95,6 +96,25 @@ def start_service(url: str, work: Path) -> ServerProcess:
     )
     service.start()
     return service
+
+
+@contextmanager
+def check_database(prefix: str, *, migrate: bool = True) -> Iterator[tuple[str, Path]]:
+    """A database for one check and a scratch folder: ``DATABASE_URL``, or an embedded
+    PostgreSQL in the folder (stopped at the end); migrated to head unless told not to."""
+    folder = Path(tempfile.mkdtemp(prefix=prefix))
+    url = os.environ.get("DATABASE_URL")
+    embedded = url is None
+    try:
+        if url is None:
+            url = start_embedded(folder / "pg")
+        if migrate:
+            env = {**os.environ, "DATABASE_URL": url}
+            subprocess.run([*FRONTLINE, "migrate"], env=env, check=True, capture_output=True)  # noqa: S603
+        yield url, folder
+    finally:
+        if embedded:
+            stop_embedded(folder / "pg")
 
 
 def _kill(service: ServerProcess) -> None:
@@ -192,18 +212,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--rounds", type=int, default=20)
     parser.add_argument("--seed", type=int, default=1)
     args = parser.parse_args(argv)
-    folder = Path(tempfile.mkdtemp(prefix="frontline-crash-"))
-    url = os.environ.get("DATABASE_URL")
-    embedded = url is None
-    try:
-        if url is None:
-            url = start_embedded(folder)
-        env = {**os.environ, "DATABASE_URL": url}
-        subprocess.run([*FRONTLINE, "migrate"], env=env, check=True, capture_output=True)  # noqa: S603
+    with check_database("frontline-crash-") as (url, folder):
         report = asyncio.run(run(url, args.rounds, folder, args.seed))
-    finally:
-        if embedded:
-            stop_embedded(folder)
     sys.stdout.write("\n".join(report.lines()) + "\n")
     sys.stdout.write(json.dumps({"lost": report.lost, "duplicated": report.duplicated}) + "\n")
     return 0 if report.lost == 0 and report.duplicated == 0 and report.chain_ok else 1

@@ -30,12 +30,9 @@ import asyncio
 import contextlib
 import enum
 import json
-import os
 import socket
 import struct
-import subprocess
 import sys
-import tempfile
 import time
 import uuid
 from collections import Counter
@@ -49,8 +46,8 @@ import asyncpg
 import httpx
 
 from bench.servers import ServerProcess, free_port
+from reliability.crash_service import check_database
 from service.store.audit import AuditReader
-from service.store.db import start_embedded, stop_embedded
 from service.store.keys import KeyStore
 
 HOST: Final = "127.0.0.1"
@@ -585,20 +582,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--phase", type=float, default=4.0, help="seconds in each mode")
     parser.add_argument("--latency", type=float, default=0.05, help="seconds added per chunk")
     args = parser.parse_args(argv)
-    folder = Path(tempfile.mkdtemp(prefix="frontline-faults-"))
-    url = os.environ.get("DATABASE_URL")
-    embedded = url is None
-    try:
-        if url is None:
-            url = start_embedded(folder)
-        env = {**os.environ, "DATABASE_URL": url}
-        subprocess.run([*FRONTLINE, "migrate"], env=env, check=True, capture_output=True)  # noqa: S603
+    with check_database("frontline-faults-") as (url, folder):
         report = asyncio.run(
             run(url, folder, cycles=args.cycles, phase=args.phase, latency=args.latency)
         )
-    finally:
-        if embedded:
-            stop_embedded(folder)
     sys.stdout.write("\n".join(report.lines()) + "\n")
     sys.stdout.write(
         json.dumps(

@@ -20,7 +20,6 @@ import os
 import re
 import subprocess
 import sys
-import tempfile
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -30,7 +29,7 @@ from typing import Final
 import asyncpg
 
 from bench.servers import ServerProcess, free_port
-from service.store.db import start_embedded, stop_embedded
+from reliability.crash_service import check_database
 from service.store.keys import KeyStore
 
 HOST: Final = "127.0.0.1"
@@ -226,12 +225,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--phases", default=",".join(PHASES), help="comma-separated")
     parser.add_argument("--workers", type=int, default=1)
     args = parser.parse_args(argv)
-    folder = Path(tempfile.mkdtemp(prefix="frontline-fuzz-"))
-    url = os.environ.get("DATABASE_URL")
-    embedded = url is None
-    try:
-        if url is None:
-            url = start_embedded(folder / "pg")
+    # fuzz() migrates the database itself.
+    with check_database("frontline-fuzz-", migrate=False) as (url, folder):
         report = fuzz(
             url,
             folder,
@@ -243,9 +238,6 @@ def main(argv: Sequence[str] | None = None) -> int:
             phases=args.phases.split(","),
             workers=args.workers,
         )
-    finally:
-        if embedded:
-            stop_embedded(folder / "pg")
     lines = [*report.phase_lines, f"total: {report.line()}"]
     sys.stdout.write(report.output + "\n" + "\n".join(lines) + "\n")
     sys.stdout.write(json.dumps({"failures": report.failures, "errors": report.errors}) + "\n")
