@@ -37,22 +37,29 @@ class Claim(_Output, frozen=True):
     """For a link: the event confirmed or denied."""
 
 
-class Support(_Output, frozen=True):
+class Support(_Output, frozen=True, kw_only=True):
     """A side's support in a dispute: noisy-OR over its sources' best claims."""
 
     side: str | None
     support: float
     """The exact support rounded to the nearest double."""
     sources: int
+    """Independent sources counted for the side (each once, with its best claim)."""
+    claims: int = 0
+    """In-force claims for the side among those that decided the segment (the claims
+    covering it and, for the holder, its standing evidence); only the counted ones are listed."""
 
 
-class Segment(_Output, frozen=True):
+class Segment(_Output, frozen=True, kw_only=True):
     """The place's state over a half-open valid interval ``[valid_from, valid_to)``."""
 
     valid_from: datetime
     valid_to: datetime | None
     """``None``: the state persists, open-ended."""
     controller: str | None
+    held_since: datetime | None = None
+    """When control last changed hands to ``controller``: the start of the piece it won
+    (``None`` while no side controls)."""
     status: Status
     status_by: str | None
     """The side encircling or contesting the place."""
