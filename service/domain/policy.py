@@ -111,3 +111,6 @@ CREDIBILITY_V1: Final = Policy(
     cap=Fraction(1),
 )
 """Policy ``credibility-v1``, version 1: the weights of DESIGN section 4, rule 5."""
+
+SERVED: Final = CREDIBILITY_V1
+"""The policy the service projects with: the one every stored row and every answer names."""

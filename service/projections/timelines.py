@@ -30,7 +30,7 @@ import structlog
 
 from contracts.events import Event, event_decoder
 from service.domain.bitemporal import OpenRows, SegmentRow, changes, history, rows_of
-from service.domain.policy import CREDIBILITY_V1, Policy
+from service.domain.policy import SERVED, Policy
 from service.domain.projection import PlaceFold
 from service.store.queries import SQL
 
@@ -90,7 +90,7 @@ class _Writes:
 class TimelineProjector:
     """Keeps the ``segments`` table in step with the log, one commit at a time."""
 
-    def __init__(self, policy: Policy = CREDIBILITY_V1, cache_events: int = 1_000_000) -> None:
+    def __init__(self, policy: Policy = SERVED, cache_events: int = 1_000_000) -> None:
         self.policy = policy
         self.cache_events = cache_events
         """How many events the folds kept in memory may hold together (least recently used
