@@ -23,6 +23,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Final
 
+import msgspec
+
 from contracts.events import Event
 from contracts.timeline import LinkKind, Segment, Status, Timeline
 from service.domain.policy import SERVED, Policy
@@ -59,8 +61,7 @@ class Refold:
     parts: tuple[Part, ...]
 
 
-@dataclass(frozen=True, slots=True)
-class _State:
+class _State(msgspec.Struct, frozen=True, gc=False):
     """The sweep's state at the end of a piece: everything later pieces depend on."""
 
     holding: Holding | None
@@ -75,8 +76,7 @@ class _State:
 _INITIAL: Final = _State(None, None, None, (), (), ())
 
 
-@dataclass(frozen=True, slots=True)
-class _Out:
+class _Out(msgspec.Struct, frozen=True, gc=False):
     """A piece's content: its control part and its status."""
 
     ctrl: Ctrl
@@ -96,21 +96,22 @@ class PlaceFold:
 
     def __init__(self, policy: Policy = SERVED) -> None:
         self.policy = policy
-        self._scorer = Scorer(policy)
+        self._scorer = Scorer.of(policy)
         self._decider = Decider(Arithmetic(self._scorer.denominator))
-        self._facts: dict[uuid.UUID, Fact] = {}
-        self._force: dict[uuid.UUID, bool] = {}
-        self._assertions: dict[uuid.UUID, Assertion] = {}
-        self._withdrawers: dict[uuid.UUID, list[uuid.UUID]] = {}
+        # Facts and what is known of them, by ``Fact.key`` (the id as an int).
+        self._facts: dict[int, Fact] = {}
+        self._force: dict[int, bool] = {}
+        self._assertions: dict[int, Assertion] = {}
+        self._withdrawers: dict[int, list[int]] = {}
         """For a target, the facts naming it with a withdrawing relation (any source)."""
-        self._linkers: dict[uuid.UUID, list[tuple[uuid.UUID, str]]] = {}
+        self._linkers: dict[int, list[tuple[int, str]]] = {}
         """For a target, the facts that confirm or deny it, with the relation."""
         # The structure the sweep reads: what starts at each point.
         self._specs: dict[tuple[int, int, str], Spec] = {}
         self._specs_at: dict[datetime, dict[tuple[int, int, str], Spec]] = {}
-        self._contests_at: dict[datetime, dict[uuid.UUID, Fact]] = {}
-        self._sieges_at: dict[datetime, dict[uuid.UUID, Fact]] = {}
-        self._enders_at: dict[datetime, set[uuid.UUID]] = {}
+        self._contests_at: dict[datetime, dict[int, Fact]] = {}
+        self._sieges_at: dict[datetime, dict[int, Fact]] = {}
+        self._enders_at: dict[datetime, set[int]] = {}
         self._claim_points: dict[datetime, int] = {}
         self._all_points: dict[datetime, int] = {}
         self._points: list[datetime] = []
@@ -138,7 +139,8 @@ class PlaceFold:
 
     def in_force(self) -> dict[uuid.UUID, bool]:
         """Whether each event is in force (rule 1), by event id."""
-        return dict(self._force)
+        facts = self._facts
+        return {facts[key].id: alive for key, alive in self._force.items()}
 
     def add(self, events: Iterable[Event]) -> Refold | None:
         """Add events (duplicates of held ones are ignored); return what changed, or None.
@@ -153,8 +155,9 @@ class PlaceFold:
         new = self._index(events)
         refold = None
         if new:
-            changed = self._update_force(new)
-            points = self._restructure(changed, {fact.id for fact in new})
+            fresh = {fact.key for fact in new}
+            changed = self._update_force(new, fresh)
+            points = self._restructure(changed, fresh)
             if points:
                 refold = self._refold(sorted(points))
         self._failed = False
@@ -168,32 +171,36 @@ class PlaceFold:
         new: list[Fact] = []
         for event in events:
             fact = Fact.of(event)
-            seen = facts.get(fact.id)
+            key = fact.key
+            seen = facts.get(key)
             if seen is not None:
                 if seen != fact:
                     raise ValueError(f"two different events share the id {fact.id}")
                 continue
-            facts[fact.id] = fact
+            facts[key] = fact
             new.append(fact)
             assertion = assertion_of(fact)
             if assertion is not None:
-                self._assertions[fact.id] = assertion
-            withdrawn: set[uuid.UUID] = set()
-            spoken: set[tuple[uuid.UUID, str]] = set()
-            for target, relation in fact.links:
-                if relation in WITHDRAWS and target not in withdrawn:
-                    withdrawn.add(target)
-                    self._withdrawers.setdefault(target, []).append(fact.id)
-                elif relation in SPEAKS_OF and target != fact.id:
-                    spoken.add((target, relation))
-            for target, relation in spoken:
-                self._linkers.setdefault(target, []).append((fact.id, relation))
+                self._assertions[key] = assertion
+            if fact.links:
+                withdrawn: set[int] = set()
+                spoken: set[tuple[int, str]] = set()
+                for target, relation in fact.links:
+                    if relation in WITHDRAWS and target not in withdrawn:
+                        withdrawn.add(target)
+                        self._withdrawers.setdefault(target, []).append(key)
+                    elif relation in SPEAKS_OF and target != key:
+                        spoken.add((target, relation))
+                for target, relation in sorted(spoken):
+                    self._linkers.setdefault(target, []).append((key, relation))
         return new
 
     def _withdrawn_by(self, fact: Fact) -> list[Fact]:
         """The facts ``fact`` takes out of force when it is in force (same source only)."""
+        if not fact.links:
+            return []
         facts = self._facts
-        seen: set[uuid.UUID] = set()
+        seen: set[int] = set()
         found = []
         for target, relation in fact.links:
             if relation in WITHDRAWS and target not in seen:
@@ -203,7 +210,7 @@ class PlaceFold:
                     found.append(held)
         return found
 
-    def _update_force(self, new: Sequence[Fact]) -> list[Fact]:
+    def _update_force(self, new: Sequence[Fact], fresh: set[int]) -> list[Fact]:
         """Rule 1 for the new facts and all they reach by withdrawing links; return the facts
         that are new or whose force changed.
 
@@ -213,36 +220,38 @@ class PlaceFold:
         original; linkers outside the affected set keep their known force.
         """
         facts, force = self._facts, self._force
-        affected = {fact.id: fact for fact in new}
-        stack = list(new)
+        withdrawers = self._withdrawers
+        affected = {fact.key: fact for fact in new}
+        stack = [fact for fact in new if fact.links]
         while stack:
             for target in self._withdrawn_by(stack.pop()):
-                if target.id not in affected:
-                    affected[target.id] = target
+                if target.key not in affected:
+                    affected[target.key] = target
                     stack.append(target)
         pending = dict.fromkeys(affected, 0)
         for fact in affected.values():
             for target in self._withdrawn_by(fact):
-                pending[target.id] += 1
-        fresh = {fact.id for fact in new}
+                pending[target.key] += 1
         changed: list[Fact] = []
-        ready = sorted((event_id for event_id, count in pending.items() if count == 0), key=_int)
+        ready = sorted(key for key, count in pending.items() if count == 0)
         decided = 0
         while ready:
-            fact = affected[ready.pop()]
+            key = ready.pop()
+            fact = affected[key]
             decided += 1
-            alive = not any(
+            linkers = withdrawers.get(key)
+            alive = not linkers or not any(
                 force.get(linker, False)
-                for linker in self._withdrawers.get(fact.id, ())
+                for linker in linkers
                 if linker in facts and facts[linker].source == fact.source
             )
-            if fact.id in fresh or force[fact.id] != alive:
+            if force.get(key) != alive or key in fresh:
                 changed.append(fact)
-            force[fact.id] = alive
+            force[key] = alive
             for target in self._withdrawn_by(fact):
-                pending[target.id] -= 1
-                if pending[target.id] == 0:
-                    ready.append(target.id)
+                pending[target.key] -= 1
+                if pending[target.key] == 0:
+                    ready.append(target.key)
         if decided != len(affected):
             raise ValueError("retraction links form a cycle; links must point to earlier events")
         return changed
@@ -250,28 +259,29 @@ class PlaceFold:
     # ---------------------------------------------------------------------------------------
     # Rule 2 and the points: what starts where
 
-    def _restructure(self, changed: Sequence[Fact], fresh: set[uuid.UUID]) -> set[datetime]:
+    def _restructure(self, changed: Sequence[Fact], fresh: set[int]) -> set[datetime]:
         """Bring the claims and statuses in step with the changed facts; return the points
         (starts and ends) of everything added or removed."""
         points: set[datetime] = set()
         facts, force, assertions = self._facts, self._force, self._assertions
         for fact in changed:
-            alive = force[fact.id]
-            own = assertions.get(fact.id)
+            key = fact.key
+            alive = force[key]
+            own = assertions.get(key)
             if own is not None:
                 self._set_spec(fact, fact, "direct", own, alive, points)
-            for target_id, relation in fact.links:
-                if relation not in SPEAKS_OF or target_id == fact.id:
+            for target_key, relation in fact.links:
+                if relation not in SPEAKS_OF or target_key == key:
                     continue
-                target = facts.get(target_id)
-                asserted = assertions.get(target_id)
+                target = facts.get(target_key)
+                asserted = assertions.get(target_key)
                 if target is not None and asserted is not None:
                     self._set_spec(fact, target, SPEAKS_OF[relation], asserted, alive, points)
-            if fact.id in fresh and own is not None:
+            if key in fresh and own is not None:
                 # Confirmations and denials that arrived before the event they speak of.
-                for linker_id, relation in self._linkers.get(fact.id, ()):
+                for linker_id, relation in self._linkers.get(key, ()):
                     linker = facts.get(linker_id)
-                    if linker is not None and linker_id != fact.id:
+                    if linker is not None and linker_id != key:
                         link = SPEAKS_OF[relation]
                         self._set_spec(linker, fact, link, own, force[linker_id], points)
             kind = fact.kind
@@ -286,12 +296,12 @@ class PlaceFold:
                 points.add(fact.start)
             if kind in ENDS_SIEGE:
                 enders = self._enders_at.get(fact.start)
-                if alive != (enders is not None and fact.id in enders):
+                if alive != (enders is not None and fact.key in enders):
                     if alive:
-                        self._enders_at.setdefault(fact.start, set()).add(fact.id)
+                        self._enders_at.setdefault(fact.start, set()).add(fact.key)
                     else:
                         assert enders is not None
-                        enders.discard(fact.id)
+                        enders.discard(fact.key)
                         if not enders:
                             del self._enders_at[fact.start]
                     self._count(fact.start, 1 if alive else -1, claim=False)
@@ -307,7 +317,7 @@ class PlaceFold:
         present: bool,
         points: set[datetime],
     ) -> None:
-        key = (maker.id.int, target.id.int, link)
+        key = (maker.key, target.key, link)
         held = self._specs.get(key)
         if present == (held is not None):
             return
@@ -483,7 +493,7 @@ class PlaceFold:
                 status, status_by, drivers = status_of(ctrl.controller, contesting, encircling)
                 events = ctrl.events
                 if drivers:
-                    events = tuple(sorted({*events, *drivers}, key=_int))
+                    events = _union(events, drivers)
                 out = _Out(ctrl, status, status_by, events)
         new_state = _State(holding, ctrl, covered_end, active, contesting, encircling)
         return new_state, out
@@ -627,17 +637,17 @@ def _segment(start: datetime, end: datetime | None, out: _Out) -> Segment:
 
 
 def _toggle(
-    index: dict[datetime, dict[uuid.UUID, Fact]], at: datetime, fact: Fact, present: bool
+    index: dict[datetime, dict[int, Fact]], at: datetime, fact: Fact, present: bool
 ) -> bool:
     """Add or remove ``fact`` under ``at``; whether that changed anything."""
     bucket = index.get(at)
-    if present == (bucket is not None and fact.id in bucket):
+    if present == (bucket is not None and fact.key in bucket):
         return False
     if present:
-        index.setdefault(at, {})[fact.id] = fact
+        index.setdefault(at, {})[fact.key] = fact
     else:
         assert bucket is not None
-        del bucket[fact.id]
+        del bucket[fact.key]
         if not bucket:
             del index[at]
     return True
@@ -645,6 +655,14 @@ def _toggle(
 
 def _int(value: uuid.UUID) -> int:
     return value.int
+
+
+def _union(events: tuple[uuid.UUID, ...], more: tuple[uuid.UUID, ...]) -> tuple[uuid.UUID, ...]:
+    """Sorted ids of both (an event can drive a status and make a claim through a link)."""
+    merged = sorted((*events, *more), key=_int)
+    return tuple(
+        event for n, event in enumerate(merged) if n == 0 or merged[n - 1].int != event.int
+    )
 
 
 def _order(claim: Claim) -> tuple[str, int, str, int, str, int]:
