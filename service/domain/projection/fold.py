@@ -76,17 +76,30 @@ class _State(msgspec.Struct, frozen=True, gc=False):
 _INITIAL: Final = _State(None, None, None, (), (), ())
 
 
-class _Out(msgspec.Struct, frozen=True, gc=False):
-    """A piece's content: its control part and its status."""
+class _Out(msgspec.Struct, frozen=True, gc=False, eq=False):
+    """A piece's content: its control part and its status. Compared by :func:`_same_out`
+    (what a segment shows), never by ``==``."""
 
     ctrl: Ctrl
     status: Status
     status_by: Side
     events: tuple[uuid.UUID, ...]
+    drivers: tuple[uuid.UUID, ...]
+    """The status events among ``events``."""
 
 
 def _same(a: object, b: object) -> bool:
     return a is b or a == b
+
+
+def _same_out(a: _Out, b: _Out) -> bool:
+    """Whether two pieces show the same content (and so are one segment when adjacent)."""
+    return a is b or (
+        (a.ctrl is b.ctrl or a.ctrl == b.ctrl)
+        and a.status == b.status
+        and a.status_by == b.status_by
+        and a.events == b.events
+    )
 
 
 class PlaceFold:
@@ -430,7 +443,8 @@ class PlaceFold:
         points = self._points
         after = points[i + 1] if i + 1 < len(points) else None
         active = state.active
-        if any(c.end <= t for c in active):
+        boundary = t in self._claim_points  # only there can claims start or end
+        if boundary and active and any(c.end <= t for c in active):
             active = tuple(c for c in active if c.end > t)
         starting = self._specs_at.get(t)
         holding = state.holding
@@ -444,7 +458,7 @@ class PlaceFold:
                 )
             )
         contesting = state.contesting
-        if any(c[0] <= t for c in contesting):
+        if contesting and contesting[0][0] <= t:  # sorted by end
             contesting = tuple(c for c in contesting if c[0] > t)
         opened = self._contests_at.get(t)
         if opened:
@@ -472,7 +486,7 @@ class PlaceFold:
         ctrl = state.ctrl
         covered_end = state.covered_end
         if active:
-            if t in self._claim_points:
+            if boundary:
                 decision = self._decider.decide(active, t, holding)
                 holding, ctrl = decision.holding, decision.ctrl
                 if decision.marks is not None and covered_end is not None and covered_end < t:
@@ -482,19 +496,25 @@ class PlaceFold:
             ctrl = NO_CONTROL
         out: _Out | None = None
         if ctrl is not None:
-            if (
+            same_status = (
                 previous is not None
-                and previous.ctrl is ctrl
                 and contesting is state.contesting
                 and encircling is state.encircling
-            ):
+                and previous.ctrl.controller == ctrl.controller
+            )
+            if same_status and previous is not None and previous.ctrl is ctrl:
                 out = previous
             else:
-                status, status_by, drivers = status_of(ctrl.controller, contesting, encircling)
-                events = ctrl.events
-                if drivers:
-                    events = _union(events, drivers)
-                out = _Out(ctrl, status, status_by, events)
+                if same_status and previous is not None:
+                    status, status_by, drivers = (
+                        previous.status,
+                        previous.status_by,
+                        previous.drivers,
+                    )
+                else:
+                    status, status_by, drivers = status_of(ctrl.controller, contesting, encircling)
+                events = _union(ctrl.events, drivers) if drivers else ctrl.events
+                out = _Out(ctrl, status, status_by, events, drivers)
         new_state = _State(holding, ctrl, covered_end, active, contesting, encircling)
         return new_state, out
 
@@ -522,7 +542,9 @@ class PlaceFold:
             assert old.ctrl.controller == marks.controller
             fresh = replaced.get(id(old))
             if fresh is None:
-                fresh = replaced[id(old)] = _Out(marks, old.status, old.status_by, old.events)
+                fresh = replaced[id(old)] = _Out(
+                    marks, old.status, old.status_by, old.events, old.drivers
+                )
             new_outs[n] = fresh
 
     # ---------------------------------------------------------------------------------------
@@ -571,7 +593,7 @@ class PlaceFold:
             out = outs[n]
             if out is None:
                 continue
-            if run_out is not None and _same(out, run_out):
+            if run_out is not None and _same_out(out, run_out):
                 continue
             if run_out is not None:
                 assert run_start is not None
