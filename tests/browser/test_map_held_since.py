@@ -1,6 +1,6 @@
 """The place panel says since when the controller holds the place (``held_since``, DESIGN
-section 4): in the reading at the valid time and in a column of the timeline. Its own server
-(this module changes a stored segment).
+section 4): in the reading at the valid time and beside each timeline segment's controller.
+Its own server (this module changes a stored segment).
 
 credibility-v1 leaves ``held_since`` null; v2 fills it (Maskanah: the government's from
 2017-06-03). The test writes that value into the government's stored segment, as the owner,
@@ -48,20 +48,19 @@ async def _hold_since_june_3(database: str) -> int:
 
 def test_the_panel_shows_since_when_the_controller_holds_the_place(map_page: MapPage) -> None:
     """On 06-05 Maskanah's reading says "held since 2017-06-03" and the timeline's government
-    row has 2017-06-03 in its "held since" column; on 06-02 (ISIS's segment, held_since null)
-    the reading says nothing of it and that row's cell is empty."""
+    row says "syrian-government since 2017-06-03"; on 06-02 (ISIS's segment, held_since null)
+    the reading says nothing of it, nor does ISIS's row."""
     assert _run(_hold_since_june_3(map_page.site.database)) == 1
     page = map_page.page
     map_page.open(f"valid_at=2017-06-05&place={MASKANAH}")
     expect(page.locator("#place-name")).to_have_text("Maskanah")
     expect(page.locator("#held-since")).to_have_text("held since 2017-06-03")
     expect(page.locator("#place-reading")).to_contain_text("syrian-government, controlled")
-    header = page.locator("#timeline tr").first.locator("th")
-    column = header.all_inner_texts().index("held since")
     rows = page.locator("#timeline tr")
     expect(rows).to_have_count(3)
-    expect(rows.nth(2).locator("td").nth(column)).to_have_text("2017-06-03")
-    expect(rows.nth(1).locator("td").nth(column)).to_have_text("")
+    expect(rows.nth(2).locator(".held-since")).to_have_text("since 2017-06-03")
+    expect(rows.nth(2)).to_contain_text("syrian-government since 2017-06-03")
+    expect(rows.nth(1).locator(".held-since")).to_have_count(0)
 
     map_page.open(f"valid_at=2017-06-02&place={MASKANAH}")
     expect(page.locator("#place-reading")).to_contain_text("isis, encircled")

@@ -547,11 +547,12 @@ async function showPlace(id) {
   }
   parts.push(el("h3", {}, "Timeline"));
   parts.push(el("table", { id: "timeline" },
-    el("tr", {}, ["from", "to", "controller", "held since", "status", "conf.", "basis"].map((h) => el("th", {}, h))),
+    el("tr", {}, ["from", "to", "controller", "status", "conf.", "basis"].map((h) => el("th", {}, h))),
     timeline.segments.map((s) => el("tr", { class: segment && s.valid_from === segment.valid_from ? "now" : "" },
       el("td", {}, fmtDay(s.valid_from)), el("td", {}, fmtDay(s.valid_to)),
-      el("td", {}, s.controller ?? "none", s.disputed ? [" ", el("span", { class: "badge disputed" }, "disputed")] : null),
-      el("td", {}, s.held_since ? fmtDay(s.held_since) : ""),
+      el("td", {}, s.controller ?? "none",
+        s.held_since ? [" ", el("span", { class: "muted held-since" }, `since ${fmtDay(s.held_since)}`)] : null,
+        s.disputed ? [" ", el("span", { class: "badge disputed" }, "disputed")] : null),
       el("td", {}, s.status, s.status_by ? ` (${s.status_by})` : ""),
       el("td", {}, s.confidence), el("td", {}, s.basis)))));
   parts.push(el("h3", {}, "Events"));
