@@ -124,7 +124,7 @@ async def test_a_base_set_up_and_evacuated_and_a_one_day_contest_are_listed(
     assert summary(answer["items"]) == EXPECTED_JUNE
     assert answer["next_cursor"] is None
     assert answer["frame"] == {
-        "policy": "credibility-v1",
+        "policy": "credibility-v2",
         "policy_version": 1,
         "valid_at": None,
         "known_position": first_commit + 1,

@@ -1,67 +1,59 @@
 """``held_since`` (when control last changed hands, DESIGN section 4) in every answer that
 carries a segment: JSON, GeoJSON feature properties, the front's CSV (its ``held_since``
-column), a place, its timeline, the disputes and the changes.
-
-credibility-v1 leaves ``held_since`` null (v2 fills it), so the test that a value travels
-writes one into the stored segment first, as the owner, where v2 will have put it: what is
-pinned is the read path, from the stored row to each answer.
-"""
+column, which replaced ``since``), a place, its timeline, the disputes and the changes."""
 
 from __future__ import annotations
 
 import csv
 import io
-from datetime import UTC, datetime
 from typing import Any, Final
 
-import asyncpg
-import msgspec
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
 
-from contracts.timeline import Segment
 from service.domain.export import STATE_COLUMNS
-from tests.api.test_front import DAY_3, MASKANAH, isis_capture, post
+from tests.api.test_front import GOV, MASKANAH, REUTERS, post
 from tests.payloads import event_json
 
 Client = AsyncTestClient[Litestar]
 
-HELD_SINCE: Final = "2017-06-03T00:00:00Z"
-JUNE_3: Final = datetime(2017, 6, 3, tzinfo=UTC)
-_segment: Final = msgspec.json.Decoder(Segment)
+JUNE_3: Final = "2017-06-03T00:00:00Z"
 
 
-async def answers(client: Client) -> dict[str, dict[str, Any]]:
-    """Maskanah's segment at 06-05 (its latest change; its dispute on 06-03) in each answer
-    that carries one."""
-    at = {"valid_at": "2017-06-05"}
+async def get(client: Client, path: str, **params: str) -> Any:
+    """GET a 200 answer's JSON."""
+    response = await client.get(path, params=params)
+    assert response.status_code == 200, response.text
+    return response.json()
 
-    async def get(path: str, **params: str) -> Any:
-        response = await client.get(path, params=params)
-        assert response.status_code == 200, response.text
-        return response.json()
 
-    state = await get("/v1/state", **at)
-    geo = await get("/v1/state", **at, format="geojson")
-    place = await get(f"/v1/places/{MASKANAH}", **at)
-    timeline = await get(f"/v1/places/{MASKANAH}/timeline")
-    changes = await get("/v1/state/changes", **{"from": "2017-06-01", "to": "2017-06-05"})
+async def answers(client: Client, valid_at: str) -> dict[str, dict[str, Any]]:
+    """Maskanah's segment at ``valid_at`` in each answer that carries one (its latest change
+    for the changes; the disputes only when it is disputed then)."""
+    at = {"valid_at": valid_at}
+    state = await get(client, "/v1/state", **at)
+    geo = await get(client, "/v1/state", **at, format="geojson")
+    place = await get(client, f"/v1/places/{MASKANAH}", **at)
+    timeline = await get(client, f"/v1/places/{MASKANAH}/timeline")
+    changes = await get(client, "/v1/state/changes", **{"from": "2017-06-01", "to": valid_at})
     found = {
         "state": state["items"][0]["segment"],
         "geojson": geo["features"][0]["properties"],
         "place": place["segment"],
-        "timeline": timeline["segments"][-1],
+        "timeline": next(
+            s for s in timeline["segments"] if s["valid_from"] == place["segment"]["valid_from"]
+        ),
         "changes": changes["items"][-1]["after"],
     }
-    disputes = await get("/v1/disputes", valid_at="2017-06-03")
+    disputes = await get(client, "/v1/disputes", **at)
     if disputes["items"]:
         found["disputes"] = disputes["items"][0]["segment"]
     return found
 
 
-async def front_csv(client: Client) -> dict[str, str]:
-    """Maskanah's row of the front's CSV at 06-05, by column."""
-    response = await client.get("/v1/state", params={"valid_at": "2017-06-05", "format": "csv"})
+async def front_csv(client: Client, valid_at: str) -> dict[str, str]:
+    """Maskanah's row of the front's CSV at ``valid_at``, by column."""
+    response = await client.get("/v1/state", params={"valid_at": valid_at, "format": "csv"})
     assert response.status_code == 200, response.text
     table = list(csv.reader(io.StringIO(response.text)))
     assert tuple(table[0]) == STATE_COLUMNS
@@ -71,39 +63,45 @@ async def front_csv(client: Client) -> dict[str, str]:
     return row
 
 
-async def test_every_answer_carries_held_since(client: Client) -> None:
-    """Each answer's segment has a ``held_since`` key (null under credibility-v1), and the
-    CSV's ``held_since`` cell is empty for it."""
-    await post(client, event_json())
-    for name, segment in (await answers(client)).items():
-        assert "held_since" in segment, name
-        assert segment["held_since"] is None, name
-    assert (await front_csv(client))["held_since"] == ""
-
-
-async def test_a_stored_held_since_reaches_every_answer(
-    client: Client, owner: asyncpg.Connection
-) -> None:
-    """A held_since in the stored segment is in the JSON of the front, the place, its timeline,
-    the disputes and the changes, in the GeoJSON feature's properties, and in the CSV's
-    ``held_since`` column (UTC, microseconds, like the export's other times)."""
-    await post(client, event_json(), isis_capture(occurred=DAY_3))  # disputed
-    rows = await owner.fetch(
-        "SELECT valid_from, body FROM segments WHERE place_id = $1 AND known_to IS NULL",
-        MASKANAH,
+async def test_held_since_is_in_every_answer_and_the_csv(client: Client) -> None:
+    """The government captures Maskanah on 06-03 (and a neutral agency says it holds it on
+    06-05, which corroborates without a change of hands): at 06-05 every answer's segment says
+    held since 06-03, and so does the CSV's ``held_since`` column (UTC, microseconds, like the
+    export's other times), though the segment itself starts on 06-05."""
+    capture = event_json()
+    holds = event_json(
+        type="control", opponent=None, source=REUTERS, occurred={"start": "2017-06-05"}
     )
-    assert rows
-    for row in rows:
-        held = msgspec.structs.replace(_segment.decode(row["body"]), held_since=JUNE_3)
-        await owner.execute(
-            "UPDATE segments SET body = $1 WHERE place_id = $2 AND valid_from = $3"
-            " AND known_to IS NULL",
-            msgspec.json.encode(held).decode(),
-            MASKANAH,
-            row["valid_from"],
-        )
-    found = await answers(client)
-    assert set(found) == {"state", "geojson", "place", "timeline", "changes", "disputes"}
+    await post(client, capture, holds)
+    found = await answers(client, "2017-06-05")
+    assert set(found) == {"state", "geojson", "place", "timeline", "changes"}
     for name, segment in found.items():
-        assert segment["held_since"] == HELD_SINCE, name
-    assert (await front_csv(client))["held_since"] == "2017-06-03T00:00:00.000000Z"
+        assert (segment["controller"], segment["held_since"]) == (GOV, JUNE_3), name
+    assert found["place"]["valid_from"] == "2017-06-05T00:00:00Z"
+    assert (await front_csv(client, "2017-06-05"))["held_since"] == "2017-06-03T00:00:00.000000Z"
+
+
+async def test_a_disputed_segment_and_no_controller(client: Client) -> None:
+    """A segment disputed from its start gives its winner held_since at that start, in the
+    disputes too; while no side controls (a withdrawal naming no one), held_since is null and
+    the CSV cell empty."""
+    await post(
+        client,
+        event_json(),
+        event_json(side="isis", opponent=GOV, source=REUTERS, quote="ISIS holds Maskanah"),
+    )
+    disputed = await answers(client, "2017-06-03")
+    assert "disputes" in disputed
+    for name, segment in disputed.items():
+        assert (segment["disputed"], segment["held_since"]) == (True, JUNE_3), name
+    await post(
+        client,
+        event_json(
+            type="withdrawal", side="isis", opponent=None, source=REUTERS,
+            occurred={"start": "2017-06-10"}, quote="ISIS left Maskanah",
+        ),
+    )  # fmt: skip
+    empty = await answers(client, "2017-06-10")
+    for name, segment in empty.items():
+        assert (segment["controller"], segment["held_since"]) == (None, None), name
+    assert (await front_csv(client, "2017-06-10"))["held_since"] == ""
