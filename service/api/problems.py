@@ -22,6 +22,7 @@ from service.domain.errors import (
     InvalidEvent,
     InvalidParameter,
     MalformedBody,
+    NestedTooDeep,
     NotFound,
     NotReady,
     RateLimited,
@@ -39,6 +40,7 @@ TYPE_BASE: Final = "https://frontline.dev/problems/"
 
 #: (status, type slug, title) per error class; the most specific class listed wins.
 PROBLEMS: Final[dict[type[FrontlineError], tuple[int, str, str]]] = {
+    NestedTooDeep: (400, "nested-too-deeply", "The JSON nests too deeply"),
     MalformedBody: (400, "malformed-body", "The body is not valid JSON"),
     Unauthorized: (401, "unauthorized", "An API key is required"),
     Forbidden: (403, "forbidden", "This key's role may not do this"),

@@ -20,6 +20,10 @@ class MalformedBody(FrontlineError):
     """A body that is not JSON at all. Answered with 400."""
 
 
+class NestedTooDeep(MalformedBody):
+    """JSON whose arrays or objects nest deeper than any event does. Answered with 400."""
+
+
 class BodyTooLarge(FrontlineError):
     """A body over the configured limit. Answered with 413."""
 

@@ -16,15 +16,13 @@ from dataclasses import dataclass, field
 from typing import Any, Final
 
 import asyncpg
-import msgspec
 import structlog
 
-from contracts.events import event_decoder
 from contracts.responses import ImportResult, Receipt, RejectedLine
 from service.domain.append import AppendRequest
-from service.domain.errors import FrontlineError, InvalidEvent, NotReady
+from service.domain.errors import FrontlineError, NotReady
 from service.domain.records import PreparedEvent, prepare_event
-from service.domain.validation import field_of
+from service.domain.validation import decode_line
 from service.store.events import EventStore, Outcome
 
 log = structlog.get_logger(__name__)
@@ -238,12 +236,9 @@ async def import_ndjson(
 
     async for number, line in lines:
         try:
-            prepared.append(prepare_event(event_decoder.decode(line)))
+            prepared.append(prepare_event(decode_line(line)))
             numbers.append(number)
-        except msgspec.DecodeError as error:
-            detail, where = field_of(error, line)
-            tally.errors.append(RejectedLine(line=number, reason=detail, field=where))
-        except InvalidEvent as error:
+        except FrontlineError as error:
             tally.errors.append(RejectedLine(line=number, reason=error.detail, field=error.field))
         if writing is not None and len(prepared) % YIELD_EVERY == 0:
             # Let the chunk being written move on (its next round trip to PostgreSQL) while

@@ -18,6 +18,7 @@ from typing import Any, Final
 
 from contracts.events import Event
 from service.domain.interop.rows import PlaceRef, SourceRow, event_id, raw_json, read_csv, slug
+from service.domain.validation import too_deep
 
 _event_id: Final = event_id  # export_row's own ``event_id`` parameter shadows it
 
@@ -268,6 +269,10 @@ EXPORT_GEO_PRECISION: Final = {"exact": "1", "near": "2"}
 def source_row(notes: str | None) -> dict[str, Any] | None:
     """The ACLED row an imported event keeps in its notes, or None for other events."""
     if not notes or not notes.startswith("{"):
+        return None
+    if too_deep(notes.encode(), 1):
+        # A kept row is flat; any client may write notes nested thousands deep, which the
+        # json module would recurse into until the export failed.
         return None
     try:
         kept = json.loads(notes)
