@@ -347,8 +347,9 @@ async def _import(settings: Settings, path: Path, size: int) -> int:
     try:
         result = await import_ndjson(
             _store(settings, pool),
-            split_lines(_file_chunks(path, progress)),
+            split_lines(_file_chunks(path, progress), settings.max_line_bytes),
             chunk_size=settings.import_chunk,
+            max_errors=settings.import_max_errors,
         )
     finally:
         progress.close()
@@ -381,7 +382,11 @@ async def _import_format(settings: Settings, name: str, rows: list[SourceRow], l
                 seen = line
 
         result = await import_rows(
-            _store(settings, pool), rows, chunk_size=settings.import_chunk, progress=advance
+            _store(settings, pool),
+            rows,
+            chunk_size=settings.import_chunk,
+            progress=advance,
+            max_errors=settings.import_max_errors,
         )
     finally:
         progress.close()

@@ -124,9 +124,10 @@ class EventsController(Controller):
         if content_type == NDJSON:
             result = await import_ndjson(
                 services.store,
-                split_lines(request.stream()),
+                split_lines(request.stream(), settings.max_line_bytes),
                 chunk_size=settings.import_chunk,
                 submitter=submitter_of(request),
+                max_errors=settings.import_max_errors,
             )
             return Response(result, status_code=200)
         body = await read_limited(request, settings.max_body_bytes)

@@ -19,6 +19,8 @@ from service.domain.errors import (
     Forbidden,
     FrontlineError,
     IdConflict,
+    ImportStopped,
+    ImportStoppedUnavailable,
     InvalidEvent,
     InvalidParameter,
     MalformedBody,
@@ -53,6 +55,12 @@ PROBLEMS: Final[dict[type[FrontlineError], tuple[int, str, str]]] = {
     InvalidParameter: (422, "invalid-parameter", "A query parameter is invalid"),
     UnreadableFile: (422, "unreadable-file", "The file cannot be read in its format"),
     WriteRefused: (500, "write-refused", "The database refused the write"),
+    ImportStoppedUnavailable: (
+        503,
+        "import-stopped-unavailable",
+        "The import stopped: the database is unavailable",
+    ),
+    ImportStopped: (500, "import-stopped", "The import stopped before its end"),
     NotReady: (503, "unavailable", "The database is unavailable"),
     FrontlineError: (400, "bad-request", "Bad request"),
 }
@@ -90,6 +98,8 @@ def problem_of(error: FrontlineError, path: str, request_id: str | None) -> Prob
         extra = {"place": error.place, "expected": error.expected, "actual": error.actual}
     elif isinstance(error, IdConflict):
         extra = {"id": error.event_id}
+    elif isinstance(error, ImportStopped):
+        extra = {"through_line": error.through_line, "result": error.result}
     if status == 422:
         log.info("input_validation_fail", field=error.field, detail=error.detail)
     return Problem(
