@@ -18,6 +18,7 @@ from typing import Any, Final
 
 from contracts.events import Event
 from service.domain.interop.rows import PlaceRef, SourceRow, event_id, raw_json, read_csv, slug
+from service.domain.spreadsheet import restore
 from service.domain.validation import too_deep
 
 _event_id: Final = event_id  # export_row's own ``event_id`` parameter shadows it
@@ -80,9 +81,15 @@ def read(data: bytes) -> Iterator[SourceRow]:
     missing = [c for c in REQUIRED if c not in first[1]]
     if missing:
         raise ValueError(f"not an ACLED export: no column {', '.join(missing)}")
-    yield row(*first)
+    ours = "frontline_id" in first[1]
+    yield row(first[0], _restored(first[1]) if ours else first[1])
     for line, record in records:
-        yield row(line, record)
+        # A file Frontline wrote: its cells were neutralised against spreadsheet formulas.
+        yield row(line, _restored(record) if ours else record)
+
+
+def _restored(record: dict[str, str]) -> dict[str, str]:
+    return {column: restore(cell) for column, cell in record.items()}
 
 
 def row(line: int, record: dict[str, str]) -> SourceRow:
