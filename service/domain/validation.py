@@ -17,6 +17,7 @@ from contracts.events import (
     event_decoder,
     peek_decoder,
 )
+from contracts.idempotency import keyed_event_id
 from service.domain.errors import BatchTooLarge, InvalidEvent, MalformedBody, NestedTooDeep
 
 _PATH: Final = re.compile(r" - at `\$\.?(?P<path>[^`]*)`$")
@@ -190,3 +191,11 @@ def decode_line(line: bytes) -> Event:
         detail, where = field_of(error, line)
         raise InvalidEvent(detail, field=where) from None
     return event
+
+
+def keyed(event: Event, key: str | None, index: int) -> Event:
+    """The event with the id ``key`` derives for ``index`` when it has none
+    (``contracts.idempotency``); as it is without a key or with an id of its own."""
+    if key is None or event.id is not None:
+        return event
+    return msgspec.structs.replace(event, id=keyed_event_id(key, index))

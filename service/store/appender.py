@@ -31,7 +31,7 @@ from service.domain.errors import (
     NotReady,
 )
 from service.domain.records import PreparedEvent, prepare_event
-from service.domain.validation import decode_line
+from service.domain.validation import decode_line, keyed
 from service.store.events import EventStore, Outcome
 
 log = structlog.get_logger(__name__)
@@ -435,12 +435,15 @@ async def import_ndjson(
     chunk_size: int,
     submitter: str | None = None,
     max_errors: int | None = None,
+    idempotency_key: str | None = None,
 ) -> ImportResult:
     """Append every good line of an NDJSON stream, committed in chunks; report the bad ones.
 
     Each line is its own request: a bad line is rejected with its number and reason and
     never stops or loses the good ones. The next chunk is parsed while the previous one is
     being written. The answer counts every rejected line and lists the first ``max_errors``.
+    An event without an ``id`` gets the one ``idempotency_key`` derives for its line, when
+    one is given (``contracts.idempotency``), else a random one.
 
     An import either answers with the fate of every line, or raises :class:`ImportStopped`
     (the fate of every line up to ``through_line``; nothing after it stored), or, when the
@@ -462,7 +465,7 @@ async def import_ndjson(
                         f"the line is {line.size} bytes; lines of at most {line.limit} bytes "
                         "are accepted (FRONTLINE_MAX_LINE)"
                     )
-                prepared = prepare_event(decode_line(line))
+                prepared = prepare_event(keyed(decode_line(line), idempotency_key, number - 1))
             except FrontlineError as error:
                 tally.reject(number, error)
             else:
