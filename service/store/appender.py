@@ -260,19 +260,15 @@ class Listing:
     def add(self, item: RejectedLine) -> None:
         """Count an item, and keep it while it is among the first ``limit``."""
         self.count += 1
-        entry = (-item.line, -self.count, item)
-        if len(self._kept) < self.limit:
-            heapq.heappush(self._kept, entry)
-        elif self._kept and entry > self._kept[0]:
-            heapq.heapreplace(self._kept, entry)
+        kept = self._kept
+        if len(kept) < self.limit:
+            heapq.heappush(kept, (-item.line, -self.count, item))
+        elif item.line < -kept[0][0]:  # before the latest kept (most come after it: cheap)
+            heapq.heapreplace(kept, (-item.line, -self.count, item))
 
     def items(self) -> list[RejectedLine]:
         """The items kept, by line (then in arrival order)."""
         return [item for _, _, item in sorted(self._kept, reverse=True)]
-
-    def lines(self) -> set[int]:
-        """The lines of the items kept."""
-        return {item.line for _, _, item in self._kept}
 
 
 async def outlast(task: asyncio.Future[Any]) -> None:
@@ -321,7 +317,7 @@ class ChunkWriter(Generic[T]):
         self._writing: asyncio.Task[list[Outcome]] | None = None
         self._chunk: Chunk[T] | None = None
         self.failed: Chunk[T] | None = None
-        """The chunk whose write failed (nothing of it stored), if one did."""
+        """The chunk whose write raised (rolled back), if one did."""
 
     @property
     def busy(self) -> bool:
@@ -342,7 +338,10 @@ class ChunkWriter(Generic[T]):
             return None
         await outlast(writing)
         self._writing = self._chunk = None
-        if writing.cancelled() or writing.exception() is not None:
+        if writing.cancelled():  # only when the loop itself shuts down
+            self.failed = chunk
+            raise RuntimeError("the chunk's write was cancelled")
+        if writing.exception() is not None:
             self.failed = chunk
         return chunk, writing.result()
 
