@@ -28,6 +28,7 @@ from service.domain.errors import FrontlineError
 from service.domain.export import content_etag, log_etag
 from service.domain.interop.formats import READERS, read_all
 from service.domain.interop.rows import SourceRow
+from service.domain.validation import MAX_DEPTH, too_deep
 from service.logging import configure_logging
 from service.progress import Progress
 from service.projections.reads import FrontReader, StateQuery
@@ -112,7 +113,10 @@ def cmd_verify(args: argparse.Namespace) -> int:
     signature_error: str | None = None
     if args.head is not None:
         try:
-            signed = msgspec.json.decode(Path(args.head).read_bytes(), type=SignedHead)
+            saved_bytes = Path(args.head).read_bytes()
+            if too_deep(saved_bytes):
+                raise msgspec.DecodeError(f"nested more than {MAX_DEPTH} deep: not a saved head")
+            signed = msgspec.json.decode(saved_bytes, type=SignedHead)
         except (OSError, msgspec.DecodeError) as error:
             sys.stderr.write(f"frontline verify: --head {args.head}: {error}\n")
             return 2

@@ -1,5 +1,6 @@
-"""What ``frontline serve`` tells an operator at start: an exposed anonymous read, and where
-the first admin key of a local database is kept (a file only its owner may read)."""
+"""The command line, hardened (issue 13): ``frontline serve`` warns of anonymous reads beyond
+this machine and keeps the first admin key of a local database in a file only its owner may
+read; ``frontline verify --head`` refuses a file nested too deeply instead of a traceback."""
 
 from __future__ import annotations
 
@@ -150,3 +151,23 @@ def test_serve_warns_when_exposed(fresh_db: str) -> None:
     logged = [json.loads(line) for line in lines if line.startswith("{")]
     assert "anonymous_reads_exposed" in {line.get("event") for line in logged}, lines
     assert any(line.startswith("WARNING: listening on 0.0.0.0") for line in lines), lines
+
+
+def test_verify_refuses_a_saved_head_nested_too_deeply(fresh_db: str, tmp_path: Path) -> None:
+    """`frontline verify --head FILE` with a file nested thousands deep (the decoder would
+    recurse until the stack ran out: a traceback) exits 2 saying what is wrong."""
+    head = tmp_path / "head.json"
+    head.write_text('{"position":1,"x":' + "[" * 5000 + "]" * 5000 + "}")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("DATABASE_URL", "FRONTLINE_"))}
+    env.update(DATABASE_URL=fresh_db, FRONTLINE_LOG_FORMAT="json")
+    done = subprocess.run(  # noqa: S603 (our own command)
+        [sys.executable, "-m", "service.cli", "verify", "--head", str(head)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 2, done.stderr
+    assert "nested more than 32 deep" in done.stderr
+    assert "Traceback" not in done.stderr
