@@ -25,7 +25,7 @@ import msgspec
 from bench.workload import Workload
 from contracts.events import Event, event_decoder
 from service.domain.bitemporal import OpenRows, history, rows_of
-from service.domain.policy import CREDIBILITY_V1
+from service.domain.policy import CREDIBILITY_V2
 from service.domain.projection import PlaceFold, project_place
 from service.domain.time import valid_interval
 
@@ -81,7 +81,7 @@ def dense_history(events: list[Event], top: int) -> None:
             grouped.append((index // COMMIT, [event]))
     for place in sorted(commits, key=lambda p: -sum(len(c[1]) for c in commits[p]))[:top]:
         started = time.perf_counter()
-        rows = history(place, commits[place], CREDIBILITY_V1)
+        rows = history(place, commits[place], CREDIBILITY_V2)
         took = time.perf_counter() - started
         size = sum(len(h.row.body) for h in rows)
         count = sum(len(c[1]) for c in commits[place])
