@@ -105,6 +105,14 @@ Cursor = Annotated[
         max_length=128,
     ),
 ]
+ChangesCursor = Annotated[
+    str | None,
+    QueryParameter(
+        description="`next_cursor` of the previous page (`place@instant`; empty: the first page).",
+        pattern=params.CHANGES_CURSOR_PATTERN,
+        max_length=200,
+    ),
+]
 PlaceId = Annotated[
     str,
     PathParameter(description="The place's id.", pattern=params.SLUG_PATTERN, max_length=128),

@@ -31,7 +31,7 @@ LOG_COLUMNS: Final = (
 )  # fmt: skip
 STATE_COLUMNS: Final = (
     "place_id", "name", "lat", "lon", "controller", "status", "status_by", "disputed",
-    "confidence", "basis", "since", "sources",
+    "confidence", "basis", "held_since", "sources",
 )  # fmt: skip
 
 
@@ -102,6 +102,6 @@ def state_row(
     lat, lon = point if point is not None else (None, None)
     return (
         place_id, name, lat, lon, segment.controller, segment.status, segment.status_by,
-        segment.disputed, segment.confidence, segment.basis, segment.valid_from,
+        segment.disputed, segment.confidence, segment.basis, segment.held_since,
         "; ".join(sorted(set(sources))),
     )  # fmt: skip
