@@ -24,6 +24,7 @@ from service.domain.errors import (
     MalformedBody,
     NotFound,
     NotReady,
+    NotTheSource,
     RateLimited,
     Unauthorized,
     UnreadableFile,
@@ -41,6 +42,7 @@ TYPE_BASE: Final = "https://frontline.dev/problems/"
 PROBLEMS: Final[dict[type[FrontlineError], tuple[int, str, str]]] = {
     MalformedBody: (400, "malformed-body", "The body is not valid JSON"),
     Unauthorized: (401, "unauthorized", "An API key is required"),
+    NotTheSource: (403, "not-the-source", "Only the source that made an event may withdraw it"),
     Forbidden: (403, "forbidden", "This key's role may not do this"),
     NotFound: (404, "not-found", "Not found"),
     WrongExpectedVersion: (409, "wrong-expected-version", "A place is not at the expected version"),
@@ -86,8 +88,10 @@ def problem_of(error: FrontlineError, path: str, request_id: str | None) -> Prob
     extra: dict[str, object] = {}
     if isinstance(error, WrongExpectedVersion):
         extra = {"place": error.place, "expected": error.expected, "actual": error.actual}
-    elif isinstance(error, IdConflict):
+    elif isinstance(error, IdConflict | NotTheSource):
         extra = {"id": error.event_id}
+    if isinstance(error, NotTheSource):
+        log.info("authz_fail", field=error.field, detail=error.detail)
     if status == 422:
         log.info("input_validation_fail", field=error.field, detail=error.detail)
     return Problem(

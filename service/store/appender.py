@@ -217,12 +217,14 @@ async def import_ndjson(
     *,
     chunk_size: int,
     submitter: str | None = None,
+    admin: bool = False,
 ) -> ImportResult:
     """Append every good line of an NDJSON stream, committed in chunks; report the bad ones.
 
     Each line is its own request: a bad line is rejected with its number and reason and
-    never stops or loses the good ones. The next chunk is parsed while the previous one is
-    being written.
+    never stops or loses the good ones. A line that withdraws an event another key appended
+    is such a line, unless ``admin``; a line may withdraw an event of an earlier line of the
+    same import. The next chunk is parsed while the previous one is being written.
     """
     tally = _Tally()
     numbers: list[int] = []
@@ -252,11 +254,11 @@ async def import_ndjson(
         if len(prepared) >= chunk_size:
             await settle()
             written = (numbers, prepared)
-            writing = asyncio.create_task(_append_lines(store, prepared, submitter))
+            writing = asyncio.create_task(_append_lines(store, prepared, submitter, admin))
             numbers, prepared = [], []
     await settle()
     if prepared:
-        tally.count(numbers, prepared, await _append_lines(store, prepared, submitter))
+        tally.count(numbers, prepared, await _append_lines(store, prepared, submitter, admin))
     tally.errors.sort(key=lambda e: e.line)
     last_position, _ = await store.head()
     return ImportResult(
@@ -269,8 +271,8 @@ async def import_ndjson(
 
 
 async def _append_lines(
-    store: EventStore, prepared: list[PreparedEvent], submitter: str | None
+    store: EventStore, prepared: list[PreparedEvent], submitter: str | None, admin: bool
 ) -> list[Outcome]:
     return await store.append_group(
-        [AppendRequest(events=(event,), submitter=submitter) for event in prepared]
+        [AppendRequest(events=(event,), submitter=submitter, admin=admin) for event in prepared]
     )

@@ -229,6 +229,7 @@ class EventStore:
                     commit_position=r["commit_position"],
                     payload_digest=bytes(r["payload_digest"]),
                     source_key=r["source_key"],
+                    submitter=r["submitter"],
                 )
                 for r in rows
                 if r["kind"] == "event"

@@ -178,15 +178,15 @@ async def test_bad_event_is_a_422_naming_the_field(
     assert await stored_count(owner) == 0
 
 
-async def test_retraction_by_another_source_is_a_422(
+async def test_retraction_by_another_source_is_a_403(
     client: Client, owner: asyncpg.Connection
 ) -> None:
-    """Only an event's own source may retract it; another may deny it."""
+    """Only an event's own source may retract it (403 naming the link); another may deny it."""
     original = event_json()
     await client.post("/v1/events", json=original)
     link = [{"event": original["id"], "relation": "retracts"}]
     other = event_json(type="statement", side=None, relates_to=link, source={"name": "ANHA"})
-    assert_problem(await client.post("/v1/events", json=other), 422, "relates_to[0].event")
+    assert_problem(await client.post("/v1/events", json=other), 403, "relates_to[0].event")
     own = event_json(type="statement", side=None, relates_to=link,
                      source={"name": "  south   FRONT "})  # fmt: skip
     assert (await client.post("/v1/events", json=own)).status_code == 201
