@@ -140,6 +140,7 @@ async def test_partly_stored_batch_is_a_422(client: Client, owner: asyncpg.Conne
     assert await stored_count(owner) == 1
 
 
+REPEATED = str(uuid.uuid4())
 BAD_EVENTS: list[tuple[str, dict[str, Any], str]] = [
     ("unknown type", event_json(type="massacre"), "type"),
     ("missing side on capture", event_json(side=None), "side"),
@@ -165,6 +166,9 @@ BAD_EVENTS: list[tuple[str, dict[str, Any], str]] = [
      event_json(relates_to=[{"event": str(uuid.uuid4()), "relation": "denies"}]),
      "relates_to[0].event"),
     ("statement without links", event_json(type="statement", relates_to=[]), "relates_to"),
+    ("the same link twice",
+     event_json(relates_to=[{"event": REPEATED, "relation": "denies"}] * 2),
+     "relates_to[1]"),
 ]  # fmt: skip
 
 
