@@ -49,7 +49,7 @@ from service.domain.projection import segment_at
 from service.projections.reads import ChangesQuery, StateQuery, place_info
 
 GEOJSON: Final = "application/geo+json"
-CSV: Final = "text/csv; charset=utf-8"
+CSV: Final = "text/csv"  # Litestar adds "; charset=utf-8" to text/ types
 
 BAD_PARAMETER = {422: problem_spec("A query parameter is invalid; `field` names it.")}
 CSV_OR_BAD = {

@@ -19,9 +19,12 @@ from service.domain.errors import (
     Forbidden,
     FrontlineError,
     IdConflict,
+    ImportStopped,
+    ImportStoppedUnavailable,
     InvalidEvent,
     InvalidParameter,
     MalformedBody,
+    NestedTooDeep,
     NotFound,
     NotReady,
     NotTheSource,
@@ -40,6 +43,7 @@ TYPE_BASE: Final = "https://frontline.dev/problems/"
 
 #: (status, type slug, title) per error class; the most specific class listed wins.
 PROBLEMS: Final[dict[type[FrontlineError], tuple[int, str, str]]] = {
+    NestedTooDeep: (400, "nested-too-deeply", "The JSON nests too deeply"),
     MalformedBody: (400, "malformed-body", "The body is not valid JSON"),
     Unauthorized: (401, "unauthorized", "An API key is required"),
     NotTheSource: (403, "not-the-source", "Only the source that made an event may withdraw it"),
@@ -53,6 +57,12 @@ PROBLEMS: Final[dict[type[FrontlineError], tuple[int, str, str]]] = {
     InvalidParameter: (422, "invalid-parameter", "A query parameter is invalid"),
     UnreadableFile: (422, "unreadable-file", "The file cannot be read in its format"),
     WriteRefused: (500, "write-refused", "The database refused the write"),
+    ImportStoppedUnavailable: (
+        503,
+        "import-stopped-unavailable",
+        "The import stopped: the database is unavailable",
+    ),
+    ImportStopped: (500, "import-stopped", "The import stopped before its end"),
     NotReady: (503, "unavailable", "The database is unavailable"),
     FrontlineError: (400, "bad-request", "Bad request"),
 }
@@ -90,6 +100,8 @@ def problem_of(error: FrontlineError, path: str, request_id: str | None) -> Prob
         extra = {"place": error.place, "expected": error.expected, "actual": error.actual}
     elif isinstance(error, IdConflict | NotTheSource):
         extra = {"id": error.event_id}
+    elif isinstance(error, ImportStopped):
+        extra = {"through_line": error.through_line, "result": error.result}
     if isinstance(error, NotTheSource):
         log.info("authz_fail", field=error.field, detail=error.detail)
     if status == 422:

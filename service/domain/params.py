@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Final
 
+from contracts.idempotency import MAX_KEY_LENGTH
 from service.domain.errors import InvalidEvent, InvalidParameter
 from service.domain.time import parse_instant, utc_text
 
@@ -178,3 +179,27 @@ def change_cursor(text: str | None) -> ChangeCursor | None:
 def change_cursor_text(cursor: ChangeCursor) -> str:
     """The ``next_cursor`` that continues after ``cursor``."""
     return f"{cursor.place}@{utc_text(cursor.at)}"
+
+
+_SF_CHAR: Final = r"(?:[\x20\x21\x23-\x5b\x5d-\x7e]|\\[\\\"])"
+IDEMPOTENCY_KEY_PATTERN: Final = (
+    f'^(?:"{_SF_CHAR}{{1,{MAX_KEY_LENGTH}}}"'
+    f"|[\\x21\\x23-\\x7e][\\x20-\\x7e]{{0,{MAX_KEY_LENGTH - 1}}})$(?!\\n)"
+)
+"""An ``Idempotency-Key`` header: a Structured Field String (``"..."``, with ``\\"`` and
+``\\\\`` escapes; the draft's form) or, as many clients send it, the bare key; either way 1
+to 255 printable ASCII characters."""
+_SF_ESCAPE: Final = re.compile(r"\\(.)")
+
+
+def idempotency_key(value: str | None) -> str | None:
+    """The key an ``Idempotency-Key`` header holds (unquoted, unescaped), or None."""
+    if value is None:
+        return None
+    if not re.search(IDEMPOTENCY_KEY_PATTERN, value):
+        raise InvalidParameter(
+            "Idempotency-Key must be 1 to 255 printable ASCII characters, as a quoted "
+            'Structured Field String (Idempotency-Key: "8e03978e-40d5-43e8-bc93-6894a57f9324")',
+            field="idempotency-key",
+        )
+    return _SF_ESCAPE.sub(r"\1", value[1:-1]) if value.startswith('"') else value

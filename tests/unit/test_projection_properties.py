@@ -90,6 +90,11 @@ def histories(
             events.append(event("statement", links=[link(target, relation)], **kw))
             continue
         opponent = draw(st.none() | st.sampled_from(SIDES))
+        if events and draw(st.integers(0, 9)) == 0:
+            # Any report may also confirm or deny an earlier one (a clash that confirms a
+            # capture both drives a status and makes a claim).
+            target = draw(st.sampled_from(events))
+            kw["links"] = [link(target, draw(st.sampled_from(("confirms", "denies"))))]
         events.append(event(kind, side, opponent=opponent, **kw))
     return events
 

@@ -12,9 +12,11 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import datetime
+from functools import cmp_to_key
 from typing import Final, Literal
+
+import msgspec
 
 from contracts.timeline import Basis
 from contracts.timeline import Claim as ListedClaim
@@ -36,8 +38,7 @@ time with no controller; when a covering claim explains a change), or the coveri
 with the incumbent's standing evidence."""
 
 
-@dataclass(frozen=True, slots=True)
-class Holding:
+class Holding(msgspec.Struct, frozen=True, gc=False):
     """The controller after a decided piece, and what it holds the place on."""
 
     controller: Side
@@ -51,8 +52,7 @@ class Holding:
     basis: Basis
 
 
-@dataclass(frozen=True, slots=True)
-class Ctrl:
+class Ctrl(msgspec.Struct, frozen=True, gc=False):
     """The control part of a segment: equal content makes one segment of adjacent pieces."""
 
     controller: Side
@@ -70,8 +70,7 @@ NO_CONTROL: Final = Ctrl(None, None, False, 0, "claimed", (), (), None, ())
 """Before any control claim, once a status report opened the timeline: no controller."""
 
 
-@dataclass(frozen=True, slots=True)
-class Decision:
+class Decision(msgspec.Struct, frozen=True, gc=False):
     """A decided piece: the holding after it, its content, and the content of the uncovered
     time before it when the piece marks an unexplained change (rule 4)."""
 
@@ -188,14 +187,7 @@ class Decider:
             )
             return Decision(after, ctrl, None)
         listed = tuple(
-            ListedClaim(
-                side=claim.side,
-                source=claim.source_name,
-                score=claim.score / self.denominator,
-                event=claim.event,
-                link=claim.link,
-                about=claim.about,
-            )
+            claim.listed
             for claim in sorted(
                 (claim for tally in tallies.values() for claim in tally.values()),
                 key=_order,
@@ -256,10 +248,12 @@ class Decider:
     ) -> str:
         arithmetic = self.arithmetic
         cause = _CAUSES[mode]
-        ranked = sorted(
-            evidence.items(),
-            key=lambda item: (-arithmetic.exact(item[1].support), side_key(item[0])),
-        )
+
+        def higher_first(a: tuple[Side, Evidence], b: tuple[Side, Evidence]) -> int:
+            order = arithmetic.compare(b[1].support, a[1].support)
+            return order or (side_key(a[0]) > side_key(b[0])) - (side_key(a[0]) < side_key(b[0]))
+
+        ranked = sorted(evidence.items(), key=cmp_to_key(higher_first))
         listing = ", ".join(
             f"{_label(side)} {arithmetic.percent_text(found.support)} "
             f"({len(found.claims)} source{'' if len(found.claims) == 1 else 's'})"

@@ -11,11 +11,13 @@ just before the claim's interval (the side it takes the place from): the sweep s
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Final
 
+import msgspec
+
 from contracts.events import Event, Hedge, Reliability, event_type
+from contracts.timeline import Claim as ListedClaim
 from contracts.timeline import LinkKind
 from service.domain.policy import NEUTRAL
 from service.domain.projection.scores import Scorer, Side, side_key
@@ -50,11 +52,16 @@ def changes_nothing(event: Event) -> bool:
     return event_type(event) in INFORMATIONAL and not event.relates_to
 
 
-@dataclass(frozen=True, slots=True)
-class Fact:
-    """What the projection reads of one event."""
+class Fact(msgspec.Struct, frozen=True, gc=False):
+    """What the projection reads of one event.
+
+    A frozen msgspec Struct, not tracked by the garbage collector: a fold holds one per
+    event, and nothing it points to can point back.
+    """
 
     id: uuid.UUID
+    key: int
+    """``id.int``: what the fold indexes facts by (a UUID hashes in Python, an int in C)."""
     kind: str
     start: datetime
     end: datetime
@@ -68,35 +75,38 @@ class Fact:
     alignment: str
     side: Side
     opponent: Side
-    links: tuple[tuple[uuid.UUID, str], ...]
-    """``relates_to`` as (event, relation) pairs."""
+    links: tuple[tuple[int, str], ...]
+    """``relates_to`` as (event key, relation) pairs."""
 
     @staticmethod
     def of(event: Event) -> Fact:
         """The fact of a stored event (it must carry its id)."""
-        if event.id is None:
+        event_id = event.id
+        if event_id is None:
             raise ValueError("project_place needs stored events: an event has no id")
         start, end = valid_interval(event.occurred)
         source = event.source
         return Fact(
-            id=event.id,
-            kind=event_type(event),
-            start=start,
-            end=end,
-            source=source_key(source.name),
-            source_name=source.name,
-            reliability=source.reliability,
-            credibility=event.credibility,
-            hedge=event.hedge,
-            alignment=source.alignment,
-            side=event.side,
-            opponent=event.opponent,
-            links=tuple((link.event, link.relation) for link in event.relates_to),
+            event_id,
+            event_id.int,
+            event_type(event),
+            start,
+            end,
+            source_key(source.name),
+            source.name,
+            source.reliability,
+            event.credibility,
+            event.hedge,
+            source.alignment,
+            event.side,
+            event.opponent,
+            tuple((link.event.int, link.relation) for link in event.relates_to)
+            if event.relates_to
+            else (),
         )
 
 
-@dataclass(frozen=True, slots=True)
-class Assertion:
+class Assertion(msgspec.Struct, frozen=True, gc=False):
     """The control claim an event makes of itself, before any timeline is known (rule 2)."""
 
     favours: Side
@@ -119,8 +129,7 @@ def assertion_of(fact: Fact) -> Assertion | None:
     return None
 
 
-@dataclass(frozen=True, slots=True)
-class Claim:
+class Claim(msgspec.Struct, frozen=True, gc=False):
     """A resolved claim: over ``[start, end)``, ``source`` gives the place to ``side``."""
 
     start: datetime
@@ -139,9 +148,10 @@ class Claim:
     confirmations of them)."""
     self_serving: bool
     """The source is aligned with the side the claim gives the place to (rules 5 and 7)."""
-    source_name: str
     order: tuple[str, int, str, int, str, int]
     """Listing order: side, best score first, source, event, link, the event it is about."""
+    listed: ListedClaim
+    """The claim as a listing shows it."""
 
 
 class Spec:
@@ -158,7 +168,7 @@ class Spec:
         self.target = target
         self.link: LinkKind = link
         self.assertion = assertion
-        self.key = (maker.id.int, target.id.int, link)
+        self.key = (maker.key, target.key, link)
         self._resolved: dict[Side, Claim] = {}
 
     @property
@@ -194,23 +204,30 @@ class Spec:
         )
         about = None if self.link == "direct" else target.id
         return Claim(
-            start=target.start,
-            end=target.end,
-            side=side,
-            source=maker.source,
-            score=score,
-            event=maker.id,
-            link=self.link,
-            about=about,
-            changes=changes,
-            self_serving=maker.alignment != NEUTRAL and maker.alignment == side,
-            source_name=maker.source_name,
-            order=(
+            target.start,
+            target.end,
+            side,
+            maker.source,
+            score,
+            maker.id,
+            self.link,
+            about,
+            changes,
+            maker.alignment != NEUTRAL and maker.alignment == side,
+            (
                 side_key(side),
                 -score,
                 maker.source,
-                maker.id.int,
+                maker.key,
                 self.link,
-                -1 if about is None else about.int,
+                -1 if about is None else target.key,
+            ),
+            ListedClaim(
+                side=side,
+                source=maker.source_name,
+                score=score / scorer.denominator,
+                event=maker.id,
+                link=self.link,
+                about=about,
             ),
         )

@@ -23,6 +23,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Final
 
+import msgspec
+
 from contracts.events import Event
 from contracts.timeline import LinkKind, Segment, Status, Timeline
 from service.domain.policy import SERVED, Policy
@@ -59,8 +61,7 @@ class Refold:
     parts: tuple[Part, ...]
 
 
-@dataclass(frozen=True, slots=True)
-class _State:
+class _State(msgspec.Struct, frozen=True, gc=False):
     """The sweep's state at the end of a piece: everything later pieces depend on."""
 
     holding: Holding | None
@@ -75,18 +76,30 @@ class _State:
 _INITIAL: Final = _State(None, None, None, (), (), ())
 
 
-@dataclass(frozen=True, slots=True)
-class _Out:
-    """A piece's content: its control part and its status."""
+class _Out(msgspec.Struct, frozen=True, gc=False, eq=False):
+    """A piece's content: its control part and its status. Compared by :func:`_same_out`
+    (what a segment shows), never by ``==``."""
 
     ctrl: Ctrl
     status: Status
     status_by: Side
     events: tuple[uuid.UUID, ...]
+    drivers: tuple[uuid.UUID, ...]
+    """The status events among ``events``."""
 
 
 def _same(a: object, b: object) -> bool:
     return a is b or a == b
+
+
+def _same_out(a: _Out, b: _Out) -> bool:
+    """Whether two pieces show the same content (and so are one segment when adjacent)."""
+    return a is b or (
+        (a.ctrl is b.ctrl or a.ctrl == b.ctrl)
+        and a.status == b.status
+        and a.status_by == b.status_by
+        and a.events == b.events
+    )
 
 
 class PlaceFold:
@@ -96,21 +109,22 @@ class PlaceFold:
 
     def __init__(self, policy: Policy = SERVED) -> None:
         self.policy = policy
-        self._scorer = Scorer(policy)
+        self._scorer = Scorer.of(policy)
         self._decider = Decider(Arithmetic(self._scorer.denominator))
-        self._facts: dict[uuid.UUID, Fact] = {}
-        self._force: dict[uuid.UUID, bool] = {}
-        self._assertions: dict[uuid.UUID, Assertion] = {}
-        self._withdrawers: dict[uuid.UUID, list[uuid.UUID]] = {}
+        # Facts and what is known of them, by ``Fact.key`` (the id as an int).
+        self._facts: dict[int, Fact] = {}
+        self._force: dict[int, bool] = {}
+        self._assertions: dict[int, Assertion] = {}
+        self._withdrawers: dict[int, list[int]] = {}
         """For a target, the facts naming it with a withdrawing relation (any source)."""
-        self._linkers: dict[uuid.UUID, list[tuple[uuid.UUID, str]]] = {}
+        self._linkers: dict[int, list[tuple[int, str]]] = {}
         """For a target, the facts that confirm or deny it, with the relation."""
         # The structure the sweep reads: what starts at each point.
         self._specs: dict[tuple[int, int, str], Spec] = {}
         self._specs_at: dict[datetime, dict[tuple[int, int, str], Spec]] = {}
-        self._contests_at: dict[datetime, dict[uuid.UUID, Fact]] = {}
-        self._sieges_at: dict[datetime, dict[uuid.UUID, Fact]] = {}
-        self._enders_at: dict[datetime, set[uuid.UUID]] = {}
+        self._contests_at: dict[datetime, dict[int, Fact]] = {}
+        self._sieges_at: dict[datetime, dict[int, Fact]] = {}
+        self._enders_at: dict[datetime, set[int]] = {}
         self._claim_points: dict[datetime, int] = {}
         self._all_points: dict[datetime, int] = {}
         self._points: list[datetime] = []
@@ -138,7 +152,8 @@ class PlaceFold:
 
     def in_force(self) -> dict[uuid.UUID, bool]:
         """Whether each event is in force (rule 1), by event id."""
-        return dict(self._force)
+        facts = self._facts
+        return {facts[key].id: alive for key, alive in self._force.items()}
 
     def add(self, events: Iterable[Event]) -> Refold | None:
         """Add events (duplicates of held ones are ignored); return what changed, or None.
@@ -153,8 +168,9 @@ class PlaceFold:
         new = self._index(events)
         refold = None
         if new:
-            changed = self._update_force(new)
-            points = self._restructure(changed, {fact.id for fact in new})
+            fresh = {fact.key for fact in new}
+            changed = self._update_force(new, fresh)
+            points = self._restructure(changed, fresh)
             if points:
                 refold = self._refold(sorted(points))
         self._failed = False
@@ -168,32 +184,36 @@ class PlaceFold:
         new: list[Fact] = []
         for event in events:
             fact = Fact.of(event)
-            seen = facts.get(fact.id)
+            key = fact.key
+            seen = facts.get(key)
             if seen is not None:
                 if seen != fact:
                     raise ValueError(f"two different events share the id {fact.id}")
                 continue
-            facts[fact.id] = fact
+            facts[key] = fact
             new.append(fact)
             assertion = assertion_of(fact)
             if assertion is not None:
-                self._assertions[fact.id] = assertion
-            withdrawn: set[uuid.UUID] = set()
-            spoken: set[tuple[uuid.UUID, str]] = set()
-            for target, relation in fact.links:
-                if relation in WITHDRAWS and target not in withdrawn:
-                    withdrawn.add(target)
-                    self._withdrawers.setdefault(target, []).append(fact.id)
-                elif relation in SPEAKS_OF and target != fact.id:
-                    spoken.add((target, relation))
-            for target, relation in spoken:
-                self._linkers.setdefault(target, []).append((fact.id, relation))
+                self._assertions[key] = assertion
+            if fact.links:
+                withdrawn: set[int] = set()
+                spoken: set[tuple[int, str]] = set()
+                for target, relation in fact.links:
+                    if relation in WITHDRAWS and target not in withdrawn:
+                        withdrawn.add(target)
+                        self._withdrawers.setdefault(target, []).append(key)
+                    elif relation in SPEAKS_OF and target != key:
+                        spoken.add((target, relation))
+                for target, relation in sorted(spoken):
+                    self._linkers.setdefault(target, []).append((key, relation))
         return new
 
     def _withdrawn_by(self, fact: Fact) -> list[Fact]:
         """The facts ``fact`` takes out of force when it is in force (same source only)."""
+        if not fact.links:
+            return []
         facts = self._facts
-        seen: set[uuid.UUID] = set()
+        seen: set[int] = set()
         found = []
         for target, relation in fact.links:
             if relation in WITHDRAWS and target not in seen:
@@ -203,7 +223,7 @@ class PlaceFold:
                     found.append(held)
         return found
 
-    def _update_force(self, new: Sequence[Fact]) -> list[Fact]:
+    def _update_force(self, new: Sequence[Fact], fresh: set[int]) -> list[Fact]:
         """Rule 1 for the new facts and all they reach by withdrawing links; return the facts
         that are new or whose force changed.
 
@@ -213,36 +233,38 @@ class PlaceFold:
         original; linkers outside the affected set keep their known force.
         """
         facts, force = self._facts, self._force
-        affected = {fact.id: fact for fact in new}
-        stack = list(new)
+        withdrawers = self._withdrawers
+        affected = {fact.key: fact for fact in new}
+        stack = [fact for fact in new if fact.links]
         while stack:
             for target in self._withdrawn_by(stack.pop()):
-                if target.id not in affected:
-                    affected[target.id] = target
+                if target.key not in affected:
+                    affected[target.key] = target
                     stack.append(target)
         pending = dict.fromkeys(affected, 0)
         for fact in affected.values():
             for target in self._withdrawn_by(fact):
-                pending[target.id] += 1
-        fresh = {fact.id for fact in new}
+                pending[target.key] += 1
         changed: list[Fact] = []
-        ready = sorted((event_id for event_id, count in pending.items() if count == 0), key=_int)
+        ready = sorted(key for key, count in pending.items() if count == 0)
         decided = 0
         while ready:
-            fact = affected[ready.pop()]
+            key = ready.pop()
+            fact = affected[key]
             decided += 1
-            alive = not any(
+            linkers = withdrawers.get(key)
+            alive = not linkers or not any(
                 force.get(linker, False)
-                for linker in self._withdrawers.get(fact.id, ())
+                for linker in linkers
                 if linker in facts and facts[linker].source == fact.source
             )
-            if fact.id in fresh or force[fact.id] != alive:
+            if force.get(key) != alive or key in fresh:
                 changed.append(fact)
-            force[fact.id] = alive
+            force[key] = alive
             for target in self._withdrawn_by(fact):
-                pending[target.id] -= 1
-                if pending[target.id] == 0:
-                    ready.append(target.id)
+                pending[target.key] -= 1
+                if pending[target.key] == 0:
+                    ready.append(target.key)
         if decided != len(affected):
             raise ValueError("retraction links form a cycle; links must point to earlier events")
         return changed
@@ -250,28 +272,29 @@ class PlaceFold:
     # ---------------------------------------------------------------------------------------
     # Rule 2 and the points: what starts where
 
-    def _restructure(self, changed: Sequence[Fact], fresh: set[uuid.UUID]) -> set[datetime]:
+    def _restructure(self, changed: Sequence[Fact], fresh: set[int]) -> set[datetime]:
         """Bring the claims and statuses in step with the changed facts; return the points
         (starts and ends) of everything added or removed."""
         points: set[datetime] = set()
         facts, force, assertions = self._facts, self._force, self._assertions
         for fact in changed:
-            alive = force[fact.id]
-            own = assertions.get(fact.id)
+            key = fact.key
+            alive = force[key]
+            own = assertions.get(key)
             if own is not None:
                 self._set_spec(fact, fact, "direct", own, alive, points)
-            for target_id, relation in fact.links:
-                if relation not in SPEAKS_OF or target_id == fact.id:
+            for target_key, relation in fact.links:
+                if relation not in SPEAKS_OF or target_key == key:
                     continue
-                target = facts.get(target_id)
-                asserted = assertions.get(target_id)
+                target = facts.get(target_key)
+                asserted = assertions.get(target_key)
                 if target is not None and asserted is not None:
                     self._set_spec(fact, target, SPEAKS_OF[relation], asserted, alive, points)
-            if fact.id in fresh and own is not None:
+            if key in fresh and own is not None:
                 # Confirmations and denials that arrived before the event they speak of.
-                for linker_id, relation in self._linkers.get(fact.id, ()):
+                for linker_id, relation in self._linkers.get(key, ()):
                     linker = facts.get(linker_id)
-                    if linker is not None and linker_id != fact.id:
+                    if linker is not None and linker_id != key:
                         link = SPEAKS_OF[relation]
                         self._set_spec(linker, fact, link, own, force[linker_id], points)
             kind = fact.kind
@@ -286,12 +309,12 @@ class PlaceFold:
                 points.add(fact.start)
             if kind in ENDS_SIEGE:
                 enders = self._enders_at.get(fact.start)
-                if alive != (enders is not None and fact.id in enders):
+                if alive != (enders is not None and fact.key in enders):
                     if alive:
-                        self._enders_at.setdefault(fact.start, set()).add(fact.id)
+                        self._enders_at.setdefault(fact.start, set()).add(fact.key)
                     else:
                         assert enders is not None
-                        enders.discard(fact.id)
+                        enders.discard(fact.key)
                         if not enders:
                             del self._enders_at[fact.start]
                     self._count(fact.start, 1 if alive else -1, claim=False)
@@ -307,7 +330,7 @@ class PlaceFold:
         present: bool,
         points: set[datetime],
     ) -> None:
-        key = (maker.id.int, target.id.int, link)
+        key = (maker.key, target.key, link)
         held = self._specs.get(key)
         if present == (held is not None):
             return
@@ -420,7 +443,8 @@ class PlaceFold:
         points = self._points
         after = points[i + 1] if i + 1 < len(points) else None
         active = state.active
-        if any(c.end <= t for c in active):
+        boundary = t in self._claim_points  # only there can claims start or end
+        if boundary and active and any(c.end <= t for c in active):
             active = tuple(c for c in active if c.end > t)
         starting = self._specs_at.get(t)
         holding = state.holding
@@ -434,7 +458,7 @@ class PlaceFold:
                 )
             )
         contesting = state.contesting
-        if any(c[0] <= t for c in contesting):
+        if contesting and contesting[0][0] <= t:  # sorted by end
             contesting = tuple(c for c in contesting if c[0] > t)
         opened = self._contests_at.get(t)
         if opened:
@@ -462,7 +486,7 @@ class PlaceFold:
         ctrl = state.ctrl
         covered_end = state.covered_end
         if active:
-            if t in self._claim_points:
+            if boundary:
                 decision = self._decider.decide(active, t, holding)
                 holding, ctrl = decision.holding, decision.ctrl
                 if decision.marks is not None and covered_end is not None and covered_end < t:
@@ -472,19 +496,25 @@ class PlaceFold:
             ctrl = NO_CONTROL
         out: _Out | None = None
         if ctrl is not None:
-            if (
+            same_status = (
                 previous is not None
-                and previous.ctrl is ctrl
                 and contesting is state.contesting
                 and encircling is state.encircling
-            ):
+                and previous.ctrl.controller == ctrl.controller
+            )
+            if same_status and previous is not None and previous.ctrl is ctrl:
                 out = previous
             else:
-                status, status_by, drivers = status_of(ctrl.controller, contesting, encircling)
-                events = ctrl.events
-                if drivers:
-                    events = tuple(sorted({*events, *drivers}, key=_int))
-                out = _Out(ctrl, status, status_by, events)
+                if same_status and previous is not None:
+                    status, status_by, drivers = (
+                        previous.status,
+                        previous.status_by,
+                        previous.drivers,
+                    )
+                else:
+                    status, status_by, drivers = status_of(ctrl.controller, contesting, encircling)
+                events = _union(ctrl.events, drivers) if drivers else ctrl.events
+                out = _Out(ctrl, status, status_by, events, drivers)
         new_state = _State(holding, ctrl, covered_end, active, contesting, encircling)
         return new_state, out
 
@@ -512,7 +542,9 @@ class PlaceFold:
             assert old.ctrl.controller == marks.controller
             fresh = replaced.get(id(old))
             if fresh is None:
-                fresh = replaced[id(old)] = _Out(marks, old.status, old.status_by, old.events)
+                fresh = replaced[id(old)] = _Out(
+                    marks, old.status, old.status_by, old.events, old.drivers
+                )
             new_outs[n] = fresh
 
     # ---------------------------------------------------------------------------------------
@@ -561,7 +593,7 @@ class PlaceFold:
             out = outs[n]
             if out is None:
                 continue
-            if run_out is not None and _same(out, run_out):
+            if run_out is not None and _same_out(out, run_out):
                 continue
             if run_out is not None:
                 assert run_start is not None
@@ -627,17 +659,17 @@ def _segment(start: datetime, end: datetime | None, out: _Out) -> Segment:
 
 
 def _toggle(
-    index: dict[datetime, dict[uuid.UUID, Fact]], at: datetime, fact: Fact, present: bool
+    index: dict[datetime, dict[int, Fact]], at: datetime, fact: Fact, present: bool
 ) -> bool:
     """Add or remove ``fact`` under ``at``; whether that changed anything."""
     bucket = index.get(at)
-    if present == (bucket is not None and fact.id in bucket):
+    if present == (bucket is not None and fact.key in bucket):
         return False
     if present:
-        index.setdefault(at, {})[fact.id] = fact
+        index.setdefault(at, {})[fact.key] = fact
     else:
         assert bucket is not None
-        del bucket[fact.id]
+        del bucket[fact.key]
         if not bucket:
             del index[at]
     return True
@@ -645,6 +677,14 @@ def _toggle(
 
 def _int(value: uuid.UUID) -> int:
     return value.int
+
+
+def _union(events: tuple[uuid.UUID, ...], more: tuple[uuid.UUID, ...]) -> tuple[uuid.UUID, ...]:
+    """Sorted ids of both (an event can drive a status and make a claim through a link)."""
+    merged = sorted((*events, *more), key=_int)
+    return tuple(
+        event for n, event in enumerate(merged) if n == 0 or merged[n - 1].int != event.int
+    )
 
 
 def _order(claim: Claim) -> tuple[str, int, str, int, str, int]:

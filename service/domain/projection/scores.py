@@ -15,7 +15,7 @@ import uuid
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from fractions import Fraction
-from typing import TYPE_CHECKING, Final, TypeAlias
+from typing import TYPE_CHECKING, ClassVar, Final, TypeAlias
 
 from contracts.events import Hedge, Reliability
 from service.domain.policy import NEUTRAL, Policy
@@ -49,7 +49,18 @@ def common_denominator(policy: Policy) -> int:
 
 class Scorer:
     """Rule 5's score of a claim as an integer numerator over :attr:`denominator`, cached by
-    the few inputs it depends on."""
+    the few inputs it depends on. One per policy (:meth:`of`), shared by every fold."""
+
+    _shared: ClassVar[dict[tuple[str, int], Scorer]] = {}
+
+    @classmethod
+    def of(cls, policy: Policy) -> Scorer:
+        """The scorer of ``policy`` (a policy is immutable: its scores never change)."""
+        key = (policy.name, policy.version)
+        scorer = cls._shared.get(key)
+        if scorer is None or scorer.policy is not policy:
+            scorer = cls._shared[key] = cls(policy)
+        return scorer
 
     def __init__(self, policy: Policy) -> None:
         self.policy = policy
@@ -175,8 +186,9 @@ class Evidence:
     def events(self) -> tuple[uuid.UUID, ...]:
         """The ids of the events making the counted claims, sorted."""
         if self._events is None:
+            # One counted claim per source, and one source per event: no duplicates.
             self._events = tuple(
-                sorted({claim.event for claim in self.claims.values()}, key=_uuid_int)
+                sorted((claim.event for claim in self.claims.values()), key=_uuid_int)
             )
         return self._events
 
