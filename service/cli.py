@@ -30,12 +30,18 @@ from service.domain.interop.rows import SourceRow
 from service.logging import configure_logging
 from service.progress import Progress
 from service.projections.reads import FrontReader, StateQuery
-from service.projections.timelines import TimelineProjector, projection_state
+from service.projections.timelines import TimelineProjector, stale_because
 from service.settings import Settings, SettingsError, load_signing_key
 from service.store import migrate
 from service.store.appender import import_ndjson, split_lines
 from service.store.audit import AuditReader, SavedHead
-from service.store.db import create_pool, embedded_running, resolve_urls, stop_embedded
+from service.store.db import (
+    Connector,
+    create_pool,
+    embedded_running,
+    resolve_urls,
+    stop_embedded,
+)
 from service.store.events import EventStore
 from service.store.export import LOG_FORMATS, log_chunks, log_position
 from service.store.interop import import_rows
@@ -69,38 +75,56 @@ def tune_gc() -> None:
 def _store(settings: Settings, pool: asyncpg.Pool) -> EventStore:
     if not settings.projections:
         return EventStore(pool)
-    return EventStore(pool, TimelineProjector(cache_events=settings.fold_cache))
+    return EventStore(pool, _projector(settings))
+
+
+def _projector(settings: Settings) -> TimelineProjector:
+    return TimelineProjector(
+        cache_events=settings.fold_cache, rebuild_workers=settings.rebuild_workers
+    )
 
 
 def _migrate(settings: Settings) -> None:
-    """Migrate to head, then bring the projections up to the log if they lag behind it."""
+    """Migrate to head, then say whether the stored projections are stale.
+
+    Stale rows (another policy's, or behind the log) are not rebuilt here: ``frontline
+    serve`` rebuilds them in the background at start-up while it serves (or run
+    ``frontline rebuild``).
+    """
     assert settings.migrate_database_url is not None  # resolve_urls fills it
     migrate.upgrade(settings.migrate_database_url, "head", settings.db_role)
     if settings.projections:
-        asyncio.run(_catch_up(settings))
+        why = asyncio.run(_stale(settings))
+        if why is not None:
+            log.warning("projections_stale", reason=why)
+            sys.stderr.write(
+                f"frontline: {why}: the projections are stale and need a rebuild.\n"
+                "  `frontline serve` (and `make run`) rebuilds them at start-up in the "
+                "background, serving meanwhile\n"
+                "  (answers name the old rows' policy and position until the swap); or run "
+                "`frontline rebuild` now.\n"
+            )
 
 
-async def _catch_up(settings: Settings) -> None:
+async def _stale(settings: Settings) -> str | None:
     pool = await create_pool(settings)
     try:
-        head, _ = await EventStore(pool).head()
-        state = await projection_state(pool)
-        if state.position != head:
-            log.info("projections_behind_the_log", projected=state.position, head=head)
-            rows = await TimelineProjector(cache_events=settings.fold_cache).rebuild(pool)
-            log.info("projections_rebuilt", rows=rows, position=head)
+        return await stale_because(pool)
     finally:
         await pool.close()
 
 
 async def _rebuild(settings: Settings) -> int:
-    pool = await create_pool(settings)
     try:
-        rows = await TimelineProjector(cache_events=settings.fold_cache).rebuild(pool)
-        head, _ = await EventStore(pool).head()
-    finally:
-        await pool.close()
-    sys.stderr.write(f"rebuilt the projections: {rows} rows, up to position {head}\n")
+        report = await _projector(settings).rebuild(Connector.of(settings))
+    except FrontlineError as error:
+        sys.stderr.write(f"frontline rebuild: {error.detail}\n")
+        return 1
+    sys.stderr.write(
+        f"rebuilt the projections under {report.policy}: {report.rows} rows, up to position "
+        f"{report.position} ({report.events} events folded by {report.workers} workers in "
+        f"{report.seconds:.1f} s, {report.rounds} catch-up rounds)\n"
+    )
     return 0
 
 

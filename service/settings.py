@@ -70,6 +70,11 @@ class Settings:
     """Maintain the projections in each append (off: the log only; `frontline rebuild` later)."""
     fold_cache: int = field(default=1_000_000, metadata={"env": "FRONTLINE_FOLD_CACHE"})
     """Events whose places' folds stay in memory between commits (least recently used go)."""
+    rebuild_workers: int = field(default=0, metadata={"env": "FRONTLINE_REBUILD_WORKERS"})
+    """Worker processes that fold the log in a rebuild (0: one per core)."""
+    rebuild_stale: bool = field(default=True, metadata={"env": "FRONTLINE_REBUILD_STALE"})
+    """At start-up, rebuild stale projections (another policy's rows, or behind the log) in
+    the background while serving."""
 
     # --- live streams ---
     stream_heartbeat: float = field(default=10.0, metadata={"env": "FRONTLINE_STREAM_HEARTBEAT"})
@@ -137,6 +142,10 @@ class Settings:
             raise SettingsError("FRONTLINE_POOL_MIN exceeds FRONTLINE_POOL_MAX")
         if self.log_level.lower() not in ("debug", "info", "warning", "error"):
             raise SettingsError("FRONTLINE_LOG_LEVEL must be debug, info, warning or error")
+        if self.rebuild_workers < 0:
+            raise SettingsError(
+                "FRONTLINE_REBUILD_WORKERS (rebuild_workers) must be 0 (one per core) or more"
+            )
         if self.rate_limit < 0:
             raise SettingsError("FRONTLINE_RATE_LIMIT (rate_limit) must be 0 (no limit) or more")
         if self.anonymous_reads not in ("auto", "true", "false"):

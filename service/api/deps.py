@@ -15,6 +15,7 @@ from service.projections.timelines import TimelineProjector
 from service.settings import Settings
 from service.store.appender import GroupCommitter
 from service.store.audit import AuditReader
+from service.store.db import Connector
 from service.store.events import EventStore
 from service.store.keys import KeyStore
 
@@ -28,6 +29,8 @@ class Services:
     committer: GroupCommitter
     projector: TimelineProjector
     """The one projector of this process (the store uses it when projections are on)."""
+    connector: Connector
+    """How to open a connection of the service's own (a rebuild and its workers use it)."""
     front: FrontReader
     audit: AuditReader
     metrics: Metrics

@@ -83,3 +83,11 @@ class WriteRefused(FrontlineError):
 
 class NotReady(FrontlineError):
     """The database is unreachable or its schema is not at head. Answered with 503."""
+
+
+class RebuildUnderWay(FrontlineError):
+    """A rebuild of the projections was asked for while one is running. Answered with 409."""
+
+
+class RebuildFailed(FrontlineError):
+    """A rebuild stopped before its swap (the served rows are untouched). Answered with 500."""

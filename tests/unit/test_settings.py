@@ -35,6 +35,8 @@ READS: list[tuple[str, str, str, Any]] = [
     ("group_max", "FRONTLINE_GROUP_MAX", "64", 64),
     ("fold_cache", "FRONTLINE_FOLD_CACHE", "5000", 5000),
     ("projections", "FRONTLINE_PROJECTIONS", "off", False),
+    ("rebuild_workers", "FRONTLINE_REBUILD_WORKERS", "3", 3),
+    ("rebuild_stale", "FRONTLINE_REBUILD_STALE", "false", False),
     ("anonymous_reads", "FRONTLINE_ANONYMOUS_READS", "true", "true"),
     ("key_cache", "FRONTLINE_KEY_CACHE", "0.5", 0.5),
     ("rate_limit", "FRONTLINE_RATE_LIMIT", "600", 600),
@@ -179,12 +181,18 @@ def test_with_checks_again() -> None:
 
 @pytest.mark.parametrize(
     ("env", "raw"),
-    [("FRONTLINE_PORT", "0"), ("FRONTLINE_PORT", "65536"), ("FRONTLINE_DB_ROLE", "bad-role")],
+    [
+        ("FRONTLINE_PORT", "0"),
+        ("FRONTLINE_PORT", "65536"),
+        ("FRONTLINE_DB_ROLE", "bad-role"),
+        ("FRONTLINE_REBUILD_WORKERS", "-1"),
+    ],
 )
 def test_other_impossible_values_fail_naming_the_variable(
     monkeypatch: pytest.MonkeyPatch, env: str, raw: str
 ) -> None:
-    """A port outside 1..65535 or a role name that is not an identifier names its variable."""
+    """A port outside 1..65535, a role name that is not an identifier, or a negative number
+    of rebuild workers names its variable."""
     monkeypatch.setenv(env, raw)
     with pytest.raises(SettingsError, match=env):
         Settings.from_env()
