@@ -501,15 +501,16 @@ class _Process:
         return answer
 
     async def stop(self) -> None:
-        """Close its stdin (it ends on its own), or end it when it does not."""
+        """Close its stdin (it ends on its own), or end it when it does not (or when the
+        rebuild is cancelled meanwhile)."""
         if self.process.returncode is None and self.process.stdin is not None:
             self.process.stdin.close()
         try:
             await asyncio.wait_for(self.process.wait(), 5)
-        except TimeoutError:
+        except BaseException:
             with contextlib.suppress(ProcessLookupError):
                 self.process.kill()
-            await self.process.wait()
+            await asyncio.shield(self.process.wait())
 
 
 class _Workers:
@@ -730,11 +731,23 @@ class Rebuild:
                 caught_up_warm=0 if workers is None else workers.warm,
             )
         finally:
-            if workers is not None:
-                await workers.stop()
-            # Closing the connection ends the advisory lock (and any transaction left open).
-            with contextlib.suppress(Exception):
-                await asyncio.shield(conn.close())
+            try:
+                if workers is not None:
+                    await workers.stop()
+            finally:
+                # Closing the connection ends the advisory lock (and any transaction open).
+                await _close(conn)
+
+
+async def _close(conn: asyncpg.Connection) -> None:
+    """Close the connection; drop it if that fails or is cancelled."""
+    try:
+        await conn.close(timeout=5)
+    except Exception:
+        conn.terminate()
+    except BaseException:  # cancelled: drop it, and go on being cancelled
+        conn.terminate()
+        raise
 
 
 async def _head(conn: asyncpg.Connection) -> int:
