@@ -10,7 +10,8 @@ rows of ``segments`` and appends go on (migration 0005):
 2. **Fold.** The places, in id order, are cut into ranges of about the same number of
    events; each worker takes the next range (the largest first), reads its events up to
    ``P0`` with its own connection and cursor, replays each place commit by commit
-   (:func:`~service.domain.bitemporal.history`) and COPYs the rows into ``segments_next``.
+   (:func:`~service.domain.bitemporal.history`) and COPYs the rows into ``segments_next``
+   (which has no index yet: they are built once it is filled).
    The service's process only hands out ranges: it decodes no event and encodes no row.
 3. **Catch up.** The places appended to after the last position caught up with are folded
    again up to the new head, by the worker their id hashes to: from their whole log the
@@ -83,6 +84,10 @@ QUICK_ROUND: Final = 0.25
 """Seconds: a catch-up round shorter than this is followed by the last one, under the lock."""
 MAX_ROUNDS: Final = 8
 """Catch-up rounds before the last one, at most (each folds what came during the previous)."""
+WORKER_NICENESS: Final = 10
+"""How much lower than the service's the workers' scheduling priority is."""
+INDEX_TIMEOUT: Final = 3600.0
+"""Seconds the indexing of the filled twin may take."""
 SWAP_ATTEMPTS: Final = 5
 """Tries of the last round and swap when a long read holds ``segments`` past the swap's
 ``lock_timeout``."""
@@ -421,6 +426,9 @@ def worker_main() -> int:
     # The protocol owns the real stdout; anything printed goes to stderr (the service's log).
     channel = os.fdopen(os.dup(1), "wb")
     os.dup2(2, 1)
+    # The fold is background work: the service's own process (reads, appends) goes first
+    # when the cores are busy.
+    os.nice(WORKER_NICENESS)
     commands = sys.stdin.buffer
     start = _read_message(commands)
     if not isinstance(start, Start):
@@ -669,7 +677,9 @@ class Rebuild:
             if snapshot > 0:
                 ranges = plan_ranges(places, self.workers, snapshot)
                 rows += await (await pool()).fold(ranges, self.progress)
-            await conn.execute(SQL["analyze_segments_next"])
+            # Building the indexes of millions of rows may outlast FRONTLINE_DB_TIMEOUT,
+            # which bounds every other statement of the rebuild.
+            await conn.execute(SQL["index_segments_next"], timeout=INDEX_TIMEOUT)
             caught = snapshot
             rounds = 0
             await self._stage("catching-up", caught)

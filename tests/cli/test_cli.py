@@ -16,6 +16,7 @@ import asyncpg
 import pytest
 
 from service.domain.audit import Head, SigningKey
+from service.domain.policy import SERVED
 from service.store.db import embedded_running
 from tests.payloads import at_place, event_json
 
@@ -260,3 +261,47 @@ async def test_import_rejects_a_line_with_a_lone_surrogate_naming_the_field(
     assert [(e["line"], e["field"]) for e in result["errors"]] == [(2, "actor")]
     assert "surrogate" in result["errors"][0]["reason"]
     assert await _count(fresh_db) == 2
+
+
+async def _projection(url: str) -> tuple[str, int]:
+    conn = await asyncpg.connect(url)
+    try:
+        row = await conn.fetchrow("SELECT policy, position FROM projection_state")
+        assert row is not None
+        return row["policy"], row["position"]
+    finally:
+        await conn.close()
+
+
+async def test_migrate_says_stale_projections_need_a_rebuild_and_rebuild_brings_them(
+    fresh_db: str, tmp_path: Path
+) -> None:
+    """`frontline migrate` on a database whose projection holds another policy's rows
+    says, in words, that they are stale, that `frontline serve` rebuilds them at start-up
+    while serving and that `frontline rebuild` does it now, and leaves them; `frontline
+    rebuild` then brings them to the served policy up to the head and says what it did."""
+    env = _env(DATABASE_URL=fresh_db)
+    events = tmp_path / "events.ndjson"
+    events.write_text("\n".join(json.dumps(at_place(f"sy-p{i}")) for i in range(3)) + "\n")
+    assert _run(["import", str(events)], env).returncode == 0
+    conn = await asyncpg.connect(fresh_db)
+    try:
+        await conn.execute("UPDATE projection_state SET policy = 'credibility-v0'")
+    finally:
+        await conn.close()
+    migrated = _run(["migrate"], env)
+    assert migrated.returncode == 0, migrated.stderr
+    assert "rows of credibility-v0" in migrated.stderr
+    assert f"this code serves {SERVED.name}" in migrated.stderr
+    assert "stale and need a rebuild" in migrated.stderr
+    assert "`frontline serve`" in migrated.stderr
+    assert "`frontline rebuild`" in migrated.stderr
+    assert await _projection(fresh_db) == ("credibility-v0", 3)
+
+    rebuilt = _run(["rebuild"], env)
+    assert rebuilt.returncode == 0, rebuilt.stderr
+    assert f"rebuilt the projections under {SERVED.name}" in rebuilt.stderr
+    assert "up to position 3" in rebuilt.stderr
+    assert await _projection(fresh_db) == (SERVED.name, 3)
+    assert await _count(fresh_db, "segments") == 3
+    assert "stale" not in _run(["migrate"], env).stderr

@@ -281,7 +281,9 @@ async def test_only_the_service_role_may_clear_or_swap_and_it_owns_neither_table
 ) -> None:
     """The twin and its functions follow least privilege: the service role owns neither
     table and cannot TRUNCATE or rename them itself, but may call the three functions
-    (which run as their owner); a role without grants (as PUBLIC) may call none of them."""
+    (which run as their owner); a role without grants (as PUBLIC) may call none of them.
+    The swap refuses a twin that was emptied and not indexed again (it would serve without
+    its indexes)."""
     tables = await owner.fetch(
         "SELECT tablename, tableowner FROM pg_tables WHERE tablename LIKE 'segments%'"
     )
@@ -292,13 +294,16 @@ async def test_only_the_service_role_may_clear_or_swap_and_it_owns_neither_table
             with pytest.raises(asyncpg.InsufficientPrivilegeError):
                 await conn.execute(statement)
         await conn.execute(SQL["clear_segments_next"])
-        await conn.execute(SQL["analyze_segments_next"])
+        with pytest.raises(asyncpg.ObjectNotInPrerequisiteStateError, match="not indexed"):
+            async with conn.transaction():
+                await conn.execute(SQL["swap_segments"])
+        await conn.execute(SQL["index_segments_next"])
     definers = await owner.fetch(
         "SELECT proname, prosecdef, proconfig FROM pg_proc WHERE proname LIKE 'frontline_%seg%'"
     )
     assert {r["proname"]: r["prosecdef"] for r in definers} == {
         "frontline_clear_segments_next": True,
-        "frontline_analyze_segments_next": True,
+        "frontline_index_segments_next": True,
         "frontline_swap_segments": True,
     }
     assert all("search_path=pg_catalog, public" in r["proconfig"] for r in definers)
@@ -308,7 +313,7 @@ async def test_only_the_service_role_may_clear_or_swap_and_it_owns_neither_table
     )
     for function in (
         "frontline_clear_segments_next()",
-        "frontline_analyze_segments_next()",
+        "frontline_index_segments_next()",
         "frontline_swap_segments()",
     ):
         assert not await owner.fetchval(
