@@ -111,6 +111,10 @@ fuzz: install ## schemathesis, every check and phase, against a served instance 
 bench-front: install ## the projections' benchmarks at 1,000,000 events: ingest on/off, state box, rebuild
 	$(BIN)/python -m bench.front
 
+.PHONY: bench-rebuild
+bench-rebuild: install ## the rebuild at 100,000 events: speed against a cursor fold, memory, p99 beside it
+	$(BIN)/python -m bench.rebuild --scale 100000
+
 .PHONY: docker-check
 docker-check: ## build the image with podman and check /ready (installs podman; slow)
 	bash scripts/docker-check.sh

@@ -260,6 +260,15 @@ class Bench:
             raise RuntimeError(f"rebuild: {answer.status} {answer.body[:500]!r}")
         return {"seconds": seconds, "answer": json.loads(answer.body), **memory.figures()}
 
+    def last_report(self) -> dict[str, Any]:
+        """The service's log line of its last rebuild (rounds, time under the head lock...)."""
+        found: dict[str, Any] = {}
+        with self.service.log_path.open() as lines:
+            for line in lines:
+                if '"projections_rebuilt"' in line:
+                    found = json.loads(line)
+        return {k: v for k, v in found.items() if k not in ("request_id", "level", "event")}
+
     async def cursor_fold(self) -> int:
         """The baseline: one cursor over the same rows, decoded and folded into a dict."""
         decode = msgspec.json.decode
@@ -293,6 +302,7 @@ class Bench:
                     baseline.append(took)
                 sys.stderr.write(f"rebuild round {round_ + 1} {side}: {took:.1f}s\n")
         best = min(service, key=lambda r: r["seconds"])
+        self.figures["last_report"] = self.last_report()
         self.figures["speed"] = {
             "events": events,
             "service_seconds": [round(r["seconds"], 2) for r in service],
@@ -364,6 +374,7 @@ class Bench:
         stop.set()
         await asyncio.gather(*runs)
         self.figures["beside"] = {
+            "report": self.last_report(),
             "probe_rate": self.args.probe_rate,
             "rebuild_seconds": round(rebuild["seconds"], 2),
             "rebuild_answer": rebuild["answer"],
@@ -394,8 +405,15 @@ def table(figures: dict[str, Any]) -> str:
             f"requests) | {d['p99_ms']} | {q['p99_ms']} | **{beside['p99_ratio'][name]}** "
             f"| <= {GOALS['p99_during_over_quiet']} |"
         )
+    report = beside["report"]
     lines.append(
-        f"\nmemory high-water mark during a rebuild: service and its workers "
+        f"\nbeside the probes the rebuild took {beside['rebuild_seconds']} s, "
+        f"{report.get('rounds')} catch-up rounds ({report.get('caught_up_cold')} places from "
+        f"their whole log, {report.get('caught_up_warm')} from a kept fold); appends waited "
+        f"{report.get('locked_seconds')} s for its last round and swap"
+    )
+    lines.append(
+        f"memory high-water mark during a rebuild: service and its workers "
         f"{memory['peak_total_mib']} MiB, the service's own process "
         f"{memory['peak_service_process_mib']} MiB; during the rebuild beside the probes "
         f"{beside['memory']['peak_total_mib']} MiB"

@@ -113,13 +113,20 @@ class RebuildProgress:
 
     def describe(self) -> str:
         """One line for a person: what it does, how far it is."""
-        seconds = time.monotonic() - self.started
+        seconds = f"{time.monotonic() - self.started:.0f} s"
         if self.stage == "folding":
             return (
                 f"a rebuild is folding the log up to position {self.position} "
-                f"({self.folded} of {self.events} events, {seconds:.0f} s)"
+                f"({self.folded} of {self.events} events, {seconds})"
             )
-        return f"a rebuild is {self.stage} (position {self.position}, {seconds:.0f} s)"
+        if self.stage == "catching-up":
+            return (
+                f"a rebuild is catching up with the appends made since it began (it reached "
+                f"position {self.position}, {seconds})"
+            )
+        if self.stage == "swapping":
+            return f"a rebuild is swapping its rows in (position {self.position}, {seconds})"
+        return f"a rebuild is {self.stage} ({seconds})"
 
 
 @dataclass(frozen=True, slots=True)
@@ -140,6 +147,9 @@ class RebuildReport:
     workers: int
     worker_peak_kib: int
     """The largest peak resident memory of a worker process, in KiB."""
+    locked_seconds: float = 0.0
+    """How long appends waited for it: the last catch-up round and the swap, under the head
+    lock."""
     caught_up_cold: int = 0
     """Places caught up with by folding their whole log (their first catch-up)."""
     caught_up_warm: int = 0
@@ -695,11 +705,13 @@ class Rebuild:
                 if time.monotonic() - began < QUICK_ROUND:
                     break
             await self._stage("swapping", caught)
+            locked_seconds = 0.0
             for attempt in range(1, SWAP_ATTEMPTS + 1):
                 transaction = conn.transaction()
                 await transaction.start()
                 try:
                     # Appends wait from here to the commit: one short round and the rename.
+                    lock_began = time.monotonic()
                     locked = await conn.fetchrow(SQL["lock_head"])
                     assert locked is not None  # the migration inserts the head row
                     final = int(locked["position"])
@@ -709,6 +721,7 @@ class Rebuild:
                         rounds += 1
                     caught = final
                     await self.swap(conn, transaction, final)
+                    locked_seconds = time.monotonic() - lock_began
                 except asyncpg.LockNotAvailableError:
                     await transaction.rollback()
                     if attempt == SWAP_ATTEMPTS:
@@ -737,6 +750,7 @@ class Rebuild:
                 seconds=round(time.monotonic() - self.progress.started, 3),
                 workers=0 if workers is None else len(workers.processes),
                 worker_peak_kib=0 if workers is None else workers.peak_kib,
+                locked_seconds=round(locked_seconds, 4),
                 caught_up_cold=0 if workers is None else workers.cold,
                 caught_up_warm=0 if workers is None else workers.warm,
             )

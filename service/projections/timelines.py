@@ -370,6 +370,7 @@ class TimelineProjector:
                 seconds=report.seconds,
                 workers=report.workers,
                 worker_peak_kib=report.worker_peak_kib,
+                locked_seconds=report.locked_seconds,
                 caught_up_cold=report.caught_up_cold,
                 caught_up_warm=report.caught_up_warm,
             )

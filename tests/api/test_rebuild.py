@@ -164,7 +164,11 @@ async def test_reads_health_and_posts_answer_while_a_rebuild_is_held_open(
             "WHERE place_id = 'sy-raqqa' AND known_to IS NULL"
         )
         rebuild = asyncio.ensure_future(client.post("/v1/admin/rebuild"))
-        for stage, place in (("catching-up", "sy-deir"), ("swapping", "sy-raqqa")):
+        stages = (
+            ("catching-up", "sy-deir", "catching up with the appends"),
+            ("swapping", "sy-raqqa", "swapping its rows in"),
+        )
+        for stage, place, doing in stages:
             await gate.at(stage)
             assert (await quick(client.get("/health"))).status_code == 200
             assert (await quick(client.get("/ready"))).status_code == 200
@@ -180,7 +184,7 @@ async def test_reads_health_and_posts_answer_while_a_rebuild_is_held_open(
             second = await quick(client.post("/v1/admin/rebuild"))
             body = assert_problem(second, 409)
             assert body["type"].endswith("/rebuild-under-way")
-            assert f"a rebuild is {stage}" in body["detail"]
+            assert f"a rebuild is {doing}" in body["detail"]
             assert not rebuild.done()
             gate.release(stage)
         response = await asyncio.wait_for(rebuild, 120)

@@ -123,6 +123,7 @@ async def test_appends_during_a_rebuild_are_in_its_rows_and_equal_a_rebuild_alon
     assert report.rounds >= 2  # at least one round before the lock and the one under it
     assert report.caught_up_cold > 0  # places appended to during the rebuild: whole log once
     assert report.caught_up_warm > 0  # and again: from the folds the workers kept
+    assert 0 < report.locked_seconds < report.seconds
     assert await owner.fetchval("SELECT count(*) FROM segments WHERE confidence = 99") == 0
     await check_history(owner, oracle, work.places)
     rebuilt = await snapshot(owner)
@@ -223,6 +224,20 @@ async def test_appends_on_stale_rows_write_nothing_until_a_rebuild(
     assert "stop at position" in (await stale_because(pool) or "")
     await projector.rebuild(Connector.of(settings))
     await check_history(owner, oracle, work.places)
+
+
+async def test_the_first_commit_adopts_the_served_policy(pool: asyncpg.Pool, owner: Conn) -> None:
+    """A projection at position 0 holds no row, whatever policy it names (a fresh database
+    migrated before the served policy changed): the first commit is projected and the
+    state takes the served policy."""
+    await owner.execute("UPDATE projection_state SET policy = 'credibility-v0'")
+    store = EventStore(pool, TimelineProjector())
+    oracle = Oracle()
+    await _append_some(oracle, store, Workload.of(RandomPick(random.Random(8)), 6, 2), owner, 3)
+    state = await projection_state(pool)
+    assert state.follows(SERVED)
+    assert state.position == (await store.head())[0]
+    await check_history(owner, oracle, ["t6-p0", "t6-p1"])
 
 
 async def test_an_empty_log_adopts_the_served_policy_without_a_rebuild(
