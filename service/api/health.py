@@ -16,6 +16,7 @@ from service.metrics import PoolUse
 from service.projections.timelines import projection_state
 from service.store.events import UNAVAILABLE
 from service.store.migrate import head_revision
+from service.store.queries import SQL
 
 READY_TIMEOUT: Final = 5.0
 
@@ -91,11 +92,12 @@ async def _readiness(services: Services) -> Health:
                 why = f"the projections stop at position {state.position} and the log at {head}"
             if why is not None:
                 rebuilding = services.projector.rebuilding
-                remedy = (
-                    rebuilding.describe()
-                    if rebuilding is not None
-                    else "run `frontline rebuild` (or POST /v1/admin/rebuild)"
-                )
+                if rebuilding is not None:
+                    remedy = rebuilding.describe()
+                elif await services.store.pool.fetchval(SQL["read_rebuild_running"]):
+                    remedy = "another process is rebuilding them"
+                else:
+                    remedy = "run `frontline rebuild` (or POST /v1/admin/rebuild)"
                 raise NotReady(f"{why}: {remedy}")
     except UNAVAILABLE as error:  # TimeoutError too: it is an OSError
         raise NotReady(f"the database is unreachable: {type(error).__name__}") from error

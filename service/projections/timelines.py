@@ -356,7 +356,9 @@ class TimelineProjector:
         self._rebuild = None
         if task.cancelled():
             log.warning("projections_rebuild_cancelled")
-        elif (error := task.exception()) is not None:
+        elif isinstance(error := task.exception(), RebuildUnderWay):
+            log.info("projections_rebuild_refused", reason=str(error))
+        elif error is not None:
             log.error("projections_rebuild_failed", error=f"{type(error).__name__}: {error}")
         else:
             report = task.result()

@@ -24,6 +24,7 @@ from service.app import create_app
 from service.domain.policy import SERVED
 from service.projections.timelines import TimelineProjector
 from service.settings import Settings
+from service.store.db import Connector
 from tests.api.conftest import assert_problem
 from tests.integration.test_rebuild import Gate
 from tests.payloads import at_place, event_json
@@ -275,3 +276,30 @@ async def test_a_service_told_not_to_rebuild_serves_stale_rows_honestly(
         assert response.json()["policy"] == SERVED.name
         assert (await state(client))["frame"]["policy"] == SERVED.name
         assert (await client.get("/ready")).status_code == 200
+
+
+async def test_ready_says_when_another_process_rebuilds(
+    settings: Settings, admin_key: str, owner: asyncpg.Connection
+) -> None:
+    """A rebuild run by another process (here another projector, as `frontline rebuild`
+    would) on stale rows: /ready says that process is rebuilding them, and this service's
+    own POST /v1/admin/rebuild is a 409 (the lock is the database's, not the process's)."""
+    async with serving(settings, admin_key, None) as served:
+        await post(served.client, event_json())
+    await owner.execute("UPDATE projection_state SET policy = $1", STALE)
+    gate = Gate("folding")
+    other = TimelineProjector(rebuild_workers=1, on_rebuild=gate)
+    task = other.start_rebuild(Connector.of(settings))
+    try:
+        await gate.at("folding")
+        async with serving(settings.with_(rebuild_stale=False), admin_key, None) as served:
+            ready = assert_problem(await quick(served.client.get("/ready")), 503)
+            assert "another process is rebuilding them" in ready["detail"]
+            refused = assert_problem(await quick(served.client.post("/v1/admin/rebuild")), 409)
+            assert "another process" in refused["detail"]
+            gate.release("folding")
+            await asyncio.wait_for(task, 120)
+            assert (await quick(served.client.get("/ready"))).status_code == 200
+    finally:
+        gate.release_all()
+        await asyncio.gather(task, return_exceptions=True)
