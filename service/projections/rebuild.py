@@ -80,6 +80,12 @@ COPY_BATCH: Final = 5000
 RANGES_PER_WORKER: Final = 16
 """About how many ranges of places each worker folds (more: finer balance, more round trips)."""
 MIN_RANGE_EVENTS: Final = 500
+KEEP_FROM: Final = 32
+"""Places with at least this many events keep their fold from the first pass (while the
+worker's budget allows): a catch-up then folds only what was appended to them."""
+FINAL_COLD_EVENTS: Final = 2000
+"""A catch-up left for the last round (under the head lock) may fold at most about this many
+events of places from their whole log; more, and another round runs first."""
 QUICK_ROUND: Final = 0.25
 """Seconds: a catch-up round shorter than this is followed by the last one, under the lock."""
 MAX_ROUNDS: Final = 8
@@ -197,6 +203,8 @@ class Done(msgspec.Struct, tag="done", frozen=True):
     peak_kib: int
     cold: int = 0
     warm: int = 0
+    kept: list[str] = msgspec.field(default_factory=list)
+    """(Folding a range) the places whose fold the worker keeps for the catch-up."""
 
 
 class Failed(msgspec.Struct, tag="failed", frozen=True):
@@ -256,6 +264,11 @@ def replay(
     return done, fold, current
 
 
+def _peak_kib() -> int:
+    """This process's peak resident memory, in KiB (Linux counts ru_maxrss in KiB)."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+
+
 @dataclass(slots=True)
 class _Kept:
     """A place a worker folded during a catch-up, as of position ``upto``."""
@@ -276,23 +289,21 @@ class _Worker:
         self.kept_events = 0
 
     async def run(self, task: Task) -> Done:
-        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux
         if isinstance(task, FoldRange):
-            rows, events = await self.fold_range(task)
-            return Done(rows=rows, events=events, peak_kib=peak)
-        kept = sum(place in self.kept for place in set(task.places))
+            kept: list[str] = []
+            rows, events = await self.fold_range(task, kept)
+            return Done(rows=rows, events=events, peak_kib=_peak_kib(), kept=kept)
+        places = set(task.places)
+        warm = sum(place in self.kept for place in places)
         rows, events = await self.catch_up(task)
-        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
         return Done(
-            rows=rows,
-            events=events,
-            peak_kib=peak,
-            cold=len(set(task.places)) - kept,
-            warm=kept,
+            rows=rows, events=events, peak_kib=_peak_kib(), cold=len(places) - warm, warm=warm
         )
 
-    async def fold_range(self, task: FoldRange) -> tuple[int, int]:
-        """Every row of the range's places up to ``task.upto``, COPYed into the twin."""
+    async def fold_range(self, task: FoldRange, kept: list[str]) -> tuple[int, int]:
+        """Every row of the range's places up to ``task.upto``, COPYed into the twin; the
+        folds of its busy places are kept (while they fit), their names added to ``kept``:
+        appends go to busy places most, and those are the costly ones to fold again."""
         batch: list[tuple[object, ...]] = []
         written = events = 0
         place: str | None = None
@@ -306,7 +317,7 @@ class _Worker:
                 place_id, commit, payload = record[0], record[1], record[2]
                 if place_id != place:
                     if place is not None:
-                        written += await self._history(place, commits, batch)
+                        written += await self._history(place, commits, batch, task, kept)
                     place, commits = place_id, []
                 events += 1
                 if commits and commits[-1][0] == commit:
@@ -314,14 +325,26 @@ class _Worker:
                 else:
                     commits.append((commit, [decode(payload)]))
             if place is not None:
-                written += await self._history(place, commits, batch)
+                written += await self._history(place, commits, batch, task, kept)
             await self._copy(batch)
         return written, events
 
     async def _history(
-        self, place: str, commits: list[tuple[int, list[Event]]], batch: list[tuple[object, ...]]
+        self,
+        place: str,
+        commits: list[tuple[int, list[Event]]],
+        batch: list[tuple[object, ...]],
+        task: FoldRange,
+        kept: list[str],
     ) -> int:
-        rows = history(place, commits, self.policy)
+        events = sum(len(added) for _, added in commits)
+        if events >= KEEP_FROM and self.kept_events + events <= self.keep_events:
+            rows, fold, current = replay(place, commits, self.policy)
+            self.kept[place] = _Kept(fold, current, task.upto)
+            self.kept_events += len(fold)
+            kept.append(place)
+        else:
+            rows = history(place, commits, self.policy)
         batch.extend(_record(h.row, h.known_from, h.known_to) for h in rows)
         if len(batch) >= COPY_BATCH:
             await self._copy(batch)
@@ -539,6 +562,9 @@ class _Workers:
         self.peak_kib = 0
         self.cold = 0
         self.warm = 0
+        self.owner: dict[str, int] = {}
+        """The worker that folded each place kept or caught up with: it alone catches up
+        with it (it may keep its fold; two workers must never both hold one)."""
 
     @classmethod
     async def start(cls, count: int, start: Start) -> _Workers:
@@ -564,22 +590,29 @@ class _Workers:
         queue = list(reversed(ranges))
         written = 0
 
-        async def drive(process: _Process) -> None:
+        async def drive(index: int, process: _Process) -> None:
             nonlocal written
             while queue:
                 done = await self._run(process, queue.pop())
                 written += done.rows
                 progress.folded += done.events
+                self.owner.update(dict.fromkeys(done.kept, index))
 
-        await _all(drive(p) for p in self.processes)
+        await _all(drive(i, p) for i, p in enumerate(self.processes))
         return written
 
+    def kept(self, place: str) -> bool:
+        """Whether some worker may hold the place's fold (it was kept or caught up with)."""
+        return place in self.owner
+
     async def catch_up(self, places: Sequence[str], upto: int) -> int:
-        """The places' rows brought up to ``upto``, each place by the worker its id hashes
-        to (the one that may hold its fold); the change in the row count."""
+        """The places' rows brought up to ``upto``, each by the worker that holds it (or
+        the one its id hashes to, which holds it from then on); the change in the row
+        count."""
         shares: list[list[str]] = [[] for _ in self.processes]
         for place in places:
-            shares[zlib.crc32(place.encode()) % len(shares)].append(place)
+            index = self.owner.setdefault(place, zlib.crc32(place.encode()) % len(shares))
+            shares[index].append(place)
         dones = await _all(
             self._run(process, CatchUp(places=share, upto=upto))
             for process, share in zip(self.processes, shares, strict=True)
@@ -693,17 +726,24 @@ class Rebuild:
             caught = snapshot
             rounds = 0
             await self._stage("catching-up", caught)
+            quick = False
             for _ in range(MAX_ROUNDS):
                 head = await _head(conn)
                 touched = await _touched(conn, caught, head)
                 if not touched:
                     break
+                running = await pool()
+                # After a quick round, what came meanwhile is left to the last round (under
+                # the head lock), unless it would fold much from whole logs there.
+                if quick:
+                    cold = [place for place in touched if not running.kept(place)]
+                    if await conn.fetchval(SQL["count_places_events"], cold) <= FINAL_COLD_EVENTS:
+                        break
                 began = time.monotonic()
-                rows += await (await pool()).catch_up(touched, head)
+                rows += await running.catch_up(touched, head)
                 caught, rounds = head, rounds + 1
                 self.progress.position = caught
-                if time.monotonic() - began < QUICK_ROUND:
-                    break
+                quick = time.monotonic() - began < QUICK_ROUND
             await self._stage("swapping", caught)
             locked_seconds = 0.0
             for attempt in range(1, SWAP_ATTEMPTS + 1):

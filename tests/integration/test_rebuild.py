@@ -20,7 +20,7 @@ import pytest
 
 from service.domain.errors import RebuildUnderWay
 from service.domain.policy import SERVED
-from service.projections.rebuild import RebuildProgress
+from service.projections.rebuild import KEEP_FROM, RebuildProgress
 from service.projections.timelines import TimelineProjector, projection_state, stale_because
 from service.settings import Settings
 from service.store.db import Connector
@@ -136,6 +136,28 @@ async def test_appends_during_a_rebuild_are_in_its_rows_and_equal_a_rebuild_alon
     assert (alone.rows, alone.position, alone.rounds) == (report.rows, head, 0)
     # And the log goes on: appends after the swap are projected on the rebuilt rows.
     await _append_some(oracle, store, work, owner, 5)
+    await check_history(owner, oracle, work.places)
+
+
+async def test_a_busy_place_is_caught_up_from_the_fold_kept_by_the_first_pass(
+    settings: Settings, pool: asyncpg.Pool, owner: Conn
+) -> None:
+    """A place with many events keeps its fold from the first pass, so appends to it during
+    the rebuild are folded on top of it (not from its whole log again), by the worker that
+    holds it; the rows stay exact at every commit."""
+    gate = Gate("catching-up")
+    projector = TimelineProjector(rebuild_workers=2, on_rebuild=gate)
+    store = EventStore(pool, projector)
+    work = Workload.of(RandomPick(random.Random(17)), 7, 1)
+    oracle = Oracle()
+    while len(oracle.events) < KEEP_FROM + 5:
+        await oracle.append(store, [work.new()])
+    task = projector.start_rebuild(Connector.of(settings))
+    await gate.at("catching-up")
+    await _append_some(oracle, store, work, owner, 4)
+    gate.release("catching-up")
+    report = await asyncio.wait_for(task, 120)
+    assert (report.caught_up_cold, report.caught_up_warm) == (0, report.rounds)
     await check_history(owner, oracle, work.places)
 
 
