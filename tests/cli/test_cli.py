@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import signal
@@ -284,11 +285,7 @@ async def test_migrate_says_stale_projections_need_a_rebuild_and_rebuild_brings_
     events = tmp_path / "events.ndjson"
     events.write_text("\n".join(json.dumps(at_place(f"sy-p{i}")) for i in range(3)) + "\n")
     assert _run(["import", str(events)], env).returncode == 0
-    conn = await asyncpg.connect(fresh_db)
-    try:
-        await conn.execute("UPDATE projection_state SET policy = 'credibility-v0'")
-    finally:
-        await conn.close()
+    await _make_stale(fresh_db)
     migrated = _run(["migrate"], env)
     assert migrated.returncode == 0, migrated.stderr
     assert "rows of credibility-v0" in migrated.stderr
@@ -305,3 +302,51 @@ async def test_migrate_says_stale_projections_need_a_rebuild_and_rebuild_brings_
     assert await _projection(fresh_db) == (SERVED.name, 3)
     assert await _count(fresh_db, "segments") == 3
     assert "stale" not in _run(["migrate"], env).stderr
+
+
+async def _make_stale(url: str) -> None:
+    conn = await asyncpg.connect(url)
+    try:
+        await conn.execute("UPDATE projection_state SET policy = 'credibility-v0'")
+    finally:
+        await conn.close()
+
+
+def test_serve_rebuilds_stale_projections_at_start_while_serving(
+    fresh_db: str, tmp_path: Path
+) -> None:
+    """`frontline serve` (what `make run` runs) on a database whose projection holds
+    another policy's rows serves at once and rebuilds them in the background: /ready turns
+    200 once the rows of the served policy are swapped in, up to the head."""
+    env = _env(DATABASE_URL=fresh_db)
+    events = tmp_path / "events.ndjson"
+    events.write_text("\n".join(json.dumps(at_place(f"sy-q{i}")) for i in range(4)) + "\n")
+    assert _run(["import", str(events)], env).returncode == 0
+    asyncio.run(_make_stale(fresh_db))
+    port = _free_port()
+    server = subprocess.Popen(  # noqa: S603 (our own command)
+        [*FRONTLINE, "serve", "--port", str(port)],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        status = 0
+        for _ in range(300):
+            try:
+                status, _body = _get(f"http://127.0.0.1:{port}/ready")
+                if status == 200:
+                    break
+            except OSError:
+                pass
+            time.sleep(0.2)
+        assert status == 200
+    finally:
+        server.send_signal(signal.SIGINT)
+        _, stderr = server.communicate(timeout=60)
+    assert asyncio.run(_projection(fresh_db)) == (SERVED.name, 4)
+    logged = [json.loads(line) for line in stderr.splitlines() if line.startswith("{")]
+    events_logged = [line.get("event") for line in logged]
+    assert "projections_stale_rebuilding" in events_logged
+    assert "projections_rebuilt" in events_logged
