@@ -271,7 +271,9 @@ def _peak_kib() -> int:
 
 @dataclass(slots=True)
 class _Kept:
-    """A place a worker folded during a catch-up, as of position ``upto``."""
+    """A place's fold and current rows that a worker keeps (from the first pass, or from a
+    catch-up), as of position ``upto``: the rows it wrote to the twin for the place. A task
+    that fails fails the rebuild, so these never outlive a rolled-back write."""
 
     fold: PlaceFold
     rows: OpenRows
