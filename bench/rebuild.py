@@ -29,12 +29,12 @@ import argparse
 import asyncio
 import json
 import math
+import multiprocessing
 import os
 import random
 import shlex
 import sys
 import tempfile
-import threading
 import time
 from collections.abc import Sequence
 from contextlib import suppress
@@ -115,37 +115,47 @@ def _descendants(pid: int) -> list[int]:
     return found
 
 
+def _sample(pid: int, period: float, stop: Any, peaks: Any) -> None:
+    """In a process of its own (so that the load client's latencies do not pay for it): the
+    peaks of a process tree's resident memory, until ``stop`` is set."""
+    while not stop.is_set():
+        main = _rss_kib(pid)
+        children = _descendants(pid)
+        total = main + sum(_rss_kib(c) for c in children)
+        peaks[0] = max(peaks[0], total)
+        peaks[1] = max(peaks[1], main)
+        peaks[2] = max(peaks[2], len(children))
+        stop.wait(period)
+
+
 @dataclass
 class MemorySampler:
-    """The resident memory of a process and its descendants, every ``period`` seconds."""
+    """The resident memory of a process and its descendants, every ``period`` seconds,
+    sampled by a separate process."""
 
     pid: int
     period: float = 0.05
     peak_total_kib: int = 0
     peak_main_kib: int = 0
     peak_children: int = 0
-    _stop: threading.Event = field(default_factory=threading.Event)
-    _thread: threading.Thread | None = None
+    _process: Any = None
+    _stop: Any = None
+    _peaks: Any = None
 
     def __enter__(self) -> MemorySampler:
-        self._thread = threading.Thread(target=self._run, daemon=True)
-        self._thread.start()
+        context = multiprocessing.get_context("spawn")
+        self._stop = context.Event()
+        self._peaks = context.Array("q", 3)
+        self._process = context.Process(
+            target=_sample, args=(self.pid, self.period, self._stop, self._peaks), daemon=True
+        )
+        self._process.start()
         return self
-
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            main = _rss_kib(self.pid)
-            children = _descendants(self.pid)
-            total = main + sum(_rss_kib(c) for c in children)
-            self.peak_main_kib = max(self.peak_main_kib, main)
-            self.peak_total_kib = max(self.peak_total_kib, total)
-            self.peak_children = max(self.peak_children, len(children))
-            self._stop.wait(self.period)
 
     def __exit__(self, *exc: object) -> None:
         self._stop.set()
-        if self._thread is not None:
-            self._thread.join()
+        self._process.join()
+        self.peak_total_kib, self.peak_main_kib, self.peak_children = list(self._peaks)
 
     def figures(self) -> dict[str, float]:
         return {

@@ -313,6 +313,7 @@ class _Worker:
         decode = event_decoder.decode
         query = SQL["read_log_range_for_rebuild"]
         async with self.conn.transaction():
+            await self.conn.execute(SQL["plan_ranges_in_index_order"])
             async for record in self.conn.cursor(
                 query, task.low, task.high, task.upto, prefetch=2000
             ):
