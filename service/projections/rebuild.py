@@ -83,7 +83,7 @@ MIN_RANGE_EVENTS: Final = 500
 KEEP_FROM: Final = 32
 """Places with at least this many events keep their fold from the first pass (while the
 worker's budget allows): a catch-up then folds only what was appended to them."""
-FINAL_COLD_EVENTS: Final = 2000
+FINAL_COLD_EVENTS: Final = 500
 """A catch-up left for the last round (under the head lock) may fold at most about this many
 events of places from their whole log; more, and another round runs first."""
 QUICK_ROUND: Final = 0.25
