@@ -83,6 +83,10 @@ MIN_RANGE_EVENTS: Final = 500
 KEEP_FROM: Final = 32
 """Places with at least this many events keep their fold from the first pass (while the
 worker's budget allows): a catch-up then folds only what was appended to them."""
+KEEP_EVENTS: Final = 250_000
+"""Events whose folds the workers of a rebuild keep for its catch-up, together (at most
+``FRONTLINE_FOLD_CACHE``): the busiest places', which appends touch most and which cost
+most to fold again. About 2 KiB of memory an event under credibility-v2."""
 FINAL_COLD_EVENTS: Final = 500
 """A catch-up left for the last round (under the head lock) may fold at most about this many
 events of places from their whole log; more, and another round runs first."""
@@ -204,7 +208,10 @@ class Done(msgspec.Struct, tag="done", frozen=True):
     cold: int = 0
     warm: int = 0
     kept: list[str] = msgspec.field(default_factory=list)
-    """(Folding a range) the places whose fold the worker keeps for the catch-up."""
+    """The places whose fold the worker now keeps (a range's busy places; the places of a
+    catch-up), for the catch-up rounds."""
+    dropped: list[str] = msgspec.field(default_factory=list)
+    """The places whose fold the worker no longer keeps (its budget was full)."""
 
 
 class Failed(msgspec.Struct, tag="failed", frozen=True):
@@ -299,7 +306,13 @@ class _Worker:
         warm = sum(place in self.kept for place in places)
         rows, events = await self.catch_up(task)
         return Done(
-            rows=rows, events=events, peak_kib=_peak_kib(), cold=len(places) - warm, warm=warm
+            rows=rows,
+            events=events,
+            peak_kib=_peak_kib(),
+            cold=len(places) - warm,
+            warm=warm,
+            kept=[place for place in places if place in self.kept],
+            dropped=self._evict(),
         )
 
     async def fold_range(self, task: FoldRange, kept: list[str]) -> tuple[int, int]:
@@ -404,7 +417,6 @@ class _Worker:
             await self.conn.copy_records_to_table(
                 "segments_next", records=[tuple(r) for r in inserts], columns=SEGMENT_COLUMNS
             )
-        self._evict()
         return rows, events
 
     def _advance(
@@ -437,10 +449,15 @@ class _Worker:
                 pending[row.valid_from, commit] = record
                 inserts.append(record)
 
-    def _evict(self) -> None:
+    def _evict(self) -> list[str]:
+        """Drop the least recently caught-up folds while the kept ones hold too many events;
+        the places dropped."""
+        dropped: list[str] = []
         while self.kept_events > self.keep_events and self.kept:
-            _, evicted = self.kept.popitem(last=False)
+            place, evicted = self.kept.popitem(last=False)
             self.kept_events -= len(evicted.fold)
+            dropped.append(place)
+        return dropped
 
 
 def _read_message(stream: IO[bytes]) -> Start | FoldRange | CatchUp | None:
@@ -568,6 +585,8 @@ class _Workers:
         self.owner: dict[str, int] = {}
         """The worker that folded each place kept or caught up with: it alone catches up
         with it (it may keep its fold; two workers must never both hold one)."""
+        self.held: set[str] = set()
+        """The places whose fold a worker keeps now (as its answers said)."""
 
     @classmethod
     async def start(cls, count: int, start: Start) -> _Workers:
@@ -586,6 +605,8 @@ class _Workers:
         self.peak_kib = max(self.peak_kib, done.peak_kib)
         self.cold += done.cold
         self.warm += done.warm
+        self.held.update(done.kept)
+        self.held.difference_update(done.dropped)
         return done
 
     async def fold(self, ranges: list[FoldRange], progress: RebuildProgress) -> int:
@@ -605,8 +626,8 @@ class _Workers:
         return written
 
     def kept(self, place: str) -> bool:
-        """Whether some worker may hold the place's fold (it was kept or caught up with)."""
-        return place in self.owner
+        """Whether a worker keeps the place's fold (a catch-up of it folds only new commits)."""
+        return place in self.held
 
     async def catch_up(self, places: Sequence[str], upto: int) -> int:
         """The places' rows brought up to ``upto``, each by the worker that holds it (or
@@ -700,7 +721,7 @@ class Rebuild:
             connector=self.connector,
             policy=self.policy.name,
             policy_version=self.policy.version,
-            keep_events=max(self.keep_events // self.workers, 1),
+            keep_events=max(min(self.keep_events, KEEP_EVENTS) // self.workers, 1),
         )
 
         async def pool() -> _Workers:
@@ -746,7 +767,14 @@ class Rebuild:
                 rows += await running.catch_up(touched, head)
                 caught, rounds = head, rounds + 1
                 self.progress.position = caught
-                quick = time.monotonic() - began < QUICK_ROUND
+                took = time.monotonic() - began
+                quick = took < QUICK_ROUND
+                log.info(
+                    "projections_rebuild_round",
+                    places=len(touched),
+                    position=caught,
+                    seconds=round(took, 3),
+                )
             await self._stage("swapping", caught)
             locked_seconds = 0.0
             for attempt in range(1, SWAP_ATTEMPTS + 1):
