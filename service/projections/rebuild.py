@@ -83,10 +83,6 @@ MIN_RANGE_EVENTS: Final = 500
 KEEP_FROM: Final = 32
 """Places with at least this many events keep their fold from the first pass (while the
 worker's budget allows): a catch-up then folds only what was appended to them."""
-KEEP_EVENTS: Final = 250_000
-"""Events whose folds the workers of a rebuild keep for its catch-up, together (at most
-``FRONTLINE_FOLD_CACHE``): the busiest places', which appends touch most and which cost
-most to fold again. About 2 KiB of memory an event under credibility-v2."""
 FINAL_COLD_EVENTS: Final = 500
 """A catch-up left for the last round (under the head lock) may fold at most about this many
 events of places from their whole log; more, and another round runs first."""
@@ -721,7 +717,7 @@ class Rebuild:
             connector=self.connector,
             policy=self.policy.name,
             policy_version=self.policy.version,
-            keep_events=max(min(self.keep_events, KEEP_EVENTS) // self.workers, 1),
+            keep_events=max(self.keep_events // self.workers, 1),
         )
 
         async def pool() -> _Workers:
