@@ -13,11 +13,13 @@ rows of ``segments`` and appends go on (migration 0005):
    (:func:`~service.domain.bitemporal.history`) and COPYs the rows into ``segments_next``
    (which has no index yet: they are built once it is filled).
    The service's process only hands out ranges: it decodes no event and encodes no row.
-3. **Catch up.** The places appended to after the last position caught up with are folded
-   again up to the new head, by the worker their id hashes to: from their whole log the
-   first time (their rows in ``segments_next`` are deleted and written again), and the
-   worker keeps that fold in memory, so later rounds fold only the new commits (closing and
-   inserting rows as the append transaction does). Rounds repeat while each takes long.
+3. **Catch up.** The places appended to after the last position caught up with are brought
+   up to the new head commit by commit, closing and inserting rows as the append transaction
+   does, by the worker that keeps their fold (the first pass keeps the folds of busy places,
+   up to ``FRONTLINE_FOLD_CACHE`` events across the workers) or else the one their id hashes
+   to, which folds them again from their whole log (silently up to where their rows are) and
+   keeps that fold for the next rounds. Rounds repeat while each takes long or leaves much to
+   fold from whole logs.
 4. **Swap.** Under the head lock (appends wait), a last round catches up with the commits
    since, then ``frontline_swap_segments()`` renames the tables and the projection moves to
    the head, in one transaction. The lock is held for that round and a rename: a few
@@ -192,6 +194,8 @@ class CatchUp(msgspec.Struct, tag="catch-up", frozen=True):
 
     places: list[str]
     upto: int
+    snapshot: int
+    """The position the first pass folded every place up to."""
 
 
 class Done(msgspec.Struct, tag="done", frozen=True):
@@ -292,6 +296,9 @@ class _Worker:
         self.keep_events = keep_events
         self.kept: OrderedDict[str, _Kept] = OrderedDict()
         self.kept_events = 0
+        self.caught: dict[str, int] = {}
+        """The position each place this worker caught up with has its rows in the twin up
+        to (the others: the first pass's snapshot)."""
 
     async def run(self, task: Task) -> Done:
         if isinstance(task, FoldRange):
@@ -370,15 +377,15 @@ class _Worker:
             batch.clear()
 
     async def catch_up(self, task: CatchUp) -> tuple[int, int]:
-        """Bring the places' rows up to ``task.upto``: those kept from an earlier round by
-        their new commits alone, the others from their whole log (their rows replaced)."""
+        """Bring the places' rows up to ``task.upto``, commit by commit as the append
+        transaction would (rows closed at each commit, rows inserted at it). A place whose
+        fold is kept folds only its new commits; another is folded again from its whole
+        log, silently up to the position its rows in the twin are at, then the same way."""
         places = sorted(set(task.places))
-        cold = [p for p in places if p not in self.kept]
-        after = [self.kept[p].upto if p in self.kept else 0 for p in places]
         logs: dict[str, list[tuple[int, list[Event]]]] = {p: [] for p in places}
+        after = [self.kept[p].upto if p in self.kept else 0 for p in places]
         decode = event_decoder.decode
         events = 0
-        rows = 0
         inserts: list[list[Any]] = []
         closes: tuple[list[str], list[datetime], list[int]] = ([], [], [])
         async with self.conn.transaction():
@@ -392,28 +399,27 @@ class _Worker:
                     commits[-1][1].append(decode(payload))
                 else:
                     commits.append((commit, [decode(payload)]))
-            if cold:
-                status = await self.conn.execute(SQL["delete_segments_next"], cold)
-                rows -= int(status.split()[-1])
             for place in places:
                 entry = self.kept.pop(place, None)
+                new = logs[place]
                 if entry is None:
-                    done, fold, current = replay(place, logs[place], self.policy)
-                    inserts.extend([*_record(h.row, h.known_from, h.known_to)] for h in done)
-                    entry = _Kept(fold, current, task.upto)
+                    written = self.caught.get(place, task.snapshot)
+                    old = [c for c in new if c[0] <= written]
+                    new = [c for c in new if c[0] > written]
+                    _, fold, current = replay(place, old, self.policy)
+                    entry = _Kept(fold, current, written)
                 else:
                     self.kept_events -= len(entry.fold)
-                    self._advance(place, entry, logs[place], inserts, closes)
-                    entry.upto = task.upto
+                self._advance(place, entry, new, inserts, closes)
+                entry.upto = self.caught[place] = task.upto
                 self.kept[place] = entry
                 self.kept_events += len(entry.fold)
             if closes[0]:
                 await self.conn.execute(SQL["close_segments_next"], *closes)
-            rows += len(inserts)
             await self.conn.copy_records_to_table(
                 "segments_next", records=[tuple(r) for r in inserts], columns=SEGMENT_COLUMNS
             )
-        return rows, events
+        return len(inserts), events
 
     def _advance(
         self,
@@ -573,8 +579,9 @@ class _Process:
 class _Workers:
     """The worker processes of one rebuild."""
 
-    def __init__(self, processes: list[_Process]) -> None:
+    def __init__(self, processes: list[_Process], snapshot: int) -> None:
         self.processes = processes
+        self.snapshot = snapshot
         self.peak_kib = 0
         self.cold = 0
         self.warm = 0
@@ -585,7 +592,7 @@ class _Workers:
         """The places whose fold a worker keeps now (as its answers said)."""
 
     @classmethod
-    async def start(cls, count: int, start: Start) -> _Workers:
+    async def start(cls, count: int, start: Start, snapshot: int) -> _Workers:
         started: list[_Process] = []
         try:
             for _ in range(count):
@@ -594,7 +601,7 @@ class _Workers:
             for process in started:
                 await process.stop()
             raise
-        return cls(started)
+        return cls(started, snapshot)
 
     async def _run(self, process: _Process, task: Task) -> Done:
         done = await process.run(task)
@@ -634,7 +641,7 @@ class _Workers:
             index = self.owner.setdefault(place, zlib.crc32(place.encode()) % len(shares))
             shares[index].append(place)
         dones = await _all(
-            self._run(process, CatchUp(places=share, upto=upto))
+            self._run(process, CatchUp(places=share, upto=upto, snapshot=self.snapshot))
             for process, share in zip(self.processes, shares, strict=True)
             if share
         )
@@ -723,7 +730,7 @@ class Rebuild:
         async def pool() -> _Workers:
             nonlocal workers
             if workers is None:
-                workers = await _Workers.start(self.workers, start)
+                workers = await _Workers.start(self.workers, start, snapshot)
             return workers
 
         try:

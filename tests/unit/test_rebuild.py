@@ -112,7 +112,7 @@ def test_messages_cross_to_a_worker_and_back_unchanged() -> None:
             connector=connector, policy=SERVED.name, policy_version=SERVED.version, keep_events=9
         ),
         FoldRange(low=None, high="sy-m", upto=12),
-        CatchUp(places=["a", "b"], upto=13),
+        CatchUp(places=["a", "b"], upto=13, snapshot=9),
     ]
     decoder = msgspec.msgpack.Decoder(Start | FoldRange | CatchUp)
     assert [decoder.decode(msgspec.msgpack.encode(m)) for m in sent] == sent
