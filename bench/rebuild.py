@@ -431,8 +431,9 @@ def table(figures: dict[str, Any]) -> str:
     lines.append(
         f"\nbeside the probes the rebuild took {beside['rebuild_seconds']} s, "
         f"{report.get('rounds')} catch-up rounds ({report.get('caught_up_cold')} places from "
-        f"their whole log, {report.get('caught_up_warm')} from a kept fold); appends waited "
-        f"{report.get('locked_seconds')} s for its last round and swap"
+        f"their whole log, {report.get('caught_up_warm')} from a kept fold); it held the head "
+        f"lock {report.get('locked_seconds')} s for its last round and swap (after waiting "
+        f"{report.get('lock_wait_seconds')} s for it)"
     )
     lines.append(
         f"memory high-water mark during a rebuild: service and its workers "

@@ -156,8 +156,10 @@ class RebuildReport:
     worker_peak_kib: int
     """The largest peak resident memory of a worker process, in KiB."""
     locked_seconds: float = 0.0
-    """How long appends waited for it: the last catch-up round and the swap, under the head
-    lock."""
+    """How long it held the head lock (appends waited meanwhile): the last catch-up round and
+    the swap, the swap's wait for reads in flight included."""
+    lock_wait_seconds: float = 0.0
+    """How long it waited for the head lock itself (behind an append's commit)."""
     caught_up_cold: int = 0
     """Places caught up with by folding their whole log (their first catch-up)."""
     caught_up_warm: int = 0
@@ -779,15 +781,17 @@ class Rebuild:
                     seconds=round(took, 3),
                 )
             await self._stage("swapping", caught)
-            locked_seconds = 0.0
+            locked_seconds = lock_waited = 0.0
             for attempt in range(1, SWAP_ATTEMPTS + 1):
                 transaction = conn.transaction()
                 await transaction.start()
                 try:
                     # Appends wait from here to the commit: one short round and the rename.
-                    lock_began = time.monotonic()
+                    asked = time.monotonic()
                     locked = await conn.fetchrow(SQL["lock_head"])
                     assert locked is not None  # the migration inserts the head row
+                    lock_began = time.monotonic()
+                    lock_waited += lock_began - asked
                     final = int(locked["position"])
                     touched = await _touched(conn, caught, final)
                     if touched:
@@ -825,6 +829,7 @@ class Rebuild:
                 workers=0 if workers is None else len(workers.processes),
                 worker_peak_kib=0 if workers is None else workers.peak_kib,
                 locked_seconds=round(locked_seconds, 4),
+                lock_wait_seconds=round(lock_waited, 4),
                 caught_up_cold=0 if workers is None else workers.cold,
                 caught_up_warm=0 if workers is None else workers.warm,
             )

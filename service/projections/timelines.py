@@ -373,6 +373,7 @@ class TimelineProjector:
                 workers=report.workers,
                 worker_peak_kib=report.worker_peak_kib,
                 locked_seconds=report.locked_seconds,
+                lock_wait_seconds=report.lock_wait_seconds,
                 caught_up_cold=report.caught_up_cold,
                 caught_up_warm=report.caught_up_warm,
             )
