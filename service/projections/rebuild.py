@@ -798,8 +798,16 @@ class Rebuild:
                         rows += await (await pool()).catch_up(touched, final)
                         rounds += 1
                     caught = final
+                    caught_up = time.monotonic()
                     await self.swap(conn, transaction, final)
                     locked_seconds = time.monotonic() - lock_began
+                    log.info(
+                        "projections_rebuild_swapped",
+                        position=final,
+                        places=len(touched),
+                        catch_up_seconds=round(caught_up - lock_began, 4),
+                        swap_seconds=round(time.monotonic() - caught_up, 4),
+                    )
                 except asyncpg.LockNotAvailableError:
                     await transaction.rollback()
                     if attempt == SWAP_ATTEMPTS:
