@@ -157,6 +157,8 @@ class TimelineProjector:
         """Events held by the cached folds, together."""
         self._lock = asyncio.Lock()
         self._rebuild: asyncio.Task[RebuildReport] | None = None
+        self._freeing: set[asyncio.Task[None]] = set()
+        """Tasks freeing forgotten folds (held here so that they are not collected)."""
         self._progress: RebuildProgress | None = None
         self._in_step = True
         """Whether the last commit found the rows in step (to log the change once)."""
@@ -322,9 +324,23 @@ class TimelineProjector:
                 self._held -= evicted.counted
 
     def forget(self) -> None:
-        """Drop the whole cache (after a rebuild, or when another writer may have raced us)."""
-        self._cache.clear()
+        """Drop the whole cache (after a rebuild, or when another writer may have raced us).
+
+        The cache is emptied at once; its folds are freed in the background, a place at a
+        time: freeing a million events' folds in one go holds the event loop for seconds.
+        """
+        old, self._cache = self._cache, OrderedDict()
         self._held = 0
+        if not old:
+            return
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:  # no loop (a test, a script): free them now
+            old.clear()
+            return
+        task = loop.create_task(_free_gradually(old), name="projections-free-folds")
+        self._freeing.add(task)
+        task.add_done_callback(self._freeing.discard)
 
     @property
     def rebuilding(self) -> RebuildProgress | None:
@@ -408,6 +424,13 @@ class TimelineProjector:
             await transaction.commit()
             self.forget()
             self._in_step = True
+
+
+async def _free_gradually(entries: OrderedDict[str, _Held]) -> None:
+    """Free forgotten folds one place at a time, letting requests run in between."""
+    while entries:
+        entries.popitem(last=False)
+        await asyncio.sleep(0)
 
 
 def _record(row: SegmentRow, known_from: int, known_to: int | None) -> tuple[object, ...]:

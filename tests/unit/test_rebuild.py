@@ -3,6 +3,7 @@ the catch-up's replay, the messages to and from the worker processes."""
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 
 import msgspec
@@ -11,8 +12,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from contracts.events import Event
-from service.domain.bitemporal import history
+from service.domain.bitemporal import OpenRows, history
 from service.domain.policy import SERVED
+from service.domain.projection import PlaceFold
 from service.projections.rebuild import (
     MIN_RANGE_EVENTS,
     RANGES_PER_WORKER,
@@ -24,8 +26,9 @@ from service.projections.rebuild import (
     policy_named,
     replay,
 )
+from service.projections.timelines import TimelineProjector, _Held
 from service.store.db import Connector
-from tests.unit.builders import PLACE
+from tests.unit.builders import GOV, PLACE, control
 from tests.unit.test_bitemporal import logs
 
 SETTINGS = settings(max_examples=150, deadline=None)
@@ -128,3 +131,23 @@ def test_a_worker_finds_the_policy_by_name_and_version() -> None:
     renamed = dataclasses.replace(SERVED, name="credibility-test")
     with pytest.raises(LookupError):
         policy_named(renamed.name, renamed.version)
+
+
+async def test_forgetting_the_fold_cache_frees_it_a_place_at_a_time() -> None:
+    """Regression test (at 1,000,000 events the swap's ``forget()`` freed a million events'
+    folds in one go and held the event loop for about 2 s): the cache is empty at once, and
+    the folds are freed in the background, one place per turn of the event loop."""
+    projector = TimelineProjector()
+    for place in ("a", "b", "c"):
+        fold = PlaceFold(SERVED)
+        fold.add([control(GOV, place=place)])
+        projector._cache[place] = _Held(1, fold, OpenRows())
+    held = projector._cache
+    projector.forget()
+    assert projector.cached_places == 0
+    (freeing,) = projector._freeing
+    await asyncio.sleep(0)  # the task starts and frees one place
+    assert list(held) == ["b", "c"]
+    await freeing
+    assert not held
+    assert not projector._freeing
