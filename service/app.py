@@ -98,7 +98,7 @@ def create_app(
             projector=projecting,
             connector=Connector.of(settings),
             front=FrontReader(active),
-            audit=AuditReader(active, signing),
+            audit=AuditReader(active, signing, sample_events=settings.verify_sample),
             metrics=metrics,
             keys=KeyStore(active, settings.key_cache),
         )

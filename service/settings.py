@@ -102,6 +102,9 @@ class Settings:
     # --- audit ---
     signing_key_file: str = field(default="", metadata={"env": "FRONTLINE_SIGNING_KEY_FILE"})
     """An Ed25519 private key (PKCS#8 PEM) that signs the head; empty: heads go unsigned."""
+    verify_sample: int = field(default=10_000, metadata={"env": "FRONTLINE_VERIFY_SAMPLE"})
+    """Events whose places ``verify`` refolds by default (``projections=sample``): places
+    picked at random while their events fit in it."""
 
     # --- logs ---
     log_format: str = field(default="auto", metadata={"env": "FRONTLINE_LOG_FORMAT"})
@@ -141,6 +144,7 @@ class Settings:
             "import_max_errors",
             "group_max",
             "fold_cache",
+            "verify_sample",
         ):
             if getattr(self, name) < 1:
                 raise SettingsError(f"{_env_name(name)} ({name}) must be at least 1")

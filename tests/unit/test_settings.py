@@ -51,6 +51,7 @@ READS: list[tuple[str, str, str, Any]] = [
         "/etc/frontline/head.pem",
         "/etc/frontline/head.pem",
     ),
+    ("verify_sample", "FRONTLINE_VERIFY_SAMPLE", "2500", 2500),
     ("log_format", "FRONTLINE_LOG_FORMAT", "json", "json"),
     ("log_level", "FRONTLINE_LOG_LEVEL", "debug", "debug"),
 ]
@@ -212,6 +213,7 @@ def test_other_impossible_values_fail_naming_the_variable(
         ("max_import_bytes", "FRONTLINE_MAX_IMPORT"),
         ("group_max", "FRONTLINE_GROUP_MAX"),
         ("fold_cache", "FRONTLINE_FOLD_CACHE"),
+        ("verify_sample", "FRONTLINE_VERIFY_SAMPLE"),
     ],
 )
 @pytest.mark.parametrize("raw", ["0", "-3"])
