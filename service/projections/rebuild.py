@@ -56,12 +56,11 @@ import asyncpg
 import msgspec
 import structlog
 
-from contracts.events import Event, event_decoder
 from service.domain import policy as policies
 from service.domain.bitemporal import HistoryRow, OpenRows, SegmentRow, history
 from service.domain.errors import RebuildFailed, RebuildUnderWay
 from service.domain.policy import Policy
-from service.domain.projection import PlaceFold
+from service.domain.projection import Fact, PlaceFold
 from service.store.db import Connector
 from service.store.queries import SQL
 
@@ -69,6 +68,8 @@ if TYPE_CHECKING:
     from asyncio.subprocess import Process
 
     from asyncpg.transaction import Transaction
+
+    from contracts.events import Event
 
 log = structlog.get_logger(__name__)
 T = TypeVar("T")
@@ -252,7 +253,7 @@ def _record(row: SegmentRow, known_from: int, known_to: int | None) -> tuple[obj
 
 
 def replay(
-    place_id: str, commits: Sequence[tuple[int, Sequence[Event]]], policy: Policy
+    place_id: str, commits: Sequence[tuple[int, Sequence[Event | Fact]]], policy: Policy
 ) -> tuple[list[HistoryRow], PlaceFold, OpenRows]:
     """:func:`~service.domain.bitemporal.history`, keeping the fold and the current rows
     for the commits that follow (the same steps, so the same rows: a test holds them
@@ -327,8 +328,8 @@ class _Worker:
         batch: list[tuple[object, ...]] = []
         written = events = 0
         place: str | None = None
-        commits: list[tuple[int, list[Event]]] = []
-        decode = event_decoder.decode
+        commits: list[tuple[int, list[Fact]]] = []
+        decode = Fact.from_payload
         query = SQL["read_log_range_for_rebuild"]
         async with self.conn.transaction():
             await self.conn.execute(SQL["plan_ranges_in_index_order"])
@@ -353,7 +354,7 @@ class _Worker:
     async def _history(
         self,
         place: str,
-        commits: list[tuple[int, list[Event]]],
+        commits: list[tuple[int, list[Fact]]],
         batch: list[tuple[object, ...]],
         task: FoldRange,
         kept: list[str],
@@ -384,9 +385,9 @@ class _Worker:
         fold is kept folds only its new commits; another is folded again from its whole
         log, silently up to the position its rows in the twin are at, then the same way."""
         places = sorted(set(task.places))
-        logs: dict[str, list[tuple[int, list[Event]]]] = {p: [] for p in places}
+        logs: dict[str, list[tuple[int, list[Fact]]]] = {p: [] for p in places}
         after = [self.kept[p].upto if p in self.kept else 0 for p in places]
-        decode = event_decoder.decode
+        decode = Fact.from_payload
         events = 0
         inserts: list[list[Any]] = []
         closes: tuple[list[str], list[datetime], list[int]] = ([], [], [])
@@ -427,7 +428,7 @@ class _Worker:
         self,
         place: str,
         entry: _Kept,
-        commits: list[tuple[int, list[Event]]],
+        commits: list[tuple[int, list[Fact]]],
         inserts: list[list[Any]],
         closes: tuple[list[str], list[datetime], list[int]],
     ) -> None:
