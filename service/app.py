@@ -36,6 +36,7 @@ from service.store.audit import AuditReader
 from service.store.db import create_pool
 from service.store.events import EventStore
 from service.store.keys import KeyStore
+from service.store.live import LiveHub
 
 log = structlog.get_logger(__name__)
 
@@ -62,6 +63,12 @@ def create_app(settings: Settings, *, pool: asyncpg.Pool | None = None) -> Lites
         store.commit_observers.append(metrics.observe_commit)
         committer = GroupCommitter(store, settings.group_max)
         committer.start()
+        live = LiveHub(
+            store,
+            poll=settings.stream_poll,
+            per_key=settings.streams_per_key,
+            anonymous=settings.anonymous_streams,
+        )
         holder["services"] = Services(
             settings=settings,
             store=store,
@@ -71,12 +78,14 @@ def create_app(settings: Settings, *, pool: asyncpg.Pool | None = None) -> Lites
             audit=AuditReader(active, signing),
             metrics=metrics,
             keys=KeyStore(active, settings.key_cache),
+            live=live,
         )
         app.state.services = holder["services"]  # for the access guard
         log.info("sys_startup", version=_version(), pool_max=settings.pool_max)
         try:
             yield
         finally:
+            await live.close()
             await committer.stop()
             if own_pool:
                 await active.close()
