@@ -33,19 +33,16 @@ from __future__ import annotations
 
 import asyncio
 import resource
-import time
 from collections import OrderedDict
 from typing import Any, ClassVar, Final
 
 import msgspec
-import structlog
 import uvicorn
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol, RequestResponseCycle
 
 from contracts.responses import Problem
+from service.logging import LogTally
 from service.settings import Settings
-
-log = structlog.get_logger("frontline.server")
 
 FILE_RESERVE: Final = 256
 """File descriptors kept free of client connections when the cap is automatic: the database
@@ -87,34 +84,6 @@ def server_config(app: Any, settings: Settings, **overrides: Any) -> uvicorn.Con
     return uvicorn.Config(app, **options)
 
 
-class _Tally:
-    """Counts of one kind of shed load, logged at most once a second (the first at once)."""
-
-    def __init__(self, event: str, **fields: object) -> None:
-        self.event = event
-        self.fields = fields
-        self.counts: dict[str, int] = {}
-        self.logged_at = -1.0
-        self.pending: asyncio.TimerHandle | None = None
-
-    def add(self, what: str, **context: object) -> None:
-        self.counts[what] = self.counts.get(what, 0) + 1
-        now = time.monotonic()
-        if now - self.logged_at >= 1.0:
-            self.flush(**context)
-        elif self.pending is None:
-            loop = asyncio.get_running_loop()
-            self.pending = loop.call_later(1.0 - (now - self.logged_at), self.flush)
-
-    def flush(self, **context: object) -> None:
-        self.pending = None
-        if not self.counts:
-            return
-        log.warning(self.event, **self.fields, **self.counts, **context)
-        self.counts = {}
-        self.logged_at = time.monotonic()
-
-
 class ConnectionGuard:
     """What the connections of one server share: the cap, who waits for a head, the tallies."""
 
@@ -133,9 +102,9 @@ class ConnectionGuard:
         self.open: set[GuardedProtocol] = set()
         self.waiting: OrderedDict[GuardedProtocol, None] = OrderedDict()
         """Connections waiting for a request head, the longest-waiting first."""
-        self.connections = _Tally("excess_connection_limit_exceeded", limit=max_connections)
-        self.slow = _Tally("excess_header_time_exceeded", timeout_s=header_timeout)
-        self.large = _Tally(
+        self.connections = LogTally("excess_connection_limit_exceeded", limit=max_connections)
+        self.slow = LogTally("excess_header_time_exceeded", timeout_s=header_timeout)
+        self.large = LogTally(
             "excess_header_size_exceeded", limit_bytes=max_header_bytes, line_bytes=max_header_line
         )
 
@@ -144,11 +113,11 @@ class ConnectionGuard:
         when every open connection is busy with a request."""
         if len(self.open) >= self.max_connections:
             if not self.waiting:
-                self.connections.add("refused", open=len(self.open))
+                self.connections.add("refused")
                 return False
             oldest = next(iter(self.waiting))
             oldest.shed()
-            self.connections.add("closed_waiting", open=len(self.open))
+            self.connections.add("closed_waiting")
         self.open.add(connection)
         return True
 

@@ -33,6 +33,7 @@ from service.api.problems import problem_of, send_problem
 from service.domain.access import KEY_LENGTH, Access, Principal, allows, bearer, route_access
 from service.domain.errors import Forbidden, FrontlineError, RateLimited, Unauthorized
 from service.domain.ratelimit import RateLimiter, Verdict
+from service.logging import LogTally
 
 log = structlog.get_logger("frontline.access")
 
@@ -67,21 +68,36 @@ def access_control(app: ASGIApp, services: Callable[[], Services]) -> ASGIApp:
 
 @dataclass(frozen=True, slots=True)
 class _Limits:
-    """The two rate limits of this process: by key name, and by client address."""
+    """The two rate limits of this process: by key name, and by client address. Refusals
+    are logged at most once a second, counted by key name and by address."""
 
     keys: RateLimiter
     addresses: RateLimiter
+    key_refusals: LogTally
+    address_refusals: LogTally
 
     @classmethod
     def of(cls, services: Services) -> _Limits:
         settings = services.settings
-        return cls(RateLimiter(settings.rate_limit), RateLimiter(settings.anonymous_rate_limit))
+        return cls(
+            RateLimiter(settings.rate_limit),
+            RateLimiter(settings.anonymous_rate_limit),
+            LogTally(
+                "excess_rate_limit_exceeded", flat=False, by="key_name", limit=settings.rate_limit
+            ),
+            LogTally(
+                "excess_rate_limit_exceeded",
+                flat=False,
+                by="client",
+                limit=settings.anonymous_rate_limit,
+            ),
+        )
 
     def count_key(self, name: str) -> None:
         """One request by the key ``name``; RateLimited past its limit."""
         verdict = self.keys.take(name, time.monotonic())
         if not verdict.allowed:
-            log.info("excess_rate_limit_exceeded", key_name=name, limit=self.keys.limit)
+            self.key_refusals.add(name)
             raise _refused(verdict, f"this key made more than {self.keys.limit} requests a minute")
 
     def count_address(self, address: str, *, take: bool = True) -> None:
@@ -90,7 +106,7 @@ class _Limits:
         now = time.monotonic()
         verdict = self.addresses.take(address, now) if take else self.addresses.peek(address, now)
         if not verdict.allowed:
-            log.info("excess_rate_limit_exceeded", client=address, limit=self.addresses.limit)
+            self.address_refusals.add(address)
             raise _refused(
                 verdict,
                 f"this address made more than {self.addresses.limit} requests a minute "

@@ -34,6 +34,7 @@ import structlog
 
 from contracts.responses import StoredEvent
 from service.domain.errors import StreamsBusy, TooManyStreams
+from service.logging import LogTally
 from service.store.events import UNAVAILABLE, EventFilter, EventStore, stored_event
 from service.store.queries import SQL
 from service.store.signal import CommitSignal
@@ -118,6 +119,14 @@ class LiveHub:
         """Database reads of the hub so far (for tests and the attack driver)."""
         self._wanted = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
+        self._refusals = LogTally(
+            "excess_stream_limit_exceeded",
+            flat=False,
+            per_key=per_key,
+            anonymous=anonymous,
+        )
+        """Refused streams, logged at most once a second, counted by key name (or
+        ``anonymous``)."""
 
     # --- streams ---
 
@@ -129,14 +138,14 @@ class LiveHub:
         """
         count = self.streams.get(owner, 0)
         if owner is None and count >= self.anonymous:
-            log.warning("excess_stream_limit_exceeded", anonymous=True, limit=self.anonymous)
+            self._refusals.add("anonymous")
             raise StreamsBusy(
                 f"{self.anonymous} live streams without a key are open, the most this server "
                 "serves; retry later or send a key",
                 retry_after=5,
             )
         if owner is not None and count >= self.per_key:
-            log.warning("excess_stream_limit_exceeded", key_name=owner, limit=self.per_key)
+            self._refusals.add(owner)
             raise TooManyStreams(
                 f"this key holds {self.per_key} live streams, the most one key may hold; "
                 "close one first",

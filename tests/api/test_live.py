@@ -16,6 +16,7 @@ import httpx
 import pytest
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
+from structlog.testing import capture_logs
 
 from service.app import create_app
 from service.settings import Settings
@@ -311,8 +312,8 @@ async def test_streams_are_capped_per_key_and_without_a_key(
     settings: Settings, admin_key: str
 ) -> None:
     """A key may hold FRONTLINE_STREAMS_PER_KEY streams (429 past it, with Retry-After), and
-    clients without a key FRONTLINE_ANONYMOUS_STREAMS together (503 past it); a stream that
-    ends gives its place back."""
+    clients without a key FRONTLINE_ANONYMOUS_STREAMS together (503 past it), each refusal
+    logged as `excess_stream_limit_exceeded`; a stream that ends gives its place back."""
     capped = settings.with_(
         streams_per_key=2, anonymous_streams=2, anonymous_reads="true", stream_heartbeat=0.3
     )
@@ -323,7 +324,11 @@ async def test_streams_are_capped_per_key_and_without_a_key(
         first = [await Stream.open(keyed, "/v1/events/stream", {}) for _ in range(2)]
         assert [status for _, status in first] == [200, 200]
         async with httpx.AsyncClient(base_url=f"http://{HOST}:{port}") as client:
-            over = await opening(client, keyed.auth)
+            with capture_logs() as logs:
+                over = await opening(client, keyed.auth)
+            assert [line["event"] for line in logs if line["log_level"] == "warning"] == [
+                "excess_stream_limit_exceeded"
+            ]
             body = assert_problem(over, 429)
             assert "2 live streams" in body["detail"]
             assert int(over.headers["retry-after"]) >= 1
