@@ -313,7 +313,8 @@ class _StallGuard:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         async def guarded(message: Message) -> None:
             try:
-                await asyncio.wait_for(send(message), self.stall)
+                async with asyncio.timeout(self.stall):  # no task per send, unlike wait_for
+                    await send(message)
             except TimeoutError:
                 raise _Stalled from None
 

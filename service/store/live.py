@@ -4,11 +4,11 @@ Each live stream used to read the database itself (a query per stream per commit
 per stream per second while idle): 1,000 idle streams cut the write rate from 204 to 59
 events a second (issue 13). Now one ``LiveHub`` per process reads the log's new events once
 (woken by this process's commits, and every ``FRONTLINE_STREAM_POLL`` seconds for other
-processes'), keeps the latest ``BUFFER`` of them in memory, encoded once, and wakes every
-stream; a stream takes what its filters select from that memory. A stream behind the
-buffer (a resume from an old position, a slow client) reads its own pages from the
-database until it reaches the buffer, so the database work grows with the streams that
-are behind, never with the streams that are caught up.
+processes', at most every MIN_INTERVAL), keeps the latest ``BUFFER`` of them in memory,
+encoded once, and wakes every stream; a stream takes what its filters select from that
+memory. A stream behind the buffer (a resume from an old position, a slow client) reads its
+own pages from the database until it reaches the buffer, so the database work grows with
+the streams that are behind, never with the streams that are caught up.
 
 The guarantees are the log's: positions become visible in commit order, with no gap (one
 appender at a time holds the head lock), so the hub's buffer is a run of consecutive
@@ -45,9 +45,11 @@ PAGE: Final = 500
 """Events read (and delivered) at most at once."""
 BUFFER: Final = 4096
 """Latest events the hub keeps in memory (at most twice that between trims)."""
-MIN_INTERVAL: Final = 0.02
+MIN_INTERVAL: Final = 0.1
 """Seconds between two reads of the hub: commits landing meanwhile share one read and one
-wake-up of every stream (at most 50 a second, whatever the commit rate)."""
+wake-up (and one send) of every stream: at most 10 a second, whatever the commit rate, so a
+live event arrives at most this much later, and 100 streams cost 1,000 sends a second at
+most rather than one per stream per commit."""
 
 _encode: Final = msgspec.json.Encoder().encode
 
