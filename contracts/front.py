@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Literal
+from typing import Literal, TypeAlias
 
 import msgspec
 
@@ -130,23 +130,39 @@ class PlaceEvents(_Output, frozen=True, kw_only=True):
     events: list[PlaceEvent]
 
 
-class Change(_Output, frozen=True, kw_only=True):
-    """A place whose controller or status differs between two valid times."""
+ChangedField: TypeAlias = Literal["controller", "status", "status_by", "disputed"]
+
+
+class Transition(_Output, frozen=True, kw_only=True):
+    """One change of a place's reading at a valid instant: the segments on either side.
+
+    A change is a boundary between two consecutive segments of the place's timeline (as
+    known at the answer's position) where the controller, the status, the side encircling or
+    contesting it, or the disputed flag differs; or the place's first segment (``before``
+    null: no claim about the place before ``at``).
+    """
 
     place: PlaceInfo
+    at: datetime
+    """Where ``after`` starts (and ``before`` ends)."""
+    changed: list[ChangedField]
+    """What differs between ``before`` and ``after``, in this order: controller, status,
+    status_by, disputed (all four when ``before`` is null)."""
     before: Segment | None
-    after: Segment | None
+    after: Segment
 
 
 class StateChanges(_Output, frozen=True, kw_only=True):
-    """The places that changed hands or status between ``from`` and ``to``."""
+    """Every change of the front with ``from <= at <= to``, one page, in (place id, ``at``)
+    order: each place's changes in valid-time order."""
 
-    policy: str
-    policy_version: int
+    frame: Frame
+    """``valid_at`` is null: the answer is about the range ``from``..``to``."""
     from_: datetime = msgspec.field(name="from")
     to: datetime
-    known_position: int
-    changes: list[Change]
+    items: list[Transition]
+    next_cursor: str | None
+    """Pass as ``cursor`` for the next page; null on the last page."""
 
 
 class RebuildResult(_Output, frozen=True, kw_only=True):

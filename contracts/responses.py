@@ -130,3 +130,8 @@ class Problem(_Output, frozen=True, omit_defaults=True):
     actual: int | None = None
     id: str | None = None
     request_id: str | None = None
+    through_line: int | None = None
+    """An import that stopped before its end: every line up to this one has its fate in
+    ``result``; nothing after it was stored (rejected lines after it may be listed too)."""
+    result: ImportResult | None = None
+    """An import that stopped before its end: what it did up to ``through_line``."""

@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import base64
 import gc
+import ipaddress
 import os
 import signal
 import sys
@@ -28,6 +29,7 @@ from service.domain.errors import FrontlineError
 from service.domain.export import content_etag, log_etag
 from service.domain.interop.formats import READERS, read_all
 from service.domain.interop.rows import SourceRow
+from service.domain.validation import MAX_DEPTH, too_deep
 from service.logging import configure_logging
 from service.progress import Progress
 from service.projections.reads import FrontReader, StateQuery
@@ -112,7 +114,10 @@ def cmd_verify(args: argparse.Namespace) -> int:
     signature_error: str | None = None
     if args.head is not None:
         try:
-            signed = msgspec.json.decode(Path(args.head).read_bytes(), type=SignedHead)
+            saved_bytes = Path(args.head).read_bytes()
+            if too_deep(saved_bytes):
+                raise msgspec.DecodeError(f"nested more than {MAX_DEPTH} deep: not a saved head")
+            signed = msgspec.json.decode(saved_bytes, type=SignedHead)
         except (OSError, msgspec.DecodeError) as error:
             sys.stderr.write(f"frontline verify: --head {args.head}: {error}\n")
             return 2
@@ -286,6 +291,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
             asyncio.run(_load_demo(settings, only_if_empty=True))
         if embedded:
             asyncio.run(_first_admin_key(settings))
+        warn_if_exposed(settings)
         log.info("serving", url=f"http://{settings.host}:{settings.port}", embedded=embedded)
         tune_gc()
         uvicorn.Server(server_config(create_app(settings), settings)).run()
@@ -298,8 +304,13 @@ def cmd_serve(args: argparse.Namespace) -> int:
     return 0
 
 
+FIRST_ADMIN_KEY_FILE = "first-admin-key"
+"""Where, in the data folder, the first admin key of the local database is written."""
+
+
 async def _first_admin_key(settings: Settings) -> None:
-    """On a local database without any key, make an admin key and show it (once)."""
+    """On a local database without any key, make an admin key, write it to a file only its
+    owner may read (in the data folder) and show it once, saying where the file is."""
     pool = await create_pool(settings)
     try:
         store = KeyStore(pool)
@@ -309,10 +320,56 @@ async def _first_admin_key(settings: Settings) -> None:
     finally:
         await pool.close()
     log.info("authn_token_created", key_name=principal.name, role=principal.role)
+    path = (settings.data_dir / FIRST_ADMIN_KEY_FILE).absolute()  # not resolve(): no links
+    written = _write_private(path, key + "\n")
+    where = (
+        f"It is also in {path} (readable only by you): delete that file once you keep the "
+        "key elsewhere."
+        if written is None
+        else f"It could not be written to {path} ({written}): keep it now."
+    )
     sys.stderr.write(
         f"\nAn admin API key for this local database (shown once, keep it):\n\n    {key}\n\n"
+        f"{where}\n"
         "Send it as 'Authorization: Bearer <key>'; 'frontline keys create' makes others.\n\n"
     )
+
+
+def _write_private(path: Path, text: str) -> str | None:
+    """Write ``text`` to a file only its owner may read or write (0600, never through a
+    symbolic link); None, or why it could not be written."""
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o600)
+        with os.fdopen(fd, "w") as handle:
+            os.fchmod(handle.fileno(), 0o600)  # a file left by an earlier database keeps its mode
+            handle.write(text)
+    except OSError as error:
+        return error.strerror or str(error)
+    return None
+
+
+def is_loopback(host: str) -> bool:
+    """Whether ``host`` is reachable from this machine only (127.0.0.0/8, ::1, localhost)."""
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False  # a name: it may resolve to any address, so assume it is not loopback
+
+
+def warn_if_exposed(settings: Settings) -> bool:
+    """Warn (a log event and a line on stderr) when the service listens beyond this machine
+    with anonymous reads on: anyone who reaches the address reads the log without a key."""
+    if settings.anonymous_reads != "true" or is_loopback(settings.host):
+        return False
+    log.warning("anonymous_reads_exposed", host=settings.host, port=settings.port)
+    sys.stderr.write(
+        f"\nWARNING: listening on {settings.host} with anonymous reads on: anyone who can "
+        "reach this address reads every event and the front without a key. Set "
+        "FRONTLINE_ANONYMOUS_READS=false, or listen on 127.0.0.1.\n\n"
+    )
+    return True
 
 
 def cmd_keys(args: argparse.Namespace) -> int:
@@ -379,8 +436,9 @@ async def _import(settings: Settings, path: Path, size: int) -> int:
     try:
         result = await import_ndjson(
             _store(settings, pool),
-            split_lines(_file_chunks(path, progress)),
+            split_lines(_file_chunks(path, progress), settings.max_line_bytes),
             chunk_size=settings.import_chunk,
+            max_errors=settings.import_max_errors,
         )
     finally:
         progress.close()
@@ -413,7 +471,11 @@ async def _import_format(settings: Settings, name: str, rows: list[SourceRow], l
                 seen = line
 
         result = await import_rows(
-            _store(settings, pool), rows, chunk_size=settings.import_chunk, progress=advance
+            _store(settings, pool),
+            rows,
+            chunk_size=settings.import_chunk,
+            progress=advance,
+            max_errors=settings.import_max_errors,
         )
     finally:
         progress.close()

@@ -50,7 +50,7 @@ class Settings:
     port: int = field(default=8000, metadata={"env": "FRONTLINE_PORT"})
     """Port to listen on."""
     max_body_bytes: int = field(default=10 * 1024 * 1024, metadata={"env": "FRONTLINE_MAX_BODY"})
-    """Largest JSON body accepted (413 above); NDJSON imports stream and have no limit."""
+    """Largest JSON body accepted (413 above); NDJSON imports stream (see ``max_line_bytes``)."""
     max_batch: int = field(default=1000, metadata={"env": "FRONTLINE_MAX_BATCH"})
     """Most events in one atomic batch (422 above)."""
     max_page: int = field(default=1000, metadata={"env": "FRONTLINE_MAX_PAGE"})
@@ -73,6 +73,10 @@ class Settings:
         default=256 * 1024 * 1024, metadata={"env": "FRONTLINE_MAX_IMPORT"}
     )
     """Largest source file ``POST /v1/imports`` accepts (413 above); read whole, then mapped."""
+    max_line_bytes: int = field(default=1024 * 1024, metadata={"env": "FRONTLINE_MAX_LINE"})
+    """Longest NDJSON line accepted; a longer one is a rejected line (its bytes are skipped)."""
+    import_max_errors: int = field(default=1000, metadata={"env": "FRONTLINE_IMPORT_MAX_ERRORS"})
+    """Rejected lines (and flagged rows) an import's answer lists; it counts them all."""
     group_max: int = field(default=512, metadata={"env": "FRONTLINE_GROUP_MAX"})
     """Most requests one group commit takes from the queue."""
 
@@ -149,6 +153,8 @@ class Settings:
             "max_page",
             "import_chunk",
             "max_import_bytes",
+            "max_line_bytes",
+            "import_max_errors",
             "group_max",
             "fold_cache",
             "max_header_bytes",

@@ -30,6 +30,7 @@ from service.api.openapi import IngestOperation
 from service.api.parameters import (
     After,
     EventId,
+    IdempotencyKey,
     LastEventId,
     PlaceFilter,
     SourceFilter,
@@ -40,7 +41,7 @@ from service.domain.access import allows
 from service.domain.append import AppendRequest
 from service.domain.errors import InvalidEvent, InvalidParameter, NotFound
 from service.domain.records import PreparedEvent, prepare_event, source_key
-from service.domain.validation import decode_events
+from service.domain.validation import decode_events, keyed
 from service.store.appender import import_ndjson, split_lines
 from service.store.events import EventFilter
 from service.store.live import LiveEvent, follow
@@ -116,21 +117,25 @@ class EventsController(Controller):
         },
     )
     async def append(
-        self, request: AnyRequest, services: ServicesDep
+        self, request: AnyRequest, services: ServicesDep, idempotency_key: IdempotencyKey = None
     ) -> Response[AppendResult | ImportResult]:
         """Append one event, a batch, or an NDJSON stream."""
         settings = services.settings
+        key = params.idempotency_key(idempotency_key)
         content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
         if content_type == NDJSON:
             result = await import_ndjson(
                 services.store,
-                split_lines(request.stream()),
+                split_lines(request.stream(), settings.max_line_bytes),
                 chunk_size=settings.import_chunk,
                 submitter=submitter_of(request),
+                max_errors=settings.import_max_errors,
+                idempotency_key=key,
             )
             return Response(result, status_code=200)
         body = await read_limited(request, settings.max_body_bytes)
         events, expect, is_batch = decode_events(body, settings.max_batch)
+        events = [keyed(event, key, index) for index, event in enumerate(events)]
         prepared = _prepare(events, batch=is_batch)
         submitter = submitter_of(request)
         receipts = await services.committer.append(

@@ -16,11 +16,8 @@ from service.domain import params
 from service.domain.export import etag_matches, log_etag
 from service.store.export import LOG_FORMATS, log_chunks, log_position
 
-MEDIA: Final = {
-    "ndjson": "application/x-ndjson",
-    "csv": "text/csv; charset=utf-8",
-    "acled": "text/csv; charset=utf-8",
-}
+#: Litestar adds ``; charset=utf-8`` to every ``text/`` type itself.
+MEDIA: Final = {"ndjson": "application/x-ndjson", "csv": "text/csv", "acled": "text/csv"}
 #: The file name's extension per format.
 EXTENSION: Final = {"ndjson": "ndjson", "csv": "csv", "acled": "acled.csv"}
 

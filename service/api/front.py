@@ -32,6 +32,7 @@ from service.api.deps import AnyRequest, ServicesDep
 from service.api.events import problem_spec
 from service.api.parameters import (
     BBox,
+    ChangesCursor,
     Cursor,
     KnownAt,
     PlaceId,
@@ -45,10 +46,10 @@ from service.domain.errors import InvalidParameter
 from service.domain.export import content_etag, etag_matches
 from service.domain.params import MAX_POSITION
 from service.domain.projection import segment_at
-from service.projections.reads import StateQuery, place_info
+from service.projections.reads import ChangesQuery, StateQuery, place_info
 
 GEOJSON: Final = "application/geo+json"
-CSV: Final = "text/csv; charset=utf-8"
+CSV: Final = "text/csv"  # Litestar adds "; charset=utf-8" to text/ types
 
 BAD_PARAMETER = {422: problem_spec("A query parameter is invalid; `field` names it.")}
 CSV_OR_BAD = {
@@ -143,7 +144,7 @@ class FrontController(Controller):
             "the same fields; places without a point are listed in `unlocated`. With "
             "`format=csv`, the whole front (every page; `limit` and `cursor` do not apply) "
             "as RFC 4180 CSV: place_id, name, lat, lon (as the log knew the place then), "
-            "controller, status, status_by, disputed, confidence, basis, since, sources; "
+            "controller, status, status_by, disputed, confidence, basis, held_since, sources; "
             "the same question gives the same bytes and `ETag` (`If-None-Match`: 304)."
         ),
         responses=CSV_OR_BAD,
@@ -209,7 +210,18 @@ class FrontController(Controller):
 
     @get(
         "/v1/state/changes",
-        summary="Places that changed hands or status between two dates",
+        summary="Every change of the front between two dates",
+        description=(
+            "Each change with `from <= at <= to`, as known at `known_at`: every boundary "
+            "between two consecutive segments of a place's timeline where the controller, the "
+            "status, `status_by` or the disputed flag differs, and a place's first segment when "
+            "it starts inside the range (`before` null), with the segments on either side and "
+            "what changed. A place that changed hands and changed back inside the range lists "
+            "both changes. In (place id, `at`) order, paginated with `cursor` (pass "
+            "`next_cursor`); `place`, `side` and `bbox` narrow it. A page costs one probe of "
+            "the projection per place it visits, so a quiet range over many places is quicker "
+            "with `bbox` or `place`."
+        ),
         responses=BAD_PARAMETER,
     )
     async def changes(
@@ -219,7 +231,7 @@ class FrontController(Controller):
             str,
             QueryParameter(
                 name="from",
-                description="The earlier valid time (a date, or a datetime with offset).",
+                description="The start of the range, included (a date, or a datetime with offset).",
                 pattern=params.INSTANT_PATTERN,
                 max_length=40,
             ),
@@ -227,29 +239,59 @@ class FrontController(Controller):
         to: Annotated[
             str,
             QueryParameter(
-                description="The later valid time (a date, or a datetime with offset).",
+                description="The end of the range, included (a date: its first instant; or a "
+                "datetime with offset); not before `from`.",
                 pattern=params.INSTANT_PATTERN,
                 max_length=40,
             ),
         ],
         known_at: KnownAt = None,
+        place: Annotated[
+            str | None,
+            QueryParameter(
+                description="Only this place's changes.",
+                pattern=params.SLUG_PATTERN,
+                max_length=128,
+            ),
+        ] = None,
+        side: Annotated[
+            str | None,
+            QueryParameter(
+                description="Only changes where this side holds, encircles or contests the "
+                "place, before or after.",
+                pattern=params.SLUG_PATTERN,
+                max_length=128,
+            ),
+        ] = None,
+        bbox: BBox = None,
+        limit: Annotated[int, QueryParameter(ge=1, description="Changes per page.")] = 500,
+        cursor: ChangesCursor = None,
     ) -> StateChanges:
-        """Places whose controller or status differs between `from` and `to`, before and after."""
+        """One page of the changes inside the range, each with its segments before and after."""
+        if limit > services.settings.max_page:
+            raise InvalidParameter(f"limit is at most {services.settings.max_page}", field="limit")
         start = params.valid_time(from_, "from")
         end = params.valid_time(to, "to")
+        if end < start:
+            raise InvalidParameter(f"to ({to}) is before from ({from_})", field="to")
         known = await services.front.known_position(params.known_at(known_at))
-        found = await services.front.changes(
-            StateQuery(valid_at=start, known_position=known),
-            StateQuery(valid_at=end, known_position=known),
+        query = ChangesQuery(
+            start=start,
+            end=end,
+            known_position=known,
+            place=place,
+            side=side,
+            bbox=params.bbox(bbox),
+            after=params.change_cursor(cursor),
+            limit=limit,
         )
-        policy = services.projector.policy
+        items, next_cursor = await services.front.changes(query)
         return StateChanges(
-            policy=policy.name,
-            policy_version=policy.version,
+            frame=_frame(services, None, known),
             from_=start,
             to=end,
-            known_position=known,
-            changes=found,
+            items=items,
+            next_cursor=next_cursor,
         )
 
     @get(

@@ -101,5 +101,6 @@ class ImportsController(Controller):
             rows,
             chunk_size=services.settings.import_chunk,
             submitter=_submitter(request),
+            max_errors=services.settings.import_max_errors,
         )
         return Response(result, status_code=200)

@@ -10,11 +10,13 @@ from __future__ import annotations
 
 from importlib import resources
 from pathlib import Path
-from typing import Final
+from typing import Annotated, Final
 
 from litestar import HttpMethod, Router, route
+from litestar.params import PathParameter
 from litestar.response import File
-from litestar.static_files import create_static_files_router
+
+from service.domain.errors import NotFound
 
 STATIC: Final = Path(str(resources.files("service.api") / "static"))
 """The page's files: index.html, map.js, map.css, vendor/ and data/ (versions in the paths)."""
@@ -39,8 +41,37 @@ async def map_page() -> File:
     )
 
 
+def static_files() -> dict[str, Path]:
+    """Every file of the page by its path under ``/map/`` (``vendor/leaflet-1.9.4/leaflet.js``)."""
+    return {
+        path.relative_to(STATIC).as_posix(): path
+        for path in sorted(STATIC.rglob("*"))
+        if path.is_file() and path.name != "index.html"
+    }
+
+
 def map_assets() -> Router:
-    """The page's script, styles, vendored libraries and boundaries, under ``/map/``."""
-    return create_static_files_router(
-        path="/map", directories=[STATIC], name="map-assets", include_in_schema=False
+    """The page's script, styles, vendored libraries and boundaries, under ``/map/``.
+
+    The files are listed once, when the app is built, and a request is answered by looking
+    its path up in that list: a path is never joined to a folder nor handed to the file
+    system, so no spelling (``..``, a NUL byte, a name too long for the file system, a
+    folder) reaches anything but the listed files, and a miss is a plain 404 that names
+    nothing of the server (Litestar's static router answered ``map.js%00`` with a 500 and
+    ``vendor/`` with a 404 holding the folder's absolute path).
+    """
+    files = static_files()
+
+    @route(
+        "/{name:path}",
+        http_method=[HttpMethod.GET, HttpMethod.HEAD],
+        include_in_schema=False,
+        name="map-assets",
     )
+    async def map_asset(name: Annotated[str, PathParameter()]) -> File:
+        found = files.get(name.removeprefix("/"))
+        if found is None:
+            raise NotFound("the map has no file at this path", field="path")
+        return File(path=found, filename=found.name, content_disposition_type="inline")
+
+    return Router(path="/map", route_handlers=[map_asset])

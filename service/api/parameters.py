@@ -105,6 +105,14 @@ Cursor = Annotated[
         max_length=128,
     ),
 ]
+ChangesCursor = Annotated[
+    str | None,
+    QueryParameter(
+        description="`next_cursor` of the previous page (`place@instant`; empty: the first page).",
+        pattern=params.CHANGES_CURSOR_PATTERN,
+        max_length=200,
+    ),
+]
 PlaceId = Annotated[
     str,
     PathParameter(description="The place's id.", pattern=params.SLUG_PATTERN, max_length=128),
@@ -119,5 +127,21 @@ LastEventId = Annotated[
         name="last-event-id",
         description="The last id received, to resume after it (wins over `after`).",
         pattern=r"^[0-9]{1,18}$(?!\n)",
+    ),
+]
+
+IdempotencyKey = Annotated[
+    str | None,
+    HeaderParameter(
+        name="idempotency-key",
+        description=(
+            "A key naming this request (IETF draft-ietf-httpapi-idempotency-key-header), "
+            'as a Structured Field String (`"8e03978e-40d5-43e8-bc93-6894a57f9324"`) or bare. '
+            "Each event without an `id` gets the id `contracts.idempotency.keyed_event_id` "
+            "derives from the key and the event's index (0 for one event, its index in "
+            "`events` for a batch, its line number minus one for NDJSON): a retry with the "
+            "same key gets the original receipts; other content under the same key is a 422."
+        ),
+        pattern=params.IDEMPOTENCY_KEY_PATTERN,
     ),
 ]

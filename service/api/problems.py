@@ -19,9 +19,12 @@ from service.domain.errors import (
     Forbidden,
     FrontlineError,
     IdConflict,
+    ImportStopped,
+    ImportStoppedUnavailable,
     InvalidEvent,
     InvalidParameter,
     MalformedBody,
+    NestedTooDeep,
     NotFound,
     NotReady,
     RateLimited,
@@ -41,6 +44,7 @@ TYPE_BASE: Final = "https://frontline.dev/problems/"
 
 #: (status, type slug, title) per error class; the most specific class listed wins.
 PROBLEMS: Final[dict[type[FrontlineError], tuple[int, str, str]]] = {
+    NestedTooDeep: (400, "nested-too-deeply", "The JSON nests too deeply"),
     MalformedBody: (400, "malformed-body", "The body is not valid JSON"),
     Unauthorized: (401, "unauthorized", "An API key is required"),
     Forbidden: (403, "forbidden", "This key's role may not do this"),
@@ -54,6 +58,12 @@ PROBLEMS: Final[dict[type[FrontlineError], tuple[int, str, str]]] = {
     InvalidParameter: (422, "invalid-parameter", "A query parameter is invalid"),
     UnreadableFile: (422, "unreadable-file", "The file cannot be read in its format"),
     WriteRefused: (500, "write-refused", "The database refused the write"),
+    ImportStoppedUnavailable: (
+        503,
+        "import-stopped-unavailable",
+        "The import stopped: the database is unavailable",
+    ),
+    ImportStopped: (500, "import-stopped", "The import stopped before its end"),
     NotReady: (503, "unavailable", "The database is unavailable"),
     StreamsBusy: (503, "streams-busy", "Too many live streams without a key"),
     FrontlineError: (400, "bad-request", "Bad request"),
@@ -95,6 +105,8 @@ def problem_of(error: FrontlineError, path: str, request_id: str | None) -> Prob
         extra = {"place": error.place, "expected": error.expected, "actual": error.actual}
     elif isinstance(error, IdConflict):
         extra = {"id": error.event_id}
+    elif isinstance(error, ImportStopped):
+        extra = {"through_line": error.through_line, "result": error.result}
     if status == 422:
         log.info("input_validation_fail", field=error.field, detail=error.detail)
     return Problem(

@@ -6,7 +6,7 @@ changes a place's timeline, the rows it replaces get ``known_to = p`` and the ne
 ``known_from = p`` (DESIGN section 5). The same :class:`OpenRows` serves the incremental path
 (one commit at a time, in the append transaction) and the rebuild (every commit of the log
 in order), so both produce the same rows; a commit compares only the rows from the valid
-time its refold starts at (:class:`~service.domain.projection.Refold`).
+times its refold changed (:class:`~service.domain.projection.Refold`).
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ import msgspec
 from contracts.events import Event
 from contracts.timeline import Segment, Timeline
 from service.domain.policy import Policy
-from service.domain.projection import PlaceFold, Refold
+from service.domain.projection import Part, PlaceFold, Refold
 
 _encode = msgspec.json.Encoder().encode
 
@@ -111,21 +111,37 @@ class OpenRows:
 
         Returns the rows closed (with the commit each was known from) and the rows inserted,
         both in valid-time order. A row whose body is unchanged stays, with its original
-        ``known_from``; rows before ``refold.since`` are not looked at.
+        ``known_from``; rows outside the refold's parts are not looked at.
         """
+        closed: list[tuple[SegmentRow, int]] = []
+        inserted: list[SegmentRow] = []
+        for part in refold.parts:
+            self._replace_part(place_id, part, commit, closed, inserted)
+        closed.sort(key=lambda item: item[0].valid_from)
+        inserted.sort(key=_valid_from)
+        return closed, inserted
+
+    def _replace_part(
+        self,
+        place_id: str,
+        part: Part,
+        commit: int,
+        closed: list[tuple[SegmentRow, int]],
+        inserted: list[SegmentRow],
+    ) -> None:
         rows, known_from = self.rows, self.known_from
-        j = 0 if refold.since is None else bisect_left(rows, refold.since, key=_valid_from)
+        lo = 0 if part.since is None else bisect_left(rows, part.since, key=_valid_from)
+        hi = len(rows) if part.until is None else bisect_left(rows, part.until, key=_valid_from)
         held = {
             row.valid_from: (row, known)
-            for row, known in zip(rows[j:], known_from[j:], strict=True)
+            for row, known in zip(rows[lo:hi], known_from[lo:hi], strict=True)
         }
         fresh: list[SegmentRow] = []
-        inserted: list[SegmentRow] = []
         fresh_known: list[int] = []
-        for segment in refold.segments:
+        for segment in part.segments:
             old = held.get(segment.valid_from)
-            if old is not None and old[0].segment == segment:  # equal: no need to encode it
-                row = old[0]
+            if old is not None and (old[0].segment is segment or old[0].segment == segment):
+                row = old[0]  # equal: no need to encode it
             else:
                 row = _row(place_id, segment)
             if old is not None and old[0].body == row.body:
@@ -136,11 +152,14 @@ class OpenRows:
                 fresh.append(row)
                 inserted.append(row)
                 fresh_known.append(commit)
-        closed = sorted(held.values(), key=lambda item: item[0].valid_from)
-        del rows[j:], known_from[j:]
-        rows.extend(fresh)
-        known_from.extend(fresh_known)
-        return closed, inserted
+        for row, known in held.values():
+            if known == commit:
+                # Inserted by an earlier part of this same commit: never visible, never closed.
+                inserted.remove(row)
+            else:
+                closed.append((row, known))
+        rows[lo:hi] = fresh
+        known_from[lo:hi] = fresh_known
 
 
 def _valid_from(row: SegmentRow) -> datetime:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from contracts.responses import ImportResult
+
 
 class FrontlineError(Exception):
     """Base of every error the domain or the store raises on purpose."""
@@ -18,6 +20,10 @@ class InvalidEvent(FrontlineError):
 
 class MalformedBody(FrontlineError):
     """A body that is not JSON at all. Answered with 400."""
+
+
+class NestedTooDeep(MalformedBody):
+    """JSON whose arrays or objects nest deeper than any event does. Answered with 400."""
 
 
 class BodyTooLarge(FrontlineError):
@@ -96,3 +102,17 @@ class WriteRefused(FrontlineError):
 
 class NotReady(FrontlineError):
     """The database is unreachable or its schema is not at head. Answered with 503."""
+
+
+class ImportStopped(FrontlineError):
+    """A bulk import that failed before its end. Every line up to ``through_line`` has its
+    fate in ``result``; nothing after it was stored. Answered with 500."""
+
+    def __init__(self, detail: str, *, result: ImportResult, through_line: int) -> None:
+        super().__init__(detail)
+        self.result = result
+        self.through_line = through_line
+
+
+class ImportStoppedUnavailable(ImportStopped):
+    """An import stopped because the database became unavailable. Answered with 503."""

@@ -4,7 +4,8 @@ Pure. The log up to a commit position P is fixed by P's chain hash (each hash co
 record before it), so an export's ETag is derived from (format, P, hash at P) without
 reading it. The front as CSV is buffered and its ETag is the SHA-256 of its bytes. CSV
 follows RFC 4180 (CRLF, quotes where needed); empty cells are nulls; booleans are
-``true``/``false``.
+``true``/``false``; a text cell a spreadsheet would run as a formula starts with ``'``
+(``service.domain.spreadsheet``).
 """
 
 from __future__ import annotations
@@ -19,9 +20,10 @@ from typing import Final
 from contracts.events import Event, event_type
 from contracts.responses import StoredEvent
 from contracts.timeline import Segment
+from service.domain.spreadsheet import neutralise
 from service.domain.time import utc_text, valid_interval
 
-EXPORT_VERSION: Final = "frontline-export-v1"
+EXPORT_VERSION: Final = "frontline-export-v2"  # v2: formula-like CSV cells neutralised
 LOG_COLUMNS: Final = (
     "position", "id", "place", "place_version", "type", "valid_from", "valid_to",
     "recorded_at", "commit_position", "source", "reliability", "alignment", "side",
@@ -29,7 +31,7 @@ LOG_COLUMNS: Final = (
 )  # fmt: skip
 STATE_COLUMNS: Final = (
     "place_id", "name", "lat", "lon", "controller", "status", "status_by", "disputed",
-    "confidence", "basis", "since", "sources",
+    "confidence", "basis", "held_since", "sources",
 )  # fmt: skip
 
 
@@ -62,6 +64,8 @@ def _cell(value: object) -> str:
         return "true" if value else "false"
     if isinstance(value, datetime):
         return utc_text(value)
+    if isinstance(value, str):
+        return neutralise(value)  # text only: numbers stay numbers (service.domain.spreadsheet)
     return str(value)
 
 
@@ -98,6 +102,6 @@ def state_row(
     lat, lon = point if point is not None else (None, None)
     return (
         place_id, name, lat, lon, segment.controller, segment.status, segment.status_by,
-        segment.disputed, segment.confidence, segment.basis, segment.valid_from,
+        segment.disputed, segment.confidence, segment.basis, segment.held_since,
         "; ".join(sorted(set(sources))),
     )  # fmt: skip

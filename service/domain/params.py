@@ -8,8 +8,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Final
 
+from contracts.idempotency import MAX_KEY_LENGTH
 from service.domain.errors import InvalidEvent, InvalidParameter
-from service.domain.time import parse_instant
+from service.domain.time import parse_instant, utc_text
 
 
 def valid_time(text: str, field: str) -> datetime:
@@ -58,6 +59,9 @@ SLUG_PATTERN: Final = r"^[a-z0-9][a-z0-9_-]*$(?!\n)"
 """A place or side id (contracts.events.Slug)."""
 CURSOR_PATTERN: Final = r"^(?:[a-z0-9][a-z0-9_-]*)?$(?!\n)"
 """A page cursor: the last place id of the previous page, or empty (the first page)."""
+CHANGES_CURSOR_PATTERN: Final = f"^(?:[a-z0-9][a-z0-9_-]*@{INSTANT})?$(?!\\n)"
+"""A page cursor of the front's changes: ``place@instant``, the last change of the previous
+page (the instant as Frontline writes it, in UTC), or empty (the first page)."""
 TEXT_PATTERN: Final = r"^[^\x00-\x1f\x7f]+$(?!\n)"
 """One line of text without control characters (contracts.events.Text)."""
 UUID_PATTERN: Final = (
@@ -150,3 +154,52 @@ def bbox(text: str | None) -> BBox | None:
             field="bbox",
         )
     return BBox(west, south, east, north)
+
+
+@dataclass(frozen=True, slots=True)
+class ChangeCursor:
+    """Where a page of the front's changes ends: a place and the valid time of its change."""
+
+    place: str
+    at: datetime
+
+
+def change_cursor(text: str | None) -> ChangeCursor | None:
+    """Parse ``cursor=place@instant`` of ``GET /v1/state/changes``; absent or empty: None."""
+    if text is None or text == "":
+        return None
+    place, sep, instant = text.partition("@")
+    if not sep or not place:
+        raise InvalidParameter(
+            f"cursor {text[:80]!r} is not a next_cursor (place@instant)", field="cursor"
+        )
+    return ChangeCursor(place=place, at=valid_time(instant, "cursor"))
+
+
+def change_cursor_text(cursor: ChangeCursor) -> str:
+    """The ``next_cursor`` that continues after ``cursor``."""
+    return f"{cursor.place}@{utc_text(cursor.at)}"
+
+
+_SF_CHAR: Final = r"(?:[\x20\x21\x23-\x5b\x5d-\x7e]|\\[\\\"])"
+IDEMPOTENCY_KEY_PATTERN: Final = (
+    f'^(?:"{_SF_CHAR}{{1,{MAX_KEY_LENGTH}}}"'
+    f"|[\\x21\\x23-\\x7e][\\x20-\\x7e]{{0,{MAX_KEY_LENGTH - 1}}})$(?!\\n)"
+)
+"""An ``Idempotency-Key`` header: a Structured Field String (``"..."``, with ``\\"`` and
+``\\\\`` escapes; the draft's form) or, as many clients send it, the bare key; either way 1
+to 255 printable ASCII characters."""
+_SF_ESCAPE: Final = re.compile(r"\\(.)")
+
+
+def idempotency_key(value: str | None) -> str | None:
+    """The key an ``Idempotency-Key`` header holds (unquoted, unescaped), or None."""
+    if value is None:
+        return None
+    if not re.search(IDEMPOTENCY_KEY_PATTERN, value):
+        raise InvalidParameter(
+            "Idempotency-Key must be 1 to 255 printable ASCII characters, as a quoted "
+            'Structured Field String (Idempotency-Key: "8e03978e-40d5-43e8-bc93-6894a57f9324")',
+            field="idempotency-key",
+        )
+    return _SF_ESCAPE.sub(r"\1", value[1:-1]) if value.startswith('"') else value

@@ -2,7 +2,7 @@
 
 A policy has a name and a version, and both appear in every answer built with it
 (DESIGN section 4). A new weighting is a new policy (or a new version), never an edit of
-``credibility-v1``: an old answer must stay reproducible. Weights are exact
+the served one: an old answer must stay reproducible. Weights are exact
 :class:`~fractions.Fraction` values so that scores and supports never depend on floating
 point (rule 6).
 """
@@ -73,8 +73,8 @@ class Policy:
         return min(product, self.cap)
 
 
-CREDIBILITY_V1: Final = Policy(
-    name="credibility-v1",
+CREDIBILITY_V2: Final = Policy(
+    name="credibility-v2",
     version=1,
     reliability=MappingProxyType(
         {
@@ -110,7 +110,8 @@ CREDIBILITY_V1: Final = Policy(
     unaligned=Fraction(1),
     cap=Fraction(1),
 )
-"""Policy ``credibility-v1``, version 1: the weights of DESIGN section 4, rule 5."""
+"""Policy ``credibility-v2``, version 1: the weights of DESIGN section 4, rule 5 (those of the
+retired ``credibility-v1``; what changed is how pieces of valid time are decided)."""
 
-SERVED: Final = CREDIBILITY_V1
+SERVED: Final = CREDIBILITY_V2
 """The policy the service projects with: the one every stored row and every answer names."""

@@ -12,7 +12,6 @@ import msgspec
 
 from contracts.events import event_decoder
 from contracts.front import (
-    Change,
     EventLink,
     HistoryEntry,
     HistoryEvent,
@@ -22,18 +21,33 @@ from contracts.front import (
     Reading,
     Reread,
     StateExtent,
+    Transition,
 )
 from contracts.timeline import Segment
 from service.domain.errors import NotFound
 from service.domain.export import STATE_COLUMNS, csv_rows, state_row
-from service.domain.history import control_changes
-from service.domain.params import BBox, KnownAt
+from service.domain.history import changed_fields, control_changes
+from service.domain.params import BBox, ChangeCursor, KnownAt, change_cursor_text
 from service.domain.projection import in_force
 from service.projections.timelines import projection_state
 from service.store.queries import SQL
 
 _segment: Final = msgspec.json.Decoder(Segment)
 _PAGE_ALL: Final = 1000
+
+
+@dataclass(frozen=True, slots=True)
+class ChangesQuery:
+    """What ``GET /v1/state/changes`` asks, parsed: changes with ``start <= at <= end``."""
+
+    start: datetime
+    end: datetime
+    known_position: int
+    place: str | None = None
+    side: str | None = None
+    bbox: BBox | None = None
+    after: ChangeCursor | None = None
+    limit: int = 500
 
 
 @dataclass(frozen=True, slots=True)
@@ -287,28 +301,38 @@ class FrontReader:
             )  # fmt: skip
         return answer
 
-    async def changes(self, before: StateQuery, after: StateQuery) -> list[Change]:
-        """Places whose controller or status differs between two valid times."""
-        old = {s.place.id: s for s in await self.whole_state(before)}
-        new = {s.place.id: s for s in await self.whole_state(after)}
-        found = []
-        for place_id in sorted(old.keys() | new.keys()):
-            a, b = old.get(place_id), new.get(place_id)
-            if _control(a) != _control(b):
-                info = b or a
-                assert info is not None
-                found.append(
-                    Change(
-                        place=info.place,
-                        before=a.segment if a else None,
-                        after=b.segment if b else None,
-                    )
+    async def changes(self, query: ChangesQuery) -> tuple[list[Transition], str | None]:
+        """One page of the front's changes, and the cursor of the next page (None on the
+        last): one query (``read_state_changes.sql``), one probe of each place it visits."""
+        after = query.after
+        box = query.bbox
+        corners = (box.west, box.south, box.east, box.north) if box else (None, None, None, None)
+        rows = await self.pool.fetch(
+            SQL["read_state_changes"],
+            query.start,
+            query.end,
+            query.known_position,
+            after.place if after else "",
+            after.at if after else None,
+            query.place,
+            query.side,
+            *corners,
+            query.limit + 1,
+        )
+        items = []
+        for row in rows[: query.limit]:
+            before = _segment.decode(row["before_body"]) if row["before_body"] else None
+            segment = _segment.decode(row["after_body"])
+            items.append(
+                Transition(
+                    place=place_info(row),
+                    at=row["at"],
+                    changed=changed_fields(before, segment),
+                    before=before,
+                    after=segment,
                 )
-        return found
-
-
-def _control(state: PlaceState | None) -> tuple[str | None, str, str | None] | None:
-    if state is None:
-        return None
-    segment = state.segment
-    return segment.controller, segment.status, segment.status_by
+            )
+        if len(rows) > query.limit:
+            last = items[-1]
+            return items, change_cursor_text(ChangeCursor(last.place.id, last.at))
+        return items, None

@@ -56,6 +56,15 @@ UNAVAILABLE: Final = (
     asyncpg.exceptions.TooManyConnectionsError,
 )
 
+#: Errors of a pooled connection that was already dead when it was handed out: an append
+#: that meets one is tried once more, on a fresh connection, before it answers 503.
+STALE: Final = (
+    asyncpg.exceptions.InterfaceError,
+    asyncpg.exceptions.InternalClientError,
+    asyncpg.exceptions.ConnectionDoesNotExistError,
+    asyncpg.exceptions.AdminShutdownError,
+)
+
 Outcome = list[Receipt] | FrontlineError
 if TYPE_CHECKING:  # the stubs make these generic; at run time they are plain classes
     Connection = asyncpg.Connection[asyncpg.Record] | PoolConnectionProxy[asyncpg.Record]
@@ -151,7 +160,16 @@ class EventStore:
         """
         group = list(requests)
         try:
-            return await self._append_once(group, more)
+            try:
+                return await self._append_once(group, more)
+            except STALE as error:
+                # The pool handed out a connection the server had already closed (a backend
+                # terminated, a restart): once, on a fresh one. Safe to repeat: ids are
+                # checked first, so what did commit comes back as its original receipts.
+                # The others in the pool likely died with it: replace them all.
+                log.warning("append_retried_on_a_fresh_connection", error=type(error).__name__)
+                await self.pool.expire_connections()
+                return await self._append_once(group, more)
         except UNAVAILABLE as error:
             raise NotReady(f"the database is unavailable: {type(error).__name__}") from error
         except asyncpg.PostgresError:
@@ -163,7 +181,11 @@ class EventStore:
     async def _append_alone(self, request: AppendRequest) -> Outcome:
         """One request in its own transaction; its failure is its outcome, nobody else's."""
         try:
-            (outcome,) = await self._append_once([request], None)
+            try:
+                (outcome,) = await self._append_once([request], None)
+            except STALE:
+                await self.pool.expire_connections()
+                (outcome,) = await self._append_once([request], None)
         except UNAVAILABLE as error:
             return NotReady(f"the database is unavailable: {type(error).__name__}")
         except asyncpg.PostgresError as error:

@@ -28,7 +28,15 @@ from service.domain.interop.places import KnownPlace, PlaceIndex
 from service.domain.interop.prepare import Refused, prepare_row
 from service.domain.interop.rows import SourceRow
 from service.domain.records import PreparedEvent
-from service.store.appender import YIELD_EVERY
+from service.store.appender import (
+    YIELD_EVERY,
+    Chunk,
+    ChunkWriter,
+    Listing,
+    log_stop,
+    stopped,
+    through,
+)
 from service.store.events import EventStore, Outcome
 from service.store.queries import SQL
 
@@ -52,6 +60,8 @@ class _Pending:
     source_id: str | None
     request: AppendRequest
     row: SourceRow
+    flags: Sequence[str] = ()
+    flagged_field: str | None = None
 
 
 class _NewPlaces:
@@ -78,37 +88,43 @@ class _NewPlaces:
 
 @dataclass(slots=True)
 class _Tally:
+    errors: Listing
+    flags: Listing
     accepted: int = 0
     duplicate: int = 0
-    errors: list[RejectedLine] = field(default_factory=list)
-    flags: list[RejectedLine] = field(default_factory=list)
     retry: list[SourceRow] | None = field(default_factory=list)
     """Rows refused because a place they registered was registered meanwhile (409), to
     resolve again against the registry as it is now; None on that second try."""
 
     def reject(self, row: SourceRow, refused: Refused) -> None:
-        self.errors.append(
+        self.errors.add(
             RejectedLine(
                 line=row.line, reason=refused.reason, field=refused.field, source_id=row.source_id
             )
         )
 
-    def flag(self, row: SourceRow, flags: Sequence[str], columns: str | None) -> None:
+    def flag(self, item: _Pending) -> None:
         """Note a row stored as given but suspicious, with the columns it is about."""
-        if flags:
-            self.flags.append(
+        if item.flags:
+            self.flags.add(
                 RejectedLine(
-                    line=row.line, reason="; ".join(flags), field=columns, source_id=row.source_id
+                    line=item.line,
+                    reason="; ".join(item.flags),
+                    field=item.flagged_field,
+                    source_id=item.source_id,
                 )
             )
 
-    def count(self, pending: list[_Pending], outcomes: list[Outcome]) -> None:
-        for item, outcome in zip(pending, outcomes, strict=True):
+    def count(self, done: tuple[Chunk[_Pending], list[Outcome]] | None) -> None:
+        if done is None:
+            return
+        chunk, outcomes = done
+        for item, outcome in zip(chunk.items, outcomes, strict=True):
             if isinstance(outcome, WrongExpectedVersion) and self.retry is not None:
                 self.retry.append(item.row)
                 continue
             if isinstance(outcome, WrongExpectedVersion):
-                self.errors.append(
+                self.errors.add(
                     RejectedLine(
                         line=item.line,
                         reason=f"place {outcome.place!r} was registered by another import "
@@ -118,7 +134,7 @@ class _Tally:
                 )
                 continue
             if isinstance(outcome, FrontlineError):
-                self.errors.append(
+                self.errors.add(
                     RejectedLine(
                         line=item.line,
                         reason=outcome.detail,
@@ -127,11 +143,24 @@ class _Tally:
                     )
                 )
                 continue
+            # A row the log refused is listed as rejected only, never also as flagged.
+            self.flag(item)
             for receipt in outcome:
                 if receipt.duplicate:
                     self.duplicate += 1
                 else:
                     self.accepted += 1
+
+    def result(self, last_position: int | None) -> ImportResult:
+        return ImportResult(
+            accepted=self.accepted,
+            duplicate=self.duplicate,
+            rejected=self.errors.count,
+            errors=self.errors.items(),
+            last_position=last_position,
+            flagged=self.flags.count,
+            flags=self.flags.items(),
+        )
 
 
 async def import_rows(
@@ -141,82 +170,78 @@ async def import_rows(
     chunk_size: int,
     submitter: str | None = None,
     progress: Callable[[int], None] | None = None,
+    max_errors: int | None = None,
 ) -> ImportResult:
     """Append the events of every mappable row, committed in chunks; report the others.
 
     ``progress`` is told the line each row starts on, as rows are prepared. Callers read
     the file whole first (``list(read(data))``), so that a file unreadable as a whole stores
-    nothing.
+    nothing. The answer counts every rejected and flagged row and lists the first
+    ``max_errors`` of each. Should the import fail before its end, it raises
+    :class:`ImportStopped` once the chunk being written has ended (the fate of every row up
+    to ``through_line``; nothing after it stored), or re-raises a cancellation.
     """
-    known = await known_places(store.pool)
-    index, new_places = PlaceIndex(known), _NewPlaces(known)
-    tally = _Tally()
-    pending: list[_Pending] = []
-    events_in_chunk = 0
-    writing: asyncio.Task[list[Outcome]] | None = None
-    written: list[_Pending] = []
-
-    async def settle() -> None:
-        nonlocal writing
-        if writing is not None:
-            tally.count(written, await writing)
-            writing = None
-
+    tally = _Tally(Listing(max_errors), Listing(max_errors))
+    writer: ChunkWriter[_Pending] = ChunkWriter(store)
+    chunk: Chunk[_Pending] = Chunk()
+    consumed = 0
     try:
+        known = await known_places(store.pool)
+        index, new_places = PlaceIndex(known), _NewPlaces(known)
         for n, row in enumerate(rows, 1):
+            consumed = row.line
             if progress is not None:
                 progress(row.line)
             item = _prepare(row, index, new_places, tally, submitter)
-            if item is None:
-                continue
-            pending.append(item)
-            events_in_chunk += len(item.request.events)
-            if writing is not None and n % YIELD_EVERY == 0:
+            if item is not None:
+                chunk.add(item, item.request, row.line)
+            if writer.busy and n % YIELD_EVERY == 0:
                 # Let the chunk being written move on while this one is prepared.
                 await asyncio.sleep(0)
-            if events_in_chunk >= chunk_size:
-                await settle()
-                written = pending
-                writing = asyncio.create_task(_append(store, pending))
-                pending, events_in_chunk = [], 0
-    finally:
-        await settle()
-    if pending:
-        tally.count(pending, await _append(store, pending))
-    if tally.retry:
-        await _retry(store, tally, submitter)
-    tally.errors.sort(key=lambda e: e.line)
-    # A row the log refused is listed as rejected only, not also as flagged.
-    refused = {e.line for e in tally.errors}
-    flagged = [f for f in tally.flags if f.line not in refused]
-    last_position, _ = await store.head()
-    return ImportResult(
-        accepted=tally.accepted,
-        duplicate=tally.duplicate,
-        rejected=len(tally.errors),
-        errors=tally.errors,
-        last_position=last_position,
-        flagged=len(flagged),
-        flags=flagged,
-    )
+            if chunk.events >= chunk_size:
+                tally.count(await writer.send(chunk))
+                chunk = Chunk()
+        tally.count(await writer.send(chunk) if chunk.items else None)
+        chunk = Chunk()
+        tally.count(await writer.finish())
+        if tally.retry:
+            await _retry(store, tally, submitter)
+        last_position, _ = await store.head()
+    except BaseException as error:
+        tally.count(await writer.stop())
+        for row in tally.retry or ():
+            # Refused once because another import registered their place meanwhile, and not
+            # tried again: their fate is known (not stored).
+            tally.errors.add(
+                RejectedLine(
+                    line=row.line,
+                    reason="not stored: the import stopped before this row could be retried",
+                    source_id=row.source_id,
+                )
+            )
+        through_line = through(consumed, (writer.failed, chunk))
+        result = tally.result(None)
+        log_stop(error, result, through_line)
+        if not isinstance(error, Exception):
+            raise
+        raise stopped(error, result, through_line, "import") from error
+    return tally.result(last_position)
 
 
 async def _retry(store: EventStore, tally: _Tally, submitter: str | None) -> None:
     """Resolve again, against the registry as it is now, the rows whose new place another
     import registered meanwhile, and append them once more; never merged into that place."""
-    rows, tally.retry = tally.retry or [], None
+    rows = tally.retry or []
     known = await known_places(store.pool)
     index, new_places = PlaceIndex(known), _NewPlaces(known)
-    lines = {row.line for row in rows}
-    tally.flags = [f for f in tally.flags if f.line not in lines]
-    pending: list[_Pending] = []
+    chunk: Chunk[_Pending] = Chunk()
     for row in rows:
         item = _prepare(row, index, new_places, tally, submitter)
         if item is not None:
-            pending.append(item)
-    if pending:
-        tally.count(pending, await _append(store, pending))
-    tally.flags.sort(key=lambda f: f.line)
+            chunk.add(item, item.request, row.line)
+    outcomes = await store.append_group(chunk.requests) if chunk.items else []
+    tally.retry = None
+    tally.count((chunk, outcomes))
 
 
 def _prepare(
@@ -232,12 +257,7 @@ def _prepare(
         tally.reject(row, outcome)
         return None
     prepared, flags, flagged_field = outcome
-    tally.flag(row, flags, flagged_field)
     request = AppendRequest(
         events=prepared, expect=new_places.expect(prepared), submitter=submitter
     )
-    return _Pending(row.line, row.source_id, request, row)
-
-
-async def _append(store: EventStore, pending: list[_Pending]) -> list[Outcome]:
-    return await store.append_group([p.request for p in pending])
+    return _Pending(row.line, row.source_id, request, row, flags, flagged_field)

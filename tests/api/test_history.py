@@ -43,7 +43,7 @@ async def test_each_commit_lists_its_report_and_what_it_did_to_the_timeline(
     page = await history(client)
     entries = page["entries"]
     assert page["next_after"] is None
-    assert page["policy"] == "credibility-v1"
+    assert page["policy"] == "credibility-v2"
     assert [[e["id"] for e in entry["events"]] for entry in entries] == [[e["id"]] for e in posted]
     for entry, event in zip(entries, posted, strict=True):
         (listed,) = entry["events"]

@@ -12,6 +12,7 @@ from typing import Final
 
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
+from structlog.testing import capture_logs
 
 from service.api.map import STATIC
 from tests.api.conftest import assert_problem
@@ -132,3 +133,50 @@ async def test_a_bad_known_at_is_a_422_naming_it(client: Client) -> None:
     for bad in ("position:x", "yesterday", "position:-1"):
         response = await client.get("/v1/state/extent", params={"known_at": bad})
         assert_problem(response, 422, field="known_at")
+
+
+#: Spellings an attacker tries on a static route: NUL bytes, folders, climbing out, encoded
+#: separators, names too long for the file system, bytes that are not UTF-8, Windows
+#: separators, control characters, the page itself under another name.
+HOSTILE_PATHS: Final = (
+    "/map/map.js%00",
+    "/map/map.js%00.png",
+    "/map/%00",
+    "/map/vendor/",
+    "/map/vendor",
+    "/map/data/",
+    "/map/vendor/leaflet-1.9.4/images/",
+    "/map/",
+    "/map/.",
+    "/map/./map.js/..",
+    "/map/" + "a" * 300,
+    "/map/" + "a/" * 3000,
+    "/map/%ff%fe",
+    "/map/..%2f..%2fapp.py",
+    "/map/%2e%2e/%2e%2e/pyproject.toml",
+    "/map/..%5c..%5capp.py",
+    "/map/vendor/..%00/map.js",
+    "/map/%0d%0aset-cookie:x",
+    "/map/map.js%20",
+    "/map/MAP.JS",
+    "/map/index.html",
+    "/map/~root",
+    "/map//etc/passwd",
+    "/map/%2fetc%2fpasswd",
+)
+
+
+async def test_hostile_static_paths_are_plain_404s(app: Litestar) -> None:
+    """Each hostile spelling under /map/ answers a problem, 404 (or 401 where it climbs to a
+    route that needs a key), never a 500, never a traceback in the log, and no answer names
+    the server's folders."""
+    with capture_logs() as logs:
+        async with AsyncTestClient(app=app) as client:
+            for path in HOSTILE_PATHS:
+                response = await client.get(path)
+                assert response.status_code in (401, 404), (path, response.status_code)
+                assert_problem(response, response.status_code)
+                assert str(STATIC) not in response.text, path
+                assert str(STATIC.parents[2]) not in response.text, path
+                assert "static" not in response.text, path
+    assert not [line for line in logs if line.get("log_level") == "error"], logs

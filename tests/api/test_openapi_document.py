@@ -72,7 +72,7 @@ async def test_limit_is_bounded_by_the_page_setting(client: Client) -> None:
         for p in operation.get("parameters", [])
         if p["name"] == "limit"
     ]
-    assert len(limits) == 4
+    assert len(limits) == 5  # events, state, changes, disputes, history
     assert all(schema["maximum"] == 1000 for schema in limits)
     over = await client.get("/v1/state", params={"limit": 1001})
     assert_problem(over, 422, "limit")
@@ -94,6 +94,39 @@ async def test_changes_requires_from_and_to(client: Client) -> None:
         "to": True,
     }
     assert_problem(await client.get("/v1/state/changes", params={"to": "2017-06-05"}), 422, "from")
+
+
+async def test_changes_document_its_page_its_filters_and_its_answer(client: Client) -> None:
+    """/v1/state/changes states its parameters (a bounded ``limit``, a ``cursor`` whose pattern
+    is ``place@instant``, ``place``, ``side``, ``bbox``, ``known_at``) and its answer: a frame,
+    the range, the changes (place, ``at``, what changed, the segments before and after, the
+    before nullable) and ``next_cursor``; a segment documents ``held_since``."""
+    document = await _document(client)
+    operation = document["paths"]["/v1/state/changes"]["get"]
+    parameters = {p["name"]: p for p in operation["parameters"]}
+    assert set(parameters) == {
+        "from", "to", "known_at", "place", "side", "bbox", "limit", "cursor",
+    }  # fmt: skip
+    assert (parameters["limit"]["schema"]["minimum"], parameters["limit"]["schema"]["maximum"]) == (
+        1,
+        1000,
+    )
+    assert parameters["cursor"]["schema"]["pattern"] == params.CHANGES_CURSOR_PATTERN
+    assert parameters["place"]["schema"]["pattern"] == params.SLUG_PATTERN
+    assert parameters["bbox"]["schema"]["pattern"] == params.BBOX_PATTERN
+    answer = operation["responses"]["200"]["content"]["application/json"]["schema"]
+    schemas = document["components"]["schemas"]
+    changes = schemas[answer["$ref"].rsplit("/", 1)[1]]
+    assert set(changes["required"]) == {"frame", "from", "to", "items", "next_cursor"}
+    transition = schemas["Transition"]
+    assert set(transition["required"]) == {"place", "at", "changed", "before", "after"}
+    assert {"type": "null"} in transition["properties"]["before"]["oneOf"]
+    assert transition["properties"]["changed"]["items"]["enum"] == [
+        "controller", "status", "status_by", "disputed",
+    ]  # fmt: skip
+    assert "422" in operation["responses"]
+    held_since = schemas["Segment"]["properties"]["held_since"]
+    assert {"type": "string", "format": "date-time"} in held_since["oneOf"]
 
 
 async def test_streaming_and_other_formats_have_their_media_types(client: Client) -> None:

@@ -107,6 +107,33 @@ async def test_maskanah_is_held_by_isis_and_encircled_then_taken_by_the_governme
     assert [item["place"]["id"] for item in encircled["items"]] == [MASKANAH]
 
 
+async def test_maskanahs_changes_in_early_june_are_its_encirclement_then_its_capture(
+    seeded: Client,
+) -> None:
+    """README's example: from 06-01 to 06-06, Maskanah's changes are its first report on
+    06-02 (from no segment to ISIS's, encircled by the government) and the government's
+    capture on 06-03, each with since when its controller holds the place; nothing after (its
+    reading at the two ends alone would hide the encirclement)."""
+    answer = await get_json(
+        seeded, "/v1/state/changes", **{"from": "2017-06-01", "to": "2017-06-06"}, place=MASKANAH
+    )
+    assert [
+        (i["at"], i["changed"], control(i["before"]), control(i["after"])) for i in answer["items"]
+    ] == [
+        ("2017-06-02T00:00:00Z", ["controller", "status", "status_by", "disputed"], None,
+         ("isis", "encircled", GOV)),
+        ("2017-06-03T00:00:00Z", ["controller", "status", "status_by"],
+         ("isis", "encircled", GOV), (GOV, "controlled", None)),
+    ]  # fmt: skip
+    # ISIS holds it from its first report, the government from its capture.
+    assert [i["after"]["held_since"] for i in answer["items"]] == [
+        "2017-06-02T00:00:00Z",
+        "2017-06-03T00:00:00Z",
+    ]
+    assert answer["next_cursor"] is None
+    assert answer["frame"]["known_position"] == len(SEED_EVENTS)
+
+
 async def test_panorama_roundabout_falls_to_isis_and_al_zkuf_is_a_coalition_base(
     seeded: Client,
 ) -> None:

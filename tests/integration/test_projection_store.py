@@ -30,7 +30,7 @@ from contracts.responses import Receipt
 from service.domain.append import AppendRequest
 from service.domain.bitemporal import rows_of
 from service.domain.errors import FrontlineError
-from service.domain.policy import CREDIBILITY_V1
+from service.domain.policy import CREDIBILITY_V2
 from service.domain.projection import project_place
 from service.domain.records import prepare_event, source_key
 from service.projections.timelines import TimelineProjector, projection_state
@@ -362,7 +362,7 @@ class Oracle:
         expected: list[Row] = []
         for place in sorted(places):
             events = [e for p, e in self.events if p <= position and e.place.id == place]
-            for r in rows_of(place, project_place(events, CREDIBILITY_V1)):
+            for r in rows_of(place, project_place(events, CREDIBILITY_V2)):
                 expected.append((
                     r.place_id, r.valid_from, r.valid_to, r.controller, r.status, r.status_by,
                     r.disputed, r.confidence, r.basis, r.body,
@@ -651,7 +651,7 @@ async def test_a_rolled_back_append_leaves_no_rows_and_no_stale_cache(
     await check_history(owner, oracle, [place])
     expected = [row[-1] for row in oracle.rows([place], commit)]
     for lost in (in_apply, at_commit):
-        stale = rows_of(place, project_place([*held, lost], CREDIBILITY_V1))
+        stale = rows_of(place, project_place([*held, lost], CREDIBILITY_V2))
         assert [r.body for r in stale] != expected, "a stale cache would not show"
 
 

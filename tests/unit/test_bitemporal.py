@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 
 from contracts.events import Event, Relation
 from service.domain.bitemporal import Changes, HistoryRow, SegmentRow, changes, history, rows_of
-from service.domain.policy import CREDIBILITY_V1
+from service.domain.policy import CREDIBILITY_V2
 from service.domain.projection import project_place
 from tests.unit.builders import (
     GOV,
@@ -109,7 +109,7 @@ def committed_logs(draw: st.DrawFn) -> list[tuple[int, list[Event]]]:
 
 def rows_for(events: list[Event]) -> list[SegmentRow]:
     """The oracle: the rows of the projection of ``events``."""
-    return rows_of(PLACE, project_place(events, CREDIBILITY_V1))
+    return rows_of(PLACE, project_place(events, CREDIBILITY_V2))
 
 
 def known_at(rows: list[HistoryRow], position: int) -> list[SegmentRow]:
@@ -227,7 +227,7 @@ def test_history_is_exact_at_every_commit(commits: list[tuple[int, list[Event]]]
     """Known ranges of rows at the same valid_from never overlap; at every commit c (and at
     every position between commits) the rows known there are exactly the rows of the
     projection of the events committed up to c; before the first commit nothing is known."""
-    rows = history(PLACE, [(c, list(added)) for c, added in commits], CREDIBILITY_V1)
+    rows = history(PLACE, [(c, list(added)) for c, added in commits], CREDIBILITY_V2)
     positions = {c for c, _ in commits}
     for h in rows:
         assert h.known_from in positions
@@ -260,6 +260,6 @@ def test_history_keeps_unchanged_rows_from_their_first_commit(
 ) -> None:
     """A row that a commit leaves unchanged is not reissued: no two rows of a history hold
     the same body with adjacent known ranges (closed at c, reopened at c)."""
-    rows = history(PLACE, commits, CREDIBILITY_V1)
+    rows = history(PLACE, commits, CREDIBILITY_V2)
     closed_at = {(h.row.body, h.known_to) for h in rows if h.known_to is not None}
     assert all((h.row.body, h.known_from) not in closed_at for h in rows)

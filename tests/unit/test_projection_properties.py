@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import random
+from datetime import UTC, datetime
 from typing import Any
 
 import msgspec
@@ -13,9 +14,17 @@ from hypothesis import strategies as st
 
 from contracts.events import Casualties, Event, Relation, event_type
 from contracts.timeline import Timeline
-from service.domain.policy import CREDIBILITY_V1
+from service.domain.policy import CREDIBILITY_V2
 from service.domain.projection import INFORMATIONAL as INFORMATIONAL_TYPES
-from service.domain.projection import PlaceFold, changes_nothing, project_place, segment_at
+from service.domain.projection import (
+    PlaceFold,
+    changes_nothing,
+    in_force,
+    project_place,
+    segment_at,
+)
+from service.domain.records import source_key
+from service.domain.time import valid_interval
 from tests.unit.builders import (
     GOV,
     ISIS,
@@ -81,6 +90,11 @@ def histories(
             events.append(event("statement", links=[link(target, relation)], **kw))
             continue
         opponent = draw(st.none() | st.sampled_from(SIDES))
+        if events and draw(st.integers(0, 9)) == 0:
+            # Any report may also confirm or deny an earlier one (a clash that confirms a
+            # capture both drives a status and makes a claim).
+            target = draw(st.sampled_from(events))
+            kw["links"] = [link(target, draw(st.sampled_from(("confirms", "denies"))))]
         events.append(event(kind, side, opponent=opponent, **kw))
     return events
 
@@ -178,7 +192,7 @@ def test_retracting_an_event_is_as_if_it_never_was(
 
 
 WEIGHT_ORDER = sorted(
-    CREDIBILITY_V1.reliability, key=lambda grade: CREDIBILITY_V1.reliability[grade]
+    CREDIBILITY_V2.reliability, key=lambda grade: CREDIBILITY_V2.reliability[grade]
 )
 
 
@@ -197,8 +211,8 @@ def test_a_more_reliable_source_never_lowers_its_sides_support(
     if not claims:
         return
     chosen = data.draw(st.sampled_from(claims))
-    weight = CREDIBILITY_V1.reliability[chosen.source.reliability]
-    better = [g for g in WEIGHT_ORDER if CREDIBILITY_V1.reliability[g] > weight]
+    weight = CREDIBILITY_V2.reliability[chosen.source.reliability]
+    better = [g for g in WEIGHT_ORDER if CREDIBILITY_V2.reliability[g] > weight]
     if not better:
         return
     grade = data.draw(st.sampled_from(better))
@@ -275,14 +289,29 @@ def test_adding_events_in_any_steps_gives_the_fold_of_all(
         if refold is None:
             assert timeline.segments == earlier
             continue
-        if refold.since is None:
-            assert refold.segments == timeline.segments
-            continue
-        kept = [s for s in timeline.segments if s.valid_from < refold.since]
-        assert [s for s in timeline.segments if s.valid_from >= refold.since] == list(
-            refold.segments
-        )
-        assert all(s in earlier for s in kept)
+        rebuilt = list(earlier)
+        for part in refold.parts:
+            inside = [
+                s
+                for s in rebuilt
+                if (part.since is None or s.valid_from >= part.since)
+                and (part.until is None or s.valid_from < part.until)
+            ]
+            assert [
+                s
+                for s in timeline.segments
+                if (part.since is None or s.valid_from >= part.since)
+                and (part.until is None or s.valid_from < part.until)
+            ] == list(part.segments)
+            at = (
+                rebuilt.index(inside[0])
+                if inside
+                else len(
+                    [s for s in rebuilt if part.since is not None and s.valid_from < part.since]
+                )
+            )
+            rebuilt[at : at + len(inside)] = part.segments
+        assert rebuilt == list(timeline.segments)
 
 
 def test_a_fold_that_failed_refuses_to_go_on() -> None:
@@ -297,3 +326,122 @@ def test_a_fold_that_failed_refuses_to_go_on() -> None:
         fold.timeline()
     with pytest.raises(RuntimeError, match="failed"):
         fold.add([])
+
+
+def claim_intervals(events: list[Event]) -> list[tuple[datetime, datetime]]:
+    """The valid intervals of every in-force control claim of a history (rule 2): claiming
+    events, and confirmations and denials of claiming events."""
+    force = in_force(events)
+    by_id = {e.id: e for e in events}
+    found = []
+    for e in events:
+        assert e.id is not None
+        if not force[e.id]:
+            continue
+        if event_type(e) in CLAIMING:
+            found.append(valid_interval(e.occurred))
+        for ln in e.relates_to:
+            target = by_id.get(ln.event)
+            if (
+                ln.relation in ("confirms", "denies")
+                and target is not None
+                and event_type(target) in CLAIMING
+            ):
+                found.append(valid_interval(target.occurred))
+    return found
+
+
+def clipped(timeline: Timeline, until: datetime) -> list[tuple[object, ...]]:
+    """The timeline before ``until``: each segment's content with its end cut there."""
+    return [
+        (
+            s.valid_from,
+            until if s.valid_to is None or s.valid_to > until else s.valid_to,
+            msgspec.structs.replace(s, valid_from=until, valid_to=None),
+        )
+        for s in timeline.segments
+        if s.valid_from < until
+    ]
+
+
+@st.composite
+def new_claims(draw: st.DrawFn, events: list[Event]) -> Event:
+    """A new control claim: a claiming event on some day, or a confirmation or denial of one
+    of the history's claiming events."""
+    targets = [e for e in events if event_type(e) in CLAIMING]
+    kind = draw(st.sampled_from(["own", "own", "link"] if targets else ["own"]))
+    by = draw(st.sampled_from([*SOURCES, source("Newcomer", "B")]))
+    if kind == "link":
+        target = draw(st.sampled_from(targets))
+        relation: Relation = draw(st.sampled_from(("confirms", "denies")))
+        return event("statement", links=[link(target, relation)], by=by, id=uid(900))
+    return event(
+        draw(st.sampled_from(CLAIMING)),
+        draw(st.sampled_from(SIDES)),
+        opponent=draw(st.none() | st.sampled_from(SIDES)),
+        on=f"2017-06-{draw(st.integers(1, 25)):02d}",
+        precision=draw(st.sampled_from(("day", "day", "week"))),
+        by=by,
+        id=uid(900),
+    )
+
+
+@settings(max_examples=300, deadline=None)
+@given(histories(most=25), st.data())
+def test_a_new_claim_never_changes_the_time_before_the_last_covered_piece(
+    events: list[Event], data: st.DataObject
+) -> None:
+    """A new claim over [s, e) never changes the timeline before the end of the last piece,
+    earlier than s, that another claim covers (DESIGN 4: disputes never chain; the
+    unexplained change reaches back over uncovered time only)."""
+    claim = data.draw(new_claims(events))
+    start, _ = claim_intervals([*events, claim])[-1] if claim.relates_to else (None, None)
+    if start is None:
+        start, _ = valid_interval(claim.occurred)
+    earlier = [min(end, start) for begin, end in claim_intervals(events) if begin < start]
+    reach = max(earlier, default=start)
+    assert clipped(project_place([*events, claim]), reach) == clipped(project_place(events), reach)
+
+
+@settings(max_examples=300, deadline=None)
+@given(histories(most=25), st.data())
+def test_an_agreeing_claim_from_a_new_source_never_lowers_the_holders_confidence(
+    events: list[Event], data: st.DataObject
+) -> None:
+    """A control claim for the side that holds the place on a day, from a source not yet
+    heard, keeps that side in control that day and never lowers its confidence."""
+    timeline = project_place(events)
+    days = [
+        (d, s)
+        for d in range(1, 29)
+        if (s := segment_at(timeline, datetime(2017, 6, d, tzinfo=UTC))) is not None
+        and s.controller is not None
+    ]
+    if not days:
+        return
+    d, held = data.draw(st.sampled_from(days))
+    newcomer = source("Newcomer", data.draw(st.sampled_from("ABCDEF")))
+    agreeing = event("control", held.controller, on=f"2017-06-{d:02d}", by=newcomer, id=uid(901))
+    after = segment_at(project_place([*events, agreeing]), datetime(2017, 6, d, tzinfo=UTC))
+    assert after is not None
+    assert after.controller == held.controller
+    assert after.confidence >= held.confidence
+
+
+@SETTINGS
+@given(histories(most=30))
+def test_a_segment_lists_at_most_one_claim_per_source_and_side(events: list[Event]) -> None:
+    """DESIGN 4, rule 8: a segment lists at most one claim per (source, side) among the
+    claims that decided it, and its events are the winner's counted claims (at most one per
+    source) plus its status events: never more with the length of a dispute or the history."""
+    sources = {source_key(e.source.name) for e in events}
+    status_events = {
+        e.id for e in events if event_type(e) in ("encirclement", "clash", "counter_attack")
+    }
+    for segment in project_place(events).segments:
+        listed = [(source_key(c.source), c.side) for c in segment.claims]
+        assert len(listed) == len(set(listed))
+        claiming = [e for e in segment.events if e not in status_events]
+        assert len(claiming) <= len(sources)
+        assert sum(s.sources for s in segment.supports) == len(segment.claims)
+        assert all(s.claims >= s.sources for s in segment.supports)

@@ -36,6 +36,8 @@ READS: list[tuple[str, str, str, Any]] = [
     ("max_connections", "FRONTLINE_MAX_CONNECTIONS", "5000", 5000),
     ("import_chunk", "FRONTLINE_IMPORT_CHUNK", "500", 500),
     ("max_import_bytes", "FRONTLINE_MAX_IMPORT", "1048576", 1048576),
+    ("max_line_bytes", "FRONTLINE_MAX_LINE", "65536", 65536),
+    ("import_max_errors", "FRONTLINE_IMPORT_MAX_ERRORS", "50", 50),
     ("group_max", "FRONTLINE_GROUP_MAX", "64", 64),
     ("fold_cache", "FRONTLINE_FOLD_CACHE", "5000", 5000),
     ("projections", "FRONTLINE_PROJECTIONS", "off", False),

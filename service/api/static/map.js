@@ -518,6 +518,9 @@ async function showPlace(id) {
         : " · no point",
       place.aliases && place.aliases.length ? ` · also ${place.aliases.join(", ")}` : ""),
     el("p", { id: "place-reading" }, el("strong", {}, `${view.validAt}: `), readingOf(segment),
+      segment && segment.held_since
+        ? [" · ", el("span", { id: "held-since" }, `held since ${fmtDay(segment.held_since)}`)]
+        : null,
       segment ? ` · confidence ${segment.confidence} · ${segment.basis}` : "",
       segment && segment.disputed ? [" ", el("span", { class: "badge disputed" }, "disputed")] : null),
   ];
@@ -547,7 +550,9 @@ async function showPlace(id) {
     el("tr", {}, ["from", "to", "controller", "status", "conf.", "basis"].map((h) => el("th", {}, h))),
     timeline.segments.map((s) => el("tr", { class: segment && s.valid_from === segment.valid_from ? "now" : "" },
       el("td", {}, fmtDay(s.valid_from)), el("td", {}, fmtDay(s.valid_to)),
-      el("td", {}, s.controller ?? "none", s.disputed ? [" ", el("span", { class: "badge disputed" }, "disputed")] : null),
+      el("td", {}, s.controller ?? "none",
+        s.held_since ? [" ", el("span", { class: "muted held-since" }, `since ${fmtDay(s.held_since)}`)] : null,
+        s.disputed ? [" ", el("span", { class: "badge disputed" }, "disputed")] : null),
       el("td", {}, s.status, s.status_by ? ` (${s.status_by})` : ""),
       el("td", {}, s.confidence), el("td", {}, s.basis)))));
   parts.push(el("h3", {}, "Events"));

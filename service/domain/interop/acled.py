@@ -18,6 +18,8 @@ from typing import Any, Final
 
 from contracts.events import Event
 from service.domain.interop.rows import PlaceRef, SourceRow, event_id, raw_json, read_csv, slug
+from service.domain.spreadsheet import restore
+from service.domain.validation import too_deep
 
 _event_id: Final = event_id  # export_row's own ``event_id`` parameter shadows it
 
@@ -79,9 +81,15 @@ def read(data: bytes) -> Iterator[SourceRow]:
     missing = [c for c in REQUIRED if c not in first[1]]
     if missing:
         raise ValueError(f"not an ACLED export: no column {', '.join(missing)}")
-    yield row(*first)
+    ours = "frontline_id" in first[1]
+    yield row(first[0], _restored(first[1]) if ours else first[1])
     for line, record in records:
-        yield row(line, record)
+        # A file Frontline wrote: its cells were neutralised against spreadsheet formulas.
+        yield row(line, _restored(record) if ours else record)
+
+
+def _restored(record: dict[str, str]) -> dict[str, str]:
+    return {column: restore(cell) for column, cell in record.items()}
 
 
 def row(line: int, record: dict[str, str]) -> SourceRow:
@@ -268,6 +276,10 @@ EXPORT_GEO_PRECISION: Final = {"exact": "1", "near": "2"}
 def source_row(notes: str | None) -> dict[str, Any] | None:
     """The ACLED row an imported event keeps in its notes, or None for other events."""
     if not notes or not notes.startswith("{"):
+        return None
+    if too_deep(notes.encode(), 1):
+        # A kept row is flat; any client may write notes nested thousands deep, which the
+        # json module would recurse into until the export failed.
         return None
     try:
         kept = json.loads(notes)
