@@ -7,8 +7,9 @@ events a second (issue 13). Now one ``LiveHub`` per process reads the log's new 
 processes', at most every MIN_INTERVAL), keeps the latest ``BUFFER`` of them in memory,
 encoded once, and wakes every stream; a stream takes what its filters select from that
 memory. A stream behind the buffer (a resume from an old position, a slow client) reads its
-own pages from the database until it reaches the buffer, so the database work grows with
-the streams that are behind, never with the streams that are caught up.
+own pages from the database until it reaches the buffer, CATCH_UP streams at a time, so the
+database work grows with the streams that are behind, never with the streams that are
+caught up, and never takes more than a share of the process.
 
 The guarantees are the log's: positions become visible in commit order, with no gap (one
 appender at a time holds the head lock), so the hub's buffer is a run of consecutive
@@ -50,6 +51,11 @@ MIN_INTERVAL: Final = 0.1
 wake-up (and one send) of every stream: at most 10 a second, whatever the commit rate, so a
 live event arrives at most this much later, and 100 streams cost 1,000 sends a second at
 most rather than one per stream per commit."""
+
+CATCH_UP: Final = 2
+"""Streams reading their own pages from the database at once (the rest wait their turn): a
+hundred streams opened from position 0 replay the log one or two at a time, rather than all
+at once, with every other request queued behind the hundred."""
 
 _encode: Final = msgspec.json.Encoder().encode
 
@@ -121,6 +127,8 @@ class LiveHub:
         """Database reads of the hub so far (for tests and the attack driver)."""
         self._wanted = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
+        self.catching_up = asyncio.Semaphore(CATCH_UP)
+        """Held by a stream while it reads a page from the database and encodes it."""
         self._refusals = LogTally(
             "excess_stream_limit_exceeded",
             flat=False,
@@ -274,9 +282,10 @@ async def follow(
             waiter = hub.changed.waiter()  # before looking: a change after it sets it
             batch: list[LiveEvent] = []
             if hub.head is not None and passed < hub.floor:
-                known = hub.head
-                events = await hub.store.page(passed, PAGE, where)
-                batch = [LiveEvent.of(event, where.source) for event in events]
+                async with hub.catching_up:
+                    known = hub.head
+                    events = await hub.store.page(passed, PAGE, where)
+                    batch = [LiveEvent.of(event, where.source) for event in events]
                 if events:
                     passed = events[-1].position
                 if len(events) < PAGE:

@@ -21,6 +21,7 @@ from structlog.testing import capture_logs
 from service.app import create_app
 from service.settings import Settings
 from service.store import live as live_module
+from service.store.events import EventStore
 from tests.api.conftest import HOST, assert_problem, served
 from tests.payloads import at_place, event_json
 
@@ -383,3 +384,45 @@ async def test_live_filters_select_what_the_replay_selects(live: Live) -> None:
                 got += [p for p in (parse(m)[0] for m in stream.messages()) if p is not None]
             assert got == expected, query
             stream.kill()
+
+
+async def test_streams_behind_the_buffer_catch_up_a_few_at_a_time(
+    settings: Settings, admin_key: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Streams opened from position 0 each replay the log from the database, at most
+    CATCH_UP of them reading at once (a hundred anonymous replays must not queue every
+    other request behind them), and each gets it all, in order."""
+    reading = most = 0
+    page = EventStore.page
+
+    async def counted(self: EventStore, *args: Any, **kw: Any) -> Any:
+        nonlocal reading, most
+        reading += 1
+        most = max(most, reading)
+        try:
+            await asyncio.sleep(0.01)  # long enough for the others to pile up
+            return await page(self, *args, **kw)
+        finally:
+            reading -= 1
+
+    monkeypatch.setattr(EventStore, "page", counted)
+    quick = settings.with_(stream_heartbeat=0.4, stream_poll=0.2)
+    async with served(create_app(quick), quick) as port:
+        live = Live(port, admin_key)
+        async with httpx.AsyncClient(base_url=f"http://{HOST}:{port}", headers=live.auth) as client:
+            lines = "\n".join(json.dumps(event_json()) for _ in range(1200))
+            response = await client.post(
+                "/v1/events", content=lines, headers={"content-type": "application/x-ndjson"}
+            )
+            assert response.json()["accepted"] == 1200
+        # The hub starts with the first stream, at the log's head: all six replay from the
+        # database, three pages each.
+        streams = [(await Stream.open(live, "/v1/events/stream", {}))[0] for _ in range(6)]
+        for stream in streams:
+            got: list[int] = []
+            while len(got) < 1200:
+                assert await stream.more()
+                got += [p for p in (parse(m)[0] for m in stream.messages()) if p is not None]
+            assert got == list(range(1, 1201))
+            stream.kill()
+    assert most == live_module.CATCH_UP
