@@ -20,9 +20,11 @@ sharing its address).
 
 from __future__ import annotations
 
+import posixpath
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Final
 
 import structlog
 from litestar.enums import ScopeType
@@ -57,6 +59,7 @@ def access_control(app: ASGIApp, services: Callable[[], Services]) -> ASGIApp:
             if not limits:
                 limits.append(_Limits.of(found))
             principal = await _principal(found, limits[0], scope, need, path)
+            _admit_stream(found, principal, scope["method"], path)
         except FrontlineError as error:
             await send_problem(send, problem_of(error, path, state.get("request_id")), error)
             return
@@ -64,6 +67,16 @@ def access_control(app: ASGIApp, services: Callable[[], Services]) -> ASGIApp:
         await app(scope, receive, send)
 
     return middleware
+
+
+LIVE_STREAM: Final = "/v1/events/stream"
+
+
+def _admit_stream(services: Services, principal: Principal | None, method: str, path: str) -> None:
+    """A live stream its owner may not open now is refused here, before routing: a flood of
+    anonymous streams over their cap costs no more than a flood of bad keys."""
+    if method == "GET" and posixpath.normpath("/" + path.lstrip("/")) == LIVE_STREAM:
+        services.live.check(None if principal is None else principal.name)
 
 
 @dataclass(frozen=True, slots=True)

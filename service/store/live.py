@@ -140,12 +140,11 @@ class LiveHub:
 
     # --- streams ---
 
-    def subscribe(self, owner: str | None) -> Subscription:
-        """A place for one more stream of ``owner`` (a key's name, None without a key).
-
-        TooManyStreams (429) when the key holds ``per_key`` streams already; StreamsBusy
-        (503) when ``anonymous`` streams without a key are open.
-        """
+    def check(self, owner: str | None) -> None:
+        """Refuse now if ``subscribe(owner)`` would: TooManyStreams (429) when the key holds
+        ``per_key`` streams already; StreamsBusy (503) when ``anonymous`` streams without a
+        key are open. (The key check calls it before routing, so that a flood of refused
+        streams costs no more than a refused key.)"""
         count = self.streams.get(owner, 0)
         if owner is None and count >= self.anonymous:
             self._refusals.add("anonymous")
@@ -161,6 +160,12 @@ class LiveHub:
                 "close one first",
                 retry_after=5,
             )
+
+    def subscribe(self, owner: str | None) -> Subscription:
+        """A place for one more stream of ``owner`` (a key's name, None without a key);
+        refused as ``check`` says."""
+        self.check(owner)
+        count = self.streams.get(owner, 0)
         self.streams[owner] = count + 1
         self._wanted.set()
         if self._task is None:
