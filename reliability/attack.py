@@ -14,7 +14,7 @@ machine's cores with the service all the same), then quiet again. The attacks (i
   flk_<--key-mib MiB>`` (10), each on a new connection, sent 64 KiB at a time for as long
   as the server reads.
 * ``streams``: ``--streams`` (1,000) anonymous ``GET /v1/events/stream`` clients that
-  read and never leave; one refused retries a second later.
+  read and never leave; one refused tries again 1-1.5 s later (``--stream-retry``).
 
     python -m reliability.attack                       # every attack, figures as in docs/
     python -m reliability.attack --attacks keys --seconds 10
@@ -193,8 +193,11 @@ async def large_keys(port: int, rate: float, mib: int, stop: asyncio.Event, tall
     await asyncio.gather(*tasks, return_exceptions=True)
 
 
-async def idle_streams(port: int, count: int, stop: asyncio.Event, tally: Tally) -> None:
-    """``count`` anonymous live streams that read and never leave (one refused retries)."""
+async def idle_streams(
+    port: int, count: int, retry: float, stop: asyncio.Event, tally: Tally
+) -> None:
+    """``count`` anonymous live streams that read and never leave (one refused or ended
+    tries again ``retry`` to 1.5 ``retry`` seconds later)."""
 
     async def one() -> None:
         while not stop.is_set():
@@ -218,7 +221,7 @@ async def idle_streams(port: int, count: int, stop: asyncio.Event, tally: Tally)
             finally:
                 tally.open_now -= 1
                 writer.close()
-            await asyncio.sleep(1.0 + random.uniform(0, 0.5))  # noqa: S311 (jitter)
+            await asyncio.sleep(retry * random.uniform(1.0, 1.5))  # noqa: S311 (jitter)
 
     tasks = []
     for n in range(count):
@@ -245,7 +248,7 @@ async def attacker(kind: str, port: int, args: argparse.Namespace) -> Tally:
         task = asyncio.create_task(large_keys(port, args.key_rate, args.key_mib, stop, tally))
         ramp = 1.0
     else:
-        task = asyncio.create_task(idle_streams(port, args.streams, stop, tally))
+        task = asyncio.create_task(idle_streams(port, args.streams, args.stream_retry, stop, tally))
         ramp = args.streams / 2000 + 1.0
     await asyncio.sleep(ramp)
     sys.stdout.write("ready\n")
@@ -443,6 +446,8 @@ async def phase(
             str(args.key_mib),
             "--streams",
             str(args.streams),
+            "--stream-retry",
+            str(args.stream_retry),
             stdout=asyncio.subprocess.PIPE,
         )
         assert process.stdout is not None
@@ -555,6 +560,9 @@ def parser() -> argparse.ArgumentParser:
     parser.add_argument("--key-rate", type=float, default=100.0, help="large-key requests a s")
     parser.add_argument("--key-mib", type=int, default=10, help="size of each bogus key, MiB")
     parser.add_argument("--streams", type=int, default=1000, help="idle anonymous streams")
+    parser.add_argument(
+        "--stream-retry", type=float, default=1.0, help="seconds before a refused one retries"
+    )
     parser.add_argument("--pause", type=float, default=2.0, help="seconds between phases")
     parser.add_argument(
         "--attacker-nice",

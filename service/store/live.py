@@ -7,9 +7,10 @@ events a second (issue 13). Now one ``LiveHub`` per process reads the log's new 
 processes', at most every MIN_INTERVAL), keeps the latest ``BUFFER`` of them in memory,
 encoded once, and wakes every stream; a stream takes what its filters select from that
 memory. A stream behind the buffer (a resume from an old position, a slow client) reads its
-own pages from the database until it reaches the buffer, CATCH_UP streams at a time, so the
-database work grows with the streams that are behind, never with the streams that are
-caught up, and never takes more than a share of the process.
+own pages from the database until it reaches the buffer, CATCH_UP streams at a time (and
+streams replaying from the same place share the pages: the last PAGES full ones are
+remembered), so the database work grows with the streams that are behind, never with the
+streams that are caught up, and never takes more than a share of the process.
 
 The guarantees are the log's: positions become visible in commit order, with no gap (one
 appender at a time holds the head lock), so the hub's buffer is a run of consecutive
@@ -25,6 +26,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
+from collections import OrderedDict
 from collections.abc import AsyncGenerator
 from dataclasses import dataclass
 from typing import Final
@@ -56,6 +58,11 @@ CATCH_UP: Final = 2
 """Streams reading their own pages from the database at once (the rest wait their turn): a
 hundred streams opened from position 0 replay the log one or two at a time, rather than all
 at once, with every other request queued behind the hundred."""
+
+PAGES: Final = 64
+"""Full pages read by catching-up streams that the hub remembers (least recently used go
+first): streams replaying the log from the same place (a hundred opened from position 0)
+read and encode each page once between them."""
 
 _encode: Final = msgspec.json.Encoder().encode
 
@@ -129,6 +136,7 @@ class LiveHub:
         self._task: asyncio.Task[None] | None = None
         self.catching_up = asyncio.Semaphore(CATCH_UP)
         """Held by a stream while it reads a page from the database and encodes it."""
+        self._pages: OrderedDict[tuple[int, EventFilter], list[LiveEvent]] = OrderedDict()
         self._refusals = LogTally(
             "excess_stream_limit_exceeded",
             flat=False,
@@ -215,6 +223,32 @@ class LiveHub:
                     return selected, event.position
         return selected, self.head
 
+    async def page(self, after: int, where: EventFilter) -> list[LiveEvent]:
+        """The selected events after ``after`` (at most PAGE), read from the database for a
+        stream behind the buffer, CATCH_UP streams at a time. A full page can never change
+        (positions are final once visible, and nothing is ever inserted before them), so
+        the last PAGES full pages are remembered for the streams that come after."""
+        remembered = self._remembered(after, where)
+        if remembered is not None:
+            return remembered
+        async with self.catching_up:
+            remembered = self._remembered(after, where)  # read by another while this waited
+            if remembered is not None:
+                return remembered
+            events = await self.store.page(after, PAGE, where)
+            page = [LiveEvent.of(event, where.source) for event in events]
+            if len(page) == PAGE:
+                self._pages[(after, where)] = page
+                while len(self._pages) > PAGES:
+                    self._pages.popitem(last=False)
+        return page
+
+    def _remembered(self, after: int, where: EventFilter) -> list[LiveEvent] | None:
+        page = self._pages.get((after, where))
+        if page is not None:
+            self._pages.move_to_end((after, where))
+        return page
+
     # --- the reader ---
 
     async def _run(self) -> None:
@@ -287,13 +321,11 @@ async def follow(
             waiter = hub.changed.waiter()  # before looking: a change after it sets it
             batch: list[LiveEvent] = []
             if hub.head is not None and passed < hub.floor:
-                async with hub.catching_up:
-                    known = hub.head
-                    events = await hub.store.page(passed, PAGE, where)
-                    batch = [LiveEvent.of(event, where.source) for event in events]
-                if events:
-                    passed = events[-1].position
-                if len(events) < PAGE:
+                known = hub.head
+                batch = await hub.page(passed, where)
+                if batch:
+                    passed = batch[-1].position
+                if len(batch) < PAGE:
                     # Every selected event committed before the read was in it.
                     passed = max(passed, known)
             elif hub.head is not None:

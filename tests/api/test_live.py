@@ -391,12 +391,14 @@ async def test_streams_behind_the_buffer_catch_up_a_few_at_a_time(
 ) -> None:
     """Streams opened from position 0 each replay the log from the database, at most
     CATCH_UP of them reading at once (a hundred anonymous replays must not queue every
-    other request behind them), and each gets it all, in order."""
-    reading = most = 0
+    other request behind them), sharing the full pages one of them read, and each gets it
+    all, in order."""
+    reading = most = reads = 0
     page = EventStore.page
 
     async def counted(self: EventStore, *args: Any, **kw: Any) -> Any:
-        nonlocal reading, most
+        nonlocal reading, most, reads
+        reads += 1
         reading += 1
         most = max(most, reading)
         try:
@@ -426,3 +428,5 @@ async def test_streams_behind_the_buffer_catch_up_a_few_at_a_time(
             assert got == list(range(1, 1201))
             stream.kill()
     assert most == live_module.CATCH_UP
+    # Two full pages and a last one each: 18 reads alone; the full pages are shared.
+    assert reads <= 2 * live_module.CATCH_UP + 6, reads
