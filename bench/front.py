@@ -10,9 +10,10 @@
 3. rebuild: ``POST /v1/admin/rebuild`` of the whole log, against a bare asyncpg cursor over
    the same query (``read_log_for_rebuild.sql``) whose rows are decoded and folded into a
    dict in Python (each place's latest type and side), best of ``--rounds`` each.
-4. verify (issue 4): ``GET /v1/audit/verify`` of the whole log, against a bare asyncpg cursor
-   over the same query (``read_log_for_verify.sql``) hashing each payload and chaining each
-   record with hashlib, best of ``--rounds`` each.
+4. verify (issue 4): ``GET /v1/audit/verify?projections=off`` of the whole log (the chain
+   and, since issue 13, the links), against a bare asyncpg cursor over the same query
+   (``read_log_for_verify.sql``) hashing each payload and chaining each record with hashlib,
+   best of ``--rounds`` each. ``bench.verify`` measures the projections' check.
 5. live (issue 4): 10 SSE subscribers of ``GET /v1/events/stream`` while single POSTs arrive
    at 500 events/s: the lag from each event's ``recorded_at`` to its arrival, p50 and p99.
 
@@ -278,7 +279,8 @@ class Bench:
             reader, writer = await asyncio.open_connection(HOST, port)
             try:
                 writer.write(
-                    f"GET /v1/audit/verify HTTP/1.1\r\nHost: {HOST}\r\n{client.AUTH}"
+                    f"GET /v1/audit/verify?projections=off HTTP/1.1\r\nHost: {HOST}\r\n"
+                    f"{client.AUTH}"
                     "Connection: close\r\n\r\n".encode()
                 )
                 answer = await read_response(reader)

@@ -75,7 +75,7 @@ def create_app(settings: Settings, *, pool: asyncpg.Pool | None = None) -> Lites
             committer=committer,
             projector=projector,
             front=FrontReader(active),
-            audit=AuditReader(active, signing),
+            audit=AuditReader(active, signing, sample_events=settings.verify_sample),
             metrics=metrics,
             keys=KeyStore(active, settings.key_cache),
             live=live,

@@ -37,7 +37,7 @@ from service.projections.timelines import TimelineProjector, projection_state
 from service.settings import Settings, SettingsError, load_signing_key
 from service.store import migrate
 from service.store.appender import import_ndjson, split_lines
-from service.store.audit import AuditReader, SavedHead
+from service.store.audit import PROJECTION_MODES, AuditReader, ProjectionMode, SavedHead
 from service.store.db import create_pool, embedded_running, resolve_urls, stop_embedded
 from service.store.events import EventStore
 from service.store.export import LOG_FORMATS, log_chunks, log_position
@@ -125,7 +125,7 @@ def cmd_verify(args: argparse.Namespace) -> int:
             position=signed.position, hash=signed.hash.lower(), recorded_at=signed.recorded_at
         )
         signature_error = _check_signature(settings, signed, saved)
-    report = asyncio.run(_verify(settings, args.from_, args.to, saved))
+    report = asyncio.run(_verify(settings, args.from_, args.to, saved, args.projections))
     if signature_error is not None and saved is not None:
         failure = report.failure
         if failure is None or failure.position >= saved.position:
@@ -148,13 +148,17 @@ def _check_signature(settings: Settings, signed: SignedHead, head: Head) -> str 
 
 
 async def _verify(
-    settings: Settings, start: int | None, end: int | None, saved: Head | None
+    settings: Settings,
+    start: int | None,
+    end: int | None,
+    saved: Head | None,
+    projections: ProjectionMode,
 ) -> VerifyReport:
     pool = await create_pool(settings)
     try:
-        reader = AuditReader(pool, load_signing_key(settings))
+        reader = AuditReader(pool, load_signing_key(settings), sample_events=settings.verify_sample)
         given = None if saved is None else SavedHead(position=saved.position, hash=saved.hash)
-        return await reader.verify(start, end, given)
+        return await reader.verify(start, end, given, projections)
     finally:
         await pool.close()
 
@@ -590,11 +594,21 @@ def parser() -> argparse.ArgumentParser:
     rebuild.add_argument("--data-dir", type=Path, help="embedded database folder (./data)")
     rebuild.set_defaults(run=cmd_rebuild)
 
-    verify = commands.add_parser("verify", help="recompute the hash chain over the stored log")
+    verify = commands.add_parser(
+        "verify",
+        help="recompute the hash chain; check the links and the projections against the log",
+    )
     verify.add_argument("--from", dest="from_", type=int, help="first position (1)")
     verify.add_argument("--to", type=int, help="last position (the head)")
     verify.add_argument(
         "--head", help="a head saved from GET /v1/audit/head: check the log still holds it"
+    )
+    verify.add_argument(
+        "--projections",
+        choices=PROJECTION_MODES,
+        default="sample",
+        help="refold the projection rows of places sampled at random (FRONTLINE_VERIFY_SAMPLE "
+        "events; default), of every place (about as long as a rebuild), or none",
     )
     verify.add_argument("--data-dir", type=Path, help="embedded database folder (./data)")
     verify.set_defaults(run=cmd_verify)

@@ -118,6 +118,9 @@ class Settings:
     # --- audit ---
     signing_key_file: str = field(default="", metadata={"env": "FRONTLINE_SIGNING_KEY_FILE"})
     """An Ed25519 private key (PKCS#8 PEM) that signs the head; empty: heads go unsigned."""
+    verify_sample: int = field(default=10_000, metadata={"env": "FRONTLINE_VERIFY_SAMPLE"})
+    """Events whose places ``verify`` refolds by default (``projections=sample``): places
+    picked at random while their events fit in it."""
 
     # --- logs ---
     log_format: str = field(default="auto", metadata={"env": "FRONTLINE_LOG_FORMAT"})
@@ -161,6 +164,7 @@ class Settings:
             "max_header_line",
             "streams_per_key",
             "anonymous_streams",
+            "verify_sample",
         ):
             if getattr(self, name) < 1:
                 raise SettingsError(f"{_env_name(name)} ({name}) must be at least 1")

@@ -1,10 +1,11 @@
-"""The audit: the signed head, its public key, and a verification of the hash chain."""
+"""The audit: the signed head, its public key, and a verification of the hash chain and of
+what is derived from it (links, projections)."""
 
 from __future__ import annotations
 
 import base64
 import string
-from typing import Annotated
+from typing import Annotated, cast
 
 from litestar import Controller, get
 from litestar.params import QueryParameter
@@ -12,10 +13,11 @@ from litestar.params import QueryParameter
 from contracts.audit import PublicKey, SignedHead, VerifyReport
 from service.api.deps import ServicesDep
 from service.api.events import problem_spec
+from service.domain import params
 from service.domain.audit import key_id, public_pem, public_raw
 from service.domain.errors import InvalidParameter, NotFound
 from service.domain.params import MAX_POSITION
-from service.store.audit import SavedHead
+from service.store.audit import PROJECTION_MODES, ProjectionMode, SavedHead
 
 BAD_PARAMETER = {422: problem_spec("A query parameter is invalid; `field` names it.")}
 
@@ -69,14 +71,20 @@ class AuditController(Controller):
 
     @get(
         "/v1/audit/verify",
-        summary="Recompute the hash chain",
+        summary="Recompute the hash chain; check the links and projections against the log",
         description=(
             "Recomputes, over positions `from`..`to` (default: all), each payload's digest, "
             "each record from the row's columns, each hash from the record and the previous "
             "hash, and checks that no position is missing and that the head agrees. With "
             "`head_position` and `head_hash` (a head saved earlier), also checks that the log "
             "still holds it: a truncated tail shows only this way. Answers the first position "
-            "that does not verify and why."
+            "that does not verify and why. Over the same positions, `links` compares "
+            "`event_links` with the links each payload states (every one present, no other "
+            "row). `projections` compares the stored projection rows with a refold of the "
+            "log up to the position the projections reached (the whole log, whatever "
+            "`from` and `to`): `sample` (default) refolds places picked at random, about "
+            "`FRONTLINE_VERIFY_SAMPLE` events; `full` every place (about as long as a "
+            "rebuild); `off` none. `ok` is true when all three agree."
         ),
         responses=BAD_PARAMETER,
     )
@@ -101,7 +109,16 @@ class AuditController(Controller):
                 pattern=r"^[0-9a-fA-F]{64}$(?!\n)",
             ),
         ] = None,
+        projections: Annotated[
+            str | None,
+            QueryParameter(
+                description="Which places' projection rows to refold and compare: "
+                "`sample` (default), `full` or `off`.",
+                pattern=params.words_pattern(PROJECTION_MODES),
+            ),
+        ] = None,
     ) -> VerifyReport:
         """The verification report (200 whether or not the log verifies: see `ok`)."""
         saved = _saved_head(head_position, head_hash)
-        return await services.audit.verify(from_, to, saved)
+        mode = params.one_of(projections, PROJECTION_MODES, "projections") or "sample"
+        return await services.audit.verify(from_, to, saved, cast(ProjectionMode, mode))

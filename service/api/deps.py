@@ -64,3 +64,9 @@ def submitter_of(request: AnyRequest) -> str | None:
     """The name of the key that sent the request (recorded with each event it appends)."""
     principal = getattr(request.state, "principal", None)
     return None if principal is None else str(principal.name)
+
+
+def sent_by_admin(request: AnyRequest) -> bool:
+    """Whether an admin key sent the request (it may withdraw events other keys appended)."""
+    principal = getattr(request.state, "principal", None)
+    return principal is not None and principal.role == "admin"

@@ -25,7 +25,7 @@ from contracts.responses import (
     Problem,
     StoredEvent,
 )
-from service.api.deps import AnyRequest, ServicesDep, read_limited, submitter_of
+from service.api.deps import AnyRequest, ServicesDep, read_limited, sent_by_admin, submitter_of
 from service.api.openapi import IngestOperation
 from service.api.parameters import (
     After,
@@ -109,6 +109,11 @@ class EventsController(Controller):
         responses={
             200: ResponseSpec(AppendResult, description="Every event was already stored."),
             400: problem_spec("The body is not JSON."),
+            403: problem_spec(
+                "A `retracts`, `corrects` or `supersedes` link to an event another source "
+                "made, or another key appended (an admin key may withdraw it in the name of "
+                "its source); `field` names the link. Nothing written."
+            ),
             409: problem_spec("An `expect` precondition does not hold; nothing was written."),
             413: problem_spec("The body is over the configured limit."),
             422: problem_spec("An event breaks the contract; `field` names it. Nothing written."),
@@ -129,6 +134,7 @@ class EventsController(Controller):
                 split_lines(request.stream(), settings.max_line_bytes),
                 chunk_size=settings.import_chunk,
                 submitter=submitter_of(request),
+                admin=sent_by_admin(request),
                 max_errors=settings.import_max_errors,
                 idempotency_key=key,
             )
@@ -137,9 +143,13 @@ class EventsController(Controller):
         events, expect, is_batch = decode_events(body, settings.max_batch)
         events = [keyed(event, key, index) for index, event in enumerate(events)]
         prepared = _prepare(events, batch=is_batch)
-        submitter = submitter_of(request)
         receipts = await services.committer.append(
-            AppendRequest(events=prepared, expect=expect, submitter=submitter)
+            AppendRequest(
+                events=prepared,
+                expect=expect,
+                submitter=submitter_of(request),
+                admin=sent_by_admin(request),
+            )
         )
         created = any(not r.duplicate for r in receipts)
         return Response(AppendResult(receipts=receipts), status_code=201 if created else 200)

@@ -27,6 +27,7 @@ from service.domain.errors import (
     NestedTooDeep,
     NotFound,
     NotReady,
+    NotTheSource,
     RateLimited,
     StreamsBusy,
     TooManyStreams,
@@ -47,6 +48,7 @@ PROBLEMS: Final[dict[type[FrontlineError], tuple[int, str, str]]] = {
     NestedTooDeep: (400, "nested-too-deeply", "The JSON nests too deeply"),
     MalformedBody: (400, "malformed-body", "The body is not valid JSON"),
     Unauthorized: (401, "unauthorized", "An API key is required"),
+    NotTheSource: (403, "not-the-source", "Only the source that made an event may withdraw it"),
     Forbidden: (403, "forbidden", "This key's role may not do this"),
     NotFound: (404, "not-found", "Not found"),
     WrongExpectedVersion: (409, "wrong-expected-version", "A place is not at the expected version"),
@@ -103,10 +105,12 @@ def problem_of(error: FrontlineError, path: str, request_id: str | None) -> Prob
     extra: dict[str, object] = {}
     if isinstance(error, WrongExpectedVersion):
         extra = {"place": error.place, "expected": error.expected, "actual": error.actual}
-    elif isinstance(error, IdConflict):
+    elif isinstance(error, IdConflict | NotTheSource):
         extra = {"id": error.event_id}
     elif isinstance(error, ImportStopped):
         extra = {"through_line": error.through_line, "result": error.result}
+    if isinstance(error, NotTheSource):
+        log.info("authz_fail", field=error.field, detail=error.detail)
     if status == 422:
         log.info("input_validation_fail", field=error.field, detail=error.detail)
     return Problem(

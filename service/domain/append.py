@@ -18,11 +18,17 @@ import msgspec
 
 from contracts.events import Expectation
 from contracts.responses import Receipt
-from service.domain.errors import FrontlineError, IdConflict, InvalidEvent, WrongExpectedVersion
+from service.domain.errors import (
+    FrontlineError,
+    IdConflict,
+    InvalidEvent,
+    NotTheSource,
+    WrongExpectedVersion,
+)
 from service.domain.records import PreparedEvent, build_record, chain_hash
 from service.domain.time import utc_text
 
-#: Relations only the source that made an event may use on it (DESIGN 3).
+#: Relations only the source that made an event may use on it (DESIGN 3): they withdraw it.
 OWN_SOURCE_RELATIONS = frozenset({"retracts", "corrects", "supersedes"})
 
 
@@ -32,6 +38,10 @@ class AppendRequest(msgspec.Struct, frozen=True, gc=False):
     events: tuple[PreparedEvent, ...]
     expect: tuple[Expectation, ...] = ()
     submitter: str | None = None
+    """The name of the API key that sends the request (None: the command line, no key)."""
+    admin: bool = False
+    """The key is an admin's: it may withdraw an event another key appended, on behalf of
+    the event's source (the source's name must still be the same)."""
 
 
 class StoredInfo(msgspec.Struct, frozen=True, gc=False):
@@ -45,6 +55,8 @@ class StoredInfo(msgspec.Struct, frozen=True, gc=False):
     commit_position: int
     payload_digest: bytes
     source_key: str
+    submitter: str | None
+    """The API key that appended it (None: the command line)."""
 
 
 @dataclass(slots=True)
@@ -167,7 +179,7 @@ class _Planner:
                 field="events",
             )
         self._check_expectations(request.expect)
-        self._check_links(events)
+        self._check_links(request)
         for prepared in events:
             self.position += 1
             version = self.version(prepared.place_id) + 1
@@ -181,6 +193,7 @@ class _Planner:
                 commit_position=0,  # known once the whole group is planned
                 payload_digest=prepared.payload_digest,
                 source_key=prepared.source_key,
+                submitter=request.submitter,
             )
             self.placed.append((prepared, self.position, version, request.submitter))
         return None
@@ -199,7 +212,8 @@ class _Planner:
             if not holds:
                 raise WrongExpectedVersion(expectation.place, wanted, actual)
 
-    def _check_links(self, events: Sequence[PreparedEvent]) -> None:
+    def _check_links(self, request: AppendRequest) -> None:
+        events = request.events
         if not any(p.event.relates_to for p in events):
             return
         in_batch = {p.id: p for p in events}
@@ -210,8 +224,10 @@ class _Planner:
                 earlier = in_batch.get(link.event)
                 if target is not None:
                     target_place, target_source = target.place_id, target.source_key
+                    target_submitter = target.submitter
                 elif earlier is not None and events.index(earlier) < event_index:
                     target_place, target_source = earlier.place_id, earlier.source_key
+                    target_submitter = request.submitter
                 else:
                     raise InvalidEvent(
                         f"relates_to names event {link.event}, which is not in the log",
@@ -223,12 +239,45 @@ class _Planner:
                         f"links stay within one place ({prepared.place_id!r})",
                         field=where,
                     )
-                if link.relation in OWN_SOURCE_RELATIONS and target_source != prepared.source_key:
-                    raise InvalidEvent(
-                        f"only the source that made event {link.event} may {link.relation[:-1]} "
-                        f"it; another source may deny or confirm it",
-                        field=where,
+                if link.relation in OWN_SOURCE_RELATIONS:
+                    _check_withdrawal(
+                        link.event,
+                        link.relation,
+                        same_source=target_source == prepared.source_key,
+                        same_submitter=target_submitter == request.submitter,
+                        admin=request.admin,
+                        where=where,
                     )
+
+
+def _check_withdrawal(
+    target: uuid.UUID,
+    relation: str,
+    *,
+    same_source: bool,
+    same_submitter: bool,
+    admin: bool,
+    where: str,
+) -> None:
+    """Only the source that made an event may withdraw it (DESIGN 3): the same source name
+    and the same submitter, or an admin. The name is required of an admin too: the fold
+    takes an event out of force only for a withdrawal by its own source (DESIGN 4, rule 1),
+    so another name's "retraction" would be stored and change nothing."""
+    verb = relation[:-1]
+    if not same_source:
+        raise NotTheSource(
+            f"only the source that made event {target} may {verb} it, and this statement "
+            f"names another source; another source may deny or confirm it",
+            event_id=str(target),
+            field=where,
+        )
+    if not same_submitter and not admin:
+        raise NotTheSource(
+            f"only the API key that appended event {target} (or an admin key) may {verb} "
+            f"it, even in the name of the same source; another source may deny or confirm it",
+            event_id=str(target),
+            field=where,
+        )
 
 
 def _field(batch_size: int, index: int, name: str) -> str:

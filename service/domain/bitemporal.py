@@ -22,6 +22,7 @@ from contracts.events import Event
 from contracts.timeline import Segment, Timeline
 from service.domain.policy import Policy
 from service.domain.projection import Part, PlaceFold, Refold
+from service.domain.projection.facts import Fact
 
 _encode = msgspec.json.Encoder().encode
 
@@ -176,12 +177,14 @@ class HistoryRow:
 
 
 def history(
-    place_id: str, commits: Iterable[tuple[int, Sequence[Event]]], policy: Policy
+    place_id: str, commits: Iterable[tuple[int, Sequence[Event | Fact]]], policy: Policy
 ) -> list[HistoryRow]:
     """Every row a place ever had: its events replayed commit by commit, in position order.
 
     ``commits`` gives, in ascending order, each commit position that added events to the
-    place and those events. Each commit refolds only what it can change (:class:`PlaceFold`).
+    place and those events (or their facts, read straight from payloads:
+    :meth:`~service.domain.projection.facts.Fact.from_payload`). Each commit refolds only
+    what it can change (:class:`PlaceFold`).
     """
     fold = PlaceFold(policy)
     current = OpenRows()

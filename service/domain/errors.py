@@ -63,6 +63,15 @@ class Forbidden(FrontlineError):
     """A known key whose role may not do this. Answered with 403."""
 
 
+class NotTheSource(Forbidden):
+    """A ``retracts``, ``corrects`` or ``supersedes`` link to an event that another source
+    made, or that another key appended (DESIGN section 3). Answered with 403 naming the link."""
+
+    def __init__(self, detail: str, *, event_id: str, field: str | None = None) -> None:
+        super().__init__(detail, field=field)
+        self.event_id = event_id
+
+
 class RateLimited(FrontlineError):
     """A key over its requests per minute. Answered with 429 and ``Retry-After``."""
 

@@ -159,9 +159,18 @@ def prepare_event(event: Event) -> PreparedEvent:
     valid_from, valid_to = valid_interval(event.occurred)
     if event.source.published_at is not None:
         parse_instant(event.source.published_at, "source.published_at")
+    seen: dict[tuple[uuid.UUID, str], int] = {}
     for index, link in enumerate(event.relates_to):
         if link.event == event.id:
             raise InvalidEvent("an event cannot link to itself", field=f"relates_to[{index}].event")
+        first = seen.setdefault((link.event, link.relation), index)
+        if first != index:
+            # The links are a set (event_links holds each once): a repeat would say nothing
+            # more, and the store would refuse it.
+            raise InvalidEvent(
+                f"relates_to[{index}] repeats relates_to[{first}] ({link.relation} {link.event})",
+                field=f"relates_to[{index}]",
+            )
     # The contract's only floats are the place's coordinates.
     payload = canonical_struct(event, (place.lat, place.lon))
     return PreparedEvent(

@@ -433,14 +433,17 @@ async def import_ndjson(
     *,
     chunk_size: int,
     submitter: str | None = None,
+    admin: bool = False,
     max_errors: int | None = None,
     idempotency_key: str | None = None,
 ) -> ImportResult:
     """Append every good line of an NDJSON stream, committed in chunks; report the bad ones.
 
     Each line is its own request: a bad line is rejected with its number and reason and
-    never stops or loses the good ones. The next chunk is parsed while the previous one is
-    being written. The answer counts every rejected line and lists the first ``max_errors``.
+    never stops or loses the good ones. A line that withdraws an event another key appended
+    is such a line, unless ``admin``; a line may withdraw an event of an earlier line of the
+    same import. The next chunk is parsed while the previous one is being written. The
+    answer counts every rejected line and lists the first ``max_errors``.
     An event without an ``id`` gets the one ``idempotency_key`` derives for its line, when
     one is given (``contracts.idempotency``), else a random one.
 
@@ -468,7 +471,8 @@ async def import_ndjson(
             except FrontlineError as error:
                 tally.reject(number, error)
             else:
-                chunk.add(prepared, AppendRequest(events=(prepared,), submitter=submitter), number)
+                request = AppendRequest(events=(prepared,), submitter=submitter, admin=admin)
+                chunk.add(prepared, request, number)
             if writer.busy and len(chunk.items) % YIELD_EVERY == 0:
                 # Let the chunk being written move on (its next round trip to PostgreSQL) while
                 # this one is parsed: Python and PostgreSQL then work at the same time.

@@ -25,6 +25,7 @@ from service.domain.append import (
     places_to_look_up,
     plan_group,
 )
+from service.domain.audit import stated_links
 from service.domain.errors import FrontlineError, NotReady, WriteRefused
 from service.domain.records import PreparedEvent
 from service.store.queries import SQL
@@ -251,6 +252,7 @@ class EventStore:
                     commit_position=r["commit_position"],
                     payload_digest=bytes(r["payload_digest"]),
                     source_key=r["source_key"],
+                    submitter=r["submitter"],
                 )
                 for r in rows
                 if r["kind"] == "event"
@@ -314,15 +316,31 @@ class EventStore:
     async def get(
         self, event_id: uuid.UUID
     ) -> tuple[StoredEvent, list[LinkedFrom], str | None] | None:
-        """One event, the events that link to it, and who submitted it."""
+        """One event, the events that link to it, and who submitted it.
+
+        ``event_links`` finds the linking events; a link is served only when the linking
+        event's payload (which the hash chain vouches for) states it, so a row added to the
+        table behind the service's back is never served (and ``verify`` names it).
+        """
         async with self.pool.acquire() as conn:
             row = await conn.fetchrow(SQL["read_event_by_id"], event_id)
             if row is None:
                 return None
             links = await conn.fetch(SQL["read_links_to"], event_id)
-        linked = [
-            LinkedFrom(id=r["id"], position=r["position"], relation=r["relation"]) for r in links
-        ]
+        linked: list[LinkedFrom] = []
+        for r in links:
+            if (event_id, r["relation"]) in stated_links(r["payload"]):
+                linked.append(
+                    LinkedFrom(id=r["id"], position=r["position"], relation=r["relation"])
+                )
+            else:
+                log.warning(
+                    "integrity_link_not_in_payload",
+                    event_id=str(event_id),
+                    linked_from=str(r["id"]),
+                    position=r["position"],
+                    relation=r["relation"],
+                )
         return stored_event(row), linked, row["submitter"]
 
     async def head(self) -> tuple[int, bytes]:

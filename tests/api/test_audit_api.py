@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import base64
+import uuid
 from collections.abc import AsyncIterator
 from datetime import datetime
 from pathlib import Path
 
+import asyncpg
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from litestar import Litestar
@@ -16,7 +18,7 @@ from service.app import create_app
 from service.domain.audit import Head, SigningKey, signature_valid
 from service.settings import Settings, SettingsError
 from tests.api.conftest import assert_problem
-from tests.payloads import event_json
+from tests.payloads import at_place, event_json
 
 Client = AsyncTestClient[Litestar]
 
@@ -109,6 +111,8 @@ async def test_verify_answers_ok_and_holds_a_saved_head(client: Client) -> None:
         ({"from": 10**20}, "from"),
         ({"head_position": 10**20, "head_hash": "00" * 32}, "head_position"),
         ({"to": 99}, "to"),  # past the head
+        ({"projections": "some"}, "projections"),
+        ({"projections": "FULL"}, "projections"),
     ],
 )
 async def test_bad_verify_parameters_are_422_naming_them(
@@ -126,3 +130,59 @@ def test_an_unreadable_or_wrong_key_file_stops_the_app_before_it_serves(
     junk.write_text("not a key")
     with pytest.raises(SettingsError, match="FRONTLINE_SIGNING_KEY_FILE"):
         create_app(settings.with_(signing_key_file=str(junk)))
+
+
+async def test_verify_names_a_forged_link_and_an_edited_projection_row(
+    client: Client, owner: asyncpg.Connection
+) -> None:
+    """Issue 13's two findings, as the owner of the tables: a forged event_links row (event
+    2 "retracts" event 1) and a segments body edited to controller `mallory-side` both
+    passed verify while the service served them. Now verify answers ok=false naming the
+    link row and the projection row, and GET /v1/events/{id} never serves the forged link."""
+    first, second = event_json(), at_place("sy-raqqa")
+    for body in (first, second):
+        assert (await client.post("/v1/events", json=body)).status_code == 201
+    assert (await client.get("/v1/audit/verify")).json()["ok"] is True
+    await owner.execute(
+        "INSERT INTO event_links (position, id, target, relation) VALUES (2, $1, $2, 'retracts')",
+        uuid.UUID(second["id"]),
+        uuid.UUID(first["id"]),
+    )
+    forged = (await client.get("/v1/audit/verify")).json()
+    assert forged["ok"] is False
+    assert forged["failure"] is None  # the chain itself holds
+    assert forged["links"]["ok"] is False
+    assert forged["links"]["failure"]["position"] == 2
+    assert forged["links"]["failure"]["relation"] == "retracts"
+    detail = (await client.get(f"/v1/events/{first['id']}")).json()
+    assert detail["linked_from"] == []
+    await owner.execute(
+        'UPDATE segments SET body = replace(body, \'"controller":"syrian-government"\', '
+        "'\"controller\":\"mallory-side\"') WHERE place_id = 'sy-maskanah' AND known_to IS NULL"
+    )
+    assert (await client.get("/v1/places/sy-maskanah")).status_code == 200
+    edited = (await client.get("/v1/audit/verify", params={"projections": "full"})).json()
+    assert edited["ok"] is False
+    projections = edited["projections"]
+    assert (projections["mode"], projections["ok"], projections["differing"]) == ("full", False, 1)
+    failure = projections["failure"]
+    assert failure["place"] == "sy-maskanah"
+    assert failure["valid_from"] == "2017-06-03T00:00:00Z"
+    assert failure["known_from"] == 1
+    assert failure["known_to"] is None
+    assert "body.controller" in failure["reason"]
+    assert "mallory-side" in failure["reason"]
+    sampled = (await client.get("/v1/audit/verify")).json()["projections"]
+    assert (sampled["mode"], sampled["ok"]) == ("sample", False)
+
+
+async def test_verify_without_projections_says_so(client: Client) -> None:
+    """`projections=off` checks the chain and the links only; the answer says the
+    projections were not looked at (ok null), and `ok` stands for what was checked."""
+    await post_events(client, 2)
+    report = (await client.get("/v1/audit/verify", params={"projections": "off"})).json()
+    assert report["ok"] is True
+    assert report["links"] == {"ok": True, "checked": 2, "rows": 0, "failure": None}
+    assert report["projections"]["mode"] == "off"
+    assert report["projections"]["ok"] is None
+    assert report["projections"]["places_checked"] == 0

@@ -140,6 +140,7 @@ async def test_partly_stored_batch_is_a_422(client: Client, owner: asyncpg.Conne
     assert await stored_count(owner) == 1
 
 
+REPEATED = str(uuid.uuid4())
 BAD_EVENTS: list[tuple[str, dict[str, Any], str]] = [
     ("unknown type", event_json(type="massacre"), "type"),
     ("missing side on capture", event_json(side=None), "side"),
@@ -165,6 +166,9 @@ BAD_EVENTS: list[tuple[str, dict[str, Any], str]] = [
      event_json(relates_to=[{"event": str(uuid.uuid4()), "relation": "denies"}]),
      "relates_to[0].event"),
     ("statement without links", event_json(type="statement", relates_to=[]), "relates_to"),
+    ("the same link twice",
+     event_json(relates_to=[{"event": REPEATED, "relation": "denies"}] * 2),
+     "relates_to[1]"),
 ]  # fmt: skip
 
 
@@ -178,15 +182,15 @@ async def test_bad_event_is_a_422_naming_the_field(
     assert await stored_count(owner) == 0
 
 
-async def test_retraction_by_another_source_is_a_422(
+async def test_retraction_by_another_source_is_a_403(
     client: Client, owner: asyncpg.Connection
 ) -> None:
-    """Only an event's own source may retract it; another may deny it."""
+    """Only an event's own source may retract it (403 naming the link); another may deny it."""
     original = event_json()
     await client.post("/v1/events", json=original)
     link = [{"event": original["id"], "relation": "retracts"}]
     other = event_json(type="statement", side=None, relates_to=link, source={"name": "ANHA"})
-    assert_problem(await client.post("/v1/events", json=other), 422, "relates_to[0].event")
+    assert_problem(await client.post("/v1/events", json=other), 403, "relates_to[0].event")
     own = event_json(type="statement", side=None, relates_to=link,
                      source={"name": "  south   FRONT "})  # fmt: skip
     assert (await client.post("/v1/events", json=own)).status_code == 201

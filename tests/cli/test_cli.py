@@ -77,7 +77,8 @@ async def test_import_reports_counts_and_bad_lines(fresh_db: str, tmp_path: Path
 async def test_verify_with_a_signed_saved_head(fresh_db: str, tmp_path: Path) -> None:
     """`frontline signing-key` writes a key once; `frontline verify --head` checks a head
     saved and signed earlier, passes while the log holds it, and refuses a forged one;
-    altering a stored event makes it exit 1 naming the position."""
+    ``--projections full`` refolds every place; altering a stored event makes it exit 1
+    naming the position."""
     key = tmp_path / "head.pem"
     made = _run(["signing-key", str(key)], _env())
     assert made.returncode == 0, made.stderr
@@ -109,6 +110,15 @@ async def test_verify_with_a_signed_saved_head(fresh_db: str, tmp_path: Path) ->
     ok = _run(["verify", "--head", str(head_file)], env)
     assert ok.returncode == 0, ok.stdout + ok.stderr
     assert json.loads(ok.stdout)["saved_head"] == "holds"
+    full = _run(["verify", "--projections", "full"], env)
+    assert full.returncode == 0, full.stdout + full.stderr
+    projections = json.loads(full.stdout)["projections"]
+    assert (projections["mode"], projections["ok"], projections["places_checked"]) == (
+        "full",
+        True,
+        4,
+    )
+    assert _run(["verify", "--projections", "most"], env).returncode == 2
     head_file.write_text(json.dumps({**saved, "position": head.position - 1}))
     forged = _run(["verify", "--head", str(head_file)], env)
     assert forged.returncode == 1

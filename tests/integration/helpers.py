@@ -46,12 +46,15 @@ def request(
     *events: dict[str, Any],
     expect: Sequence[tuple[str, int | str]] = (),
     submitter: str | None = None,
+    admin: bool = False,
 ) -> AppendRequest:
-    """One POST: the given wire events, as one atomic batch, with its preconditions."""
+    """One POST: the given wire events, as one atomic batch, with its preconditions, sent by
+    the key named ``submitter`` (an admin's when ``admin``)."""
     return AppendRequest(
         events=tuple(prepared(e) for e in events),
         expect=tuple(expectation(place, version) for place, version in expect),
         submitter=submitter,
+        admin=admin,
     )
 
 
@@ -60,9 +63,12 @@ async def append_ok(
     *events: dict[str, Any],
     expect: Sequence[tuple[str, int | str]] = (),
     submitter: str | None = None,
+    admin: bool = False,
 ) -> list[Receipt]:
     """Append one request alone; its receipts (the test fails on an error)."""
-    (outcome,) = await store.append_group([request(*events, expect=expect, submitter=submitter)])
+    (outcome,) = await store.append_group(
+        [request(*events, expect=expect, submitter=submitter, admin=admin)]
+    )
     assert not isinstance(outcome, FrontlineError), f"append failed: {outcome!r}"
     return outcome
 
@@ -71,9 +77,13 @@ async def append_error(
     store: EventStore,
     *events: dict[str, Any],
     expect: Sequence[tuple[str, int | str]] = (),
+    submitter: str | None = None,
+    admin: bool = False,
 ) -> FrontlineError:
     """Append one request alone that must fail; its error."""
-    (outcome,) = await store.append_group([request(*events, expect=expect)])
+    (outcome,) = await store.append_group(
+        [request(*events, expect=expect, submitter=submitter, admin=admin)]
+    )
     assert isinstance(outcome, FrontlineError), f"append succeeded: {outcome!r}"
     return outcome
 

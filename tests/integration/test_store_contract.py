@@ -15,7 +15,7 @@ import pytest
 
 from contracts.events import event_decoder
 from contracts.responses import Receipt
-from service.domain.errors import IdConflict, InvalidEvent, WrongExpectedVersion
+from service.domain.errors import IdConflict, InvalidEvent, NotTheSource, WrongExpectedVersion
 from service.domain.records import source_key
 from service.store.appender import GroupCommitter, import_ndjson, split_lines
 from service.store.events import EventFilter, EventStore
@@ -368,16 +368,61 @@ async def test_only_the_same_source_may_retract(
     relation: str, store: EventStore, owner: Conn
 ) -> None:
     """Retracting, correcting or superseding an event is for its own source only: another
-    source gets InvalidEvent naming the link; the same source, spelt with other case and
-    spacing, may."""
+    source gets NotTheSource (403) naming the link; the same source, spelt with other case
+    and spacing, may, from the key that appended the original."""
     (original,) = await append_ok(store, event_json(source={"name": "South Front"}))
     before = await log_state(owner)
     error = await append_error(store, statement(original, relation, "Amaq"))
-    assert type(error) is InvalidEvent
+    assert type(error) is NotTheSource
     assert error.field == "relates_to[0].event"
     assert await log_state(owner) == before
     (accepted,) = await append_ok(store, statement(original, relation, "  south   FRONT "))
     assert accepted.position == 2
+
+
+@pytest.mark.parametrize("relation", ["retracts", "corrects", "supersedes"])
+async def test_only_the_key_that_appended_an_event_may_withdraw_it(
+    relation: str, store: EventStore, owner: Conn
+) -> None:
+    """The same source name from another key is refused, stored or read back from the log
+    (the submitter column); the key that appended it, or an admin, may withdraw it."""
+    (original,) = await append_ok(store, event_json(), submitter="alice")
+    before = await log_state(owner)
+    error = await append_error(store, statement(original, relation, "South Front"), submitter="eve")
+    assert type(error) is NotTheSource
+    assert error.field == "relates_to[0].event"
+    assert await log_state(owner) == before
+    cli = await append_error(store, statement(original, relation, "South Front"))
+    assert type(cli) is NotTheSource
+    await append_ok(store, statement(original, relation, "South Front"), submitter="alice")
+    await append_ok(
+        store, statement(original, relation, "South Front"), submitter="root", admin=True
+    )
+
+
+async def test_an_import_refuses_a_foreign_withdrawal_by_line(
+    store: EventStore, owner: Conn
+) -> None:
+    """An NDJSON import rejects a line that withdraws another key's event, with its number
+    and reason, and stores the others, including a line that withdraws an event of an
+    earlier line of the same import (same key)."""
+    (original,) = await append_ok(store, event_json(), submitter="alice")
+    mine = event_json()
+    lines = [
+        event_json(),
+        statement(original, "retracts", "South Front"),
+        mine,
+        statement(uuid.UUID(mine["id"]), "retracts", "South Front"),
+    ]
+    data = b"".join(msgspec.json.encode(line) + b"\n" for line in lines)
+    result = await import_ndjson(
+        store, split_lines(_chunks(data, 64)), chunk_size=2, submitter="eve"
+    )
+    assert (result.accepted, result.rejected) == (3, 1)
+    (refused,) = result.errors
+    assert (refused.line, refused.field) == (2, "relates_to[0].event")
+    assert "API key" in refused.reason
+    assert await owner.fetchval("SELECT count(*) FROM events WHERE submitter = 'eve'") == 3
 
 
 @pytest.mark.parametrize("relation", ["denies", "confirms"])

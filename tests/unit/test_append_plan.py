@@ -33,7 +33,7 @@ from service.domain.append import (
     plan_group,
 )
 from service.domain.canonical import canonical_json
-from service.domain.errors import IdConflict, InvalidEvent, WrongExpectedVersion
+from service.domain.errors import IdConflict, InvalidEvent, NotTheSource, WrongExpectedVersion
 from service.domain.records import GENESIS_HASH, PreparedEvent, chain_hash, prepare_event
 from service.domain.time import utc_text
 from tests.unit.builders import (
@@ -67,15 +67,20 @@ def request(
     *events: Event | PreparedEvent,
     expect: Sequence[tuple[str, Version]] = (),
     submitter: str | None = None,
+    admin: bool = False,
 ) -> AppendRequest:
     """One POST of ``events`` with ``(place, version)`` expectations."""
     prepared = tuple(e if isinstance(e, PreparedEvent) else prep(e) for e in events)
     expectations = tuple(Expectation(place=p, version=v) for p, v in expect)
-    return AppendRequest(prepared, expectations, submitter)
+    return AppendRequest(prepared, expectations, submitter, admin)
 
 
 def stored(
-    prepared: PreparedEvent, position: int, version: int, commit_position: int | None = None
+    prepared: PreparedEvent,
+    position: int,
+    version: int,
+    commit_position: int | None = None,
+    submitter: str | None = None,
 ) -> StoredInfo:
     """What the log would hold about ``prepared`` stored earlier at ``position``."""
     return StoredInfo(
@@ -87,6 +92,7 @@ def stored(
         commit_position=position if commit_position is None else commit_position,
         payload_digest=prepared.payload_digest,
         source_key=prepared.source_key,
+        submitter=submitter,
     )
 
 
@@ -395,20 +401,94 @@ def test_a_link_to_another_place_is_rejected(in_batch: bool) -> None:
 
 
 @pytest.mark.parametrize("relation", ["retracts", "corrects", "supersedes"])
-def test_only_the_same_source_may_retract_correct_or_supersede(relation: Relation) -> None:
-    """Another source's retraction (correction, supersession) is a 422."""
+@pytest.mark.parametrize("admin", [False, True])
+def test_another_source_may_not_retract_correct_or_supersede(
+    relation: Relation, admin: bool
+) -> None:
+    """Another source's retraction (correction, supersession) is NotTheSource (403) naming
+    the link, from the key that appended the original and from an admin alike (the fold
+    would ignore it: only a withdrawal by the event's own source takes it out of force)."""
     taken = prep(capture(GOV, id=1))
     other = statement(link(uid(1), relation), id=2, by=source("SOHR"))
-    outcome = plan(request(other), log=known(stored(taken, 3, 1))).outcomes[0]
-    assert error(outcome, InvalidEvent).field == "relates_to[0].event"
+    log = known(stored(taken, 3, 1, submitter="alice"))
+    outcome = plan(request(other, submitter="alice", admin=admin), log=log).outcomes[0]
+    refused = error(outcome, NotTheSource)
+    assert refused.field == "relates_to[0].event"
+    assert refused.event_id == str(uid(1))
+    assert "another source" in refused.detail
+
+
+@pytest.mark.parametrize("relation", ["retracts", "corrects", "supersedes"])
+def test_the_same_source_name_from_another_key_may_not_withdraw(relation: Relation) -> None:
+    """The attack of issue 13: the original's source name, sent by another ingest key, is
+    refused; only the key that appended the original may withdraw it."""
+    taken = prep(capture(GOV, id=1))
+    same_name = statement(link(uid(1), relation), id=2, by=source("South Front"))
+    log = known(stored(taken, 3, 1, submitter="alice"))
+    outcome = plan(request(same_name, submitter="mallory"), log=log).outcomes[0]
+    refused = error(outcome, NotTheSource)
+    assert refused.field == "relates_to[0].event"
+    assert "API key" in refused.detail
+    assert "alice" not in refused.detail  # who appended it is for auditors to see
+    anonymous = plan(request(same_name, submitter=None), log=log).outcomes[0]
+    assert error(anonymous, NotTheSource).field == "relates_to[0].event"
+    own = plan(request(same_name, submitter="alice"), log=log).outcomes[0]
+    assert receipts(own)[0].position == 11
+
+
+def test_an_admin_may_withdraw_in_the_name_of_the_same_source() -> None:
+    """An admin key may retract an event another key appended, when it speaks for the same
+    source; an event appended without a key (the command line) is withdrawn only by the
+    command line or an admin."""
+    taken = prep(capture(GOV, id=1))
+    retracts = statement(link(uid(1), "retracts"), id=2, by=source("south front"))
+    by_alice = known(stored(taken, 3, 1, submitter="alice"))
+    result = plan(request(retracts, submitter="root", admin=True), log=by_alice)
+    assert receipts(result.outcomes[0])[0].position == 11
+    by_cli = known(stored(taken, 3, 1, submitter=None))
+    assert receipts(plan(request(retracts), log=by_cli).outcomes[0])
+    refused = plan(request(retracts, submitter="alice"), log=by_cli).outcomes[0]
+    assert isinstance(refused, NotTheSource)
+
+
+def test_a_batch_may_withdraw_its_own_earlier_event() -> None:
+    """A batch may retract an event appended earlier in the same batch (the same key sent
+    both); a link to a later event of the batch is still a 422."""
+    first = capture(GOV, id=1)
+    retracts = statement(link(uid(1), "retracts"), id=2, by=source("South Front"))
+    result = plan(request(first, retracts, submitter="alice"))
+    assert [r.position for r in receipts(result.outcomes[0])] == [11, 12]
+    backwards = plan(request(retracts, first, submitter="alice")).outcomes[0]
+    assert error(backwards, InvalidEvent).field == "events[0].relates_to[0].event"
+
+
+def test_a_withdrawal_in_the_same_group_needs_the_same_key() -> None:
+    """Within one group commit, a request may withdraw an event an earlier request placed
+    only when the same key sent both: the planner remembers each placed event's submitter.
+    The refused request leaves the others of its group untouched."""
+    first = capture(GOV, id=1)
+    retracts = statement(link(uid(1), "retracts"), id=2, by=source("South Front"))
+    again = statement(link(uid(1), "corrects"), id=3, by=source("South Front"))
+    result = plan(
+        request(first, submitter="alice"),
+        request(retracts, submitter="mallory"),
+        request(again, submitter="alice"),
+    )
+    assert receipts(result.outcomes[0])[0].position == 11
+    assert error(result.outcomes[1], NotTheSource).field == "relates_to[0].event"
+    assert receipts(result.outcomes[2])[0].position == 12
+    assert [row.submitter for row in result.rows] == ["alice", "alice"]
 
 
 @pytest.mark.parametrize("name", ["South Front", "south front", "  SOUTH   Front "])
 def test_the_same_source_is_matched_case_and_space_insensitively(name: str) -> None:
-    """A source named "  SOUTH   Front " may retract what "South Front" reported: same source."""
+    """A source named "  SOUTH   Front " may retract what "South Front" reported: same source
+    (sent by the key that appended the original)."""
     taken = prep(capture(GOV, id=1))
     own = statement(link(uid(1), "retracts"), id=2, by=source(name, reliability="A"))
-    result = plan(request(own), log=known(stored(taken, 3, 1)))
+    result = plan(
+        request(own, submitter="alice"), log=known(stored(taken, 3, 1, submitter="alice"))
+    )
     assert receipts(result.outcomes[0])[0].place_version == 2
 
 

@@ -20,7 +20,7 @@ from typing import Any, Final
 import msgspec
 import pytest
 
-from contracts import responses
+from contracts import audit, responses
 from contracts.events import EVENT_TYPES, Batch, Event, Other, event_decoder
 
 SNAPSHOT: Final = Path(__file__).resolve().parents[2] / "contracts" / "schema" / "events-v1.json"
@@ -45,6 +45,7 @@ ROOTS: Final[dict[str, Any]] = {
     "EventPage": responses.EventPage,
     "Health": responses.Health,
     "Problem": responses.Problem,
+    "VerifyReport": audit.VerifyReport,
 }
 
 

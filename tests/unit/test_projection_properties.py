@@ -17,6 +17,7 @@ from contracts.timeline import Timeline
 from service.domain.policy import CREDIBILITY_V2
 from service.domain.projection import INFORMATIONAL as INFORMATIONAL_TYPES
 from service.domain.projection import (
+    Fact,
     PlaceFold,
     changes_nothing,
     in_force,
@@ -445,3 +446,15 @@ def test_a_segment_lists_at_most_one_claim_per_source_and_side(events: list[Even
         assert len(claiming) <= len(sources)
         assert sum(s.sources for s in segment.supports) == len(segment.claims)
         assert all(s.claims >= s.sources for s in segment.supports)
+
+
+@SETTINGS
+@given(histories(most=20))
+def test_facts_read_from_payloads_fold_as_the_events_do(events: list[Event]) -> None:
+    """A rebuild reads only what the fold needs from each stored payload
+    (``Fact.from_payload``): the same timeline, byte for byte, as the decoded events give."""
+    facts = [Fact.from_payload(msgspec.json.encode(e)) for e in events]
+    assert facts == [Fact.of(e) for e in events]
+    fold = PlaceFold()
+    fold.add(facts)
+    assert encode(fold.timeline()) == encode(project_place(events))

@@ -56,6 +56,7 @@ READS: list[tuple[str, str, str, Any]] = [
         "/etc/frontline/head.pem",
         "/etc/frontline/head.pem",
     ),
+    ("verify_sample", "FRONTLINE_VERIFY_SAMPLE", "2500", 2500),
     ("log_format", "FRONTLINE_LOG_FORMAT", "json", "json"),
     ("log_level", "FRONTLINE_LOG_LEVEL", "debug", "debug"),
 ]
@@ -215,6 +216,7 @@ def test_other_impossible_values_fail_naming_the_variable(
         ("max_header_line", "FRONTLINE_MAX_HEADER_LINE"),
         ("streams_per_key", "FRONTLINE_STREAMS_PER_KEY"),
         ("anonymous_streams", "FRONTLINE_ANONYMOUS_STREAMS"),
+        ("verify_sample", "FRONTLINE_VERIFY_SAMPLE"),
     ],
 )
 @pytest.mark.parametrize("raw", ["0", "-3"])

@@ -363,6 +363,22 @@ def test_an_event_cannot_link_to_itself() -> None:
     assert caught.value.field == "relates_to[0].event"
 
 
+def test_a_repeated_link_is_rejected_naming_the_repeat() -> None:
+    """The same (event, relation) twice in ``relates_to`` is a 422 on the repeat (it reached
+    event_links' primary key as a 500 before); one event with two relations is fine."""
+    twice = statement(
+        Link(event=uid(1), relation="denies"),
+        Link(event=uid(1), relation="retracts"),
+        Link(event=uid(1), relation="denies"),
+        id=7,
+    )
+    with pytest.raises(InvalidEvent, match=r"repeats relates_to\[0\]") as caught:
+        prepare_event(twice)
+    assert caught.value.field == "relates_to[2]"
+    both = statement(Link(event=uid(1), relation="denies"), Link(uid(1), "retracts"), id=7)
+    assert len(prepare_event(both).event.relates_to) == 2
+
+
 @pytest.mark.parametrize("published_at", ["2017-06-05T10:00", "June 5", "2017-06-31"])
 def test_a_bad_published_at_is_rejected(published_at: str) -> None:
     """``source.published_at`` follows the time rules: naive datetimes and non-dates are 422."""

@@ -31,6 +31,7 @@ from service.domain.projection.facts import (
     GIVES_TO_SIDE,
     INFORMATIONAL,
     WITHDRAWS,
+    Fact,
     changes_nothing,
 )
 from service.domain.projection.fold import Part, PlaceFold, Refold
@@ -43,6 +44,7 @@ __all__ = [
     "GIVES_TO_SIDE",
     "INFORMATIONAL",
     "WITHDRAWS",
+    "Fact",
     "Part",
     "PlaceFold",
     "Refold",

@@ -109,6 +109,8 @@ class Decider:
     def __init__(self, arithmetic: Arithmetic) -> None:
         self.arithmetic = arithmetic
         self.denominator = arithmetic.denominator
+        self._reasons: dict[object, str] = {}
+        """Reasons by what they say (a refold decides the same pieces again)."""
 
     def decide(
         self, claims: Sequence[Claim], moment: datetime, holding: Holding | None
@@ -122,19 +124,21 @@ class Decider:
             if better(claim, tally.get(claim.source)):
                 tally[claim.source] = claim
             counts[claim.side] = counts.get(claim.side, 0) + 1
+        evidence: dict[Side, Evidence] = {}
         if mode == "standing":
             assert holding is not None
             held = holding.controller
-            tally = tallies.setdefault(held, {})
-            standing = holding.evidence.claims
-            for source, claim in standing.items():
-                if better(claim, tally.get(source)):
-                    tally[source] = claim
+            standing = holding.evidence
+            covering = tallies.pop(held, {})
+            evidence[held] = standing.grown(covering, self.denominator)
+            tallies[held] = dict(evidence[held].claims)
             # Standing claims that no longer cover the piece count as claims that decided it.
             counts[held] = counts.get(held, 0) + sum(
-                1 for claim in standing.values() if claim.end <= moment
+                1 for claim in standing.claims.values() if claim.end <= moment
             )
-        evidence = {side: Evidence.of(tally, self.denominator) for side, tally in tallies.items()}
+        for side, tally in tallies.items():
+            if side not in evidence:
+                evidence[side] = Evidence.of(tally, self.denominator)
         arithmetic = self.arithmetic
         ranked = sorted(evidence, key=side_key)
         top = ranked[0]
@@ -155,11 +159,7 @@ class Decider:
             basis: Basis = "assessed" if won.assessed else "claimed"
             if holding is not None and top == holding.controller:
                 if mode != "standing":
-                    grown = dict(holding.evidence.claims)
-                    for source, claim in won.claims.items():
-                        if better(claim, grown.get(source)):
-                            grown[source] = claim
-                    standing_evidence = Evidence.of(grown, self.denominator)
+                    standing_evidence = holding.evidence.grown(won.claims, self.denominator)
                 else:
                     standing_evidence = won
                 after = Holding(
@@ -239,6 +239,32 @@ class Decider:
         return Decision(after, ctrl, marks)
 
     def _reason(
+        self,
+        mode: Mode,
+        evidence: dict[Side, Evidence],
+        tied: bool,
+        winner: Side,
+        holding: Holding | None,
+    ) -> str:
+        key = (
+            mode,
+            tied,
+            winner,
+            holding is None,
+            None if holding is None else holding.controller,
+            tuple(
+                (side_key(side), found.support.miss, found.support.count, len(found.claims))
+                for side, found in evidence.items()
+            ),
+        )
+        reason = self._reasons.get(key)
+        if reason is None:
+            if len(self._reasons) > 50_000:
+                self._reasons.clear()
+            reason = self._reasons[key] = self._explain(mode, evidence, tied, winner, holding)
+        return reason
+
+    def _explain(
         self,
         mode: Mode,
         evidence: dict[Side, Evidence],

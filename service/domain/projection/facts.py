@@ -16,7 +16,7 @@ from typing import Final
 
 import msgspec
 
-from contracts.events import Event, Hedge, Reliability, event_type
+from contracts.events import Event, Hedge, Occurred, Reliability, event_type
 from contracts.timeline import Claim as ListedClaim
 from contracts.timeline import LinkKind
 from service.domain.policy import NEUTRAL
@@ -50,6 +50,35 @@ def changes_nothing(event: Event) -> bool:
     nothing either.)
     """
     return event_type(event) in INFORMATIONAL and not event.relates_to
+
+
+class _SourceView(msgspec.Struct, frozen=True, gc=False):
+    name: str
+    reliability: Reliability = "F"
+    alignment: str = "neutral"
+
+
+class _LinkView(msgspec.Struct, frozen=True, gc=False):
+    event: uuid.UUID
+    relation: str
+
+
+class _PayloadView(msgspec.Struct, frozen=True, gc=False):
+    """The fields of a stored payload the fold reads (the rest is skipped unread); defaults
+    as the contract's (``contracts.events``)."""
+
+    type: str
+    occurred: Occurred
+    source: _SourceView
+    id: uuid.UUID | None = None
+    side: str | None = None
+    opponent: str | None = None
+    credibility: int = 6
+    hedge: Hedge = "reported"
+    relates_to: tuple[_LinkView, ...] = ()
+
+
+_payload_view: Final = msgspec.json.Decoder(_PayloadView)
 
 
 class Fact(msgspec.Struct, frozen=True, gc=False):
@@ -102,6 +131,35 @@ class Fact(msgspec.Struct, frozen=True, gc=False):
             event.opponent,
             tuple((link.event.int, link.relation) for link in event.relates_to)
             if event.relates_to
+            else (),
+        )
+
+    @staticmethod
+    def from_payload(payload: bytes | str) -> Fact:
+        """The fact of a payload as the log stores it (validated at append, so read as is):
+        about a fifth of the cost of decoding the whole event first."""
+        view = _payload_view.decode(payload)
+        event_id = view.id
+        if event_id is None:
+            raise ValueError("project_place needs stored events: a payload has no id")
+        start, end = valid_interval(view.occurred)
+        source = view.source
+        return Fact(
+            event_id,
+            event_id.int,
+            view.type,
+            start,
+            end,
+            source_key(source.name),
+            source.name,
+            source.reliability,
+            view.credibility,
+            view.hedge,
+            source.alignment,
+            view.side,
+            view.opponent,
+            tuple((link.event.int, link.relation) for link in view.relates_to)
+            if view.relates_to
             else (),
         )
 

@@ -155,8 +155,9 @@ class PlaceFold:
         facts = self._facts
         return {facts[key].id: alive for key, alive in self._force.items()}
 
-    def add(self, events: Iterable[Event]) -> Refold | None:
-        """Add events (duplicates of held ones are ignored); return what changed, or None.
+    def add(self, events: Iterable[Event | Fact]) -> Refold | None:
+        """Add events, or their facts (:meth:`Fact.from_payload`: what a rebuild reads), and
+        return what changed, or None; duplicates of held ones are ignored.
 
         Raises ValueError for events no log can hold (no id, two contents under one id,
         retraction links in a cycle); the fold is then unusable (every later call raises):
@@ -179,11 +180,11 @@ class PlaceFold:
     # ---------------------------------------------------------------------------------------
     # Rule 1: indexing and force
 
-    def _index(self, events: Iterable[Event]) -> list[Fact]:
+    def _index(self, events: Iterable[Event | Fact]) -> list[Fact]:
         facts = self._facts
         new: list[Fact] = []
         for event in events:
-            fact = Fact.of(event)
+            fact = event if isinstance(event, Fact) else Fact.of(event)
             key = fact.key
             seen = facts.get(key)
             if seen is not None:

@@ -182,6 +182,30 @@ class Evidence:
             claims, Support.of((claims[source].score for source in ordered), denominator)
         )
 
+    def grown(self, claims: Mapping[str, Claim], denominator: int) -> Evidence:
+        """This evidence with ``claims`` added (each source keeps its better claim); itself
+        when none of them is better than what it holds."""
+        better_ones = [
+            (source, claim)
+            for source, claim in claims.items()
+            if better(claim, self.claims.get(source))
+        ]
+        if not better_ones:
+            return self
+        merged = dict(self.claims)
+        miss, count = self.support.miss, self.support.count
+        for source, claim in better_ones:
+            old = merged.get(source)
+            if old is None:
+                count += 1
+                miss *= denominator - claim.score
+            elif old.score != claim.score:
+                # Exact: the old factor divides the product (and is not 0, being below the
+                # new score, which is at most the denominator).
+                miss = miss // (denominator - old.score) * (denominator - claim.score)
+            merged[source] = claim
+        return Evidence(merged, Support(miss, count))
+
     @property
     def events(self) -> tuple[uuid.UUID, ...]:
         """The ids of the events making the counted claims, sorted."""
