@@ -9,7 +9,8 @@ protocol class (the ``http=`` hook of ``uvicorn.Config``), before the parser see
 
 * **Head size.** Bytes of a request head (``FRONTLINE_MAX_HEADER_BYTES``) and of any one of
   its lines (``FRONTLINE_MAX_HEADER_LINE``) are counted as they arrive; past either, the
-  answer is 431 and the connection closes, so a 10 MB header costs at most one read buffer.
+  answer is 431 (414 for the request line) and the connection closes, so a 10 MB header
+  costs at most one read buffer.
 * **Head time.** A connection must deliver a whole request head within
   ``FRONTLINE_HEADER_TIMEOUT`` seconds of opening, or of its previous answer (408, or a
   plain close when it sent nothing). Time spent on the body and on the answer is not
@@ -139,7 +140,7 @@ def _raw_answer(status: int, reason: bytes, title: str, detail: str) -> bytes:
             title=title,
             status=status,
             detail=detail,
-            field="headers" if status == 431 else None,
+            field={431: "headers", 414: "path"}.get(status),
         )
     )
     return (
@@ -158,6 +159,7 @@ class GuardedProtocol(HttpToolsProtocol):
         super().__init__(*args, **kwargs)
         self._admitted = False
         self._waiting = False
+        self._in_request_line = True
         self._head_bytes = 0
         self._line_bytes = 0
         self._tail = b""
@@ -189,18 +191,19 @@ class GuardedProtocol(HttpToolsProtocol):
         super().connection_lost(exc)
 
     def data_received(self, data: bytes) -> None:
-        if self._waiting and not self._head_fits(data):
+        refusal = self._head_refusal(data) if self._waiting else None
+        if refusal is not None:
             self._stop_waiting()
-            self.guard.large.add("refused")
-            self._answer_and_close(
-                _raw_answer(
-                    431,
-                    b"Request Header Fields Too Large",
-                    "Header too large",
-                    f"a request head is at most {self.guard.max_header_bytes} bytes and a "
-                    f"line of it at most {self.guard.max_header_line} bytes",
-                )
+            self.guard.large.add("uri_too_long" if refusal == 414 else "refused")
+            limits = (
+                f"a request line is at most {self.guard.max_header_line} bytes"
+                if refusal == 414
+                else f"a request head is at most {self.guard.max_header_bytes} bytes and a "
+                f"line of it at most {self.guard.max_header_line} bytes"
             )
+            reason = b"URI Too Long" if refusal == 414 else b"Request Header Fields Too Large"
+            title = "URI too long" if refusal == 414 else "Header too large"
+            self._answer_and_close(_raw_answer(refusal, reason, title, limits))
             return
         super().data_received(data)
 
@@ -242,6 +245,7 @@ class GuardedProtocol(HttpToolsProtocol):
     def _await_head(self) -> None:
         """From now, a whole request head must arrive within the header timeout."""
         self._waiting = True
+        self._in_request_line = True
         self._head_bytes = self._line_bytes = 0
         self._tail = b""
         self.guard.waiting[self] = None
@@ -275,8 +279,10 @@ class GuardedProtocol(HttpToolsProtocol):
         else:
             self.transport.close()
 
-    def _head_fits(self, data: bytes) -> bool:
-        """Count the bytes of ``data`` that belong to the head; False past either limit."""
+    def _head_refusal(self, data: bytes) -> int | None:
+        """Count the bytes of ``data`` that belong to the head: 414 when the request line is
+        over the line limit, 431 when a header line or the whole head is over its limit,
+        else None."""
         seen = self._tail + data
         ends = [at for at in (seen.find(b"\r\n\r\n"), seen.find(b"\n\n")) if at >= 0]
         if ends:
@@ -287,16 +293,17 @@ class GuardedProtocol(HttpToolsProtocol):
         self._tail = seen[-3:]
         self._head_bytes += len(part)
         lines = part.split(b"\n")
-        if len(lines) == 1:
-            self._line_bytes += len(part)
-            longest = self._line_bytes
-        else:
-            longest = max(self._line_bytes + len(lines[0]), *(len(line) for line in lines[1:]))
-            self._line_bytes = len(lines[-1])
-        return (
-            self._head_bytes <= self.guard.max_header_bytes
-            and longest <= self.guard.max_header_line
-        )
+        first = self._line_bytes + len(lines[0])
+        request_line = self._in_request_line
+        if len(lines) > 1:
+            self._in_request_line = False
+        self._line_bytes = first if len(lines) == 1 else len(lines[-1])
+        limit = self.guard.max_header_line
+        if first > limit:
+            return 414 if request_line else 431
+        if any(len(line) > limit for line in lines[1:]):
+            return 431
+        return 431 if self._head_bytes > self.guard.max_header_bytes else None
 
     def _answer_and_close(self, answer: bytes) -> None:
         self.transport.write(answer)

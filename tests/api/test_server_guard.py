@@ -65,10 +65,11 @@ def events_of(logs: list[MutableMapping[str, Any]], name: str) -> list[MutableMa
 async def test_a_request_head_over_its_limits_is_431_and_the_server_serves_on(
     settings: Settings, admin_key: str
 ) -> None:
-    """A head over FRONTLINE_MAX_HEADER_BYTES, or one line of it over
-    FRONTLINE_MAX_HEADER_LINE, is answered 431 with a problem naming the headers, before the
-    app sees it; a 10 MB Authorization header is cut off after at most one read, logged as
-    `excess_header_size_exceeded`; a request within the limits is served as before.
+    """A head over FRONTLINE_MAX_HEADER_BYTES, or a header line over
+    FRONTLINE_MAX_HEADER_LINE, is answered 431 with a problem naming the headers (a request
+    line over it: 414, naming the path), before the app sees it; a 10 MB Authorization
+    header is cut off after at most one read, logged as `excess_header_size_exceeded`; a
+    request within the limits is served as before.
 
     Regression (issue 13): uvicorn took headers of any size; 100 requests carrying a 10 MB
     key grew the process from 249 to 1,222 MiB."""
@@ -82,6 +83,14 @@ async def test_a_request_head_over_its_limits_is_431_and_the_server_serves_on(
             assert answer is not None
             assert answer[0] == 431
             assert b'"field":"headers"' in answer[1]
+            writer.close()
+
+            reader, writer = await connect(port)
+            writer.write(f"GET /v1/events?place={'p' * 1100} HTTP/1.1\r\nhost: x\r\n\r\n".encode())
+            answer = await answer_of(reader)
+            assert answer is not None
+            assert answer[0] == 414  # the request line: URI too long
+            assert b'"field":"path"' in answer[1]
             writer.close()
 
             reader, writer = await connect(port)
