@@ -95,6 +95,10 @@ crash-postgres: install postgres-amcheck ## pg_ctl stop -m immediate 20 times wh
 faults: install ## latency, resets and blackholes between the service and PostgreSQL: nothing acknowledged lost, /ready 503, recovery
 	$(BIN)/python -m reliability.fault_proxy --cycles 3
 
+.PHONY: attack
+attack: install ## attacks without a key (slow clients, 10 MB keys, idle streams) vs a legitimate client's p99 and success (docs/reliability.md)
+	$(BIN)/python -m reliability.attack
+
 .PHONY: model
 model: install ## the stateful model test, long: 200 examples of 50 steps (docs/reliability.md)
 	set -o pipefail; FRONTLINE_MODEL_EXAMPLES=200 FRONTLINE_MODEL_STEPS=50 \

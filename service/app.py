@@ -37,6 +37,7 @@ from service.store.audit import AuditReader
 from service.store.db import Connector, create_pool
 from service.store.events import UNAVAILABLE, EventStore
 from service.store.keys import KeyStore
+from service.store.live import LiveHub
 
 log = structlog.get_logger(__name__)
 
@@ -91,6 +92,12 @@ def create_app(
         store.commit_observers.append(metrics.observe_commit)
         committer = GroupCommitter(store, settings.group_max)
         committer.start()
+        live = LiveHub(
+            store,
+            poll=settings.stream_poll,
+            per_key=settings.streams_per_key,
+            anonymous=settings.anonymous_streams,
+        )
         holder["services"] = Services(
             settings=settings,
             store=store,
@@ -101,6 +108,7 @@ def create_app(
             audit=AuditReader(active, signing, sample_events=settings.verify_sample),
             metrics=metrics,
             keys=KeyStore(active, settings.key_cache),
+            live=live,
         )
         app.state.services = holder["services"]  # for the access guard
         log.info("sys_startup", version=_version(), pool_max=settings.pool_max)
@@ -110,6 +118,7 @@ def create_app(
             yield
         finally:
             await projecting.cancel_rebuild()
+            await live.close()
             await committer.stop()
             if own_pool:
                 await active.close()

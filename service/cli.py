@@ -8,6 +8,7 @@ import base64
 import gc
 import ipaddress
 import os
+import signal
 import sys
 from collections.abc import AsyncIterator, Sequence
 from datetime import UTC, datetime
@@ -266,18 +267,52 @@ def cmd_rebuild(args: argparse.Namespace) -> int:
     return asyncio.run(_rebuild(_settings(args)))
 
 
+class _Stop(BaseException):
+    """SIGTERM or SIGINT asked ``frontline serve`` to stop (a BaseException, like
+    KeyboardInterrupt, so that nothing on the way out mistakes it for an error)."""
+
+
+def _stop_on_signals() -> None:
+    """Turn SIGTERM and SIGINT into ``_Stop`` (once: a second signal during the clean-up
+    does not interrupt it).
+
+    uvicorn takes both signals while it serves, shuts down gracefully, then raises the
+    signal it got again with the handlers found before it: these. Python's default for
+    SIGTERM kills the process on the spot (exit -15, no ``finally``), which left the
+    embedded PostgreSQL running; ``docker stop``, systemd and supervisors send SIGTERM.
+    """
+    stopping = False
+
+    def handler(signum: int, frame: object) -> None:
+        nonlocal stopping
+        if stopping:
+            return
+        stopping = True
+        raise _Stop(signal.Signals(signum).name)
+
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, handler)
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
-    """Serve the API (migrating first on the embedded database, or with --migrate)."""
+    """Serve the API (migrating first on the embedded database, or with --migrate).
+
+    SIGTERM and SIGINT both stop it cleanly: uvicorn finishes the requests in flight, the
+    app's lifespan closes the pool, and the embedded PostgreSQL stops if this process
+    started it; the exit status is 0.
+    """
     import uvicorn
 
     from service.app import create_app
+    from service.server import server_config
 
     env = Settings.from_env(data_dir=args.data_dir)
     embedded = env.database_url is None
     # Stop the embedded PostgreSQL on the way out only if this process started it.
     started_here = embedded and not embedded_running(env.data_dir)
-    settings = _settings(args)
+    _stop_on_signals()
     try:
+        settings = _settings(args)
         if embedded or args.migrate:
             _migrate(settings)
         if args.demo:
@@ -287,16 +322,13 @@ def cmd_serve(args: argparse.Namespace) -> int:
         warn_if_exposed(settings)
         log.info("serving", url=f"http://{settings.host}:{settings.port}", embedded=embedded)
         tune_gc()
-        uvicorn.run(
-            create_app(settings),
-            host=settings.host,
-            port=settings.port,
-            log_config=None,
-            access_log=False,
-        )
+        uvicorn.Server(server_config(create_app(settings), settings)).run()
+    except _Stop as stop:
+        log.info("sys_shutdown", signal=str(stop))
     finally:
         if started_here:
             stop_embedded(env.data_dir)
+            log.info("embedded_postgres_stopped", data_dir=str(env.data_dir))
     return 0
 
 

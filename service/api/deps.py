@@ -18,6 +18,7 @@ from service.store.audit import AuditReader
 from service.store.db import Connector
 from service.store.events import EventStore
 from service.store.keys import KeyStore
+from service.store.live import LiveHub
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,6 +36,8 @@ class Services:
     audit: AuditReader
     metrics: Metrics
     keys: KeyStore
+    live: LiveHub
+    """The one reader of new events, fanned out to every live stream (and their count)."""
 
 
 AnyRequest = Request[Any, Any, Any]

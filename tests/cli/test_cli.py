@@ -18,7 +18,7 @@ import pytest
 
 from service.domain.audit import Head, SigningKey
 from service.domain.policy import SERVED
-from service.store.db import embedded_running
+from service.store.db import embedded_running, stop_embedded
 from tests.payloads import at_place, event_json
 
 FRONTLINE = [sys.executable, "-m", "service.cli"]
@@ -220,9 +220,14 @@ def _get(url: str) -> tuple[int, dict[str, object]]:
 
 
 @pytest.mark.slow
-def test_serve_on_the_embedded_database(tmp_path: Path) -> None:
+@pytest.mark.parametrize("stop", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+def test_serve_on_the_embedded_database(tmp_path: Path, stop: signal.Signals) -> None:
     """Without DATABASE_URL, `serve` starts PostgreSQL in the data folder, migrates, serves,
-    loads the demo when asked, and stops the database it started when it exits."""
+    loads the demo when asked; SIGINT and SIGTERM alike stop it cleanly (exit 0), a live
+    stream left open included, and it stops the database it started.
+
+    Regression (issue 13): SIGTERM (docker stop, systemd, every supervisor) killed it with
+    exit -15 and left the embedded PostgreSQL running; only SIGINT stopped it."""
     port = _free_port()
     data = tmp_path / "data"
     server = subprocess.Popen(  # noqa: S603 (our own command)
@@ -232,6 +237,7 @@ def test_serve_on_the_embedded_database(tmp_path: Path) -> None:
         stderr=subprocess.PIPE,
         text=True,
     )
+    stream: socket.socket | None = None
     try:
         status, body = 0, dict[str, object]()
         for _ in range(300):
@@ -247,13 +253,31 @@ def test_serve_on_the_embedded_database(tmp_path: Path) -> None:
         assert status == 200
         assert len(page["events"]) == 5  # type: ignore[arg-type]
         assert embedded_running(data)
+        stream = socket.create_connection(("127.0.0.1", port), timeout=10)
+        stream.sendall(b"GET /v1/events/stream HTTP/1.1\r\nhost: x\r\n\r\n")
+        assert stream.recv(12) == b"HTTP/1.1 200"
     finally:
-        server.send_signal(signal.SIGINT)
-        _, stderr = server.communicate(timeout=60)
+        stopping = time.monotonic()
+        server.send_signal(stop)
+        try:
+            _, stderr = server.communicate(timeout=60)
+        except subprocess.TimeoutExpired:  # leave nothing running behind a failure
+            server.kill()
+            server.communicate()
+            stop_embedded(data)
+            raise
+        finally:
+            if stream is not None:
+                stream.close()
+    stopped_here = not embedded_running(data)
+    if not stopped_here:
+        stop_embedded(data)  # the failure below must not leave it running either
     assert server.returncode == 0, stderr
+    assert time.monotonic() - stopping < 20, "the open stream held the server up"
     logged = [json.loads(line) for line in stderr.splitlines() if line.startswith("{")]
-    assert "sys_startup" in {line.get("event") for line in logged}
-    assert not embedded_running(data)
+    events = {line.get("event") for line in logged}
+    assert {"sys_startup", "sys_shutdown", "embedded_postgres_stopped"} <= events
+    assert stopped_here
 
 
 async def test_import_rejects_a_line_with_a_lone_surrogate_naming_the_field(
