@@ -95,6 +95,10 @@ crash-postgres: install postgres-amcheck ## pg_ctl stop -m immediate 20 times wh
 faults: install ## latency, resets and blackholes between the service and PostgreSQL: nothing acknowledged lost, /ready 503, recovery
 	$(BIN)/python -m reliability.fault_proxy --cycles 3
 
+.PHONY: attack
+attack: install ## attacks without a key (slow clients, 10 MB keys, idle streams) vs a legitimate client's p99 and success (docs/reliability.md)
+	$(BIN)/python -m reliability.attack
+
 .PHONY: model
 model: install ## the stateful model test, long: 200 examples of 50 steps (docs/reliability.md)
 	set -o pipefail; FRONTLINE_MODEL_EXAMPLES=200 FRONTLINE_MODEL_STEPS=50 \
@@ -110,6 +114,10 @@ fuzz: install ## schemathesis, every check and phase, against a served instance 
 .PHONY: bench-front
 bench-front: install ## the projections' benchmarks at 1,000,000 events: ingest on/off, state box, rebuild
 	$(BIN)/python -m bench.front
+
+.PHONY: bench-rebuild
+bench-rebuild: install ## the rebuild at 100,000 events: speed against a cursor fold, memory, p99 beside it
+	$(BIN)/python -m bench.rebuild --scale 100000
 
 .PHONY: docker-check
 docker-check: ## build the image with podman and check /ready (installs podman; slow)

@@ -38,7 +38,7 @@ from service.settings import Settings
 from service.store import migrate
 from service.store.appender import import_ndjson, split_lines
 from service.store.audit import AuditReader, ProjectionMode
-from service.store.db import create_pool
+from service.store.db import Connector, create_pool
 from service.store.events import EventStore
 
 DATABASE: Final = "frontline_bench_verify"
@@ -89,8 +89,11 @@ async def run(url: str, args: argparse.Namespace) -> dict[str, Any]:
         for mode in ORDER:
             figures[mode] = await _rounds(reader, mode, args.rounds)
         started = time.perf_counter()
-        rows = await TimelineProjector().rebuild(pool)
-        figures["rebuild"] = {"seconds": round(time.perf_counter() - started, 2), "rows": rows}
+        report = await TimelineProjector().rebuild(Connector.of(settings))
+        figures["rebuild"] = {
+            "seconds": round(time.perf_counter() - started, 2),
+            "rows": report.rows,
+        }
         sys.stderr.write(f"rebuild: {figures['rebuild']['seconds']} s\n")
     finally:
         await pool.close()

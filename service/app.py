@@ -28,15 +28,17 @@ from service.api.map import map_assets, map_page
 from service.api.middleware import request_logging
 from service.api.openapi import add_access, add_contract_schemas, openapi_config, refine
 from service.api.problems import EXCEPTION_HANDLERS
+from service.domain.errors import RebuildUnderWay
 from service.metrics import Metrics
 from service.projections.reads import FrontReader
-from service.projections.timelines import TimelineProjector
+from service.projections.timelines import TimelineProjector, stale_because
 from service.settings import Settings, load_signing_key
 from service.store.appender import GroupCommitter
 from service.store.audit import AuditReader
-from service.store.db import create_pool
-from service.store.events import EventStore
+from service.store.db import Connector, create_pool
+from service.store.events import UNAVAILABLE, EventStore
 from service.store.keys import KeyStore
+from service.store.live import LiveHub
 
 log = structlog.get_logger(__name__)
 
@@ -48,8 +50,34 @@ def _version() -> str:
         return "0+unknown"
 
 
-def create_app(settings: Settings, *, pool: asyncpg.Pool | None = None) -> Litestar:
-    """Build the HTTP app. ``settings.database_url`` must be resolved (see ``resolve_urls``)."""
+async def _rebuild_if_stale(
+    projector: TimelineProjector, pool: asyncpg.Pool, settings: Settings
+) -> None:
+    """Start a background rebuild when the stored rows are stale (a failed check is logged:
+    /ready tells the operator, who can rebuild by hand)."""
+    try:
+        why = await stale_because(pool, projector.policy)
+        if why is None:
+            return
+        log.warning("projections_stale_rebuilding", reason=why)
+        _ = projector.start_rebuild(Connector.of(settings))  # it logs how it ends
+    except (RebuildUnderWay, asyncpg.PostgresError, *UNAVAILABLE) as error:
+        log.error("projections_stale_not_rebuilt", error=f"{type(error).__name__}: {error}")
+
+
+def create_app(
+    settings: Settings,
+    *,
+    pool: asyncpg.Pool | None = None,
+    projector: TimelineProjector | None = None,
+) -> Litestar:
+    """Build the HTTP app. ``settings.database_url`` must be resolved (see ``resolve_urls``).
+
+    At start-up, when the stored projections are stale (rows of another policy than the
+    one served, or behind the log) and ``settings.rebuild_stale``, a rebuild starts in the
+    background: the app serves meanwhile, its answers naming the policy and position of the
+    rows they read, and the rebuilt rows are swapped in when they have caught up.
+    """
     holder: dict[str, Services] = {}
     metrics = Metrics()
     signing = load_signing_key(settings)  # fails fast, before serving, on a bad key file
@@ -58,26 +86,40 @@ def create_app(settings: Settings, *, pool: asyncpg.Pool | None = None) -> Lites
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
         own_pool = pool is None
         active = pool if pool is not None else await create_pool(settings)
-        projector = TimelineProjector(cache_events=settings.fold_cache)
-        store = EventStore(active, projector if settings.projections else None)
+        projecting = projector or TimelineProjector(
+            cache_events=settings.fold_cache, rebuild_workers=settings.rebuild_workers
+        )
+        store = EventStore(active, projecting if settings.projections else None)
         store.commit_observers.append(metrics.observe_commit)
         committer = GroupCommitter(store, settings.group_max)
         committer.start()
+        live = LiveHub(
+            store,
+            poll=settings.stream_poll,
+            per_key=settings.streams_per_key,
+            anonymous=settings.anonymous_streams,
+        )
         holder["services"] = Services(
             settings=settings,
             store=store,
             committer=committer,
-            projector=projector,
+            projector=projecting,
+            connector=Connector.of(settings),
             front=FrontReader(active),
             audit=AuditReader(active, signing, sample_events=settings.verify_sample),
             metrics=metrics,
             keys=KeyStore(active, settings.key_cache),
+            live=live,
         )
         app.state.services = holder["services"]  # for the access guard
         log.info("sys_startup", version=_version(), pool_max=settings.pool_max)
+        if settings.projections and settings.rebuild_stale:
+            await _rebuild_if_stale(projecting, active, settings)
         try:
             yield
         finally:
+            await projecting.cancel_rebuild()
+            await live.close()
             await committer.stop()
             if own_pool:
                 await active.close()

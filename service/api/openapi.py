@@ -126,13 +126,28 @@ def add_contract_schemas(app: Litestar) -> None:
 _ACCESS_ANSWERS: Final = {
     "401": "No API key, or an unknown or revoked one (`Authorization: Bearer <key>`).",
     "403": "The key's role may not use this route.",
-    "429": "The key is over `FRONTLINE_RATE_LIMIT` requests this minute (see `Retry-After`).",
+    "429": (
+        "Over a rate limit: `FRONTLINE_RATE_LIMIT` a minute for a key, "
+        "`FRONTLINE_ANONYMOUS_RATE_LIMIT` a minute for an address without a valid key "
+        "(see `Retry-After`)."
+    ),
+}
+
+#: What the server's connection guard (``service/server.py``) answers before any route.
+_SERVER_ANSWERS: Final = {
+    "408": "The request head did not arrive within `FRONTLINE_HEADER_TIMEOUT` seconds.",
+    "414": "The request line is over `FRONTLINE_MAX_HEADER_LINE` bytes.",
+    "431": (
+        "The request head is over `FRONTLINE_MAX_HEADER_BYTES` bytes, or a header line over "
+        "`FRONTLINE_MAX_HEADER_LINE`."
+    ),
 }
 
 
 def add_access(app: Litestar) -> None:
     """Document the key check (``service/api/access.py``): a bearer scheme, and on every
-    operation that needs a key, the security requirement and its 401, 403 and 429."""
+    operation that needs a key, the security requirement and its 401, 403 and 429; and on
+    every operation, what the connection guard answers before routing (408, 414, 431)."""
     document = app.openapi_schema
     document.components.security_schemes = {
         "bearer": SecurityScheme(
@@ -147,11 +162,14 @@ def add_access(app: Litestar) -> None:
     for path, item in (document.paths or {}).items():
         for method in ("get", "post", "put", "patch", "delete"):
             operation = getattr(item, method, None)
-            if operation is None or route_access(method.upper(), path) == "open":
+            if operation is None:
                 continue
-            operation.security = [{"bearer": []}]
             responses = operation.responses if operation.responses is not None else {}
-            for status, description in _ACCESS_ANSWERS.items():
+            answers = dict(_SERVER_ANSWERS)
+            if route_access(method.upper(), path) != "open":
+                operation.security = [{"bearer": []}]
+                answers.update(_ACCESS_ANSWERS)
+            for status, description in answers.items():
                 responses.setdefault(
                     status, OpenAPIResponse(description=description, content=problem)
                 )

@@ -29,6 +29,10 @@ from service.domain.errors import (
     NotReady,
     NotTheSource,
     RateLimited,
+    RebuildFailed,
+    RebuildUnderWay,
+    StreamsBusy,
+    TooManyStreams,
     Unauthorized,
     UnreadableFile,
     WriteRefused,
@@ -50,13 +54,16 @@ PROBLEMS: Final[dict[type[FrontlineError], tuple[int, str, str]]] = {
     Forbidden: (403, "forbidden", "This key's role may not do this"),
     NotFound: (404, "not-found", "Not found"),
     WrongExpectedVersion: (409, "wrong-expected-version", "A place is not at the expected version"),
-    RateLimited: (429, "rate-limited", "Too many requests for this key"),
+    RebuildUnderWay: (409, "rebuild-under-way", "A rebuild of the projections is under way"),
+    TooManyStreams: (429, "too-many-streams", "Too many live streams for this key"),
+    RateLimited: (429, "rate-limited", "Too many requests"),
     BodyTooLarge: (413, "body-too-large", "The body is too large"),
     IdConflict: (422, "id-conflict", "The event id is already used"),
     InvalidEvent: (422, "invalid-event", "The event breaks the contract"),
     InvalidParameter: (422, "invalid-parameter", "A query parameter is invalid"),
     UnreadableFile: (422, "unreadable-file", "The file cannot be read in its format"),
     WriteRefused: (500, "write-refused", "The database refused the write"),
+    RebuildFailed: (500, "rebuild-failed", "The rebuild failed; the served rows are untouched"),
     ImportStoppedUnavailable: (
         503,
         "import-stopped-unavailable",
@@ -64,6 +71,7 @@ PROBLEMS: Final[dict[type[FrontlineError], tuple[int, str, str]]] = {
     ),
     ImportStopped: (500, "import-stopped", "The import stopped before its end"),
     NotReady: (503, "unavailable", "The database is unavailable"),
+    StreamsBusy: (503, "streams-busy", "Too many live streams without a key"),
     FrontlineError: (400, "bad-request", "Bad request"),
 }
 
@@ -85,8 +93,11 @@ def _request_id(request: AnyRequest) -> str | None:
 def frontline_error(request: AnyRequest, error: FrontlineError) -> Response[bytes]:
     """A domain or store error as a problem."""
     problem = problem_of(error, request.url.path, _request_id(request))
-    headers = {"www-authenticate": BEARER} if problem.status == 401 else None
-    return _problem_response(problem, headers)
+    headers = {"www-authenticate": BEARER} if problem.status == 401 else {}
+    retry_after = getattr(error, "retry_after", None)
+    if retry_after is not None:
+        headers["retry-after"] = str(retry_after)
+    return _problem_response(problem, headers or None)
 
 
 BEARER: Final = 'Bearer realm="frontline"'
@@ -127,8 +138,9 @@ async def send_problem(send: Send, problem: Problem, error: FrontlineError) -> N
     ]
     if problem.status == 401:
         headers.append((b"www-authenticate", BEARER.encode()))
-    if isinstance(error, RateLimited):
-        headers.append((b"retry-after", str(error.retry_after).encode()))
+    retry_after = getattr(error, "retry_after", None)
+    if retry_after is not None:
+        headers.append((b"retry-after", str(retry_after).encode()))
     await send({"type": "http.response.start", "status": problem.status, "headers": headers})
     await send({"type": "http.response.body", "body": body, "more_body": False})
 

@@ -27,6 +27,11 @@ GRANTS: Final[dict[Role, frozenset[Access]]] = {
     "admin": frozenset({"ingest", "read", "audit", "admin"}),
 }
 KEY_PREFIX: Final = "flk_"
+KEY_BYTES: Final = 32
+"""Random bytes in a key."""
+KEY_LENGTH: Final = len(KEY_PREFIX) + (KEY_BYTES * 4 + 2) // 3
+"""Characters in every key Frontline mints (the prefix and unpadded base64url of the bytes):
+a longer one is refused as unknown before it is hashed, looked up or remembered."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,7 +86,7 @@ def allows(role: Role, access: Access) -> bool:
 
 def new_key() -> str:
     """A fresh API key (shown once)."""
-    return KEY_PREFIX + secrets.token_urlsafe(32)
+    return KEY_PREFIX + secrets.token_urlsafe(KEY_BYTES)
 
 
 def key_hash(key: str) -> bytes:

@@ -80,6 +80,19 @@ class RateLimited(FrontlineError):
         self.retry_after = retry_after
 
 
+class TooManyStreams(RateLimited):
+    """A key holding as many live streams as one key may. Answered with 429."""
+
+
+class StreamsBusy(FrontlineError):
+    """As many live streams without a key are open as the server serves. Answered with 503
+    and ``Retry-After``."""
+
+    def __init__(self, detail: str, *, retry_after: int) -> None:
+        super().__init__(detail)
+        self.retry_after = retry_after
+
+
 class NotFound(FrontlineError):
     """The thing asked for does not exist. Answered with 404."""
 
@@ -112,3 +125,11 @@ class ImportStopped(FrontlineError):
 
 class ImportStoppedUnavailable(ImportStopped):
     """An import stopped because the database became unavailable. Answered with 503."""
+
+
+class RebuildUnderWay(FrontlineError):
+    """A rebuild of the projections was asked for while one is running. Answered with 409."""
+
+
+class RebuildFailed(FrontlineError):
+    """A rebuild stopped before its swap (the served rows are untouched). Answered with 500."""

@@ -112,23 +112,39 @@ class StateRow:
     body: str
 
 
+@dataclass(frozen=True, slots=True)
+class RowsAt:
+    """What an answer reads: the commit position it is as of, and the policy whose rows
+    hold it (while a rebuild to another policy runs, the old policy's, named as such)."""
+
+    position: int
+    policy: str
+    policy_version: int
+
+
 class FrontReader:
     """Answers about the front, from ``segments`` and ``places``."""
 
     def __init__(self, pool: asyncpg.Pool) -> None:
         self.pool = pool
 
-    async def known_position(self, known: KnownAt) -> int:
-        """The commit position an answer is as of: the latest the projections reached, or
-        the last commit at or before ``known_at`` (never past what the projections hold)."""
-        latest = (await projection_state(self.pool)).position
+    async def rows_at(self, known: KnownAt) -> RowsAt:
+        """The commit position an answer is as of (the latest the projections reached, or
+        the last commit at or before ``known_at``, never past what the projections hold),
+        and the policy of the rows, both from one read of the projection's state."""
+        state = await projection_state(self.pool)
+        position = state.position
         if known.position is not None:
             wanted: int = await self.pool.fetchval(SQL["resolve_known_position"], known.position)
+            position = min(wanted, position)
         elif known.time is not None:
             wanted = await self.pool.fetchval(SQL["resolve_known_time"], known.time)
-        else:
-            return latest
-        return min(wanted, latest)
+            position = min(wanted, position)
+        return RowsAt(position, state.policy, state.policy_version)
+
+    async def known_position(self, known: KnownAt) -> int:
+        """The commit position an answer is as of (see :meth:`rows_at`)."""
+        return (await self.rows_at(known)).position
 
     async def state_rows(self, query: StateQuery) -> tuple[list[StateRow], str | None]:
         """One page of the front with each segment as stored (JSON), and the next cursor."""

@@ -12,39 +12,52 @@ place not held, or held at an older version (another process appended since), is
 from its whole log and compared with its stored rows. Appends of one process go through the
 cache one commit at a time (an asyncio lock, taken once the head lock is held and released
 after the commit); a commit that fails drops the places it touched from the cache.
+
+A commit writes rows only while the table is in step: its rows follow this policy and the
+projection stood at the position just before the commit. Otherwise (rows of another policy,
+after a switch of ``SERVED``; or a log appended to with projections off) the rows are
+stale, the commit leaves them and the position alone, and only a rebuild brings them back:
+:mod:`service.projections.rebuild`, which folds in worker processes into a twin table and
+swaps it in, while this process serves and appends (``frontline serve`` starts one by itself
+when it finds the rows stale).
 """
 
 from __future__ import annotations
 
 import asyncio
 from collections import OrderedDict
-from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
-from contextlib import suppress
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from types import TracebackType
-from typing import TYPE_CHECKING, Final
+from typing import TYPE_CHECKING
 
 import asyncpg
 import structlog
 
 from contracts.events import Event, event_decoder
-from service.domain.bitemporal import OpenRows, SegmentRow, changes, history, rows_of
+from service.domain.bitemporal import OpenRows, SegmentRow, changes, rows_of
+from service.domain.errors import RebuildUnderWay
 from service.domain.policy import SERVED, Policy
 from service.domain.projection import PlaceFold
+from service.projections.rebuild import (
+    SEGMENT_COLUMNS,
+    Observer,
+    Rebuild,
+    RebuildProgress,
+    RebuildReport,
+    workers_for,
+)
+from service.store.db import Connector
 from service.store.queries import SQL
 
 if TYPE_CHECKING:
     from asyncpg.pool import PoolConnectionProxy
+    from asyncpg.transaction import Transaction
 
     Connection = asyncpg.Connection[asyncpg.Record] | PoolConnectionProxy[asyncpg.Record]
 
 log = structlog.get_logger(__name__)
-
-SEGMENT_COLUMNS: Final = (
-    "place_id", "valid_from", "valid_to", "known_from", "known_to", "controller", "status",
-    "status_by", "disputed", "confidence", "basis", "body",
-)  # fmt: skip
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,12 +68,45 @@ class ProjectionState:
     policy_version: int
     position: int
 
+    def follows(self, policy: Policy) -> bool:
+        """Whether the rows were made by this policy."""
+        return (self.policy, self.policy_version) == (policy.name, policy.version)
 
-async def projection_state(pool: asyncpg.Pool) -> ProjectionState:
+
+async def projection_state(pool: asyncpg.Pool | Connection) -> ProjectionState:
     """The projections' policy and the position they have reached."""
     row = await pool.fetchrow(SQL["read_projection_state"])
     assert row is not None  # the migration inserts the row
     return ProjectionState(row["policy"], row["policy_version"], row["position"])
+
+
+async def stale_because(pool: asyncpg.Pool, policy: Policy = SERVED) -> str | None:
+    """Why the stored rows are not those ``policy`` gives the log, or None when they are.
+
+    An empty log with rows of another policy is adopted on the spot (it has no rows to
+    rebuild): the projection then names ``policy`` at position 0.
+    """
+    state = await projection_state(pool)
+    row = await pool.fetchrow(SQL["read_head"])
+    assert row is not None  # the migration inserts the head row, a trigger keeps it
+    head = row["position"]
+    if state.follows(policy) and state.position == head:
+        return None
+    if head == 0:
+        async with pool.acquire() as conn, conn.transaction():
+            locked = await conn.fetchrow(SQL["lock_head"])
+            assert locked is not None  # the migration inserts the head row
+            if locked["position"] == 0:
+                await conn.execute(SQL["move_projection"], 0, policy.name, policy.version)
+                log.info("projections_adopted_policy", policy=policy.name)
+                return None
+    if not state.follows(policy):
+        return (
+            f"the projections hold rows of {state.policy} (version {state.policy_version}) up "
+            f"to position {state.position}; this code serves {policy.name} (version "
+            f"{policy.version})"
+        )
+    return f"the projections stop at position {state.position} and the log at {head}"
 
 
 @dataclass(slots=True)
@@ -90,15 +136,42 @@ class _Writes:
 class TimelineProjector:
     """Keeps the ``segments`` table in step with the log, one commit at a time."""
 
-    def __init__(self, policy: Policy = SERVED, cache_events: int = 1_000_000) -> None:
+    def __init__(
+        self,
+        policy: Policy = SERVED,
+        cache_events: int = 1_000_000,
+        *,
+        rebuild_workers: int = 0,
+        on_rebuild: Observer | None = None,
+    ) -> None:
         self.policy = policy
         self.cache_events = cache_events
         """How many events the folds kept in memory may hold together (least recently used
         places are dropped first)."""
+        self.rebuild_workers = rebuild_workers
+        """Worker processes of a rebuild (0: one per core)."""
+        self.on_rebuild = on_rebuild
+        """Told each stage of a rebuild, and awaited (logs; tests hold a rebuild open)."""
         self._cache: OrderedDict[str, _Held] = OrderedDict()
         self._held = 0
         """Events held by the cached folds, together."""
         self._lock = asyncio.Lock()
+        self._rebuild: asyncio.Task[RebuildReport] | None = None
+        self._freeing: set[asyncio.Task[None]] = set()
+        """Tasks freeing forgotten folds (held here so that they are not collected)."""
+        self._progress: RebuildProgress | None = None
+        self._in_step = True
+        """Whether the last commit found the rows in step (to log the change once)."""
+
+    @property
+    def cached_places(self) -> int:
+        """Places whose fold is held in memory."""
+        return len(self._cache)
+
+    @property
+    def cached_events(self) -> int:
+        """Events the held folds hold together."""
+        return self._held
 
     def session(self) -> ProjectionSession:
         """The projection side of one append transaction: ``async with`` around it."""
@@ -115,8 +188,24 @@ class TimelineProjector:
 
         ``versions`` maps each touched place to its version after the commit, ``added`` to
         the events the commit appends to it (as stored, ids included). A place held at the
-        version before the commit folds those alone; the others read their log.
+        version before the commit folds those alone; the others read their log. Nothing is
+        written when the rows are stale (see the module's docstring).
         """
+        before = commit_position - sum(len(events) for events in added.values())
+        moved = await conn.execute(
+            SQL["move_projection_in_step"],
+            commit_position,
+            before,
+            self.policy.name,
+            self.policy.version,
+        )
+        if moved != "UPDATE 1":
+            if self._in_step:
+                log.warning("projections_stale_appends_not_projected", position=commit_position)
+                self._in_step = False
+            self.forget()
+            return
+        self._in_step = True
         places = sorted(versions)
         writes = _Writes()
         behind: list[str] = []
@@ -139,10 +228,7 @@ class TimelineProjector:
                 records=[_record(row, commit_position, None) for row in writes.inserts],
                 columns=SEGMENT_COLUMNS,
             )
-        await conn.execute(
-            SQL["move_projection"], commit_position, self.policy.name, self.policy.version
-        )
-        self._evict()
+        self._evict(places)
 
     def _fold(
         self,
@@ -219,10 +305,13 @@ class TimelineProjector:
         self._held += len(entry.fold) - entry.counted
         entry.counted = len(entry.fold)
 
-    def _evict(self) -> None:
-        """Drop places larger than the whole cache, then the least recently used ones while
-        the folds hold too many events."""
-        self.drop([p for p, entry in self._cache.items() if entry.counted > self.cache_events])
+    def _evict(self, touched: Iterable[str]) -> None:
+        """Drop the touched places larger than the whole cache, then the least recently
+        used places while the folds hold too many events: the cost of what the commit
+        touched and of what it evicts, never of the whole cache."""
+        self.drop(
+            [p for p in touched if (e := self._cache.get(p)) and e.counted > self.cache_events]
+        )
         while self._held > self.cache_events and self._cache:
             _, evicted = self._cache.popitem(last=False)
             self._held -= evicted.counted
@@ -235,82 +324,113 @@ class TimelineProjector:
                 self._held -= evicted.counted
 
     def forget(self) -> None:
-        """Drop the whole cache (after a rebuild, or when another writer may have raced us)."""
-        self._cache.clear()
-        self._held = 0
+        """Drop the whole cache (after a rebuild, or when another writer may have raced us).
 
-    async def rebuild(self, pool: asyncpg.Pool) -> int:
-        """Recompute every row from the log, commit by commit; return the rows written.
-
-        One transaction holding the head lock: appenders wait, and readers keep seeing the
-        old rows until it commits.
+        The cache is emptied at once; its folds are freed in the background, a place at a
+        time: freeing a million events' folds in one go holds the event loop for seconds.
         """
-        async with pool.acquire() as conn:
-            transaction = conn.transaction()
-            await transaction.start()
-            committed = False
-            try:
-                await conn.fetchrow(SQL["lock_head"])
-                # The head lock first, then the cache's: the order appenders take them in.
-                async with self._lock:
-                    try:
-                        written = await self._rebuild(conn)
-                        await transaction.commit()
-                        committed = True
-                    finally:
-                        self.forget()
-            finally:
-                if not committed:
-                    # After a failed COMMIT the server has rolled back already; the error
-                    # that got us here is the one to report.
-                    with suppress(asyncpg.InterfaceError, asyncpg.PostgresError):
-                        await transaction.rollback()
-        return written
+        old, self._cache = self._cache, OrderedDict()
+        self._held = 0
+        if not old:
+            return
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:  # no loop (a test, a script): free them now
+            old.clear()
+            return
+        task = loop.create_task(_free_gradually(old), name="projections-free-folds")
+        self._freeing.add(task)
+        task.add_done_callback(self._freeing.discard)
 
-    async def _rebuild(self, conn: Connection) -> int:
-        await conn.execute(SQL["clear_segments"])
-        written = 0
-        batch: list[tuple[object, ...]] = []
-        async for place, commits in _places(conn):
-            for item in history(place, commits, self.policy):
-                batch.append(_record(item.row, item.known_from, item.known_to))
-            if len(batch) >= 5000:
-                written += await _copy(conn, batch)
-        written += await _copy(conn, batch)
-        head = await conn.fetchrow(SQL["read_head"])
-        assert head is not None  # the migration inserts the head row, a trigger keeps it
-        await conn.execute(
-            SQL["move_projection"], head["position"], self.policy.name, self.policy.version
+    @property
+    def rebuilding(self) -> RebuildProgress | None:
+        """The progress of this process's rebuild, or None when none runs."""
+        return self._progress if self._rebuild is not None else None
+
+    def start_rebuild(self, connector: Connector) -> asyncio.Task[RebuildReport]:
+        """Start a rebuild in the background (:mod:`service.projections.rebuild`); the task
+        answers its report. RebuildUnderWay when this process runs one already (the task
+        fails with it when another process does)."""
+        if self._rebuild is not None:
+            assert self._progress is not None
+            raise RebuildUnderWay(self._progress.describe())
+        rebuild = Rebuild(
+            connector=connector,
+            policy=self.policy,
+            workers=workers_for(self.rebuild_workers),
+            keep_events=self.cache_events,
+            swap=self._swap,
+            observe=self.on_rebuild,
         )
-        return written
+        self._progress = rebuild.progress
+        task = asyncio.get_running_loop().create_task(rebuild.run(), name="projections-rebuild")
+        self._rebuild = task
+        task.add_done_callback(self._rebuild_ended)
+        return task
 
-
-async def _copy(conn: Connection, batch: list[tuple[object, ...]]) -> int:
-    count = len(batch)
-    if batch:
-        await conn.copy_records_to_table("segments", records=batch, columns=SEGMENT_COLUMNS)
-        batch.clear()
-    return count
-
-
-async def _places(
-    conn: Connection,
-) -> AsyncIterator[tuple[str, list[tuple[int, Sequence[Event]]]]]:
-    """Each place with its events grouped by commit, in position order, one place at a time."""
-    place: str | None = None
-    commits: list[tuple[int, list[Event]]] = []
-    async for row in conn.cursor(SQL["read_log_for_rebuild"], prefetch=5000):
-        if row["place_id"] != place:
-            if place is not None:
-                yield place, list(commits)
-            place, commits = row["place_id"], []
-        event = event_decoder.decode(row["payload"])
-        if commits and commits[-1][0] == row["commit_position"]:
-            commits[-1][1].append(event)
+    def _rebuild_ended(self, task: asyncio.Task[RebuildReport]) -> None:
+        self._rebuild = None
+        if task.cancelled():
+            log.warning("projections_rebuild_cancelled")
+        elif isinstance(error := task.exception(), RebuildUnderWay):
+            log.info("projections_rebuild_refused", reason=str(error))
+        elif error is not None:
+            log.error("projections_rebuild_failed", error=f"{type(error).__name__}: {error}")
         else:
-            commits.append((row["commit_position"], [event]))
-    if place is not None:
-        yield place, list(commits)
+            report = task.result()
+            log.info(
+                "projections_rebuilt",
+                rows=report.rows,
+                position=report.position,
+                policy=report.policy,
+                events=report.events,
+                rounds=report.rounds,
+                seconds=report.seconds,
+                workers=report.workers,
+                worker_peak_kib=report.worker_peak_kib,
+                locked_seconds=report.locked_seconds,
+                lock_wait_seconds=report.lock_wait_seconds,
+                caught_up_cold=report.caught_up_cold,
+                caught_up_warm=report.caught_up_warm,
+            )
+
+    async def rebuild(self, connector: Connector) -> RebuildReport:
+        """Recompute every row from the log without stopping appends or reads; the report.
+
+        Readers see the old rows until the swap, appends made meanwhile are in the new
+        rows, and the result is the same rows, bit for bit, as a rebuild with nothing
+        appended during it. RebuildUnderWay when another runs.
+        """
+        return await asyncio.shield(self.start_rebuild(connector))
+
+    async def cancel_rebuild(self) -> None:
+        """Stop this process's rebuild, if one runs (on shutdown); the rows stay as they were."""
+        task = self._rebuild
+        if task is not None:
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+
+    async def _swap(
+        self, conn: asyncpg.Connection, transaction: Transaction, position: int
+    ) -> None:
+        """The rebuild's last step, in its transaction holding the head lock: swap the
+        tables, move the projection, commit, and forget the fold cache, all while holding
+        the cache's lock (taken after the head lock, as appenders take them)."""
+        async with self._lock:
+            await conn.execute(SQL["swap_segments"])
+            await conn.execute(
+                SQL["move_projection"], position, self.policy.name, self.policy.version
+            )
+            await transaction.commit()
+            self.forget()
+            self._in_step = True
+
+
+async def _free_gradually(entries: OrderedDict[str, _Held]) -> None:
+    """Free forgotten folds one place at a time, letting requests run in between."""
+    while entries:
+        entries.popitem(last=False)
+        await asyncio.sleep(0)
 
 
 def _record(row: SegmentRow, known_from: int, known_to: int | None) -> tuple[object, ...]:

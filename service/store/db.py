@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import asyncpg
+import msgspec
 import structlog
 
 from service.settings import Settings
@@ -118,3 +119,37 @@ async def create_pool(settings: Settings, **kwargs: Any) -> asyncpg.Pool:
         command_timeout=settings.db_timeout,
         **kwargs,
     )
+
+
+class Connector(msgspec.Struct, frozen=True, kw_only=True):
+    """How to open one connection as the service (what the pool does for each of its own):
+    for the rebuild's own connection and its worker processes, which cannot share a pool.
+
+    A msgspec Struct so that it crosses to a worker process as a message; it holds the URL
+    (and so the password): it goes through a pipe, never argv or the environment.
+    """
+
+    url: str
+    server_settings: dict[str, str]
+    timeout: float
+
+    @classmethod
+    def of(cls, settings: Settings) -> Connector:
+        """The service's connection, as ``create_pool`` makes it."""
+        if settings.database_url is None:
+            raise RuntimeError("resolve_urls must run before Connector.of")
+        return cls(
+            url=settings.database_url,
+            server_settings=dict(server_settings(settings)),
+            timeout=settings.db_timeout,
+        )
+
+    async def connect(self) -> asyncpg.Connection:
+        """A new connection acting as the service role, every statement bounded by the
+        timeout."""
+        return await asyncpg.connect(
+            self.url,
+            server_settings=self.server_settings,
+            timeout=self.timeout,
+            command_timeout=self.timeout,
+        )

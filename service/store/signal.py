@@ -24,6 +24,8 @@ class CommitSignal:
 
     @staticmethod
     async def wait(event: asyncio.Event, seconds: float) -> None:
-        """Until ``event`` is set or ``seconds`` pass."""
+        """Until ``event`` is set or ``seconds`` pass (``asyncio.timeout``: no task per wait,
+        which counts with a thousand live streams waiting)."""
         with suppress(TimeoutError):
-            await asyncio.wait_for(event.wait(), seconds)
+            async with asyncio.timeout(seconds):
+                await event.wait()

@@ -2,10 +2,19 @@
 
 from __future__ import annotations
 
+import asyncio
+import socket
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
 import asyncpg
 import httpx
+import uvicorn
+from litestar import Litestar
+
+from service.server import server_config
+from service.settings import Settings
 
 PROBLEM = "application/problem+json"
 
@@ -30,3 +39,26 @@ async def stored_count(owner: asyncpg.Connection) -> int:
     """How many events the log holds, looked at as the owner."""
     count: int = await owner.fetchval("SELECT count(*) FROM events")
     return count
+
+
+HOST = "127.0.0.1"
+
+
+@asynccontextmanager
+async def served(app: Litestar, settings: Settings) -> AsyncIterator[int]:
+    """``app`` served on a free loopback port exactly as ``frontline serve`` serves it
+    (uvicorn with the connection guard, ``service.server.server_config``); yields the port."""
+    with socket.socket() as probe:
+        probe.bind((HOST, 0))
+        port: int = probe.getsockname()[1]
+    server = uvicorn.Server(server_config(app, settings, host=HOST, port=port))
+    task = asyncio.create_task(server.serve())
+    while not server.started:
+        if task.done():
+            task.result()  # it failed to start: say why
+        await asyncio.sleep(0.02)
+    try:
+        yield port
+    finally:
+        server.should_exit = True
+        await task

@@ -3,8 +3,9 @@ key; anonymous reads; unknown and revoked keys; the submitter; no key in any log
 
 from __future__ import annotations
 
-import asyncio
+import gc
 import time
+import tracemalloc
 import uuid
 from collections.abc import AsyncIterator
 from typing import Final
@@ -18,7 +19,7 @@ from structlog.testing import capture_logs
 from service.app import create_app
 from service.domain.access import ROLES
 from service.settings import Settings
-from service.store.keys import KeyStore
+from service.store.keys import UNKNOWN_ENTRIES, KeyStore
 from tests.api.conftest import assert_problem
 from tests.payloads import event_json
 
@@ -158,9 +159,6 @@ async def test_a_key_over_its_rate_is_429_with_retry_after(
 ) -> None:
     """Requests per key per minute, counted per process: the one over gets 429 with a
     Retry-After; another key is not affected."""
-    into_minute = time.time() % 60
-    if into_minute > 55:  # the one-minute window would roll over mid-test
-        await asyncio.sleep(61 - into_minute)
     app = create_app(settings.with_(rate_limit=3, key_cache=0.0))
     async with AsyncTestClient(app=app) as client:
         with capture_logs() as logs:
@@ -174,6 +172,102 @@ async def test_a_key_over_its_rate_is_429_with_retry_after(
         assert 1 <= int(over.headers["retry-after"]) <= 60
         assert "excess_rate_limit_exceeded" in {line["event"] for line in logs}
         assert (await client.get("/v1/events", headers=auth(keys["audit"]))).status_code == 200
+
+
+async def test_a_burst_across_a_minute_boundary_passes_the_limit_once(
+    settings: Settings, keys: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A burst of twice the limit within one second passes the limit once, wherever the
+    wall clock's minute falls (the clock is moved over a minute boundary mid-burst).
+
+    Regression (issue 13): the limit counted fixed one-minute windows of the wall clock, so
+    the end of one and the start of the next let 69 requests through in 1 s against 50."""
+    boundary = (time.time() // 60 + 1) * 60
+    clock = {"now": boundary - 0.5}
+    monkeypatch.setattr(time, "time", lambda: clock["now"])
+    app = create_app(settings.with_(rate_limit=50, key_cache=0.0))
+    passed = 0
+    async with AsyncTestClient(app=app) as client:
+        started = time.monotonic()
+        for n in range(100):
+            clock["now"] = boundary - 0.5 + n / 100  # the wall clock crosses the minute
+            response = await client.get("/v1/state/extent", headers=auth(keys["read"]))
+            passed += response.status_code == 200
+        elapsed = time.monotonic() - started
+    # A bucket of 50 refills 50 a minute: at most 50 plus what the elapsed time refills.
+    assert passed <= 50 + int(elapsed * 50 / 60) + 1, (passed, elapsed)
+    assert passed >= 50
+
+
+async def test_anonymous_reads_and_bad_keys_count_against_the_address(
+    settings: Settings, keys: dict[str, str]
+) -> None:
+    """Requests without a valid key (anonymous reads, a missing, unknown or over-long key)
+    are counted per client address against FRONTLINE_ANONYMOUS_RATE_LIMIT: past it, 429 with
+    Retry-After, and an unknown key is not even looked up; a key seen live before is counted
+    apart and still passes (it is looked up again: the cache holds it for no time here).
+
+    Regression (issue 13): neither anonymous reads nor unknown keys were limited at all."""
+    app = create_app(settings.with_(anonymous_reads="true", anonymous_rate_limit=6, key_cache=0.0))
+    async with AsyncTestClient(app=app) as client:
+        assert (await client.get("/v1/state", headers=auth(keys["read"]))).status_code == 200
+        for _ in range(3):
+            assert (await client.get("/v1/state")).status_code == 200
+        assert_problem(await client.get("/v1/state", headers=auth("flk_" + "u" * 43)), 401)
+        assert_problem(await client.get("/v1/state", headers=auth("flk_" + "u" * 400)), 401)
+        assert_problem(await client.post("/v1/events", json=event_json()), 401)
+        with capture_logs() as logs:
+            for headers in ({}, auth("flk_" + "v" * 43), auth("flk_" + "v" * 400)):
+                over = await client.get("/v1/state", headers=headers)
+                assert_problem(over, 429)
+                assert int(over.headers["retry-after"]) >= 1
+        assert "address" in over.json()["detail"]
+        assert {line["event"] for line in logs} - {"request"} == {"excess_rate_limit_exceeded"}
+        assert len(app.state.services.keys) == 2  # the read key and the first unknown one
+        assert (await client.get("/v1/state", headers=auth(keys["read"]))).status_code == 200
+
+
+async def test_an_over_long_key_is_refused_before_it_is_hashed_or_remembered(
+    settings: Settings, keys: dict[str, str]
+) -> None:
+    """A key longer than any key Frontline mints answers 401 without being hashed, looked
+    up or remembered: 30 distinct 1 MiB keys leave the process's memory where it was.
+
+    Regression (issue 13): every bogus key stayed in the key cache (cleared only past
+    10,000 entries): 100 requests with a 10 MB key grew the process by 973 MiB."""
+    app = create_app(settings.with_(anonymous_rate_limit=0))
+    async with AsyncTestClient(app=app) as client:
+        assert (await client.get("/v1/events", headers=auth(keys["read"]))).status_code == 200
+        gc.collect()
+        tracemalloc.start()
+        try:
+            before = tracemalloc.get_traced_memory()[0]
+            for n in range(30):
+                key = f"flk_{n:04d}" + "k" * 2**20
+                assert_problem(await client.get("/v1/events", headers=auth(key)), 401)
+                del key
+            gc.collect()
+            grown = tracemalloc.get_traced_memory()[0] - before
+        finally:
+            tracemalloc.stop()
+    assert grown < 8 * 2**20, f"{grown / 2**20:.1f} MiB kept after 30 MiB of bogus keys"
+
+
+async def test_unknown_keys_are_remembered_in_a_bounded_cache(pool: asyncpg.Pool) -> None:
+    """Unknown keys are remembered (so a repeated one costs no look-up) in a least recently
+    used cache of UNKNOWN_ENTRIES: ever new unknown keys never grow it past that, and the
+    recent ones are the ones kept."""
+    store = KeyStore(pool, ttl=60.0)
+    bogus = [f"flk_{n:043d}" for n in range(UNKNOWN_ENTRIES + 500)]
+    for key in bogus:
+        assert await store.find(key) is None
+    assert len(store) == UNKNOWN_ENTRIES
+    assert store.cached(bogus[-1]) == (True, None)
+    assert store.cached(bogus[0]) == (False, None)
+    _, live = await store.create("cache-test", "read")
+    found = await store.find(live)
+    assert found is not None
+    assert store.cached(live) == (True, found)
 
 
 async def test_no_spelling_of_a_path_escapes_its_rule(bare: Client, keys: dict[str, str]) -> None:

@@ -11,18 +11,19 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 
+import asyncpg
 import httpx
 import pytest
-import uvicorn
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
+from structlog.testing import capture_logs
 
 from service.app import create_app
 from service.settings import Settings
-from tests.api.conftest import assert_problem
+from service.store import live as live_module
+from service.store.events import EventStore
+from tests.api.conftest import HOST, assert_problem, served
 from tests.payloads import at_place, event_json
-
-HOST = "127.0.0.1"
 
 
 @dataclass(frozen=True)
@@ -40,19 +41,9 @@ class Live:
 @pytest.fixture
 async def live(settings: Settings, admin_key: str) -> AsyncIterator[Live]:
     """A served app with quick heartbeats and a short stall limit."""
-    app = create_app(settings.with_(stream_heartbeat=0.4, stream_poll=0.2, stream_stall=0.5))
-    with socket.socket() as probe:
-        probe.bind((HOST, 0))
-        port = probe.getsockname()[1]
-    server = uvicorn.Server(
-        uvicorn.Config(app, host=HOST, port=port, log_config=None, access_log=False)
-    )
-    task = asyncio.create_task(server.serve())
-    while not server.started:  # noqa: ASYNC110 (uvicorn exposes a flag, not an event)
-        await asyncio.sleep(0.02)
-    yield Live(port, admin_key)
-    server.should_exit = True
-    await task
+    quick = settings.with_(stream_heartbeat=0.4, stream_poll=0.2, stream_stall=0.5)
+    async with served(create_app(quick), quick) as port:
+        yield Live(port, admin_key)
 
 
 class Stream:
@@ -136,9 +127,7 @@ async def post_many(live: Live, count: int, writers: int = 3) -> None:
         await asyncio.gather(*(writer(count // writers) for _ in range(writers)))
 
 
-async def test_a_killed_client_resumes_with_no_gap_and_no_duplicate(live: Live) -> None:
-    """Writers keep appending while a client is killed mid-stream, again and again, and
-    resumes each time with Last-Event-ID: it receives every event exactly once, in order."""
+async def _kill_and_resume(live: Live) -> None:
     rng = random.Random(7)
     writing = asyncio.create_task(post_many(live, 150))
     received: list[int] = []
@@ -168,6 +157,26 @@ async def test_a_killed_client_resumes_with_no_gap_and_no_duplicate(live: Live) 
     await writing
     assert kills > 3
     assert received == list(range(1, 151))
+
+
+async def test_a_killed_client_resumes_with_no_gap_and_no_duplicate(live: Live) -> None:
+    """Writers keep appending while a client is killed mid-stream, again and again, and
+    resumes each time with Last-Event-ID: it receives every event exactly once, in order."""
+    await _kill_and_resume(live)
+
+
+async def test_resuming_behind_a_small_buffer_reads_the_database_with_no_gap(
+    settings: Settings, admin_key: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With a hub that keeps only 16 events in memory, a client resuming from older
+    positions catches up from the database, then from the hub, and still receives every
+    event exactly once, in order, while writers append."""
+    monkeypatch.setattr(live_module, "BUFFER", 16)
+    quick = settings.with_(stream_heartbeat=0.4, stream_poll=0.2, stream_stall=0.5)
+    app = create_app(quick)
+    async with served(app, quick) as port:
+        assert app.state.services.live.capacity == 16
+        await _kill_and_resume(Live(port, admin_key))
 
 
 async def test_new_events_arrive_live_and_silence_brings_heartbeats(live: Live) -> None:
@@ -253,3 +262,171 @@ async def test_bad_resume_points_are_422(client: AsyncTestClient[Litestar]) -> N
     assert_problem(await client.get("/v1/events/stream", params={"after": 10**20}), 422, "after")
     assert_problem(await client.get("/v1/events", params={"after": 10**20}), 422, "after")
     assert_problem(await client.get("/v1/events/stream", params={"type": "x"}), 422, "type")
+
+
+async def test_one_database_reader_serves_every_stream(
+    live: Live, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """30 idle streams and a few commits cost the database about as many reads of the log as
+    one stream would: one reader per process, its events fanned out to every stream, each
+    of which receives each event once.
+
+    Regression (issue 13): each stream polled the database itself (a read per stream per
+    commit, and per second while idle): 1,000 idle streams cut writes from 204 to 59 a
+    second."""
+    reads = 0
+    fetch = asyncpg.Pool.fetch
+
+    async def counting(self: asyncpg.Pool, query: str, *args: Any, **kw: Any) -> Any:
+        nonlocal reads
+        if "FROM events\nWHERE position > $1" in query:
+            reads += 1
+        return await fetch(self, query, *args, **kw)
+
+    monkeypatch.setattr(asyncpg.Pool, "fetch", counting)
+    streams = [(await Stream.open(live, "/v1/events/stream", {}))[0] for _ in range(12)]
+    reads = 0
+    await asyncio.sleep(1.0)  # idle: 12 streams polling every 0.2 s made 60 reads
+    idle_reads = reads
+    await post_many(live, 5, writers=1)
+    for stream in streams:
+        got: list[int] = []
+        while len(got) < 5:
+            assert await stream.more()
+            got += [p for p in (parse(m)[0] for m in stream.messages()) if p is not None]
+        assert got == [1, 2, 3, 4, 5]
+        stream.kill()
+    assert idle_reads <= 8, idle_reads
+    assert reads <= idle_reads + 15, reads
+
+
+async def opening(client: httpx.AsyncClient, headers: dict[str, str]) -> httpx.Response:
+    """The answer to opening a stream: its body read only if it is not a stream (so an open
+    stream fails the test instead of hanging it)."""
+    async with client.stream("GET", "/v1/events/stream", headers=headers) as response:
+        if response.status_code != 200:
+            await response.aread()
+        return response
+
+
+async def test_streams_are_capped_per_key_and_without_a_key(
+    settings: Settings, admin_key: str
+) -> None:
+    """A key may hold FRONTLINE_STREAMS_PER_KEY streams (429 past it, with Retry-After), and
+    clients without a key FRONTLINE_ANONYMOUS_STREAMS together (503 past it), each refusal
+    logged as `excess_stream_limit_exceeded`; a stream that ends gives its place back."""
+    capped = settings.with_(
+        streams_per_key=2, anonymous_streams=2, anonymous_reads="true", stream_heartbeat=0.3
+    )
+    app = create_app(capped)
+    async with served(app, capped) as port:
+        keyed = Live(port, admin_key)
+        anonymous = Live(port, "")
+        first = [await Stream.open(keyed, "/v1/events/stream", {}) for _ in range(2)]
+        assert [status for _, status in first] == [200, 200]
+        async with httpx.AsyncClient(base_url=f"http://{HOST}:{port}") as client:
+            with capture_logs() as logs:
+                over = await opening(client, keyed.auth)
+            assert [line["event"] for line in logs if line["log_level"] == "warning"] == [
+                "excess_stream_limit_exceeded"
+            ]
+            body = assert_problem(over, 429)
+            assert "2 live streams" in body["detail"]
+            assert int(over.headers["retry-after"]) >= 1
+            none = [await Stream.open(anonymous, "/v1/events/stream", {}) for _ in range(2)]
+            assert [status for _, status in none] == [200, 200]
+            full = await opening(client, {})
+            assert_problem(full, 503)
+            assert int(full.headers["retry-after"]) >= 1
+            first[0][0].kill()
+            none[0][0].kill()
+            hub = app.state.services.live
+            for _ in range(50):  # the server notices the closed sockets
+                if hub.open_streams == 2:
+                    break
+                await asyncio.sleep(0.1)
+            assert hub.open_streams == 2
+        again, status = await Stream.open(keyed, "/v1/events/stream", {})
+        assert status == 200
+        more, status = await Stream.open(anonymous, "/v1/events/stream", {})
+        assert status == 200
+        for stream in (again, more, first[1][0], none[1][0]):
+            stream.kill()
+
+
+async def test_live_filters_select_what_the_replay_selects(live: Live) -> None:
+    """Streams opened before the writes, filtered by place, type and source, receive from
+    the hub's memory exactly what GET /v1/events selects with the same filters."""
+    filters = [
+        "place=sy-raqqa",
+        "type=capture",
+        "source=south%20front",
+        "place=sy-raqqa&type=clash",
+    ]
+    streams = [(await Stream.open(live, f"/v1/events/stream?{query}", {}))[0] for query in filters]
+    async with httpx.AsyncClient(
+        base_url=f"http://{HOST}:{live.port}", headers=live.auth
+    ) as client:
+        for n in range(12):
+            event = at_place("sy-raqqa" if n % 3 else "sy-maskanah")
+            event["type"] = "capture" if n % 2 else "clash"
+            event["source"]["name"] = "South  Front" if n % 4 == 0 else "Reuters"
+            response = await client.post("/v1/events", json=event)
+            assert response.status_code == 201, response.text
+        for query, stream in zip(filters, streams, strict=True):
+            expected = [
+                e["position"] for e in (await client.get(f"/v1/events?{query}")).json()["events"]
+            ]
+            assert expected, query
+            got: list[int] = []
+            while len(got) < len(expected):
+                assert await stream.more()
+                got += [p for p in (parse(m)[0] for m in stream.messages()) if p is not None]
+            assert got == expected, query
+            stream.kill()
+
+
+async def test_streams_behind_the_buffer_catch_up_a_few_at_a_time(
+    settings: Settings, admin_key: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Streams opened from position 0 each replay the log from the database, at most
+    CATCH_UP of them reading at once (a hundred anonymous replays must not queue every
+    other request behind them), sharing the full pages one of them read, and each gets it
+    all, in order."""
+    reading = most = reads = 0
+    page = EventStore.page
+
+    async def counted(self: EventStore, *args: Any, **kw: Any) -> Any:
+        nonlocal reading, most, reads
+        reads += 1
+        reading += 1
+        most = max(most, reading)
+        try:
+            await asyncio.sleep(0.01)  # long enough for the others to pile up
+            return await page(self, *args, **kw)
+        finally:
+            reading -= 1
+
+    monkeypatch.setattr(EventStore, "page", counted)
+    quick = settings.with_(stream_heartbeat=0.4, stream_poll=0.2)
+    async with served(create_app(quick), quick) as port:
+        live = Live(port, admin_key)
+        async with httpx.AsyncClient(base_url=f"http://{HOST}:{port}", headers=live.auth) as client:
+            lines = "\n".join(json.dumps(event_json()) for _ in range(1200))
+            response = await client.post(
+                "/v1/events", content=lines, headers={"content-type": "application/x-ndjson"}
+            )
+            assert response.json()["accepted"] == 1200
+        # The hub starts with the first stream, at the log's head: all six replay from the
+        # database, three pages each.
+        streams = [(await Stream.open(live, "/v1/events/stream", {}))[0] for _ in range(6)]
+        for stream in streams:
+            got: list[int] = []
+            while len(got) < 1200:
+                assert await stream.more()
+                got += [p for p in (parse(m)[0] for m in stream.messages()) if p is not None]
+            assert got == list(range(1, 1201))
+            stream.kill()
+    assert most == live_module.CATCH_UP
+    # Two full pages and a last one each: 18 reads alone; the full pages are shared.
+    assert reads <= 2 * live_module.CATCH_UP + 6, reads

@@ -139,6 +139,28 @@ async def test_changes_document_its_page_its_filters_and_its_answer(client: Clie
     assert {"type": "string", "format": "date-time"} in held_since["oneOf"]
 
 
+async def test_every_operation_documents_what_the_guard_and_the_key_check_answer(
+    client: Client,
+) -> None:
+    """Every operation lists the connection guard's 408, 414 and 431 (answered before any
+    route, service/server.py); every keyed one also its 401, 403 and 429, the 429 of a plain route
+    naming both the keyed and the anonymous rate limit; the open ones (health) carry no security."""
+    document = await _document(client)
+    keyed = 0
+    for method, path, operation in _operations(document):
+        responses = operation["responses"]
+        assert {"408", "414", "431"} <= set(responses), (method, path)
+        if "security" in operation:
+            keyed += 1
+            assert {"401", "403", "429"} <= set(responses), (method, path)
+        else:
+            assert "401" not in responses, (method, path)
+    assert keyed > 0
+    rate_limited = document["paths"]["/v1/events"]["post"]["responses"]["429"]
+    assert "FRONTLINE_ANONYMOUS_RATE_LIMIT" in rate_limited["description"]
+    assert "security" not in document["paths"]["/health"]["get"]
+
+
 async def test_streaming_and_other_formats_have_their_media_types(client: Client) -> None:
     """Finding: NDJSON, SSE, GeoJSON and CSV answers documented as application/json."""
     paths = (await _document(client))["paths"]

@@ -38,7 +38,7 @@ from playwright.sync_api import (
 )
 
 from bench.servers import ServerProcess, free_port
-from service.domain.access import Role, key_hash
+from service.domain.access import Role, key_hash, new_key
 from tests.conftest import TEMPLATE, with_database
 
 T = TypeVar("T")
@@ -121,7 +121,8 @@ def serve_site(server_url: str, *, demo: bool = True) -> Iterator[Site]:
     """Start ``frontline serve`` on a fresh database cloned from the migrated template."""
     name = "frontline_b_" + uuid.uuid4().hex[:12]
     roles: tuple[Role, ...] = ("read", "ingest")
-    keys: dict[str, str] = {role: f"flk_browser_{role}_{uuid.uuid4().hex}" for role in roles}
+    # Keys as Frontline mints them: a longer one is refused unread (issue 13).
+    keys: dict[str, str] = {role: new_key() for role in roles}
     database = _run(_make_database(server_url, name, keys))
     port = free_port()
     with tempfile.TemporaryDirectory(prefix="frontline-browser-") as folder:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import signal
@@ -16,7 +17,8 @@ import asyncpg
 import pytest
 
 from service.domain.audit import Head, SigningKey
-from service.store.db import embedded_running
+from service.domain.policy import SERVED
+from service.store.db import embedded_running, stop_embedded
 from tests.payloads import at_place, event_json
 
 FRONTLINE = [sys.executable, "-m", "service.cli"]
@@ -218,9 +220,14 @@ def _get(url: str) -> tuple[int, dict[str, object]]:
 
 
 @pytest.mark.slow
-def test_serve_on_the_embedded_database(tmp_path: Path) -> None:
+@pytest.mark.parametrize("stop", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+def test_serve_on_the_embedded_database(tmp_path: Path, stop: signal.Signals) -> None:
     """Without DATABASE_URL, `serve` starts PostgreSQL in the data folder, migrates, serves,
-    loads the demo when asked, and stops the database it started when it exits."""
+    loads the demo when asked; SIGINT and SIGTERM alike stop it cleanly (exit 0), a live
+    stream left open included, and it stops the database it started.
+
+    Regression (issue 13): SIGTERM (docker stop, systemd, every supervisor) killed it with
+    exit -15 and left the embedded PostgreSQL running; only SIGINT stopped it."""
     port = _free_port()
     data = tmp_path / "data"
     server = subprocess.Popen(  # noqa: S603 (our own command)
@@ -230,6 +237,7 @@ def test_serve_on_the_embedded_database(tmp_path: Path) -> None:
         stderr=subprocess.PIPE,
         text=True,
     )
+    stream: socket.socket | None = None
     try:
         status, body = 0, dict[str, object]()
         for _ in range(300):
@@ -245,13 +253,31 @@ def test_serve_on_the_embedded_database(tmp_path: Path) -> None:
         assert status == 200
         assert len(page["events"]) == 5  # type: ignore[arg-type]
         assert embedded_running(data)
+        stream = socket.create_connection(("127.0.0.1", port), timeout=10)
+        stream.sendall(b"GET /v1/events/stream HTTP/1.1\r\nhost: x\r\n\r\n")
+        assert stream.recv(12) == b"HTTP/1.1 200"
     finally:
-        server.send_signal(signal.SIGINT)
-        _, stderr = server.communicate(timeout=60)
+        stopping = time.monotonic()
+        server.send_signal(stop)
+        try:
+            _, stderr = server.communicate(timeout=60)
+        except subprocess.TimeoutExpired:  # leave nothing running behind a failure
+            server.kill()
+            server.communicate()
+            stop_embedded(data)
+            raise
+        finally:
+            if stream is not None:
+                stream.close()
+    stopped_here = not embedded_running(data)
+    if not stopped_here:
+        stop_embedded(data)  # the failure below must not leave it running either
     assert server.returncode == 0, stderr
+    assert time.monotonic() - stopping < 20, "the open stream held the server up"
     logged = [json.loads(line) for line in stderr.splitlines() if line.startswith("{")]
-    assert "sys_startup" in {line.get("event") for line in logged}
-    assert not embedded_running(data)
+    events = {line.get("event") for line in logged}
+    assert {"sys_startup", "sys_shutdown", "embedded_postgres_stopped"} <= events
+    assert stopped_here
 
 
 async def test_import_rejects_a_line_with_a_lone_surrogate_naming_the_field(
@@ -270,3 +296,91 @@ async def test_import_rejects_a_line_with_a_lone_surrogate_naming_the_field(
     assert [(e["line"], e["field"]) for e in result["errors"]] == [(2, "actor")]
     assert "surrogate" in result["errors"][0]["reason"]
     assert await _count(fresh_db) == 2
+
+
+async def _projection(url: str) -> tuple[str, int]:
+    conn = await asyncpg.connect(url)
+    try:
+        row = await conn.fetchrow("SELECT policy, position FROM projection_state")
+        assert row is not None
+        return row["policy"], row["position"]
+    finally:
+        await conn.close()
+
+
+async def test_migrate_says_stale_projections_need_a_rebuild_and_rebuild_brings_them(
+    fresh_db: str, tmp_path: Path
+) -> None:
+    """`frontline migrate` on a database whose projection holds another policy's rows
+    says, in words, that they are stale, that `frontline serve` rebuilds them at start-up
+    while serving and that `frontline rebuild` does it now, and leaves them; `frontline
+    rebuild` then brings them to the served policy up to the head and says what it did."""
+    env = _env(DATABASE_URL=fresh_db)
+    events = tmp_path / "events.ndjson"
+    events.write_text("\n".join(json.dumps(at_place(f"sy-p{i}")) for i in range(3)) + "\n")
+    assert _run(["import", str(events)], env).returncode == 0
+    await _make_stale(fresh_db)
+    migrated = _run(["migrate"], env)
+    assert migrated.returncode == 0, migrated.stderr
+    assert "rows of credibility-v0" in migrated.stderr
+    assert f"this code serves {SERVED.name}" in migrated.stderr
+    assert "stale and need a rebuild" in migrated.stderr
+    assert "`frontline serve`" in migrated.stderr
+    assert "`frontline rebuild`" in migrated.stderr
+    assert await _projection(fresh_db) == ("credibility-v0", 3)
+
+    rebuilt = _run(["rebuild"], env)
+    assert rebuilt.returncode == 0, rebuilt.stderr
+    assert f"rebuilt the projections under {SERVED.name}" in rebuilt.stderr
+    assert "up to position 3" in rebuilt.stderr
+    assert await _projection(fresh_db) == (SERVED.name, 3)
+    assert await _count(fresh_db, "segments") == 3
+    assert "stale" not in _run(["migrate"], env).stderr
+
+
+async def _make_stale(url: str) -> None:
+    conn = await asyncpg.connect(url)
+    try:
+        await conn.execute("UPDATE projection_state SET policy = 'credibility-v0'")
+    finally:
+        await conn.close()
+
+
+def test_serve_rebuilds_stale_projections_at_start_while_serving(
+    fresh_db: str, tmp_path: Path
+) -> None:
+    """`frontline serve` (what `make run` runs) on a database whose projection holds
+    another policy's rows serves at once and rebuilds them in the background: /ready turns
+    200 once the rows of the served policy are swapped in, up to the head."""
+    env = _env(DATABASE_URL=fresh_db)
+    events = tmp_path / "events.ndjson"
+    events.write_text("\n".join(json.dumps(at_place(f"sy-q{i}")) for i in range(4)) + "\n")
+    assert _run(["import", str(events)], env).returncode == 0
+    asyncio.run(_make_stale(fresh_db))
+    port = _free_port()
+    server = subprocess.Popen(  # noqa: S603 (our own command)
+        [*FRONTLINE, "serve", "--port", str(port)],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        status = 0
+        for _ in range(300):
+            try:
+                status, _body = _get(f"http://127.0.0.1:{port}/ready")
+                if status == 200:
+                    break
+            except OSError:
+                pass
+            time.sleep(0.2)
+        assert status == 200
+    finally:
+        server.send_signal(signal.SIGINT)
+        _, stderr = server.communicate(timeout=60)
+    assert asyncio.run(_projection(fresh_db)) == (SERVED.name, 4)
+    logged = [json.loads(line) for line in stderr.splitlines() if line.startswith("{")]
+    events_logged = [line.get("event") for line in logged]
+    assert "projections_stale_rebuilding" in events_logged
+    assert "projections_rebuilt" in events_logged

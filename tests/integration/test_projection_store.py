@@ -36,7 +36,7 @@ from service.domain.records import prepare_event, source_key
 from service.projections.timelines import TimelineProjector, projection_state
 from service.settings import Settings
 from service.store.appender import GroupCommitter
-from service.store.db import create_pool
+from service.store.db import Connector, create_pool
 from service.store.events import EventStore
 from tests.integration.helpers import Conn, expectation
 from tests.unit.builders import (
@@ -529,7 +529,7 @@ async def test_known_axis_is_exact_to_the_commit(
 
 
 async def test_rebuild_reproduces_the_incremental_rows_bit_for_bit(
-    pool: asyncpg.Pool, owner: Conn
+    settings: Settings, pool: asyncpg.Pool, owner: Conn
 ) -> None:
     """Several hundred events over six places, appended in many group commits (with refused
     and resent requests, racing group committers, and one group that failed inside its
@@ -558,12 +558,13 @@ async def test_rebuild_reproduces_the_incremental_rows_bit_for_bit(
     head, _ = await store.head()
     before = await snapshot(owner)
     assert (await projection_state(pool)).position == head
-    written = await TimelineProjector().rebuild(pool)
+    written = await TimelineProjector().rebuild(Connector.of(settings))
     assert await snapshot(owner) == before
-    assert written == len(before)
+    assert written.rows == len(before)
+    assert written.position == head
     assert (await projection_state(pool)).position == head
 
-    await projector.rebuild(pool)
+    await projector.rebuild(Connector.of(settings))
     assert await snapshot(owner) == before
     for _ in range(5):
         commit = await oracle.append(store, [work.new(), *work.group(2)])

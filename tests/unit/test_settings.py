@@ -30,6 +30,10 @@ READS: list[tuple[str, str, str, Any]] = [
     ("max_body_bytes", "FRONTLINE_MAX_BODY", "1048576", 1048576),
     ("max_batch", "FRONTLINE_MAX_BATCH", "250", 250),
     ("max_page", "FRONTLINE_MAX_PAGE", "50", 50),
+    ("max_header_bytes", "FRONTLINE_MAX_HEADER_BYTES", "16384", 16384),
+    ("max_header_line", "FRONTLINE_MAX_HEADER_LINE", "4096", 4096),
+    ("header_timeout", "FRONTLINE_HEADER_TIMEOUT", "2.5", 2.5),
+    ("max_connections", "FRONTLINE_MAX_CONNECTIONS", "5000", 5000),
     ("import_chunk", "FRONTLINE_IMPORT_CHUNK", "500", 500),
     ("max_import_bytes", "FRONTLINE_MAX_IMPORT", "1048576", 1048576),
     ("max_line_bytes", "FRONTLINE_MAX_LINE", "65536", 65536),
@@ -37,9 +41,14 @@ READS: list[tuple[str, str, str, Any]] = [
     ("group_max", "FRONTLINE_GROUP_MAX", "64", 64),
     ("fold_cache", "FRONTLINE_FOLD_CACHE", "5000", 5000),
     ("projections", "FRONTLINE_PROJECTIONS", "off", False),
+    ("rebuild_workers", "FRONTLINE_REBUILD_WORKERS", "3", 3),
+    ("rebuild_stale", "FRONTLINE_REBUILD_STALE", "false", False),
     ("anonymous_reads", "FRONTLINE_ANONYMOUS_READS", "true", "true"),
     ("key_cache", "FRONTLINE_KEY_CACHE", "0.5", 0.5),
     ("rate_limit", "FRONTLINE_RATE_LIMIT", "600", 600),
+    ("anonymous_rate_limit", "FRONTLINE_ANONYMOUS_RATE_LIMIT", "60", 60),
+    ("streams_per_key", "FRONTLINE_STREAMS_PER_KEY", "4", 4),
+    ("anonymous_streams", "FRONTLINE_ANONYMOUS_STREAMS", "10", 10),
     ("stream_heartbeat", "FRONTLINE_STREAM_HEARTBEAT", "2.5", 2.5),
     ("stream_poll", "FRONTLINE_STREAM_POLL", "0.2", 0.2),
     ("stream_stall", "FRONTLINE_STREAM_STALL", "5", 5.0),
@@ -182,12 +191,18 @@ def test_with_checks_again() -> None:
 
 @pytest.mark.parametrize(
     ("env", "raw"),
-    [("FRONTLINE_PORT", "0"), ("FRONTLINE_PORT", "65536"), ("FRONTLINE_DB_ROLE", "bad-role")],
+    [
+        ("FRONTLINE_PORT", "0"),
+        ("FRONTLINE_PORT", "65536"),
+        ("FRONTLINE_DB_ROLE", "bad-role"),
+        ("FRONTLINE_REBUILD_WORKERS", "-1"),
+    ],
 )
 def test_other_impossible_values_fail_naming_the_variable(
     monkeypatch: pytest.MonkeyPatch, env: str, raw: str
 ) -> None:
-    """A port outside 1..65535 or a role name that is not an identifier names its variable."""
+    """A port outside 1..65535, a role name that is not an identifier, or a negative number
+    of rebuild workers names its variable."""
     monkeypatch.setenv(env, raw)
     with pytest.raises(SettingsError, match=env):
         Settings.from_env()
@@ -205,6 +220,10 @@ def test_other_impossible_values_fail_naming_the_variable(
         ("max_import_bytes", "FRONTLINE_MAX_IMPORT"),
         ("group_max", "FRONTLINE_GROUP_MAX"),
         ("fold_cache", "FRONTLINE_FOLD_CACHE"),
+        ("max_header_bytes", "FRONTLINE_MAX_HEADER_BYTES"),
+        ("max_header_line", "FRONTLINE_MAX_HEADER_LINE"),
+        ("streams_per_key", "FRONTLINE_STREAMS_PER_KEY"),
+        ("anonymous_streams", "FRONTLINE_ANONYMOUS_STREAMS"),
         ("verify_sample", "FRONTLINE_VERIFY_SAMPLE"),
     ],
 )
@@ -215,6 +234,22 @@ def test_a_count_below_one_is_refused(
     """A size or count below 1 cannot work: start-up stops, naming the setting."""
     monkeypatch.setenv(env, raw)
     with pytest.raises(SettingsError, match=rf"{env} \({name}\) must be at least 1"):
+        Settings.from_env()
+
+
+@pytest.mark.parametrize(
+    "env",
+    ["FRONTLINE_RATE_LIMIT", "FRONTLINE_ANONYMOUS_RATE_LIMIT", "FRONTLINE_MAX_CONNECTIONS"],
+)
+def test_a_negative_limit_is_refused_and_zero_is_not(
+    monkeypatch: pytest.MonkeyPatch, env: str
+) -> None:
+    """Rate limits and the connection cap take 0 (no limit; for connections, the file limit
+    minus a reserve) but nothing below it."""
+    monkeypatch.setenv(env, "0")
+    Settings.from_env()
+    monkeypatch.setenv(env, "-1")
+    with pytest.raises(SettingsError, match=env):
         Settings.from_env()
 
 

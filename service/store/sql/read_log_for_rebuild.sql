@@ -1,4 +1,6 @@
--- The whole log, place by place, in position order, for a rebuild of the projection.
+-- The whole log, place by place, in position order: what a rebuild reads (its workers read
+-- it range by range, read_log_range_for_rebuild.sql); the rebuild benchmark's baseline reads
+-- it whole with one cursor.
 SELECT place_id, commit_position, payload
 FROM events
 ORDER BY place_id, position

@@ -1,2 +1,0 @@
--- A rebuild starts from nothing; readers keep seeing the old rows until it commits.
-DELETE FROM segments
