@@ -19,7 +19,7 @@ from litestar import Controller, Response, get
 
 from contracts.front import Frame, GeoAreas
 from service.api.deps import ServicesDep
-from service.api.front import BAD_PARAMETER, GEOJSON
+from service.api.front import BAD_PARAMETER, GEOJSON, _frame
 from service.api.map import STATIC
 from service.api.parameters import BBox, KnownAt, ValidAt
 from service.domain import areas as geometry
@@ -132,9 +132,9 @@ class AreasController(Controller):
         """The areas of control as a GeoJSON FeatureCollection."""
         moment = params.valid_time(valid_at, "valid_at") if valid_at else datetime.now(UTC)
         box = params.bbox(bbox)
-        known = await services.front.known_position(params.known_at(known_at))
+        rows_at = await services.front.rows_at(params.known_at(known_at))
         states = await services.front.whole_state(
-            StateQuery(valid_at=moment, known_position=known, bbox=_read_box(box))
+            StateQuery(valid_at=moment, known_position=rows_at.position, bbox=_read_box(box))
         )
         located = [
             geometry.Located(
@@ -154,15 +154,9 @@ class AreasController(Controller):
         ]
         corners = (box.west, box.south, box.east, box.north) if box is not None else None
         found = await anyio.to_thread.run_sync(_estimate, located, corners)
-        policy = services.projector.policy
         answer = _AreasWire(
             features=[_feature(area) for area in found],
-            frame=Frame(
-                policy=policy.name,
-                policy_version=policy.version,
-                valid_at=moment,
-                known_position=known,
-            ),
+            frame=_frame(moment, rows_at),
             bbox=corners,
             places=len(located),
         )

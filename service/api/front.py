@@ -342,7 +342,7 @@ class FrontController(Controller):
         if net:
             places, following = await _net_page(services, query)
             return StateNetChanges(
-                frame=_frame(services, None, known),
+                frame=_frame(None, rows_at),
                 from_=start,
                 to=end,
                 items=places,
