@@ -113,6 +113,36 @@ def test_compare_mode_lists_maskanah_taken_by_the_government(map_page: MapPage) 
     assert map_page.console.errors == []
 
 
+def test_a_step_of_the_slider_loads_only_the_changes(map_page: MapPage) -> None:
+    """Stepping the slider from 2017-06-05 back to 2017-06-02 and forward again asks
+    /v1/state/changes (net) for each step, never the whole front again, and each day's places
+    read exactly as when that day is opened afresh (Maskanah ISIS's again on 06-02)."""
+    page = map_page.page
+    asked: list[str] = []
+    page.on("request", lambda request: asked.append(request.url))
+    map_page.open("valid_at=2017-06-02")
+    fresh_02 = page.evaluate("() => window.frontline.readings()")
+    map_page.open("valid_at=2017-06-05")
+    fresh_05 = page.evaluate("() => window.frontline.readings()")
+    assert fresh_02 != fresh_05
+    asked.clear()
+    for day in ("2017-06-04", "2017-06-03", "2017-06-02"):
+        page.click("#step-back")
+        map_page.wait_loaded(day)
+    assert page.evaluate("() => window.frontline.readings()") == fresh_02
+    assert drawn(page, MASKANAH)["fillColor"] == legend_color(page, "isis")
+    for day in ("2017-06-03", "2017-06-04", "2017-06-05"):
+        page.click("#step-forward")
+        map_page.wait_loaded(day)
+    assert page.evaluate("() => window.frontline.readings()") == fresh_05
+    assert page.evaluate("() => window.frontline.loads()") == {"full": 1, "steps": 6}
+    fronts = [url for url in asked if "/v1/state?" in url]
+    steps = [url for url in asked if "/v1/state/changes?" in url and "net=true" in url]
+    assert fronts == []
+    assert len(steps) >= 6
+    assert map_page.console.errors == []
+
+
 def test_the_slider_has_dates_under_it(map_page: MapPage) -> None:
     """The slider's first and last days (2017-05-29 and 2017-06-05) are written under it, with
     tick marks."""

@@ -608,6 +608,10 @@ function syncControls() {
 }
 
 async function loadFront() {
+  if (front.frame && front.knownAt === view.knownAt && front.day !== view.validAt) {
+    const stepped = await loadStep(front.day, view.validAt);
+    if (stepped !== null) return stepped;
+  }
   const token = ++loadToken;
   say(`loading the front at ${view.validAt}...`);
   const features = [];
@@ -623,7 +627,60 @@ async function loadFront() {
     frame = page.frame;
     cursor = page.next_cursor || "";
   } while (cursor);
-  front = { features, unlocated, frame };
+  front = { features, unlocated, frame, day: view.validAt, knownAt: view.knownAt };
+  stats.full += 1;
+  return true;
+}
+
+const stats = { full: 0, steps: 0 }; // how the front was loaded (the tests read it)
+
+/** A move of the slider with the same "as known at": the loaded front is patched with the
+ * places whose reading differs between the two days (GET /v1/state/changes?net=true, each
+ * place's reading before the first change after the earlier day and after the last change up
+ * to the later one), instead of reloading every place. True when done, false when a newer
+ * request superseded it, null when the whole front must be loaded (the log moved on). */
+async function loadStep(fromDay, toDay) {
+  const token = ++loadToken;
+  const forward = toDay > fromDay;
+  const [early, late] = forward ? [fromDay, toDay] : [toDay, fromDay];
+  say(`loading the changes from ${fromDay} to ${toDay}...`);
+  const features = new Map(front.features.map((f) => [f.id, f]));
+  const unlocated = new Map(front.unlocated.map((s) => [s.place.id, s]));
+  let cursor = "";
+  let frame = null;
+  do {
+    // A change at the earlier day itself is already in its front: from one microsecond on.
+    const page = await api("/v1/state/changes", { from: `${early}T00:00:00.000001Z`,
+      to: `${late}T00:00:00Z`, known_at: view.knownAt, net: "true", limit: PAGE, cursor });
+    if (token !== loadToken) return false;
+    if (page.frame.known_position !== front.frame.known_position) return null;
+    for (const item of page.items) {
+      const { place } = item;
+      const segment = forward ? item.after : item.before;
+      features.delete(place.id);
+      unlocated.delete(place.id);
+      if (segment === null) continue; // no claim yet on the day asked: not in the front
+      if (place.lat !== null && place.lon !== null) {
+        features.set(place.id, { type: "Feature", id: place.id,
+          geometry: { type: "Point", coordinates: [place.lon, place.lat] },
+          properties: { name: place.name, kind: place.kind, parent: place.parent,
+            aliases: place.aliases, precision: place.precision, ...segment } });
+      } else {
+        unlocated.set(place.id, { place, segment });
+      }
+    }
+    frame = page.frame;
+    cursor = page.next_cursor || "";
+  } while (cursor);
+  const byId = (a, b) => (a < b ? -1 : a > b ? 1 : 0);
+  front = {
+    features: [...features.values()].sort((a, b) => byId(a.id, b.id)),
+    unlocated: [...unlocated.values()].sort((a, b) => byId(a.place.id, b.place.id)),
+    frame: { ...frame, valid_at: `${toDay}T00:00:00Z` },
+    day: toDay,
+    knownAt: view.knownAt,
+  };
+  stats.steps += 1;
   return true;
 }
 
@@ -957,6 +1014,13 @@ window.frontline = {
       disputed: found.disputed, x: box.left + point.x, y: box.top + point.y };
   },
   drawnIds: () => [...markerOf.keys()].sort(),
+  // Each loaded place's reading, in id order (a step and a full load must agree).
+  readings: () => [...front.features.map((f) => [f.id, f.properties]),
+    ...front.unlocated.map((s) => [s.place.id, s.segment])]
+    .map(([id, p]) => [id, p.controller, p.status, p.status_by, p.disputed, p.confidence,
+      p.valid_from, p.held_since])
+    .sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0)),
+  loads: () => ({ ...stats }),
   areas: () => drawnAreas.map((area) => ({ ...area })),
   changedIds: () => [...compareIds].sort(),
   selected: () => (selection ? { id: selection.id, radius: selection.radius,
