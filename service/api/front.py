@@ -342,6 +342,7 @@ class FrontController(Controller):
         if net:
             places, following = await _net_page(services, query)
             return StateNetChanges(
+                net=True,
                 frame=_frame(None, rows_at),
                 from_=start,
                 to=end,
