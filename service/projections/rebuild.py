@@ -27,7 +27,7 @@ rows of ``segments`` and appends go on (migration 0005):
 
 One rebuild runs at a time in the whole database (a session advisory lock on the rebuild's
 own connection): another request gets :class:`RebuildUnderWay`. A rebuild that fails or is
-cancelled leaves ``segments`` as it was.
+cancelled leaves ``segments`` as it was, stops its workers and empties the twin.
 
 The workers are this module run as ``python -m service.projections.rebuild``: length-
 prefixed msgpack messages on their stdin and stdout (the connection details, URL included,
@@ -62,6 +62,7 @@ from service.domain.errors import RebuildFailed, RebuildUnderWay
 from service.domain.policy import Policy
 from service.domain.projection import Fact, PlaceFold
 from service.store.db import Connector
+from service.store.events import UNAVAILABLE
 from service.store.queries import SQL
 
 if TYPE_CHECKING:
@@ -97,6 +98,10 @@ WORKER_NICENESS: Final = 10
 """How much lower than the service's the workers' scheduling priority is."""
 INDEX_TIMEOUT: Final = 3600.0
 """Seconds the indexing of the filled twin may take."""
+EMPTY_LOCK_TIMEOUT_MS: Final = 2000
+"""Milliseconds a failed rebuild waits for the twin's lock to empty it (else it leaves it)."""
+EMPTY_TIMEOUT: Final = 10.0
+"""Seconds a failed rebuild may spend emptying the twin."""
 SWAP_ATTEMPTS: Final = 5
 """Tries of the last round and swap when a long read holds ``segments`` past the swap's
 ``lock_timeout``."""
@@ -540,7 +545,11 @@ class _Process:
             stdout=asyncio.subprocess.PIPE,
         )
         worker = cls(process)
-        await worker._send(start)
+        try:
+            await worker._send(start)
+        except BaseException:  # a worker that cannot be told how to start must not linger
+            await worker.kill()
+            raise
         return worker
 
     async def _send(self, message: msgspec.Struct) -> None:
@@ -574,9 +583,13 @@ class _Process:
         try:
             await asyncio.wait_for(self.process.wait(), 5)
         except BaseException:
-            with contextlib.suppress(ProcessLookupError):
-                self.process.kill()
-            await asyncio.shield(self.process.wait())
+            await self.kill()
+
+    async def kill(self) -> None:
+        """End it now, and wait until it has ended."""
+        with contextlib.suppress(ProcessLookupError):
+            self.process.kill()
+        await asyncio.shield(self.process.wait())
 
 
 class _Workers:
@@ -736,9 +749,12 @@ class Rebuild:
                 workers = await _Workers.start(self.workers, start, snapshot)
             return workers
 
+        holding = False
+        # Whether this session holds the rebuild's lock (then the twin is this rebuild's).
         try:
             if not await conn.fetchval(SQL["try_rebuild_lock"]):
                 raise RebuildUnderWay("another process is rebuilding the projections")
+            holding = True
             await conn.execute(SQL["clear_segments_next"])
             snapshot = await _head(conn)
             places = [
@@ -842,6 +858,16 @@ class Rebuild:
                 caught_up_cold=0 if workers is None else workers.cold,
                 caught_up_warm=0 if workers is None else workers.warm,
             )
+        except BaseException:
+            # A failed or cancelled rebuild: its workers first (they may still be writing),
+            # then the rows they left in the twin, while this session still holds the lock
+            # (another rebuild may not empty the twin meanwhile, nor be emptied by us).
+            if workers is not None:
+                await workers.stop()
+                workers = None
+            if holding:
+                await _empty_twin(conn)
+            raise
         finally:
             try:
                 if workers is not None:
@@ -849,6 +875,25 @@ class Rebuild:
             finally:
                 # Closing the connection ends the advisory lock (and any transaction open).
                 await _close(conn)
+
+
+async def _empty_twin(conn: asyncpg.Connection) -> None:
+    """Empty the twin after a failed or cancelled rebuild, if this can be done quickly (the
+    next rebuild empties it anyway: this only gives its disk back early). Never raises: the
+    rebuild's own error is the one to report."""
+    if conn.is_closed():
+        return
+    try:
+        async with conn.transaction():
+            # A session of a killed worker may still hold the table for a moment.
+            await conn.execute(SQL["set_local_lock_timeout"], str(EMPTY_LOCK_TIMEOUT_MS))
+            await conn.execute(SQL["clear_segments_next"], timeout=EMPTY_TIMEOUT)
+    except (asyncpg.PostgresError, *UNAVAILABLE) as error:
+        log.warning("projections_rebuild_twin_left", error=f"{type(error).__name__}: {error}")
+    except asyncio.CancelledError:
+        # Cancelled again while emptying it (a second shutdown signal): drop the session.
+        conn.terminate()
+        raise
 
 
 async def _close(conn: asyncpg.Connection) -> None:

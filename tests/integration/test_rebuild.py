@@ -11,14 +11,18 @@ so that appends land in each of them.
 from __future__ import annotations
 
 import asyncio
+import os
 import random
+import signal
 from collections import OrderedDict
+from pathlib import Path
 from typing import Any, Final
 
 import asyncpg
 import pytest
 
-from service.domain.errors import RebuildUnderWay
+from service.api.problems import problem_of
+from service.domain.errors import RebuildFailed, RebuildUnderWay
 from service.domain.policy import SERVED
 from service.projections.rebuild import KEEP_FROM, RebuildProgress
 from service.projections.timelines import TimelineProjector, projection_state, stale_because
@@ -192,18 +196,146 @@ async def test_one_rebuild_at_a_time_in_the_process_and_in_the_database(
     assert (await TimelineProjector().rebuild(connector)).rows == len(before)
 
 
-async def test_a_failed_rebuild_leaves_the_served_rows_and_releases_its_lock(
+def _worker_pids() -> list[int]:
+    """The rebuild worker processes this test's process started and that still run."""
+    me = str(os.getpid())
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+            command = (entry / "cmdline").read_bytes()
+        except OSError:  # it ended meanwhile
+            continue
+        # The parent pid is the second field after the command name in parentheses.
+        fields = stat[stat.rindex(")") + 2 :].split()
+        if fields[1] == me and fields[0] != "Z" and b"service.projections.rebuild" in command:
+            found.append(int(entry.name))
+    return found
+
+
+async def _many_events(store: EventStore, owner: Conn, events: int) -> None:
+    """About ``events`` events over 24 places in large commits: enough for the fold to be
+    cut into several ranges (a range holds at least MIN_RANGE_EVENTS events)."""
+    work = Workload.of(RandomPick(random.Random(31)), 9, 24)
+    oracle = Oracle()
+    while len(oracle.events) < events:
+        await oracle.append(store, [work.new() for _ in range(100)])
+    await check_known(owner, oracle, work.places, oracle.commits[-1])
+
+
+async def _waiting_copies(owner: Conn, count: int) -> None:
+    """Wait until ``count`` sessions wait for a lock to COPY into the twin."""
+    for _ in range(600):
+        waiting = await owner.fetchval(
+            "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
+            "AND query LIKE 'COPY%segments_next%'"
+        )
+        if waiting >= count:
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"{count} workers never came to COPY into the twin")
+
+
+@pytest.mark.parametrize("how", ["killed", "failing"])
+async def test_a_worker_failing_mid_fold_fails_the_rebuild_cleanly(
+    settings: Settings, pool: asyncpg.Pool, owner: Conn, how: str
+) -> None:
+    """Regression test (the old test failed at the policy check, before any lock or
+    worker): one worker of two, mid-fold, is killed (SIGKILL, as the kernel's OOM killer
+    does) or fails (PostgreSQL refuses its rows); the other finishes its range. The rebuild
+    fails with RebuildFailed and answers a problem; ``segments`` and the projection state
+    are as they were, the twin is emptied of the rows the other worker wrote, no worker
+    process is left, the rebuild's lock is released, and the next rebuild runs."""
+    store = EventStore(pool, TimelineProjector())
+    await _many_events(store, owner, 1_300)
+    before, state = await snapshot(owner), await projection_state(pool)
+    gate = Gate("folding")
+    projector = TimelineProjector(rebuild_workers=2, on_rebuild=gate)
+    task = projector.start_rebuild(Connector.of(settings))
+    await gate.at("folding")
+    if how == "failing":
+        # The first place of the log (its range is folded first or second) cannot be written.
+        first = await owner.fetchval("SELECT min(id) FROM places")
+        await owner.execute(
+            "CREATE FUNCTION refuse_row() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
+            f"IF NEW.place_id = '{first}' THEN RAISE EXCEPTION 'refused by the test'; END IF; "
+            "RETURN NEW; END $$"
+        )
+        await owner.execute(
+            "CREATE TRIGGER refuse_row BEFORE INSERT ON segments_next "
+            "FOR EACH ROW EXECUTE FUNCTION refuse_row()"
+        )
+        gate.release("folding")
+        error = await asyncio.wait_for(asyncio.gather(task, return_exceptions=True), 60)
+    else:
+        # Both workers come to COPY their first range and wait: one is killed there.
+        blocker = await asyncpg.connect(settings.migrate_database_url)
+        try:
+            async with blocker.transaction():
+                await blocker.execute("LOCK TABLE segments_next IN SHARE MODE")
+                gate.release("folding")
+                await _waiting_copies(owner, 2)
+                workers = _worker_pids()
+                assert len(workers) == 2
+                os.kill(workers[0], signal.SIGKILL)
+                await asyncio.sleep(0.2)
+        finally:
+            await blocker.close()
+        error = await asyncio.wait_for(asyncio.gather(task, return_exceptions=True), 60)
+    (failure,) = error
+    assert isinstance(failure, RebuildFailed), failure
+    assert ("ended" if how == "killed" else "refused by the test") in str(failure)
+    problem = problem_of(failure, "/v1/admin/rebuild", None)
+    assert problem.type.endswith("/rebuild-failed")
+    assert problem.status == 500
+    assert _worker_pids() == []
+    assert await snapshot(owner) == before
+    assert await projection_state(pool) == state
+    assert await owner.fetchval("SELECT count(*) FROM segments_next") == 0
+    assert not await pool.fetchval(SQL["read_rebuild_running"])
+    if how == "failing":
+        await owner.execute("DROP TRIGGER refuse_row ON segments_next")
+    assert (await TimelineProjector().rebuild(Connector.of(settings))).rows == len(before)
+    assert await snapshot(owner) == before
+
+
+async def test_a_cancelled_rebuild_empties_the_twin_and_releases_its_lock(
     settings: Settings, pool: asyncpg.Pool, owner: Conn
 ) -> None:
-    """A rebuild whose workers cannot fold (here: the policy it is given is unknown to
-    them) fails with RebuildFailed; ``segments`` and the projection state are as they
-    were, and the next rebuild is not refused as under way."""
+    """Regression test (a cancelled rebuild left the twin full of its rows until the next
+    rebuild): cancelled after its fold (as at shutdown), a rebuild leaves ``segments`` and
+    the projection state as they were, its twin empty, no worker process and no lock."""
+    store = EventStore(pool, TimelineProjector())
+    await _append_some(Oracle(), store, Workload.of(RandomPick(random.Random(6)), 4, 3), owner, 6)
+    before, state = await snapshot(owner), await projection_state(pool)
+    gate = Gate("catching-up")
+    projector = TimelineProjector(rebuild_workers=2, on_rebuild=gate)
+    task = projector.start_rebuild(Connector.of(settings))
+    await gate.at("catching-up")
+    assert await owner.fetchval("SELECT count(*) FROM segments_next") > 0
+    await projector.cancel_rebuild()
+    assert task.cancelled()
+    assert await snapshot(owner) == before
+    assert await projection_state(pool) == state
+    assert await owner.fetchval("SELECT count(*) FROM segments_next") == 0
+    assert _worker_pids() == []
+    assert not await pool.fetchval(SQL["read_rebuild_running"])
+
+
+async def test_a_rebuild_with_a_policy_its_workers_do_not_know_is_refused_at_once(
+    settings: Settings, pool: asyncpg.Pool, owner: Conn
+) -> None:
+    """A rebuild whose workers could not fold (the policy it is given is unknown to them)
+    fails with RebuildFailed before it takes the lock; the rows are as they were and the
+    next rebuild runs."""
     store = EventStore(pool, TimelineProjector())
     work = Workload.of(RandomPick(random.Random(5)), 3, 2)
     await _append_some(Oracle(), store, work, owner, 4)
     before, state = await snapshot(owner), await projection_state(pool)
     unknown = TimelineProjector(policy=_renamed(SERVED, "credibility-test"))
-    with pytest.raises(Exception, match="no policy 'credibility-test'"):
+    with pytest.raises(RebuildFailed, match="no policy 'credibility-test'"):
         await unknown.rebuild(Connector.of(settings))
     assert await snapshot(owner) == before
     assert await projection_state(pool) == state

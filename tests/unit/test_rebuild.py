@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+from typing import Any
 
 import msgspec
 import pytest
@@ -22,6 +23,7 @@ from service.projections.rebuild import (
     Done,
     FoldRange,
     Start,
+    _Process,
     plan_ranges,
     policy_named,
     replay,
@@ -151,3 +153,31 @@ async def test_forgetting_the_fold_cache_frees_it_a_place_at_a_time() -> None:
     await freeing
     assert not held
     assert not projector._freeing
+
+
+async def test_a_worker_that_cannot_be_told_how_to_start_is_ended(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Regression test (a failed first message left the worker process running, waiting on
+    its stdin for ever): when sending the Start message fails, the process is ended and
+    waited for before the error rises."""
+    started: list[asyncio.subprocess.Process] = []
+    spawn = asyncio.create_subprocess_exec
+
+    async def recorded(*args: Any, **kwargs: Any) -> asyncio.subprocess.Process:
+        process = await spawn(*args, **kwargs)
+        started.append(process)
+        return process
+
+    async def broken(self: _Process, message: msgspec.Struct) -> None:
+        raise BrokenPipeError("the pipe broke")
+
+    monkeypatch.setattr(asyncio, "create_subprocess_exec", recorded)
+    monkeypatch.setattr(_Process, "_send", broken)
+    connector = Connector(url="postgresql://u:p@h/db", server_settings={}, timeout=3.0)
+    start = Start(connector=connector, policy=SERVED.name, policy_version=SERVED.version,
+                  keep_events=1)  # fmt: skip
+    with pytest.raises(BrokenPipeError):
+        await _Process.start(start)
+    (process,) = started
+    assert process.returncode is not None, "the worker process still runs"
