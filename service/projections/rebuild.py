@@ -26,8 +26,13 @@ rows of ``segments`` and appends go on (migration 0005):
    milliseconds when the rounds before it were short.
 
 One rebuild runs at a time in the whole database (a session advisory lock on the rebuild's
-own connection): another request gets :class:`RebuildUnderWay`. A rebuild that fails or is
-cancelled leaves ``segments`` as it was, stops its workers and empties the twin.
+own connection): another request gets :class:`RebuildUnderWay`. Its workers hold a second
+lock, shared, for as long as their sessions live, and a rebuild empties the twin only once
+it has that one exclusively: if the server ends a rebuild's session (and its lock) while its
+workers fold, the next rebuild is refused until they have stopped, which they do at their
+next range, when the rebuild finds its lock gone (it checks before each range and round).
+A rebuild that fails or is cancelled leaves ``segments`` as it was, stops its workers and
+empties the twin.
 
 The workers are this module run as ``python -m service.projections.rebuild``: length-
 prefixed msgpack messages on their stdin and stdout (the connection details, URL included,
@@ -501,9 +506,14 @@ def worker_main() -> int:
         broken: Failed | None = None
         try:
             policy = policy_named(start.policy, start.policy_version)
-            worker = _Worker(runner.run(start.connector.connect()), policy, start.keep_events)
+            conn = runner.run(start.connector.connect())
+            worker = _Worker(conn, policy, start.keep_events)
+            # Held for as long as this session lives: no rebuild empties the twin meanwhile.
+            runner.run(conn.execute(SQL["hold_rebuild_workers_lock"]))
         except Exception as error:  # every task then answers it: the rebuild fails with it
             broken = Failed(error=f"{type(error).__name__}: {error}")
+        # The answer to Start: the service goes on once every worker holds the lock.
+        _write_message(channel, broken or Done(rows=0, events=0, peak_kib=_peak_kib()))
         try:
             while (task := _read_message(commands)) is not None:
                 if isinstance(task, Start):
@@ -547,6 +557,7 @@ class _Process:
         worker = cls(process)
         try:
             await worker._send(start)
+            await worker._answer()  # connected, and holding the workers' lock
         except BaseException:  # a worker that cannot be told how to start must not linger
             await worker.kill()
             raise
@@ -559,9 +570,12 @@ class _Process:
         await self.process.stdin.drain()
 
     async def run(self, task: Task) -> Done:
+        await self._send(task)
+        return await self._answer()
+
+    async def _answer(self) -> Done:
         assert self.process.stdout is not None
         try:
-            await self._send(task)
             header = await self.process.stdout.readexactly(_LENGTH.size)
             (length,) = _LENGTH.unpack(header)
             answer = _from_worker.decode(await self.process.stdout.readexactly(length))
@@ -628,14 +642,23 @@ class _Workers:
         self.held.difference_update(done.dropped)
         return done
 
-    async def fold(self, ranges: list[FoldRange], progress: RebuildProgress) -> int:
-        """Every range, each to the next free worker; the rows written."""
+    async def fold(
+        self,
+        ranges: list[FoldRange],
+        progress: RebuildProgress,
+        check: Callable[[], Awaitable[None]],
+    ) -> int:
+        """Every range, each to the next free worker (``check`` before each); the rows
+        written."""
         queue = list(reversed(ranges))
         written = 0
 
         async def drive(index: int, process: _Process) -> None:
             nonlocal written
             while queue:
+                await check()
+                if not queue:
+                    return
                 done = await self._run(process, queue.pop())
                 written += done.rows
                 progress.folded += done.events
@@ -743,10 +766,15 @@ class Rebuild:
             keep_events=max(self.keep_events // self.workers, 1),
         )
 
+        holder = _LockHolder(conn)
+
         async def pool() -> _Workers:
             nonlocal workers
             if workers is None:
                 workers = await _Workers.start(self.workers, start, snapshot)
+                # The workers hold their lock now: if this session still holds the
+                # rebuild's, no other rebuild started since, and none will empty the twin.
+                await holder.check()
             return workers
 
         holding = False
@@ -755,7 +783,18 @@ class Rebuild:
             if not await conn.fetchval(SQL["try_rebuild_lock"]):
                 raise RebuildUnderWay("another process is rebuilding the projections")
             holding = True
-            await conn.execute(SQL["clear_segments_next"])
+            # Workers of a rebuild whose session ended (its lock with it) may still write to
+            # the twin: wait for them to end rather than empty it under them.
+            if not await conn.fetchval(SQL["try_rebuild_workers_lock"]):
+                holding = False
+                raise RebuildUnderWay(
+                    "the workers of an earlier rebuild, whose session ended, still write to "
+                    "the projections' twin table; they stop within a range"
+                )
+            try:
+                await conn.execute(SQL["clear_segments_next"])
+            finally:
+                await conn.execute(SQL["release_rebuild_workers_lock"])
             snapshot = await _head(conn)
             places = [
                 (r["id"], r["version"]) for r in await conn.fetch(SQL["read_places_for_rebuild"])
@@ -765,7 +804,8 @@ class Rebuild:
             rows = 0
             if snapshot > 0:
                 ranges = plan_ranges(places, self.workers, snapshot)
-                rows += await (await pool()).fold(ranges, self.progress)
+                running = await pool()
+                rows += await running.fold(ranges, self.progress, holder.check)
             # Building the indexes of millions of rows may outlast FRONTLINE_DB_TIMEOUT,
             # which bounds every other statement of the rebuild.
             await conn.execute(SQL["index_segments_next"], timeout=INDEX_TIMEOUT)
@@ -774,6 +814,7 @@ class Rebuild:
             await self._stage("catching-up", caught)
             quick = False
             for _ in range(MAX_ROUNDS):
+                await holder.check()
                 head = await _head(conn)
                 touched = await _touched(conn, caught, head)
                 if not touched:
@@ -875,6 +916,29 @@ class Rebuild:
             finally:
                 # Closing the connection ends the advisory lock (and any transaction open).
                 await _close(conn)
+
+
+class _LockHolder:
+    """Checks that the rebuild's session still holds its lock (a server may end an idle
+    session: ``idle_session_timeout``, ``pg_terminate_backend``; the lock goes with it, and
+    another rebuild could start). One check at a time on the session."""
+
+    def __init__(self, conn: asyncpg.Connection) -> None:
+        self.conn = conn
+        self.turn = asyncio.Lock()
+
+    async def check(self) -> None:
+        """RebuildFailed when the session ended or no longer holds the lock."""
+        async with self.turn:
+            try:
+                held = await self.conn.fetchval(SQL["read_rebuild_lock_held"])
+            except (asyncpg.PostgresError, *UNAVAILABLE) as error:
+                raise RebuildFailed(
+                    "the rebuild lost its database session, and with it the lock that makes "
+                    f"it the only one ({type(error).__name__}); its rows are let go"
+                ) from error
+            if not held:
+                raise RebuildFailed("the rebuild no longer holds its lock; its rows are let go")
 
 
 async def _empty_twin(conn: asyncpg.Connection) -> None:

@@ -324,6 +324,97 @@ async def test_a_cancelled_rebuild_empties_the_twin_and_releases_its_lock(
     assert not await pool.fetchval(SQL["read_rebuild_running"])
 
 
+async def _end_coordinator(owner: Conn) -> None:
+    """End the session that holds the rebuild's lock (as idle_session_timeout or an
+    operator's pg_terminate_backend would): the lock goes with it."""
+    ended = await owner.fetchval(
+        "SELECT pg_terminate_backend(pid) FROM pg_locks WHERE locktype = 'advisory' "
+        "AND classid = 1718775662 AND objid = 1919052900 AND objsubid = 2 AND granted"
+    )
+    assert ended
+
+
+async def test_a_rebuild_whose_session_ended_while_its_workers_fold_blocks_the_next(
+    settings: Settings, pool: asyncpg.Pool, owner: Conn
+) -> None:
+    """Regression test (one rebuild at a time held only while the coordinating session
+    lived: once the server ended it, another rebuild emptied and refilled the twin while the
+    first one's workers still wrote to it, and the swap served duplicate rows): while the
+    workers of a rebuild whose session was ended still fold, another rebuild is refused as
+    under way; the first fails when it finds its lock gone; the rows served never change,
+    and the next rebuild gives the same rows."""
+    store = EventStore(pool, TimelineProjector())
+    await _many_events(store, owner, 1_300)
+    before = await snapshot(owner)
+    gate = Gate("folding")
+    first = TimelineProjector(rebuild_workers=2, on_rebuild=gate).start_rebuild(
+        Connector.of(settings)
+    )
+    second: asyncio.Task[Any] | None = None
+    blocker = await asyncpg.connect(settings.migrate_database_url)
+    try:
+        await gate.at("folding")
+        async with blocker.transaction():
+            # The workers come to COPY their first range and wait there.
+            await blocker.execute("LOCK TABLE segments_next IN SHARE MODE")
+            gate.release("folding")
+            await _waiting_copies(owner, 2)
+            await _end_coordinator(owner)
+            second = asyncio.ensure_future(TimelineProjector(rebuild_workers=1).rebuild(
+                Connector.of(settings)
+            ))  # fmt: skip
+            done, _ = await asyncio.wait({second}, timeout=5)
+            assert done, "the second rebuild waits behind the first one's workers"
+            with pytest.raises(RebuildUnderWay, match="still write"):
+                second.result()
+    finally:
+        await blocker.close()
+        gate.release_all()
+        outcomes = await asyncio.wait_for(
+            asyncio.gather(first, *([] if second is None else [second]), return_exceptions=True), 60
+        )
+    assert isinstance(outcomes[0], RebuildFailed), outcomes[0]
+    assert "lock" in str(outcomes[0])
+    assert _worker_pids() == []
+    assert await snapshot(owner) == before
+    assert (await TimelineProjector().rebuild(Connector.of(settings))).rows == len(before)
+    assert await snapshot(owner) == before
+
+
+async def test_a_rebuild_whose_session_ended_before_its_workers_started_writes_nothing(
+    settings: Settings, pool: asyncpg.Pool, owner: Conn
+) -> None:
+    """Regression test (as above): a rebuild whose session was ended before it started its
+    workers, while another rebuild took the lock and folded, fails as soon as its workers
+    are up, before they write a row; the other's swap serves exact rows, no duplicates."""
+    store = EventStore(pool, TimelineProjector())
+    work = Workload.of(RandomPick(random.Random(12)), 5, 4)
+    oracle = Oracle()
+    await _append_some(oracle, store, work, owner, 12)
+    before = await snapshot(owner)
+    gate, later = Gate("folding"), Gate("swapping")
+    first = TimelineProjector(rebuild_workers=2, on_rebuild=gate).start_rebuild(
+        Connector.of(settings)
+    )
+    second = TimelineProjector(rebuild_workers=1, on_rebuild=later)
+    try:
+        await gate.at("folding")
+        await _end_coordinator(owner)
+        task = second.start_rebuild(Connector.of(settings))
+        await later.at("swapping")
+        gate.release("folding")
+        with pytest.raises(RebuildFailed, match="lock"):
+            await asyncio.wait_for(first, 60)
+        later.release("swapping")
+        await asyncio.wait_for(task, 60)
+    finally:
+        gate.release_all()
+        later.release_all()
+        await asyncio.gather(first, return_exceptions=True)
+    assert await snapshot(owner) == before
+    await check_history(owner, oracle, work.places)
+
+
 async def test_a_rebuild_with_a_policy_its_workers_do_not_know_is_refused_at_once(
     settings: Settings, pool: asyncpg.Pool, owner: Conn
 ) -> None:
