@@ -18,10 +18,12 @@ from typing import Any, Final, TypeVar
 
 import asyncpg
 import httpx
+import pytest
 import uvicorn
 
 from service.app import create_app
 from service.domain.policy import SERVED
+from service.projections.reads import FrontReader
 from service.projections.timelines import TimelineProjector
 from service.settings import Settings
 from service.store.db import Connector
@@ -303,3 +305,41 @@ async def test_ready_says_when_another_process_rebuilds(
     finally:
         gate.release_all()
         await asyncio.gather(task, return_exceptions=True)
+
+
+@pytest.mark.parametrize(
+    ("reading", "path"),
+    [("state_rows", "/v1/state?valid_at=2017-06-05"), ("timeline", "/v1/places/sy-raqqa/timeline")],
+)
+async def test_an_answer_read_across_a_swap_names_the_policy_of_its_rows(
+    settings: Settings,
+    admin_key: str,
+    owner: asyncpg.Connection,
+    monkeypatch: pytest.MonkeyPatch,
+    reading: str,
+    path: str,
+) -> None:
+    """Regression test (the policy was read by one statement and the rows by a later one:
+    a swap between the two gave the new rows under the old policy's name): a rebuild to
+    the served policy swapped in between the read of the projection's state and the read
+    of the rows, on rows of another policy, gives an answer naming the served policy (the
+    rows it holds), not the old one."""
+    async with serving(settings, admin_key, None) as served:
+        for e in _some_events():
+            await post(served.client, e)
+    await owner.execute("UPDATE projection_state SET policy = $1", STALE)
+    original = getattr(FrontReader, reading)
+    swapped: list[bool] = []
+
+    async def swap_first(self: FrontReader, *args: Any) -> Any:
+        if not swapped:  # the first read of rows only: a rebuild swaps just before it
+            swapped.append(True)
+            await TimelineProjector(rebuild_workers=1).rebuild(Connector.of(settings))
+        return await original(self, *args)
+
+    monkeypatch.setattr(FrontReader, reading, swap_first)
+    async with serving(settings.with_(rebuild_stale=False), admin_key, None) as served:
+        response = await served.client.get(path)
+        assert response.status_code == 200, response.text
+        assert swapped
+        assert response.json()["frame"]["policy"] == SERVED.name
