@@ -87,7 +87,9 @@ def create_app(
         own_pool = pool is None
         active = pool if pool is not None else await create_pool(settings)
         projecting = projector or TimelineProjector(
-            cache_events=settings.fold_cache, rebuild_workers=settings.rebuild_workers
+            cache_events=settings.fold_cache,
+            rebuild_workers=settings.rebuild_workers,
+            rebuild_spare=settings.pool_max,
         )
         store = EventStore(active, projecting if settings.projections else None)
         store.commit_observers.append(metrics.observe_commit)

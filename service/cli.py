@@ -83,7 +83,9 @@ def _store(settings: Settings, pool: asyncpg.Pool) -> EventStore:
 
 def _projector(settings: Settings) -> TimelineProjector:
     return TimelineProjector(
-        cache_events=settings.fold_cache, rebuild_workers=settings.rebuild_workers
+        cache_events=settings.fold_cache,
+        rebuild_workers=settings.rebuild_workers,
+        rebuild_spare=settings.pool_max,
     )
 
 

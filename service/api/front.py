@@ -542,6 +542,12 @@ class FrontController(Controller):
         responses={
             409: problem_spec("A rebuild is under way (`detail` says how far it is)."),
             500: problem_spec("The rebuild failed; the served rows are untouched."),
+            503: problem_spec(
+                "The rebuild was interrupted by a condition that passes (a worker killed, as "
+                "when memory runs out; no database connection to be had; long reads holding "
+                "the table past every try of the swap; the service stopping); the served rows "
+                "are untouched: retry after `Retry-After` seconds."
+            ),
         },
     )
     async def rebuild(self, services: ServicesDep) -> RebuildResult:

@@ -46,6 +46,7 @@ import contextlib
 import math
 import os
 import resource
+import signal
 import struct
 import sys
 import time
@@ -63,7 +64,7 @@ import structlog
 
 from service.domain import policy as policies
 from service.domain.bitemporal import HistoryRow, OpenRows, SegmentRow, history
-from service.domain.errors import RebuildFailed, RebuildUnderWay
+from service.domain.errors import RebuildFailed, RebuildInterrupted, RebuildUnderWay
 from service.domain.policy import Policy
 from service.domain.projection import Fact, PlaceFold
 from service.store.db import Connector
@@ -107,9 +108,20 @@ EMPTY_LOCK_TIMEOUT_MS: Final = 2000
 """Milliseconds a failed rebuild waits for the twin's lock to empty it (else it leaves it)."""
 EMPTY_TIMEOUT: Final = 10.0
 """Seconds a failed rebuild may spend emptying the twin."""
-SWAP_ATTEMPTS: Final = 5
-"""Tries of the last round and swap when a long read holds ``segments`` past the swap's
-``lock_timeout``."""
+SWAP_ATTEMPTS: Final = 12
+"""Tries of the last round and swap when reads hold ``segments``: each waits at most
+SWAP_LOCK_TIMEOUT_MS for the tables (holding the head lock), then lets go of everything and
+waits longer before the next (SWAP_BACKOFF); after the last, the rebuild is interrupted."""
+SWAP_LOCK_TIMEOUT_MS: Final = 50
+"""Milliseconds the swap waits for reads in flight on the tables it renames: appends (the
+head lock) and new reads (queued behind the rename's lock) wait that long at most."""
+SWAP_BACKOFF: Final = (0.1, 5.0)
+"""Seconds before the second try of the swap, doubled at each try up to the second number."""
+MAX_WORKERS: Final = 8
+"""Worker processes of a rebuild, at most (each holds a database connection and memory)."""
+SPARE_CONNECTIONS: Final = 10
+"""Database connections a rebuild leaves free (the default FRONTLINE_POOL_MAX) beyond its
+own, so that the service's pool can still grow while it runs."""
 
 
 # --------------------------------------------------------------------------------------------
@@ -231,6 +243,18 @@ class Failed(msgspec.Struct, tag="failed", frozen=True):
     """A task failed; nothing of it was committed."""
 
     error: str
+    passing: bool = False
+    """Whether the cause passes (no connection to be had, the database out of resources):
+    the rebuild is then interrupted (503), not failed (500)."""
+
+
+PASSING: Final[tuple[type[Exception], ...]] = (asyncpg.InsufficientResourcesError, *UNAVAILABLE)
+"""Errors of a worker that a later rebuild may not meet: too many connections, out of
+memory or disk (SQLSTATE class 53), the database unreachable or restarting."""
+
+
+def _failed(error: Exception) -> Failed:
+    return Failed(error=f"{type(error).__name__}: {error}", passing=isinstance(error, PASSING))
 
 
 Task = FoldRange | CatchUp
@@ -511,7 +535,7 @@ def worker_main() -> int:
             # Held for as long as this session lives: no rebuild empties the twin meanwhile.
             runner.run(conn.execute(SQL["hold_rebuild_workers_lock"]))
         except Exception as error:  # every task then answers it: the rebuild fails with it
-            broken = Failed(error=f"{type(error).__name__}: {error}")
+            broken = _failed(error)
         # The answer to Start: the service goes on once every worker holds the lock.
         _write_message(channel, broken or Done(rows=0, events=0, peak_kib=_peak_kib()))
         try:
@@ -527,7 +551,7 @@ def worker_main() -> int:
                         answer = runner.run(worker.run(task))
                     except Exception as error:  # reported to the service: the rebuild fails
                         traceback.print_exc()
-                        answer = Failed(error=f"{type(error).__name__}: {error}")
+                        answer = _failed(error)
                 _write_message(channel, answer)
         finally:
             if worker is not None:
@@ -582,10 +606,18 @@ class _Process:
         except (asyncio.IncompleteReadError, ConnectionError) as error:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self.process.wait(), 5)
-            raise RebuildFailed(
-                f"a rebuild worker process ended (exit code {self.process.returncode})"
-            ) from error
+            code = self.process.returncode
+            if code is not None and code < 0:
+                # Killed: by the kernel when memory ran out (SIGKILL), or by an operator.
+                raise RebuildInterrupted(
+                    f"a rebuild worker process was killed ({signal.Signals(-code).name}; the "
+                    "kernel kills a process so when memory runs out: fewer workers, "
+                    "FRONTLINE_REBUILD_WORKERS, or a smaller FRONTLINE_FOLD_CACHE need less)"
+                ) from error
+            raise RebuildFailed(f"a rebuild worker process ended (exit code {code})") from error
         if isinstance(answer, Failed):
+            if answer.passing:
+                raise RebuildInterrupted(f"a rebuild worker could not go on: {answer.error}")
             raise RebuildFailed(f"a rebuild worker failed: {answer.error}")
         return answer
 
@@ -742,6 +774,9 @@ class Rebuild:
     (which holds the head lock), and commits it: the projector's part, which forgets its
     fold cache at the same time."""
     observe: Observer | None = None
+    spare_connections: int = SPARE_CONNECTIONS
+    """Database connections left free for the service beyond the rebuild's own (fewer
+    workers when the server has fewer free)."""
     progress: RebuildProgress = field(default_factory=lambda: RebuildProgress("starting"))
 
     async def _stage(self, stage: str, position: int) -> None:
@@ -771,7 +806,7 @@ class Rebuild:
         async def pool() -> _Workers:
             nonlocal workers
             if workers is None:
-                workers = await _Workers.start(self.workers, start, snapshot)
+                workers = await _Workers.start(count, start, snapshot)
                 # The workers hold their lock now: if this session still holds the
                 # rebuild's, no other rebuild started since, and none will empty the twin.
                 await holder.check()
@@ -795,6 +830,11 @@ class Rebuild:
                 await conn.execute(SQL["clear_segments_next"])
             finally:
                 await conn.execute(SQL["release_rebuild_workers_lock"])
+            free = await conn.fetchval(SQL["read_free_connections"])
+            count = worker_count(self.workers, free, self.spare_connections)
+            if count < self.workers:
+                log.info("projections_rebuild_workers_capped", workers=count, free_connections=free)
+            start = msgspec.structs.replace(start, keep_events=max(self.keep_events // count, 1))
             snapshot = await _head(conn)
             places = [
                 (r["id"], r["version"]) for r in await conn.fetch(SQL["read_places_for_rebuild"])
@@ -803,7 +843,7 @@ class Rebuild:
             await self._stage("folding", snapshot)
             rows = 0
             if snapshot > 0:
-                ranges = plan_ranges(places, self.workers, snapshot)
+                ranges = plan_ranges(places, count, snapshot)
                 running = await pool()
                 rows += await running.fold(ranges, self.progress, holder.check)
             # Building the indexes of millions of rows may outlast FRONTLINE_DB_TIMEOUT,
@@ -857,6 +897,10 @@ class Rebuild:
                         rounds += 1
                     caught = final
                     caught_up = time.monotonic()
+                    # The rename needs both tables to itself: it waits for reads in flight,
+                    # and new reads queue behind it, appends behind the head lock: briefly.
+                    await conn.execute(SQL["set_local_lock_timeout"], str(SWAP_LOCK_TIMEOUT_MS))
+                    await conn.execute(SQL["lock_segments_for_swap"])
                     await self.swap(conn, transaction, final)
                     locked_seconds = time.monotonic() - lock_began
                     log.info(
@@ -869,12 +913,14 @@ class Rebuild:
                 except asyncpg.LockNotAvailableError:
                     await transaction.rollback()
                     if attempt == SWAP_ATTEMPTS:
-                        raise RebuildFailed(
+                        raise RebuildInterrupted(
                             "the rebuild could not swap its rows in: reads held the segments "
-                            f"table past the swap's lock timeout {SWAP_ATTEMPTS} times"
+                            f"table each of {SWAP_ATTEMPTS} times it tried (a long read, such "
+                            "as GET /v1/verify?projections=full, holds it to its end)"
                         ) from None
-                    log.warning("projections_rebuild_swap_waited", attempt=attempt)
-                    await asyncio.sleep(0.5 * attempt)
+                    pause = min(SWAP_BACKOFF[0] * 2 ** (attempt - 1), SWAP_BACKOFF[1])
+                    log.warning("projections_rebuild_swap_waited", attempt=attempt, pause=pause)
+                    await asyncio.sleep(pause)
                     continue
                 except BaseException:
                     with contextlib.suppress(asyncpg.PostgresError, asyncpg.InterfaceError):
@@ -933,12 +979,14 @@ class _LockHolder:
             try:
                 held = await self.conn.fetchval(SQL["read_rebuild_lock_held"])
             except (asyncpg.PostgresError, *UNAVAILABLE) as error:
-                raise RebuildFailed(
+                raise RebuildInterrupted(
                     "the rebuild lost its database session, and with it the lock that makes "
                     f"it the only one ({type(error).__name__}); its rows are let go"
                 ) from error
             if not held:
-                raise RebuildFailed("the rebuild no longer holds its lock; its rows are let go")
+                raise RebuildInterrupted(
+                    "the rebuild no longer holds its lock; its rows are let go"
+                )
 
 
 async def _empty_twin(conn: asyncpg.Connection) -> None:
@@ -984,8 +1032,17 @@ async def _touched(conn: asyncpg.Connection, after: int, upto: int) -> list[str]
 
 
 def workers_for(configured: int) -> int:
-    """Worker processes of a rebuild: the configured number, or one per core (0)."""
-    return configured if configured > 0 else max(len(os.sched_getaffinity(0)), 1)
+    """Worker processes of a rebuild: the configured number, or one per core (0), at most
+    MAX_WORKERS."""
+    wanted = configured if configured > 0 else max(len(os.sched_getaffinity(0)), 1)
+    return min(wanted, MAX_WORKERS)
+
+
+def worker_count(wanted: int, free_connections: int, spare: int) -> int:
+    """Worker processes for this rebuild: ``wanted``, at most MAX_WORKERS, and as many as
+    leave ``spare`` of the server's free connections to the service (at least one: a rebuild
+    that cannot connect its worker is interrupted, 503)."""
+    return max(1, min(wanted, MAX_WORKERS, free_connections - spare))
 
 
 if __name__ == "__main__":

@@ -42,6 +42,7 @@ from service.domain.policy import SERVED, Policy
 from service.domain.projection import PlaceFold
 from service.projections.rebuild import (
     SEGMENT_COLUMNS,
+    SPARE_CONNECTIONS,
     Observer,
     Rebuild,
     RebuildProgress,
@@ -142,6 +143,7 @@ class TimelineProjector:
         cache_events: int = 1_000_000,
         *,
         rebuild_workers: int = 0,
+        rebuild_spare: int = SPARE_CONNECTIONS,
         on_rebuild: Observer | None = None,
     ) -> None:
         self.policy = policy
@@ -150,6 +152,9 @@ class TimelineProjector:
         places are dropped first)."""
         self.rebuild_workers = rebuild_workers
         """Worker processes of a rebuild (0: one per core)."""
+        self.rebuild_spare = rebuild_spare
+        """Database connections a rebuild leaves free for the service's pool (fewer workers
+        when the server has fewer free)."""
         self.on_rebuild = on_rebuild
         """Told each stage of a rebuild, and awaited (logs; tests hold a rebuild open)."""
         self._cache: OrderedDict[str, _Held] = OrderedDict()
@@ -361,6 +366,7 @@ class TimelineProjector:
             keep_events=self.cache_events,
             swap=self._swap,
             observe=self.on_rebuild,
+            spare_connections=self.rebuild_spare,
         )
         self._progress = rebuild.progress
         task = asyncio.get_running_loop().create_task(rebuild.run(), name="projections-rebuild")

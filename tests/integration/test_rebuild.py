@@ -22,8 +22,9 @@ import asyncpg
 import pytest
 
 from service.api.problems import problem_of
-from service.domain.errors import RebuildFailed, RebuildUnderWay
+from service.domain.errors import RebuildFailed, RebuildInterrupted, RebuildUnderWay
 from service.domain.policy import SERVED
+from service.projections import rebuild
 from service.projections.rebuild import KEEP_FROM, RebuildProgress
 from service.projections.timelines import TimelineProjector, projection_state, stale_because
 from service.settings import Settings
@@ -244,10 +245,11 @@ async def test_a_worker_failing_mid_fold_fails_the_rebuild_cleanly(
 ) -> None:
     """Regression test (the old test failed at the policy check, before any lock or
     worker): one worker of two, mid-fold, is killed (SIGKILL, as the kernel's OOM killer
-    does) or fails (PostgreSQL refuses its rows); the other finishes its range. The rebuild
-    fails with RebuildFailed and answers a problem; ``segments`` and the projection state
-    are as they were, the twin is emptied of the rows the other worker wrote, no worker
-    process is left, the rebuild's lock is released, and the next rebuild runs."""
+    does: the rebuild is interrupted, 503 with Retry-After, it may succeed later) or fails
+    (PostgreSQL refuses its rows: the rebuild failed, 500); the other finishes its range.
+    ``segments`` and the projection state are as they were, the twin is emptied of the rows
+    the other worker wrote, no worker process is left, the rebuild's lock is released, and
+    the next rebuild runs."""
     store = EventStore(pool, TimelineProjector())
     await _many_events(store, owner, 1_300)
     before, state = await snapshot(owner), await projection_state(pool)
@@ -286,10 +288,17 @@ async def test_a_worker_failing_mid_fold_fails_the_rebuild_cleanly(
         error = await asyncio.wait_for(asyncio.gather(task, return_exceptions=True), 60)
     (failure,) = error
     assert isinstance(failure, RebuildFailed), failure
-    assert ("ended" if how == "killed" else "refused by the test") in str(failure)
     problem = problem_of(failure, "/v1/admin/rebuild", None)
-    assert problem.type.endswith("/rebuild-failed")
-    assert problem.status == 500
+    if how == "killed":
+        assert isinstance(failure, RebuildInterrupted)
+        assert "killed (SIGKILL" in str(failure)
+        assert (problem.status, failure.retry_after) == (503, 30)
+        assert problem.type.endswith("/rebuild-interrupted")
+    else:
+        assert not isinstance(failure, RebuildInterrupted)
+        assert "refused by the test" in str(failure)
+        assert problem.status == 500
+        assert problem.type.endswith("/rebuild-failed")
     assert _worker_pids() == []
     assert await snapshot(owner) == before
     assert await projection_state(pool) == state
@@ -413,6 +422,106 @@ async def test_a_rebuild_whose_session_ended_before_its_workers_started_writes_n
         await asyncio.gather(first, return_exceptions=True)
     assert await snapshot(owner) == before
     await check_history(owner, oracle, work.places)
+
+
+async def test_a_rebuild_without_connections_for_its_workers_is_interrupted(
+    settings: Settings, pool: asyncpg.Pool, owner: Conn
+) -> None:
+    """Regression test (a worker's TooManyConnectionsError failed the rebuild with a 500):
+    when the server has no connection left for the workers, the rebuild is interrupted
+    (503, Retry-After), the served rows untouched and no worker left; with connections
+    free again, it runs."""
+    store = EventStore(pool, TimelineProjector())
+    await _append_some(Oracle(), store, Workload.of(RandomPick(random.Random(7)), 4, 3), owner, 4)
+    before = await snapshot(owner)
+    gate = Gate("folding")
+    task = TimelineProjector(rebuild_workers=2, on_rebuild=gate).start_rebuild(
+        Connector.of(settings)
+    )
+    fillers: list[Conn] = []
+    try:
+        await gate.at("folding")  # its own session is open; its workers are not started
+        # Every connection the server has left (those reserved for superusers included:
+        # the tests log in as one), taken.
+        while True:
+            try:
+                fillers.append(await asyncpg.connect(settings.migrate_database_url))
+            except asyncpg.TooManyConnectionsError:
+                break
+        gate.release("folding")
+        with pytest.raises(RebuildInterrupted, match="TooManyConnectionsError") as raised:
+            await asyncio.wait_for(task, 60)
+    finally:
+        gate.release_all()
+        await asyncio.gather(*(f.close() for f in fillers))
+        await asyncio.gather(task, return_exceptions=True)
+    assert problem_of(raised.value, "/v1/admin/rebuild", None).status == 503
+    assert _worker_pids() == []
+    assert await snapshot(owner) == before
+    assert (await TimelineProjector().rebuild(Connector.of(settings))).rows == len(before)
+
+
+async def test_the_swap_waits_briefly_for_reads_and_tries_again_without_the_head_lock(
+    settings: Settings, pool: asyncpg.Pool, owner: Conn
+) -> None:
+    """Regression test (the swap waited up to 2 s for reads in flight while holding the
+    head lock, 5 times: appends waited, and every new read queued behind it): while a long
+    read holds ``segments``, reads and appends keep answering within a fraction of a
+    second as the swap tries, lets go and tries again; once the read ends, the swap
+    succeeds and the rows are exact."""
+    gate = Gate("swapping")
+    projector = TimelineProjector(rebuild_workers=1, on_rebuild=gate)
+    store = EventStore(pool, projector)
+    work = Workload.of(RandomPick(random.Random(13)), 8, 3)
+    oracle = Oracle()
+    await _append_some(oracle, store, work, owner, 8)
+    task = projector.start_rebuild(Connector.of(settings))
+    reader = await asyncpg.connect(settings.migrate_database_url)
+    slowest = 0.0
+    try:
+        await gate.at("swapping")
+        async with reader.transaction():
+            await reader.fetchval("SELECT count(*) FROM segments")  # held to the end
+            gate.release("swapping")
+            ends = asyncio.get_running_loop().time() + 3.0
+            while asyncio.get_running_loop().time() < ends:
+                began = asyncio.get_running_loop().time()
+                await pool.fetchval("SELECT count(*) FROM segments")
+                assert await oracle.append(store, [work.new()]) is not None
+                slowest = max(slowest, asyncio.get_running_loop().time() - began)
+                await asyncio.sleep(0.05)
+            assert not task.done()
+    finally:
+        await reader.close()
+        gate.release_all()
+    report = await asyncio.wait_for(task, 60)
+    assert slowest < 0.5, f"a read and an append took {slowest:.2f} s during the swap's tries"
+    assert report.position == (await store.head())[0]
+    await check_history(owner, oracle, work.places)
+
+
+async def test_a_swap_that_reads_keep_out_interrupts_the_rebuild(
+    settings: Settings, pool: asyncpg.Pool, owner: Conn, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Regression test (after its full fold, a rebuild whose swap a long read kept out
+    ended in a 500): when reads hold ``segments`` through every try, the rebuild is
+    interrupted (503, Retry-After: it may succeed later), the served rows untouched and
+    the twin emptied."""
+    monkeypatch.setattr(rebuild, "SWAP_ATTEMPTS", 3)
+    store = EventStore(pool, TimelineProjector())
+    await _append_some(Oracle(), store, Workload.of(RandomPick(random.Random(9)), 4, 3), owner, 4)
+    before = await snapshot(owner)
+    reader = await asyncpg.connect(settings.migrate_database_url)
+    try:
+        async with reader.transaction():
+            await reader.fetchval("SELECT count(*) FROM segments")
+            with pytest.raises(RebuildInterrupted, match="could not swap") as raised:
+                await TimelineProjector(rebuild_workers=1).rebuild(Connector.of(settings))
+    finally:
+        await reader.close()
+    assert problem_of(raised.value, "/v1/admin/rebuild", None).status == 503
+    assert await snapshot(owner) == before
+    assert await owner.fetchval("SELECT count(*) FROM segments_next") == 0
 
 
 async def test_a_rebuild_with_a_policy_its_workers_do_not_know_is_refused_at_once(

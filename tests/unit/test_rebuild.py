@@ -17,6 +17,7 @@ from service.domain.bitemporal import OpenRows, history
 from service.domain.policy import SERVED
 from service.domain.projection import PlaceFold
 from service.projections.rebuild import (
+    MAX_WORKERS,
     MIN_RANGE_EVENTS,
     RANGES_PER_WORKER,
     CatchUp,
@@ -27,6 +28,8 @@ from service.projections.rebuild import (
     plan_ranges,
     policy_named,
     replay,
+    worker_count,
+    workers_for,
 )
 from service.projections.timelines import TimelineProjector, _Held
 from service.store.db import Connector
@@ -181,3 +184,18 @@ async def test_a_worker_that_cannot_be_told_how_to_start_is_ended(
         await _Process.start(start)
     (process,) = started
     assert process.returncode is not None, "the worker process still runs"
+
+
+def test_a_rebuild_has_at_most_eight_workers_and_leaves_connections_to_the_service() -> None:
+    """Regression test (one worker per core, whatever the cores and the connections left:
+    a 64-core machine opened 64 connections, and a worker's TooManyConnectionsError failed
+    the rebuild): at most MAX_WORKERS, and no more than leave the spare connections free;
+    always one."""
+    assert MAX_WORKERS == 8
+    assert workers_for(64) == 8
+    assert workers_for(3) == 3
+    assert 1 <= workers_for(0) <= 8
+    assert worker_count(8, free_connections=100, spare=10) == 8
+    assert worker_count(8, free_connections=14, spare=10) == 4
+    assert worker_count(8, free_connections=5, spare=10) == 1
+    assert worker_count(2, free_connections=100, spare=10) == 2
