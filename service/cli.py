@@ -29,11 +29,12 @@ from service.domain.errors import FrontlineError
 from service.domain.export import content_etag, log_etag
 from service.domain.interop.formats import READERS, read_all
 from service.domain.interop.rows import SourceRow
+from service.domain.policy import SERVED
 from service.domain.validation import MAX_DEPTH, too_deep
 from service.logging import configure_logging
 from service.progress import Progress
 from service.projections.reads import FrontReader, StateQuery
-from service.projections.timelines import TimelineProjector, stale_because
+from service.projections.timelines import TimelineProjector, projection_state, stale_because
 from service.settings import Settings, SettingsError, load_signing_key
 from service.store import migrate
 from service.store.appender import import_ndjson, split_lines
@@ -92,15 +93,23 @@ def _projector(settings: Settings) -> TimelineProjector:
 def _migrate(settings: Settings) -> None:
     """Migrate to head, then say whether the stored projections are stale.
 
-    Stale rows (another policy's, or behind the log) are not rebuilt here: ``frontline
+    Stale rows (an older policy's, or behind the log) are not rebuilt here: ``frontline
     serve`` rebuilds them in the background at start-up while it serves (or run
-    ``frontline rebuild``).
+    ``frontline rebuild``). Rows of a policy this code does not know to be older are left to
+    ``frontline rebuild``.
     """
     assert settings.migrate_database_url is not None  # resolve_urls fills it
     migrate.upgrade(settings.migrate_database_url, "head", settings.db_role)
     if settings.projections:
-        why = asyncio.run(_stale(settings))
-        if why is not None:
+        why, by_itself = asyncio.run(_stale(settings))
+        if why is not None and not by_itself:
+            log.warning("projections_stale", reason=why)
+            sys.stderr.write(
+                f"frontline: {why}.\n"
+                "  `frontline serve` leaves them (and is not ready); run `frontline rebuild` "
+                "to serve this code's policy.\n"
+            )
+        elif why is not None:
             log.warning("projections_stale", reason=why)
             sys.stderr.write(
                 f"frontline: {why}: the projections are stale and need a rebuild.\n"
@@ -111,10 +120,13 @@ def _migrate(settings: Settings) -> None:
             )
 
 
-async def _stale(settings: Settings) -> str | None:
+async def _stale(settings: Settings) -> tuple[str | None, bool]:
+    """Why the projections are stale (None: they are not), and whether ``frontline serve``
+    rebuilds them by itself."""
     pool = await create_pool(settings)
     try:
-        return await stale_because(pool)
+        why = await stale_because(pool)
+        return why, (await projection_state(pool)).rebuilt_by_itself(SERVED)
     finally:
         await pool.close()
 

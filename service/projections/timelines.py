@@ -38,7 +38,7 @@ import structlog
 from contracts.events import Event, event_decoder
 from service.domain.bitemporal import OpenRows, SegmentRow, changes, rows_of
 from service.domain.errors import RebuildUnderWay
-from service.domain.policy import SERVED, Policy
+from service.domain.policy import SERVED, Policy, superseded
 from service.domain.projection import PlaceFold
 from service.projections.rebuild import (
     SEGMENT_COLUMNS,
@@ -73,6 +73,26 @@ class ProjectionState:
         """Whether the rows were made by this policy."""
         return (self.policy, self.policy_version) == (policy.name, policy.version)
 
+    def rebuilt_by_itself(self, policy: Policy) -> bool:
+        """Whether a process serving ``policy`` rebuilds these rows at start-up: when they
+        are its policy's (behind the log), or a policy it knows to be older. Rows of a
+        policy it does not know may be a later version's (a rolling deploy): it leaves them
+        to a rebuild asked for by hand, and is not ready meanwhile."""
+        return self.follows(policy) or superseded(self.policy, self.policy_version, policy)
+
+    def other_policy(self, policy: Policy) -> str:
+        """Why rows of another policy than ``policy`` are stale, and whether they are older."""
+        said = (
+            f"the projections hold rows of {self.policy} (version {self.policy_version}); "
+            f"this code serves {policy.name} (version {policy.version})"
+        )
+        if superseded(self.policy, self.policy_version, policy):
+            return said
+        return (
+            f"{said}, and does not know {self.policy} to be older (a later version of the "
+            "service may have made them), so it does not rebuild them by itself"
+        )
+
 
 async def projection_state(pool: asyncpg.Pool | Connection) -> ProjectionState:
     """The projections' policy and the position they have reached."""
@@ -102,11 +122,7 @@ async def stale_because(pool: asyncpg.Pool, policy: Policy = SERVED) -> str | No
                 log.info("projections_adopted_policy", policy=policy.name)
                 return None
     if not state.follows(policy):
-        return (
-            f"the projections hold rows of {state.policy} (version {state.policy_version}) up "
-            f"to position {state.position}; this code serves {policy.name} (version "
-            f"{policy.version})"
-        )
+        return f"{state.other_policy(policy)} (their rows reach position {state.position})"
     return f"the projections stop at position {state.position} and the log at {head}"
 
 

@@ -20,6 +20,7 @@ import asyncpg
 import httpx
 import pytest
 import uvicorn
+from structlog.testing import capture_logs
 
 from service.app import create_app
 from service.domain.policy import SERVED
@@ -256,6 +257,39 @@ async def test_rows_of_another_policy_are_rebuilt_at_start_while_serving(
         rebuilt = await rows(owner)
         assert (await client.post("/v1/admin/rebuild")).status_code == 200
         assert await rows(owner) == rebuilt
+
+
+async def test_rows_of_a_policy_not_known_to_be_older_are_not_rebuilt_at_start(
+    settings: Settings, admin_key: str, owner: asyncpg.Connection
+) -> None:
+    """Regression test (a process that found another policy's rows rebuilt them to its
+    own: during a rolling deploy, an old instance restarting rebuilt the new policy's rows
+    back to the old one): rows of a policy this code does not know to be older (here a
+    later version of the served one) are left as they are at start-up, with a log line;
+    /ready is 503 naming that policy and saying to rebuild by hand; answers name it; POST
+    /v1/admin/rebuild still rebuilds them to the served policy."""
+    async with serving(settings, admin_key, None) as served:
+        for e in _some_events():
+            await post(served.client, e)
+    await owner.execute("UPDATE projection_state SET policy_version = $1", SERVED.version + 1)
+    old = await rows(owner)
+    with capture_logs() as logs:
+        async with serving(settings, admin_key, None) as served:
+            client = served.client
+            assert served.projector.rebuilding is None
+            await asyncio.sleep(0.5)
+            assert await rows(owner) == old
+            ready = assert_problem(await quick(client.get("/ready")), 503)
+            assert f"version {SERVED.version + 1}" in ready["detail"]
+            assert "does not know" in ready["detail"]
+            assert "frontline rebuild" in ready["detail"]
+            assert (await state(client))["frame"]["policy_version"] == SERVED.version + 1
+            response = await client.post("/v1/admin/rebuild")
+            assert response.status_code == 200, response.text
+            assert (await quick(client.get("/ready"))).status_code == 200
+    events = [entry["event"] for entry in logs]
+    assert "projections_policy_unknown_not_rebuilt" in events
+    assert "projections_stale_rebuilding" not in events
 
 
 async def test_a_service_told_not_to_rebuild_serves_stale_rows_honestly(

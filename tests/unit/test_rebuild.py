@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 
 from contracts.events import Event
 from service.domain.bitemporal import OpenRows, history
-from service.domain.policy import SERVED
+from service.domain.policy import SERVED, superseded
 from service.domain.projection import PlaceFold
 from service.projections.rebuild import (
     MAX_WORKERS,
@@ -199,3 +199,15 @@ def test_a_rebuild_has_at_most_eight_workers_and_leaves_connections_to_the_servi
     assert worker_count(8, free_connections=14, spare=10) == 4
     assert worker_count(8, free_connections=5, spare=10) == 1
     assert worker_count(2, free_connections=100, spare=10) == 2
+
+
+def test_only_rows_of_a_policy_known_to_be_older_are_superseded() -> None:
+    """A retired policy (any version) and an earlier version of the served one are older
+    than the served policy; the served policy itself, a later version of it and a policy
+    this code never heard of are not (they may be a later service version's)."""
+    assert superseded("credibility-v1", 1)
+    assert superseded("credibility-v1", 7)
+    assert superseded(SERVED.name, SERVED.version - 1)
+    assert not superseded(SERVED.name, SERVED.version)
+    assert not superseded(SERVED.name, SERVED.version + 1)
+    assert not superseded("credibility-v3", 1)
