@@ -311,14 +311,13 @@ def _stop_on_signals() -> None:
 def cmd_serve(args: argparse.Namespace) -> int:
     """Serve the API (migrating first on the embedded database, or with --migrate).
 
-    SIGTERM and SIGINT both stop it cleanly: uvicorn finishes the requests in flight, the
-    app's lifespan closes the pool, and the embedded PostgreSQL stops if this process
-    started it; the exit status is 0.
+    SIGTERM and SIGINT both stop it cleanly: uvicorn finishes the requests in flight (a
+    rebuild in flight is cancelled at once, its request answering 503), the app's lifespan
+    closes the pool, and the embedded PostgreSQL stops if this process started it; the exit
+    status is 0.
     """
-    import uvicorn
-
     from service.app import create_app
-    from service.server import server_config
+    from service.server import Server, server_config
 
     env = Settings.from_env(data_dir=args.data_dir)
     embedded = env.database_url is None
@@ -336,7 +335,11 @@ def cmd_serve(args: argparse.Namespace) -> int:
         warn_if_exposed(settings)
         log.info("serving", url=f"http://{settings.host}:{settings.port}", embedded=embedded)
         tune_gc()
-        uvicorn.Server(server_config(create_app(settings), settings)).run()
+        projector = _projector(settings)
+        app = create_app(settings, projector=projector)
+        # A rebuild in flight is cancelled when the shutdown starts (its request answers
+        # 503), not awaited to its end with the other requests.
+        Server(server_config(app, settings), on_stop=projector.cancel_rebuild).run()
     except _Stop as stop:
         log.info("sys_shutdown", signal=str(stop))
     finally:

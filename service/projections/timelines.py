@@ -37,7 +37,7 @@ import structlog
 
 from contracts.events import Event, event_decoder
 from service.domain.bitemporal import OpenRows, SegmentRow, changes, rows_of
-from service.domain.errors import RebuildUnderWay
+from service.domain.errors import RebuildInterrupted, RebuildUnderWay
 from service.domain.policy import SERVED, Policy, superseded
 from service.domain.projection import PlaceFold
 from service.projections.rebuild import (
@@ -421,9 +421,20 @@ class TimelineProjector:
 
         Readers see the old rows until the swap, appends made meanwhile are in the new
         rows, and the result is the same rows, bit for bit, as a rebuild with nothing
-        appended during it. RebuildUnderWay when another runs.
+        appended during it. RebuildUnderWay when another runs; RebuildInterrupted when the
+        rebuild is cancelled (the service stops) while the caller waits for it.
         """
-        return await asyncio.shield(self.start_rebuild(connector))
+        task = self.start_rebuild(connector)
+        try:
+            return await asyncio.shield(task)
+        except asyncio.CancelledError:
+            waiting = asyncio.current_task()
+            if task.cancelled() and (waiting is None or waiting.cancelling() == 0):
+                raise RebuildInterrupted(
+                    "the service is stopping: the rebuild was cancelled (the served rows are "
+                    "untouched); ask again once it is back"
+                ) from None
+            raise  # the caller itself was cancelled: the rebuild goes on
 
     async def cancel_rebuild(self) -> None:
         """Stop this process's rebuild, if one runs (on shutdown); the rows stay as they were."""

@@ -26,6 +26,7 @@ from service.app import create_app
 from service.domain.policy import SERVED
 from service.projections.reads import FrontReader
 from service.projections.timelines import TimelineProjector
+from service.server import Server
 from service.settings import Settings
 from service.store.db import Connector
 from tests.api.conftest import assert_problem
@@ -377,3 +378,56 @@ async def test_an_answer_read_across_a_swap_names_the_policy_of_its_rows(
         assert response.status_code == 200, response.text
         assert swapped
         assert response.json()["frame"]["policy"] == SERVED.name
+
+
+async def test_a_stop_cancels_a_rebuild_in_flight_and_its_request_answers_503(
+    settings: Settings, admin_key: str, owner: asyncpg.Connection
+) -> None:
+    """Regression test (uvicorn waited for every request in flight before the lifespan
+    cancelled the rebuild, so a SIGTERM waited for a whole admin rebuild and ``docker
+    stop`` ended in SIGKILL): the server as ``frontline serve`` runs it (``Server`` with
+    the projector's ``cancel_rebuild`` as ``on_stop``), told to stop (as SIGTERM does)
+    while POST /v1/admin/rebuild is held mid-fold, stops within seconds; the request
+    answers 503 ``rebuild-interrupted`` with Retry-After; the served rows are untouched,
+    the twin empty and no rebuild lock is left."""
+    async with serving(settings, admin_key, None) as served:
+        for e in _some_events():
+            await post(served.client, e)
+    before = await rows(owner)
+    gate = Gate("folding")  # never released: only the stop ends the rebuild
+    projector = TimelineProjector(rebuild_workers=1, on_rebuild=gate)
+    app = create_app(settings, projector=projector)
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    server = Server(
+        uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None, access_log=False),
+        on_stop=projector.cancel_rebuild,
+    )
+    task = asyncio.create_task(server.serve())
+    while not server.started:  # noqa: ASYNC110 (uvicorn offers a flag, not an event)
+        await asyncio.sleep(0.02)
+    try:
+        async with httpx.AsyncClient(
+            base_url=f"http://127.0.0.1:{port}",
+            headers={"authorization": f"Bearer {admin_key}"},
+            timeout=60,
+        ) as client:
+            rebuild = asyncio.ensure_future(client.post("/v1/admin/rebuild"))
+            await gate.at("folding")
+            server.should_exit = True  # what uvicorn's SIGTERM handler does
+            await asyncio.wait_for(asyncio.shield(task), 15)
+            response = await asyncio.wait_for(rebuild, 5)
+    finally:
+        gate.release_all()
+        server.should_exit = True
+        await task
+    body = assert_problem(response, 503)
+    assert body["type"].endswith("/rebuild-interrupted")
+    assert "stopping" in body["detail"]
+    assert response.headers["retry-after"] == "30"
+    assert await rows(owner) == before
+    assert await owner.fetchval("SELECT count(*) FROM segments_next") == 0
+    assert not await owner.fetchval(
+        "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND classid = 1718775662"
+    )
