@@ -974,7 +974,7 @@ class _LockHolder:
         self.turn = asyncio.Lock()
 
     async def check(self) -> None:
-        """RebuildFailed when the session ended or no longer holds the lock."""
+        """RebuildInterrupted when the session ended or no longer holds the lock."""
         async with self.turn:
             try:
                 held = await self.conn.fetchval(SQL["read_rebuild_lock_held"])

@@ -434,6 +434,12 @@ async def test_a_rebuild_without_connections_for_its_workers_is_interrupted(
     store = EventStore(pool, TimelineProjector())
     await _append_some(Oracle(), store, Workload.of(RandomPick(random.Random(7)), 4, 3), owner, 4)
     before = await snapshot(owner)
+    # The service role counts the server's sessions as its owner does (those of other roles
+    # included), so the worker cap sees the connections really free.
+    async with pool.acquire() as conn:
+        assert await conn.fetchval(SQL["read_free_connections"]) == await owner.fetchval(
+            SQL["read_free_connections"]
+        )
     gate = Gate("folding")
     task = TimelineProjector(rebuild_workers=2, on_rebuild=gate).start_rebuild(
         Connector.of(settings)
