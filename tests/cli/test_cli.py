@@ -9,6 +9,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.request
 from pathlib import Path
@@ -365,6 +366,10 @@ def test_serve_rebuilds_stale_projections_at_start_while_serving(
         stderr=subprocess.PIPE,
         text=True,
     )
+    lines: list[str] = []
+    assert server.stderr is not None
+    reader = threading.Thread(target=lambda: lines.extend(server.stderr or ()), daemon=True)
+    reader.start()
     try:
         status = 0
         for _ in range(300):
@@ -376,11 +381,19 @@ def test_serve_rebuilds_stale_projections_at_start_while_serving(
                 pass
             time.sleep(0.2)
         assert status == 200
+        # /ready turns 200 at the swap; the rebuild then empties the twin and stops its
+        # workers before it reports: a stop signal before that cancels the rest of it.
+        for _ in range(300):
+            if any('"projections_rebuilt"' in line for line in list(lines)):
+                break
+            time.sleep(0.2)
     finally:
         server.send_signal(signal.SIGINT)
-        _, stderr = server.communicate(timeout=60)
+        server.wait(timeout=60)
+        reader.join(timeout=10)
+        server.stderr.close()
     assert asyncio.run(_projection(fresh_db)) == (SERVED.name, 4)
-    logged = [json.loads(line) for line in stderr.splitlines() if line.startswith("{")]
+    logged = [json.loads(line) for line in lines if line.startswith("{")]
     events_logged = [line.get("event") for line in logged]
     assert "projections_stale_rebuilding" in events_logged
     assert "projections_rebuilt" in events_logged
