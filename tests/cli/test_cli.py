@@ -9,7 +9,6 @@ import signal
 import socket
 import subprocess
 import sys
-import threading
 import time
 import urllib.request
 from pathlib import Path
@@ -20,6 +19,7 @@ import pytest
 from service.domain.audit import Head, SigningKey
 from service.domain.policy import SERVED
 from service.store.db import embedded_running, stop_embedded
+from service.store.queries import SQL
 from tests.payloads import at_place, event_json
 
 FRONTLINE = [sys.executable, "-m", "service.cli"]
@@ -299,6 +299,15 @@ async def test_import_rejects_a_line_with_a_lone_surrogate_naming_the_field(
     assert await _count(fresh_db) == 2
 
 
+async def _rebuild_running(url: str) -> bool:
+    """Whether a session holds the rebuild's lock."""
+    conn = await asyncpg.connect(url)
+    try:
+        return bool(await conn.fetchval(SQL["read_rebuild_running"]))
+    finally:
+        await conn.close()
+
+
 async def _projection(url: str) -> tuple[str, int]:
     conn = await asyncpg.connect(url)
     try:
@@ -312,7 +321,7 @@ async def _projection(url: str) -> tuple[str, int]:
 async def test_migrate_says_stale_projections_need_a_rebuild_and_rebuild_brings_them(
     fresh_db: str, tmp_path: Path
 ) -> None:
-    """`frontline migrate` on a database whose projection holds another policy's rows
+    """`frontline migrate` on a database whose projection holds an older policy's rows
     says, in words, that they are stale, that `frontline serve` rebuilds them at start-up
     while serving and that `frontline rebuild` does it now, and leaves them; `frontline
     rebuild` then brings them to the served policy up to the head and says what it did."""
@@ -323,12 +332,12 @@ async def test_migrate_says_stale_projections_need_a_rebuild_and_rebuild_brings_
     await _make_stale(fresh_db)
     migrated = _run(["migrate"], env)
     assert migrated.returncode == 0, migrated.stderr
-    assert "rows of credibility-v0" in migrated.stderr
+    assert "rows of credibility-v1" in migrated.stderr
     assert f"this code serves {SERVED.name}" in migrated.stderr
     assert "stale and need a rebuild" in migrated.stderr
     assert "`frontline serve`" in migrated.stderr
     assert "`frontline rebuild`" in migrated.stderr
-    assert await _projection(fresh_db) == ("credibility-v0", 3)
+    assert await _projection(fresh_db) == ("credibility-v1", 3)
 
     rebuilt = _run(["rebuild"], env)
     assert rebuilt.returncode == 0, rebuilt.stderr
@@ -342,7 +351,7 @@ async def test_migrate_says_stale_projections_need_a_rebuild_and_rebuild_brings_
 async def _make_stale(url: str) -> None:
     conn = await asyncpg.connect(url)
     try:
-        await conn.execute("UPDATE projection_state SET policy = 'credibility-v0'")
+        await conn.execute("UPDATE projection_state SET policy = 'credibility-v1'")
     finally:
         await conn.close()
 
@@ -366,10 +375,6 @@ def test_serve_rebuilds_stale_projections_at_start_while_serving(
         stderr=subprocess.PIPE,
         text=True,
     )
-    lines: list[str] = []
-    assert server.stderr is not None
-    reader = threading.Thread(target=lambda: lines.extend(server.stderr or ()), daemon=True)
-    reader.start()
     try:
         status = 0
         for _ in range(300):
@@ -381,19 +386,17 @@ def test_serve_rebuilds_stale_projections_at_start_while_serving(
                 pass
             time.sleep(0.2)
         assert status == 200
-        # /ready turns 200 at the swap; the rebuild then empties the twin and stops its
-        # workers before it reports: a stop signal before that cancels the rest of it.
+        # /ready turns 200 at the swap; the rebuild then stops its workers and lets go of its
+        # lock: stopped before that, it would be cancelled (and say so) after its swap.
         for _ in range(300):
-            if any('"projections_rebuilt"' in line for line in list(lines)):
+            if not asyncio.run(_rebuild_running(fresh_db)):
                 break
-            time.sleep(0.2)
+            time.sleep(0.1)
     finally:
         server.send_signal(signal.SIGINT)
-        server.wait(timeout=60)
-        reader.join(timeout=10)
-        server.stderr.close()
+        _, stderr = server.communicate(timeout=60)
     assert asyncio.run(_projection(fresh_db)) == (SERVED.name, 4)
-    logged = [json.loads(line) for line in lines if line.startswith("{")]
+    logged = [json.loads(line) for line in stderr.splitlines() if line.startswith("{")]
     events_logged = [line.get("event") for line in logged]
     assert "projections_stale_rebuilding" in events_logged
     assert "projections_rebuilt" in events_logged
