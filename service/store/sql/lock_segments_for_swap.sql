@@ -1,0 +1,6 @@
+-- Both tables the swap renames, to this transaction alone, before the swap's function runs
+-- (its own lock_timeout is 2 s: it waits for nothing once these are held). Taken under the
+-- head lock with a short lock_timeout (set_local_lock_timeout.sql): reads in flight make it
+-- fail fast, and the rebuild lets go of everything and tries again later, instead of
+-- holding appends and queueing every new read behind it while they finish.
+LOCK TABLE segments, segments_next IN ACCESS EXCLUSIVE MODE
