@@ -41,7 +41,6 @@ from service.domain.errors import RebuildUnderWay
 from service.domain.policy import SERVED, Policy
 from service.domain.projection import PlaceFold
 from service.projections.rebuild import (
-    SEGMENT_COLUMNS,
     Observer,
     Rebuild,
     RebuildProgress,
@@ -92,14 +91,9 @@ async def stale_because(pool: asyncpg.Pool, policy: Policy = SERVED) -> str | No
     head = row["position"]
     if state.follows(policy) and state.position == head:
         return None
-    if head == 0:
-        async with pool.acquire() as conn, conn.transaction():
-            locked = await conn.fetchrow(SQL["lock_head"])
-            assert locked is not None  # the migration inserts the head row
-            if locked["position"] == 0:
-                await conn.execute(SQL["move_projection"], 0, policy.name, policy.version)
-                log.info("projections_adopted_policy", policy=policy.name)
-                return None
+    if head == 0 and await pool.fetchval(SQL["adopt_policy"], policy.name, policy.version):
+        log.info("projections_adopted_policy", policy=policy.name)
+        return None
     if not state.follows(policy):
         return (
             f"the projections hold rows of {state.policy} (version {state.policy_version}) up "
@@ -192,20 +186,13 @@ class TimelineProjector:
         written when the rows are stale (see the module's docstring).
         """
         before = commit_position - sum(len(events) for events in added.values())
-        moved = await conn.execute(
-            SQL["move_projection_in_step"],
-            commit_position,
-            before,
-            self.policy.name,
-            self.policy.version,
-        )
-        if moved != "UPDATE 1":
-            if self._in_step:
-                log.warning("projections_stale_appends_not_projected", position=commit_position)
-                self._in_step = False
+        if not self._in_step and not await conn.fetchval(
+            SQL["in_step"], before, self.policy.name, self.policy.version
+        ):
+            # Still stale: no fold (nothing would be written); only a rebuild brings the
+            # rows back.
             self.forget()
             return
-        self._in_step = True
         places = sorted(versions)
         writes = _Writes()
         behind: list[str] = []
@@ -218,16 +205,25 @@ class TimelineProjector:
             self._fold(place, entry, new, versions[place], commit_position, writes)
         if behind:
             await self._catch_up(conn, behind, versions, commit_position, writes)
-        if writes.close_starts:
-            await conn.execute(
-                SQL["close_segments"], commit_position, writes.close_places, writes.close_starts
-            )
-        if writes.inserts:
-            await conn.copy_records_to_table(
-                "segments",
-                records=[_record(row, commit_position, None) for row in writes.inserts],
-                columns=SEGMENT_COLUMNS,
-            )
+        # One round trip: the function moves the projection only if it was in step, and
+        # writes the rows only then.
+        projected = await conn.fetchval(
+            SQL["project_commit"],
+            commit_position,
+            before,
+            self.policy.name,
+            self.policy.version,
+            writes.close_places,
+            writes.close_starts,
+            *_columns(writes.inserts),
+        )
+        if not projected:
+            if self._in_step:
+                log.warning("projections_stale_appends_not_projected", position=commit_position)
+                self._in_step = False
+            self.forget()
+            return
+        self._in_step = True
         self._evict(places)
 
     def _fold(
@@ -417,9 +413,8 @@ class TimelineProjector:
         tables, move the projection, commit, and forget the fold cache, all while holding
         the cache's lock (taken after the head lock, as appenders take them)."""
         async with self._lock:
-            await conn.execute(SQL["swap_segments"])
             await conn.execute(
-                SQL["move_projection"], position, self.policy.name, self.policy.version
+                SQL["swap_segments"], position, self.policy.name, self.policy.version
             )
             await transaction.commit()
             self.forget()
@@ -433,11 +428,18 @@ async def _free_gradually(entries: OrderedDict[str, _Held]) -> None:
         await asyncio.sleep(0)
 
 
-def _record(row: SegmentRow, known_from: int, known_to: int | None) -> tuple[object, ...]:
-    return (
-        row.place_id, row.valid_from, row.valid_to, known_from, known_to, row.controller,
-        row.status, row.status_by, row.disputed, row.confidence, row.basis, row.body.decode(),
-    )  # fmt: skip
+def _columns(rows: Sequence[SegmentRow]) -> list[list[object]]:
+    """New rows as the column arrays ``frontline_project_commit`` unnests (the columns of
+    ``segments`` but the known range, which the commit sets)."""
+    columns: list[list[object]] = [[] for _ in range(10)]
+    for row in rows:
+        values = (
+            row.place_id, row.valid_from, row.valid_to, row.controller, row.status,
+            row.status_by, row.disputed, row.confidence, row.basis, row.body.decode(),
+        )  # fmt: skip
+        for column, value in zip(columns, values, strict=True):
+            column.append(value)
+    return columns
 
 
 class ProjectionSession:

@@ -268,12 +268,11 @@ async def test_the_first_commit_adopts_the_served_policy(pool: asyncpg.Pool, own
 
 
 async def test_an_empty_log_adopts_the_served_policy_without_a_rebuild(
-    pool: asyncpg.Pool,
+    pool: asyncpg.Pool, owner: Conn
 ) -> None:
     """With nothing in the log there is nothing to rebuild: a projection state naming
     another policy is moved to the served one on the spot."""
-    async with pool.acquire() as conn:
-        await conn.execute(SQL["move_projection"], 0, "credibility-v0", 1)
+    await owner.execute("UPDATE projection_state SET policy = 'credibility-v0'")
     assert await stale_because(pool) is None
     assert (await projection_state(pool)).follows(SERVED)
 
@@ -303,7 +302,7 @@ async def test_statements_prepared_before_the_swap_read_the_new_table(
         assert [r["body"] for r in await prepared.fetch("sy-x", 1)] == [body % 1]
         async with pool.acquire() as other, other.transaction():
             await other.fetchrow(SQL["lock_head"])
-            await other.execute(SQL["swap_segments"])
+            await other.execute(SQL["swap_segments"], 0, SERVED.name, SERVED.version)
         assert [r["body"] for r in await conn.fetch(query, "sy-x", 1)] == [body % 2]
         assert [r["body"] for r in await prepared.fetch("sy-x", 1)] == [body % 2]
     indexes = await owner.fetch(
@@ -338,7 +337,7 @@ async def test_only_the_service_role_may_clear_or_swap_and_it_owns_neither_table
         await conn.execute(SQL["clear_segments_next"])
         with pytest.raises(asyncpg.ObjectNotInPrerequisiteStateError, match="not indexed"):
             async with conn.transaction():
-                await conn.execute(SQL["swap_segments"])
+                await conn.execute(SQL["swap_segments"], 0, SERVED.name, SERVED.version)
         await conn.execute(SQL["index_segments_next"])
     definers = await owner.fetch(
         "SELECT proname, prosecdef, proconfig FROM pg_proc WHERE proname LIKE 'frontline_%seg%'"
@@ -348,7 +347,7 @@ async def test_only_the_service_role_may_clear_or_swap_and_it_owns_neither_table
         "frontline_index_segments_next": True,
         "frontline_swap_segments": True,
     }
-    assert all("search_path=pg_catalog, public" in r["proconfig"] for r in definers)
+    assert all("search_path=pg_catalog, public, pg_temp" in r["proconfig"] for r in definers)
     await owner.execute(
         "DO $$ BEGIN IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'frontline_stranger') "
         "THEN CREATE ROLE frontline_stranger NOLOGIN; END IF; END $$"
@@ -356,7 +355,7 @@ async def test_only_the_service_role_may_clear_or_swap_and_it_owns_neither_table
     for function in (
         "frontline_clear_segments_next()",
         "frontline_index_segments_next()",
-        "frontline_swap_segments()",
+        "frontline_swap_segments(bigint, text, integer)",
     ):
         assert not await owner.fetchval(
             "SELECT has_function_privilege('frontline_stranger', $1, 'EXECUTE')", function
