@@ -18,10 +18,17 @@ import pytest
 
 from service.domain.audit import Head, SigningKey
 from service.domain.policy import SERVED
-from service.store.db import EMBEDDED_LOGIN, embedded_running, start_embedded, stop_embedded
+from service.store.db import EMBEDDED_LOGIN, embedded_running, stop_embedded
 from tests.payloads import at_place, event_json
 
 FRONTLINE = [sys.executable, "-m", "service.cli"]
+
+
+def _superuser_url(data: Path) -> str:
+    """The superuser's URL of the embedded server running in ``data`` (its socket folder and
+    port, read from postmaster.pid as PostgreSQL writes it)."""
+    lines = (data / "pg" / "postmaster.pid").read_text().splitlines()
+    return f"postgresql://postgres@/postgres?host={lines[4]}&port={lines[3]}"
 
 
 async def _service_logins(url: str) -> list[tuple[str, bool]]:
@@ -269,7 +276,7 @@ def test_serve_on_the_embedded_database(tmp_path: Path, stop: signal.Signals) ->
         assert status == 200
         assert len(page["events"]) == 5  # type: ignore[arg-type]
         assert embedded_running(data)
-        logins = asyncio.run(_service_logins(start_embedded(data)))  # the running server's URL
+        logins = asyncio.run(_service_logins(_superuser_url(data)))
         assert logins == [(EMBEDDED_LOGIN, False)]
         stream = socket.create_connection(("127.0.0.1", port), timeout=10)
         stream.sendall(b"GET /v1/events/stream HTTP/1.1\r\nhost: x\r\n\r\n")
