@@ -58,6 +58,11 @@ depends_on = None
 
 SAFE = "SECURITY DEFINER SET search_path = pg_catalog, public, pg_temp"
 """What every function of this revision is declared with."""
+GENERIC = "SET plan_cache_mode = force_generic_plan"
+"""For the head lock, a one-row update by primary key: planned once per session (the
+service's sessions force custom plans, for the optional filters of its reads). Not for the
+append and projection functions: their joins of arrays against places and segments are
+planned for the arrays' sizes, as the statements they replace were."""
 
 #: The event columns ``frontline_append`` takes, as arrays, in order (the position, the
 #: commit position and the previous hash are the function's own to set).
@@ -129,16 +134,18 @@ def downgrade() -> None:
 def create_lock_function() -> None:
     # An UPDATE (not SELECT ... FOR UPDATE, which needs UPDATE on the table) so that the
     # clock is read after the lock is held: recorded_at never decreases along positions.
+    # PL/pgSQL, not SQL: a SQL function's body is planned again at every call.
     op.execute(
         f"""
         CREATE FUNCTION frontline_lock_head(
           OUT "position" bigint, OUT hash bytea, OUT now timestamptz
         )
-        LANGUAGE sql {SAFE}
+        LANGUAGE plpgsql {SAFE} {GENERIC}
         AS $$
-          UPDATE public.log_head SET position = log_head.position WHERE id = 1
-          RETURNING log_head.position, log_head.hash, clock_timestamp()
-        $$
+        BEGIN
+          UPDATE public.log_head AS h SET position = h.position WHERE h.id = 1
+          RETURNING h.position, h.hash, clock_timestamp() INTO "position", hash, now;
+        END $$
         """
     )
 
@@ -146,6 +153,10 @@ def create_lock_function() -> None:
 def create_append_function() -> None:
     # The caller has planned the commit (ids, versions, records and hashes, in Python) under
     # the head lock; this checks what the chain's integrity rests on, then writes it all.
+    # The previous hashes are the head's and the commit's but its last, as one array built
+    # once and unnested beside the others: subscripting p_hash[i] row by row walks the
+    # array of variable-length values from its start each time (quadratic in the commit),
+    # and lag() sorts the rows.
     # Links are read from the payloads that contain a relates_to key: canonical JSON
     # (RFC 8785) has no spaces and leaves out an empty relates_to, and a quote inside a
     # string is escaped, so the text '"relates_to":[' appears exactly in those payloads.
@@ -159,6 +170,7 @@ def create_append_function() -> None:
           head_hash bytea;
           last_recorded timestamptz;
           n integer := coalesce(cardinality(p_id), 0);
+          prev bytea[];
           bad integer;
         BEGIN
           SELECT h.position, h.hash INTO head_position, head_hash
@@ -171,12 +183,11 @@ def create_append_function() -> None:
             RAISE EXCEPTION 'frontline_append: a commit of % events with arrays of other '
               'lengths', n USING ERRCODE = 'invalid_parameter_value';
           END IF;
+          prev := ARRAY[head_hash] || p_hash[1:n - 1];
           SELECT min(u.ord) INTO bad
-          FROM unnest(p_record, p_hash, p_payload, p_payload_digest) WITH ORDINALITY
-               AS u(record, hash, payload, digest, ord)
-          WHERE u.hash IS DISTINCT FROM sha256(
-                  CASE WHEN u.ord = 1 THEN head_hash ELSE p_hash[u.ord - 1] END
-                  || convert_to(u.record, 'UTF8'))
+          FROM unnest(p_record, p_hash, prev, p_payload, p_payload_digest) WITH ORDINALITY
+               AS u(record, hash, prev_hash, payload, digest, ord)
+          WHERE u.hash IS DISTINCT FROM sha256(u.prev_hash || convert_to(u.record, 'UTF8'))
              OR u.digest IS DISTINCT FROM sha256(convert_to(u.payload, 'UTF8'));
           IF bad IS NOT NULL THEN
             RAISE EXCEPTION 'frontline_append: the event at position % breaks the hash chain '
@@ -198,13 +209,13 @@ def create_append_function() -> None:
             prev_hash, hash)
           SELECT head_position + u.ord, u.id, u.place_id, u.place_version, u.type,
                  u.source_key, u.valid_from, u.valid_to, p_recorded_at, head_position + n,
-                 u.submitter, u.payload, u.digest, u.record,
-                 CASE WHEN u.ord = 1 THEN head_hash ELSE p_hash[u.ord - 1] END, u.hash
+                 u.submitter, u.payload, u.digest, u.record, u.prev_hash, u.hash
           FROM unnest(p_id, p_place_id, p_place_version, p_type, p_source_key, p_valid_from,
-                      p_valid_to, p_submitter, p_payload, p_payload_digest, p_record, p_hash)
+                      p_valid_to, p_submitter, p_payload, p_payload_digest, p_record, p_hash,
+                      prev)
                WITH ORDINALITY
                AS u(id, place_id, place_version, type, source_key, valid_from, valid_to,
-                    submitter, payload, digest, record, hash, ord);
+                    submitter, payload, digest, record, hash, prev_hash, ord);
 
           INSERT INTO public.event_links (position, id, target, relation)
           SELECT head_position + u.ord, u.id, (l.link ->> 'event')::uuid, l.link ->> 'relation'
