@@ -172,6 +172,9 @@ class Bench:
                 round(off["seconds"] / on["seconds"], 3)
                 for on, off in zip(runs["on"], runs["off"], strict=True)
             ],
+            "memory_high_water_mib": {
+                name: _high_water_mib(service.pid) for name, service in self.services.items()
+            },
         }
 
     # --- 2. state ---
@@ -434,6 +437,18 @@ class _StateProbe:
         }
 
 
+def _high_water_mib(pid: int) -> float | None:
+    """The process's peak resident memory so far (VmHWM), in MiB; None off Linux."""
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return None
+    for line in status.splitlines():
+        if line.startswith("VmHWM:"):
+            return round(int(line.split()[1]) / 1024, 1)
+    return None
+
+
 def _quantile(ordered: Sequence[float], fraction: float) -> float:
     return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))]
 
@@ -472,6 +487,12 @@ def table(figures: dict[str, Any]) -> str:
     ]
     lines += [f"| {n} | {s:,} | {b:,} | **{r}** | {g} | {'yes' if m else 'no'} |"
               for n, s, b, r, g, m in rows]  # fmt: skip
+    per_segment = ingest["ratio_per_segment"]
+    tenth = round(per_segment[-1] / per_segment[0], 3)
+    lines.append(
+        f"\ningest ratio per segment: {per_segment}; last / first {tenth} (goal >= 0.8); "
+        f"memory high-water after the import, MiB: {ingest.get('memory_high_water_mib')}"
+    )
     live = figures["live"]
     lines.append(
         f"\nlive: {live['subscribers']} subscribers, {live['events']} POSTs offered at "

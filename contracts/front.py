@@ -81,6 +81,55 @@ class GeoState(_Output, frozen=True, kw_only=True):
     next_cursor: str | None
 
 
+class AreaGeometry(_Output, frozen=True, kw_only=True):
+    """A GeoJSON MultiPolygon (always: one geometry type for GIS layers): polygons of rings
+    of [longitude, latitude] in degrees (WGS 84), each polygon's outer ring first."""
+
+    type: Literal["MultiPolygon"] = "MultiPolygon"
+    coordinates: list[list[list[tuple[float, float]]]]
+
+
+class AreaProperties(_Output, frozen=True, kw_only=True):
+    """What an area of control says: the reading its places share, and which places."""
+
+    controller: str | None
+    """The side its places' segments name; null: no controller."""
+    status: str
+    status_by: str | None
+    """The side encircling or contesting its places, if any."""
+    disputed: bool
+    """Its places' segments are disputed (or places at one point read differently)."""
+    confidence: int
+    """The lowest confidence among its places' segments (0..100)."""
+    places: list[str]
+    """The ids of the places whose cells make it, in id order."""
+
+
+class AreaFeature(_Output, frozen=True, kw_only=True):
+    """One area of control as a GeoJSON Feature: every place reading alike, merged."""
+
+    type: Literal["Feature"] = "Feature"
+    id: str
+    """``controller/status/status_by/disputed`` (``-`` for null)."""
+    geometry: AreaGeometry
+    properties: AreaProperties
+
+
+class GeoAreas(_Output, frozen=True, kw_only=True):
+    """The areas of control at a date as known at a position: a GeoJSON FeatureCollection,
+    one feature per reading (controller, status, status_by, disputed), estimated from the
+    located places (docs/map.md says how, and what the areas do not mean)."""
+
+    type: Literal["FeatureCollection"] = "FeatureCollection"
+    features: list[AreaFeature]
+    frame: Frame
+    bbox: tuple[float, float, float, float] | None
+    """The box the areas are clipped to (west, south, east, north), as asked."""
+    places: int
+    """How many located places the areas are estimated from (those of the box and its
+    margin)."""
+
+
 class PlaceDetail(_Output, frozen=True, kw_only=True):
     """A place, its version, and its segment now (as known now)."""
 
@@ -163,6 +212,39 @@ class StateChanges(_Output, frozen=True, kw_only=True):
     items: list[Transition]
     next_cursor: str | None
     """Pass as ``cursor`` for the next page; null on the last page."""
+
+
+class NetChange(_Output, frozen=True, kw_only=True):
+    """A place's net change over a range: its reading before the first change inside the
+    range and after the last, whatever happened between."""
+
+    place: PlaceInfo
+    first_at: datetime
+    """The first change inside the range (``before`` ends there)."""
+    last_at: datetime
+    """The last change inside the range (``after`` starts there)."""
+    transitions: int
+    """How many changes the range holds for the place (the every-transition form lists
+    them)."""
+    changed: list[ChangedField]
+    """What differs between ``before`` and ``after`` (never empty: a place that changed and
+    changed back is not listed)."""
+    before: Segment | None
+    """Null: no claim about the place before ``first_at``."""
+    after: Segment
+
+
+class StateNetChanges(_Output, frozen=True, kw_only=True):
+    """``net=true``: each place whose reading differs between the start and the end of the
+    range, once, in place id order; a page holds at most ``limit`` places."""
+
+    frame: Frame
+    from_: datetime = msgspec.field(name="from")
+    to: datetime
+    net: Literal[True] = True
+    items: list[NetChange]
+    next_cursor: str | None
+    """Pass as ``cursor`` (with ``net=true``) for the next page; null on the last page."""
 
 
 class RebuildResult(_Output, frozen=True, kw_only=True):

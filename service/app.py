@@ -16,6 +16,7 @@ from litestar import Litestar
 from litestar.di import Provide
 
 from service.api.access import access_control
+from service.api.areas import AreasController
 from service.api.audit import AuditController
 from service.api.deps import Services
 from service.api.events import EventsController
@@ -131,6 +132,7 @@ def create_app(
         route_handlers=[
             EventsController,
             FrontController,
+            AreasController,
             AuditController,
             ExportController,
             ImportsController,

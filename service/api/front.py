@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import UTC, datetime
 from typing import Annotated, Any, Final, cast
 
@@ -16,6 +17,7 @@ from contracts.front import (
     GeoFeature,
     GeoPoint,
     GeoState,
+    NetChange,
     PlaceDetail,
     PlaceEvents,
     PlaceHistory,
@@ -25,7 +27,9 @@ from contracts.front import (
     RebuildResult,
     StateChanges,
     StateExtent,
+    StateNetChanges,
     StatePage,
+    Transition,
 )
 from contracts.timeline import Segment
 from service.api.deps import AnyRequest, ServicesDep
@@ -44,9 +48,14 @@ from service.api.parameters import (
 from service.domain import params
 from service.domain.errors import InvalidParameter
 from service.domain.export import content_etag, etag_matches
-from service.domain.params import MAX_POSITION
+from service.domain.net_changes import net_changes
+from service.domain.params import MAX_POSITION, ChangeCursor, change_cursor_text
 from service.domain.projection import segment_at
 from service.projections.reads import ChangesQuery, RowsAt, StateQuery, place_info
+
+LAST_INSTANT: Final = datetime(9899, 12, 31, 23, 59, 59, 999999, tzinfo=UTC)
+"""The latest instant a changes cursor can name (its pattern's last year): a net page's
+cursor names its last place at this instant, so the next page starts after that place."""
 
 GEOJSON: Final = "application/geo+json"
 CSV: Final = "text/csv"  # Litestar adds "; charset=utf-8" to text/ types
@@ -129,6 +138,35 @@ def _feature(state: PlaceState) -> GeoFeature:
     return GeoFeature(
         id=place.id, geometry=GeoPoint(coordinates=(place.lon, place.lat)), properties=properties
     )
+
+
+async def _net_page(
+    services: ServicesDep, query: ChangesQuery
+) -> tuple[list[NetChange], str | None]:
+    """Up to ``query.limit`` places' net changes after the cursor, and the next cursor.
+
+    The every-transition form is read in pages of ``FRONTLINE_MAX_PAGE`` until it reaches a
+    place past the ``limit``-th (so that each place listed has all its changes) or its end.
+    The next cursor names the last place listed at the last instant a cursor can hold, so
+    the next page starts with the place after it.
+    """
+    found: dict[str, list[Transition]] = {}
+    after = query.after
+    while True:
+        page, following = await services.front.changes(
+            dataclasses.replace(query, after=after, limit=services.settings.max_page)
+        )
+        for item in page:
+            found.setdefault(item.place.id, []).append(item)
+        if len(found) > query.limit or following is None:
+            break
+        after = params.change_cursor(following)
+    places = list(found)
+    if len(places) <= query.limit:
+        return net_changes(t for steps in found.values() for t in steps), None
+    kept = places[: query.limit]
+    items = net_changes(t for place in kept for t in found[place])
+    return items, change_cursor_text(ChangeCursor(kept[-1], LAST_INSTANT))
 
 
 class FrontController(Controller):
@@ -223,7 +261,10 @@ class FrontController(Controller):
             "both changes. In (place id, `at`) order, paginated with `cursor` (pass "
             "`next_cursor`); `place`, `side` and `bbox` narrow it. A page costs one probe of "
             "the projection per place it visits, so a quiet range over many places is quicker "
-            "with `bbox` or `place`."
+            "with `bbox` or `place`. With `net=true`, the net form: each place whose reading "
+            "differs between the start and the end of the range, once, with the segment before "
+            "its first change and the segment after its last (a place that changed and changed "
+            "back is not listed); `limit` counts places, and a page may hold fewer."
         ),
         responses=BAD_PARAMETER,
     )
@@ -267,10 +308,20 @@ class FrontController(Controller):
             ),
         ] = None,
         bbox: BBox = None,
-        limit: Annotated[int, QueryParameter(ge=1, description="Changes per page.")] = 500,
+        limit: Annotated[
+            int, QueryParameter(ge=1, description="Changes (with `net=true`: places) per page.")
+        ] = 500,
         cursor: ChangesCursor = None,
-    ) -> StateChanges:
-        """One page of the changes inside the range, each with its segments before and after."""
+        net: Annotated[
+            bool,
+            QueryParameter(
+                description="Each place's reading before the range's first change and after "
+                "its last, once, instead of every change."
+            ),
+        ] = False,
+    ) -> StateChanges | StateNetChanges:
+        """One page of the changes inside the range, each with its segments before and after
+        (with ``net``: one item per place, its reading before and after the range)."""
         if limit > services.settings.max_page:
             raise InvalidParameter(f"limit is at most {services.settings.max_page}", field="limit")
         start = params.valid_time(from_, "from")
@@ -288,6 +339,15 @@ class FrontController(Controller):
             after=params.change_cursor(cursor),
             limit=limit,
         )
+        if net:
+            places, following = await _net_page(services, query)
+            return StateNetChanges(
+                frame=_frame(None, rows_at),
+                from_=start,
+                to=end,
+                items=places,
+                next_cursor=following,
+            )
         items, next_cursor = await services.front.changes(query)
         return StateChanges(
             frame=_frame(None, rows_at),

@@ -37,6 +37,7 @@ TABLE: Final[dict[tuple[str, str], str]] = {
     ("GET", "/v1/events/stream"): "read",
     ("GET", "/v1/events/{event_id}"): "read",
     ("GET", "/v1/state"): "read",
+    ("GET", "/v1/state/areas"): "read",
     ("GET", "/v1/state/changes"): "read",
     ("GET", "/v1/state/extent"): "read",
     ("GET", "/v1/disputes"): "read",

@@ -98,15 +98,19 @@ async def test_changes_requires_from_and_to(client: Client) -> None:
 
 async def test_changes_document_its_page_its_filters_and_its_answer(client: Client) -> None:
     """/v1/state/changes states its parameters (a bounded ``limit``, a ``cursor`` whose pattern
-    is ``place@instant``, ``place``, ``side``, ``bbox``, ``known_at``) and its answer: a frame,
-    the range, the changes (place, ``at``, what changed, the segments before and after, the
-    before nullable) and ``next_cursor``; a segment documents ``held_since``."""
+    is ``place@instant``, ``place``, ``side``, ``bbox``, ``known_at``, the boolean ``net``)
+    and its answers: a frame, the range, the changes (place, ``at``, what changed, the segments
+    before and after, the before nullable) and ``next_cursor``; with ``net``, each place once
+    (its first and last change, how many, what changed, before and after); a segment
+    documents ``held_since``."""
     document = await _document(client)
     operation = document["paths"]["/v1/state/changes"]["get"]
     parameters = {p["name"]: p for p in operation["parameters"]}
     assert set(parameters) == {
-        "from", "to", "known_at", "place", "side", "bbox", "limit", "cursor",
+        "from", "to", "known_at", "place", "side", "bbox", "limit", "cursor", "net",
     }  # fmt: skip
+    assert parameters["net"]["schema"]["type"] == "boolean"
+    assert parameters["net"]["required"] is False
     assert (parameters["limit"]["schema"]["minimum"], parameters["limit"]["schema"]["maximum"]) == (
         1,
         1000,
@@ -116,8 +120,14 @@ async def test_changes_document_its_page_its_filters_and_its_answer(client: Clie
     assert parameters["bbox"]["schema"]["pattern"] == params.BBOX_PATTERN
     answer = operation["responses"]["200"]["content"]["application/json"]["schema"]
     schemas = document["components"]["schemas"]
-    changes = schemas[answer["$ref"].rsplit("/", 1)[1]]
+    changes, net = (schemas[one["$ref"].rsplit("/", 1)[1]] for one in answer["oneOf"])
     assert set(changes["required"]) == {"frame", "from", "to", "items", "next_cursor"}
+    assert set(net["required"]) == {"frame", "from", "to", "items", "next_cursor"}
+    assert net["properties"]["net"] == {"type": "boolean", "const": True, "default": True}
+    net_change = schemas["NetChange"]
+    assert set(net_change["required"]) == {
+        "place", "first_at", "last_at", "transitions", "changed", "before", "after",
+    }  # fmt: skip
     transition = schemas["Transition"]
     assert set(transition["required"]) == {"place", "at", "changed", "before", "after"}
     assert {"type": "null"} in transition["properties"]["before"]["oneOf"]

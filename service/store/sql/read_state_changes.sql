@@ -11,7 +11,9 @@
 -- overlap the range as known at $3; for the cursor's place, those from the cursor on), until
 -- the page is full: a page costs the places it visits, never the log's length. The probe
 -- reaches one microsecond (the resolution of timestamptz) before $1, so that the segment
--- ending where the range starts is there to be the `before` of a change at $1.
+-- ending where the range starts is there to be the `before` of a change at $1. A cursor
+-- past the range's end reads nothing more of its place (the lower bound is kept at most
+-- $2: a range whose lower bound passes its upper one is an error, not an empty range).
 --
 -- The places are a sorted subquery so that every plan, the generic one of a prepared
 -- statement included (its LIMIT unknown), reads them in id order and stops when the page is
@@ -49,8 +51,9 @@ CROSS JOIN LATERAL (
       WHERE int8range(hashtext(s.place_id)::int8, hashtext(s.place_id)::int8, '[]') @> hashtext(p.id)::int8
         AND s.place_id = p.id
         AND tstzrange(s.valid_from, s.valid_to, '[)') && tstzrange(
-              greatest($1::timestamptz - interval '1 microsecond',
-                       CASE WHEN p.id = $4 THEN $5::timestamptz END),
+              least(greatest($1::timestamptz - interval '1 microsecond',
+                             CASE WHEN p.id = $4 THEN $5::timestamptz END),
+                    $2::timestamptz),
               $2::timestamptz, '[]')
         AND int8range(s.known_from, s.known_to, '[)') @> $3::bigint
       WINDOW w AS (ORDER BY s.valid_from)
