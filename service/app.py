@@ -31,7 +31,7 @@ from service.api.problems import EXCEPTION_HANDLERS
 from service.domain.errors import RebuildUnderWay
 from service.metrics import Metrics
 from service.projections.reads import FrontReader
-from service.projections.timelines import TimelineProjector, stale_because
+from service.projections.timelines import TimelineProjector, projection_state, stale_because
 from service.settings import Settings, load_signing_key
 from service.store.appender import GroupCommitter
 from service.store.audit import AuditReader
@@ -53,11 +53,17 @@ def _version() -> str:
 async def _rebuild_if_stale(
     projector: TimelineProjector, pool: asyncpg.Pool, settings: Settings
 ) -> None:
-    """Start a background rebuild when the stored rows are stale (a failed check is logged:
-    /ready tells the operator, who can rebuild by hand)."""
+    """Start a background rebuild when the stored rows are stale: behind the log, or of a
+    policy this code knows to be older. Rows of a policy it does not know (a later version
+    of the service may have made them, during a rolling deploy) are left alone: rebuilding
+    them would undo that version's rebuild. /ready says so (a failed check is logged too),
+    and the operator rebuilds by hand."""
     try:
         why = await stale_because(pool, projector.policy)
         if why is None:
+            return
+        if not (await projection_state(pool)).rebuilt_by_itself(projector.policy):
+            log.warning("projections_policy_unknown_not_rebuilt", reason=why)
             return
         log.warning("projections_stale_rebuilding", reason=why)
         _ = projector.start_rebuild(Connector.of(settings))  # it logs how it ends
@@ -87,7 +93,9 @@ def create_app(
         own_pool = pool is None
         active = pool if pool is not None else await create_pool(settings)
         projecting = projector or TimelineProjector(
-            cache_events=settings.fold_cache, rebuild_workers=settings.rebuild_workers
+            cache_events=settings.fold_cache,
+            rebuild_workers=settings.rebuild_workers,
+            rebuild_spare=settings.pool_max,
         )
         store = EventStore(active, projecting if settings.projections else None)
         store.commit_observers.append(metrics.observe_commit)

@@ -29,11 +29,12 @@ from service.domain.errors import FrontlineError
 from service.domain.export import content_etag, log_etag
 from service.domain.interop.formats import READERS, read_all
 from service.domain.interop.rows import SourceRow
+from service.domain.policy import SERVED
 from service.domain.validation import MAX_DEPTH, too_deep
 from service.logging import configure_logging
 from service.progress import Progress
 from service.projections.reads import FrontReader, StateQuery
-from service.projections.timelines import TimelineProjector, stale_because
+from service.projections.timelines import TimelineProjector, projection_state, stale_because
 from service.settings import Settings, SettingsError, load_signing_key
 from service.store import migrate
 from service.store.appender import import_ndjson, split_lines
@@ -84,22 +85,32 @@ def _store(settings: Settings, pool: asyncpg.Pool) -> EventStore:
 
 def _projector(settings: Settings) -> TimelineProjector:
     return TimelineProjector(
-        cache_events=settings.fold_cache, rebuild_workers=settings.rebuild_workers
+        cache_events=settings.fold_cache,
+        rebuild_workers=settings.rebuild_workers,
+        rebuild_spare=settings.pool_max,
     )
 
 
 def _migrate(settings: Settings) -> None:
     """Migrate to head, then say whether the stored projections are stale.
 
-    Stale rows (another policy's, or behind the log) are not rebuilt here: ``frontline
+    Stale rows (an older policy's, or behind the log) are not rebuilt here: ``frontline
     serve`` rebuilds them in the background at start-up while it serves (or run
-    ``frontline rebuild``).
+    ``frontline rebuild``). Rows of a policy this code does not know to be older are left to
+    ``frontline rebuild``.
     """
     assert settings.migrate_database_url is not None  # resolve_urls fills it
     migrate.upgrade(settings.migrate_database_url, "head", settings.db_role)
     if settings.projections:
-        why = asyncio.run(_stale(settings))
-        if why is not None:
+        why, by_itself = asyncio.run(_stale(settings))
+        if why is not None and not by_itself:
+            log.warning("projections_stale", reason=why)
+            sys.stderr.write(
+                f"frontline: {why}.\n"
+                "  `frontline serve` leaves them (and is not ready); run `frontline rebuild` "
+                "to serve this code's policy.\n"
+            )
+        elif why is not None:
             log.warning("projections_stale", reason=why)
             sys.stderr.write(
                 f"frontline: {why}: the projections are stale and need a rebuild.\n"
@@ -110,10 +121,13 @@ def _migrate(settings: Settings) -> None:
             )
 
 
-async def _stale(settings: Settings) -> str | None:
+async def _stale(settings: Settings) -> tuple[str | None, bool]:
+    """Why the projections are stale (None: they are not), and whether ``frontline serve``
+    rebuilds them by itself."""
     pool = await create_pool(settings)
     try:
-        return await stale_because(pool)
+        why = await stale_because(pool)
+        return why, (await projection_state(pool)).rebuilt_by_itself(SERVED)
     finally:
         await pool.close()
 
@@ -298,14 +312,13 @@ def _stop_on_signals() -> None:
 def cmd_serve(args: argparse.Namespace) -> int:
     """Serve the API (migrating first on the embedded database, or with --migrate).
 
-    SIGTERM and SIGINT both stop it cleanly: uvicorn finishes the requests in flight, the
-    app's lifespan closes the pool, and the embedded PostgreSQL stops if this process
-    started it; the exit status is 0.
+    SIGTERM and SIGINT both stop it cleanly: uvicorn finishes the requests in flight (a
+    rebuild in flight is cancelled at once, its request answering 503), the app's lifespan
+    closes the pool, and the embedded PostgreSQL stops if this process started it; the exit
+    status is 0.
     """
-    import uvicorn
-
     from service.app import create_app
-    from service.server import server_config
+    from service.server import Server, server_config
 
     env = Settings.from_env(data_dir=args.data_dir)
     embedded = env.database_url is None
@@ -323,7 +336,11 @@ def cmd_serve(args: argparse.Namespace) -> int:
         warn_if_exposed(settings)
         log.info("serving", url=f"http://{settings.host}:{settings.port}", embedded=embedded)
         tune_gc()
-        uvicorn.Server(server_config(create_app(settings), settings)).run()
+        projector = _projector(settings)
+        app = create_app(settings, projector=projector)
+        # A rebuild in flight is cancelled when the shutdown starts (its request answers
+        # 503), not awaited to its end with the other requests.
+        Server(server_config(app, settings), on_stop=projector.cancel_rebuild).run()
     except _Stop as stop:
         log.info("sys_shutdown", signal=str(stop))
     finally:

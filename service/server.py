@@ -34,7 +34,9 @@ from __future__ import annotations
 
 import asyncio
 import resource
+import socket
 from collections import OrderedDict
+from collections.abc import Awaitable, Callable
 from typing import Any, ClassVar, Final
 
 import msgspec
@@ -63,6 +65,28 @@ def connection_cap(settings: Settings) -> int:
     if soft == resource.RLIM_INFINITY:
         soft = 1 << 20
     return max(16, soft - FILE_RESERVE)
+
+
+class Server(uvicorn.Server):
+    """uvicorn's server, which tells the app as soon as it starts to stop: uvicorn waits
+    for every request in flight before the app's lifespan ends, so an admin rebuild in
+    flight held a SIGTERM for as long as it ran (and ``docker stop`` ended in SIGKILL).
+    ``on_stop`` runs beside the shutdown from its start (``frontline serve``: it cancels
+    the rebuild, whose request then answers 503) and is awaited at its end."""
+
+    def __init__(
+        self, config: uvicorn.Config, on_stop: Callable[[], Awaitable[None]] | None = None
+    ) -> None:
+        super().__init__(config)
+        self.on_stop = on_stop
+
+    async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+        stopping = None if self.on_stop is None else asyncio.ensure_future(self.on_stop())
+        try:
+            await super().shutdown(sockets)
+        finally:
+            if stopping is not None:
+                await stopping
 
 
 def server_config(app: Any, settings: Settings, **overrides: Any) -> uvicorn.Config:

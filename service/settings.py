@@ -85,7 +85,7 @@ class Settings:
     fold_cache: int = field(default=1_000_000, metadata={"env": "FRONTLINE_FOLD_CACHE"})
     """Events whose places' folds stay in memory between commits (least recently used go)."""
     rebuild_workers: int = field(default=0, metadata={"env": "FRONTLINE_REBUILD_WORKERS"})
-    """Worker processes that fold the log in a rebuild (0: one per core)."""
+    """Worker processes that fold the log in a rebuild (0: one per core; at most 8)."""
     rebuild_stale: bool = field(default=True, metadata={"env": "FRONTLINE_REBUILD_STALE"})
     """At start-up, rebuild stale projections (another policy's rows, or behind the log) in
     the background while serving."""

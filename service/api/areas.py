@@ -132,9 +132,11 @@ class AreasController(Controller):
         """The areas of control as a GeoJSON FeatureCollection."""
         moment = params.valid_time(valid_at, "valid_at") if valid_at else datetime.now(UTC)
         box = params.bbox(bbox)
-        rows_at = await services.front.rows_at(params.known_at(known_at))
-        states = await services.front.whole_state(
-            StateQuery(valid_at=moment, known_position=rows_at.position, bbox=_read_box(box))
+        rows_at, states = await services.front.read_at(
+            params.known_at(known_at),
+            lambda at: services.front.whole_state(
+                StateQuery(valid_at=moment, known_position=at.position, bbox=_read_box(box))
+            ),
         )
         located = [
             geometry.Located(

@@ -95,6 +95,18 @@ async def _place_as_known(
     return row, await services.front.rows_at(params.known_at(known_at))
 
 
+async def _timeline_as_known(
+    services: ServicesDep, place_id: str, known_at: str | None
+) -> tuple[asyncpg.Record, RowsAt, list[Segment]]:
+    """A place's registry row (404 when unknown), its timeline as ``known_at`` names it,
+    and what the rows read are (policy, position)."""
+    row = await services.front.place(place_id)
+    known, segments = await services.front.read_at(
+        params.known_at(known_at), lambda at: services.front.timeline(place_id, at.position)
+    )
+    return row, known, segments
+
+
 _segment: Final = msgspec.json.Decoder(Segment)
 
 
@@ -211,10 +223,10 @@ class FrontController(Controller):
         status = params.one_of(status, params.STATUSES, "status")
         format_ = params.one_of(format_, params.FORMATS, "format")
         moment = params.valid_time(valid_at, "valid_at") if valid_at else _now()
-        rows_at = await services.front.rows_at(params.known_at(known_at))
+        known = params.known_at(known_at)
         query = StateQuery(
             valid_at=moment,
-            known_position=rows_at.position,
+            known_position=0,  # that of the rows read (below)
             bbox=params.bbox(bbox),
             side=side,
             status=status,
@@ -223,8 +235,16 @@ class FrontController(Controller):
             limit=limit,
         )
         if format_ == "csv":
+            query = dataclasses.replace(
+                query, known_position=await services.front.known_position(known)
+            )
             return _csv_answer(request, await services.front.state_csv(query), "front")
-        rows, next_cursor = await services.front.state_rows(query)
+        rows_at, (rows, next_cursor) = await services.front.read_at(
+            known,
+            lambda at: services.front.state_rows(
+                dataclasses.replace(query, known_position=at.position)
+            ),
+        )
         frame = _frame(moment, rows_at)
         if format_ == "geojson" or (
             format_ is None and GEOJSON in request.headers.get("accept", "")
@@ -328,19 +348,24 @@ class FrontController(Controller):
         end = params.valid_time(to, "to")
         if end < start:
             raise InvalidParameter(f"to ({to}) is before from ({from_})", field="to")
-        rows_at = await services.front.rows_at(params.known_at(known_at))
         query = ChangesQuery(
             start=start,
             end=end,
-            known_position=rows_at.position,
+            known_position=0,  # that of the rows read (below)
             place=place,
             side=side,
             bbox=params.bbox(bbox),
             after=params.change_cursor(cursor),
             limit=limit,
         )
+        known = params.known_at(known_at)
         if net:
-            places, following = await _net_page(services, query)
+            rows_at, (places, following) = await services.front.read_at(
+                known,
+                lambda at: _net_page(
+                    services, dataclasses.replace(query, known_position=at.position)
+                ),
+            )
             return StateNetChanges(
                 frame=_frame(None, rows_at),
                 from_=start,
@@ -348,7 +373,12 @@ class FrontController(Controller):
                 items=places,
                 next_cursor=following,
             )
-        items, next_cursor = await services.front.changes(query)
+        rows_at, (items, next_cursor) = await services.front.read_at(
+            known,
+            lambda at: services.front.changes(
+                dataclasses.replace(query, known_position=at.position)
+            ),
+        )
         return StateChanges(
             frame=_frame(None, rows_at),
             from_=start,
@@ -394,15 +424,17 @@ class FrontController(Controller):
         if limit > services.settings.max_page:
             raise InvalidParameter(f"limit is at most {services.settings.max_page}", field="limit")
         moment = params.valid_time(valid_at, "valid_at") if valid_at else _now()
-        rows_at = await services.front.rows_at(params.known_at(known_at))
         query = StateQuery(
             valid_at=moment,
-            known_position=rows_at.position,
+            known_position=0,  # that of the rows read (below)
             disputed=True,
             cursor=cursor or "",
             limit=limit,
         )
-        items, next_cursor = await services.front.state(query)
+        rows_at, (items, next_cursor) = await services.front.read_at(
+            params.known_at(known_at),
+            lambda at: services.front.state(dataclasses.replace(query, known_position=at.position)),
+        )
         return StatePage(frame=_frame(moment, rows_at), items=items, next_cursor=next_cursor)
 
     @get("/v1/places/{place_id:str}", summary="A place and its segment now", responses=NO_PLACE)
@@ -414,9 +446,8 @@ class FrontController(Controller):
         known_at: KnownAt = None,
     ) -> PlaceDetail:
         """The registry's entry and the segment at `valid_at` (default now)."""
-        row, known = await _place_as_known(services, place_id, known_at)
+        row, known, segments = await _timeline_as_known(services, place_id, known_at)
         moment = params.valid_time(valid_at, "valid_at") if valid_at else _now()
-        segments = await services.front.timeline(place_id, known.position)
         here = segment_at(segments, moment)
         return PlaceDetail(
             place=place_info(row),
@@ -439,8 +470,7 @@ class FrontController(Controller):
         known_at: KnownAt = None,
     ) -> PlaceTimeline:
         """Every segment, in valid-time order."""
-        row, known = await _place_as_known(services, place_id, known_at)
-        segments = await services.front.timeline(place_id, known.position)
+        row, known, segments = await _timeline_as_known(services, place_id, known_at)
         return PlaceTimeline(place=place_info(row), frame=_frame(None, known), segments=segments)
 
     @get(
@@ -484,8 +514,9 @@ class FrontController(Controller):
         if limit > services.settings.max_page:
             raise InvalidParameter(f"limit is at most {services.settings.max_page}", field="limit")
         row = await services.front.place(place_id)
-        rows_at = await services.front.rows_at(params.KnownAt())
-        entries, following = await services.front.history(place_id, after, limit)
+        rows_at, (entries, following) = await services.front.read_at(
+            params.KnownAt(), lambda _: services.front.history(place_id, after, limit)
+        )
         return PlaceHistory(
             place=place_info(row),
             policy=rows_at.policy,
@@ -511,6 +542,12 @@ class FrontController(Controller):
         responses={
             409: problem_spec("A rebuild is under way (`detail` says how far it is)."),
             500: problem_spec("The rebuild failed; the served rows are untouched."),
+            503: problem_spec(
+                "The rebuild was interrupted by a condition that passes (a worker killed, as "
+                "when memory runs out; no database connection to be had; long reads holding "
+                "the table past every try of the swap; the service stopping); the served rows "
+                "are untouched: retry after `Retry-After` seconds."
+            ),
         },
     )
     async def rebuild(self, services: ServicesDep) -> RebuildResult:

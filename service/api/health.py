@@ -83,11 +83,7 @@ async def _readiness(services: Services) -> Health:
             served = services.projector.policy
             why = None
             if not state.follows(served):
-                why = (
-                    f"the projections hold rows of {state.policy} (version "
-                    f"{state.policy_version}), this code serves {served.name} (version "
-                    f"{served.version})"
-                )
+                why = state.other_policy(served)
             elif state.position < head:
                 why = f"the projections stop at position {state.position} and the log at {head}"
             if why is not None:

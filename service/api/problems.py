@@ -30,6 +30,7 @@ from service.domain.errors import (
     NotTheSource,
     RateLimited,
     RebuildFailed,
+    RebuildInterrupted,
     RebuildUnderWay,
     StreamsBusy,
     TooManyStreams,
@@ -63,6 +64,11 @@ PROBLEMS: Final[dict[type[FrontlineError], tuple[int, str, str]]] = {
     InvalidParameter: (422, "invalid-parameter", "A query parameter is invalid"),
     UnreadableFile: (422, "unreadable-file", "The file cannot be read in its format"),
     WriteRefused: (500, "write-refused", "The database refused the write"),
+    RebuildInterrupted: (
+        503,
+        "rebuild-interrupted",
+        "The rebuild was interrupted by a passing condition; the served rows are untouched",
+    ),
     RebuildFailed: (500, "rebuild-failed", "The rebuild failed; the served rows are untouched"),
     ImportStoppedUnavailable: (
         503,

@@ -133,3 +133,14 @@ class RebuildUnderWay(FrontlineError):
 
 class RebuildFailed(FrontlineError):
     """A rebuild stopped before its swap (the served rows are untouched). Answered with 500."""
+
+
+class RebuildInterrupted(RebuildFailed):
+    """A rebuild stopped by a condition that passes (a worker killed, as the kernel does
+    when memory runs out; no database connection to be had; reads holding the table past
+    every try of the swap; its session ended): the served rows are untouched, and the same
+    rebuild later may well succeed. Answered with 503 and Retry-After."""
+
+    def __init__(self, detail: str, *, retry_after: int = 30) -> None:
+        super().__init__(detail)
+        self.retry_after = retry_after

@@ -115,3 +115,15 @@ retired ``credibility-v1``; what changed is how pieces of valid time are decided
 
 SERVED: Final = CREDIBILITY_V2
 """The policy the service projects with: the one every stored row and every answer names."""
+
+RETIRED: Final = frozenset({"credibility-v1"})
+"""Names of the policies this code replaced (every version of each): their rows are older
+than the served policy's."""
+
+
+def superseded(name: str, version: int, served: Policy = SERVED) -> bool:
+    """Whether rows of policy ``name`` version ``version`` are known to be older than
+    ``served``'s: a retired policy, or an earlier version of the served one. Rows of any
+    other policy may be newer (made by a later version of the service, as during a rolling
+    deploy): a process must not rebuild them back to its own policy by itself."""
+    return name in RETIRED or (name == served.name and version < served.version)

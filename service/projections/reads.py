@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Final
+from typing import Final, TypeVar
 
 import asyncpg
 import msgspec
@@ -24,7 +25,7 @@ from contracts.front import (
     Transition,
 )
 from contracts.timeline import Segment
-from service.domain.errors import NotFound
+from service.domain.errors import NotFound, NotReady
 from service.domain.export import STATE_COLUMNS, csv_rows, state_row
 from service.domain.history import changed_fields, control_changes
 from service.domain.params import BBox, ChangeCursor, KnownAt, change_cursor_text
@@ -34,6 +35,9 @@ from service.store.queries import SQL
 
 _segment: Final = msgspec.json.Decoder(Segment)
 _PAGE_ALL: Final = 1000
+POLICY_READS: Final = 3
+"""Reads of an answer, at most, when a rebuild's swap changes the rows' policy under it."""
+T = TypeVar("T")
 
 
 @dataclass(frozen=True, slots=True)
@@ -141,6 +145,24 @@ class FrontReader:
             wanted = await self.pool.fetchval(SQL["resolve_known_time"], known.time)
             position = min(wanted, position)
         return RowsAt(position, state.policy, state.policy_version)
+
+    async def read_at(
+        self, known: KnownAt, read: Callable[[RowsAt], Awaitable[T]]
+    ) -> tuple[RowsAt, T]:
+        """``read`` as of the rows ``known`` names, and what those rows are (policy,
+        position). The projection's state and the rows are read by different statements,
+        and a rebuild's swap may come between them: the rows read would then be the new
+        table's while the state named the old one's policy. So the state is read again
+        after the rows, and the whole read again when the policy changed meanwhile."""
+        for _ in range(POLICY_READS):
+            at = await self.rows_at(known)
+            answer = await read(at)
+            now = await projection_state(self.pool)
+            if (now.policy, now.policy_version) == (at.policy, at.policy_version):
+                return at, answer
+        raise NotReady(
+            f"the projections changed policy {POLICY_READS} times while this answer was read; retry"
+        )
 
     async def known_position(self, known: KnownAt) -> int:
         """The commit position an answer is as of (see :meth:`rows_at`)."""

@@ -26,8 +26,13 @@ rows of ``segments`` and appends go on (migration 0005):
    milliseconds when the rounds before it were short.
 
 One rebuild runs at a time in the whole database (a session advisory lock on the rebuild's
-own connection): another request gets :class:`RebuildUnderWay`. A rebuild that fails or is
-cancelled leaves ``segments`` as it was.
+own connection): another request gets :class:`RebuildUnderWay`. Its workers hold a second
+lock, shared, for as long as their sessions live, and a rebuild empties the twin only once
+it has that one exclusively: if the server ends a rebuild's session (and its lock) while its
+workers fold, the next rebuild is refused until they have stopped, which they do at their
+next range, when the rebuild finds its lock gone (it checks before each range and round).
+A rebuild that fails or is cancelled leaves ``segments`` as it was, stops its workers and
+empties the twin.
 
 The workers are this module run as ``python -m service.projections.rebuild``: length-
 prefixed msgpack messages on their stdin and stdout (the connection details, URL included,
@@ -41,6 +46,7 @@ import contextlib
 import math
 import os
 import resource
+import signal
 import struct
 import sys
 import time
@@ -58,10 +64,11 @@ import structlog
 
 from service.domain import policy as policies
 from service.domain.bitemporal import HistoryRow, OpenRows, SegmentRow, history
-from service.domain.errors import RebuildFailed, RebuildUnderWay
+from service.domain.errors import RebuildFailed, RebuildInterrupted, RebuildUnderWay
 from service.domain.policy import Policy
 from service.domain.projection import Fact, PlaceFold
 from service.store.db import Connector
+from service.store.events import UNAVAILABLE
 from service.store.queries import SQL
 
 if TYPE_CHECKING:
@@ -97,9 +104,24 @@ WORKER_NICENESS: Final = 10
 """How much lower than the service's the workers' scheduling priority is."""
 INDEX_TIMEOUT: Final = 3600.0
 """Seconds the indexing of the filled twin may take."""
-SWAP_ATTEMPTS: Final = 5
-"""Tries of the last round and swap when a long read holds ``segments`` past the swap's
-``lock_timeout``."""
+EMPTY_LOCK_TIMEOUT_MS: Final = 2000
+"""Milliseconds a failed rebuild waits for the twin's lock to empty it (else it leaves it)."""
+EMPTY_TIMEOUT: Final = 10.0
+"""Seconds a failed rebuild may spend emptying the twin."""
+SWAP_ATTEMPTS: Final = 12
+"""Tries of the last round and swap when reads hold ``segments``: each waits at most
+SWAP_LOCK_TIMEOUT_MS for the tables (holding the head lock), then lets go of everything and
+waits longer before the next (SWAP_BACKOFF); after the last, the rebuild is interrupted."""
+SWAP_LOCK_TIMEOUT_MS: Final = 50
+"""Milliseconds the swap waits for reads in flight on the tables it renames: appends (the
+head lock) and new reads (queued behind the rename's lock) wait that long at most."""
+SWAP_BACKOFF: Final = (0.1, 5.0)
+"""Seconds before the second try of the swap, doubled at each try up to the second number."""
+MAX_WORKERS: Final = 8
+"""Worker processes of a rebuild, at most (each holds a database connection and memory)."""
+SPARE_CONNECTIONS: Final = 10
+"""Database connections a rebuild leaves free (the default FRONTLINE_POOL_MAX) beyond its
+own, so that the service's pool can still grow while it runs."""
 
 
 # --------------------------------------------------------------------------------------------
@@ -221,6 +243,18 @@ class Failed(msgspec.Struct, tag="failed", frozen=True):
     """A task failed; nothing of it was committed."""
 
     error: str
+    passing: bool = False
+    """Whether the cause passes (no connection to be had, the database out of resources):
+    the rebuild is then interrupted (503), not failed (500)."""
+
+
+PASSING: Final[tuple[type[Exception], ...]] = (asyncpg.InsufficientResourcesError, *UNAVAILABLE)
+"""Errors of a worker that a later rebuild may not meet: too many connections, out of
+memory or disk (SQLSTATE class 53), the database unreachable or restarting."""
+
+
+def _failed(error: Exception) -> Failed:
+    return Failed(error=f"{type(error).__name__}: {error}", passing=isinstance(error, PASSING))
 
 
 Task = FoldRange | CatchUp
@@ -496,9 +530,14 @@ def worker_main() -> int:
         broken: Failed | None = None
         try:
             policy = policy_named(start.policy, start.policy_version)
-            worker = _Worker(runner.run(start.connector.connect()), policy, start.keep_events)
+            conn = runner.run(start.connector.connect())
+            worker = _Worker(conn, policy, start.keep_events)
+            # Held for as long as this session lives: no rebuild empties the twin meanwhile.
+            runner.run(conn.execute(SQL["hold_rebuild_workers_lock"]))
         except Exception as error:  # every task then answers it: the rebuild fails with it
-            broken = Failed(error=f"{type(error).__name__}: {error}")
+            broken = _failed(error)
+        # The answer to Start: the service goes on once every worker holds the lock.
+        _write_message(channel, broken or Done(rows=0, events=0, peak_kib=_peak_kib()))
         try:
             while (task := _read_message(commands)) is not None:
                 if isinstance(task, Start):
@@ -512,7 +551,7 @@ def worker_main() -> int:
                         answer = runner.run(worker.run(task))
                     except Exception as error:  # reported to the service: the rebuild fails
                         traceback.print_exc()
-                        answer = Failed(error=f"{type(error).__name__}: {error}")
+                        answer = _failed(error)
                 _write_message(channel, answer)
         finally:
             if worker is not None:
@@ -540,7 +579,12 @@ class _Process:
             stdout=asyncio.subprocess.PIPE,
         )
         worker = cls(process)
-        await worker._send(start)
+        try:
+            await worker._send(start)
+            await worker._answer()  # connected, and holding the workers' lock
+        except BaseException:  # a worker that cannot be told how to start must not linger
+            await worker.kill()
+            raise
         return worker
 
     async def _send(self, message: msgspec.Struct) -> None:
@@ -550,19 +594,30 @@ class _Process:
         await self.process.stdin.drain()
 
     async def run(self, task: Task) -> Done:
+        await self._send(task)
+        return await self._answer()
+
+    async def _answer(self) -> Done:
         assert self.process.stdout is not None
         try:
-            await self._send(task)
             header = await self.process.stdout.readexactly(_LENGTH.size)
             (length,) = _LENGTH.unpack(header)
             answer = _from_worker.decode(await self.process.stdout.readexactly(length))
         except (asyncio.IncompleteReadError, ConnectionError) as error:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self.process.wait(), 5)
-            raise RebuildFailed(
-                f"a rebuild worker process ended (exit code {self.process.returncode})"
-            ) from error
+            code = self.process.returncode
+            if code is not None and code < 0:
+                # Killed: by the kernel when memory ran out (SIGKILL), or by an operator.
+                raise RebuildInterrupted(
+                    f"a rebuild worker process was killed ({signal.Signals(-code).name}; the "
+                    "kernel kills a process so when memory runs out: fewer workers, "
+                    "FRONTLINE_REBUILD_WORKERS, or a smaller FRONTLINE_FOLD_CACHE need less)"
+                ) from error
+            raise RebuildFailed(f"a rebuild worker process ended (exit code {code})") from error
         if isinstance(answer, Failed):
+            if answer.passing:
+                raise RebuildInterrupted(f"a rebuild worker could not go on: {answer.error}")
             raise RebuildFailed(f"a rebuild worker failed: {answer.error}")
         return answer
 
@@ -574,9 +629,13 @@ class _Process:
         try:
             await asyncio.wait_for(self.process.wait(), 5)
         except BaseException:
-            with contextlib.suppress(ProcessLookupError):
-                self.process.kill()
-            await asyncio.shield(self.process.wait())
+            await self.kill()
+
+    async def kill(self) -> None:
+        """End it now, and wait until it has ended."""
+        with contextlib.suppress(ProcessLookupError):
+            self.process.kill()
+        await asyncio.shield(self.process.wait())
 
 
 class _Workers:
@@ -615,14 +674,23 @@ class _Workers:
         self.held.difference_update(done.dropped)
         return done
 
-    async def fold(self, ranges: list[FoldRange], progress: RebuildProgress) -> int:
-        """Every range, each to the next free worker; the rows written."""
+    async def fold(
+        self,
+        ranges: list[FoldRange],
+        progress: RebuildProgress,
+        check: Callable[[], Awaitable[None]],
+    ) -> int:
+        """Every range, each to the next free worker (``check`` before each); the rows
+        written."""
         queue = list(reversed(ranges))
         written = 0
 
         async def drive(index: int, process: _Process) -> None:
             nonlocal written
             while queue:
+                await check()
+                if not queue:
+                    return
                 done = await self._run(process, queue.pop())
                 written += done.rows
                 progress.folded += done.events
@@ -706,6 +774,9 @@ class Rebuild:
     (which holds the head lock), and commits it: the projector's part, which forgets its
     fold cache at the same time."""
     observe: Observer | None = None
+    spare_connections: int = SPARE_CONNECTIONS
+    """Database connections left free for the service beyond the rebuild's own (fewer
+    workers when the server has fewer free)."""
     progress: RebuildProgress = field(default_factory=lambda: RebuildProgress("starting"))
 
     async def _stage(self, stage: str, position: int) -> None:
@@ -730,16 +801,40 @@ class Rebuild:
             keep_events=max(self.keep_events // self.workers, 1),
         )
 
+        holder = _LockHolder(conn)
+
         async def pool() -> _Workers:
             nonlocal workers
             if workers is None:
-                workers = await _Workers.start(self.workers, start, snapshot)
+                workers = await _Workers.start(count, start, snapshot)
+                # The workers hold their lock now: if this session still holds the
+                # rebuild's, no other rebuild started since, and none will empty the twin.
+                await holder.check()
             return workers
 
+        holding = False
+        # Whether this session holds the rebuild's lock (then the twin is this rebuild's).
         try:
             if not await conn.fetchval(SQL["try_rebuild_lock"]):
                 raise RebuildUnderWay("another process is rebuilding the projections")
-            await conn.execute(SQL["clear_segments_next"])
+            holding = True
+            # Workers of a rebuild whose session ended (its lock with it) may still write to
+            # the twin: wait for them to end rather than empty it under them.
+            if not await conn.fetchval(SQL["try_rebuild_workers_lock"]):
+                holding = False
+                raise RebuildUnderWay(
+                    "the workers of an earlier rebuild, whose session ended, still write to "
+                    "the projections' twin table; they stop within a range"
+                )
+            try:
+                await conn.execute(SQL["clear_segments_next"])
+            finally:
+                await conn.execute(SQL["release_rebuild_workers_lock"])
+            free = await conn.fetchval(SQL["read_free_connections"])
+            count = worker_count(self.workers, free, self.spare_connections)
+            if count < self.workers:
+                log.info("projections_rebuild_workers_capped", workers=count, free_connections=free)
+            start = msgspec.structs.replace(start, keep_events=max(self.keep_events // count, 1))
             snapshot = await _head(conn)
             places = [
                 (r["id"], r["version"]) for r in await conn.fetch(SQL["read_places_for_rebuild"])
@@ -748,8 +843,9 @@ class Rebuild:
             await self._stage("folding", snapshot)
             rows = 0
             if snapshot > 0:
-                ranges = plan_ranges(places, self.workers, snapshot)
-                rows += await (await pool()).fold(ranges, self.progress)
+                ranges = plan_ranges(places, count, snapshot)
+                running = await pool()
+                rows += await running.fold(ranges, self.progress, holder.check)
             # Building the indexes of millions of rows may outlast FRONTLINE_DB_TIMEOUT,
             # which bounds every other statement of the rebuild.
             await conn.execute(SQL["index_segments_next"], timeout=INDEX_TIMEOUT)
@@ -758,6 +854,7 @@ class Rebuild:
             await self._stage("catching-up", caught)
             quick = False
             for _ in range(MAX_ROUNDS):
+                await holder.check()
                 head = await _head(conn)
                 touched = await _touched(conn, caught, head)
                 if not touched:
@@ -800,6 +897,10 @@ class Rebuild:
                         rounds += 1
                     caught = final
                     caught_up = time.monotonic()
+                    # The rename needs both tables to itself: it waits for reads in flight,
+                    # and new reads queue behind it, appends behind the head lock: briefly.
+                    await conn.execute(SQL["set_local_lock_timeout"], str(SWAP_LOCK_TIMEOUT_MS))
+                    await conn.execute(SQL["lock_segments_for_swap"])
                     await self.swap(conn, transaction, final)
                     locked_seconds = time.monotonic() - lock_began
                     log.info(
@@ -812,12 +913,14 @@ class Rebuild:
                 except asyncpg.LockNotAvailableError:
                     await transaction.rollback()
                     if attempt == SWAP_ATTEMPTS:
-                        raise RebuildFailed(
+                        raise RebuildInterrupted(
                             "the rebuild could not swap its rows in: reads held the segments "
-                            f"table past the swap's lock timeout {SWAP_ATTEMPTS} times"
+                            f"table each of {SWAP_ATTEMPTS} times it tried (a long read, such "
+                            "as GET /v1/verify?projections=full, holds it to its end)"
                         ) from None
-                    log.warning("projections_rebuild_swap_waited", attempt=attempt)
-                    await asyncio.sleep(0.5 * attempt)
+                    pause = min(SWAP_BACKOFF[0] * 2 ** (attempt - 1), SWAP_BACKOFF[1])
+                    log.warning("projections_rebuild_swap_waited", attempt=attempt, pause=pause)
+                    await asyncio.sleep(pause)
                     continue
                 except BaseException:
                     with contextlib.suppress(asyncpg.PostgresError, asyncpg.InterfaceError):
@@ -842,6 +945,16 @@ class Rebuild:
                 caught_up_cold=0 if workers is None else workers.cold,
                 caught_up_warm=0 if workers is None else workers.warm,
             )
+        except BaseException:
+            # A failed or cancelled rebuild: its workers first (they may still be writing),
+            # then the rows they left in the twin, while this session still holds the lock
+            # (another rebuild may not empty the twin meanwhile, nor be emptied by us).
+            if workers is not None:
+                await workers.stop()
+                workers = None
+            if holding:
+                await _empty_twin(conn)
+            raise
         finally:
             try:
                 if workers is not None:
@@ -849,6 +962,50 @@ class Rebuild:
             finally:
                 # Closing the connection ends the advisory lock (and any transaction open).
                 await _close(conn)
+
+
+class _LockHolder:
+    """Checks that the rebuild's session still holds its lock (a server may end an idle
+    session: ``idle_session_timeout``, ``pg_terminate_backend``; the lock goes with it, and
+    another rebuild could start). One check at a time on the session."""
+
+    def __init__(self, conn: asyncpg.Connection) -> None:
+        self.conn = conn
+        self.turn = asyncio.Lock()
+
+    async def check(self) -> None:
+        """RebuildInterrupted when the session ended or no longer holds the lock."""
+        async with self.turn:
+            try:
+                held = await self.conn.fetchval(SQL["read_rebuild_lock_held"])
+            except (asyncpg.PostgresError, *UNAVAILABLE) as error:
+                raise RebuildInterrupted(
+                    "the rebuild lost its database session, and with it the lock that makes "
+                    f"it the only one ({type(error).__name__}); its rows are let go"
+                ) from error
+            if not held:
+                raise RebuildInterrupted(
+                    "the rebuild no longer holds its lock; its rows are let go"
+                )
+
+
+async def _empty_twin(conn: asyncpg.Connection) -> None:
+    """Empty the twin after a failed or cancelled rebuild, if this can be done quickly (the
+    next rebuild empties it anyway: this only gives its disk back early). Never raises: the
+    rebuild's own error is the one to report."""
+    if conn.is_closed():
+        return
+    try:
+        async with conn.transaction():
+            # A session of a killed worker may still hold the table for a moment.
+            await conn.execute(SQL["set_local_lock_timeout"], str(EMPTY_LOCK_TIMEOUT_MS))
+            await conn.execute(SQL["clear_segments_next"], timeout=EMPTY_TIMEOUT)
+    except (asyncpg.PostgresError, *UNAVAILABLE) as error:
+        log.warning("projections_rebuild_twin_left", error=f"{type(error).__name__}: {error}")
+    except asyncio.CancelledError:
+        # Cancelled again while emptying it (a second shutdown signal): drop the session.
+        conn.terminate()
+        raise
 
 
 async def _close(conn: asyncpg.Connection) -> None:
@@ -875,8 +1032,17 @@ async def _touched(conn: asyncpg.Connection, after: int, upto: int) -> list[str]
 
 
 def workers_for(configured: int) -> int:
-    """Worker processes of a rebuild: the configured number, or one per core (0)."""
-    return configured if configured > 0 else max(len(os.sched_getaffinity(0)), 1)
+    """Worker processes of a rebuild: the configured number, or one per core (0), at most
+    MAX_WORKERS."""
+    wanted = configured if configured > 0 else max(len(os.sched_getaffinity(0)), 1)
+    return min(wanted, MAX_WORKERS)
+
+
+def worker_count(wanted: int, free_connections: int, spare: int) -> int:
+    """Worker processes for this rebuild: ``wanted``, at most MAX_WORKERS, and as many as
+    leave ``spare`` of the server's free connections to the service (at least one: a rebuild
+    that cannot connect its worker is interrupted, 503)."""
+    return max(1, min(wanted, MAX_WORKERS, free_connections - spare))
 
 
 if __name__ == "__main__":

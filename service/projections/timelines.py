@@ -37,10 +37,11 @@ import structlog
 
 from contracts.events import Event, event_decoder
 from service.domain.bitemporal import OpenRows, SegmentRow, changes, rows_of
-from service.domain.errors import RebuildUnderWay
-from service.domain.policy import SERVED, Policy
+from service.domain.errors import RebuildInterrupted, RebuildUnderWay
+from service.domain.policy import SERVED, Policy, superseded
 from service.domain.projection import PlaceFold
 from service.projections.rebuild import (
+    SPARE_CONNECTIONS,
     Observer,
     Rebuild,
     RebuildProgress,
@@ -71,6 +72,26 @@ class ProjectionState:
         """Whether the rows were made by this policy."""
         return (self.policy, self.policy_version) == (policy.name, policy.version)
 
+    def rebuilt_by_itself(self, policy: Policy) -> bool:
+        """Whether a process serving ``policy`` rebuilds these rows at start-up: when they
+        are its policy's (behind the log), or a policy it knows to be older. Rows of a
+        policy it does not know may be a later version's (a rolling deploy): it leaves them
+        to a rebuild asked for by hand, and is not ready meanwhile."""
+        return self.follows(policy) or superseded(self.policy, self.policy_version, policy)
+
+    def other_policy(self, policy: Policy) -> str:
+        """Why rows of another policy than ``policy`` are stale, and whether they are older."""
+        said = (
+            f"the projections hold rows of {self.policy} (version {self.policy_version}); "
+            f"this code serves {policy.name} (version {policy.version})"
+        )
+        if superseded(self.policy, self.policy_version, policy):
+            return said
+        return (
+            f"{said}, and does not know {self.policy} to be older (a later version of the "
+            "service may have made them), so it does not rebuild them by itself"
+        )
+
 
 async def projection_state(pool: asyncpg.Pool | Connection) -> ProjectionState:
     """The projections' policy and the position they have reached."""
@@ -95,11 +116,7 @@ async def stale_because(pool: asyncpg.Pool, policy: Policy = SERVED) -> str | No
         log.info("projections_adopted_policy", policy=policy.name)
         return None
     if not state.follows(policy):
-        return (
-            f"the projections hold rows of {state.policy} (version {state.policy_version}) up "
-            f"to position {state.position}; this code serves {policy.name} (version "
-            f"{policy.version})"
-        )
+        return f"{state.other_policy(policy)} (their rows reach position {state.position})"
     return f"the projections stop at position {state.position} and the log at {head}"
 
 
@@ -136,6 +153,7 @@ class TimelineProjector:
         cache_events: int = 1_000_000,
         *,
         rebuild_workers: int = 0,
+        rebuild_spare: int = SPARE_CONNECTIONS,
         on_rebuild: Observer | None = None,
     ) -> None:
         self.policy = policy
@@ -144,6 +162,9 @@ class TimelineProjector:
         places are dropped first)."""
         self.rebuild_workers = rebuild_workers
         """Worker processes of a rebuild (0: one per core)."""
+        self.rebuild_spare = rebuild_spare
+        """Database connections a rebuild leaves free for the service's pool (fewer workers
+        when the server has fewer free)."""
         self.on_rebuild = on_rebuild
         """Told each stage of a rebuild, and awaited (logs; tests hold a rebuild open)."""
         self._cache: OrderedDict[str, _Held] = OrderedDict()
@@ -357,6 +378,7 @@ class TimelineProjector:
             keep_events=self.cache_events,
             swap=self._swap,
             observe=self.on_rebuild,
+            spare_connections=self.rebuild_spare,
         )
         self._progress = rebuild.progress
         task = asyncio.get_running_loop().create_task(rebuild.run(), name="projections-rebuild")
@@ -395,9 +417,20 @@ class TimelineProjector:
 
         Readers see the old rows until the swap, appends made meanwhile are in the new
         rows, and the result is the same rows, bit for bit, as a rebuild with nothing
-        appended during it. RebuildUnderWay when another runs.
+        appended during it. RebuildUnderWay when another runs; RebuildInterrupted when the
+        rebuild is cancelled (the service stops) while the caller waits for it.
         """
-        return await asyncio.shield(self.start_rebuild(connector))
+        task = self.start_rebuild(connector)
+        try:
+            return await asyncio.shield(task)
+        except asyncio.CancelledError:
+            waiting = asyncio.current_task()
+            if task.cancelled() and (waiting is None or waiting.cancelling() == 0):
+                raise RebuildInterrupted(
+                    "the service is stopping: the rebuild was cancelled (the served rows are "
+                    "untouched); ask again once it is back"
+                ) from None
+            raise  # the caller itself was cancelled: the rebuild goes on
 
     async def cancel_rebuild(self) -> None:
         """Stop this process's rebuild, if one runs (on shutdown); the rows stay as they were."""

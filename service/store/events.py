@@ -261,7 +261,7 @@ class EventStore:
 
     async def _write(self, conn: Connection, plan: GroupPlan) -> None:
         """Write the planned commit in one round trip, through the owner's function
-        (``frontline_append``, migration 0006): the service role may not write the log's
+        (``frontline_append``, migration 0007): the service role may not write the log's
         tables itself. The function numbers the events after the head and checks the
         chain the plan computed, writes the links the payloads state, the place registry,
         and moves the head."""

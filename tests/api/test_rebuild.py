@@ -18,11 +18,15 @@ from typing import Any, Final, TypeVar
 
 import asyncpg
 import httpx
+import pytest
 import uvicorn
+from structlog.testing import capture_logs
 
 from service.app import create_app
 from service.domain.policy import SERVED
+from service.projections.reads import FrontReader
 from service.projections.timelines import TimelineProjector
+from service.server import Server
 from service.settings import Settings
 from service.store.db import Connector
 from tests.api.conftest import assert_problem
@@ -256,6 +260,39 @@ async def test_rows_of_another_policy_are_rebuilt_at_start_while_serving(
         assert await rows(owner) == rebuilt
 
 
+async def test_rows_of_a_policy_not_known_to_be_older_are_not_rebuilt_at_start(
+    settings: Settings, admin_key: str, owner: asyncpg.Connection
+) -> None:
+    """Regression test (a process that found another policy's rows rebuilt them to its
+    own: during a rolling deploy, an old instance restarting rebuilt the new policy's rows
+    back to the old one): rows of a policy this code does not know to be older (here a
+    later version of the served one) are left as they are at start-up, with a log line;
+    /ready is 503 naming that policy and saying to rebuild by hand; answers name it; POST
+    /v1/admin/rebuild still rebuilds them to the served policy."""
+    async with serving(settings, admin_key, None) as served:
+        for e in _some_events():
+            await post(served.client, e)
+    await owner.execute("UPDATE projection_state SET policy_version = $1", SERVED.version + 1)
+    old = await rows(owner)
+    with capture_logs() as logs:
+        async with serving(settings, admin_key, None) as served:
+            client = served.client
+            assert served.projector.rebuilding is None
+            await asyncio.sleep(0.5)
+            assert await rows(owner) == old
+            ready = assert_problem(await quick(client.get("/ready")), 503)
+            assert f"version {SERVED.version + 1}" in ready["detail"]
+            assert "does not know" in ready["detail"]
+            assert "frontline rebuild" in ready["detail"]
+            assert (await state(client))["frame"]["policy_version"] == SERVED.version + 1
+            response = await client.post("/v1/admin/rebuild")
+            assert response.status_code == 200, response.text
+            assert (await quick(client.get("/ready"))).status_code == 200
+    events = [entry["event"] for entry in logs]
+    assert "projections_policy_unknown_not_rebuilt" in events
+    assert "projections_stale_rebuilding" not in events
+
+
 async def test_a_service_told_not_to_rebuild_serves_stale_rows_honestly(
     settings: Settings, admin_key: str, owner: asyncpg.Connection
 ) -> None:
@@ -303,3 +340,94 @@ async def test_ready_says_when_another_process_rebuilds(
     finally:
         gate.release_all()
         await asyncio.gather(task, return_exceptions=True)
+
+
+@pytest.mark.parametrize(
+    ("reading", "path"),
+    [("state_rows", "/v1/state?valid_at=2017-06-05"), ("timeline", "/v1/places/sy-raqqa/timeline")],
+)
+async def test_an_answer_read_across_a_swap_names_the_policy_of_its_rows(
+    settings: Settings,
+    admin_key: str,
+    owner: asyncpg.Connection,
+    monkeypatch: pytest.MonkeyPatch,
+    reading: str,
+    path: str,
+) -> None:
+    """Regression test (the policy was read by one statement and the rows by a later one:
+    a swap between the two gave the new rows under the old policy's name): a rebuild to
+    the served policy swapped in between the read of the projection's state and the read
+    of the rows, on rows of another policy, gives an answer naming the served policy (the
+    rows it holds), not the old one."""
+    async with serving(settings, admin_key, None) as served:
+        for e in _some_events():
+            await post(served.client, e)
+    await owner.execute("UPDATE projection_state SET policy = $1", STALE)
+    original = getattr(FrontReader, reading)
+    swapped: list[bool] = []
+
+    async def swap_first(self: FrontReader, *args: Any) -> Any:
+        if not swapped:  # the first read of rows only: a rebuild swaps just before it
+            swapped.append(True)
+            await TimelineProjector(rebuild_workers=1).rebuild(Connector.of(settings))
+        return await original(self, *args)
+
+    monkeypatch.setattr(FrontReader, reading, swap_first)
+    async with serving(settings.with_(rebuild_stale=False), admin_key, None) as served:
+        response = await served.client.get(path)
+        assert response.status_code == 200, response.text
+        assert swapped
+        assert response.json()["frame"]["policy"] == SERVED.name
+
+
+async def test_a_stop_cancels_a_rebuild_in_flight_and_its_request_answers_503(
+    settings: Settings, admin_key: str, owner: asyncpg.Connection
+) -> None:
+    """Regression test (uvicorn waited for every request in flight before the lifespan
+    cancelled the rebuild, so a SIGTERM waited for a whole admin rebuild and ``docker
+    stop`` ended in SIGKILL): the server as ``frontline serve`` runs it (``Server`` with
+    the projector's ``cancel_rebuild`` as ``on_stop``), told to stop (as SIGTERM does)
+    while POST /v1/admin/rebuild is held mid-fold, stops within seconds; the request
+    answers 503 ``rebuild-interrupted`` with Retry-After; the served rows are untouched,
+    the twin empty and no rebuild lock is left."""
+    async with serving(settings, admin_key, None) as served:
+        for e in _some_events():
+            await post(served.client, e)
+    before = await rows(owner)
+    gate = Gate("folding")  # never released: only the stop ends the rebuild
+    projector = TimelineProjector(rebuild_workers=1, on_rebuild=gate)
+    app = create_app(settings, projector=projector)
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    server = Server(
+        uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None, access_log=False),
+        on_stop=projector.cancel_rebuild,
+    )
+    task = asyncio.create_task(server.serve())
+    while not server.started:  # noqa: ASYNC110 (uvicorn offers a flag, not an event)
+        await asyncio.sleep(0.02)
+    try:
+        async with httpx.AsyncClient(
+            base_url=f"http://127.0.0.1:{port}",
+            headers={"authorization": f"Bearer {admin_key}"},
+            timeout=60,
+        ) as client:
+            rebuild = asyncio.ensure_future(client.post("/v1/admin/rebuild"))
+            await gate.at("folding")
+            server.should_exit = True  # what uvicorn's SIGTERM handler does
+            await asyncio.wait_for(asyncio.shield(task), 15)
+            response = await asyncio.wait_for(rebuild, 5)
+    finally:
+        gate.release_all()
+        server.should_exit = True
+        await task
+    body = assert_problem(response, 503)
+    assert body["type"].endswith("/rebuild-interrupted")
+    assert "stopping" in body["detail"]
+    assert response.headers["retry-after"] == "30"
+    assert await rows(owner) == before
+    assert await owner.fetchval("SELECT count(*) FROM segments_next") == 0
+    assert not await owner.fetchval(
+        "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND classid = 1718775662"
+    )

@@ -19,6 +19,7 @@ import pytest
 from service.domain.audit import Head, SigningKey
 from service.domain.policy import SERVED
 from service.store.db import EMBEDDED_LOGIN, embedded_running, stop_embedded
+from service.store.queries import SQL
 from tests.payloads import at_place, event_json
 
 FRONTLINE = [sys.executable, "-m", "service.cli"]
@@ -323,6 +324,15 @@ async def test_import_rejects_a_line_with_a_lone_surrogate_naming_the_field(
     assert await _count(fresh_db) == 2
 
 
+async def _rebuild_running(url: str) -> bool:
+    """Whether a session holds the rebuild's lock."""
+    conn = await asyncpg.connect(url)
+    try:
+        return bool(await conn.fetchval(SQL["read_rebuild_running"]))
+    finally:
+        await conn.close()
+
+
 async def _projection(url: str) -> tuple[str, int]:
     conn = await asyncpg.connect(url)
     try:
@@ -336,7 +346,7 @@ async def _projection(url: str) -> tuple[str, int]:
 async def test_migrate_says_stale_projections_need_a_rebuild_and_rebuild_brings_them(
     fresh_db: str, tmp_path: Path
 ) -> None:
-    """`frontline migrate` on a database whose projection holds another policy's rows
+    """`frontline migrate` on a database whose projection holds an older policy's rows
     says, in words, that they are stale, that `frontline serve` rebuilds them at start-up
     while serving and that `frontline rebuild` does it now, and leaves them; `frontline
     rebuild` then brings them to the served policy up to the head and says what it did."""
@@ -347,12 +357,12 @@ async def test_migrate_says_stale_projections_need_a_rebuild_and_rebuild_brings_
     await _make_stale(fresh_db)
     migrated = _run(["migrate"], env)
     assert migrated.returncode == 0, migrated.stderr
-    assert "rows of credibility-v0" in migrated.stderr
+    assert "rows of credibility-v1" in migrated.stderr
     assert f"this code serves {SERVED.name}" in migrated.stderr
     assert "stale and need a rebuild" in migrated.stderr
     assert "`frontline serve`" in migrated.stderr
     assert "`frontline rebuild`" in migrated.stderr
-    assert await _projection(fresh_db) == ("credibility-v0", 3)
+    assert await _projection(fresh_db) == ("credibility-v1", 3)
 
     rebuilt = _run(["rebuild"], env)
     assert rebuilt.returncode == 0, rebuilt.stderr
@@ -366,7 +376,7 @@ async def test_migrate_says_stale_projections_need_a_rebuild_and_rebuild_brings_
 async def _make_stale(url: str) -> None:
     conn = await asyncpg.connect(url)
     try:
-        await conn.execute("UPDATE projection_state SET policy = 'credibility-v0'")
+        await conn.execute("UPDATE projection_state SET policy = 'credibility-v1'")
     finally:
         await conn.close()
 
@@ -401,6 +411,12 @@ def test_serve_rebuilds_stale_projections_at_start_while_serving(
                 pass
             time.sleep(0.2)
         assert status == 200
+        # /ready turns 200 at the swap; the rebuild then stops its workers and lets go of its
+        # lock: stopped before that, it would be cancelled (and say so) after its swap.
+        for _ in range(300):
+            if not asyncio.run(_rebuild_running(fresh_db)):
+                break
+            time.sleep(0.1)
     finally:
         server.send_signal(signal.SIGINT)
         _, stderr = server.communicate(timeout=60)

@@ -1,5 +1,5 @@
 """Least privilege (issue 13): the service logs in as no superuser, and writes only through
-the owner's functions, which keep the log's invariants (migration 0006, DESIGN 6).
+the owner's functions, which keep the log's invariants (migration 0007, DESIGN 6).
 
 Regression: on the embedded database the service logged in as the superuser ``postgres``
 (``RESET ROLE`` was one statement away), and the service role itself could INSERT into and
@@ -47,6 +47,7 @@ FUNCTIONS: Final = {
     "frontline_clear_segments_next",
     "frontline_index_segments_next",
     "frontline_lock_head",
+    "frontline_lock_segments_for_swap",
     "frontline_project_commit",
     "frontline_swap_segments",
 }

@@ -11,15 +11,20 @@ so that appends land in each of them.
 from __future__ import annotations
 
 import asyncio
+import os
 import random
+import signal
 from collections import OrderedDict
+from pathlib import Path
 from typing import Any, Final
 
 import asyncpg
 import pytest
 
-from service.domain.errors import RebuildUnderWay
+from service.api.problems import problem_of
+from service.domain.errors import RebuildFailed, RebuildInterrupted, RebuildUnderWay
 from service.domain.policy import SERVED
+from service.projections import rebuild
 from service.projections.rebuild import KEEP_FROM, RebuildProgress
 from service.projections.timelines import TimelineProjector, projection_state, stale_because
 from service.settings import Settings
@@ -192,18 +197,351 @@ async def test_one_rebuild_at_a_time_in_the_process_and_in_the_database(
     assert (await TimelineProjector().rebuild(connector)).rows == len(before)
 
 
-async def test_a_failed_rebuild_leaves_the_served_rows_and_releases_its_lock(
+def _worker_pids() -> list[int]:
+    """The rebuild worker processes this test's process started and that still run."""
+    me = str(os.getpid())
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+            command = (entry / "cmdline").read_bytes()
+        except OSError:  # it ended meanwhile
+            continue
+        # The parent pid is the second field after the command name in parentheses.
+        fields = stat[stat.rindex(")") + 2 :].split()
+        if fields[1] == me and fields[0] != "Z" and b"service.projections.rebuild" in command:
+            found.append(int(entry.name))
+    return found
+
+
+async def _many_events(store: EventStore, owner: Conn, events: int) -> None:
+    """About ``events`` events over 24 places in large commits: enough for the fold to be
+    cut into several ranges (a range holds at least MIN_RANGE_EVENTS events)."""
+    work = Workload.of(RandomPick(random.Random(31)), 9, 24)
+    oracle = Oracle()
+    while len(oracle.events) < events:
+        await oracle.append(store, [work.new() for _ in range(100)])
+    await check_known(owner, oracle, work.places, oracle.commits[-1])
+
+
+async def _waiting_copies(owner: Conn, count: int) -> None:
+    """Wait until ``count`` sessions wait for a lock to COPY into the twin."""
+    for _ in range(600):
+        waiting = await owner.fetchval(
+            "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
+            "AND query LIKE 'COPY%segments_next%'"
+        )
+        if waiting >= count:
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"{count} workers never came to COPY into the twin")
+
+
+@pytest.mark.parametrize("how", ["killed", "failing"])
+async def test_a_worker_failing_mid_fold_fails_the_rebuild_cleanly(
+    settings: Settings, pool: asyncpg.Pool, owner: Conn, how: str
+) -> None:
+    """Regression test (the old test failed at the policy check, before any lock or
+    worker): one worker of two, mid-fold, is killed (SIGKILL, as the kernel's OOM killer
+    does: the rebuild is interrupted, 503 with Retry-After, it may succeed later) or fails
+    (PostgreSQL refuses its rows: the rebuild failed, 500); the other finishes its range.
+    ``segments`` and the projection state are as they were, the twin is emptied of the rows
+    the other worker wrote, no worker process is left, the rebuild's lock is released, and
+    the next rebuild runs."""
+    store = EventStore(pool, TimelineProjector())
+    await _many_events(store, owner, 1_300)
+    before, state = await snapshot(owner), await projection_state(pool)
+    gate = Gate("folding")
+    projector = TimelineProjector(rebuild_workers=2, on_rebuild=gate)
+    task = projector.start_rebuild(Connector.of(settings))
+    await gate.at("folding")
+    if how == "failing":
+        # The first place of the log (its range is folded first or second) cannot be written.
+        first = await owner.fetchval("SELECT min(id) FROM places")
+        await owner.execute(
+            "CREATE FUNCTION refuse_row() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
+            f"IF NEW.place_id = '{first}' THEN RAISE EXCEPTION 'refused by the test'; END IF; "
+            "RETURN NEW; END $$"
+        )
+        await owner.execute(
+            "CREATE TRIGGER refuse_row BEFORE INSERT ON segments_next "
+            "FOR EACH ROW EXECUTE FUNCTION refuse_row()"
+        )
+        gate.release("folding")
+        error = await asyncio.wait_for(asyncio.gather(task, return_exceptions=True), 60)
+    else:
+        # Both workers come to COPY their first range and wait: one is killed there.
+        blocker = await asyncpg.connect(settings.migrate_database_url)
+        try:
+            async with blocker.transaction():
+                await blocker.execute("LOCK TABLE segments_next IN SHARE MODE")
+                gate.release("folding")
+                await _waiting_copies(owner, 2)
+                workers = _worker_pids()
+                assert len(workers) == 2
+                os.kill(workers[0], signal.SIGKILL)
+                await asyncio.sleep(0.2)
+        finally:
+            await blocker.close()
+        error = await asyncio.wait_for(asyncio.gather(task, return_exceptions=True), 60)
+    (failure,) = error
+    assert isinstance(failure, RebuildFailed), failure
+    problem = problem_of(failure, "/v1/admin/rebuild", None)
+    if how == "killed":
+        assert isinstance(failure, RebuildInterrupted)
+        assert "killed (SIGKILL" in str(failure)
+        assert (problem.status, failure.retry_after) == (503, 30)
+        assert problem.type.endswith("/rebuild-interrupted")
+    else:
+        assert not isinstance(failure, RebuildInterrupted)
+        assert "refused by the test" in str(failure)
+        assert problem.status == 500
+        assert problem.type.endswith("/rebuild-failed")
+    assert _worker_pids() == []
+    assert await snapshot(owner) == before
+    assert await projection_state(pool) == state
+    assert await owner.fetchval("SELECT count(*) FROM segments_next") == 0
+    assert not await pool.fetchval(SQL["read_rebuild_running"])
+    if how == "failing":
+        await owner.execute("DROP TRIGGER refuse_row ON segments_next")
+    assert (await TimelineProjector().rebuild(Connector.of(settings))).rows == len(before)
+    assert await snapshot(owner) == before
+
+
+async def test_a_cancelled_rebuild_empties_the_twin_and_releases_its_lock(
     settings: Settings, pool: asyncpg.Pool, owner: Conn
 ) -> None:
-    """A rebuild whose workers cannot fold (here: the policy it is given is unknown to
-    them) fails with RebuildFailed; ``segments`` and the projection state are as they
-    were, and the next rebuild is not refused as under way."""
+    """Regression test (a cancelled rebuild left the twin full of its rows until the next
+    rebuild): cancelled after its fold (as at shutdown), a rebuild leaves ``segments`` and
+    the projection state as they were, its twin empty, no worker process and no lock."""
+    store = EventStore(pool, TimelineProjector())
+    await _append_some(Oracle(), store, Workload.of(RandomPick(random.Random(6)), 4, 3), owner, 6)
+    before, state = await snapshot(owner), await projection_state(pool)
+    gate = Gate("catching-up")
+    projector = TimelineProjector(rebuild_workers=2, on_rebuild=gate)
+    task = projector.start_rebuild(Connector.of(settings))
+    await gate.at("catching-up")
+    assert await owner.fetchval("SELECT count(*) FROM segments_next") > 0
+    await projector.cancel_rebuild()
+    assert task.cancelled()
+    assert await snapshot(owner) == before
+    assert await projection_state(pool) == state
+    assert await owner.fetchval("SELECT count(*) FROM segments_next") == 0
+    assert _worker_pids() == []
+    assert not await pool.fetchval(SQL["read_rebuild_running"])
+
+
+async def _end_coordinator(owner: Conn) -> None:
+    """End the session that holds the rebuild's lock (as idle_session_timeout or an
+    operator's pg_terminate_backend would): the lock goes with it."""
+    ended = await owner.fetchval(
+        "SELECT pg_terminate_backend(pid) FROM pg_locks WHERE locktype = 'advisory' "
+        "AND classid = 1718775662 AND objid = 1919052900 AND objsubid = 2 AND granted"
+    )
+    assert ended
+
+
+async def test_a_rebuild_whose_session_ended_while_its_workers_fold_blocks_the_next(
+    settings: Settings, pool: asyncpg.Pool, owner: Conn
+) -> None:
+    """Regression test (one rebuild at a time held only while the coordinating session
+    lived: once the server ended it, another rebuild emptied and refilled the twin while the
+    first one's workers still wrote to it, and the swap served duplicate rows): while the
+    workers of a rebuild whose session was ended still fold, another rebuild is refused as
+    under way; the first fails when it finds its lock gone; the rows served never change,
+    and the next rebuild gives the same rows."""
+    store = EventStore(pool, TimelineProjector())
+    await _many_events(store, owner, 1_300)
+    before = await snapshot(owner)
+    gate = Gate("folding")
+    first = TimelineProjector(rebuild_workers=2, on_rebuild=gate).start_rebuild(
+        Connector.of(settings)
+    )
+    second: asyncio.Task[Any] | None = None
+    blocker = await asyncpg.connect(settings.migrate_database_url)
+    try:
+        await gate.at("folding")
+        async with blocker.transaction():
+            # The workers come to COPY their first range and wait there.
+            await blocker.execute("LOCK TABLE segments_next IN SHARE MODE")
+            gate.release("folding")
+            await _waiting_copies(owner, 2)
+            await _end_coordinator(owner)
+            second = asyncio.ensure_future(TimelineProjector(rebuild_workers=1).rebuild(
+                Connector.of(settings)
+            ))  # fmt: skip
+            done, _ = await asyncio.wait({second}, timeout=5)
+            assert done, "the second rebuild waits behind the first one's workers"
+            with pytest.raises(RebuildUnderWay, match="still write"):
+                second.result()
+    finally:
+        await blocker.close()
+        gate.release_all()
+        outcomes = await asyncio.wait_for(
+            asyncio.gather(first, *([] if second is None else [second]), return_exceptions=True), 60
+        )
+    assert isinstance(outcomes[0], RebuildFailed), outcomes[0]
+    assert "lock" in str(outcomes[0])
+    assert _worker_pids() == []
+    assert await snapshot(owner) == before
+    assert (await TimelineProjector().rebuild(Connector.of(settings))).rows == len(before)
+    assert await snapshot(owner) == before
+
+
+async def test_a_rebuild_whose_session_ended_before_its_workers_started_writes_nothing(
+    settings: Settings, pool: asyncpg.Pool, owner: Conn
+) -> None:
+    """Regression test (as above): a rebuild whose session was ended before it started its
+    workers, while another rebuild took the lock and folded, fails as soon as its workers
+    are up, before they write a row; the other's swap serves exact rows, no duplicates."""
+    store = EventStore(pool, TimelineProjector())
+    work = Workload.of(RandomPick(random.Random(12)), 5, 4)
+    oracle = Oracle()
+    await _append_some(oracle, store, work, owner, 12)
+    before = await snapshot(owner)
+    gate, later = Gate("folding"), Gate("swapping")
+    first = TimelineProjector(rebuild_workers=2, on_rebuild=gate).start_rebuild(
+        Connector.of(settings)
+    )
+    second = TimelineProjector(rebuild_workers=1, on_rebuild=later)
+    try:
+        await gate.at("folding")
+        await _end_coordinator(owner)
+        task = second.start_rebuild(Connector.of(settings))
+        await later.at("swapping")
+        gate.release("folding")
+        with pytest.raises(RebuildFailed, match="lock"):
+            await asyncio.wait_for(first, 60)
+        later.release("swapping")
+        await asyncio.wait_for(task, 60)
+    finally:
+        gate.release_all()
+        later.release_all()
+        await asyncio.gather(first, return_exceptions=True)
+    assert await snapshot(owner) == before
+    await check_history(owner, oracle, work.places)
+
+
+async def test_a_rebuild_without_connections_for_its_workers_is_interrupted(
+    settings: Settings, pool: asyncpg.Pool, owner: Conn
+) -> None:
+    """Regression test (a worker's TooManyConnectionsError failed the rebuild with a 500):
+    when the server has no connection left for the workers, the rebuild is interrupted
+    (503, Retry-After), the served rows untouched and no worker left; with connections
+    free again, it runs."""
+    store = EventStore(pool, TimelineProjector())
+    await _append_some(Oracle(), store, Workload.of(RandomPick(random.Random(7)), 4, 3), owner, 4)
+    before = await snapshot(owner)
+    # The service role counts the server's sessions as its owner does (those of other roles
+    # included), so the worker cap sees the connections really free.
+    async with pool.acquire() as conn:
+        assert await conn.fetchval(SQL["read_free_connections"]) == await owner.fetchval(
+            SQL["read_free_connections"]
+        )
+    gate = Gate("folding")
+    task = TimelineProjector(rebuild_workers=2, on_rebuild=gate).start_rebuild(
+        Connector.of(settings)
+    )
+    fillers: list[Conn] = []
+    try:
+        await gate.at("folding")  # its own session is open; its workers are not started
+        # Every connection the server has left (those reserved for superusers included:
+        # the tests log in as one), taken.
+        while True:
+            try:
+                fillers.append(await asyncpg.connect(settings.migrate_database_url))
+            except asyncpg.TooManyConnectionsError:
+                break
+        gate.release("folding")
+        with pytest.raises(RebuildInterrupted, match="TooManyConnectionsError") as raised:
+            await asyncio.wait_for(task, 60)
+    finally:
+        gate.release_all()
+        await asyncio.gather(*(f.close() for f in fillers))
+        await asyncio.gather(task, return_exceptions=True)
+    assert problem_of(raised.value, "/v1/admin/rebuild", None).status == 503
+    assert _worker_pids() == []
+    assert await snapshot(owner) == before
+    assert (await TimelineProjector().rebuild(Connector.of(settings))).rows == len(before)
+
+
+async def test_the_swap_waits_briefly_for_reads_and_tries_again_without_the_head_lock(
+    settings: Settings, pool: asyncpg.Pool, owner: Conn
+) -> None:
+    """Regression test (the swap waited up to 2 s for reads in flight while holding the
+    head lock, 5 times: appends waited, and every new read queued behind it): while a long
+    read holds ``segments``, reads and appends keep answering within a fraction of a
+    second as the swap tries, lets go and tries again; once the read ends, the swap
+    succeeds and the rows are exact."""
+    gate = Gate("swapping")
+    projector = TimelineProjector(rebuild_workers=1, on_rebuild=gate)
+    store = EventStore(pool, projector)
+    work = Workload.of(RandomPick(random.Random(13)), 8, 3)
+    oracle = Oracle()
+    await _append_some(oracle, store, work, owner, 8)
+    task = projector.start_rebuild(Connector.of(settings))
+    reader = await asyncpg.connect(settings.migrate_database_url)
+    slowest = 0.0
+    try:
+        await gate.at("swapping")
+        async with reader.transaction():
+            await reader.fetchval("SELECT count(*) FROM segments")  # held to the end
+            gate.release("swapping")
+            ends = asyncio.get_running_loop().time() + 3.0
+            while asyncio.get_running_loop().time() < ends:
+                began = asyncio.get_running_loop().time()
+                await pool.fetchval("SELECT count(*) FROM segments")
+                assert await oracle.append(store, [work.new()]) is not None
+                slowest = max(slowest, asyncio.get_running_loop().time() - began)
+                await asyncio.sleep(0.05)
+            assert not task.done()
+    finally:
+        await reader.close()
+        gate.release_all()
+    report = await asyncio.wait_for(task, 60)
+    assert slowest < 0.5, f"a read and an append took {slowest:.2f} s during the swap's tries"
+    assert report.position == (await store.head())[0]
+    await check_history(owner, oracle, work.places)
+
+
+async def test_a_swap_that_reads_keep_out_interrupts_the_rebuild(
+    settings: Settings, pool: asyncpg.Pool, owner: Conn, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Regression test (after its full fold, a rebuild whose swap a long read kept out
+    ended in a 500): when reads hold ``segments`` through every try, the rebuild is
+    interrupted (503, Retry-After: it may succeed later), the served rows untouched and
+    the twin emptied."""
+    monkeypatch.setattr(rebuild, "SWAP_ATTEMPTS", 3)
+    store = EventStore(pool, TimelineProjector())
+    await _append_some(Oracle(), store, Workload.of(RandomPick(random.Random(9)), 4, 3), owner, 4)
+    before = await snapshot(owner)
+    reader = await asyncpg.connect(settings.migrate_database_url)
+    try:
+        async with reader.transaction():
+            await reader.fetchval("SELECT count(*) FROM segments")
+            with pytest.raises(RebuildInterrupted, match="could not swap") as raised:
+                await TimelineProjector(rebuild_workers=1).rebuild(Connector.of(settings))
+    finally:
+        await reader.close()
+    assert problem_of(raised.value, "/v1/admin/rebuild", None).status == 503
+    assert await snapshot(owner) == before
+    assert await owner.fetchval("SELECT count(*) FROM segments_next") == 0
+
+
+async def test_a_rebuild_with_a_policy_its_workers_do_not_know_is_refused_at_once(
+    settings: Settings, pool: asyncpg.Pool, owner: Conn
+) -> None:
+    """A rebuild whose workers could not fold (the policy it is given is unknown to them)
+    fails with RebuildFailed before it takes the lock; the rows are as they were and the
+    next rebuild runs."""
     store = EventStore(pool, TimelineProjector())
     work = Workload.of(RandomPick(random.Random(5)), 3, 2)
     await _append_some(Oracle(), store, work, owner, 4)
     before, state = await snapshot(owner), await projection_state(pool)
     unknown = TimelineProjector(policy=_renamed(SERVED, "credibility-test"))
-    with pytest.raises(Exception, match="no policy 'credibility-test'"):
+    with pytest.raises(RebuildFailed, match="no policy 'credibility-test'"):
         await unknown.rebuild(Connector.of(settings))
     assert await snapshot(owner) == before
     assert await projection_state(pool) == state
@@ -313,7 +651,9 @@ async def test_statements_prepared_before_the_swap_read_the_new_table(
         ("segments", "segments_current"),
         ("segments_next", "segments_next_current"),
         ("segments_next", "segments_next_place_bitemporal"),
+        ("segments_next", "segments_next_place_valid"),
         ("segments", "segments_place_bitemporal"),
+        ("segments", "segments_place_valid"),
     ]
 
 
@@ -345,6 +685,7 @@ async def test_only_the_service_role_may_clear_or_swap_and_it_owns_neither_table
     assert {r["proname"]: r["prosecdef"] for r in definers} == {
         "frontline_clear_segments_next": True,
         "frontline_index_segments_next": True,
+        "frontline_lock_segments_for_swap": True,
         "frontline_swap_segments": True,
     }
     assert all("search_path=pg_catalog, public, pg_temp" in r["proconfig"] for r in definers)
@@ -356,6 +697,7 @@ async def test_only_the_service_role_may_clear_or_swap_and_it_owns_neither_table
         "frontline_clear_segments_next()",
         "frontline_index_segments_next()",
         "frontline_swap_segments(bigint, text, integer)",
+        "frontline_lock_segments_for_swap()",
     ):
         assert not await owner.fetchval(
             "SELECT has_function_privilege('frontline_stranger', $1, 'EXECUTE')", function

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+from typing import Any
 
 import msgspec
 import pytest
@@ -13,18 +14,22 @@ from hypothesis import strategies as st
 
 from contracts.events import Event
 from service.domain.bitemporal import OpenRows, history
-from service.domain.policy import SERVED
+from service.domain.policy import SERVED, superseded
 from service.domain.projection import PlaceFold
 from service.projections.rebuild import (
+    MAX_WORKERS,
     MIN_RANGE_EVENTS,
     RANGES_PER_WORKER,
     CatchUp,
     Done,
     FoldRange,
     Start,
+    _Process,
     plan_ranges,
     policy_named,
     replay,
+    worker_count,
+    workers_for,
 )
 from service.projections.timelines import TimelineProjector, _Held
 from service.store.db import Connector
@@ -151,3 +156,58 @@ async def test_forgetting_the_fold_cache_frees_it_a_place_at_a_time() -> None:
     await freeing
     assert not held
     assert not projector._freeing
+
+
+async def test_a_worker_that_cannot_be_told_how_to_start_is_ended(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Regression test (a failed first message left the worker process running, waiting on
+    its stdin for ever): when sending the Start message fails, the process is ended and
+    waited for before the error rises."""
+    started: list[asyncio.subprocess.Process] = []
+    spawn = asyncio.create_subprocess_exec
+
+    async def recorded(*args: Any, **kwargs: Any) -> asyncio.subprocess.Process:
+        process = await spawn(*args, **kwargs)
+        started.append(process)
+        return process
+
+    async def broken(self: _Process, message: msgspec.Struct) -> None:
+        raise BrokenPipeError("the pipe broke")
+
+    monkeypatch.setattr(asyncio, "create_subprocess_exec", recorded)
+    monkeypatch.setattr(_Process, "_send", broken)
+    connector = Connector(url="postgresql://u:p@h/db", server_settings={}, timeout=3.0)
+    start = Start(connector=connector, policy=SERVED.name, policy_version=SERVED.version,
+                  keep_events=1)  # fmt: skip
+    with pytest.raises(BrokenPipeError):
+        await _Process.start(start)
+    (process,) = started
+    assert process.returncode is not None, "the worker process still runs"
+
+
+def test_a_rebuild_has_at_most_eight_workers_and_leaves_connections_to_the_service() -> None:
+    """Regression test (one worker per core, whatever the cores and the connections left:
+    a 64-core machine opened 64 connections, and a worker's TooManyConnectionsError failed
+    the rebuild): at most MAX_WORKERS, and no more than leave the spare connections free;
+    always one."""
+    assert MAX_WORKERS == 8
+    assert workers_for(64) == 8
+    assert workers_for(3) == 3
+    assert 1 <= workers_for(0) <= 8
+    assert worker_count(8, free_connections=100, spare=10) == 8
+    assert worker_count(8, free_connections=14, spare=10) == 4
+    assert worker_count(8, free_connections=5, spare=10) == 1
+    assert worker_count(2, free_connections=100, spare=10) == 2
+
+
+def test_only_rows_of_a_policy_known_to_be_older_are_superseded() -> None:
+    """A retired policy (any version) and an earlier version of the served one are older
+    than the served policy; the served policy itself, a later version of it and a policy
+    this code never heard of are not (they may be a later service version's)."""
+    assert superseded("credibility-v1", 1)
+    assert superseded("credibility-v1", 7)
+    assert superseded(SERVED.name, SERVED.version - 1)
+    assert not superseded(SERVED.name, SERVED.version)
+    assert not superseded(SERVED.name, SERVED.version + 1)
+    assert not superseded("credibility-v3", 1)

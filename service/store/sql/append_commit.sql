@@ -1,4 +1,4 @@
--- Write one commit (the owner's function, migration 0006): it numbers the events after the
+-- Write one commit (the owner's function, migration 0007): it numbers the events after the
 -- head, checks the hash chain from the head's hash, writes the events, the links their
 -- payloads state and the place registry, and moves the head to the last event.
 -- $1..$13: the events' columns as arrays (recorded_at, $8, one value for the commit);

@@ -1,5 +1,5 @@
 -- Project one commit in its transaction, in one round trip (the owner's function, migration
--- 0006): move the projection from $2 to the commit $1 under policy $3 version $4 if it was in
+-- 0007): move the projection from $2 to the commit $1 under policy $3 version $4 if it was in
 -- step, close the current rows ($5, $6: place and valid_from) and insert the new ones ($7..
 -- $16, columns of segments without the known range, which is [$1, open)). False: the rows
 -- were stale, and nothing was written.

@@ -24,10 +24,13 @@ says of the log:
   the head): moves the projection if it was in step, closes the replaced rows, inserts the
   new ones (issue 12: one round trip per commit).
 * ``frontline_adopt_policy(...)``: an empty log's projection takes the served policy.
-* ``frontline_swap_segments(...)``: as in 0005, and it moves the projection to the head it
-  swapped at, and moves the write grants with the names: the twin a rebuild fills
+* ``frontline_swap_segments(...)``: as in 0005 and 0006, and it moves the projection to the
+  head it swapped at, and moves the write grants with the names: the twin a rebuild fills
   (``segments_next``, COPYed into by its workers) is writable by the service role, the
   served table is not.
+* ``frontline_lock_segments_for_swap()``: the rebuild's LOCK TABLE of both tables before the
+  swap (ACCESS EXCLUSIVE needs UPDATE or DELETE on the table, which the role no longer has on
+  the served one), under the caller's lock_timeout.
 
 API keys are created and revoked by the owner only (``frontline keys``, the first admin
 key of ``frontline serve``): the service reads them.
@@ -39,8 +42,8 @@ executable by the service role alone (``REVOKE ALL ... FROM PUBLIC``: functions 
 executable by everyone by default), as PostgreSQL's "Writing SECURITY DEFINER Functions
 Safely" advises.
 
-Revision ID: 0006
-Revises: 0005
+Revision ID: 0007
+Revises: 0006
 """
 
 from __future__ import annotations
@@ -51,8 +54,8 @@ from alembic import op
 
 from migrations import service_role
 
-revision = "0006"
-down_revision = "0005"
+revision = "0007"
+down_revision = "0006"
 branch_labels = None
 depends_on = None
 
@@ -90,6 +93,7 @@ FUNCTIONS = (
     PROJECT_SIGNATURE,
     "frontline_adopt_policy(text, integer)",
     "frontline_swap_segments(bigint, text, integer)",
+    "frontline_lock_segments_for_swap()",
 )
 
 #: What the service role held before this revision and no longer holds.
@@ -110,6 +114,7 @@ def upgrade() -> None:
     create_project_function()
     create_adopt_function()
     replace_swap_function()
+    create_lock_segments_function()
     fix_search_paths()
     revoke_direct_writes()
     grant_functions()
@@ -125,8 +130,8 @@ def downgrade() -> None:
     op.execute(f"GRANT SELECT, INSERT, UPDATE, DELETE ON segments_next TO {role}")
     for function in TWIN_FUNCTIONS:
         op.execute(f"ALTER FUNCTION {function} SET search_path = pg_catalog, public")
-    twin = importlib.import_module("migrations.versions.0005_rebuild_twin")
-    twin.create_swap_function()
+    probe = importlib.import_module("migrations.versions.0006_state_probe")
+    probe._functions(probe.AFTER)  # 0006's own definition of its three functions
     op.execute("REVOKE ALL ON FUNCTION frontline_swap_segments() FROM PUBLIC")
     op.execute(f"GRANT EXECUTE ON FUNCTION frontline_swap_segments() TO {role}")
 
@@ -351,8 +356,12 @@ def replace_swap_function() -> None:
     # rows reach it: the caller caught up under the head lock) and the write grants with
     # the names. The service role's role name is fixed here, at migration time.
     role = service_role()
+    indexes = importlib.import_module("migrations.versions.0006_state_probe").AFTER
+    missing = " OR ".join(
+        f"to_regclass('public.segments_next_{suffix}') IS NULL" for suffix in indexes
+    )
     renames = []
-    for suffix in ("current", "place_bitemporal"):
+    for suffix in indexes:
         renames += [
             f"ALTER INDEX public.segments_{suffix} RENAME TO segments_swap_{suffix};",
             f"ALTER INDEX public.segments_next_{suffix} RENAME TO segments_{suffix};",
@@ -376,8 +385,7 @@ def replace_swap_function() -> None:
             RAISE EXCEPTION 'frontline_swap_segments: the rows reach position %, the log %',
               p_position, head USING ERRCODE = 'object_not_in_prerequisite_state';
           END IF;
-          IF to_regclass('public.segments_next_current') IS NULL
-             OR to_regclass('public.segments_next_place_bitemporal') IS NULL THEN
+          IF {missing} THEN
             RAISE EXCEPTION 'segments_next is not indexed: frontline_index_segments_next() '
               'must run before the swap' USING ERRCODE = 'object_not_in_prerequisite_state';
           END IF;
@@ -390,6 +398,21 @@ def replace_swap_function() -> None:
           UPDATE public.projection_state
           SET position = p_position, policy = p_policy, policy_version = p_policy_version
           WHERE id = 1;
+        END $$
+        """
+    )
+
+
+def create_lock_segments_function() -> None:
+    # Locks taken in a function are held to the end of the caller's transaction; the
+    # caller's SET LOCAL lock_timeout applies (the function sets none of its own).
+    op.execute(
+        f"""
+        CREATE FUNCTION frontline_lock_segments_for_swap() RETURNS void
+        LANGUAGE plpgsql {SAFE}
+        AS $$
+        BEGIN
+          LOCK TABLE public.segments, public.segments_next IN ACCESS EXCLUSIVE MODE;
         END $$
         """
     )
