@@ -681,7 +681,9 @@ async def test_statements_prepared_before_the_swap_read_the_new_table(
         ("segments", "segments_current"),
         ("segments_next", "segments_next_current"),
         ("segments_next", "segments_next_place_bitemporal"),
+        ("segments_next", "segments_next_place_valid"),
         ("segments", "segments_place_bitemporal"),
+        ("segments", "segments_place_valid"),
     ]
 
 

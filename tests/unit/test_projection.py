@@ -18,6 +18,7 @@ from contracts.events import Event, Relation
 from contracts.timeline import Segment, Timeline
 from service.domain.policy import CREDIBILITY_V2, SERVED
 from service.domain.projection import (
+    PlaceFold,
     in_force,
     project_place,
     segment_at,
@@ -1010,3 +1011,31 @@ def test_the_seed_article_end_to_end() -> None:
     ]
     assert [(s.side, s.sources, s.claims) for s in disputed.supports] == [(ISIS, 1, 1), (GOV, 1, 2)]
     assert disputed.held_since == day("06-03")
+
+
+def test_a_status_event_before_the_first_claim_keeps_the_timeline_after_it_once() -> None:
+    """Adding a status event to the days before a place's first control claim (pieces with
+    no content) leaves the segments after them as they were, once each.
+
+    Regression (found by hypothesis in test_adding_events_in_any_steps_gives_the_fold_of_all):
+    the refold rejoined the kept sweep at a piece without content and spliced the segments
+    from there to the end in again, so the capture's segment was listed twice."""
+    alpha = source("Alpha", "B")
+    taken = capture(GOV, on="2017-06-08", by=alpha, credibility=1, hedge="confirmed", id=1)
+    first = [
+        taken,
+        siege_lifted(GOV, on="2017-06-01", by=alpha, credibility=1, hedge="confirmed", id=2,
+                     links=[link(taken, "confirms")]),
+        siege_lifted(GOV, on="2017-06-03", by=alpha, credibility=1, hedge="confirmed", id=6),
+    ]  # fmt: skip
+    late = siege_lifted(
+        GOV, opponent=GOV, on="2017-06-01", by=alpha, credibility=1, hedge="confirmed", id=18
+    )
+    fold = PlaceFold()
+    fold.add(first)
+    refold = fold.add([late])
+    whole = project_place([*first, late])
+    assert fold.timeline() == whole
+    assert [s.valid_from for s in whole.segments] == [datetime(2017, 6, 8, tzinfo=UTC)]
+    for part in refold.parts if refold is not None else ():
+        assert all(part.until is None or s.valid_from < part.until for s in part.segments)

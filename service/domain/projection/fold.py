@@ -585,10 +585,17 @@ class PlaceFold:
             until = segments[k1].valid_to
             last = right
             stop = k1 + 1
+        elif right is not None:
+            # The kept piece after the window has no content (nothing before it had any):
+            # the window's segments, if any, end where it starts, and the segments after it
+            # are kept as they are.
+            until = starts[right]
+            last = j1 - 1
+            stop = bisect_left(seg_starts, until)
         else:
             until = None
             last = len(starts) - 1
-            stop = len(segments) if right is None else k0
+            stop = len(segments)
         runs: list[tuple[datetime, datetime | None, _Out]] = []
         for n in range(j0, last + 1):
             out = outs[n]
@@ -606,8 +613,6 @@ class PlaceFold:
         fresh = [_segment(start, end, out) for start, end, out in runs]
         segments[k0:stop] = fresh
         seg_starts[k0:stop] = [segment.valid_from for segment in fresh]
-        if right is not None and outs[right] is None:
-            until = starts[right]
         return [since, until]
 
     def _parts(self, spans: list[list[datetime | None]]) -> tuple[Part, ...]:
