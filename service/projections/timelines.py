@@ -175,6 +175,8 @@ class TimelineProjector:
         self._freeing: set[asyncio.Task[None]] = set()
         """Tasks freeing forgotten folds (held here so that they are not collected)."""
         self._progress: RebuildProgress | None = None
+        self._running: Rebuild | None = None
+        """The last rebuild started (its report is set once its rows are swapped in)."""
         self._in_step = True
         """Whether the last commit found the rows in step (to log the change once)."""
 
@@ -381,36 +383,43 @@ class TimelineProjector:
             spare_connections=self.rebuild_spare,
         )
         self._progress = rebuild.progress
+        self._running = rebuild
         task = asyncio.get_running_loop().create_task(rebuild.run(), name="projections-rebuild")
         self._rebuild = task
-        task.add_done_callback(self._rebuild_ended)
+        task.add_done_callback(lambda done: self._rebuild_ended(done, rebuild))
         return task
 
-    def _rebuild_ended(self, task: asyncio.Task[RebuildReport]) -> None:
+    def _rebuild_ended(self, task: asyncio.Task[RebuildReport], rebuild: Rebuild) -> None:
         self._rebuild = None
-        if task.cancelled():
+        if task.cancelled() and rebuild.report is not None:
+            self._log_report(rebuild.report, cancelled_after_swap=True)
+        elif task.cancelled():
             log.warning("projections_rebuild_cancelled")
         elif isinstance(error := task.exception(), RebuildUnderWay):
             log.info("projections_rebuild_refused", reason=str(error))
         elif error is not None:
             log.error("projections_rebuild_failed", error=f"{type(error).__name__}: {error}")
         else:
-            report = task.result()
-            log.info(
-                "projections_rebuilt",
-                rows=report.rows,
-                position=report.position,
-                policy=report.policy,
-                events=report.events,
-                rounds=report.rounds,
-                seconds=report.seconds,
-                workers=report.workers,
-                worker_peak_kib=report.worker_peak_kib,
-                locked_seconds=report.locked_seconds,
-                lock_wait_seconds=report.lock_wait_seconds,
-                caught_up_cold=report.caught_up_cold,
-                caught_up_warm=report.caught_up_warm,
-            )
+            self._log_report(task.result())
+
+    @staticmethod
+    def _log_report(report: RebuildReport, *, cancelled_after_swap: bool = False) -> None:
+        log.info(
+            "projections_rebuilt",
+            rows=report.rows,
+            position=report.position,
+            policy=report.policy,
+            events=report.events,
+            rounds=report.rounds,
+            seconds=report.seconds,
+            workers=report.workers,
+            worker_peak_kib=report.worker_peak_kib,
+            locked_seconds=report.locked_seconds,
+            lock_wait_seconds=report.lock_wait_seconds,
+            caught_up_cold=report.caught_up_cold,
+            caught_up_warm=report.caught_up_warm,
+            cancelled_after_swap=cancelled_after_swap,
+        )
 
     async def rebuild(self, connector: Connector) -> RebuildReport:
         """Recompute every row from the log without stopping appends or reads; the report.
@@ -421,11 +430,14 @@ class TimelineProjector:
         rebuild is cancelled (the service stops) while the caller waits for it.
         """
         task = self.start_rebuild(connector)
+        rebuild = self._running
         try:
             return await asyncio.shield(task)
         except asyncio.CancelledError:
             waiting = asyncio.current_task()
             if task.cancelled() and (waiting is None or waiting.cancelling() == 0):
+                if rebuild is not None and rebuild.report is not None:
+                    return rebuild.report  # cancelled once its rows were swapped in
                 raise RebuildInterrupted(
                     "the service is stopping: the rebuild was cancelled (the served rows are "
                     "untouched); ask again once it is back"

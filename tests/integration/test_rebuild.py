@@ -530,6 +530,35 @@ async def test_a_swap_that_reads_keep_out_interrupts_the_rebuild(
     assert await owner.fetchval("SELECT count(*) FROM segments_next") == 0
 
 
+async def test_a_rebuild_cancelled_after_its_swap_reports_what_it_did(
+    settings: Settings, pool: asyncpg.Pool, owner: Conn
+) -> None:
+    """Regression test (a rebuild cancelled after its swap, while it stopped its workers,
+    as when the service stops just then, told its caller it was interrupted with the served
+    rows untouched, and logged that it was cancelled, though its rows were swapped in): the
+    caller gets the report, the rows are the rebuilt ones, the twin is emptied of the old
+    rows and the lock released."""
+    store = EventStore(pool, TimelineProjector())
+    work = Workload.of(RandomPick(random.Random(14)), 6, 3)
+    oracle = Oracle()
+    await _append_some(oracle, store, work, owner, 6)
+    await owner.execute("UPDATE projection_state SET policy = 'credibility-v1'")
+    gate = Gate("done")
+    projector = TimelineProjector(rebuild_workers=1, on_rebuild=gate)
+    waiting = asyncio.ensure_future(projector.rebuild(Connector.of(settings)))
+    try:
+        await gate.at("done")
+        await projector.cancel_rebuild()
+        report = await asyncio.wait_for(waiting, 30)
+    finally:
+        gate.release_all()
+    assert report.position == (await store.head())[0]
+    assert (await projection_state(pool)).follows(SERVED)
+    await check_history(owner, oracle, work.places)
+    assert await owner.fetchval("SELECT count(*) FROM segments_next") == 0
+    assert not await pool.fetchval(SQL["read_rebuild_running"])
+
+
 async def test_a_rebuild_with_a_policy_its_workers_do_not_know_is_refused_at_once(
     settings: Settings, pool: asyncpg.Pool, owner: Conn
 ) -> None:
