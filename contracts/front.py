@@ -209,6 +209,8 @@ class StateChanges(_Output, frozen=True, kw_only=True):
     """``valid_at`` is null: the answer is about the range ``from``..``to``."""
     from_: datetime = msgspec.field(name="from")
     to: datetime
+    net: Literal[False] = False
+    """Every transition (``net=true`` answers the net form, :class:`StateNetChanges`)."""
     items: list[Transition]
     next_cursor: str | None
     """Pass as ``cursor`` for the next page; null on the last page."""
@@ -241,7 +243,9 @@ class StateNetChanges(_Output, frozen=True, kw_only=True):
     frame: Frame
     from_: datetime = msgspec.field(name="from")
     to: datetime
-    net: Literal[True] = True
+    net: Literal[True]
+    """Always true: told apart from the every-transition form by it alone (an empty page of
+    either would otherwise read as both)."""
     items: list[NetChange]
     next_cursor: str | None
     """Pass as ``cursor`` (with ``net=true``) for the next page; null on the last page."""

@@ -367,6 +367,7 @@ class FrontController(Controller):
                 ),
             )
             return StateNetChanges(
+                net=True,
                 frame=_frame(None, rows_at),
                 from_=start,
                 to=end,

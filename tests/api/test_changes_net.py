@@ -78,7 +78,7 @@ async def test_maskanah_net_is_from_nothing_to_the_governments(client: Client) -
     assert item["changed"] == ["controller", "status", "status_by", "disputed"]
     full = await changes(client, **JUNE, place=MASKANAH)
     assert item["after"] == full["items"][-1]["after"]
-    assert "net" not in full
+    assert full["net"] is False
 
 
 async def test_a_place_that_changed_and_changed_back_is_not_listed(client: Client) -> None:
@@ -152,7 +152,8 @@ async def test_net_takes_a_boolean(client: Client) -> None:
         await client.get("/v1/state/changes", params={**JUNE, "net": "maybe"}), 422, "net"
     )
     plain = await changes(client, **JUNE, net="false")
-    assert set(plain) == {"frame", "from", "to", "items", "next_cursor"}
+    assert set(plain) == {"frame", "from", "to", "net", "items", "next_cursor"}
+    assert plain["net"] is False
 
 
 async def test_a_cursor_past_the_range_end_continues_after_its_place(client: Client) -> None:
