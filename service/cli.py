@@ -41,6 +41,7 @@ from service.store.appender import import_ndjson, split_lines
 from service.store.audit import PROJECTION_MODES, AuditReader, ProjectionMode, SavedHead
 from service.store.db import (
     Connector,
+    create_owner_pool,
     create_pool,
     embedded_running,
     resolve_urls,
@@ -356,7 +357,7 @@ FIRST_ADMIN_KEY_FILE = "first-admin-key"
 async def _first_admin_key(settings: Settings) -> None:
     """On a local database without any key, make an admin key, write it to a file only its
     owner may read (in the data folder) and show it once, saying where the file is."""
-    pool = await create_pool(settings)
+    pool = await create_owner_pool(settings)
     try:
         store = KeyStore(pool)
         if await store.list():
@@ -418,12 +419,20 @@ def warn_if_exposed(settings: Settings) -> bool:
 
 
 def cmd_keys(args: argparse.Namespace) -> int:
-    """Create (the key is printed once), list or revoke API keys."""
-    return asyncio.run(_keys(_settings(args), args))
+    """Create (the key is printed once), list or revoke API keys, as the schema's owner."""
+    try:
+        return asyncio.run(_keys(_settings(args), args))
+    except asyncpg.InsufficientPrivilegeError as error:
+        sys.stderr.write(
+            f"frontline keys: {error}: keys are made and revoked by the schema's owner; set "
+            "FRONTLINE_MIGRATE_DATABASE_URL to the owner's URL\n"
+        )
+        return 1
 
 
 async def _keys(settings: Settings, args: argparse.Namespace) -> int:
-    pool = await create_pool(settings)
+    # Keys are the owner's to make and revoke: the service role may only read them.
+    pool = await create_owner_pool(settings)
     try:
         store = KeyStore(pool)
         if args.action == "create":

@@ -8,13 +8,18 @@ complete, which a slow client never sends). The guard adds the three, in uvicorn
 protocol class (the ``http=`` hook of ``uvicorn.Config``), before the parser sees a byte:
 
 * **Head size.** Bytes of a request head (``FRONTLINE_MAX_HEADER_BYTES``) and of any one of
-  its lines (``FRONTLINE_MAX_HEADER_LINE``) are counted as they arrive; past either, the
-  answer is 431 (414 for the request line) and the connection closes, so a 10 MB header
-  costs at most one read buffer.
-* **Head time.** A connection must deliver a whole request head within
-  ``FRONTLINE_HEADER_TIMEOUT`` seconds of opening, or of its previous answer (408, or a
-  plain close when it sent nothing). Time spent on the body and on the answer is not
-  counted: a large import or a live stream is never cut by it.
+  its lines (``FRONTLINE_MAX_HEADER_LINE``) are counted as they arrive, before the parser
+  sees them; past either, the answer is 431 (414 for the request line) and the connection
+  closes, so a 10 MB header costs at most one read buffer. Every head is counted, from the
+  end of the message before it, whatever the answers are doing: a head pipelined behind a
+  slow answer or a live stream too (its 431 follows the answers owed before it, which have
+  the header timeout to finish; a live stream never does, and is ended). A body is never
+  counted as a head.
+* **Head time.** While no answer is owed, a connection must deliver a whole request head
+  within ``FRONTLINE_HEADER_TIMEOUT`` seconds (of opening, or of the last answer owed): past
+  it, 408, or a plain close when it sent nothing of a head. Time spent on a body being read
+  and on the answers is not counted: a large import, requests pipelined behind a slow one,
+  or a live stream are never cut by it.
 * **Shutdown.** uvicorn waits for every connection to close before it stops, and a live
   stream never closes by itself: an answer still streaming SHUTDOWN_GRACE seconds after
   SIGTERM or SIGINT is ended as if its client had left (it resumes with Last-Event-ID).
@@ -33,6 +38,7 @@ per kind with counts (an attack must not flood the log either):
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import resource
 import socket
 from collections import OrderedDict
@@ -175,7 +181,19 @@ def _raw_answer(status: int, reason: bytes, title: str, detail: str) -> bytes:
 
 class GuardedProtocol(HttpToolsProtocol):
     """uvicorn's httptools protocol, with the head's size and time bounded and the
-    connection admitted by the guard."""
+    connection admitted by the guard.
+
+    The guard cuts what arrives into pieces that end where a message's part may end, and
+    feeds the parser one piece at a time, so that it knows, byte for byte, what is a head
+    and what is a body: a piece of a head is counted before the parser sees it (a head ends
+    at an empty line, and a piece never goes past the first one); a Content-Length body is
+    fed to its last byte and no further; a chunked body ends with an empty line too. The
+    parser's own callbacks then say where the head ended (``on_headers_complete``) and
+    where the message ended (``on_message_complete``): the next head is counted from
+    there, whatever the answers are doing, so a head pipelined behind a slow answer or a
+    live stream is bounded like any other. A message that the parser ends anywhere else
+    than where the guard cut (it never should) closes the connection.
+    """
 
     guard: ClassVar[ConnectionGuard]
 
@@ -183,10 +201,22 @@ class GuardedProtocol(HttpToolsProtocol):
         super().__init__(*args, **kwargs)
         self._admitted = False
         self._waiting = False
+        self._in_head = True
+        """The bytes arriving belong to a request head (else to a body)."""
+        self._body_left: int | None = None
+        """Bytes of a Content-Length body still to come; None for a chunked body."""
         self._in_request_line = True
         self._head_bytes = 0
         self._line_bytes = 0
         self._tail = b""
+        self._ended = False
+        """A message ended in the piece being fed."""
+        self._feeding_head = False
+        """The piece being fed is (the rest of) a head: no body byte may be in it."""
+        self._desync = False
+        self._refusal: bytes | None = None
+        """The 431/414 answer owed once the answers before it are out."""
+        self._running: RequestResponseCycle | None = None
         self._deadline: asyncio.TimerHandle | None = None
 
     # --- the connection's life ---
@@ -213,31 +243,78 @@ class GuardedProtocol(HttpToolsProtocol):
         self._stop_waiting()
         self.guard.forget(self)
         super().connection_lost(exc)
+        running = self._running
+        if running is not None and not running.response_complete:
+            # uvicorn tells only the last request read (self.cycle) that its client left;
+            # with requests pipelined, the one being answered may be an earlier one.
+            running.disconnected = True
+            running.message_event.set()
 
     def data_received(self, data: bytes) -> None:
-        refusal = self._head_refusal(data) if self._waiting else None
-        if refusal is not None:
-            self._stop_waiting()
-            self.guard.large.add("uri_too_long" if refusal == 414 else "refused")
-            limits = (
-                f"a request line is at most {self.guard.max_header_line} bytes"
-                if refusal == 414
-                else f"a request head is at most {self.guard.max_header_bytes} bytes and a "
-                f"line of it at most {self.guard.max_header_line} bytes"
-            )
-            reason = b"URI Too Long" if refusal == 414 else b"Request Header Fields Too Large"
-            title = "URI too long" if refusal == 414 else "Header too large"
-            self._answer_and_close(_raw_answer(refusal, reason, title, limits))
-            return
-        super().data_received(data)
+        while data and self._refusal is None:
+            ends_message = False
+            self._feeding_head = self._in_head
+            if self._in_head:
+                cut = self._part_end(data)
+                piece, data = data[:cut], data[cut:]
+                refusal = self._head_refusal(piece)
+                if refusal is not None:
+                    self._refuse(refusal)
+                    return
+            elif self._body_left is not None:
+                piece, data = data[: self._body_left], data[self._body_left :]
+                self._body_left -= len(piece)
+                ends_message = self._body_left == 0
+            else:
+                cut = self._part_end(data)
+                piece, data = data[:cut], data[cut:]
+            self._ended = False
+            super().data_received(piece)
+            if self.transport.is_closing() or self.parser is None:
+                return
+            if self._desync or (ends_message and not self._ended) or not piece:
+                self._desync = True
+                self.send_400_response("Invalid HTTP request received.")
+                return
+
+    def on_message_begin(self) -> None:
+        if self._ended:  # a message began after one ended, inside one piece
+            self._desync = True
+        super().on_message_begin()
+
+    def on_body(self, body: bytes) -> None:
+        if self._feeding_head:  # the head ended before the piece did
+            self._desync = True
+        super().on_body(body)
 
     def on_headers_complete(self) -> None:
         self._stop_waiting()
+        self._in_head = False
+        self._tail = b""
+        self._body_left = self._body_length()
         super().on_headers_complete()
+
+    def on_message_complete(self) -> None:
+        super().on_message_complete()
+        self._ended = True
+        self._in_head = True
+        self._body_left = None
+        self._in_request_line = True
+        self._head_bytes = self._line_bytes = 0
+        self._tail = b""
+
+    def _start_asgi_task(self, cycle: RequestResponseCycle, app: Any) -> None:
+        self._running = cycle
+        super()._start_asgi_task(cycle, app)
 
     def on_response_complete(self) -> None:
         super().on_response_complete()
-        if not self.transport.is_closing() and not self.pipeline:
+        if self.transport.is_closing() or self._answer_pending():
+            return
+        if self._refusal is not None:
+            self._stop_waiting()
+            self._answer_and_close(self._refusal)
+        elif self._deadline is None:
             self._await_head()
 
     def shutdown(self) -> None:
@@ -246,12 +323,12 @@ class GuardedProtocol(HttpToolsProtocol):
         later is ended as if its client had left."""
         self._stop_waiting()
         super().shutdown()
-        cycle: RequestResponseCycle | None = self.cycle  # None before a first request
+        cycle = self._running  # None before a first request
         if cycle is not None and cycle.response_started and not cycle.response_complete:
             self.loop.call_later(SHUTDOWN_GRACE, self._end_answer)
 
     def _end_answer(self) -> None:
-        cycle: RequestResponseCycle | None = self.cycle
+        cycle = self._running
         if cycle is None or cycle.response_complete or self.transport.is_closing():
             return
         cycle.disconnected = True
@@ -264,17 +341,25 @@ class GuardedProtocol(HttpToolsProtocol):
         self.guard.forget(self)
         self.transport.close()
 
+    def _answer_pending(self) -> bool:
+        """Whether a request read on this connection still awaits (the end of) its answer:
+        ``self.cycle`` is the last one read, and answers complete in order."""
+        cycle: RequestResponseCycle | None = self.cycle
+        return cycle is not None and not cycle.response_complete
+
     # --- the head ---
 
     def _await_head(self) -> None:
-        """From now, a whole request head must arrive within the header timeout."""
+        """No answer is pending: from now, a whole request head must arrive within the
+        header timeout (the rest of a body nobody reads any more included), and the
+        connection may be closed to make room for a new one."""
         self._waiting = True
-        self._in_request_line = True
-        self._head_bytes = self._line_bytes = 0
-        self._tail = b""
         self.guard.waiting[self] = None
         self.guard.waiting.move_to_end(self)
-        self._deadline = self.loop.call_later(self.guard.header_timeout, self._too_slow)
+        # Armed from within an answer's task, whose context (its request id) is not this one.
+        self._deadline = self.loop.call_later(
+            self.guard.header_timeout, self._too_slow, context=contextvars.Context()
+        )
 
     def _stop_waiting(self) -> None:
         self._waiting = False
@@ -287,11 +372,11 @@ class GuardedProtocol(HttpToolsProtocol):
         self._deadline = None
         if self.transport.is_closing():
             return
-        started = self._head_bytes > 0
+        started = self._in_head and self._head_bytes > 0
         self._stop_waiting()
         self.guard.forget(self)
-        self.guard.slow.add("closed_partial" if started else "closed_silent")
         if started:
+            self.guard.slow.add("closed_partial")
             self._answer_and_close(
                 _raw_answer(
                     408,
@@ -301,22 +386,37 @@ class GuardedProtocol(HttpToolsProtocol):
                 )
             )
         else:
+            self.guard.slow.add("closed_silent" if self._in_head else "closed_body")
             self.transport.close()
 
-    def _head_refusal(self, data: bytes) -> int | None:
-        """Count the bytes of ``data`` that belong to the head: 414 when the request line is
-        over the line limit, 431 when a header line or the whole head is over its limit,
-        else None."""
+    def _part_end(self, data: bytes) -> int:
+        """Where the first piece of ``data`` ends: after the first empty line (the end of a
+        head, or of a chunked body), counting the bytes before ``data``, else its end."""
         seen = self._tail + data
-        ends = [at for at in (seen.find(b"\r\n\r\n"), seen.find(b"\n\n")) if at >= 0]
-        if ends:
-            end = min(ends) + (4 if seen.startswith(b"\r\n\r\n", min(ends)) else 2)
-            part = data[: max(0, end - len(self._tail))]
-        else:
-            part = data
-        self._tail = seen[-3:]
-        self._head_bytes += len(part)
-        lines = part.split(b"\n")
+        ends = [at + len(mark) for mark in (b"\n\r\n", b"\n\n") if (at := seen.find(mark)) >= 0]
+        cut = min(ends) - len(self._tail) if ends else len(data)
+        self._tail = b"" if ends else seen[-2:]
+        return cut
+
+    def _body_length(self) -> int | None:
+        """The length of the body whose head the parser just read (None: chunked), as the
+        parser reads it: no body without Content-Length or Transfer-Encoding."""
+        length = 0
+        for name, value in self.headers:
+            if name == b"transfer-encoding":
+                return None
+            if name == b"content-length":
+                try:
+                    length = int(value)
+                except ValueError:  # the parser refuses it (400)
+                    return None
+        return length
+
+    def _head_refusal(self, piece: bytes) -> int | None:
+        """Count ``piece``, the next bytes of a head: 414 when the request line is over the
+        line limit, 431 when a header line or the whole head is over its limit, else None."""
+        self._head_bytes += len(piece)
+        lines = piece.split(b"\n")
         first = self._line_bytes + len(lines[0])
         request_line = self._in_request_line
         if len(lines) > 1:
@@ -328,6 +428,41 @@ class GuardedProtocol(HttpToolsProtocol):
         if any(len(line) > limit for line in lines[1:]):
             return 431
         return 431 if self._head_bytes > self.guard.max_header_bytes else None
+
+    def _refuse(self, status: int) -> None:
+        """Refuse the head being read: its answer follows the answers still owed to the
+        requests before it (HTTP answers in order), which have the header timeout to finish,
+        then the connection closes; the parser never sees the head, nor what follows it."""
+        self.guard.large.add("uri_too_long" if status == 414 else "refused")
+        limits = (
+            f"a request line is at most {self.guard.max_header_line} bytes"
+            if status == 414
+            else f"a request head is at most {self.guard.max_header_bytes} bytes and a "
+            f"line of it at most {self.guard.max_header_line} bytes"
+        )
+        reason = b"URI Too Long" if status == 414 else b"Request Header Fields Too Large"
+        title = "URI too long" if status == 414 else "Header too large"
+        self._refusal = _raw_answer(status, reason, title, limits)
+        self._stop_waiting()
+        if not self._answer_pending():
+            self._answer_and_close(self._refusal)
+            return
+        self._deadline = self.loop.call_later(
+            self.guard.header_timeout, self._give_up, context=contextvars.Context()
+        )
+
+    def _give_up(self) -> None:
+        """The answers before a refused head did not finish within the header timeout (a
+        live stream never does): end them as if the client had left, and close."""
+        self._deadline = None
+        if self.transport.is_closing():
+            return
+        self.guard.large.add("closed_behind_answer")
+        for cycle in (self._running, self.cycle):
+            if cycle is not None and not cycle.response_complete:
+                cycle.disconnected = True
+                cycle.message_event.set()
+        self.transport.close()
 
     def _answer_and_close(self, answer: bytes) -> None:
         self.transport.write(answer)

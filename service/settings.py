@@ -58,7 +58,7 @@ class Settings:
     max_header_bytes: int = field(default=32 * 1024, metadata={"env": "FRONTLINE_MAX_HEADER_BYTES"})
     """Largest request head (request line and every header) in bytes: 431 and closed above."""
     max_header_line: int = field(default=8 * 1024, metadata={"env": "FRONTLINE_MAX_HEADER_LINE"})
-    """Longest request line or header line in bytes: 431 and closed above."""
+    """Longest request line (414 above) or header line (431 above) in bytes; then closed."""
     header_timeout: float = field(default=10.0, metadata={"env": "FRONTLINE_HEADER_TIMEOUT"})
     """Seconds a connection has to deliver a whole request head, from its opening or from its
     previous answer: past it, 408 (or nothing, if it sent nothing) and the connection closes."""

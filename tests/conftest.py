@@ -19,7 +19,15 @@ from litestar.testing import AsyncTestClient
 from service.app import create_app
 from service.settings import Settings
 from service.store import migrate
-from service.store.db import create_pool, start_embedded, stop_embedded
+from service.store.db import (
+    EMBEDDED_LOGIN,
+    create_owner_pool,
+    create_pool,
+    ensure_login_role,
+    start_embedded,
+    stop_embedded,
+    with_user,
+)
 from service.store.events import EventStore
 from service.store.keys import KeyStore
 
@@ -69,6 +77,8 @@ def template_url(server_url: str) -> str:
     )
     url = with_database(server_url, TEMPLATE)
     migrate.upgrade(url)
+    if not os.environ.get("DATABASE_URL"):  # an external server's login is the operator's
+        asyncio.run(ensure_login_role(server_url, EMBEDDED_LOGIN, "frontline_app"))
     return url
 
 
@@ -92,14 +102,28 @@ def empty_db(server_url: str) -> Iterator[str]:
 
 @pytest.fixture
 def settings(fresh_db: str) -> Settings:
-    """Settings for a fresh database, as production would have them."""
-    return Settings(database_url=fresh_db, migrate_database_url=fresh_db, log_format="json")
+    """Settings for a fresh database, as production would have them: the service logs in
+    as the embedded server's login role (no superuser), migrations as the owner."""
+    external = bool(os.environ.get("DATABASE_URL"))
+    return Settings(
+        database_url=fresh_db if external else with_user(fresh_db, EMBEDDED_LOGIN),
+        migrate_database_url=fresh_db,
+        log_format="json",
+    )
 
 
 @pytest.fixture
 async def pool(settings: Settings) -> AsyncIterator[asyncpg.Pool]:
     """The service's pool: connections acting as the service role."""
     created = await create_pool(settings)
+    yield created
+    await created.close()
+
+
+@pytest.fixture
+async def owner_pool(settings: Settings) -> AsyncIterator[asyncpg.Pool]:
+    """A pool as the schema's owner, as ``frontline keys`` uses: keys are the owner's to make."""
+    created = await create_owner_pool(settings)
     yield created
     await created.close()
 
@@ -125,9 +149,9 @@ def app(settings: Settings) -> Litestar:
 
 
 @pytest.fixture
-async def admin_key(pool: asyncpg.Pool) -> str:
+async def admin_key(owner_pool: asyncpg.Pool) -> str:
     """An admin API key in the test's database (``Authorization: Bearer <key>``)."""
-    _, key = await KeyStore(pool).create("test-admin", "admin")
+    _, key = await KeyStore(owner_pool).create("test-admin", "admin")
     return key
 
 

@@ -778,6 +778,8 @@ class Rebuild:
     """Database connections left free for the service beyond the rebuild's own (fewer
     workers when the server has fewer free)."""
     progress: RebuildProgress = field(default_factory=lambda: RebuildProgress("starting"))
+    report: RebuildReport | None = field(default=None, init=False)
+    """Set once the rows are swapped in (before the tidying up that follows)."""
 
     async def _stage(self, stage: str, position: int) -> None:
         self.progress.stage = stage
@@ -927,10 +929,9 @@ class Rebuild:
                         await transaction.rollback()
                     raise
                 break
-            # The old rows now sit in segments_next: let them go.
-            await conn.execute(SQL["clear_segments_next"])
-            await self._stage("done", caught)
-            return RebuildReport(
+            # Swapped in: what follows only tidies up, and a cancellation there (the service
+            # stopping) does not undo it; the report says what was done.
+            self.report = RebuildReport(
                 rows=rows,
                 position=caught,
                 policy=self.policy.name,
@@ -945,6 +946,10 @@ class Rebuild:
                 caught_up_cold=0 if workers is None else workers.cold,
                 caught_up_warm=0 if workers is None else workers.warm,
             )
+            # The old rows now sit in segments_next: let them go.
+            await conn.execute(SQL["clear_segments_next"])
+            await self._stage("done", caught)
+            return self.report
         except BaseException:
             # A failed or cancelled rebuild: its workers first (they may still be writing),
             # then the rows they left in the twin, while this session still holds the lock

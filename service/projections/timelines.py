@@ -41,7 +41,6 @@ from service.domain.errors import RebuildInterrupted, RebuildUnderWay
 from service.domain.policy import SERVED, Policy, superseded
 from service.domain.projection import PlaceFold
 from service.projections.rebuild import (
-    SEGMENT_COLUMNS,
     SPARE_CONNECTIONS,
     Observer,
     Rebuild,
@@ -113,14 +112,9 @@ async def stale_because(pool: asyncpg.Pool, policy: Policy = SERVED) -> str | No
     head = row["position"]
     if state.follows(policy) and state.position == head:
         return None
-    if head == 0:
-        async with pool.acquire() as conn, conn.transaction():
-            locked = await conn.fetchrow(SQL["lock_head"])
-            assert locked is not None  # the migration inserts the head row
-            if locked["position"] == 0:
-                await conn.execute(SQL["move_projection"], 0, policy.name, policy.version)
-                log.info("projections_adopted_policy", policy=policy.name)
-                return None
+    if head == 0 and await pool.fetchval(SQL["adopt_policy"], policy.name, policy.version):
+        log.info("projections_adopted_policy", policy=policy.name)
+        return None
     if not state.follows(policy):
         return f"{state.other_policy(policy)} (their rows reach position {state.position})"
     return f"the projections stop at position {state.position} and the log at {head}"
@@ -181,6 +175,8 @@ class TimelineProjector:
         self._freeing: set[asyncio.Task[None]] = set()
         """Tasks freeing forgotten folds (held here so that they are not collected)."""
         self._progress: RebuildProgress | None = None
+        self._running: Rebuild | None = None
+        """The last rebuild started (its report is set once its rows are swapped in)."""
         self._in_step = True
         """Whether the last commit found the rows in step (to log the change once)."""
 
@@ -213,20 +209,13 @@ class TimelineProjector:
         written when the rows are stale (see the module's docstring).
         """
         before = commit_position - sum(len(events) for events in added.values())
-        moved = await conn.execute(
-            SQL["move_projection_in_step"],
-            commit_position,
-            before,
-            self.policy.name,
-            self.policy.version,
-        )
-        if moved != "UPDATE 1":
-            if self._in_step:
-                log.warning("projections_stale_appends_not_projected", position=commit_position)
-                self._in_step = False
+        if not self._in_step and not await conn.fetchval(
+            SQL["in_step"], before, self.policy.name, self.policy.version
+        ):
+            # Still stale: no fold (nothing would be written); only a rebuild brings the
+            # rows back.
             self.forget()
             return
-        self._in_step = True
         places = sorted(versions)
         writes = _Writes()
         behind: list[str] = []
@@ -239,16 +228,25 @@ class TimelineProjector:
             self._fold(place, entry, new, versions[place], commit_position, writes)
         if behind:
             await self._catch_up(conn, behind, versions, commit_position, writes)
-        if writes.close_starts:
-            await conn.execute(
-                SQL["close_segments"], commit_position, writes.close_places, writes.close_starts
-            )
-        if writes.inserts:
-            await conn.copy_records_to_table(
-                "segments",
-                records=[_record(row, commit_position, None) for row in writes.inserts],
-                columns=SEGMENT_COLUMNS,
-            )
+        # One round trip: the function moves the projection only if it was in step, and
+        # writes the rows only then.
+        projected = await conn.fetchval(
+            SQL["project_commit"],
+            commit_position,
+            before,
+            self.policy.name,
+            self.policy.version,
+            writes.close_places,
+            writes.close_starts,
+            *_columns(writes.inserts),
+        )
+        if not projected:
+            if self._in_step:
+                log.warning("projections_stale_appends_not_projected", position=commit_position)
+                self._in_step = False
+            self.forget()
+            return
+        self._in_step = True
         self._evict(places)
 
     def _fold(
@@ -385,36 +383,43 @@ class TimelineProjector:
             spare_connections=self.rebuild_spare,
         )
         self._progress = rebuild.progress
+        self._running = rebuild
         task = asyncio.get_running_loop().create_task(rebuild.run(), name="projections-rebuild")
         self._rebuild = task
-        task.add_done_callback(self._rebuild_ended)
+        task.add_done_callback(lambda done: self._rebuild_ended(done, rebuild))
         return task
 
-    def _rebuild_ended(self, task: asyncio.Task[RebuildReport]) -> None:
+    def _rebuild_ended(self, task: asyncio.Task[RebuildReport], rebuild: Rebuild) -> None:
         self._rebuild = None
-        if task.cancelled():
+        if task.cancelled() and rebuild.report is not None:
+            self._log_report(rebuild.report, cancelled_after_swap=True)
+        elif task.cancelled():
             log.warning("projections_rebuild_cancelled")
         elif isinstance(error := task.exception(), RebuildUnderWay):
             log.info("projections_rebuild_refused", reason=str(error))
         elif error is not None:
             log.error("projections_rebuild_failed", error=f"{type(error).__name__}: {error}")
         else:
-            report = task.result()
-            log.info(
-                "projections_rebuilt",
-                rows=report.rows,
-                position=report.position,
-                policy=report.policy,
-                events=report.events,
-                rounds=report.rounds,
-                seconds=report.seconds,
-                workers=report.workers,
-                worker_peak_kib=report.worker_peak_kib,
-                locked_seconds=report.locked_seconds,
-                lock_wait_seconds=report.lock_wait_seconds,
-                caught_up_cold=report.caught_up_cold,
-                caught_up_warm=report.caught_up_warm,
-            )
+            self._log_report(task.result())
+
+    @staticmethod
+    def _log_report(report: RebuildReport, *, cancelled_after_swap: bool = False) -> None:
+        log.info(
+            "projections_rebuilt",
+            rows=report.rows,
+            position=report.position,
+            policy=report.policy,
+            events=report.events,
+            rounds=report.rounds,
+            seconds=report.seconds,
+            workers=report.workers,
+            worker_peak_kib=report.worker_peak_kib,
+            locked_seconds=report.locked_seconds,
+            lock_wait_seconds=report.lock_wait_seconds,
+            caught_up_cold=report.caught_up_cold,
+            caught_up_warm=report.caught_up_warm,
+            cancelled_after_swap=cancelled_after_swap,
+        )
 
     async def rebuild(self, connector: Connector) -> RebuildReport:
         """Recompute every row from the log without stopping appends or reads; the report.
@@ -425,11 +430,14 @@ class TimelineProjector:
         rebuild is cancelled (the service stops) while the caller waits for it.
         """
         task = self.start_rebuild(connector)
+        rebuild = self._running
         try:
             return await asyncio.shield(task)
         except asyncio.CancelledError:
             waiting = asyncio.current_task()
             if task.cancelled() and (waiting is None or waiting.cancelling() == 0):
+                if rebuild is not None and rebuild.report is not None:
+                    return rebuild.report  # cancelled once its rows were swapped in
                 raise RebuildInterrupted(
                     "the service is stopping: the rebuild was cancelled (the served rows are "
                     "untouched); ask again once it is back"
@@ -450,9 +458,8 @@ class TimelineProjector:
         tables, move the projection, commit, and forget the fold cache, all while holding
         the cache's lock (taken after the head lock, as appenders take them)."""
         async with self._lock:
-            await conn.execute(SQL["swap_segments"])
             await conn.execute(
-                SQL["move_projection"], position, self.policy.name, self.policy.version
+                SQL["swap_segments"], position, self.policy.name, self.policy.version
             )
             await transaction.commit()
             self.forget()
@@ -466,11 +473,18 @@ async def _free_gradually(entries: OrderedDict[str, _Held]) -> None:
         await asyncio.sleep(0)
 
 
-def _record(row: SegmentRow, known_from: int, known_to: int | None) -> tuple[object, ...]:
-    return (
-        row.place_id, row.valid_from, row.valid_to, known_from, known_to, row.controller,
-        row.status, row.status_by, row.disputed, row.confidence, row.basis, row.body.decode(),
-    )  # fmt: skip
+def _columns(rows: Sequence[SegmentRow]) -> list[list[object]]:
+    """New rows as the column arrays ``frontline_project_commit`` unnests (the columns of
+    ``segments`` but the known range, which the commit sets)."""
+    columns: list[list[object]] = [[] for _ in range(10)]
+    for row in rows:
+        values = (
+            row.place_id, row.valid_from, row.valid_to, row.controller, row.status,
+            row.status_by, row.disputed, row.confidence, row.basis, row.body.decode(),
+        )  # fmt: skip
+        for column, value in zip(columns, values, strict=True):
+            column.append(value)
+    return columns
 
 
 class ProjectionSession:

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
 import time
 import warnings
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
+from urllib.parse import quote, urlsplit, urlunsplit
 
 import asyncpg
 import msgspec
@@ -70,13 +72,73 @@ def stop_embedded(data_dir: Path, timeout: float = 30.0) -> bool:
     raise TimeoutError(f"the embedded PostgreSQL (pid {pid}) did not stop in {timeout} s")
 
 
+EMBEDDED_LOGIN: Final = "frontline_api"
+"""The role the service logs in as on the embedded PostgreSQL: not a superuser, owning
+nothing, a member of ``FRONTLINE_DB_ROLE`` (which it acts as) and nothing else."""
+
+
+def with_user(url: str, user: str) -> str:
+    """The same server and database, logging in as ``user`` (no password: see
+    ``ensure_login_role``)."""
+    parts = urlsplit(url)
+    host = parts.netloc.rpartition("@")[2]
+    return urlunsplit(parts._replace(netloc=f"{quote(user, safe='')}@{host}"))
+
+
+async def ensure_login_role(owner_url: str, login: str, member_of: str) -> None:
+    """Create, once, the role the service logs in as on the embedded PostgreSQL.
+
+    ``login`` may log in, is no superuser, cannot create roles or databases, owns nothing,
+    does not inherit (``NOINHERIT``: it holds no privilege of its own, even after ``RESET
+    ROLE``) and may ``SET ROLE`` to ``member_of``, the role every service connection acts as.
+    ``member_of`` is created NOLOGIN when missing, as migration 0001 would. The embedded
+    server authenticates by ``trust`` on a Unix socket in its data folder (mode 0700) and
+    listens on no TCP address: only the user who owns the folder (and root) reaches it, and
+    that user could read the data files anyway, so a password would guard nothing more.
+    What this guards is the service's own sessions: a statement run on one of them (an
+    injection, a bug) cannot become the superuser.
+    """
+    for name in (login, member_of):
+        if not name.replace("_", "").isalnum():
+            raise ValueError(f"unsafe role name {name!r}")
+    conn = await asyncpg.connect(owner_url)
+    try:
+        await conn.execute(
+            f"""
+            DO $$ BEGIN
+              IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '{member_of}') THEN
+                CREATE ROLE {member_of} NOLOGIN;
+              END IF;
+              IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '{login}') THEN
+                CREATE ROLE {login} LOGIN NOINHERIT NOSUPERUSER NOCREATEDB NOCREATEROLE;
+              END IF;
+              IF NOT pg_has_role('{login}', '{member_of}', 'MEMBER') THEN
+                GRANT {member_of} TO {login};
+              END IF;
+            END $$
+            """
+        )
+    finally:
+        await conn.close()
+
+
 def resolve_urls(settings: Settings) -> Settings:
-    """Fill in the database URLs: the embedded server when ``DATABASE_URL`` is not set."""
+    """Fill in the database URLs: the embedded server when ``DATABASE_URL`` is not set.
+
+    On the embedded server the migrations (and the owner's commands: ``frontline keys``)
+    connect as its superuser, and the service as ``EMBEDDED_LOGIN`` (created here on first
+    start), never as the superuser.
+    """
     if settings.database_url is None:
         url = start_embedded(settings.data_dir)
         log.info("embedded_postgres_started", data_dir=str(settings.data_dir))
+        asyncio.run(ensure_login_role(url, EMBEDDED_LOGIN, settings.db_role))
         anonymous = "true" if settings.anonymous_reads == "auto" else settings.anonymous_reads
-        return settings.with_(database_url=url, migrate_database_url=url, anonymous_reads=anonymous)
+        return settings.with_(
+            database_url=with_user(url, EMBEDDED_LOGIN),
+            migrate_database_url=url,
+            anonymous_reads=anonymous,
+        )
     if settings.anonymous_reads == "auto":
         settings = settings.with_(anonymous_reads="false")
     if settings.migrate_database_url is None:
@@ -118,6 +180,20 @@ async def create_pool(settings: Settings, **kwargs: Any) -> asyncpg.Pool:
         timeout=settings.db_timeout,
         command_timeout=settings.db_timeout,
         **kwargs,
+    )
+
+
+async def create_owner_pool(settings: Settings) -> asyncpg.Pool:
+    """A small pool as the schema's owner (``FRONTLINE_MIGRATE_DATABASE_URL``), for the
+    operator's commands that the service role may not run: creating and revoking API keys."""
+    if settings.migrate_database_url is None:
+        raise RuntimeError("resolve_urls must run before create_owner_pool")
+    return await asyncpg.create_pool(
+        settings.migrate_database_url,
+        min_size=1,
+        max_size=2,
+        timeout=settings.db_timeout,
+        command_timeout=settings.db_timeout,
     )
 
 

@@ -38,8 +38,7 @@ EVENT_COLUMNS: Final = (
     "valid_to", "recorded_at", "commit_position", "submitter", "payload", "payload_digest",
     "record", "prev_hash", "hash",
 )  # fmt: skip
-LINK_COLUMNS: Final = ("position", "id", "target", "relation")
-#: Joins a place's aliases into one text for upsert_places.sql (a control character no
+#: Joins a place's aliases into one text for ``frontline_append`` (a control character no
 #: place name holds).
 ALIAS_SEPARATOR: Final = "\x1f"
 
@@ -261,30 +260,29 @@ class EventStore:
         )
 
     async def _write(self, conn: Connection, plan: GroupPlan) -> None:
-        commit = plan.head_position
-        events: list[tuple[object, ...]] = []
-        links: list[tuple[object, ...]] = []
+        """Write the planned commit in one round trip, through the owner's function
+        (``frontline_append``, migration 0007): the service role may not write the log's
+        tables itself. The function numbers the events after the head and checks the
+        chain the plan computed, writes the links the payloads state, the place registry,
+        and moves the head."""
+        columns: list[list[Any]] = [[] for _ in range(12)]
         places: dict[str, _PlaceUpdate] = {}
         for row in plan.rows:
             p = row.prepared
-            events.append((
-                row.position, p.id, p.place_id, row.place_version, p.type, p.source_key,
-                p.valid_from, p.valid_to, plan.recorded_at,
-                commit, row.submitter, p.payload.decode(), p.payload_digest,
-                row.record.decode(), row.prev_hash, row.hash,
-            ))  # fmt: skip
-            links.extend(
-                (row.position, p.id, link.event, link.relation) for link in p.event.relates_to
-            )
+            values = (
+                p.id, p.place_id, row.place_version, p.type, p.source_key, p.valid_from,
+                p.valid_to, row.submitter, p.payload.decode(), p.payload_digest,
+                row.record.decode(), row.hash,
+            )  # fmt: skip
+            for column, value in zip(columns, values, strict=True):
+                column.append(value)
             _note_place(places, p, row.place_version, row.position)
-        await conn.copy_records_to_table("events", records=events, columns=EVENT_COLUMNS)
-        if links:
-            await conn.copy_records_to_table("event_links", records=links, columns=LINK_COLUMNS)
         await conn.execute(
-            SQL["upsert_places_and_move_head"],
+            SQL["append_commit"],
+            *columns[:7],
+            plan.recorded_at,
+            *columns[7:],
             *_place_columns(places.values()),
-            plan.head_position,
-            plan.head_hash,
         )
 
     # --- reads -------------------------------------------------------------------------
@@ -373,7 +371,8 @@ class _PlaceUpdate:
 
 
 def _names(place: Place) -> set[str]:
-    """A place's aliases and the name it was given (upsert_places.sql drops the registered one)."""
+    """A place's aliases and the name it was given (``frontline_append`` drops the registered
+    one)."""
     names = set(place.aliases)
     if place.name is not None:
         names.add(place.name)
@@ -411,7 +410,7 @@ def _note_place(
 
 
 def _place_columns(updates: Iterable[_PlaceUpdate]) -> list[list[Any]]:
-    """The registry updates as the column arrays upsert_places.sql unnests."""
+    """The registry updates as the column arrays ``frontline_append`` unnests."""
     columns: list[list[Any]] = [[] for _ in range(11)]
     for u in updates:
         values = (

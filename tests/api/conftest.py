@@ -11,7 +11,7 @@ from typing import Any
 import asyncpg
 import httpx
 import uvicorn
-from litestar import Litestar
+from litestar.types import ASGIApp
 
 from service.server import server_config
 from service.settings import Settings
@@ -45,7 +45,7 @@ HOST = "127.0.0.1"
 
 
 @asynccontextmanager
-async def served(app: Litestar, settings: Settings) -> AsyncIterator[int]:
+async def served(app: ASGIApp, settings: Settings) -> AsyncIterator[int]:
     """``app`` served on a free loopback port exactly as ``frontline serve`` serves it
     (uvicorn with the connection guard, ``service.server.server_config``); yields the port."""
     with socket.socket() as probe:

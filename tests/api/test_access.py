@@ -60,9 +60,9 @@ GRANTED: Final = {
 
 
 @pytest.fixture
-async def keys(pool: asyncpg.Pool) -> dict[str, str]:
+async def keys(owner_pool: asyncpg.Pool) -> dict[str, str]:
     """One key per role."""
-    store = KeyStore(pool)
+    store = KeyStore(owner_pool)
     return {role: (await store.create(f"{role}-key", role))[1] for role in ROLES}
 
 
@@ -105,15 +105,15 @@ def auth(key: str) -> dict[str, str]:
 
 
 async def test_unknown_malformed_and_revoked_keys_are_401(
-    bare: Client, pool: asyncpg.Pool, keys: dict[str, str]
+    bare: Client, owner_pool: asyncpg.Pool, keys: dict[str, str]
 ) -> None:
     for header in ("Bearer flk_nothing", "Basic abc", "Bearer", "flk_no_scheme"):
         response = await bare.get("/v1/events", headers={"authorization": header})
         assert_problem(response, 401)
     assert (await bare.get("/v1/events", headers=auth(keys["read"]))).status_code == 200
-    assert await KeyStore(pool).revoke("read-key")
+    assert await KeyStore(owner_pool).revoke("read-key")
     assert_problem(await bare.get("/v1/events", headers=auth(keys["read"])), 401)
-    assert not await KeyStore(pool).revoke("read-key")  # already revoked
+    assert not await KeyStore(owner_pool).revoke("read-key")  # already revoked
 
 
 async def test_anonymous_reads_open_reads_only(settings: Settings) -> None:
@@ -254,7 +254,9 @@ async def test_an_over_long_key_is_refused_before_it_is_hashed_or_remembered(
     assert grown < 8 * 2**20, f"{grown / 2**20:.1f} MiB kept after 30 MiB of bogus keys"
 
 
-async def test_unknown_keys_are_remembered_in_a_bounded_cache(pool: asyncpg.Pool) -> None:
+async def test_unknown_keys_are_remembered_in_a_bounded_cache(
+    pool: asyncpg.Pool, owner_pool: asyncpg.Pool
+) -> None:
     """Unknown keys are remembered (so a repeated one costs no look-up) in a least recently
     used cache of UNKNOWN_ENTRIES: ever new unknown keys never grow it past that, and the
     recent ones are the ones kept."""
@@ -265,7 +267,7 @@ async def test_unknown_keys_are_remembered_in_a_bounded_cache(pool: asyncpg.Pool
     assert len(store) == UNKNOWN_ENTRIES
     assert store.cached(bogus[-1]) == (True, None)
     assert store.cached(bogus[0]) == (False, None)
-    _, live = await store.create("cache-test", "read")
+    _, live = await KeyStore(owner_pool).create("cache-test", "read")
     found = await store.find(live)
     assert found is not None
     assert store.cached(live) == (True, found)

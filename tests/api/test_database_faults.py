@@ -86,9 +86,9 @@ def _app(fresh_db: str, proxy: ThreadedProxy, db_timeout: float) -> Litestar:
 
 
 @pytest.fixture
-async def keys(pool: asyncpg.Pool) -> KeyStore:
-    """Keys made straight in the database, not through the proxy."""
-    return KeyStore(pool)
+async def keys(owner_pool: asyncpg.Pool) -> KeyStore:
+    """Keys made straight in the database (as the owner), not through the proxy."""
+    return KeyStore(owner_pool)
 
 
 def _event(n: int, event_id: str | None = None) -> dict[str, Any]:

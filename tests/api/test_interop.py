@@ -145,11 +145,11 @@ async def test_a_file_over_the_limit_is_413(settings: Settings, admin_key: str) 
     assert_problem(response, 413)
 
 
-async def test_a_read_key_may_not_import(client: Client, pool: asyncpg.Pool) -> None:
+async def test_a_read_key_may_not_import(client: Client, owner_pool: asyncpg.Pool) -> None:
     """Importing needs the ingest access, like POST /v1/events."""
     from service.store.keys import KeyStore
 
-    _, key = await KeyStore(pool).create("reader", "read")
+    _, key = await KeyStore(owner_pool).create("reader", "read")
     response = await client.post(
         "/v1/imports?format=acled",
         content=FIXTURE.read_bytes(),

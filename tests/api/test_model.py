@@ -46,7 +46,7 @@ from litestar.testing import TestClient
 
 from service.app import create_app
 from service.settings import Settings
-from service.store.db import create_pool
+from service.store.db import create_owner_pool
 from service.store.keys import KeyStore
 from tests.payloads import at_place
 
@@ -418,7 +418,7 @@ class LogMachine(RuleBasedStateMachine):
 
 
 async def _admin_key(app_settings: Settings) -> str:
-    pool = await create_pool(app_settings)
+    pool = await create_owner_pool(app_settings)
     try:
         _, key = await KeyStore(pool).create("model-admin", "admin")
     finally:

@@ -13,6 +13,8 @@ from typing import Any
 
 import httpx
 import pytest
+from litestar.enums import ScopeType
+from litestar.types import ASGIApp, Receive, Scope, Send
 from structlog.testing import capture_logs
 
 from service import server as server_module
@@ -267,4 +269,246 @@ async def test_stopping_the_server_ends_live_streams_after_a_grace(
         stopping = time.monotonic()
     assert time.monotonic() - stopping < 3.0
     assert await closed(reader, 1.0)
+    writer.close()
+
+
+# --- pipelined requests: the next head is counted from the end of a message, whatever the
+# answers are doing, and timed only while no answer is owed ---
+
+
+def delaying(app: ASGIApp) -> ASGIApp:
+    """``app`` behind a wrapper that holds a request carrying `x-test-delay: s` for s seconds
+    before the app sees it: a slow answer on demand (the app itself is the real one)."""
+
+    async def wrapped(scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == ScopeType.HTTP:
+            delay = dict(scope["headers"]).get(b"x-test-delay")
+            if delay is not None:
+                await asyncio.sleep(float(delay))
+        await app(scope, receive, send)
+
+    return wrapped
+
+
+def oversized_head(path: str = "/v1/events") -> bytes:
+    """A request whose head carries 2.5 MB of headers, in lines under the line limit."""
+    filler = b"".join(b"x-filler-%d: %s\r\n" % (n, b"y" * 900) for n in range(2700))
+    return b"GET " + path.encode() + b" HTTP/1.1\r\nhost: x\r\n" + filler + b"\r\n"
+
+
+async def send_all(writer: asyncio.StreamWriter, data: bytes) -> None:
+    """Write ``data``, tolerating a server that answers and closes before the end."""
+    try:
+        writer.write(data)
+        await writer.drain()
+    except ConnectionError:
+        pass
+
+
+async def stream_head(reader: asyncio.StreamReader) -> bytes:
+    return await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 5)
+
+
+async def test_a_head_pipelined_behind_an_answer_is_bounded_like_any_other(
+    settings: Settings, admin_key: str
+) -> None:
+    """A request head pipelined behind a request still being answered is counted as it
+    arrives: over FRONTLINE_MAX_HEADER_BYTES it is refused before the parser or the app sees
+    it. Behind a slow answer: that answer first, then 431, then the connection closes. Behind
+    a live stream (an answer that never ends, after which a 431 cannot be written): the
+    stream is ended within FRONTLINE_HEADER_TIMEOUT and the connection closed. Right after a
+    chunked body, in the same packet: the body's request answered, then 431.
+
+    Regression (review of issue 13's guard): the guard counted only while no answer was
+    owed, so 2.5 MB of headers behind `GET /slow` got 200, and behind a live stream any
+    amount went to httptools, unbounded and unlimited in time."""
+    small = settings.with_(max_header_bytes=4096, max_header_line=1024, header_timeout=0.6)
+    auth = b"authorization: Bearer " + admin_key.encode() + b"\r\n"
+    async with served(delaying(create_app(small)), small) as port:
+        with capture_logs() as logs:
+            reader, writer = await connect(port)
+            slow = b"GET /health HTTP/1.1\r\nhost: x\r\nx-test-delay: 0.3\r\n\r\n"
+            await send_all(writer, slow + oversized_head())
+            assert await answer_of(reader) == (200, b'{"status":"ok"}')
+            refused = await answer_of(reader)
+            assert refused is not None
+            assert refused[0] == 431
+            assert await closed(reader, 2.0)
+            writer.close()
+
+            reader, writer = await connect(port)
+            stream = b"GET /v1/events/stream HTTP/1.1\r\nhost: x\r\n" + auth + b"\r\n"
+            started = time.monotonic()
+            await send_all(writer, stream + oversized_head("/v1/events?limit=1"))
+            assert (await stream_head(reader)).startswith(b"HTTP/1.1 200")
+            assert await closed(reader, 3.0)
+            assert time.monotonic() - started < 3.0
+            writer.close()
+
+            reader, writer = await connect(port)
+            body = json.dumps({"events": [event_json()]}).encode()
+            chunked = (
+                b"POST /v1/events HTTP/1.1\r\nhost: x\r\n" + auth + b"content-type: "
+                b"application/json\r\ntransfer-encoding: chunked\r\n\r\n"
+                b"%x\r\n%s\r\n0\r\n\r\n" % (len(body), body)
+            )
+            await send_all(writer, chunked + oversized_head("/v1/events?limit=2"))
+            posted = await answer_of(reader)
+            assert posted is not None
+            assert posted[0] == 201, posted
+            refused = await answer_of(reader)
+            assert refused is not None
+            assert refused[0] == 431
+            writer.close()
+            await asyncio.sleep(1.1)  # the guard logs each kind at most once a second
+    seen = [(line["method"], line["path"]) for line in events_of(logs, "request")]
+    assert ("GET", "/v1/events") not in seen, "the app saw a refused head"
+    assert ("POST", "/v1/events") in seen
+    shed = events_of(logs, "excess_header_size_exceeded")
+    assert sum(line.get("refused", 0) for line in shed) == 3
+    assert sum(line.get("closed_behind_answer", 0) for line in shed) == 1
+
+
+async def test_pipelined_requests_are_each_answered_whatever_the_header_timeout(
+    settings: Settings, admin_key: str
+) -> None:
+    """Requests pipelined in one write are each answered, in order, however long the later
+    answers take: the header timeout (0.5 s here) runs only while no answer is owed. A live
+    stream pipelined behind a quick request stays open past it.
+
+    Regression (review of issue 13's guard): once the first answer was out, the guard armed
+    the head timer although uvicorn had just started the next request, so a pipelined slow
+    request was cut (`closed_silent`) and never answered."""
+    quick = settings.with_(header_timeout=0.5)
+    async with served(delaying(create_app(quick)), quick) as port:
+        with capture_logs() as logs:
+            reader, writer = await connect(port)
+            fast = b"GET /health HTTP/1.1\r\nhost: x\r\n\r\n"
+            slow = b"GET /health HTTP/1.1\r\nhost: x\r\nx-test-delay: 1.0\r\n\r\n"
+            await send_all(writer, fast + slow + fast)
+            for _ in range(3):
+                assert await answer_of(reader) == (200, b'{"status":"ok"}')
+            writer.close()
+
+            reader, writer = await connect(port)
+            stream = (
+                b"GET /v1/events/stream HTTP/1.1\r\nhost: x\r\n"
+                b"authorization: Bearer " + admin_key.encode() + b"\r\n\r\n"
+            )
+            await send_all(writer, fast + stream)
+            assert await answer_of(reader) == (200, b'{"status":"ok"}')
+            assert (await stream_head(reader)).startswith(b"HTTP/1.1 200")
+            assert not await closed(reader, 1.5), "the stream was cut by the header timeout"
+            writer.close()
+            await asyncio.sleep(1.1)
+    assert not events_of(logs, "excess_header_time_exceeded")
+
+
+async def test_a_pipelined_body_is_never_counted_as_a_head(
+    settings: Settings, admin_key: str
+) -> None:
+    """A POST pipelined behind another request, whose body (Content-Length or chunked, larger
+    than FRONTLINE_MAX_HEADER_BYTES) arrives after the first answer, is read by the app and
+    answered by it (201), never refused by the guard as if its body were a head; a request
+    pipelined after that body is answered too.
+
+    Regression (review of issue 13's guard): after the first answer the guard counted
+    whatever arrived next as a head, so the POST's body got 431."""
+    small = settings.with_(max_header_bytes=4096, max_header_line=1024)
+    auth = b"authorization: Bearer " + admin_key.encode() + b"\r\n"
+    events = [event_json(id=None, quote=f"report {n} " + "q" * 300) for n in range(20)]
+    body = json.dumps({"events": events}).encode()
+    assert len(body) > 3 * 4096
+    chunks = b"".join(
+        b"%x\r\n%s\r\n" % (len(body[at : at + 3000]), body[at : at + 3000])
+        for at in range(0, len(body), 3000)
+    )
+    framings = [
+        (b"content-length: %d\r\n" % len(body), body),
+        (b"transfer-encoding: chunked\r\n", chunks + b"0\r\n\r\n"),
+    ]
+    async with served(create_app(small), small) as port:
+        with capture_logs() as logs:
+            for framing, payload in framings:
+                reader, writer = await connect(port)
+                head = (
+                    b"GET /health HTTP/1.1\r\nhost: x\r\n\r\n"
+                    b"POST /v1/events HTTP/1.1\r\nhost: x\r\n" + auth + framing + b"content-type: "
+                    b"application/json\r\n\r\n"
+                )
+                await send_all(writer, head + payload[:1000])
+                assert await answer_of(reader) == (200, b'{"status":"ok"}')
+                await asyncio.sleep(0.2)  # the POST is being read
+                await send_all(writer, payload[1000:] + b"GET /health HTTP/1.1\r\nhost: x\r\n\r\n")
+                posted = await answer_of(reader)
+                assert posted is not None
+                assert posted[0] == 201, posted
+                assert len(json.loads(posted[1])["receipts"]) == 20
+                assert await answer_of(reader) == (200, b'{"status":"ok"}')
+                writer.close()
+    assert not events_of(logs, "excess_header_size_exceeded")
+
+
+async def test_the_head_timeout_still_closes_an_idle_keep_alive_connection(
+    settings: Settings,
+) -> None:
+    """Once every answer is out, the connection has FRONTLINE_HEADER_TIMEOUT (0.5 s here) to
+    send its next head, as when it opened: idle, it is closed (`closed_silent`); a head
+    begun and not finished gets 408; both after a pipelined pair as after one request."""
+    quick = settings.with_(header_timeout=0.5)
+    async with served(create_app(quick), quick) as port:
+        with capture_logs() as logs:
+            get = b"GET /health HTTP/1.1\r\nhost: x\r\n\r\n"
+            for sent in (get, get + get):
+                reader, writer = await connect(port)
+                await send_all(writer, sent)
+                for _ in range(sent.count(b"GET")):
+                    assert await answer_of(reader) == (200, b'{"status":"ok"}')
+                started = time.monotonic()
+                assert await closed(reader, 3.0)
+                assert 0.3 < time.monotonic() - started < 2.0
+                writer.close()
+
+            reader, writer = await connect(port)
+            await send_all(writer, get + b"GET /health HTTP/1.1\r\n")
+            assert await answer_of(reader) == (200, b'{"status":"ok"}')
+            late = await answer_of(reader, wait=3.0)
+            assert late is not None
+            assert late[0] == 408
+            writer.close()
+            await asyncio.sleep(1.1)
+    slow = events_of(logs, "excess_header_time_exceeded")
+    assert sum(line.get("closed_silent", 0) for line in slow) == 2
+    assert sum(line.get("closed_partial", 0) for line in slow) == 1
+
+
+async def test_a_live_stream_with_a_request_pipelined_behind_it_ends_when_its_client_leaves(
+    settings: Settings,
+) -> None:
+    """A client that opens an anonymous live stream with another request pipelined behind
+    it, then leaves, gives the stream's place back (the next anonymous stream is 200 under
+    FRONTLINE_ANONYMOUS_STREAMS=1), and the server still stops promptly.
+
+    Regression (found while fixing the guard's pipelining): uvicorn tells only the last
+    request read that its client left, not the one being answered, so the stream ran on
+    for ever, holding an anonymous place and keeping the server from stopping."""
+    one = settings.with_(anonymous_reads="true", anonymous_streams=1, stream_heartbeat=0.3)
+    app = create_app(one)
+    stream = b"GET /v1/events/stream HTTP/1.1\r\nhost: x\r\n\r\n"
+    async with asyncio.timeout(30), served(app, one) as port:  # a leaked stream: no stop
+        reader, writer = await connect(port)
+        await send_all(writer, stream + b"GET /health HTTP/1.1\r\nhost: x\r\n\r\n")
+        assert (await stream_head(reader)).startswith(b"HTTP/1.1 200")
+        writer.close()
+        hub = app.state.services.live
+        for _ in range(30):
+            if hub.open_streams == 0:
+                break
+            await asyncio.sleep(0.1)
+        assert hub.open_streams == 0, "the stream outlived its client"
+        reader, writer = await connect(port)
+        await send_all(writer, stream)
+        assert (await stream_head(reader)).startswith(b"HTTP/1.1 200")
+        stopping = time.monotonic()
+    assert time.monotonic() - stopping < 8.0
     writer.close()

@@ -34,9 +34,9 @@ WITHDRAWALS: Final = ("retracts", "corrects", "supersedes")
 
 
 @pytest.fixture
-async def keys(pool: asyncpg.Pool) -> dict[str, dict[str, str]]:
+async def keys(owner_pool: asyncpg.Pool) -> dict[str, dict[str, str]]:
     """Authorization headers of two ingest keys (the seed's and mallory's)."""
-    store = KeyStore(pool)
+    store = KeyStore(owner_pool)
     made = {name: (await store.create(name, "ingest"))[1] for name in ("seed-bot", "mallory")}
     return {name: {"authorization": f"Bearer {key}"} for name, key in made.items()}
 

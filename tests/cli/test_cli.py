@@ -18,11 +18,32 @@ import pytest
 
 from service.domain.audit import Head, SigningKey
 from service.domain.policy import SERVED
-from service.store.db import embedded_running, stop_embedded
+from service.store.db import EMBEDDED_LOGIN, embedded_running, stop_embedded
 from service.store.queries import SQL
 from tests.payloads import at_place, event_json
 
 FRONTLINE = [sys.executable, "-m", "service.cli"]
+
+
+def _superuser_url(data: Path) -> str:
+    """The superuser's URL of the embedded server running in ``data`` (its socket folder and
+    port, read from postmaster.pid as PostgreSQL writes it)."""
+    lines = (data / "pg" / "postmaster.pid").read_text().splitlines()
+    return f"postgresql://postgres@/postgres?host={lines[4]}&port={lines[3]}"
+
+
+async def _service_logins(url: str) -> list[tuple[str, bool]]:
+    """The roles the service's sessions logged in as (application_name 'frontline'), and
+    whether each is a superuser."""
+    conn = await asyncpg.connect(url)
+    try:
+        rows = await conn.fetch(
+            "SELECT DISTINCT a.usename, r.rolsuper FROM pg_stat_activity AS a "
+            "JOIN pg_roles AS r ON r.rolname = a.usename WHERE a.application_name = 'frontline'"
+        )
+        return [(r["usename"], r["rolsuper"]) for r in rows]
+    finally:
+        await conn.close()
 
 
 def _run(args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[str]:
@@ -228,7 +249,9 @@ def test_serve_on_the_embedded_database(tmp_path: Path, stop: signal.Signals) ->
     stream left open included, and it stops the database it started.
 
     Regression (issue 13): SIGTERM (docker stop, systemd, every supervisor) killed it with
-    exit -15 and left the embedded PostgreSQL running; only SIGINT stopped it."""
+    exit -15 and left the embedded PostgreSQL running; only SIGINT stopped it. And the
+    service's sessions logged in as the superuser ``postgres``: they log in as the login
+    role made on first start, no superuser."""
     port = _free_port()
     data = tmp_path / "data"
     server = subprocess.Popen(  # noqa: S603 (our own command)
@@ -254,6 +277,8 @@ def test_serve_on_the_embedded_database(tmp_path: Path, stop: signal.Signals) ->
         assert status == 200
         assert len(page["events"]) == 5  # type: ignore[arg-type]
         assert embedded_running(data)
+        logins = asyncio.run(_service_logins(_superuser_url(data)))
+        assert logins == [(EMBEDDED_LOGIN, False)]
         stream = socket.create_connection(("127.0.0.1", port), timeout=10)
         stream.sendall(b"GET /v1/events/stream HTTP/1.1\r\nhost: x\r\n\r\n")
         assert stream.recv(12) == b"HTTP/1.1 200"

@@ -530,6 +530,35 @@ async def test_a_swap_that_reads_keep_out_interrupts_the_rebuild(
     assert await owner.fetchval("SELECT count(*) FROM segments_next") == 0
 
 
+async def test_a_rebuild_cancelled_after_its_swap_reports_what_it_did(
+    settings: Settings, pool: asyncpg.Pool, owner: Conn
+) -> None:
+    """Regression test (a rebuild cancelled after its swap, while it stopped its workers,
+    as when the service stops just then, told its caller it was interrupted with the served
+    rows untouched, and logged that it was cancelled, though its rows were swapped in): the
+    caller gets the report, the rows are the rebuilt ones, the twin is emptied of the old
+    rows and the lock released."""
+    store = EventStore(pool, TimelineProjector())
+    work = Workload.of(RandomPick(random.Random(14)), 6, 3)
+    oracle = Oracle()
+    await _append_some(oracle, store, work, owner, 6)
+    await owner.execute("UPDATE projection_state SET policy = 'credibility-v1'")
+    gate = Gate("done")
+    projector = TimelineProjector(rebuild_workers=1, on_rebuild=gate)
+    waiting = asyncio.ensure_future(projector.rebuild(Connector.of(settings)))
+    try:
+        await gate.at("done")
+        await projector.cancel_rebuild()
+        report = await asyncio.wait_for(waiting, 30)
+    finally:
+        gate.release_all()
+    assert report.position == (await store.head())[0]
+    assert (await projection_state(pool)).follows(SERVED)
+    await check_history(owner, oracle, work.places)
+    assert await owner.fetchval("SELECT count(*) FROM segments_next") == 0
+    assert not await pool.fetchval(SQL["read_rebuild_running"])
+
+
 async def test_a_rebuild_with_a_policy_its_workers_do_not_know_is_refused_at_once(
     settings: Settings, pool: asyncpg.Pool, owner: Conn
 ) -> None:
@@ -606,12 +635,11 @@ async def test_the_first_commit_adopts_the_served_policy(pool: asyncpg.Pool, own
 
 
 async def test_an_empty_log_adopts_the_served_policy_without_a_rebuild(
-    pool: asyncpg.Pool,
+    pool: asyncpg.Pool, owner: Conn
 ) -> None:
     """With nothing in the log there is nothing to rebuild: a projection state naming
     another policy is moved to the served one on the spot."""
-    async with pool.acquire() as conn:
-        await conn.execute(SQL["move_projection"], 0, "credibility-v0", 1)
+    await owner.execute("UPDATE projection_state SET policy = 'credibility-v0'")
     assert await stale_because(pool) is None
     assert (await projection_state(pool)).follows(SERVED)
 
@@ -641,7 +669,7 @@ async def test_statements_prepared_before_the_swap_read_the_new_table(
         assert [r["body"] for r in await prepared.fetch("sy-x", 1)] == [body % 1]
         async with pool.acquire() as other, other.transaction():
             await other.fetchrow(SQL["lock_head"])
-            await other.execute(SQL["swap_segments"])
+            await other.execute(SQL["swap_segments"], 0, SERVED.name, SERVED.version)
         assert [r["body"] for r in await conn.fetch(query, "sy-x", 1)] == [body % 2]
         assert [r["body"] for r in await prepared.fetch("sy-x", 1)] == [body % 2]
     indexes = await owner.fetch(
@@ -678,7 +706,7 @@ async def test_only_the_service_role_may_clear_or_swap_and_it_owns_neither_table
         await conn.execute(SQL["clear_segments_next"])
         with pytest.raises(asyncpg.ObjectNotInPrerequisiteStateError, match="not indexed"):
             async with conn.transaction():
-                await conn.execute(SQL["swap_segments"])
+                await conn.execute(SQL["swap_segments"], 0, SERVED.name, SERVED.version)
         await conn.execute(SQL["index_segments_next"])
     definers = await owner.fetch(
         "SELECT proname, prosecdef, proconfig FROM pg_proc WHERE proname LIKE 'frontline_%seg%'"
@@ -686,9 +714,10 @@ async def test_only_the_service_role_may_clear_or_swap_and_it_owns_neither_table
     assert {r["proname"]: r["prosecdef"] for r in definers} == {
         "frontline_clear_segments_next": True,
         "frontline_index_segments_next": True,
+        "frontline_lock_segments_for_swap": True,
         "frontline_swap_segments": True,
     }
-    assert all("search_path=pg_catalog, public" in r["proconfig"] for r in definers)
+    assert all("search_path=pg_catalog, public, pg_temp" in r["proconfig"] for r in definers)
     await owner.execute(
         "DO $$ BEGIN IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'frontline_stranger') "
         "THEN CREATE ROLE frontline_stranger NOLOGIN; END IF; END $$"
@@ -696,7 +725,8 @@ async def test_only_the_service_role_may_clear_or_swap_and_it_owns_neither_table
     for function in (
         "frontline_clear_segments_next()",
         "frontline_index_segments_next()",
-        "frontline_swap_segments()",
+        "frontline_swap_segments(bigint, text, integer)",
+        "frontline_lock_segments_for_swap()",
     ):
         assert not await owner.fetchval(
             "SELECT has_function_privilege('frontline_stranger', $1, 'EXECUTE')", function

@@ -25,7 +25,7 @@ from reliability.crash_postgres import DATABASE, Postgres, find_postgres
 from service.app import create_app
 from service.settings import Settings
 from service.store import migrate
-from service.store.db import create_pool, start_embedded, stop_embedded
+from service.store.db import create_owner_pool, start_embedded, stop_embedded
 from service.store.keys import KeyStore
 from tests.api.conftest import assert_problem
 from tests.conftest import with_database
@@ -81,7 +81,7 @@ async def test_503_while_postgres_is_down_and_writes_again_after(postgres: Postg
     meanwhile included (it was not stored)."""
     url = postgres.url()
     settings = Settings(database_url=url, migrate_database_url=url, log_format="json")
-    pool = await create_pool(settings)
+    pool = await create_owner_pool(settings)
     try:
         _, used = await KeyStore(pool).create("used", "admin")
         _, fresh = await KeyStore(pool).create("fresh", "admin")
