@@ -58,6 +58,7 @@ from bench.servers import (
     drop_database,
     free_port,
     grant_key,
+    memory_mib,
     recreate_database,
     run_checked,
 )
@@ -438,15 +439,11 @@ class _StateProbe:
 
 
 def _high_water_mib(pid: int) -> float | None:
-    """The process's peak resident memory so far (VmHWM), in MiB; None off Linux."""
+    """The process's peak resident memory so far, in MiB; None off Linux."""
     try:
-        status = Path(f"/proc/{pid}/status").read_text()
+        return round(memory_mib(pid)["VmHWM"], 1)
     except OSError:
         return None
-    for line in status.splitlines():
-        if line.startswith("VmHWM:"):
-            return round(int(line.split()[1]) / 1024, 1)
-    return None
 
 
 def _quantile(ordered: Sequence[float], fraction: float) -> float:

@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Final
 
 from bench import client
-from bench.servers import ServerProcess, free_port, grant_key
+from bench.servers import ServerProcess, free_port, grant_key, memory_mib
 from reliability.crash_service import check_database
 
 FRONTLINE: Final = [sys.executable, "-m", "service.cli"]
@@ -49,16 +49,6 @@ class Run:
     rss_after_mib: float
     peak_mib: float
     summary: str
-
-
-def _memory(pid: int) -> dict[str, float]:
-    """VmRSS and VmHWM of a process, in MiB."""
-    found: dict[str, float] = {}
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        name, _, value = line.partition(":")
-        if name in ("VmRSS", "VmHWM"):
-            found[name] = int(value.split()[0]) / 1024
-    return found
 
 
 def _summary(status: int, body: bytes) -> str:
@@ -88,13 +78,13 @@ async def _send(url: str, folder: Path, name: str, file: Path, env: dict[str, st
     )
     service.start()
     try:
-        before = _memory(service.pid)
+        before = memory_mib(service.pid)
         started = time.perf_counter()
         response = await client.upload(
             "127.0.0.1", port, "/v1/events", file, "application/x-ndjson"
         )
         seconds = time.perf_counter() - started
-        after = _memory(service.pid)
+        after = memory_mib(service.pid)
     finally:
         service.stop()
     return Run(

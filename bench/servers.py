@@ -236,3 +236,13 @@ class CpuMeter:
                 if ticks is not None:
                     used += ticks - self._start.get(pid, 0)
             self.seconds[name] = used / CLOCK_TICKS
+
+
+def memory_mib(pid: int) -> dict[str, float]:
+    """VmRSS and VmHWM (its peak so far) of a process, in MiB, from ``/proc``."""
+    found: dict[str, float] = {}
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        name, _, value = line.partition(":")
+        if name in ("VmRSS", "VmHWM"):
+            found[name] = int(value.split()[0]) / 1024
+    return found
