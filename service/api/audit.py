@@ -12,7 +12,7 @@ from litestar.params import QueryParameter
 
 from contracts.audit import PublicKey, SignedHead, VerifyReport
 from service.api.deps import ServicesDep
-from service.api.events import problem_spec
+from service.api.problems import problem_spec
 from service.domain import params
 from service.domain.audit import key_id, public_pem, public_raw
 from service.domain.errors import InvalidParameter, NotFound

@@ -22,7 +22,6 @@ from contracts.responses import (
     EventDetail,
     EventPage,
     ImportResult,
-    Problem,
     StoredEvent,
 )
 from service.api.deps import AnyRequest, ServicesDep, read_limited, sent_by_admin, submitter_of
@@ -36,6 +35,7 @@ from service.api.parameters import (
     SourceFilter,
     TypeFilter,
 )
+from service.api.problems import problem_spec
 from service.domain import params
 from service.domain.access import allows
 from service.domain.append import AppendRequest
@@ -50,15 +50,6 @@ NDJSON: Final = "application/x-ndjson"
 SSE: Final = "text/event-stream"
 _encode: Final = msgspec.json.Encoder().encode
 log = structlog.get_logger(__name__)
-
-
-def problem_spec(description: str) -> ResponseSpec:
-    return ResponseSpec(
-        data_container=Problem,
-        description=description,
-        media_type="application/problem+json",
-        generate_examples=False,
-    )
 
 
 def _prepare(events: list[Event], batch: bool) -> tuple[PreparedEvent, ...]:

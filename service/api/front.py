@@ -33,7 +33,6 @@ from contracts.front import (
 )
 from contracts.timeline import Segment
 from service.api.deps import AnyRequest, ServicesDep
-from service.api.events import problem_spec
 from service.api.parameters import (
     BBox,
     ChangesCursor,
@@ -45,6 +44,7 @@ from service.api.parameters import (
     StatusFilter,
     ValidAt,
 )
+from service.api.problems import problem_spec
 from service.domain import params
 from service.domain.errors import InvalidParameter
 from service.domain.export import content_etag, etag_matches

@@ -21,7 +21,7 @@ from contracts.responses import ImportResult
 from service.api.deps import AnyRequest, ServicesDep
 from service.api.deps import read_limited as _read_limited
 from service.api.deps import submitter_of as _submitter
-from service.api.events import problem_spec
+from service.api.problems import problem_spec
 from service.domain import params
 from service.domain.errors import InvalidParameter, UnreadableFile
 from service.domain.interop.formats import READERS, read_all
