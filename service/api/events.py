@@ -37,11 +37,11 @@ from service.api.parameters import (
 )
 from service.api.problems import problem_spec
 from service.domain import params
-from service.domain.access import allows
 from service.domain.append import AppendRequest
 from service.domain.errors import InvalidEvent, InvalidParameter, NotFound
 from service.domain.records import PreparedEvent, prepare_event, source_key
 from service.domain.validation import decode_events, keyed
+from service.roles import allows
 from service.store.appender import import_ndjson, split_lines
 from service.store.events import EventFilter
 from service.store.live import LiveEvent, follow

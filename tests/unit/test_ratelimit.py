@@ -7,7 +7,7 @@ from __future__ import annotations
 from hypothesis import given
 from hypothesis import strategies as st
 
-from service.domain.ratelimit import WINDOW, RateLimiter
+from service.api.ratelimit import WINDOW, RateLimiter
 
 arrivals = st.lists(st.floats(min_value=0, max_value=300, allow_nan=False), max_size=400).map(
     sorted
