@@ -23,7 +23,8 @@ from sqlalchemy.exc import DBAPIError
 
 from contracts.audit import SignedHead, VerifyFailure, VerifyReport
 from contracts.responses import ImportResult
-from service.domain import params
+from service import query
+from service.api import parameters as params
 from service.domain.audit import Head, SigningKey, key_id, public_raw, signature_valid
 from service.domain.errors import FrontlineError
 from service.domain.export import content_etag, log_etag
@@ -243,7 +244,7 @@ def cmd_export(args: argparse.Namespace) -> int:
 async def _export(
     settings: Settings,
     args: argparse.Namespace,
-    known: params.KnownAt,
+    known: query.KnownAt,
     moment: datetime | None,
     out: BinaryIO,
 ) -> int:

@@ -24,6 +24,7 @@ from contracts.responses import (
     ImportResult,
     StoredEvent,
 )
+from service.api import parameters as params
 from service.api.deps import AnyRequest, ServicesDep, read_limited, sent_by_admin, submitter_of
 from service.api.openapi import IngestOperation
 from service.api.parameters import (
@@ -36,7 +37,6 @@ from service.api.parameters import (
     TypeFilter,
 )
 from service.api.problems import problem_spec
-from service.domain import params
 from service.domain.append import AppendRequest
 from service.domain.errors import InvalidEvent, InvalidParameter, NotFound
 from service.domain.records import PreparedEvent, prepare_event, source_key

@@ -9,10 +9,10 @@ from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import HeaderParameter, QueryParameter
 from litestar.response import Stream
 
+from service.api import parameters as params
 from service.api.deps import ServicesDep
 from service.api.parameters import KnownAt
 from service.api.problems import problem_spec
-from service.domain import params
 from service.domain.export import etag_matches, log_etag
 from service.store.export import LOG_FORMATS, log_chunks, log_position
 

@@ -32,6 +32,8 @@ from contracts.front import (
     Transition,
 )
 from contracts.timeline import Segment
+from service import query
+from service.api import parameters as params
 from service.api.deps import AnyRequest, ServicesDep
 from service.api.parameters import (
     BBox,
@@ -45,13 +47,12 @@ from service.api.parameters import (
     ValidAt,
 )
 from service.api.problems import problem_spec
-from service.domain import params
 from service.domain.errors import InvalidParameter
 from service.domain.export import content_etag, etag_matches
 from service.domain.net_changes import net_changes
-from service.domain.params import MAX_POSITION, ChangeCursor, change_cursor_text
 from service.domain.projection import segment_at
 from service.projections.reads import ChangesQuery, RowsAt, StateQuery, place_info
+from service.query import MAX_POSITION, ChangeCursor, change_cursor_text
 
 LAST_INSTANT: Final = datetime(9899, 12, 31, 23, 59, 59, 999999, tzinfo=UTC)
 """The latest instant a changes cursor can name (its pattern's last year): a net page's
@@ -516,7 +517,7 @@ class FrontController(Controller):
             raise InvalidParameter(f"limit is at most {services.settings.max_page}", field="limit")
         row = await services.front.place(place_id)
         rows_at, (entries, following) = await services.front.read_at(
-            params.KnownAt(), lambda _: services.front.history(place_id, after, limit)
+            query.KnownAt(), lambda _: services.front.history(place_id, after, limit)
         )
         return PlaceHistory(
             place=place_info(row),

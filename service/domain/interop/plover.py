@@ -79,7 +79,7 @@ import msgspec
 
 from service.domain.interop.rows import PlaceRef, SourceRow, event_id, slug
 from service.domain.interop.text import LONG_TEXT_MAX, long_text, one_line
-from service.domain.params import INSTANT_PATTERN
+from service.domain.time import INSTANT_PATTERN
 from service.domain.validation import surrogate_path
 
 FORMAT: Final = "plover"
