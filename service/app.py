@@ -28,7 +28,7 @@ from service.api.map import map_assets, map_page
 from service.api.middleware import request_logging
 from service.api.openapi import add_access, add_contract_schemas, openapi_config, refine
 from service.api.problems import EXCEPTION_HANDLERS
-from service.domain.errors import RebuildUnderWay
+from service.errors import RebuildUnderWay
 from service.metrics import Metrics
 from service.projections.reads import FrontReader
 from service.projections.timelines import TimelineProjector, projection_state, stale_because

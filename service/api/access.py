@@ -31,9 +31,10 @@ from litestar.enums import ScopeType
 from litestar.types import ASGIApp, Receive, Scope, Send
 
 from service.api.deps import Services
+from service.api.errors import Forbidden, RateLimited, Unauthorized
 from service.api.problems import problem_of, send_problem
 from service.api.ratelimit import RateLimiter, Verdict
-from service.domain.errors import Forbidden, FrontlineError, RateLimited, Unauthorized
+from service.domain.errors import FrontlineError
 from service.logging import LogTally
 from service.roles import KEY_LENGTH, Access, Principal, allows
 

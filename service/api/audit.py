@@ -15,7 +15,7 @@ from service.api import parameters
 from service.api.deps import ServicesDep
 from service.api.problems import problem_spec
 from service.domain.audit import key_id, public_pem, public_raw
-from service.domain.errors import InvalidParameter, NotFound
+from service.errors import InvalidParameter, NotFound
 from service.query import MAX_POSITION
 from service.store.audit import PROJECTION_MODES, ProjectionMode, SavedHead
 

@@ -8,7 +8,7 @@ from typing import Any
 from litestar import Request
 from litestar.di import NamedDependency
 
-from service.domain.errors import BodyTooLarge
+from service.api.errors import BodyTooLarge
 from service.metrics import Metrics
 from service.projections.reads import FrontReader
 from service.projections.timelines import TimelineProjector

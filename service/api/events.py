@@ -38,9 +38,10 @@ from service.api.parameters import (
 )
 from service.api.problems import problem_spec
 from service.domain.append import AppendRequest
-from service.domain.errors import InvalidEvent, InvalidParameter, NotFound
+from service.domain.errors import InvalidEvent
 from service.domain.records import PreparedEvent, prepare_event, source_key
 from service.domain.validation import decode_events, keyed
+from service.errors import InvalidParameter, NotFound
 from service.roles import allows
 from service.store.appender import import_ndjson, split_lines
 from service.store.events import EventFilter

@@ -47,10 +47,10 @@ from service.api.parameters import (
     ValidAt,
 )
 from service.api.problems import problem_spec
-from service.domain.errors import InvalidParameter
 from service.domain.export import content_etag, etag_matches
 from service.domain.net_changes import net_changes
 from service.domain.projection import segment_at
+from service.errors import InvalidParameter
 from service.projections.reads import ChangesQuery, RowsAt, StateQuery, place_info
 from service.query import MAX_POSITION, ChangeCursor, change_cursor_text
 

@@ -11,7 +11,7 @@ from litestar.openapi.datastructures import ResponseSpec
 
 from contracts.responses import Health, Problem
 from service.api.deps import Services, ServicesDep
-from service.domain.errors import NotReady
+from service.errors import NotReady
 from service.metrics import PoolUse
 from service.projections.timelines import projection_state
 from service.store.events import UNAVAILABLE

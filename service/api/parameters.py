@@ -21,9 +21,10 @@ from litestar.params import HeaderParameter, PathParameter, QueryParameter
 from contracts.events import EVENT_TYPES
 from contracts.idempotency import MAX_KEY_LENGTH
 from service import query
-from service.domain.errors import InvalidEvent, InvalidParameter
+from service.domain.errors import InvalidEvent
 from service.domain.time import INSTANT, parse_instant
 from service.domain.time import INSTANT_PATTERN as INSTANT_PATTERN
+from service.errors import InvalidParameter
 from service.query import MAX_POSITION
 
 

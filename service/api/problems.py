@@ -15,30 +15,29 @@ from litestar.types import Send
 
 from contracts.responses import Problem
 from service.api.deps import AnyRequest
+from service.api.errors import BodyTooLarge, Forbidden, RateLimited, Unauthorized
 from service.domain.errors import (
-    BodyTooLarge,
-    Forbidden,
     FrontlineError,
     IdConflict,
-    ImportStopped,
-    ImportStoppedUnavailable,
     InvalidEvent,
-    InvalidParameter,
     MalformedBody,
     NestedTooDeep,
+    NotTheSource,
+    WrongExpectedVersion,
+)
+from service.errors import (
+    ImportStopped,
+    ImportStoppedUnavailable,
+    InvalidParameter,
     NotFound,
     NotReady,
-    NotTheSource,
-    RateLimited,
     RebuildFailed,
     RebuildInterrupted,
     RebuildUnderWay,
     StreamsBusy,
     TooManyStreams,
-    Unauthorized,
     UnreadableFile,
     WriteRefused,
-    WrongExpectedVersion,
 )
 from service.store.events import UNAVAILABLE
 

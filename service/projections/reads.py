@@ -25,10 +25,10 @@ from contracts.front import (
     Transition,
 )
 from contracts.timeline import Segment
-from service.domain.errors import NotFound, NotReady
 from service.domain.export import STATE_COLUMNS, csv_rows, state_row
 from service.domain.history import changed_fields, control_changes
 from service.domain.projection import in_force
+from service.errors import NotFound, NotReady
 from service.projections.timelines import projection_state
 from service.query import BBox, ChangeCursor, KnownAt, change_cursor_text
 from service.store.queries import SQL

@@ -23,15 +23,10 @@ import structlog
 
 from contracts.responses import ImportResult, Receipt, RejectedLine
 from service.domain.append import AppendRequest
-from service.domain.errors import (
-    FrontlineError,
-    ImportStopped,
-    ImportStoppedUnavailable,
-    InvalidEvent,
-    NotReady,
-)
+from service.domain.errors import FrontlineError, InvalidEvent
 from service.domain.records import PreparedEvent, prepare_event
 from service.domain.validation import decode_line, keyed
+from service.errors import ImportStopped, ImportStoppedUnavailable, NotReady
 from service.store.events import EventStore, Outcome
 
 log = structlog.get_logger(__name__)

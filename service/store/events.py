@@ -26,8 +26,9 @@ from service.domain.append import (
     plan_group,
 )
 from service.domain.audit import stated_links
-from service.domain.errors import FrontlineError, NotReady, WriteRefused
+from service.domain.errors import FrontlineError
 from service.domain.records import PreparedEvent
+from service.errors import NotReady, WriteRefused
 from service.store.queries import SQL
 from service.store.signal import CommitSignal
 

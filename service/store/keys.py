@@ -11,7 +11,7 @@ from typing import TypeVar
 
 import asyncpg
 
-from service.domain.errors import InvalidParameter, NotReady
+from service.errors import InvalidParameter, NotReady
 from service.roles import ROLES, Principal, key_hash, new_key
 from service.store.events import UNAVAILABLE
 from service.store.queries import SQL

@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from service import query
 from service.api import parameters as params
-from service.domain.errors import InvalidParameter
+from service.errors import InvalidParameter
 
 CURSOR: re.Pattern[str] = re.compile(params.CHANGES_CURSOR_PATTERN)
 

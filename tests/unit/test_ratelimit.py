@@ -1,4 +1,4 @@
-"""The rate limit's token buckets (service/domain/ratelimit.py): no span of time admits more
+"""The rate limit's token buckets (service/api/ratelimit.py): no span of time admits more
 than the limit plus what the span refills, wherever it falls; steady traffic at the rate
 always passes; Retry-After is honest; the table stays bounded."""
 
