@@ -28,10 +28,10 @@ from service.api import parameters as params
 from service.domain.audit import Head, SigningKey, key_id, public_raw, signature_valid
 from service.domain.errors import FrontlineError
 from service.domain.export import content_etag, log_etag
-from service.domain.interop.formats import READERS, read_all
-from service.domain.interop.rows import SourceRow
 from service.domain.policy import SERVED
 from service.domain.validation import MAX_DEPTH, too_deep
+from service.interop.formats import READERS, read_all
+from service.interop.rows import SourceRow
 from service.logging import configure_logging
 from service.progress import Progress
 from service.projections.reads import FrontReader, StateQuery

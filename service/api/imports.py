@@ -23,8 +23,8 @@ from service.api.deps import AnyRequest, ServicesDep
 from service.api.deps import read_limited as _read_limited
 from service.api.deps import submitter_of as _submitter
 from service.api.problems import problem_spec
-from service.domain.interop.formats import READERS, read_all
 from service.errors import InvalidParameter, UnreadableFile
+from service.interop.formats import READERS, read_all
 from service.store.interop import import_rows
 
 

@@ -10,7 +10,7 @@ import msgspec
 
 from contracts.events import event_decoder
 from service.domain.export import LOG_COLUMNS, csv_rows, log_row
-from service.domain.interop import acled
+from service.interop import acled
 from service.query import KnownAt
 from service.store.events import EventFilter, EventStore
 from service.store.queries import SQL

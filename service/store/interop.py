@@ -1,6 +1,6 @@
 """Importing a source file (ACLED, UCDP GED, PLOVER): rows to events with resolved places.
 
-The format's reader (pure, ``service.domain.interop``) gives :class:`SourceRow` values; here
+The format's reader (pure, ``service.interop``) gives :class:`SourceRow` values; here
 the place registry is read once per import, each row is prepared (``interop.prepare``: its
 place matched, kept up to date with the places the import itself registers, its events
 through the contract decoder), and becomes one append request: a row is stored whole or not
@@ -24,10 +24,10 @@ from contracts.events import Expectation
 from contracts.responses import ImportResult, RejectedLine
 from service.domain.append import AppendRequest
 from service.domain.errors import FrontlineError, WrongExpectedVersion
-from service.domain.interop.places import KnownPlace, PlaceIndex
-from service.domain.interop.prepare import Refused, prepare_row
-from service.domain.interop.rows import SourceRow
 from service.domain.records import PreparedEvent
+from service.interop.places import KnownPlace, PlaceIndex
+from service.interop.prepare import Refused, prepare_row
+from service.interop.rows import SourceRow
 from service.store.appender import (
     YIELD_EVERY,
     Chunk,

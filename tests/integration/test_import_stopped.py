@@ -24,10 +24,10 @@ import msgspec
 import pytest
 from structlog.testing import capture_logs
 
-from service.domain.interop.formats import read_all
-from service.domain.interop.prepare import prepare_row
 from service.domain.records import prepare_event
 from service.errors import ImportStopped, ImportStoppedUnavailable
+from service.interop.formats import read_all
+from service.interop.prepare import prepare_row
 from service.settings import Settings
 from service.store.appender import import_ndjson
 from service.store.db import create_pool

@@ -11,8 +11,8 @@ from typing import Any
 
 import asyncpg
 
-from service.domain.interop import plover
-from service.domain.interop.rows import SourceRow
+from service.interop import plover
+from service.interop.rows import SourceRow
 from service.store.events import EventStore
 from service.store.interop import import_rows
 
