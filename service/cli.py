@@ -37,7 +37,6 @@ from service.projections.reads import FrontReader, StateQuery
 from service.projections.timelines import TimelineProjector, projection_state, stale_because
 from service.settings import Settings, SettingsError, load_signing_key
 from service.store import migrate
-from service.store.appender import import_ndjson, split_lines
 from service.store.audit import PROJECTION_MODES, AuditReader, ProjectionMode, SavedHead
 from service.store.db import (
     Connector,
@@ -49,8 +48,8 @@ from service.store.db import (
 )
 from service.store.events import EventStore
 from service.store.export import LOG_FORMATS, log_chunks, log_position
-from service.store.interop import import_rows
 from service.store.keys import KeyStore
+from service.usecases.ingest import import_ndjson, import_rows, split_lines
 
 log = structlog.get_logger("frontline.cli")
 

@@ -25,7 +25,7 @@ from service.api.events import problem_spec
 from service.domain import params
 from service.domain.errors import InvalidParameter, UnreadableFile
 from service.domain.interop.formats import READERS, read_all
-from service.store.interop import import_rows
+from service.usecases.ingest import import_rows
 
 
 @dataclass

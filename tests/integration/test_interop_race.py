@@ -14,7 +14,7 @@ import asyncpg
 from service.domain.interop import plover
 from service.domain.interop.rows import SourceRow
 from service.store.events import EventStore
-from service.store.interop import import_rows
+from service.usecases.ingest import import_rows
 
 #: Two places named "Al Mansurah" about 200 km apart: near Raqqa and near Hama.
 RAQQA = (35.83, 38.76)
