@@ -23,10 +23,10 @@ from sqlalchemy.exc import DBAPIError
 
 from contracts.audit import SignedHead, VerifyFailure, VerifyReport
 from contracts.responses import ImportResult
+from service.api.etags import content_etag, log_etag
 from service.domain import params
 from service.domain.audit import Head, SigningKey, key_id, public_raw, signature_valid
 from service.domain.errors import FrontlineError
-from service.domain.export import content_etag, log_etag
 from service.domain.interop.formats import READERS, read_all
 from service.domain.interop.rows import SourceRow
 from service.domain.policy import SERVED
@@ -47,8 +47,8 @@ from service.store.db import (
     stop_embedded,
 )
 from service.store.events import EventStore
-from service.store.export import LOG_FORMATS, log_chunks, log_position
 from service.store.keys import KeyStore
+from service.usecases.export import LOG_FORMATS, front_csv, log_at, log_chunks
 from service.usecases.ingest import import_ndjson, import_rows, split_lines
 
 log = structlog.get_logger("frontline.cli")
@@ -249,18 +249,12 @@ async def _export(
     pool = await create_pool(settings)
     try:
         if args.front:
-            front = FrontReader(pool)
-            query = StateQuery(
-                valid_at=moment or datetime.now(UTC),
-                known_position=await front.known_position(known),
-            )
-            body = await front.state_csv(query)
+            query = StateQuery(valid_at=moment or datetime.now(UTC), known_position=0)
+            position, body = await front_csv(FrontReader(pool), query, known)
             out.write(body)
-            sys.stderr.write(
-                f"front at position {query.known_position}: ETag {content_etag(body)}\n"
-            )
+            sys.stderr.write(f"front at position {position}: ETag {content_etag(body)}\n")
             return 0
-        position, chain_hash = await log_position(pool, known)
+        position, chain_hash = await log_at(FrontReader(pool), known)
         progress = Progress(position, f"exporting {position} events")
         try:
             async for chunk in log_chunks(EventStore(pool), position, args.format):

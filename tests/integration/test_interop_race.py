@@ -1,4 +1,4 @@
-"""Two imports at the same time (service/store/interop.py): each reads the place registry
+"""Two imports at the same time (service/usecases/ingest.py): each reads the place registry
 before writing, so both may pick the same new id for two different same-named places. The
 second to commit must find out (an expectation that the place stream is new) and resolve its
 rows again, never merge the two places."""
