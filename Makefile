@@ -43,6 +43,15 @@ lint: install ## ruff: lint and format check
 typecheck: install ## mypy --strict
 	$(BIN)/mypy
 
+# The inner loop: tests/unit needs no database and no browser (tests/unit/conftest.py refuses
+# the PostgreSQL fixture there), so neither chromium nor postgres-amcheck is a prerequisite.
+.PHONY: unit
+unit: install ## the unit tests alone: no database, no browser (tests/unit)
+	$(BIN)/pytest tests/unit -q
+
+.PHONY: check
+check: install lint typecheck unit ## the fast loop: ruff, mypy --strict, the unit tests
+
 # The map page's browser tests drive Debian's chromium through Playwright (never a browser
 # download): installed here when missing, as root, the way CI's fresh machine needs it.
 .PHONY: chromium

@@ -74,6 +74,9 @@ async def bare(settings: Settings) -> AsyncIterator[Client]:
 
 
 async def test_every_route_with_every_role_and_no_key(bare: Client, keys: dict[str, str]) -> None:
+    """Every route of the OpenAPI document is in the role table, and each answers 401 with a
+    Bearer challenge without a key, 403 to a role lacking its grant, and neither to one holding
+    it."""
     schema = (await bare.get("/schema/openapi.json")).json()
     routes = {(m.upper(), path) for path, ops in schema["paths"].items() for m in ops}
     assert routes == set(TABLE), "every route needs a line in TABLE (and the README's table)"
@@ -107,6 +110,8 @@ def auth(key: str) -> dict[str, str]:
 async def test_unknown_malformed_and_revoked_keys_are_401(
     bare: Client, owner_pool: asyncpg.Pool, keys: dict[str, str]
 ) -> None:
+    """An unknown key, a non-Bearer scheme, a bare scheme and a key without one are 401; a key
+    that worked is 401 once revoked, and a second revoke finds nothing."""
     for header in ("Bearer flk_nothing", "Basic abc", "Bearer", "flk_no_scheme"):
         response = await bare.get("/v1/events", headers={"authorization": header})
         assert_problem(response, 401)
@@ -117,6 +122,8 @@ async def test_unknown_malformed_and_revoked_keys_are_401(
 
 
 async def test_anonymous_reads_open_reads_only(settings: Settings) -> None:
+    """With anonymous reads on, state and events answer without a key, while appends, the audit
+    head and a rebuild stay 401."""
     app = create_app(settings.with_(anonymous_reads="true"))
     async with AsyncTestClient(app=app) as client:
         assert (await client.get("/v1/state")).status_code == 200
@@ -129,6 +136,8 @@ async def test_anonymous_reads_open_reads_only(settings: Settings) -> None:
 async def test_the_submitter_is_the_key_that_appended(
     bare: Client, keys: dict[str, str], owner: asyncpg.Connection
 ) -> None:
+    """The stored submitter is the appending key's name; audit keys see it on the event, read
+    keys do not, and the audit chain still verifies."""
     response = await bare.post("/v1/events", json=event_json(), headers=auth(keys["ingest"]))
     assert response.status_code == 201
     submitter = await owner.fetchval("SELECT submitter FROM events WHERE position = 1")
@@ -143,6 +152,8 @@ async def test_the_submitter_is_the_key_that_appended(
 
 
 async def test_no_key_in_any_log_line_and_owasp_names(bare: Client, keys: dict[str, str]) -> None:
+    """Refused requests log the OWASP events authz_fail and authn_login_fail, and no log line
+    holds any key, valid or not."""
     with capture_logs() as logs:
         await bare.get("/v1/events", headers=auth(keys["read"]))
         await bare.post("/v1/events", json=event_json(), headers=auth(keys["read"]))

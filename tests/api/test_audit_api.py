@@ -43,6 +43,8 @@ async def signed_client(
 
 
 async def test_an_unsigned_head_and_no_key(client: Client) -> None:
+    """Without a signing key the head has position, 64-hex hash and time but no signature,
+    algorithm or key id, and /v1/audit/key is 404."""
     await post_events(client, 3)
     head = (await client.get("/v1/audit/head")).json()
     assert head["position"] == 3
@@ -55,6 +57,8 @@ async def test_an_unsigned_head_and_no_key(client: Client) -> None:
 
 
 async def test_a_signed_head_verifies_with_the_published_key(signed_client: Client) -> None:
+    """The published Ed25519 key (PEM and raw) checks the head's signature over position, hash
+    and time, and fails it once the time is left out."""
     await post_events(signed_client, 2)
     head = (await signed_client.get("/v1/audit/head")).json()
     key = (await signed_client.get("/v1/audit/key")).json()
@@ -72,6 +76,8 @@ async def test_a_signed_head_verifies_with_the_published_key(signed_client: Clie
 
 
 async def test_verify_answers_ok_and_holds_a_saved_head(client: Client) -> None:
+    """Verify reports the whole log ok, a saved head that still holds after more appends, a
+    saved head with a wrong hash as broken at its position, and a sub-range checked alone."""
     await post_events(client, 4)
     head = (await client.get("/v1/audit/head")).json()
     report = (await client.get("/v1/audit/verify")).json()
@@ -118,12 +124,16 @@ async def test_verify_answers_ok_and_holds_a_saved_head(client: Client) -> None:
 async def test_bad_verify_parameters_are_422_naming_them(
     client: Client, params: dict[str, str | int], field: str
 ) -> None:
+    """Each bad verify parameter (out of range, not a number, past the head, half a saved head,
+    a bad hash, an unknown projections mode) is a 422 naming it."""
     assert_problem(await client.get("/v1/audit/verify", params=params), 422, field)
 
 
 def test_an_unreadable_or_wrong_key_file_stops_the_app_before_it_serves(
     settings: Settings, tmp_path: Path
 ) -> None:
+    """A missing or unparsable signing key file makes create_app raise a SettingsError naming
+    the problem and FRONTLINE_SIGNING_KEY_FILE, before anything is served."""
     with pytest.raises(SettingsError, match="cannot read"):
         create_app(settings.with_(signing_key_file=str(tmp_path / "missing.pem")))
     junk = tmp_path / "junk.pem"

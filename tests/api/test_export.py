@@ -44,6 +44,9 @@ async def get(client: Client, path: str, **params: str) -> tuple[bytes, str]:
 async def test_the_log_export_is_the_replay_and_does_not_change(
     admin_key: str, client: Client, settings: Settings
 ) -> None:
+    """The NDJSON export is byte for byte the NDJSON replay; cut at a position it answers 304 to
+    its ETag (alone, weak in a list, or *) and keeps its bytes and ETag across appends, a
+    rebuild and a restart."""
     count = await post_seed_one_by_one(client)
     whole, etag = await get(client, "/v1/export")
     replay = (await client.get("/v1/events", headers={"accept": "application/x-ndjson"})).content
@@ -72,6 +75,9 @@ async def test_the_log_export_is_the_replay_and_does_not_change(
 
 
 async def test_the_log_as_csv(client: Client) -> None:
+    """The log as CSV has the LOG_COLUMNS header and one CRLF-ended row per event matching the
+    replay's position, hash, payload and source, and the same bytes and ETag when asked again,
+    an ETag apart from the NDJSON export's."""
     count = await post_seed_one_by_one(client)
     body, etag = await get(client, "/v1/export", format="csv")
     table = rows(body)
@@ -93,6 +99,9 @@ async def test_the_log_as_csv(client: Client) -> None:
 async def test_the_front_as_csv_is_reproducible(
     admin_key: str, client: Client, settings: Settings
 ) -> None:
+    """The front as CSV at a valid and known time lists the places of the JSON answer with their
+    controller and sources, answers 304 to its ETag, and gives the same bytes and ETag after an
+    append, a rebuild and a restart."""
     count = await post_seed_one_by_one(client)
     at = {"valid_at": "2017-06-05", "known_at": f"position:{count}", "format": "csv"}
     body, etag = await get(client, "/v1/state", **at)
@@ -116,6 +125,8 @@ async def test_the_front_as_csv_is_reproducible(
 
 
 async def test_bad_export_parameters_are_422(client: Client) -> None:
+    """An unknown export format, an unreadable known_at and an unknown state format are each a
+    422 naming the parameter."""
     assert_problem(await client.get("/v1/export", params={"format": "xml"}), 422, "format")
     assert_problem(await client.get("/v1/export", params={"known_at": "soon"}), 422, "known_at")
     response = await client.get("/v1/state", params={"format": "xlsx"})

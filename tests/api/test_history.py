@@ -38,6 +38,8 @@ async def history(client: Client, **params: int) -> dict[str, Any]:
 async def test_each_commit_lists_its_report_and_what_it_did_to_the_timeline(
     client: Client,
 ) -> None:
+    """Each commit of Maskanah's history lists its report, and replaying the removed and added
+    segments gives today's timeline, with the ISIS-to-government turn among the changes."""
     posted = await post_maskanah(client)
     assert len(posted) >= 3
     page = await history(client)
@@ -76,6 +78,8 @@ async def test_each_commit_lists_its_report_and_what_it_did_to_the_timeline(
 
 
 async def test_pages_of_commits_walk_the_same_history(client: Client) -> None:
+    """Pages of two commits, followed by next_after, give exactly the entries of the single-page
+    history."""
     await post_maskanah(client)
     whole = (await history(client))["entries"]
     walked: list[dict[str, Any]] = []
@@ -91,6 +95,8 @@ async def test_pages_of_commits_walk_the_same_history(client: Client) -> None:
 
 
 async def test_unknown_place_and_bad_parameters(client: Client) -> None:
+    """An unknown place's history is 404, and an out-of-range or non-numeric limit or after is a
+    422 naming it."""
     assert_problem(await client.get("/v1/places/sy-nowhere/history"), 404)
     await post_maskanah(client)
     url = f"/v1/places/{MASKANAH}/history"

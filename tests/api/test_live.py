@@ -180,6 +180,8 @@ async def test_resuming_behind_a_small_buffer_reads_the_database_with_no_gap(
 
 
 async def test_new_events_arrive_live_and_silence_brings_heartbeats(live: Live) -> None:
+    """The SSE stream sends the events after its resume point, heartbeats while nothing happens,
+    and an event appended later as it commits."""
     await post_many(live, 3, writers=1)
     stream, _ = await Stream.open(live, "/v1/events/stream?after=1", {})
     seen: list[int | None] = []
@@ -195,6 +197,8 @@ async def test_new_events_arrive_live_and_silence_brings_heartbeats(live: Live) 
 
 
 async def test_ndjson_and_filters(live: Live) -> None:
+    """The stream as NDJSON, filtered by place, sends only that place's events in position
+    order, with empty lines as heartbeats."""
     async with httpx.AsyncClient(
         base_url=f"http://{HOST}:{live.port}", headers=live.auth
     ) as client:
@@ -255,6 +259,8 @@ async def test_a_client_that_stops_reading_is_cut_off_and_resumes(live: Live) ->
 
 
 async def test_bad_resume_points_are_422(client: AsyncTestClient[Litestar]) -> None:
+    """A negative or oversized after, a Last-Event-ID that is not a position (text, negative, 20
+    or 5,000 digits) and an unknown type are each a 422 naming the parameter."""
     assert_problem(await client.get("/v1/events/stream", params={"after": -1}), 422, "after")
     for resume in ("abc", "-1", "1" * 20, "9" * 5000):
         response = await client.get("/v1/events/stream", headers={"last-event-id": resume})

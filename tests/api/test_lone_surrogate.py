@@ -42,6 +42,8 @@ def _with(event: dict[str, object], field: str, escape: str) -> bytes:
 async def test_a_single_post_is_a_422_naming_the_field(
     client: Client, owner: asyncpg.Connection, field: str, escape: str
 ) -> None:
+    """A lone surrogate escape in a string field of a single event is a 422 naming that field
+    and saying surrogate, and nothing is stored."""
     response = await client.post(
         "/v1/events",
         content=_with(event_json(), field, escape),
@@ -53,6 +55,7 @@ async def test_a_single_post_is_a_422_naming_the_field(
 
 
 async def test_a_batch_names_the_event_and_field(client: Client) -> None:
+    """In a batch, the 422 names the event's index and field (events[1].actor)."""
     marker = "SURROGATE-HERE"
     body = json.dumps({"events": [at_place("sy-a"), event_json(actor=marker)]})
     response = await client.post(
@@ -64,6 +67,8 @@ async def test_a_batch_names_the_event_and_field(client: Client) -> None:
 
 
 async def test_a_surrogate_in_a_member_name_is_a_422(client: Client) -> None:
+    """A lone surrogate in an object's member name, where no field can be named, is a 422 naming
+    the body."""
     body = json.dumps(event_json()).replace('"actor"', '"ac\\ud800tor"', 1).encode()
     response = await client.post(
         "/v1/events", content=body, headers={"content-type": "application/json"}
@@ -86,6 +91,8 @@ async def test_a_paired_surrogate_escape_is_text_and_is_stored(client: Client) -
 async def test_an_ndjson_line_is_rejected_naming_the_field_and_the_rest_imports(
     client: Client, owner: asyncpg.Connection
 ) -> None:
+    """In an NDJSON import the lines holding a lone surrogate are rejected with their line and
+    field, and the three good lines around them are stored."""
     good = [at_place(f"sy-place-{i}") for i in range(3)]
     body = b"\n".join([
         json.dumps(good[0]).encode(),

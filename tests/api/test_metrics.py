@@ -27,6 +27,8 @@ def samples(text: str) -> dict[str, float]:
 
 
 async def test_requests_commits_and_the_pool_are_counted(client: Client) -> None:
+    """After four POSTs (five events) and a 404, /metrics counts requests by route template and
+    status, their latency, the events appended, the events per commit and the pool's size."""
     for _ in range(3):
         assert (await client.post("/v1/events", json=event_json())).status_code == 201
     batch = {"events": [event_json(), event_json()]}

@@ -1,4 +1,4 @@
-"""POST /v1/admin/rebuild and the rebuild at start-up, over HTTP (issue 12).
+"""POST /v1/admin/rebuild and the rebuild at start-up, over HTTP.
 
 The service goes on while it rebuilds: /health, reads and POSTs answer while a rebuild is
 held open at one of its stages (``tests/integration/test_rebuild.py: Gate``), reads answer

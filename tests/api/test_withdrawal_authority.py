@@ -1,4 +1,4 @@
-"""Only the source that made an event may withdraw it (DESIGN section 3, issue 13).
+"""Only the source that made an event may withdraw it (DESIGN section 3).
 
 ``retracts``, ``corrects`` and ``supersedes`` need the same source name **and** the key that
 appended the original (or an admin key, in the name of the same source); anyone else gets a

@@ -1,4 +1,4 @@
-"""The map page on the seed demo, in headless Chromium (issue 7's checks).
+"""The map page on the seed demo, in headless Chromium.
 
 What is drawn is read two ways: from the page's own account of each marker
 (``window.frontline.drawn``) and from the pixels of the map's canvas, so a marker that the

@@ -1,5 +1,5 @@
 """The map page's areas of control, compare mode, selection ring, slider dates and narrow
-layout on the seed demo (issue 17), in headless Chromium. Its own server: the last test
+layout on the seed demo, in headless Chromium. Its own server: the last test
 adds a report."""
 
 from __future__ import annotations

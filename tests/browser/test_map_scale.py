@@ -1,4 +1,4 @@
-"""20,000 places on the map without freezing the browser (issue 7).
+"""20,000 places on the map without freezing the browser.
 
 A log of 20,000 located places is imported; the page loads the whole front (20 pages of
 1,000) and draws on one canvas only the places in view. "Freezing" is measured as the

@@ -189,6 +189,8 @@ def test_export_writes_what_the_api_serves(fresh_db: str, tmp_path: Path) -> Non
 
 
 def test_keys_are_shown_once_listed_without_secrets_and_revoked(fresh_db: str) -> None:
+    """keys create prints the key once on stdout and never in the logs, refuses a taken name,
+    keys list shows no secret, revoke marks it revoked once, and an unknown role exits 2."""
     env = _env(DATABASE_URL=fresh_db)
     made = _run(["keys", "create", "--role", "ingest", "--name", "scraper"], env)
     assert made.returncode == 0, made.stderr

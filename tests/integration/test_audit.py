@@ -53,6 +53,8 @@ def failed_at(report: VerifyReport, position: int, *words: str) -> None:
 
 
 async def test_an_untouched_log_verifies_whole_and_in_ranges(pool: asyncpg.Pool, log: int) -> None:
+    """An untouched log verifies whole and in a sub-range, counting what it checked, and its own
+    head as a saved head holds."""
     reader = AuditReader(pool, None)
     report = await reader.verify(None, None)
     assert report.ok, report.failure
@@ -66,6 +68,7 @@ async def test_an_untouched_log_verifies_whole_and_in_ranges(pool: asyncpg.Pool,
 
 
 async def test_an_empty_log_verifies(pool: asyncpg.Pool) -> None:
+    """An empty log verifies, with nothing checked and the all-zero genesis hash as its head."""
     report = await AuditReader(pool, None).verify(None, None)
     assert report.ok
     assert report.checked == 0
@@ -103,6 +106,8 @@ async def test_one_changed_byte_of_a_payload_is_named(
 async def test_a_changed_column_is_named(
     pool: asyncpg.Pool, log: int, tamper: Conn, column: str, value: str, words: tuple[str, ...]
 ) -> None:
+    """Changing any hashed column of one stored event fails verification at that position with a
+    reason naming what was changed (the column, or the hash)."""
     await tamper.execute(f"UPDATE events SET {column} = {value} WHERE position = 6")
     failed_at(await AuditReader(pool, None).verify(None, None), 6, *words)
 
@@ -110,6 +115,8 @@ async def test_a_changed_column_is_named(
 async def test_a_deleted_event_is_named_as_the_missing_position(
     pool: asyncpg.Pool, log: int, tamper: Conn
 ) -> None:
+    """A deleted event fails verification as its missing position, whether verified from the
+    start or from the position after it."""
     await tamper.execute("DELETE FROM events WHERE position = 7")
     failed_at(await AuditReader(pool, None).verify(None, None), 7, "position 7 is missing")
     failed_at(await AuditReader(pool, None).verify(8, None), 7, "position 7 is missing")
@@ -149,6 +156,8 @@ async def test_a_rewritten_chain_breaks_a_saved_head(
 
 
 async def test_a_signed_head_checks_and_a_forged_one_does_not(pool: asyncpg.Pool, log: int) -> None:
+    """A head signed with Ed25519 checks with its public key, but not with another position, a
+    malformed signature or another key."""
     key = SigningKey.generate()
     signed = await AuditReader(pool, key).head()
     assert signed.signature is not None
@@ -184,6 +193,8 @@ async def test_a_consistently_rewritten_event_is_named_not_its_successor(
 
 
 async def test_ranges_and_saved_heads_at_the_edges(pool: asyncpg.Pool, log: int) -> None:
+    """The genesis head (position 0) holds as a saved head, a range ending past the head is an
+    invalid 'to', and a range starting past it is ok with nothing checked."""
     reader = AuditReader(pool, None)
     genesis = SavedHead(position=0, hash="0" * 64)
     assert (await reader.verify(None, None, genesis)).saved_head == "holds"

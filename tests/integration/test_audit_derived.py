@@ -1,4 +1,4 @@
-"""What verify checks besides the chain (issue 13): the tables derived from the log.
+"""What verify checks besides the chain: the tables derived from the log.
 
 ``event_links`` must hold exactly the links the payloads state, and the projection rows
 (``segments``) must equal a refold of the log. Each test appends a log through a store that

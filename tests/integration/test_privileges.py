@@ -1,4 +1,4 @@
-"""Least privilege (issue 13): the service logs in as no superuser, and writes only through
+"""Least privilege: the service logs in as no superuser, and writes only through
 the owner's functions, which keep the log's invariants (migration 0007, DESIGN 6).
 
 Regression: on the embedded database the service logged in as the superuser ``postgres``

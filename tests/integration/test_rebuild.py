@@ -1,4 +1,4 @@
-"""The rebuild beside a serving store (issue 12), on PostgreSQL.
+"""The rebuild beside a serving store, on PostgreSQL.
 
 A rebuild folds the log in worker processes into ``segments_next`` while appends go on
 through the same store, catches up with them, and swaps the tables under the head lock

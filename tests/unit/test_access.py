@@ -50,4 +50,6 @@ from service.domain.access import route_access
     ],
 )
 def test_each_spelling_gets_its_routes_rule(method: str, path: str, need: str) -> None:
+    """A path spelled with doubled slashes, dot segments or a trailing slash gets the access
+    rule of the route it resolves to, and a path or method no route has needs admin."""
     assert route_access(method, path) == need

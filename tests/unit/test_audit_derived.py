@@ -1,4 +1,4 @@
-"""The pure checks of what verify compares besides the chain (issue 13), without a database:
+"""The pure checks of what verify compares besides the chain, without a database:
 ``event_links`` rows against the links payloads state, projection rows against a refold,
 and the weighted sample of places whose rows a default verify refolds."""
 

@@ -33,6 +33,8 @@ def seg(start: int, end: int | None, controller: str | None, **kw: object) -> Se
 
 
 def test_a_capture_cutting_an_open_segment() -> None:
+    """A capture that cuts an open-ended segment is one change from its day on, from the old
+    controller to the new."""
     changes = control_changes([seg(1, None, "isis")], [seg(1, 3, "isis"), seg(3, None, "gov")])
     assert [(c.valid_from, c.valid_to) for c in changes] == [(day(3), None)]
     assert changes[0].before is not None
@@ -42,6 +44,8 @@ def test_a_capture_cutting_an_open_segment() -> None:
 
 
 def test_a_first_claim_has_nothing_before_and_confidence_alone_is_no_change() -> None:
+    """A place's first segment is a change with nothing before it, and a segment whose
+    confidence alone changed is no change."""
     (first,) = control_changes([], [seg(2, None, "isis")])
     assert first.before is None
     assert first.valid_from == day(2)
@@ -49,6 +53,8 @@ def test_a_first_claim_has_nothing_before_and_confidence_alone_is_no_change() ->
 
 
 def test_neighbours_with_the_same_change_merge_and_a_status_counts() -> None:
+    """Adjacent segments making the same change merge into one change over their whole span, and
+    a new status (encircled) under the same controller is a change."""
     removed = [seg(1, 2, "isis"), seg(2, 4, "isis", confidence=10)]
     added = [seg(1, 4, "gov", disputed=True)]
     (merged,) = control_changes(removed, added)

@@ -416,6 +416,8 @@ def test_raw_json_writes_what_stdlib_json_wrote(record: dict[str, str]) -> None:
 
 
 def test_raw_json_keeps_non_ascii_and_escapes_control_characters() -> None:
+    """raw_json writes what the standard library's json.dumps wrote: non-ASCII kept as is,
+    control characters, quotes and backslashes escaped."""
     record = {"location": "Akçakale \u2028 حلب", "notes": 'a "b"\n\t\x01\x7f\\ 😀'}
     assert raw_json(record) == _stdlib_raw(record)
     assert "Akçakale" in raw_json(record)

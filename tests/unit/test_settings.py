@@ -132,6 +132,8 @@ def test_overrides_win_and_none_is_no_override(monkeypatch: pytest.MonkeyPatch) 
 def test_a_duration_must_be_a_positive_number(
     monkeypatch: pytest.MonkeyPatch, env: str, raw: str
 ) -> None:
+    """A duration variable set to text, zero, a negative number, nan or inf stops
+    Settings.from_env with an error naming the variable."""
     monkeypatch.setenv(env, raw)
     with pytest.raises(SettingsError, match=env):
         Settings.from_env()

@@ -1,6 +1,6 @@
-"""The command line, hardened (issue 13): ``frontline serve`` warns of anonymous reads beyond
-this machine and keeps the first admin key of a local database in a file only its owner may
-read; ``frontline verify --head`` refuses a file nested too deeply instead of a traceback."""
+"""The command line's guards: ``frontline serve`` warns of anonymous reads beyond this machine
+and keeps the first admin key of a local database in a file only its owner may read;
+``frontline verify --head`` refuses a file nested too deeply instead of a traceback."""
 
 from __future__ import annotations
 

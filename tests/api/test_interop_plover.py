@@ -1,6 +1,6 @@
-"""POST /v1/imports?format=ucdp-ged and ?format=plover with the project's own fixture files:
-counts, rejected and flagged rows with their lines and source ids, idempotent re-imports,
-and what the log holds afterwards."""
+"""POST /v1/imports?format=plover with the project's own fixture files (a JSON array and JSON
+lines): counts, rejected and flagged records with their lines and source ids, idempotent
+re-imports, the types stored, and records no parser reads."""
 
 from __future__ import annotations
 
@@ -12,17 +12,13 @@ import asyncpg
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
 
-from service.domain.interop.rows import event_id
 from tests.api.conftest import stored_count
 
 Client = AsyncTestClient[Litestar]
 FIXTURES: Final = Path(__file__).resolve().parents[1] / "fixtures" / "interop"
 # Read once at import: the files are small, and the tests' event loop never blocks on disk.
-UCDP: Final = (FIXTURES / "ucdp-ged.csv").read_bytes()
 PLOVER_ARRAY: Final = (FIXTURES / "plover.json").read_bytes()
 PLOVER_LINES: Final = (FIXTURES / "plover.jsonl").read_bytes()
-#: ucdp-ged.csv: 8 mappable rows, a clash and a casualties event each; 3 rows refused.
-UCDP_EVENTS: Final = 16
 #: plover.json(l): 7 mappable records, 3 of them with casualties; 3 records refused.
 PLOVER_EVENTS: Final = 10
 
@@ -36,49 +32,6 @@ async def _import(client: Client, body: bytes, fmt: str) -> dict[str, Any]:
 
 def _counts(result: dict[str, Any]) -> tuple[int, int, int, int]:
     return result["accepted"], result["duplicate"], result["rejected"], result["flagged"]
-
-
-async def test_a_ucdp_file_imports_and_a_second_import_is_all_duplicates(
-    client: Client, owner: asyncpg.Connection
-) -> None:
-    """Eight rows give sixteen events, three rows are refused, two flagged; the same file
-    again stores nothing new and reports the same rows."""
-    first = await _import(client, UCDP, "ucdp-ged")
-    assert _counts(first) == (UCDP_EVENTS, 0, 3, 2)
-    again = await _import(client, UCDP, "ucdp-ged")
-    assert _counts(again) == (0, UCDP_EVENTS, 3, 2)
-    assert again["errors"] == first["errors"]
-    assert again["last_position"] == first["last_position"] == UCDP_EVENTS
-    assert await stored_count(owner) == UCDP_EVENTS
-
-
-async def test_ucdp_rows_report_their_line_source_id_and_reason(client: Client) -> None:
-    """Rows breaking low <= best <= high are flagged with their line and UCDP id; the
-    unmappable rows are rejected naming their column."""
-    result = await _import(client, UCDP, "ucdp-ged")
-    assert [(f["line"], f["source_id"], f["field"]) for f in result["flags"]] == [
-        (7, "244703", "low,best,high"),
-        (14, "244710", "low,best,high"),
-    ]
-    assert all("low <= best <= high" in f["reason"] for f in result["flags"])
-    assert [(e["line"], e["source_id"], e["field"]) for e in result["errors"]] == [
-        (11, "244707", "side_a"),
-        (12, "244708", "latitude"),
-        (13, "244709", "date_start"),
-    ]
-
-
-async def test_a_flagged_ucdp_row_is_stored_as_given_with_the_raw_row(client: Client) -> None:
-    """Row 244703's casualties keep low 40 > best 30 as given, and notes hold the row."""
-    await _import(client, UCDP, "ucdp-ged")
-    response = await client.get(f"/v1/events/{event_id('ucdp-ged', '244703', 'casualties')}")
-    assert response.status_code == 200, response.text
-    stored = response.json()["event"]["event"]
-    assert stored["type"] == "casualties"
-    assert stored["casualties"] == {"killed": 30, "low": 40, "high": 55}
-    assert stored["occurred"] == {"start": "2017-06-01", "end": "2017-06-30", "precision": "month"}
-    assert json.loads(stored["notes"])["id"] == "244703"
-    assert stored["place"]["precision"] == "region"
 
 
 async def test_a_plover_array_imports_and_a_second_import_is_all_duplicates(
