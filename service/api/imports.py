@@ -25,7 +25,7 @@ from service.api.deps import submitter_of as _submitter
 from service.api.problems import problem_spec
 from service.errors import InvalidParameter, UnreadableFile
 from service.interop.formats import READERS, read_all
-from service.store.interop import import_rows
+from service.usecases.ingest import import_rows
 
 
 @dataclass

@@ -349,6 +349,14 @@ class EventStore:
         assert row is not None  # the migration inserts the head row, a trigger keeps it
         return row["position"], bytes(row["hash"])
 
+    async def places_for_matching(
+        self,
+    ) -> list[tuple[str, str, tuple[str, ...], float | None, float | None]]:
+        """Every registered place as the importers' place matching needs it: id, name,
+        aliases, lat, lon."""
+        rows = await self.pool.fetch(SQL["read_places_for_matching"])
+        return [(r["id"], r["name"], tuple(r["aliases"]), r["lat"], r["lon"]) for r in rows]
+
     async def schema_revision(self) -> str | None:
         """The alembic revision the database is at."""
         value = await self.pool.fetchval(SQL["read_schema_revision"])
