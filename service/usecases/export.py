@@ -6,7 +6,7 @@ plus Frontline's (the ACLED writer is the format's adapter, ``service.interop.ac
 The front at a valid time, as known at a position, is CSV with each place as the log knew it
 then. CSV follows RFC 4180 (CRLF, quotes where needed); empty cells are nulls; booleans are
 ``true``/``false``; a text cell a spreadsheet would run as a formula starts with ``'``
-(``service.domain.spreadsheet``). Their ETags are HTTP's (``service.api.etags``).
+(``service.interop.spreadsheet``). Their ETags are HTTP's (``service.api.etags``).
 """
 
 from __future__ import annotations
@@ -23,9 +23,9 @@ import msgspec
 from contracts.events import Event, event_decoder, event_type
 from contracts.responses import StoredEvent
 from contracts.timeline import Segment
-from service.domain.spreadsheet import neutralise
 from service.domain.time import utc_text, valid_interval
 from service.interop import acled
+from service.interop.spreadsheet import neutralise
 from service.projections.reads import FrontReader, StateQuery
 from service.query import KnownAt
 from service.store.events import EventFilter, EventStore
@@ -51,7 +51,7 @@ def _cell(value: object) -> str:
     if isinstance(value, datetime):
         return utc_text(value)
     if isinstance(value, str):
-        return neutralise(value)  # text only: numbers stay numbers (service.domain.spreadsheet)
+        return neutralise(value)  # text only: numbers stay numbers (service.interop.spreadsheet)
     return str(value)
 
 

@@ -134,3 +134,29 @@ def test_the_format_readers_are_pure_adapters() -> None:
             if _within(module, TRANSPORT) or outside or module.startswith("."):
                 found.append(f"{path.relative_to(SERVICE.parent)}:{line} imports {module}")
     assert not found, "\n".join(found)
+
+
+def test_the_domain_names_nothing_of_http() -> None:
+    """No identifier under service/domain/ names an HTTP concept (HTTP, Bearer, ETag,
+    status_code, If-None-Match / If-Match): headers, status codes and authentication
+    schemes are the API's."""
+    found = []
+    for path, tree in _modules(SERVICE / "domain"):
+        for line, identifier in _identifiers(tree):
+            words = _words(identifier)
+            if any(_holds(words, run) for run in HTTP_WORDS + HTTP_WORDS_WITH_IF):
+                found.append(f"{path.relative_to(SERVICE.parent)}:{line} names {identifier}")
+    assert not found, "\n".join(found)
+
+
+def test_the_api_reaches_the_database_only_through_the_layers_below() -> None:
+    """No module under service/api/ imports the database driver: reads and writes go
+    through the store, the projections and the use cases, which hand back contract structs,
+    never driver rows."""
+    found = [
+        f"{path.relative_to(SERVICE.parent)}:{line} imports {module}"
+        for path, tree in _modules(SERVICE / "api")
+        for line, module in _imported(tree)
+        if _within(module, frozenset({"asyncpg"}))
+    ]
+    assert not found, "\n".join(found)
