@@ -24,7 +24,6 @@ from sqlalchemy.exc import DBAPIError
 from contracts.audit import SignedHead, VerifyFailure, VerifyReport
 from contracts.responses import ImportResult
 from service import bootstrap, query
-from service.api import parameters as params
 from service.api.etags import content_etag, log_etag
 from service.domain.audit import Head, SigningKey, key_id, public_raw, signature_valid
 from service.domain.errors import FrontlineError
@@ -201,8 +200,8 @@ def cmd_export(args: argparse.Namespace) -> int:
     """Write the log (or, with --front, the front as CSV) exactly as GET /v1/export does."""
     settings = _settings(args)
     try:
-        known = params.known_at(args.known_at)
-        moment = params.valid_time(args.valid_at, "valid_at") if args.valid_at else None
+        known = query.known_at(args.known_at)
+        moment = query.valid_time(args.valid_at, "valid_at") if args.valid_at else None
     except FrontlineError as error:
         sys.stderr.write(f"frontline export: {error.detail}\n")
         return 1
@@ -223,8 +222,8 @@ async def _export(
 ) -> int:
     async with bootstrap.services(settings) as services:
         if args.front:
-            query = StateQuery(valid_at=moment or datetime.now(UTC), known_position=0)
-            position, body = await front_csv(services.front, query, known)
+            state_query = StateQuery(valid_at=moment or datetime.now(UTC), known_position=0)
+            position, body = await front_csv(services.front, state_query, known)
             out.write(body)
             sys.stderr.write(f"front at position {position}: ETag {content_etag(body)}\n")
             return 0

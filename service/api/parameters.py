@@ -6,38 +6,30 @@ the service takes, and Litestar refuses anything else with a 422 problem naming 
 parameter (service.api.problems.http_error) before a handler runs. Each pattern is exactly
 what its parser below accepts: a value the document allows is then one the parsers accept,
 and schemathesis's positive and negative checks hold both directions
-(tests/api/test_openapi_document.py). The values parsed are ``service.query``'s.
+(tests/api/test_openapi_document.py). The parsers of values (``known_at``, ``valid_time``,
+``bbox``, ``change_cursor``, ``position``) live in ``service.query`` beside the types they
+build, so the CLI parses its options with the same code; they are named here for the routes.
 """
 
 from __future__ import annotations
 
-import math
 import re
-from datetime import datetime
 from typing import Annotated, Final
 
 from litestar.params import HeaderParameter, PathParameter, QueryParameter
 
 from contracts.events import EVENT_TYPES
 from contracts.idempotency import MAX_KEY_LENGTH
-from service import query
-from service.domain.errors import InvalidEvent
-from service.domain.time import INSTANT, parse_instant
+from service.domain.time import INSTANT
 from service.domain.time import INSTANT_PATTERN as INSTANT_PATTERN
 from service.errors import InvalidParameter
 from service.query import MAX_POSITION
+from service.query import bbox as bbox
+from service.query import change_cursor as change_cursor
+from service.query import known_at as known_at
+from service.query import position as position
+from service.query import valid_time as valid_time
 
-
-def valid_time(text: str, field: str) -> datetime:
-    """A valid time: a date (its first instant, UTC) or a datetime with an offset."""
-    try:
-        moment, _ = parse_instant(text, field)
-    except InvalidEvent as error:
-        raise InvalidParameter(error.detail, field=field) from None
-    return moment
-
-
-_DIGITS: Final = re.compile(r"^[0-9]{1,30}$")
 STATUSES: Final = ("controlled", "encircled", "contested", "unknown")
 FORMATS: Final = ("json", "geojson", "csv")
 
@@ -87,62 +79,6 @@ def required(value: str | None, field: str) -> str:
     if value is None or value == "":
         raise InvalidParameter(f"{field} is required", field=field)
     return value
-
-
-def position(text: str, name: str) -> int:
-    """A log position given as text (a header, say): digits, at most MAX_POSITION."""
-    if not _DIGITS.match(text) or int(text) > MAX_POSITION:
-        raise InvalidParameter(f"{name} {text[:40]!r} is not a log position", field=name)
-    return int(text)
-
-
-def known_at(text: str | None) -> query.KnownAt:
-    """Parse ``known_at``; absent means the latest commit."""
-    if text is None or text == "":
-        return query.KnownAt()
-    if text.startswith("position:"):
-        number = text.removeprefix("position:")
-        if not _DIGITS.match(number):
-            raise InvalidParameter(
-                f"known_at {text!r}: position:N takes a whole number N >= 0", field="known_at"
-            )
-        # Past the last position means the latest; cap it to what a bigint holds.
-        return query.KnownAt(position=min(int(number), MAX_POSITION))
-    return query.KnownAt(time=valid_time(text, "known_at"))
-
-
-def bbox(text: str | None) -> query.BBox | None:
-    """Parse ``bbox=west,south,east,north`` (GeoJSON order: lon, lat, lon, lat)."""
-    if text is None or text == "":
-        return None
-    parts = text.split(",")
-    try:
-        west, south, east, north = (float(p) for p in parts)
-    except ValueError:
-        raise InvalidParameter(
-            f"bbox {text!r} is not four numbers: west,south,east,north", field="bbox"
-        ) from None
-    if not all(math.isfinite(v) for v in (west, south, east, north)):
-        raise InvalidParameter("bbox holds a number that is not finite", field="bbox")
-    if not (-180 <= west <= east <= 180 and -90 <= south <= north <= 90):
-        raise InvalidParameter(
-            f"bbox {text!r} must satisfy -180 <= west <= east <= 180 and "
-            "-90 <= south <= north <= 90",
-            field="bbox",
-        )
-    return query.BBox(west, south, east, north)
-
-
-def change_cursor(text: str | None) -> query.ChangeCursor | None:
-    """Parse ``cursor=place@instant`` of ``GET /v1/state/changes``; absent or empty: None."""
-    if text is None or text == "":
-        return None
-    place, sep, instant = text.partition("@")
-    if not sep or not place:
-        raise InvalidParameter(
-            f"cursor {text[:80]!r} is not a next_cursor (place@instant)", field="cursor"
-        )
-    return query.ChangeCursor(place=place, at=valid_time(instant, "cursor"))
 
 
 _SF_CHAR: Final = r"(?:[\x20\x21\x23-\x5b\x5d-\x7e]|\\[\\\"])"
