@@ -21,7 +21,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import sys
 import tempfile
 import time
 import uuid
@@ -30,10 +29,8 @@ from pathlib import Path
 from typing import Final
 
 from bench import client
-from bench.servers import ServerProcess, free_port, grant_key, memory_mib
-from reliability.crash_service import check_database
+from bench.servers import FRONTLINE, ServerProcess, check_database, free_port, grant_key, memory_mib
 
-FRONTLINE: Final = [sys.executable, "-m", "service.cli"]
 MIB: Final = 1024 * 1024
 
 

@@ -1,4 +1,5 @@
-"""What the benchmarks run against: a PostgreSQL server, a fresh database, server processes.
+"""What the benchmarks and the reliability checks run against: a PostgreSQL server, a fresh
+database, server processes.
 
 PostgreSQL is the embedded one (``service.store.db.start_embedded``) in a folder of the
 benchmark's own, or the server of ``DATABASE_URL``. Each run works in a database of its own,
@@ -12,6 +13,7 @@ import os
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.error
 import urllib.request
@@ -25,9 +27,12 @@ from urllib.parse import urlsplit, urlunsplit
 import asyncpg
 
 from service.roles import key_hash
+from service.store.db import start_embedded, stop_embedded
 
 VENV_BIN: Final = Path(sys.executable).parent
 CLOCK_TICKS: Final = os.sysconf("SC_CLK_TCK")
+FRONTLINE: Final = [sys.executable, "-m", "service.cli"]
+"""The ``frontline`` command of this venv."""
 
 
 def with_database(url: str, name: str) -> str:
@@ -144,6 +149,25 @@ def run_checked(command: list[str], env: Mapping[str, str], log_path: Path) -> N
         raise RuntimeError(f"{' '.join(command)} failed ({done.returncode}); see {log_path}")
 
 
+@contextlib.contextmanager
+def check_database(prefix: str, *, migrate: bool = True) -> Iterator[tuple[str, Path]]:
+    """A database for one check and a scratch folder: ``DATABASE_URL``, or an embedded
+    PostgreSQL in the folder (stopped at the end); migrated to head unless told not to."""
+    folder = Path(tempfile.mkdtemp(prefix=prefix))
+    url = os.environ.get("DATABASE_URL")
+    embedded = url is None
+    try:
+        if url is None:
+            url = start_embedded(folder / "pg")
+        if migrate:
+            env = {**os.environ, "DATABASE_URL": url}
+            subprocess.run([*FRONTLINE, "migrate"], env=env, check=True, capture_output=True)  # noqa: S603
+        yield url, folder
+    finally:
+        if embedded:
+            stop_embedded(folder / "pg")
+
+
 @dataclass
 class EmbeddedPostgres:
     """The embedded PostgreSQL of a benchmark run, stopped (and removed, if ours) at the end."""
@@ -154,8 +178,6 @@ class EmbeddedPostgres:
 
     def start(self) -> str:
         """Start it; the server URL."""
-        from service.store.db import start_embedded
-
         self.url = start_embedded(self.folder)
         return self.url
 

@@ -54,8 +54,15 @@ from typing import Any, Final
 import httpx
 
 from bench.client import CHUNK, read_response
-from bench.servers import CpuMeter, ServerProcess, free_port, grant_key, run_checked
-from reliability.crash_service import FRONTLINE, check_database
+from bench.servers import (
+    FRONTLINE,
+    CpuMeter,
+    ServerProcess,
+    check_database,
+    free_port,
+    grant_key,
+    run_checked,
+)
 from service.roles import new_key
 
 HOST: Final = "127.0.0.1"

@@ -62,8 +62,8 @@ from typing import Any, Final
 import asyncpg
 import httpx
 
-from bench.servers import ServerProcess, free_port
-from reliability.crash_service import FRONTLINE, HOST, WRITERS, event_body, start_service
+from bench.servers import FRONTLINE, ServerProcess, free_port
+from reliability.crash_service import HOST, WRITERS, event_body, start_service
 from service.store.audit import AuditReader
 from service.store.keys import KeyStore
 

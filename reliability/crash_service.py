@@ -18,15 +18,11 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
 import random
 import signal
-import subprocess
 import sys
-import tempfile
 import uuid
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
@@ -34,14 +30,12 @@ from typing import Any, Final
 import asyncpg
 import httpx
 
-from bench.servers import ServerProcess, free_port
+from bench.servers import FRONTLINE, ServerProcess, check_database, free_port
 from service.store.audit import AuditReader
-from service.store.db import start_embedded, stop_embedded
 from service.store.keys import KeyStore
 
 HOST: Final = "127.0.0.1"
 WRITERS: Final = 4
-FRONTLINE: Final = [sys.executable, "-m", "service.cli"]
 
 
 @dataclass
@@ -96,25 +90,6 @@ def start_service(url: str, work: Path) -> ServerProcess:
     )
     service.start()
     return service
-
-
-@contextmanager
-def check_database(prefix: str, *, migrate: bool = True) -> Iterator[tuple[str, Path]]:
-    """A database for one check and a scratch folder: ``DATABASE_URL``, or an embedded
-    PostgreSQL in the folder (stopped at the end); migrated to head unless told not to."""
-    folder = Path(tempfile.mkdtemp(prefix=prefix))
-    url = os.environ.get("DATABASE_URL")
-    embedded = url is None
-    try:
-        if url is None:
-            url = start_embedded(folder / "pg")
-        if migrate:
-            env = {**os.environ, "DATABASE_URL": url}
-            subprocess.run([*FRONTLINE, "migrate"], env=env, check=True, capture_output=True)  # noqa: S603
-        yield url, folder
-    finally:
-        if embedded:
-            stop_embedded(folder / "pg")
 
 
 def _kill(service: ServerProcess) -> None:

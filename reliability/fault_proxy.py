@@ -45,14 +45,12 @@ from urllib.parse import parse_qs, urlencode, urlsplit, urlunsplit
 import asyncpg
 import httpx
 
-from bench.servers import ServerProcess, free_port
-from reliability.crash_service import check_database
+from bench.servers import FRONTLINE, ServerProcess, check_database, free_port
 from service.store.audit import AuditReader
 from service.store.keys import KeyStore
 
 HOST: Final = "127.0.0.1"
 WRITERS: Final = 4
-FRONTLINE: Final = [sys.executable, "-m", "service.cli"]
 CHUNK: Final = 65536
 
 DB_TIMEOUT: Final = 2.0

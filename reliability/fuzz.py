@@ -28,12 +28,10 @@ from typing import Final
 
 import asyncpg
 
-from bench.servers import ServerProcess, free_port
-from reliability.crash_service import check_database
+from bench.servers import FRONTLINE, ServerProcess, check_database, free_port
 from service.store.keys import KeyStore
 
 HOST: Final = "127.0.0.1"
-FRONTLINE: Final = [sys.executable, "-m", "service.cli"]
 SCHEMATHESIS: Final = [sys.executable, "-m", "schemathesis.cli"]
 SCHEMA_PATH: Final = "/schema/openapi.json"
 

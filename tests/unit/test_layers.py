@@ -11,7 +11,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Final
 
-SERVICE: Final = Path(__file__).resolve().parents[2] / "service"
+ROOT: Final = Path(__file__).resolve().parents[2]
+SERVICE: Final = ROOT / "service"
 
 #: Modules the domain may not import (each with everything below it): the web framework and
 #: servers, the database driver and migrations, HTTP and network clients.
@@ -158,5 +159,17 @@ def test_the_api_reaches_the_database_only_through_the_layers_below() -> None:
         for path, tree in _modules(SERVICE / "api")
         for line, module in _imported(tree)
         if _within(module, frozenset({"asyncpg"}))
+    ]
+    assert not found, "\n".join(found)
+
+
+def test_the_benchmarks_import_nothing_of_the_reliability_checks() -> None:
+    """No module under bench/ imports reliability/: the reliability checks build on the
+    benchmarks' servers and client (bench/servers.py, bench/client.py), never the reverse."""
+    found = [
+        f"{path.relative_to(ROOT)}:{line} imports {module}"
+        for path, tree in _modules(ROOT / "bench")
+        for line, module in _imported(tree)
+        if _within(module, frozenset({"reliability"}))
     ]
     assert not found, "\n".join(found)
