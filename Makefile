@@ -73,6 +73,13 @@ postgres-amcheck: ## Debian's PostgreSQL with amcheck for the crash check (apt-g
 pytest: install chromium postgres-amcheck ## the test suite (real PostgreSQL: embedded, or DATABASE_URL)
 	$(BIN)/pytest
 
+# The browser tests write their screenshots into pytest's temp folders, so `make test` leaves
+# the tracked pictures alone; this runs the three that take the docs' pictures over docs/img/.
+.PHONY: screenshots
+screenshots: install chromium ## retake the map's pictures in docs/img/ (README.md, docs/map.md)
+	FRONTLINE_SCREENSHOTS=docs/img $(BIN)/pytest tests/browser -q \
+	  -k "screenshot_of_the_demo or at_390_px or disputed_area_is_hatched"
+
 .PHONY: lock
 lock: install ## re-pin constraints.txt from the venv (after changing dependencies)
 	{ head -2 constraints.txt; $(BIN)/python -m pip freeze --exclude-editable | grep -v '^-e'; } > constraints.new
@@ -115,7 +122,7 @@ model: install ## the stateful model test, long: 200 examples of 50 steps (docs/
 
 # POST /v1/admin/rebuild is left out of the long run: it refolds the whole log in one request,
 # and the thousands of conflicting events fuzzing piles on one place make it outlast the 15 s
-# request timeout (the policy's cost, issue 3; docs/reliability.md). The short run covers it.
+# request timeout (the policy's cost; docs/reliability.md). The short run covers it.
 .PHONY: fuzz
 fuzz: install ## schemathesis, every check and phase, against a served instance (at most 10 minutes; docs/reliability.md)
 	$(BIN)/python -m reliability.fuzz --max-time 600 --exclude-path /v1/admin/rebuild

@@ -8,6 +8,10 @@ user who pasted it once would; ``tests/browser/test_map.py`` also walks the past
 
 Chromium is ``FRONTLINE_CHROMIUM`` or ``chromium`` on the PATH (``make chromium`` installs
 Debian's package); Playwright never downloads a browser here.
+
+The tests that take the docs' screenshots write them into the test's temp folder, so a test
+run leaves the work tree as it found it; ``FRONTLINE_SCREENSHOTS=docs/img`` (what ``make
+screenshots`` sets) writes them over the docs' images instead.
 """
 
 from __future__ import annotations
@@ -48,6 +52,7 @@ T = TypeVar("T")
 expect.set_options(timeout=20_000)
 
 KEY_STORE: Final = "frontline.key"
+ROOT: Final = Path(__file__).resolve().parents[2]
 VIEWPORT: Final = ViewportSize(width=1400, height=850)
 
 
@@ -145,6 +150,17 @@ def serve_site(server_url: str, *, demo: bool = True) -> Iterator[Site]:
         finally:
             service.stop()
             _run(_drop_database(server_url, name))
+
+
+@pytest.fixture
+def screenshots(tmp_path: Path) -> Path:
+    """The folder the screenshots go to: ``FRONTLINE_SCREENSHOTS`` (relative to the
+    repository's root; ``docs/img`` regenerates the docs' pictures), else the test's temp
+    folder."""
+    chosen = os.environ.get("FRONTLINE_SCREENSHOTS")
+    folder = ROOT / chosen if chosen else tmp_path
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
 
 
 @pytest.fixture(scope="module")

@@ -20,8 +20,8 @@ MASKANAH: Final = "sy-maskanah"
 ROUNDABOUT: Final = "sy-deir-ezzor-panorama-roundabout"
 GOV: Final = "syrian-government"
 SEED: Final = Path(__file__).resolve().parents[2] / "demo" / "seed.ndjson"
-PHONE: Final = Path(__file__).resolve().parents[2] / "docs" / "img" / "map-390px.png"
-HATCHED: Final = Path(__file__).resolve().parents[2] / "docs" / "img" / "map-areas-deir-ezzor.png"
+PHONE: Final = "map-390px.png"
+HATCHED: Final = "map-areas-deir-ezzor.png"
 #: Around Deir Ezzor, close enough for its places to be told apart.
 DEIR_EZZOR_BOX: Final = "40.06,35.28,40.18,35.34"
 
@@ -156,12 +156,12 @@ def test_the_slider_has_dates_under_it(map_page: MapPage) -> None:
 
 
 def test_at_390_px_the_map_fills_the_width_and_the_panel_slides_over_it(
-    browser: Browser, site: Site
+    browser: Browser, site: Site, screenshots: Path
 ) -> None:
     """On a phone-sized viewport (390 x 844) the map takes the whole width and most of the
     height, nothing overflows sideways, the panel is hidden until asked for; clicking
     Maskanah's marker opens it over the map with Maskanah's reading; the Panel button closes
-    it. A screenshot goes to docs/img/map-390px.png."""
+    it. A screenshot is taken (docs/img/map-390px.png under ``make screenshots``)."""
     context = browser.new_context(viewport={"width": 390, "height": 844})
     context.add_init_script(f"localStorage.setItem({KEY_STORE!r}, {site.keys['read']!r})")
     page = context.new_page()
@@ -186,7 +186,7 @@ def test_at_390_px_the_map_fills_the_width_and_the_panel_slides_over_it(
         assert side["x"] >= 0
         assert side["x"] + side["width"] <= 391
         expect(page.locator("#panel-toggle")).to_have_attribute("aria-expanded", "true")
-        page.screenshot(path=str(PHONE))
+        page.screenshot(path=str(screenshots / PHONE))
         page.click("#panel-toggle")
         expect(page.locator("#side")).to_be_hidden()
         assert errors == []
@@ -194,11 +194,11 @@ def test_at_390_px_the_map_fills_the_width_and_the_panel_slides_over_it(
         context.close()
 
 
-def test_a_disputed_area_is_hatched(map_page: MapPage) -> None:
+def test_a_disputed_area_is_hatched(map_page: MapPage, screenshots: Path) -> None:
     """After a Reuters report that the government holds the Panorama roundabout on 06-04 (the
     seed has ISIS capture it that week), the roundabout's area that day is marked disputed and
-    drawn hatched with the disputed pattern. A screenshot goes to
-    docs/img/map-areas-deir-ezzor.png."""
+    drawn hatched with the disputed pattern. A screenshot is taken
+    (docs/img/map-areas-deir-ezzor.png under ``make screenshots``)."""
     place: dict[str, Any] | None = None
     for line in SEED.read_text().splitlines():
         event = json.loads(line)
@@ -224,5 +224,5 @@ def test_a_disputed_area_is_hatched(map_page: MapPage) -> None:
     assert (area["disputed"], area["hatched"]) == (True, True)
     hatched = page.locator("#map .leaflet-areas-pane path[fill='url(#hatch-disputed)']")
     assert hatched.count() >= 1
-    page.screenshot(path=str(HATCHED))
+    page.screenshot(path=str(screenshots / HATCHED))
     assert map_page.console.errors == []
