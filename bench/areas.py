@@ -1,4 +1,4 @@
-"""What ``GET /v1/state/areas`` costs for a view of about 1,000 places (issue 17).
+"""What ``GET /v1/state/areas`` costs for a view of about 1,000 places.
 
 A fresh database gets a synthetic front through the real app (``POST /v1/events``, NDJSON):
 ``--places`` places scattered over Syria's box, each held by the side whose centre is

@@ -89,8 +89,8 @@ def dense_history(events: list[Event], top: int) -> None:
 
 def listing(events: list[Event], top: int) -> None:
     """The busiest places' timelines: segments, what they list, JSON bytes per segment and
-    per event (issue 12's goals: at most 2 KB a segment on average, and no more bytes an
-    event at 1,000,000 events than at 100,000)."""
+    per event (the goals: at most 2 KB a segment on average, and no more bytes an event at
+    1,000,000 events than at 100,000)."""
     places = _by_place(events)
     for place in _busiest(places, top):
         mine = places[place]

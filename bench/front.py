@@ -1,4 +1,4 @@
-"""The projections' benchmarks (issue 3), each against a baseline measured in the same run.
+"""The projections' benchmarks, each against a baseline measured in the same run.
 
 1. ingest: the NDJSON import of N events into a service with projections on, against the
    same import into a second service with projections off (``FRONTLINE_PROJECTIONS=off``),
@@ -10,11 +10,11 @@
 3. rebuild: ``POST /v1/admin/rebuild`` of the whole log, against a bare asyncpg cursor over
    the same query (``read_log_for_rebuild.sql``) whose rows are decoded and folded into a
    dict in Python (each place's latest type and side), best of ``--rounds`` each.
-4. verify (issue 4): ``GET /v1/audit/verify?projections=off`` of the whole log (the chain
-   and, since issue 13, the links), against a bare asyncpg cursor over the same query
+4. verify: ``GET /v1/audit/verify?projections=off`` of the whole log (the chain and the
+   links), against a bare asyncpg cursor over the same query
    (``read_log_for_verify.sql``) hashing each payload and chaining each record with hashlib,
    best of ``--rounds`` each. ``bench.verify`` measures the projections' check.
-5. live (issue 4): 10 SSE subscribers of ``GET /v1/events/stream`` while single POSTs arrive
+5. live: 10 SSE subscribers of ``GET /v1/events/stream`` while single POSTs arrive
    at 500 events/s: the lag from each event's ``recorded_at`` to its arrival, p50 and p99.
 
     python -m bench.front                   # 1,000,000 events (about 20 min)
@@ -211,7 +211,7 @@ class Bench:
         self.figures[key] = {"events": events, "fixed_box": fixed, "answer_sized_box": answers}
         sys.stderr.write(f"state at {events} events: {self.figures[key]}\n")
 
-    # --- 5. live delivery lag (issue 4) ---
+    # --- 5. live delivery lag ---
 
     async def live(self) -> None:
         """Commit-to-client lag of GET /v1/events/stream: SUBSCRIBERS SSE clients while
@@ -272,7 +272,7 @@ class Bench:
         }
         sys.stderr.write(f"live: {self.figures['live']}\n")
 
-    # --- 4. verify (issue 4) ---
+    # --- 4. verify ---
 
     async def verify(self, target: str = "on") -> None:
         """``GET /v1/audit/verify`` against a cursor read of the same rows hashed with hashlib."""

@@ -1,4 +1,4 @@
-"""Import rate of each source format against the NDJSON import of the same events (issue 6).
+"""Import rate of each source format against the NDJSON import of the same events.
 
 For each format: generate an N-row file (default 100,000) with a seeded generator, map it the
 way the importer does (the same reader and the place rule on an empty registry) to the events

@@ -1,10 +1,10 @@
-"""NDJSON imports against a served instance: what a hostile body costs the server (issue 13).
+"""NDJSON imports against a served instance: what a hostile body costs the server.
 
 Two bodies an ingest key can send to ``POST /v1/events`` as ``application/x-ndjson``:
 
 * many lines of ``{}`` (each a rejected line): the answer's size, the server's memory;
-* one long line: the time to read it (a line spread over many chunks used to be copied
-  again with every chunk, so the time grew with the square of its length).
+* one long line: the time to read it (a line spread over many chunks must not be copied
+  again with every chunk, or the time grows with the square of its length).
 
 Each body goes to a fresh ``frontline serve`` (uvicorn, as shipped) on its own database,
 sent as a chunked upload in 1 MiB chunks; memory is the server process's resident set

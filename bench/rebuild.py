@@ -1,4 +1,4 @@
-"""The rebuild benchmark (issue 12): its speed, the service's memory, and the service beside it.
+"""The rebuild benchmark: its speed, the service's memory, and the service beside it.
 
 On the generated workload (``bench/workload.py``: Zipf-skewed over 20,000 places, 5 %
 backdated, 2 % retracted, 5 % conflicting), imported into a service with projections off:

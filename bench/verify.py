@@ -1,4 +1,4 @@
-"""What ``verify`` costs with each ``projections`` mode (issue 13), next to a rebuild.
+"""What ``verify`` costs with each ``projections`` mode, next to a rebuild.
 
 The benchmark workload (``bench/workload.py``, the one ``bench.front`` imports) is imported
 into a fresh database with the projections kept in each commit, as the service does

@@ -1,1 +1,1 @@
-"""Reliability checks (issue 5): crash the service while it writes, and count what survived."""
+"""Reliability checks: crash the service while it writes, and count what survived."""

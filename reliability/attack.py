@@ -5,7 +5,7 @@ or ``DATABASE_URL``), loads the seed demo, then measures a legitimate client (``
 GET /v1/state and as many POST /v1/events a second, 20 each, on a fixed schedule, with an
 admin key) for ``--seconds`` (30): once quiet, then under each attack in turn (each run by a
 process of its own, so that its work does not stall the client's event loop; it shares the
-machine's cores with the service all the same), then quiet again. The attacks (issue 13):
+machine's cores with the service all the same), then quiet again. The attacks:
 
 * ``slow``: ``--slow`` connections (default: 5,000 or the file limit minus 500, whichever is
   lower) that each send a request line, then a header line every 10 s, never ending the
@@ -28,8 +28,8 @@ CPU (a Python process driving thousands of connections) would decide the client'
 latency as much as the service does. So it runs at ``nice 10`` (``--attacker-nice``): it
 still gets what it needs to hold the stated rate (its tally says what it achieved), and the
 figures measure what the service does under the attack. ``--attacker-nice 0`` shows the
-other case. The goal (issue 13): under
-each attack the client keeps at least 90% success and a p99 under 5x the quiet one.
+other case. The goal: under each attack the client keeps at least 90% success and a p99
+under 5x the quiet one.
 """
 
 from __future__ import annotations
@@ -68,7 +68,7 @@ from service.roles import new_key
 HOST: Final = "127.0.0.1"
 ATTACKS: Final = ("slow", "keys", "streams")
 SLOW_INTERVAL: Final = 10.0
-"""Seconds between the header lines of a slow client (issue 13's attack)."""
+"""Seconds between the header lines of a slow client (the ``slow`` attack)."""
 
 
 def default_slow() -> int:

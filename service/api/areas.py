@@ -1,4 +1,4 @@
-"""``GET /v1/state/areas``: areas of control estimated from the located places (issue 17).
+"""``GET /v1/state/areas``: areas of control estimated from the located places.
 
 The places and their segments are read as ``/v1/state`` reads them (the same parameters, the
 same checks); the geometry is ``service.domain.areas`` (shapely/GEOS), computed in a worker

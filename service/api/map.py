@@ -1,4 +1,4 @@
-"""The map page (issue 7): ``/`` and its files under ``/map/``, shipped inside the package.
+"""The map page: ``/`` and its files under ``/map/``, shipped inside the package.
 
 The page is plain HTML, CSS and one JavaScript file over vendored Leaflet and Natural Earth
 boundaries (``service/api/static``, ``docs/map.md``); it reads the front through the public

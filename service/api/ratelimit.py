@@ -4,9 +4,9 @@ Each identity (a key's name, or a client address) has a bucket of ``limit`` toke
 at ``limit`` tokens a minute; a request takes one, and is refused when the bucket is empty.
 So a burst may use the whole bucket at once, and past it requests pass at the steady rate:
 no span of ``t`` seconds admits more than ``limit * (1 + t / 60)`` requests, wherever it
-falls. A fixed one-minute window, which this replaces, let a burst of ``limit`` through at
-the end of one minute and another at the start of the next (69 requests in one second
-against a limit of 50, in issue 13's run).
+falls. A fixed one-minute window would let a burst of ``limit`` through at the end of one
+minute and another at the start of the next (69 requests in one second against a limit of
+50, measured under attack).
 
 A bucket is stored as one number (the generic cell rate algorithm's *theoretical arrival
 time*): the moment the bucket will be full again. A full bucket needs no entry, so the

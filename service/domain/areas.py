@@ -1,4 +1,4 @@
-"""Areas of control estimated from the located places of the front (issue 17). Pure.
+"""Areas of control estimated from the located places of the front. Pure.
 
 Each place claims the ground nearer to it than to any other place (a Voronoi partition),
 no farther than a radius set by its kind and precision, inside its own country; the cells
