@@ -159,7 +159,16 @@ class Decider:
             basis: Basis = "assessed" if won.assessed else "claimed"
             if holding is not None and top == holding.controller:
                 if mode != "standing":
+                    # The covering claims alone decided who wins, and the holder won: it
+                    # keeps the place on its standing evidence grown by its claims here, and
+                    # its confidence and basis are that evidence's, as in a standing piece.
+                    # (Its support among the covering claims alone would make an agreeing
+                    # report lower its confidence: a tie keeps the standing evidence's
+                    # confidence, and a win by the narrowest margin would drop it to the
+                    # covering claims' support.)
                     standing_evidence = holding.evidence.grown(won.claims, self.denominator)
+                    confidence = arithmetic.percent(standing_evidence.support)
+                    basis = "assessed" if standing_evidence.assessed else "claimed"
                 else:
                     standing_evidence = won
                 after = Holding(
@@ -286,7 +295,13 @@ class Decider:
             for side, found in ranked
         )
         if not tied:
-            return f"{cause} {_label(winner)} has the higher support: {listing}."
+            won = f"{cause} {_label(winner)} has the higher support: {listing}."
+            if mode != "standing" and holding is not None and winner == holding.controller:
+                won += (
+                    f" {_label(winner)} keeps the place: its confidence is its standing "
+                    "evidence grown by its claims here."
+                )
+            return won
         top = ranked[0][1].support
         names = " and ".join(
             _label(side) for side, found in ranked if arithmetic.compare(found.support, top) == 0
