@@ -1,7 +1,9 @@
-"""The composition root: ``create_app(settings)`` wires every part, with production defaults.
+"""The HTTP composition: ``create_app(settings)`` puts the routes, the error map, the access
+check, request logging and the OpenAPI document around the services that
+:mod:`service.bootstrap` builds (in the app's lifespan), with production defaults.
 
-Tests call the same function with other settings (or an existing pool). Nothing connects at
-import time: the pool is made in the app's lifespan.
+Tests call the same function with other settings (or an existing pool, or a projector of
+their own). Nothing connects at import time: the pool is made in the app's lifespan.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import structlog
 from litestar import Litestar
 from litestar.di import Provide
 
+from service import bootstrap
 from service.api.access import access_control
 from service.api.areas import AreasController
 from service.api.audit import AuditController
@@ -28,17 +31,9 @@ from service.api.map import map_assets, map_page
 from service.api.middleware import request_logging
 from service.api.openapi import add_access, add_contract_schemas, openapi_config, refine
 from service.api.problems import EXCEPTION_HANDLERS
-from service.domain.errors import RebuildUnderWay
 from service.metrics import Metrics
-from service.projections.reads import FrontReader
-from service.projections.timelines import TimelineProjector, projection_state, stale_because
+from service.projections.timelines import TimelineProjector
 from service.settings import Settings, load_signing_key
-from service.store.appender import GroupCommitter
-from service.store.audit import AuditReader
-from service.store.db import Connector, create_pool
-from service.store.events import UNAVAILABLE, EventStore
-from service.store.keys import KeyStore
-from service.store.live import LiveHub
 
 log = structlog.get_logger(__name__)
 
@@ -48,27 +43,6 @@ def _version() -> str:
         return version("frontline")
     except PackageNotFoundError:
         return "0+unknown"
-
-
-async def _rebuild_if_stale(
-    projector: TimelineProjector, pool: asyncpg.Pool, settings: Settings
-) -> None:
-    """Start a background rebuild when the stored rows are stale: behind the log, or of a
-    policy this code knows to be older. Rows of a policy it does not know (a later version
-    of the service may have made them, during a rolling deploy) are left alone: rebuilding
-    them would undo that version's rebuild. /ready says so (a failed check is logged too),
-    and the operator rebuilds by hand."""
-    try:
-        why = await stale_because(pool, projector.policy)
-        if why is None:
-            return
-        if not (await projection_state(pool)).rebuilt_by_itself(projector.policy):
-            log.warning("projections_policy_unknown_not_rebuilt", reason=why)
-            return
-        log.warning("projections_stale_rebuilding", reason=why)
-        _ = projector.start_rebuild(Connector.of(settings))  # it logs how it ends
-    except (RebuildUnderWay, asyncpg.PostgresError, *UNAVAILABLE) as error:
-        log.error("projections_stale_not_rebuilt", error=f"{type(error).__name__}: {error}")
 
 
 def create_app(
@@ -90,48 +64,16 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
-        own_pool = pool is None
-        active = pool if pool is not None else await create_pool(settings)
-        projecting = projector or TimelineProjector(
-            cache_events=settings.fold_cache,
-            rebuild_workers=settings.rebuild_workers,
-            rebuild_spare=settings.pool_max,
-        )
-        store = EventStore(active, projecting if settings.projections else None)
-        store.commit_observers.append(metrics.observe_commit)
-        committer = GroupCommitter(store, settings.group_max)
-        committer.start()
-        live = LiveHub(
-            store,
-            poll=settings.stream_poll,
-            per_key=settings.streams_per_key,
-            anonymous=settings.anonymous_streams,
-        )
-        holder["services"] = Services(
-            settings=settings,
-            store=store,
-            committer=committer,
-            projector=projecting,
-            connector=Connector.of(settings),
-            front=FrontReader(active),
-            audit=AuditReader(active, signing, sample_events=settings.verify_sample),
-            metrics=metrics,
-            keys=KeyStore(active, settings.key_cache),
-            live=live,
-        )
-        app.state.services = holder["services"]  # for the access guard
-        log.info("sys_startup", version=_version(), pool_max=settings.pool_max)
-        if settings.projections and settings.rebuild_stale:
-            await _rebuild_if_stale(projecting, active, settings)
-        try:
+        async with bootstrap.services(
+            settings, pool=pool, projector=projector, metrics=metrics, signing=signing
+        ) as built:
+            holder["services"] = built
+            app.state.services = built  # for the access guard
+            log.info("sys_startup", version=_version(), pool_max=settings.pool_max)
+            if settings.projections and settings.rebuild_stale:
+                await built.rebuilds.catch_up_at_start()
             yield
-        finally:
-            await projecting.cancel_rebuild()
-            await live.close()
-            await committer.stop()
-            if own_pool:
-                await active.close()
-            log.info("sys_shutdown")
+        log.info("sys_shutdown")
 
     def services() -> Services:
         return holder["services"]

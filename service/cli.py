@@ -23,34 +23,29 @@ from sqlalchemy.exc import DBAPIError
 
 from contracts.audit import SignedHead, VerifyFailure, VerifyReport
 from contracts.responses import ImportResult
+from service import bootstrap
 from service.domain import params
 from service.domain.audit import Head, SigningKey, key_id, public_raw, signature_valid
 from service.domain.errors import FrontlineError
 from service.domain.export import content_etag, log_etag
 from service.domain.interop.formats import READERS, read_all
 from service.domain.interop.rows import SourceRow
-from service.domain.policy import SERVED
 from service.domain.validation import MAX_DEPTH, too_deep
 from service.logging import configure_logging
 from service.progress import Progress
-from service.projections.reads import FrontReader, StateQuery
-from service.projections.timelines import TimelineProjector, projection_state, stale_because
+from service.projections.reads import StateQuery
 from service.settings import Settings, SettingsError, load_signing_key
 from service.store import migrate
 from service.store.appender import import_ndjson, split_lines
-from service.store.audit import PROJECTION_MODES, AuditReader, ProjectionMode, SavedHead
+from service.store.audit import PROJECTION_MODES, ProjectionMode, SavedHead
 from service.store.db import (
-    Connector,
-    create_owner_pool,
-    create_pool,
     embedded_running,
     resolve_urls,
     stop_embedded,
 )
-from service.store.events import EventStore
 from service.store.export import LOG_FORMATS, log_chunks, log_position
 from service.store.interop import import_rows
-from service.store.keys import KeyStore
+from service.usecases.rebuild import Staleness
 
 log = structlog.get_logger("frontline.cli")
 
@@ -77,20 +72,6 @@ def tune_gc() -> None:
     gc.set_threshold(50_000, 20, 20)
 
 
-def _store(settings: Settings, pool: asyncpg.Pool) -> EventStore:
-    if not settings.projections:
-        return EventStore(pool)
-    return EventStore(pool, _projector(settings))
-
-
-def _projector(settings: Settings) -> TimelineProjector:
-    return TimelineProjector(
-        cache_events=settings.fold_cache,
-        rebuild_workers=settings.rebuild_workers,
-        rebuild_spare=settings.pool_max,
-    )
-
-
 def _migrate(settings: Settings) -> None:
     """Migrate to head, then say whether the stored projections are stale.
 
@@ -102,8 +83,9 @@ def _migrate(settings: Settings) -> None:
     assert settings.migrate_database_url is not None  # resolve_urls fills it
     migrate.upgrade(settings.migrate_database_url, "head", settings.db_role)
     if settings.projections:
-        why, by_itself = asyncio.run(_stale(settings))
-        if why is not None and not by_itself:
+        stale = asyncio.run(_staleness(settings))
+        why = stale.reason
+        if why is not None and not stale.rebuilt_at_start:
             log.warning("projections_stale", reason=why)
             sys.stderr.write(
                 f"frontline: {why}.\n"
@@ -121,20 +103,17 @@ def _migrate(settings: Settings) -> None:
             )
 
 
-async def _stale(settings: Settings) -> tuple[str | None, bool]:
-    """Why the projections are stale (None: they are not), and whether ``frontline serve``
-    rebuilds them by itself."""
-    pool = await create_pool(settings)
-    try:
-        why = await stale_because(pool)
-        return why, (await projection_state(pool)).rebuilt_by_itself(SERVED)
-    finally:
-        await pool.close()
+async def _staleness(settings: Settings) -> Staleness:
+    """Whether the projections are stale, and whether ``frontline serve`` rebuilds them by
+    itself."""
+    async with bootstrap.services(settings) as services:
+        return await services.rebuilds.staleness()
 
 
 async def _rebuild(settings: Settings) -> int:
     try:
-        report = await _projector(settings).rebuild(Connector.of(settings))
+        async with bootstrap.services(settings) as services:
+            report = await services.rebuilds.rebuild()
     except FrontlineError as error:
         sys.stderr.write(f"frontline rebuild: {error.detail}\n")
         return 1
@@ -193,13 +172,9 @@ async def _verify(
     saved: Head | None,
     projections: ProjectionMode,
 ) -> VerifyReport:
-    pool = await create_pool(settings)
-    try:
-        reader = AuditReader(pool, load_signing_key(settings), sample_events=settings.verify_sample)
+    async with bootstrap.services(settings, signing=load_signing_key(settings)) as services:
         given = None if saved is None else SavedHead(position=saved.position, hash=saved.hash)
-        return await reader.verify(start, end, given, projections)
-    finally:
-        await pool.close()
+        return await services.audit.verify(start, end, given, projections)
 
 
 def cmd_signing_key(args: argparse.Namespace) -> int:
@@ -247,10 +222,9 @@ async def _export(
     moment: datetime | None,
     out: BinaryIO,
 ) -> int:
-    pool = await create_pool(settings)
-    try:
+    async with bootstrap.services(settings) as services:
         if args.front:
-            front = FrontReader(pool)
+            front = services.front
             query = StateQuery(
                 valid_at=moment or datetime.now(UTC),
                 known_position=await front.known_position(known),
@@ -261,10 +235,10 @@ async def _export(
                 f"front at position {query.known_position}: ETag {content_etag(body)}\n"
             )
             return 0
-        position, chain_hash = await log_position(pool, known)
+        position, chain_hash = await log_position(services.store.pool, known)
         progress = Progress(position, f"exporting {position} events")
         try:
-            async for chunk in log_chunks(EventStore(pool), position, args.format):
+            async for chunk in log_chunks(services.store, position, args.format):
                 out.write(chunk)
                 progress.advance(chunk.count(b"\n"))  # one line per event (and the CSV header)
         finally:
@@ -273,8 +247,6 @@ async def _export(
             f"log up to position {position}: ETag {log_etag(args.format, position, chain_hash)}\n"
         )
         return 0
-    finally:
-        await pool.close()
 
 
 def cmd_rebuild(args: argparse.Namespace) -> int:
@@ -336,7 +308,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         warn_if_exposed(settings)
         log.info("serving", url=f"http://{settings.host}:{settings.port}", embedded=embedded)
         tune_gc()
-        projector = _projector(settings)
+        projector = bootstrap.build_projector(settings)
         app = create_app(settings, projector=projector)
         # A rebuild in flight is cancelled when the shutdown starts (its request answers
         # 503), not awaited to its end with the other requests.
@@ -357,14 +329,10 @@ FIRST_ADMIN_KEY_FILE = "first-admin-key"
 async def _first_admin_key(settings: Settings) -> None:
     """On a local database without any key, make an admin key, write it to a file only its
     owner may read (in the data folder) and show it once, saying where the file is."""
-    pool = await create_owner_pool(settings)
-    try:
-        store = KeyStore(pool)
+    async with bootstrap.owner_keys(settings) as store:
         if await store.list():
             return
         principal, key = await store.create("first-admin", "admin")
-    finally:
-        await pool.close()
     log.info("authn_token_created", key_name=principal.name, role=principal.role)
     path = (settings.data_dir / FIRST_ADMIN_KEY_FILE).absolute()  # not resolve(): no links
     written = _write_private(path, key + "\n")
@@ -432,9 +400,7 @@ def cmd_keys(args: argparse.Namespace) -> int:
 
 async def _keys(settings: Settings, args: argparse.Namespace) -> int:
     # Keys are the owner's to make and revoke: the service role may only read them.
-    pool = await create_owner_pool(settings)
-    try:
-        store = KeyStore(pool)
+    async with bootstrap.owner_keys(settings) as store:
         if args.action == "create":
             principal, key = await store.create(args.name, args.role)
             log.info("authn_token_created", key_name=principal.name, role=principal.role)
@@ -454,8 +420,6 @@ async def _keys(settings: Settings, args: argparse.Namespace) -> int:
                 f"{info.name}\t{info.role}\tcreated {info.created_at.isoformat()}\t{state}\n"
             )
         return 0
-    finally:
-        await pool.close()
 
 
 def cmd_migrate(args: argparse.Namespace) -> int:
@@ -485,18 +449,17 @@ async def _file_chunks(path: Path, progress: Progress) -> AsyncIterator[bytes]:
 
 
 async def _import(settings: Settings, path: Path, size: int) -> int:
-    pool = await create_pool(settings)
-    progress = Progress(size, f"importing {path.name}")
-    try:
-        result = await import_ndjson(
-            _store(settings, pool),
-            split_lines(_file_chunks(path, progress), settings.max_line_bytes),
-            chunk_size=settings.import_chunk,
-            max_errors=settings.import_max_errors,
-        )
-    finally:
-        progress.close()
-        await pool.close()
+    async with bootstrap.services(settings) as services:
+        progress = Progress(size, f"importing {path.name}")
+        try:
+            result = await import_ndjson(
+                services.store,
+                split_lines(_file_chunks(path, progress), settings.max_line_bytes),
+                chunk_size=settings.import_chunk,
+                max_errors=settings.import_max_errors,
+            )
+        finally:
+            progress.close()
     return _report(result)
 
 
@@ -513,9 +476,8 @@ def _report(result: ImportResult) -> int:
 
 async def _import_format(settings: Settings, name: str, rows: list[SourceRow], lines: int) -> int:
     """Import the rows of a source file (``--format``), in chunks, with a progress bar."""
-    progress = Progress(lines, f"importing {name}")
-    pool = await create_pool(settings)
-    try:
+    async with bootstrap.services(settings) as services:
+        progress = Progress(lines, f"importing {name}")
         seen = 0
 
         def advance(line: int) -> None:
@@ -524,23 +486,22 @@ async def _import_format(settings: Settings, name: str, rows: list[SourceRow], l
                 progress.advance(line - seen)
                 seen = line
 
-        result = await import_rows(
-            _store(settings, pool),
-            rows,
-            chunk_size=settings.import_chunk,
-            progress=advance,
-            max_errors=settings.import_max_errors,
-        )
-    finally:
-        progress.close()
-        await pool.close()
+        try:
+            result = await import_rows(
+                services.store,
+                rows,
+                chunk_size=settings.import_chunk,
+                progress=advance,
+                max_errors=settings.import_max_errors,
+            )
+        finally:
+            progress.close()
     return _report(result)
 
 
 async def _load_demo(settings: Settings, *, only_if_empty: bool) -> None:
-    pool = await create_pool(settings)
-    try:
-        store = _store(settings, pool)
+    async with bootstrap.services(settings) as services:
+        store = services.store
         position, _ = await store.head()
         if only_if_empty and position > 0:
             log.info("demo_skipped", reason="the log is not empty", last_position=position)
@@ -557,8 +518,6 @@ async def _load_demo(settings: Settings, *, only_if_empty: bool) -> None:
             duplicate=result.duplicate,
             rejected=result.rejected,
         )
-    finally:
-        await pool.close()
 
 
 def cmd_demo(args: argparse.Namespace) -> int:

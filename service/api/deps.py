@@ -1,44 +1,16 @@
-"""What handlers are given: the store, the group committer, the settings."""
+"""What handlers are given and share: the services (built by ``service.bootstrap``, asked
+for as ``services: ServicesDep``), the request body read under a limit, and who sent a
+request (the key's name, whether it is an admin's)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 from litestar import Request
 from litestar.di import NamedDependency
 
+from service.bootstrap import Services as Services  # handlers' type, built by the bootstrap
 from service.domain.errors import BodyTooLarge
-from service.metrics import Metrics
-from service.projections.reads import FrontReader
-from service.projections.timelines import TimelineProjector
-from service.settings import Settings
-from service.store.appender import GroupCommitter
-from service.store.audit import AuditReader
-from service.store.db import Connector
-from service.store.events import EventStore
-from service.store.keys import KeyStore
-from service.store.live import LiveHub
-
-
-@dataclass(frozen=True, slots=True)
-class Services:
-    """The service's parts, built once in the app's lifespan."""
-
-    settings: Settings
-    store: EventStore
-    committer: GroupCommitter
-    projector: TimelineProjector
-    """The one projector of this process (the store uses it when projections are on)."""
-    connector: Connector
-    """How to open a connection of the service's own (a rebuild and its workers use it)."""
-    front: FrontReader
-    audit: AuditReader
-    metrics: Metrics
-    keys: KeyStore
-    live: LiveHub
-    """The one reader of new events, fanned out to every live stream (and their count)."""
-
 
 AnyRequest = Request[Any, Any, Any]
 """A request, whatever its user, auth and state types."""

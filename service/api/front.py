@@ -553,7 +553,7 @@ class FrontController(Controller):
     )
     async def rebuild(self, services: ServicesDep) -> RebuildResult:
         """Rebuild every projection."""
-        report = await services.projector.rebuild(services.connector)
+        report = await services.rebuilds.rebuild()
         return RebuildResult(
             rows=report.rows,
             position=report.position,

@@ -100,6 +100,11 @@ async def projection_state(pool: asyncpg.Pool | Connection) -> ProjectionState:
     return ProjectionState(row["policy"], row["policy_version"], row["position"])
 
 
+async def rebuild_running(pool: asyncpg.Pool) -> bool:
+    """Whether a rebuild is under way, in this process or another (its lock is held)."""
+    return bool(await pool.fetchval(SQL["read_rebuild_running"]))
+
+
 async def stale_because(pool: asyncpg.Pool, policy: Policy = SERVED) -> str | None:
     """Why the stored rows are not those ``policy`` gives the log, or None when they are.
 

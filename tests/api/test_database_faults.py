@@ -22,7 +22,6 @@ from litestar.testing import AsyncTestClient
 
 from contracts.events import event_decoder
 from reliability.fault_proxy import DB_TIMEOUT, FaultProxy, Mode, serve_through
-from service.api.health import READY_TIMEOUT
 from service.app import create_app
 from service.domain.append import AppendRequest
 from service.domain.records import prepare_event
@@ -31,6 +30,7 @@ from service.settings import Settings
 from service.store.db import create_pool
 from service.store.events import EventStore
 from service.store.keys import KeyStore
+from service.usecases.readiness import READY_TIMEOUT
 from tests.api.conftest import assert_problem
 
 Client = AsyncTestClient[Litestar]

@@ -1,0 +1,133 @@
+"""Wire once: the service's parts built from settings, for the app and every CLI command.
+
+``services(settings)`` is the one place that opens the service's pool and builds the store,
+the projector, the group committer, the readers and the use cases on it, and closes them in
+the right order; ``build_projector`` is the one place a projector is made, and
+``owner_keys`` the one place the schema owner's pool is opened (for ``frontline keys``).
+Production passes settings alone; tests pass an existing pool or a projector of their own.
+Nothing connects at import time.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+
+import asyncpg
+
+from service.domain.audit import SigningKey
+from service.metrics import Metrics, PoolUse
+from service.projections.reads import FrontReader
+from service.projections.timelines import TimelineProjector
+from service.settings import Settings
+from service.store.appender import GroupCommitter
+from service.store.audit import AuditReader
+from service.store.db import Connector, create_owner_pool, create_pool
+from service.store.events import EventStore
+from service.store.keys import KeyStore
+from service.store.live import LiveHub
+from service.usecases.readiness import ReadinessCheck
+from service.usecases.rebuild import Rebuilds
+
+
+@dataclass(frozen=True, slots=True)
+class Services:
+    """The service's parts, built once by :func:`services` (the app's lifespan, a command)."""
+
+    settings: Settings
+    store: EventStore
+    committer: GroupCommitter
+    projector: TimelineProjector
+    """The one projector of this process (the store uses it when projections are on)."""
+    front: FrontReader
+    audit: AuditReader
+    metrics: Metrics
+    keys: KeyStore
+    live: LiveHub
+    """The one reader of new events, fanned out to every live stream (and their count)."""
+    rebuilds: Rebuilds
+    """Rebuild and catch-up of the projections (start-up, ``frontline rebuild``, the API)."""
+    readiness: ReadinessCheck
+    """What ``/ready`` checks."""
+    pool_use: Callable[[], PoolUse]
+    """The service pool's connections at this moment (``GET /metrics``)."""
+
+
+def build_projector(settings: Settings) -> TimelineProjector:
+    """The projector of this process, as the settings size its cache and its rebuilds."""
+    return TimelineProjector(
+        cache_events=settings.fold_cache,
+        rebuild_workers=settings.rebuild_workers,
+        rebuild_spare=settings.pool_max,
+    )
+
+
+@asynccontextmanager
+async def services(
+    settings: Settings,
+    *,
+    pool: asyncpg.Pool | None = None,
+    projector: TimelineProjector | None = None,
+    metrics: Metrics | None = None,
+    signing: SigningKey | None = None,
+) -> AsyncIterator[Services]:
+    """The service's parts over ``pool`` (else a pool of its own, closed on the way out).
+
+    ``settings.database_url`` must be resolved (see ``resolve_urls``). ``signing`` is the
+    head-signing key (``load_signing_key``): the app and ``frontline verify`` pass it; the
+    commands that sign no head leave it out, so that a key file they never use cannot stop
+    them. On the way out: a rebuild of this process is cancelled (the served rows stay as
+    they were), the live reader stops, the group committer writes what is queued.
+    """
+    own_pool = pool is None
+    active = pool if pool is not None else await create_pool(settings)
+    try:
+        projecting = projector or build_projector(settings)
+        counting = metrics or Metrics()
+        store = EventStore(active, projecting if settings.projections else None)
+        store.commit_observers.append(counting.observe_commit)
+        committer = GroupCommitter(store, settings.group_max)
+        live = LiveHub(
+            store,
+            poll=settings.stream_poll,
+            per_key=settings.streams_per_key,
+            anonymous=settings.anonymous_streams,
+        )
+        built = Services(
+            settings=settings,
+            store=store,
+            committer=committer,
+            projector=projecting,
+            front=FrontReader(active),
+            audit=AuditReader(active, signing, sample_events=settings.verify_sample),
+            metrics=counting,
+            keys=KeyStore(active, settings.key_cache),
+            live=live,
+            rebuilds=Rebuilds(active, projecting, Connector.of(settings)),
+            readiness=ReadinessCheck(store, active, projecting, projections=settings.projections),
+            pool_use=lambda: PoolUse(
+                size=active.get_size(), idle=active.get_idle_size(), max=active.get_max_size()
+            ),
+        )
+        committer.start()
+        try:
+            yield built
+        finally:
+            await projecting.cancel_rebuild()
+            await live.close()
+            await committer.stop()
+    finally:
+        if own_pool:
+            await active.close()
+
+
+@asynccontextmanager
+async def owner_keys(settings: Settings) -> AsyncIterator[KeyStore]:
+    """The API keys through a small pool as the schema's owner: keys are the owner's to
+    make and revoke (the service role may only read them)."""
+    pool = await create_owner_pool(settings)
+    try:
+        yield KeyStore(pool)
+    finally:
+        await pool.close()
