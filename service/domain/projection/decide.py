@@ -49,7 +49,9 @@ class Holding(msgspec.Struct, frozen=True, gc=False):
     run_start: datetime
     """When its run of pieces began (as ``held_since``, and also for no controller)."""
     confidence: int
+    """Its standing evidence's support x 100, rounded half up (0 for no evidence)."""
     basis: Basis
+    """Rule 7 over its standing evidence."""
 
 
 class Ctrl(msgspec.Struct, frozen=True, gc=False):
