@@ -538,8 +538,8 @@ def test_a_holder_that_beats_a_capture_is_scored_on_its_grown_standing_evidence(
     assert won.reason == (
         "A report of a change of hands covers this time, so the claims covering it decide. "
         "syrian-government has the higher support: syrian-government 42.47% (2 sources), "
-        "sdf 28.80% (1 source). syrian-government keeps the place: its confidence is its "
-        "standing evidence grown by its claims here."
+        "sdf 28.80% (1 source). syrian-government keeps the place on its standing evidence "
+        "grown by its claims here: 79.29% (3 sources)."
     )
 
 

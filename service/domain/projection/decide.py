@@ -145,6 +145,9 @@ class Decider:
         ranked = sorted(evidence, key=side_key)
         top = ranked[0]
         tied = False
+        # The holder's grown standing evidence, when it won a piece the covering claims alone
+        # decided and that evidence's support differs from theirs (the reason then says so).
+        kept_on: Evidence | None = None
         for side in ranked[1:]:
             order = arithmetic.compare(evidence[side].support, evidence[top].support)
             if order > 0:
@@ -169,6 +172,8 @@ class Decider:
                     # confidence, and a win by the narrowest margin would drop it to the
                     # covering claims' support.)
                     standing_evidence = holding.evidence.grown(won.claims, self.denominator)
+                    if arithmetic.compare(standing_evidence.support, won.support) != 0:
+                        kept_on = standing_evidence
                     confidence = arithmetic.percent(standing_evidence.support)
                     basis = "assessed" if standing_evidence.assessed else "claimed"
                 else:
@@ -213,7 +218,7 @@ class Decider:
             )
             for side in ranked
         )
-        reason = self._reason(mode, evidence, tied, after.controller, holding)
+        reason = self._reason(mode, evidence, tied, after.controller, holding, kept_on)
         ctrl = Ctrl(
             after.controller,
             after.held_since,
@@ -256,6 +261,7 @@ class Decider:
         tied: bool,
         winner: Side,
         holding: Holding | None,
+        kept_on: Evidence | None,
     ) -> str:
         key = (
             mode,
@@ -267,12 +273,17 @@ class Decider:
                 (side_key(side), found.support.miss, found.support.count, len(found.claims))
                 for side, found in evidence.items()
             ),
+            None
+            if kept_on is None
+            else (kept_on.support.miss, kept_on.support.count, len(kept_on.claims)),
         )
         reason = self._reasons.get(key)
         if reason is None:
             if len(self._reasons) > 50_000:
                 self._reasons.clear()
-            reason = self._reasons[key] = self._explain(mode, evidence, tied, winner, holding)
+            reason = self._reasons[key] = self._explain(
+                mode, evidence, tied, winner, holding, kept_on
+            )
         return reason
 
     def _explain(
@@ -282,6 +293,7 @@ class Decider:
         tied: bool,
         winner: Side,
         holding: Holding | None,
+        kept_on: Evidence | None,
     ) -> str:
         arithmetic = self.arithmetic
         cause = _CAUSES[mode]
@@ -298,10 +310,12 @@ class Decider:
         )
         if not tied:
             won = f"{cause} {_label(winner)} has the higher support: {listing}."
-            if mode != "standing" and holding is not None and winner == holding.controller:
+            if kept_on is not None:
+                sources = len(kept_on.claims)
                 won += (
-                    f" {_label(winner)} keeps the place: its confidence is its standing "
-                    "evidence grown by its claims here."
+                    f" {_label(winner)} keeps the place on its standing evidence grown by its "
+                    f"claims here: {arithmetic.percent_text(kept_on.support)} "
+                    f"({sources} source{'' if sources == 1 else 's'})."
                 )
             return won
         top = ranked[0][1].support
