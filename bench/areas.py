@@ -40,8 +40,8 @@ from bench.run import OUT, machine_info, source_revision
 from bench.servers import EmbeddedPostgres, grant_key, recreate_database
 from service.api.areas import boundaries
 from service.app import create_app
-from service.domain.access import new_key
 from service.domain.areas import Located, areas
+from service.roles import new_key
 from service.settings import Settings
 from service.store import migrate
 

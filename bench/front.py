@@ -63,7 +63,7 @@ from bench.servers import (
     run_checked,
 )
 from bench.workload import DAYS, FIRST_DAY, Workload
-from service.domain.access import new_key
+from service.roles import new_key
 from service.store.queries import SQL
 
 DATABASES: Final = {"on": "frontline_front_on", "off": "frontline_front_off"}

@@ -43,10 +43,10 @@ from bench.servers import (
     recreate_database,
     run_checked,
 )
-from service.domain.interop import acled
-from service.domain.interop.formats import READERS
-from service.domain.interop.places import PlaceIndex
-from service.domain.interop.prepare import place_of
+from service.interop import acled
+from service.interop.formats import READERS
+from service.interop.places import PlaceIndex
+from service.interop.prepare import place_of
 
 GOAL: Final = 0.5
 Generator = Callable[[int, random.Random], bytes]

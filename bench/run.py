@@ -52,7 +52,7 @@ from bench.servers import (
     run_checked,
 )
 from bench.workload import Workload
-from service.domain.access import new_key
+from service.roles import new_key
 from service.store.events import EVENT_COLUMNS
 from service.store.queries import SQL
 

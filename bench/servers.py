@@ -24,7 +24,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 
-from service.domain.access import key_hash
+from service.roles import key_hash
 
 VENV_BIN: Final = Path(sys.executable).parent
 CLOCK_TICKS: Final = os.sysconf("SC_CLK_TCK")

@@ -36,10 +36,10 @@ from bench.workload import Workload
 from service.projections.timelines import TimelineProjector
 from service.settings import Settings
 from service.store import migrate
-from service.store.appender import import_ndjson, split_lines
 from service.store.audit import AuditReader, ProjectionMode
 from service.store.db import Connector, create_pool
 from service.store.events import EventStore
+from service.usecases.ingest import import_ndjson, split_lines
 
 DATABASE: Final = "frontline_bench_verify"
 ORDER: Final[tuple[ProjectionMode, ...]] = ("off", "sample", "full")

@@ -56,7 +56,7 @@ import httpx
 from bench.client import CHUNK, read_response
 from bench.servers import CpuMeter, ServerProcess, free_port, grant_key, run_checked
 from reliability.crash_service import FRONTLINE, check_database
-from service.domain.access import new_key
+from service.roles import new_key
 
 HOST: Final = "127.0.0.1"
 ATTACKS: Final = ("slow", "keys", "streams")

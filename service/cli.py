@@ -23,28 +23,27 @@ from sqlalchemy.exc import DBAPIError
 
 from contracts.audit import SignedHead, VerifyFailure, VerifyReport
 from contracts.responses import ImportResult
-from service import bootstrap
-from service.domain import params
+from service import bootstrap, query
+from service.api import parameters as params
+from service.api.etags import content_etag, log_etag
 from service.domain.audit import Head, SigningKey, key_id, public_raw, signature_valid
 from service.domain.errors import FrontlineError
-from service.domain.export import content_etag, log_etag
-from service.domain.interop.formats import READERS, read_all
-from service.domain.interop.rows import SourceRow
 from service.domain.validation import MAX_DEPTH, too_deep
+from service.interop.formats import READERS, read_all
+from service.interop.rows import SourceRow
 from service.logging import configure_logging
 from service.progress import Progress
 from service.projections.reads import StateQuery
 from service.settings import Settings, SettingsError, load_signing_key
 from service.store import migrate
-from service.store.appender import import_ndjson, split_lines
 from service.store.audit import PROJECTION_MODES, ProjectionMode, SavedHead
 from service.store.db import (
     embedded_running,
     resolve_urls,
     stop_embedded,
 )
-from service.store.export import LOG_FORMATS, log_chunks, log_position
-from service.store.interop import import_rows
+from service.usecases.export import LOG_FORMATS, front_csv, log_at, log_chunks
+from service.usecases.ingest import import_ndjson, import_rows, split_lines
 from service.usecases.rebuild import Staleness
 
 log = structlog.get_logger("frontline.cli")
@@ -218,24 +217,18 @@ def cmd_export(args: argparse.Namespace) -> int:
 async def _export(
     settings: Settings,
     args: argparse.Namespace,
-    known: params.KnownAt,
+    known: query.KnownAt,
     moment: datetime | None,
     out: BinaryIO,
 ) -> int:
     async with bootstrap.services(settings) as services:
         if args.front:
-            front = services.front
-            query = StateQuery(
-                valid_at=moment or datetime.now(UTC),
-                known_position=await front.known_position(known),
-            )
-            body = await front.state_csv(query)
+            query = StateQuery(valid_at=moment or datetime.now(UTC), known_position=0)
+            position, body = await front_csv(services.front, query, known)
             out.write(body)
-            sys.stderr.write(
-                f"front at position {query.known_position}: ETag {content_etag(body)}\n"
-            )
+            sys.stderr.write(f"front at position {position}: ETag {content_etag(body)}\n")
             return 0
-        position, chain_hash = await log_position(services.store.pool, known)
+        position, chain_hash = await log_at(services.front, known)
         progress = Progress(position, f"exporting {position} events")
         try:
             async for chunk in log_chunks(services.store, position, args.format):

@@ -1,5 +1,5 @@
 """Keys checked before routing: one ASGI wrapper, the access each request needs from its
-method and path (``service.domain.access.route_access``, the README's table).
+method and path (:func:`route_access`, the README's table).
 
 401 for a missing, unknown or revoked key, 403 for a known key whose role lacks the access;
 both logged with OWASP names, never with the key. A key seen in the last
@@ -8,7 +8,7 @@ dict look-up on the hot path. The holder of the key is left in the request's sta
 name becomes each appended event's ``submitter``).
 
 Every request that needs a key is counted against a rate limit, per process
-(``service.domain.ratelimit``): a valid key's requests by the key's name
+(``service.api.ratelimit``): a valid key's requests by the key's name
 (``FRONTLINE_RATE_LIMIT``), and everything else by the client's address
 (``FRONTLINE_ANONYMOUS_RATE_LIMIT``): anonymous reads, and requests with no key, an unknown,
 revoked or over-long key. A key longer than any minted one is refused before it is hashed,
@@ -31,13 +31,60 @@ from litestar.enums import ScopeType
 from litestar.types import ASGIApp, Receive, Scope, Send
 
 from service.api.deps import Services
+from service.api.errors import Forbidden, RateLimited, Unauthorized
 from service.api.problems import problem_of, send_problem
-from service.domain.access import KEY_LENGTH, Access, Principal, allows, bearer, route_access
-from service.domain.errors import Forbidden, FrontlineError, RateLimited, Unauthorized
-from service.domain.ratelimit import RateLimiter, Verdict
+from service.api.ratelimit import RateLimiter, Verdict
+from service.domain.errors import FrontlineError
 from service.logging import LogTally
+from service.roles import KEY_LENGTH, Access, Principal, allows
 
 log = structlog.get_logger("frontline.access")
+
+
+OPEN_PATHS: Final = frozenset({"/health", "/ready", "/metrics", "/schema"})
+"""Paths open to anyone (and everything below ``/schema``)."""
+
+MAP_PREFIX: Final = "/map/"
+"""The map page is ``/``; its files are below this prefix. Both are open to GET and HEAD:
+the page holds no data, it reads the front through ``/v1/`` with the user's key."""
+
+
+def route_access(method: str, path: str) -> Access:
+    """The access a request needs, from its method and path (README's table, in code).
+
+    The path is first normalised as a router could read it (repeated slashes collapsed,
+    ``.`` and ``..`` resolved, no trailing slash), so no spelling of a route escapes its
+    rule. Only OPEN_PATHS and the map page (GET and HEAD of ``/`` and below MAP_PREFIX)
+    are open; every other path outside ``/v1/`` needs ``admin`` (a
+    new route is closed until it is given a rule, and nobody learns which paths exist
+    without a key). Inside ``/v1/``, a method no route takes needs ``admin`` too.
+    """
+    clean = posixpath.normpath("/" + path.lstrip("/"))
+    if clean in OPEN_PATHS or clean.startswith("/schema/"):
+        return "open"
+    if method in ("GET", "HEAD") and (clean == "/" or clean.startswith(MAP_PREFIX)):
+        return "open"
+    if not clean.startswith("/v1/"):
+        return "admin"
+    if clean.startswith("/v1/admin/"):
+        return "admin"
+    if clean.startswith("/v1/audit/") or clean == "/v1/export":
+        return "audit"
+    if method == "POST" and clean in ("/v1/events", "/v1/imports"):
+        return "ingest"
+    if method in ("GET", "HEAD"):
+        return "read"
+    return "admin"
+
+
+def bearer(header: str | None) -> str | None:
+    """The key of an ``Authorization: Bearer <key>`` header, or None."""
+    if header is None:
+        return None
+    scheme, _, token = header.strip().partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        return None
+    return token.strip()
 
 
 def access_control(app: ASGIApp, services: Callable[[], Services]) -> ASGIApp:

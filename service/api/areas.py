@@ -18,14 +18,14 @@ import shapely
 from litestar import Controller, Response, get
 
 from contracts.front import Frame, GeoAreas
+from service.api import parameters
 from service.api.deps import ServicesDep
 from service.api.front import BAD_PARAMETER, GEOJSON, _frame
 from service.api.map import STATIC
 from service.api.parameters import BBox, KnownAt, ValidAt
 from service.domain import areas as geometry
-from service.domain import params
-from service.domain.params import BBox as Box
 from service.projections.reads import StateQuery
+from service.query import BBox as Box
 
 COUNTRIES: Final = STATIC / "data" / "world-atlas-2.0.2" / "countries-50m.json"
 """Natural Earth 1:50m countries, as the map page draws them (docs/map.md)."""
@@ -130,10 +130,10 @@ class AreasController(Controller):
         bbox: BBox = None,
     ) -> Response[GeoAreas]:
         """The areas of control as a GeoJSON FeatureCollection."""
-        moment = params.valid_time(valid_at, "valid_at") if valid_at else datetime.now(UTC)
-        box = params.bbox(bbox)
+        moment = parameters.valid_time(valid_at, "valid_at") if valid_at else datetime.now(UTC)
+        box = parameters.bbox(bbox)
         rows_at, states = await services.front.read_at(
-            params.known_at(known_at),
+            parameters.known_at(known_at),
             lambda at: services.front.whole_state(
                 StateQuery(valid_at=moment, known_position=at.position, bbox=_read_box(box))
             ),

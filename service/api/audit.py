@@ -11,12 +11,12 @@ from litestar import Controller, get
 from litestar.params import QueryParameter
 
 from contracts.audit import PublicKey, SignedHead, VerifyReport
+from service.api import parameters
 from service.api.deps import ServicesDep
-from service.api.events import problem_spec
-from service.domain import params
+from service.api.problems import problem_spec
 from service.domain.audit import key_id, public_pem, public_raw
-from service.domain.errors import InvalidParameter, NotFound
-from service.domain.params import MAX_POSITION
+from service.errors import InvalidParameter, NotFound
+from service.query import MAX_POSITION
 from service.store.audit import PROJECTION_MODES, ProjectionMode, SavedHead
 
 BAD_PARAMETER = {422: problem_spec("A query parameter is invalid; `field` names it.")}
@@ -114,11 +114,11 @@ class AuditController(Controller):
             QueryParameter(
                 description="Which places' projection rows to refold and compare: "
                 "`sample` (default), `full` or `off`.",
-                pattern=params.words_pattern(PROJECTION_MODES),
+                pattern=parameters.words_pattern(PROJECTION_MODES),
             ),
         ] = None,
     ) -> VerifyReport:
         """The verification report (200 whether or not the log verifies: see `ok`)."""
         saved = _saved_head(head_position, head_hash)
-        mode = params.one_of(projections, PROJECTION_MODES, "projections") or "sample"
+        mode = parameters.one_of(projections, PROJECTION_MODES, "projections") or "sample"
         return await services.audit.verify(from_, to, saved, cast(ProjectionMode, mode))

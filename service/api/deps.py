@@ -9,8 +9,8 @@ from typing import Any
 from litestar import Request
 from litestar.di import NamedDependency
 
+from service.api.errors import BodyTooLarge
 from service.bootstrap import Services as Services  # handlers' type, built by the bootstrap
-from service.domain.errors import BodyTooLarge
 
 AnyRequest = Request[Any, Any, Any]
 """A request, whatever its user, auth and state types."""

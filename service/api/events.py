@@ -16,7 +16,7 @@ from litestar.response import Stream
 from litestar.response.base import ASGIResponse
 from litestar.types import Message, Receive, Scope, Send
 
-from contracts.events import EVENT_TYPES, Event
+from contracts.events import EVENT_TYPES
 from contracts.responses import (
     AppendResult,
     EventDetail,
@@ -25,6 +25,7 @@ from contracts.responses import (
     Problem,
     StoredEvent,
 )
+from service.api import parameters as params
 from service.api.deps import AnyRequest, ServicesDep, read_limited, sent_by_admin, submitter_of
 from service.api.openapi import IngestOperation
 from service.api.parameters import (
@@ -36,15 +37,12 @@ from service.api.parameters import (
     SourceFilter,
     TypeFilter,
 )
-from service.domain import params
-from service.domain.access import allows
-from service.domain.append import AppendRequest
-from service.domain.errors import InvalidEvent, InvalidParameter, NotFound
-from service.domain.records import PreparedEvent, prepare_event, source_key
-from service.domain.validation import decode_events, keyed
-from service.store.appender import import_ndjson, split_lines
+from service.domain.records import source_key
+from service.errors import InvalidParameter, NotFound
+from service.roles import allows
 from service.store.events import EventFilter
 from service.store.live import LiveEvent, follow
+from service.usecases import ingest
 
 NDJSON: Final = "application/x-ndjson"
 SSE: Final = "text/event-stream"
@@ -59,19 +57,6 @@ def problem_spec(description: str) -> ResponseSpec:
         media_type="application/problem+json",
         generate_examples=False,
     )
-
-
-def _prepare(events: list[Event], batch: bool) -> tuple[PreparedEvent, ...]:
-    prepared = []
-    for index, event in enumerate(events):
-        try:
-            prepared.append(prepare_event(event))
-        except InvalidEvent as error:
-            if batch:
-                where = f"events[{index}].{error.field}" if error.field else f"events[{index}]"
-                raise InvalidEvent(error.detail, field=where) from None
-            raise
-    return tuple(prepared)
 
 
 def _wants_ndjson(request: AnyRequest) -> bool:
@@ -129,9 +114,9 @@ class EventsController(Controller):
         key = params.idempotency_key(idempotency_key)
         content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
         if content_type == NDJSON:
-            result = await import_ndjson(
+            result = await ingest.import_ndjson(
                 services.store,
-                split_lines(request.stream(), settings.max_line_bytes),
+                ingest.split_lines(request.stream(), settings.max_line_bytes),
                 chunk_size=settings.import_chunk,
                 submitter=submitter_of(request),
                 admin=sent_by_admin(request),
@@ -139,17 +124,13 @@ class EventsController(Controller):
                 idempotency_key=key,
             )
             return Response(result, status_code=200)
-        body = await read_limited(request, settings.max_body_bytes)
-        events, expect, is_batch = decode_events(body, settings.max_batch)
-        events = [keyed(event, key, index) for index, event in enumerate(events)]
-        prepared = _prepare(events, batch=is_batch)
-        receipts = await services.committer.append(
-            AppendRequest(
-                events=prepared,
-                expect=expect,
-                submitter=submitter_of(request),
-                admin=sent_by_admin(request),
-            )
+        receipts = await ingest.append_body(
+            services.committer,
+            await read_limited(request, settings.max_body_bytes),
+            max_batch=settings.max_batch,
+            idempotency_key=key,
+            submitter=submitter_of(request),
+            admin=sent_by_admin(request),
         )
         created = any(not r.duplicate for r in receipts)
         return Response(AppendResult(receipts=receipts), status_code=201 if created else 200)

@@ -9,12 +9,12 @@ from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import HeaderParameter, QueryParameter
 from litestar.response import Stream
 
+from service.api import parameters as params
 from service.api.deps import ServicesDep
-from service.api.events import problem_spec
+from service.api.etags import etag_matches, log_etag
 from service.api.parameters import KnownAt
-from service.domain import params
-from service.domain.export import etag_matches, log_etag
-from service.store.export import LOG_FORMATS, log_chunks, log_position
+from service.api.problems import problem_spec
+from service.usecases.export import LOG_FORMATS, log_at, log_chunks
 
 #: Litestar adds ``; charset=utf-8`` to every ``text/`` type itself.
 MEDIA: Final = {"ndjson": "application/x-ndjson", "csv": "text/csv", "acled": "text/csv"}
@@ -66,7 +66,7 @@ class ExportController(Controller):
     ) -> Stream | Response[bytes]:
         """The export, streamed."""
         fmt = params.one_of(format_, LOG_FORMATS, "format") or "ndjson"
-        position, chain_hash = await log_position(services.store.pool, params.known_at(known_at))
+        position, chain_hash = await log_at(services.front, params.known_at(known_at))
         etag = log_etag(fmt, position, chain_hash)
         filename = f"frontline-log-{position}.{EXTENSION[fmt]}"
         headers = {

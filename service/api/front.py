@@ -6,7 +6,6 @@ import dataclasses
 from datetime import UTC, datetime
 from typing import Annotated, Any, Final, cast
 
-import asyncpg
 import msgspec
 from litestar import Controller, Response, get, post
 from litestar.openapi.datastructures import ResponseSpec
@@ -32,8 +31,10 @@ from contracts.front import (
     Transition,
 )
 from contracts.timeline import Segment
+from service import query
+from service.api import parameters as params
 from service.api.deps import AnyRequest, ServicesDep
-from service.api.events import problem_spec
+from service.api.etags import content_etag, etag_matches
 from service.api.parameters import (
     BBox,
     ChangesCursor,
@@ -45,13 +46,13 @@ from service.api.parameters import (
     StatusFilter,
     ValidAt,
 )
-from service.domain import params
-from service.domain.errors import InvalidParameter
-from service.domain.export import content_etag, etag_matches
+from service.api.problems import problem_spec
 from service.domain.net_changes import net_changes
-from service.domain.params import MAX_POSITION, ChangeCursor, change_cursor_text
 from service.domain.projection import segment_at
-from service.projections.reads import ChangesQuery, RowsAt, StateQuery, place_info
+from service.errors import InvalidParameter
+from service.projections.reads import ChangesQuery, RegisteredPlace, RowsAt, StateQuery
+from service.query import MAX_POSITION, ChangeCursor, change_cursor_text
+from service.usecases.export import front_csv
 
 LAST_INSTANT: Final = datetime(9899, 12, 31, 23, 59, 59, 999999, tzinfo=UTC)
 """The latest instant a changes cursor can name (its pattern's last year): a net page's
@@ -89,22 +90,22 @@ def _frame(valid_at: datetime | None, rows: RowsAt) -> Frame:
 
 async def _place_as_known(
     services: ServicesDep, place_id: str, known_at: str | None
-) -> tuple[asyncpg.Record, RowsAt]:
-    """A place's registry row (404 when unknown) and the rows ``known_at`` names."""
-    row = await services.front.place(place_id)
-    return row, await services.front.rows_at(params.known_at(known_at))
+) -> tuple[RegisteredPlace, RowsAt]:
+    """A place's registry entry (404 when unknown) and the rows ``known_at`` names."""
+    place = await services.front.place(place_id)
+    return place, await services.front.rows_at(params.known_at(known_at))
 
 
 async def _timeline_as_known(
     services: ServicesDep, place_id: str, known_at: str | None
-) -> tuple[asyncpg.Record, RowsAt, list[Segment]]:
-    """A place's registry row (404 when unknown), its timeline as ``known_at`` names it,
+) -> tuple[RegisteredPlace, RowsAt, list[Segment]]:
+    """A place's registry entry (404 when unknown), its timeline as ``known_at`` names it,
     and what the rows read are (policy, position)."""
-    row = await services.front.place(place_id)
+    place = await services.front.place(place_id)
     known, segments = await services.front.read_at(
         params.known_at(known_at), lambda at: services.front.timeline(place_id, at.position)
     )
-    return row, known, segments
+    return place, known, segments
 
 
 _segment: Final = msgspec.json.Decoder(Segment)
@@ -235,10 +236,8 @@ class FrontController(Controller):
             limit=limit,
         )
         if format_ == "csv":
-            query = dataclasses.replace(
-                query, known_position=await services.front.known_position(known)
-            )
-            return _csv_answer(request, await services.front.state_csv(query), "front")
+            _, body = await front_csv(services.front, query, known)
+            return _csv_answer(request, body, "front")
         rows_at, (rows, next_cursor) = await services.front.read_at(
             known,
             lambda at: services.front.state_rows(
@@ -447,14 +446,14 @@ class FrontController(Controller):
         known_at: KnownAt = None,
     ) -> PlaceDetail:
         """The registry's entry and the segment at `valid_at` (default now)."""
-        row, known, segments = await _timeline_as_known(services, place_id, known_at)
+        found, known, segments = await _timeline_as_known(services, place_id, known_at)
         moment = params.valid_time(valid_at, "valid_at") if valid_at else _now()
         here = segment_at(segments, moment)
         return PlaceDetail(
-            place=place_info(row),
-            version=row["version"],
-            first_position=row["first_position"],
-            last_position=row["last_position"],
+            place=found.info,
+            version=found.version,
+            first_position=found.first_position,
+            last_position=found.last_position,
             frame=_frame(moment, known),
             segment=here,
         )
@@ -471,8 +470,8 @@ class FrontController(Controller):
         known_at: KnownAt = None,
     ) -> PlaceTimeline:
         """Every segment, in valid-time order."""
-        row, known, segments = await _timeline_as_known(services, place_id, known_at)
-        return PlaceTimeline(place=place_info(row), frame=_frame(None, known), segments=segments)
+        found, known, segments = await _timeline_as_known(services, place_id, known_at)
+        return PlaceTimeline(place=found.info, frame=_frame(None, known), segments=segments)
 
     @get(
         "/v1/places/{place_id:str}/events",
@@ -487,9 +486,9 @@ class FrontController(Controller):
     ) -> PlaceEvents:
         """The place's events in position order (confirms, denies, corrects, retracts,
         supersedes links both ways)."""
-        row, known = await _place_as_known(services, place_id, known_at)
+        found, known = await _place_as_known(services, place_id, known_at)
         events = await services.front.place_events(place_id, known.position)
-        return PlaceEvents(place=place_info(row), known_position=known.position, events=events)
+        return PlaceEvents(place=found.info, known_position=known.position, events=events)
 
     @get(
         "/v1/places/{place_id:str}/history",
@@ -514,12 +513,12 @@ class FrontController(Controller):
         """The place's history, one page of commits."""
         if limit > services.settings.max_page:
             raise InvalidParameter(f"limit is at most {services.settings.max_page}", field="limit")
-        row = await services.front.place(place_id)
+        found = await services.front.place(place_id)
         rows_at, (entries, following) = await services.front.read_at(
-            params.KnownAt(), lambda _: services.front.history(place_id, after, limit)
+            query.KnownAt(), lambda _: services.front.history(place_id, after, limit)
         )
         return PlaceHistory(
-            place=place_info(row),
+            place=found.info,
             policy=rows_at.policy,
             policy_version=rows_at.policy_version,
             entries=entries,

@@ -7,7 +7,7 @@ from litestar.openapi.datastructures import ResponseSpec
 
 from contracts.responses import Health, Problem
 from service.api.deps import ServicesDep
-from service.domain.errors import NotReady
+from service.errors import NotReady
 
 
 @get("/health", summary="Liveness", tags=["operations"])

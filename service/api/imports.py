@@ -18,14 +18,14 @@ from litestar.openapi.spec import (
 from litestar.params import QueryParameter
 
 from contracts.responses import ImportResult
+from service.api import parameters as params
 from service.api.deps import AnyRequest, ServicesDep
 from service.api.deps import read_limited as _read_limited
 from service.api.deps import submitter_of as _submitter
-from service.api.events import problem_spec
-from service.domain import params
-from service.domain.errors import InvalidParameter, UnreadableFile
-from service.domain.interop.formats import READERS, read_all
-from service.store.interop import import_rows
+from service.api.problems import problem_spec
+from service.errors import InvalidParameter, UnreadableFile
+from service.interop.formats import READERS, read_all
+from service.usecases.ingest import import_rows
 
 
 @dataclass

@@ -16,7 +16,7 @@ from litestar import HttpMethod, Router, route
 from litestar.params import PathParameter
 from litestar.response import File
 
-from service.domain.errors import NotFound
+from service.errors import NotFound
 
 STATIC: Final = Path(str(resources.files("service.api") / "static"))
 """The page's files: index.html, map.js, map.css, vendor/ and data/ (versions in the paths)."""

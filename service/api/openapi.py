@@ -24,8 +24,9 @@ from litestar.openapi.spec import (
 
 from contracts.events import Batch, Event
 from contracts.responses import EventPage
-from service.domain.access import route_access
-from service.domain.params import INSTANT_PATTERN, MAX_POSITION
+from service.api.access import route_access
+from service.domain.time import INSTANT_PATTERN
+from service.query import MAX_POSITION
 
 REF: Final = "#/components/schemas/{name}"
 

@@ -1,21 +1,173 @@
-"""Query, path and header parameters shared by the routes, with their documented shapes.
+"""Query, path and header parameters: their documented shapes, their parsers, and their
+declarations for the routes.
 
-Each carries its pattern or bounds (service.domain.params), so the OpenAPI document states
-exactly what the service takes, and Litestar refuses anything else with a 422 problem naming
-the parameter (service.api.problems.http_error) before a handler runs. A value the document
-allows is then one the parsers accept: schemathesis's positive and negative checks hold
-both directions (tests/api/test_openapi_document.py).
+Each declaration carries its pattern or bounds, so the OpenAPI document states exactly what
+the service takes, and Litestar refuses anything else with a 422 problem naming the
+parameter (service.api.problems.http_error) before a handler runs. Each pattern is exactly
+what its parser below accepts: a value the document allows is then one the parsers accept,
+and schemathesis's positive and negative checks hold both directions
+(tests/api/test_openapi_document.py). The values parsed are ``service.query``'s.
 """
 
 from __future__ import annotations
 
+import math
+import re
+from datetime import datetime
 from typing import Annotated, Final
 
 from litestar.params import HeaderParameter, PathParameter, QueryParameter
 
 from contracts.events import EVENT_TYPES
-from service.domain import params
-from service.domain.params import MAX_POSITION
+from contracts.idempotency import MAX_KEY_LENGTH
+from service import query
+from service.domain.errors import InvalidEvent
+from service.domain.time import INSTANT, parse_instant
+from service.domain.time import INSTANT_PATTERN as INSTANT_PATTERN
+from service.errors import InvalidParameter
+from service.query import MAX_POSITION
+
+
+def valid_time(text: str, field: str) -> datetime:
+    """A valid time: a date (its first instant, UTC) or a datetime with an offset."""
+    try:
+        moment, _ = parse_instant(text, field)
+    except InvalidEvent as error:
+        raise InvalidParameter(error.detail, field=field) from None
+    return moment
+
+
+_DIGITS: Final = re.compile(r"^[0-9]{1,30}$")
+STATUSES: Final = ("controlled", "encircled", "contested", "unknown")
+FORMATS: Final = ("json", "geojson", "csv")
+
+# The documented shapes of query parameters (the OpenAPI document states them and Litestar
+# enforces them before a handler runs), each exactly what the parsers below accept, so that
+# a value the document allows is never refused and a value it refuses is never taken.
+# Patterns end with `$(?!\n)`, as in contracts/events.py (Python's `$` also matches before a
+# final newline).
+OPTIONAL_INSTANT_PATTERN: Final = f"^(?:{INSTANT})?$(?!\\n)"
+"""An instant, or empty (the default)."""
+KNOWN_AT_PATTERN: Final = f"^(?:position:[0-9]{{1,30}}|{INSTANT})?$(?!\\n)"
+"""``position:N`` or an instant, or empty (the latest)."""
+SLUG_PATTERN: Final = r"^[a-z0-9][a-z0-9_-]*$(?!\n)"
+"""A place or side id (contracts.events.Slug)."""
+CURSOR_PATTERN: Final = r"^(?:[a-z0-9][a-z0-9_-]*)?$(?!\n)"
+"""A page cursor: the last place id of the previous page, or empty (the first page)."""
+CHANGES_CURSOR_PATTERN: Final = f"^(?:[a-z0-9][a-z0-9_-]*@{INSTANT})?$(?!\\n)"
+"""A page cursor of the front's changes: ``place@instant``, the last change of the previous
+page (the instant as Frontline writes it, in UTC), or empty (the first page)."""
+TEXT_PATTERN: Final = r"^[^\x00-\x1f\x7f]+$(?!\n)"
+"""One line of text without control characters (contracts.events.Text)."""
+UUID_PATTERN: Final = (
+    r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$(?!\n)"
+)
+_LON: Final = r"-?(?:180(?:\.0{1,12})?|(?:1[0-7][0-9]|[1-9]?[0-9])(?:\.[0-9]{1,12})?)"
+_LAT: Final = r"-?(?:90(?:\.0{1,12})?|[1-8]?[0-9](?:\.[0-9]{1,12})?)"
+BBOX_PATTERN: Final = f"^(?:{_LON},{_LAT},{_LON},{_LAT})?$(?!\\n)"
+"""west,south,east,north in degrees, each in range, at most 12 decimals; or empty."""
+
+
+def words_pattern(words: tuple[str, ...] | list[str]) -> str:
+    """A pattern for exactly one of these words."""
+    return "^(?:" + "|".join(re.escape(w) for w in words) + ")$(?!\\n)"
+
+
+def one_of(value: str | None, allowed: tuple[str, ...], field: str) -> str | None:
+    """A parameter that takes one of a few words (or is absent)."""
+    if value is None or value in allowed:
+        return value
+    raise InvalidParameter(
+        f"{field} must be one of {', '.join(allowed)}, not {value!r}", field=field
+    )
+
+
+def required(value: str | None, field: str) -> str:
+    """A parameter that must be given."""
+    if value is None or value == "":
+        raise InvalidParameter(f"{field} is required", field=field)
+    return value
+
+
+def position(text: str, name: str) -> int:
+    """A log position given as text (a header, say): digits, at most MAX_POSITION."""
+    if not _DIGITS.match(text) or int(text) > MAX_POSITION:
+        raise InvalidParameter(f"{name} {text[:40]!r} is not a log position", field=name)
+    return int(text)
+
+
+def known_at(text: str | None) -> query.KnownAt:
+    """Parse ``known_at``; absent means the latest commit."""
+    if text is None or text == "":
+        return query.KnownAt()
+    if text.startswith("position:"):
+        number = text.removeprefix("position:")
+        if not _DIGITS.match(number):
+            raise InvalidParameter(
+                f"known_at {text!r}: position:N takes a whole number N >= 0", field="known_at"
+            )
+        # Past the last position means the latest; cap it to what a bigint holds.
+        return query.KnownAt(position=min(int(number), MAX_POSITION))
+    return query.KnownAt(time=valid_time(text, "known_at"))
+
+
+def bbox(text: str | None) -> query.BBox | None:
+    """Parse ``bbox=west,south,east,north`` (GeoJSON order: lon, lat, lon, lat)."""
+    if text is None or text == "":
+        return None
+    parts = text.split(",")
+    try:
+        west, south, east, north = (float(p) for p in parts)
+    except ValueError:
+        raise InvalidParameter(
+            f"bbox {text!r} is not four numbers: west,south,east,north", field="bbox"
+        ) from None
+    if not all(math.isfinite(v) for v in (west, south, east, north)):
+        raise InvalidParameter("bbox holds a number that is not finite", field="bbox")
+    if not (-180 <= west <= east <= 180 and -90 <= south <= north <= 90):
+        raise InvalidParameter(
+            f"bbox {text!r} must satisfy -180 <= west <= east <= 180 and "
+            "-90 <= south <= north <= 90",
+            field="bbox",
+        )
+    return query.BBox(west, south, east, north)
+
+
+def change_cursor(text: str | None) -> query.ChangeCursor | None:
+    """Parse ``cursor=place@instant`` of ``GET /v1/state/changes``; absent or empty: None."""
+    if text is None or text == "":
+        return None
+    place, sep, instant = text.partition("@")
+    if not sep or not place:
+        raise InvalidParameter(
+            f"cursor {text[:80]!r} is not a next_cursor (place@instant)", field="cursor"
+        )
+    return query.ChangeCursor(place=place, at=valid_time(instant, "cursor"))
+
+
+_SF_CHAR: Final = r"(?:[\x20\x21\x23-\x5b\x5d-\x7e]|\\[\\\"])"
+IDEMPOTENCY_KEY_PATTERN: Final = (
+    f'^(?:"{_SF_CHAR}{{1,{MAX_KEY_LENGTH}}}"'
+    f"|[\\x21\\x23-\\x7e][\\x20-\\x7e]{{0,{MAX_KEY_LENGTH - 1}}})$(?!\\n)"
+)
+"""An ``Idempotency-Key`` header: a Structured Field String (``"..."``, with ``\\"`` and
+``\\\\`` escapes; the draft's form) or, as many clients send it, the bare key; either way 1
+to 255 printable ASCII characters."""
+_SF_ESCAPE: Final = re.compile(r"\\(.)")
+
+
+def idempotency_key(value: str | None) -> str | None:
+    """The key an ``Idempotency-Key`` header holds (unquoted, unescaped), or None."""
+    if value is None:
+        return None
+    if not re.search(IDEMPOTENCY_KEY_PATTERN, value):
+        raise InvalidParameter(
+            "Idempotency-Key must be 1 to 255 printable ASCII characters, as a quoted "
+            'Structured Field String (Idempotency-Key: "8e03978e-40d5-43e8-bc93-6894a57f9324")',
+            field="idempotency-key",
+        )
+    return _SF_ESCAPE.sub(r"\1", value[1:-1]) if value.startswith('"') else value
+
 
 MAX_TEXT: Final = 2000
 
@@ -24,7 +176,7 @@ ValidAt = Annotated[
     QueryParameter(
         description="Valid time: a date (its first instant, UTC) or a datetime with offset; "
         "default now.",
-        pattern=params.OPTIONAL_INSTANT_PATTERN,
+        pattern=OPTIONAL_INSTANT_PATTERN,
         max_length=40,
     ),
 ]
@@ -33,7 +185,7 @@ KnownAt = Annotated[
     QueryParameter(
         description="As known at: a timestamp (the last commit recorded at or before it) or "
         "`position:N` (the last commit ending at or before N); default the latest.",
-        pattern=params.KNOWN_AT_PATTERN,
+        pattern=KNOWN_AT_PATTERN,
         max_length=40,
     ),
 ]
@@ -45,7 +197,7 @@ PlaceFilter = Annotated[
     str | None,
     QueryParameter(
         description="Only events about this place.",
-        pattern=params.SLUG_PATTERN,
+        pattern=SLUG_PATTERN,
         max_length=128,
     ),
 ]
@@ -54,14 +206,14 @@ TypeFilter = Annotated[
     QueryParameter(
         name="type",
         description="Only events of this type.",
-        pattern=params.words_pattern(sorted(EVENT_TYPES)),
+        pattern=words_pattern(sorted(EVENT_TYPES)),
     ),
 ]
 SourceFilter = Annotated[
     str | None,
     QueryParameter(
         description="Only events by this source (name).",
-        pattern=params.TEXT_PATTERN,
+        pattern=TEXT_PATTERN,
         max_length=MAX_TEXT,
     ),
 ]
@@ -69,7 +221,7 @@ SideFilter = Annotated[
     str | None,
     QueryParameter(
         description="Only places this side controls.",
-        pattern=params.SLUG_PATTERN,
+        pattern=SLUG_PATTERN,
         max_length=128,
     ),
 ]
@@ -77,7 +229,7 @@ StatusFilter = Annotated[
     str | None,
     QueryParameter(
         description="Only this status: controlled, encircled, contested, unknown.",
-        pattern=params.words_pattern(params.STATUSES),
+        pattern=words_pattern(STATUSES),
     ),
 ]
 StateFormat = Annotated[
@@ -85,7 +237,7 @@ StateFormat = Annotated[
     QueryParameter(
         name="format",
         description="`json`, `geojson` (a FeatureCollection) or `csv` (the whole front).",
-        pattern=params.words_pattern(params.FORMATS),
+        pattern=words_pattern(FORMATS),
     ),
 ]
 BBox = Annotated[
@@ -93,7 +245,7 @@ BBox = Annotated[
     QueryParameter(
         description="west,south,east,north in degrees (at most 12 decimals), with "
         "west <= east and south <= north.",
-        pattern=params.BBOX_PATTERN,
+        pattern=BBOX_PATTERN,
         max_length=120,
     ),
 ]
@@ -101,7 +253,7 @@ Cursor = Annotated[
     str | None,
     QueryParameter(
         description="`next_cursor` of the previous page (empty: the first page).",
-        pattern=params.CURSOR_PATTERN,
+        pattern=CURSOR_PATTERN,
         max_length=128,
     ),
 ]
@@ -109,17 +261,17 @@ ChangesCursor = Annotated[
     str | None,
     QueryParameter(
         description="`next_cursor` of the previous page (`place@instant`; empty: the first page).",
-        pattern=params.CHANGES_CURSOR_PATTERN,
+        pattern=CHANGES_CURSOR_PATTERN,
         max_length=200,
     ),
 ]
 PlaceId = Annotated[
     str,
-    PathParameter(description="The place's id.", pattern=params.SLUG_PATTERN, max_length=128),
+    PathParameter(description="The place's id.", pattern=SLUG_PATTERN, max_length=128),
 ]
 EventId = Annotated[
     str,
-    PathParameter(description="The event's id (a UUID).", pattern=params.UUID_PATTERN),
+    PathParameter(description="The event's id (a UUID).", pattern=UUID_PATTERN),
 ]
 LastEventId = Annotated[
     str | None,
@@ -142,6 +294,6 @@ IdempotencyKey = Annotated[
             "`events` for a batch, its line number minus one for NDJSON): a retry with the "
             "same key gets the original receipts; other content under the same key is a 422."
         ),
-        pattern=params.IDEMPOTENCY_KEY_PATTERN,
+        pattern=IDEMPOTENCY_KEY_PATTERN,
     ),
 ]

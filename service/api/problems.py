@@ -9,35 +9,35 @@ import msgspec
 import structlog
 from litestar import Response
 from litestar.exceptions import HTTPException, NotFoundException, ValidationException
+from litestar.openapi.datastructures import ResponseSpec
 from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
 from litestar.types import Send
 
 from contracts.responses import Problem
 from service.api.deps import AnyRequest
+from service.api.errors import BodyTooLarge, Forbidden, RateLimited, Unauthorized
 from service.domain.errors import (
-    BodyTooLarge,
-    Forbidden,
     FrontlineError,
     IdConflict,
-    ImportStopped,
-    ImportStoppedUnavailable,
     InvalidEvent,
-    InvalidParameter,
     MalformedBody,
     NestedTooDeep,
+    NotTheSource,
+    WrongExpectedVersion,
+)
+from service.errors import (
+    ImportStopped,
+    ImportStoppedUnavailable,
+    InvalidParameter,
     NotFound,
     NotReady,
-    NotTheSource,
-    RateLimited,
     RebuildFailed,
     RebuildInterrupted,
     RebuildUnderWay,
     StreamsBusy,
     TooManyStreams,
-    Unauthorized,
     UnreadableFile,
     WriteRefused,
-    WrongExpectedVersion,
 )
 from service.store.events import UNAVAILABLE
 
@@ -80,6 +80,16 @@ PROBLEMS: Final[dict[type[FrontlineError], tuple[int, str, str]]] = {
     StreamsBusy: (503, "streams-busy", "Too many live streams without a key"),
     FrontlineError: (400, "bad-request", "Bad request"),
 }
+
+
+def problem_spec(description: str) -> ResponseSpec:
+    """An answer the OpenAPI document lists: a problem body, described for this route."""
+    return ResponseSpec(
+        data_container=Problem,
+        description=description,
+        media_type=PROBLEM_MEDIA_TYPE,
+        generate_examples=False,
+    )
 
 
 def _problem_response(problem: Problem, headers: dict[str, str] | None = None) -> Response[bytes]:

@@ -21,8 +21,7 @@ import msgspec
 from contracts.events import Event, event_type
 from service.domain.canonical import canonical_struct
 from service.domain.errors import InvalidEvent
-from service.domain.params import INSTANT_PATTERN
-from service.domain.time import parse_instant, valid_interval
+from service.domain.time import INSTANT_PATTERN, parse_instant, valid_interval
 
 T = TypeVar("T", bound=msgspec.Struct)
 

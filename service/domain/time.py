@@ -10,9 +10,35 @@ from __future__ import annotations
 import functools
 from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
+from typing import Final
 
 from contracts.events import Occurred, TimePrecision
 from service.domain.errors import InvalidEvent
+
+# The text of an instant, as a regular expression: exactly what parse_instant accepts, so
+# that a pattern built from it (a stored record's check, a format reader's, the OpenAPI
+# document's) never refuses a value the parser takes nor lets through one it refuses.
+# Patterns end with `$(?!\n)`, as in contracts/events.py (Python's `$` also matches before a
+# final newline).
+_YEAR: Final = r"(?:1[0-9]{3}|[2-8][0-9]{3}|9[0-8][0-9]{2})"
+"""1000-9899: a year that stays a year once any offset has moved it to UTC."""
+_MONTH_DAY: Final = (
+    r"(?:(?:0[13578]|1[02])-(?:0[1-9]|[12][0-9]|3[01])"
+    r"|(?:0[469]|11)-(?:0[1-9]|[12][0-9]|30)"
+    r"|02-(?:0[1-9]|1[0-9]|2[0-8]))"
+)
+"""Days that exist in every year."""
+_LEAP_YEAR: Final = (
+    r"(?:(?:1[0-9]|[2-8][0-9]|9[0-8])(?:0[48]|[2468][048]|[13579][26])"
+    r"|(?:1[26]|[2468][048]|[3579][26])00)"
+)
+"""The leap years among them: divisible by 4, and by 400 when by 100."""
+_DATE: Final = f"(?:{_YEAR}-{_MONTH_DAY}|{_LEAP_YEAR}-02-29)"
+_CLOCK: Final = r"[Tt ](?:[01][0-9]|2[0-3]):[0-5][0-9](?::[0-5][0-9](?:\.[0-9]{1,6})?)?"
+_OFFSET: Final = r"(?:[Zz]|[+-](?:[01][0-9]|2[0-3]):[0-5][0-9])"
+INSTANT: Final = f"{_DATE}(?:{_CLOCK}{_OFFSET})?"
+"""A date (YYYY-MM-DD), or a datetime with its UTC offset."""
+INSTANT_PATTERN: Final = f"^{INSTANT}$(?!\\n)"
 
 EXACT_WIDTH = timedelta(microseconds=1)
 

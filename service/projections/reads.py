@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -25,12 +26,11 @@ from contracts.front import (
     Transition,
 )
 from contracts.timeline import Segment
-from service.domain.errors import NotFound, NotReady
-from service.domain.export import STATE_COLUMNS, csv_rows, state_row
 from service.domain.history import changed_fields, control_changes
-from service.domain.params import BBox, ChangeCursor, KnownAt, change_cursor_text
 from service.domain.projection import in_force
+from service.errors import NotFound, NotReady
 from service.projections.timelines import projection_state
+from service.query import BBox, ChangeCursor, KnownAt, change_cursor_text
 from service.store.queries import SQL
 
 _segment: Final = msgspec.json.Decoder(Segment)
@@ -117,6 +117,17 @@ class StateRow:
 
 
 @dataclass(frozen=True, slots=True)
+class RegisteredPlace:
+    """A place as the registry holds it now: as the API shows it, its stream's version, and
+    the first and last positions of its events."""
+
+    info: PlaceInfo
+    version: int
+    first_position: int
+    last_position: int
+
+
+@dataclass(frozen=True, slots=True)
 class RowsAt:
     """What an answer reads: the commit position it is as of, and the policy whose rows
     hold it (while a rebuild to another policy runs, the old policy's, named as such)."""
@@ -126,25 +137,39 @@ class RowsAt:
     policy_version: int
 
 
+@dataclass(frozen=True, slots=True)
+class Resolved:
+    """What ``known_at`` names: the commit position (in the log, or, by default, the latest
+    the projections reached), its chain hash when the log was asked for (what an export is
+    as of), and the rows an answer of the front reads."""
+
+    position: int
+    chain_hash: bytes | None
+    rows: RowsAt
+
+
 class FrontReader:
     """Answers about the front, from ``segments`` and ``places``."""
 
     def __init__(self, pool: asyncpg.Pool) -> None:
         self.pool = pool
 
+    async def resolve(self, known: KnownAt, *, log: bool = False) -> Resolved:
+        """What ``known`` names, in one read (``resolve_known_at.sql``): the last commit at
+        or before ``known_at``, by default the latest the projections reached, or with
+        ``log`` the log's head, and then its chain hash too; and the rows an answer of the
+        front is as of: that position, never past what the projections hold, and their
+        policy."""
+        row = await self.pool.fetchrow(SQL["resolve_known_at"], known.position, known.time, log)
+        assert row is not None  # the migrations insert the head and projection state rows
+        position: int = row["position"]
+        chain_hash = None if row["hash"] is None else bytes(row["hash"])
+        rows = RowsAt(min(position, row["projected"]), row["policy"], row["policy_version"])
+        return Resolved(position, chain_hash, rows)
+
     async def rows_at(self, known: KnownAt) -> RowsAt:
-        """The commit position an answer is as of (the latest the projections reached, or
-        the last commit at or before ``known_at``, never past what the projections hold),
-        and the policy of the rows, both from one read of the projection's state."""
-        state = await projection_state(self.pool)
-        position = state.position
-        if known.position is not None:
-            wanted: int = await self.pool.fetchval(SQL["resolve_known_position"], known.position)
-            position = min(wanted, position)
-        elif known.time is not None:
-            wanted = await self.pool.fetchval(SQL["resolve_known_time"], known.time)
-            position = min(wanted, position)
-        return RowsAt(position, state.policy, state.policy_version)
+        """The rows an answer of the front is as of (see :meth:`resolve`)."""
+        return (await self.resolve(known)).rows
 
     async def read_at(
         self, known: KnownAt, read: Callable[[RowsAt], Awaitable[T]]
@@ -201,29 +226,23 @@ class FrontReader:
                 return everything
             cursor = cursor_next
 
-    async def state_csv(self, query: StateQuery) -> bytes:
-        """The whole front for ``query`` (every page) as CSV, places as the log knew them then."""
-        items = await self.whole_state(query)
-        ids = [item.place.id for item in items]
-        places = {
-            r["place_id"]: r
-            for r in await self.pool.fetch(SQL["read_places_as_known"], ids, query.known_position)
+    async def places_as_known(
+        self, ids: list[str], known_position: int
+    ) -> dict[str, tuple[str, tuple[float, float] | None]]:
+        """Places as the log knew them at a position: name and point (lat, lon), if any."""
+        rows = await self.pool.fetch(SQL["read_places_as_known"], ids, known_position)
+        return {
+            r["place_id"]: (
+                r["name"],
+                (r["lat"], r["lon"]) if r["lat"] is not None and r["lon"] is not None else None,
+            )
+            for r in rows
         }
-        supporting = sorted({e for item in items for e in item.segment.events}, key=lambda u: u.int)
-        sources = {
-            r["id"]: r["source"]
-            for r in await self.pool.fetch(SQL["read_event_sources"], supporting)
-        }
-        rows: list[tuple[object, ...]] = [STATE_COLUMNS]
-        for item in items:
-            known = places.get(item.place.id)
-            name = known["name"] if known is not None else item.place.name
-            point = None
-            if known is not None and known["lat"] is not None and known["lon"] is not None:
-                point = (known["lat"], known["lon"])
-            names = [sources[e] for e in item.segment.events if e in sources]
-            rows.append(state_row(item.place.id, name, point, item.segment, names))
-        return csv_rows(rows)
+
+    async def event_sources(self, ids: list[uuid.UUID]) -> dict[uuid.UUID, str]:
+        """The source name of each of these events."""
+        rows = await self.pool.fetch(SQL["read_event_sources"], ids)
+        return {r["id"]: r["source"] for r in rows}
 
     async def extent(self, known_position: int) -> StateExtent:
         """How far the log's events reach in valid and in known time, as known at a position."""
@@ -238,12 +257,14 @@ class FrontReader:
             last_recorded_at=row["last_recorded_at"],
         )
 
-    async def place(self, place_id: str) -> asyncpg.Record:
-        """The registry's row of a place; NotFound when no event named it."""
+    async def place(self, place_id: str) -> RegisteredPlace:
+        """The registry's entry of a place; NotFound when no event named it."""
         row = await self.pool.fetchrow(SQL["read_place"], place_id)
         if row is None:
             raise NotFound(f"no event names a place {place_id!r}", field="place_id")
-        return row
+        return RegisteredPlace(
+            place_info(row), row["version"], row["first_position"], row["last_position"]
+        )
 
     async def timeline(self, place_id: str, known_position: int) -> list[Segment]:
         """A place's segments as known at a position, in valid-time order."""

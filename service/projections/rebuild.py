@@ -64,9 +64,9 @@ import structlog
 
 from service.domain import policy as policies
 from service.domain.bitemporal import HistoryRow, OpenRows, SegmentRow, history
-from service.domain.errors import RebuildFailed, RebuildInterrupted, RebuildUnderWay
 from service.domain.policy import Policy
 from service.domain.projection import Fact, PlaceFold
+from service.errors import RebuildFailed, RebuildInterrupted, RebuildUnderWay
 from service.store.db import Connector
 from service.store.events import UNAVAILABLE
 from service.store.queries import SQL

@@ -37,9 +37,9 @@ import structlog
 
 from contracts.events import Event, event_decoder
 from service.domain.bitemporal import OpenRows, SegmentRow, changes, rows_of
-from service.domain.errors import RebuildInterrupted, RebuildUnderWay
 from service.domain.policy import SERVED, Policy, superseded
 from service.domain.projection import PlaceFold
+from service.errors import RebuildInterrupted, RebuildUnderWay
 from service.projections.rebuild import (
     SPARE_CONNECTIONS,
     Observer,

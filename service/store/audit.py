@@ -35,8 +35,8 @@ from service.domain.audit import (
     key_id,
     sample_places,
 )
-from service.domain.errors import InvalidParameter
 from service.domain.policy import SERVED, Policy
+from service.errors import InvalidParameter
 from service.store.queries import SQL
 
 if TYPE_CHECKING:

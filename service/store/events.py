@@ -14,7 +14,7 @@ import msgspec
 import structlog
 from asyncpg.pool import PoolConnectionProxy
 
-from contracts.events import Event, Place
+from contracts.events import Event
 from contracts.responses import LinkedFrom, Receipt, StoredEvent
 from service.domain.append import (
     AppendRequest,
@@ -26,8 +26,9 @@ from service.domain.append import (
     plan_group,
 )
 from service.domain.audit import stated_links
-from service.domain.errors import FrontlineError, NotReady, WriteRefused
-from service.domain.records import PreparedEvent
+from service.domain.errors import FrontlineError
+from service.domain.places import PlaceUpdate, registry_updates
+from service.errors import NotReady, WriteRefused
 from service.store.queries import SQL
 from service.store.signal import CommitSignal
 
@@ -266,7 +267,6 @@ class EventStore:
         chain the plan computed, writes the links the payloads state, the place registry,
         and moves the head."""
         columns: list[list[Any]] = [[] for _ in range(12)]
-        places: dict[str, _PlaceUpdate] = {}
         for row in plan.rows:
             p = row.prepared
             values = (
@@ -276,13 +276,15 @@ class EventStore:
             )  # fmt: skip
             for column, value in zip(columns, values, strict=True):
                 column.append(value)
-            _note_place(places, p, row.place_version, row.position)
+        places = registry_updates(
+            (row.prepared.event.place, row.place_version, row.position) for row in plan.rows
+        )
         await conn.execute(
             SQL["append_commit"],
             *columns[:7],
             plan.recorded_at,
             *columns[7:],
-            *_place_columns(places.values()),
+            *_place_columns(places),
         )
 
     # --- reads -------------------------------------------------------------------------
@@ -347,69 +349,21 @@ class EventStore:
         assert row is not None  # the migration inserts the head row, a trigger keeps it
         return row["position"], bytes(row["hash"])
 
+    async def places_for_matching(
+        self,
+    ) -> list[tuple[str, str, tuple[str, ...], float | None, float | None]]:
+        """Every registered place as the importers' place matching needs it: id, name,
+        aliases, lat, lon."""
+        rows = await self.pool.fetch(SQL["read_places_for_matching"])
+        return [(r["id"], r["name"], tuple(r["aliases"]), r["lat"], r["lon"]) for r in rows]
+
     async def schema_revision(self) -> str | None:
         """The alembic revision the database is at."""
         value = await self.pool.fetchval(SQL["read_schema_revision"])
         return None if value is None else str(value)
 
 
-@dataclass(slots=True)
-class _PlaceUpdate:
-    """What one commit tells the place registry about one place."""
-
-    id: str
-    name: str
-    kind: str | None
-    lat: float | None
-    lon: float | None
-    parent: str | None
-    aliases: set[str]
-    precision: str | None
-    version: int
-    first_position: int
-    last_position: int
-
-
-def _names(place: Place) -> set[str]:
-    """A place's aliases and the name it was given (``frontline_append`` drops the registered
-    one)."""
-    names = set(place.aliases)
-    if place.name is not None:
-        names.add(place.name)
-    return names
-
-
-def _note_place(
-    places: dict[str, _PlaceUpdate], prepared: PreparedEvent, version: int, position: int
-) -> None:
-    place = prepared.event.place
-    update = places.get(place.id)
-    if update is None:
-        places[place.id] = _PlaceUpdate(
-            id=place.id,
-            name=place.name or place.id,
-            kind=place.kind,
-            lat=place.lat,
-            lon=place.lon,
-            parent=place.parent,
-            aliases=_names(place),
-            precision=place.precision,
-            version=version,
-            first_position=position,
-            last_position=position,
-        )
-        return
-    update.version = version
-    update.last_position = position
-    update.aliases.update(_names(place))
-    if update.lat is None and place.lat is not None:
-        update.lat, update.lon = place.lat, place.lon
-    update.kind = update.kind or place.kind
-    update.parent = update.parent or place.parent
-    update.precision = update.precision or place.precision
-
-
-def _place_columns(updates: Iterable[_PlaceUpdate]) -> list[list[Any]]:
+def _place_columns(updates: Iterable[PlaceUpdate]) -> list[list[Any]]:
     """The registry updates as the column arrays ``frontline_append`` unnests."""
     columns: list[list[Any]] = [[] for _ in range(11)]
     for u in updates:

@@ -11,8 +11,8 @@ from typing import TypeVar
 
 import asyncpg
 
-from service.domain.access import ROLES, Principal, key_hash, new_key
-from service.domain.errors import InvalidParameter, NotReady
+from service.errors import InvalidParameter, NotReady
+from service.roles import ROLES, Principal, key_hash, new_key
 from service.store.events import UNAVAILABLE
 from service.store.queries import SQL
 

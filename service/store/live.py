@@ -36,7 +36,7 @@ import msgspec
 import structlog
 
 from contracts.responses import StoredEvent
-from service.domain.errors import StreamsBusy, TooManyStreams
+from service.errors import StreamsBusy, TooManyStreams
 from service.logging import LogTally
 from service.store.events import UNAVAILABLE, EventFilter, EventStore, stored_event
 from service.store.queries import SQL

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import asyncpg
 import structlog
 
-from service.domain.errors import RebuildUnderWay
+from service.errors import RebuildUnderWay
 from service.projections.rebuild import RebuildReport
 from service.projections.timelines import TimelineProjector, projection_state, stale_because
 from service.store.db import Connector

@@ -17,7 +17,7 @@ from litestar.testing import AsyncTestClient
 from structlog.testing import capture_logs
 
 from service.app import create_app
-from service.domain.access import ROLES
+from service.roles import ROLES
 from service.settings import Settings
 from service.store.keys import UNKNOWN_ENTRIES, KeyStore
 from tests.api.conftest import assert_problem

@@ -18,7 +18,7 @@ import asyncpg
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
 
-from service.domain.interop import acled
+from service.interop import acled
 from tests.api.conftest import stored_count
 from tests.payloads import event_json
 

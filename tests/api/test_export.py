@@ -13,8 +13,8 @@ from litestar import Litestar
 from litestar.testing import AsyncTestClient
 
 from service.app import create_app
-from service.domain.export import LOG_COLUMNS, STATE_COLUMNS
 from service.settings import Settings
+from service.usecases.export import LOG_COLUMNS, STATE_COLUMNS
 from tests.api.conftest import assert_problem
 from tests.payloads import event_json
 

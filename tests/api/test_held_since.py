@@ -11,7 +11,7 @@ from typing import Any, Final
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
 
-from service.domain.export import STATE_COLUMNS
+from service.usecases.export import STATE_COLUMNS
 from tests.api.test_front import GOV, MASKANAH, REUTERS, post
 from tests.payloads import event_json
 

@@ -16,7 +16,7 @@ from litestar import Litestar
 from litestar.testing import AsyncTestClient
 
 from service.app import create_app
-from service.domain.interop import acled
+from service.interop import acled
 from service.settings import Settings
 from tests.api.conftest import assert_problem, stored_count
 from tests.payloads import event_json

@@ -12,7 +12,7 @@ import asyncpg
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
 
-from service.domain.interop.rows import event_id
+from service.interop.rows import event_id
 from tests.api.conftest import stored_count
 
 Client = AsyncTestClient[Litestar]

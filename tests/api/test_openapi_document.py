@@ -13,7 +13,7 @@ from litestar import Controller, Litestar, get, post
 from litestar.testing import AsyncTestClient, TestClient
 
 from reliability.fuzz import EXCLUDED_CHECKS
-from service.domain import params
+from service.api import parameters as params
 from tests.api.conftest import assert_problem
 from tests.payloads import event_json
 

@@ -38,7 +38,7 @@ from playwright.sync_api import (
 )
 
 from bench.servers import ServerProcess, free_port
-from service.domain.access import Role, key_hash, new_key
+from service.roles import Role, key_hash, new_key
 from tests.conftest import TEMPLATE, with_database
 
 T = TypeVar("T")

@@ -19,7 +19,7 @@ import pytest
 from structlog.testing import capture_logs
 
 from service import cli
-from service.domain.access import key_hash
+from service.roles import key_hash
 from service.settings import Settings
 
 EVERY_ADDRESS = "0.0.0.0"  # noqa: S104 (the exposure these tests are about)

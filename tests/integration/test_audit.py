@@ -14,7 +14,7 @@ import pytest
 
 from contracts.audit import VerifyReport
 from service.domain.audit import Head, SigningKey, signature_valid
-from service.domain.errors import InvalidParameter
+from service.errors import InvalidParameter
 from service.store.audit import AuditReader, SavedHead
 from service.store.events import EventStore
 from tests.integration.helpers import Conn, append_ok

@@ -15,7 +15,7 @@ import asyncpg
 import pytest
 
 from contracts.responses import Receipt
-from service.domain.errors import NotReady
+from service.errors import NotReady
 from service.settings import Settings
 from service.store.appender import GroupCommitter
 from service.store.db import create_pool

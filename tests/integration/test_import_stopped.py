@@ -24,15 +24,14 @@ import msgspec
 import pytest
 from structlog.testing import capture_logs
 
-from service.domain.errors import ImportStopped, ImportStoppedUnavailable
-from service.domain.interop.formats import read_all
-from service.domain.interop.prepare import prepare_row
 from service.domain.records import prepare_event
+from service.errors import ImportStopped, ImportStoppedUnavailable
+from service.interop.formats import read_all
+from service.interop.prepare import prepare_row
 from service.settings import Settings
-from service.store.appender import import_ndjson
 from service.store.db import create_pool
 from service.store.events import EventStore
-from service.store.interop import import_rows
+from service.usecases.ingest import import_ndjson, import_rows
 from tests.payloads import at_place
 
 ACLED = Path(__file__).resolve().parents[1] / "fixtures" / "interop" / "acled.csv"
@@ -95,7 +94,7 @@ async def test_an_error_while_parsing_waits_for_the_chunk_being_written(
             raise RuntimeError("injected")
         return real(event)
 
-    monkeypatch.setattr("service.store.appender.prepare_event", failing)
+    monkeypatch.setattr("service.usecases.ingest.prepare_event", failing)
     lines = [_line(f"sy-p{n}") for n in range(1, 7)] + [_line("sy-boom")]
     await head_lock.take()
     task = asyncio.create_task(import_ndjson(store, _numbered(lines), chunk_size=5))
@@ -201,7 +200,7 @@ async def test_a_source_import_stopped_half_way_waits_for_its_chunk(
             raise RuntimeError("injected")
         return real(row, index)
 
-    monkeypatch.setattr("service.store.interop.prepare_row", failing)
+    monkeypatch.setattr("service.usecases.ingest.prepare_row", failing)
     await head_lock.take()
     task = asyncio.create_task(import_rows(store, rows, chunk_size=2))
     await asyncio.wait({task}, timeout=PATIENCE)

@@ -1,4 +1,4 @@
-"""Two imports at the same time (service/store/interop.py): each reads the place registry
+"""Two imports at the same time (service/usecases/ingest.py): each reads the place registry
 before writing, so both may pick the same new id for two different same-named places. The
 second to commit must find out (an expectation that the place stream is new) and resolve its
 rows again, never merge the two places."""
@@ -11,10 +11,10 @@ from typing import Any
 
 import asyncpg
 
-from service.domain.interop import plover
-from service.domain.interop.rows import SourceRow
+from service.interop import plover
+from service.interop.rows import SourceRow
 from service.store.events import EventStore
-from service.store.interop import import_rows
+from service.usecases.ingest import import_rows
 
 #: Two places named "Al Mansurah" about 200 km apart: near Raqqa and near Hama.
 RAQQA = (35.83, 38.76)

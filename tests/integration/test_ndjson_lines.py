@@ -11,7 +11,7 @@ import time
 import tracemalloc
 from collections.abc import AsyncIterator
 
-from service.store.appender import LineTooLong, split_lines
+from service.usecases.ingest import LineTooLong, split_lines
 
 MIB = 1024 * 1024
 

@@ -22,8 +22,8 @@ import asyncpg
 import pytest
 
 from service.api.problems import problem_of
-from service.domain.errors import RebuildFailed, RebuildInterrupted, RebuildUnderWay
 from service.domain.policy import SERVED
+from service.errors import RebuildFailed, RebuildInterrupted, RebuildUnderWay
 from service.projections import rebuild
 from service.projections.rebuild import KEEP_FROM, RebuildProgress
 from service.projections.timelines import TimelineProjector, projection_state, stale_because

@@ -17,8 +17,9 @@ from contracts.events import event_decoder
 from contracts.responses import Receipt
 from service.domain.errors import IdConflict, InvalidEvent, NotTheSource, WrongExpectedVersion
 from service.domain.records import source_key
-from service.store.appender import GroupCommitter, import_ndjson, split_lines
+from service.store.appender import GroupCommitter
 from service.store.events import EventFilter, EventStore
+from service.usecases.ingest import import_ndjson, split_lines
 from tests.integration.helpers import (
     Conn,
     append_error,

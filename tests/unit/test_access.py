@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from service.domain.access import route_access
+from service.api.access import route_access
 
 
 @pytest.mark.parametrize(

@@ -1,4 +1,4 @@
-"""The ACLED reader (service/domain/interop/acled.py) and the place rule (places.py)."""
+"""The ACLED reader (service/interop/acled.py) and the place rule (places.py)."""
 
 from __future__ import annotations
 
@@ -14,17 +14,17 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from contracts.events import Capture, CasualtiesReport, Event, event_decoder
-from service.domain.interop import acled
-from service.domain.interop.formats import READERS
-from service.domain.interop.places import (
+from service.interop import acled
+from service.interop.formats import READERS
+from service.interop.places import (
     MATCH_DISTANCE_KM,
     KnownPlace,
     PlaceIndex,
     distance_km,
     normalise,
 )
-from service.domain.interop.prepare import Refused, prepare_row
-from service.domain.interop.rows import PlaceRef, SourceRow, event_id, raw_json, read_csv
+from service.interop.prepare import Refused, prepare_row
+from service.interop.rows import PlaceRef, SourceRow, event_id, raw_json, read_csv
 
 FIXTURE: Final = Path(__file__).resolve().parents[1] / "fixtures" / "interop" / "acled.csv"
 

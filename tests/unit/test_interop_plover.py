@@ -1,4 +1,4 @@
-"""The PLOVER reader (service/domain/interop/plover.py) on the project's own fixture files.
+"""The PLOVER reader (service/interop/plover.py) on the project's own fixture files.
 
 tests/fixtures/interop/plover.json (a JSON array) and plover.jsonl (JSON lines) hold the same
 ten records: a COERCE/seize capture, a two-sided ASSAULT/firearms clash with casualties, an
@@ -21,12 +21,12 @@ from hypothesis import strategies as st
 
 from bench.interop_more import plover_file
 from contracts.events import Event
-from service.domain.interop import plover
-from service.domain.interop.formats import read_all
-from service.domain.interop.places import PlaceIndex
-from service.domain.interop.prepare import Refused, prepare_row
-from service.domain.interop.rows import PlaceRef, SourceRow, event_id
 from service.domain.time import valid_interval
+from service.interop import plover
+from service.interop.formats import read_all
+from service.interop.places import PlaceIndex
+from service.interop.prepare import Refused, prepare_row
+from service.interop.rows import PlaceRef, SourceRow, event_id
 
 FIXTURES = Path(__file__).parents[1] / "fixtures" / "interop"
 ARRAY = FIXTURES / "plover.json"

@@ -1,4 +1,4 @@
-"""The UCDP GED reader (service/domain/interop/ucdp.py) on the project's own fixture file.
+"""The UCDP GED reader (service/interop/ucdp.py) on the project's own fixture file.
 
 tests/fixtures/interop/ucdp-ged.csv holds one row for each date_prec and where_prec code, quoted
 cells with commas and newlines, non-ASCII place names, empty cells, two rows breaking
@@ -19,11 +19,11 @@ from hypothesis import strategies as st
 
 from bench.interop_more import ucdp_file
 from contracts.events import Event
-from service.domain.interop import ucdp
-from service.domain.interop.places import PlaceIndex
-from service.domain.interop.prepare import Refused, prepare_row
-from service.domain.interop.rows import PlaceRef, SourceRow, event_id
 from service.domain.time import valid_interval
+from service.interop import ucdp
+from service.interop.places import PlaceIndex
+from service.interop.prepare import Refused, prepare_row
+from service.interop.rows import PlaceRef, SourceRow, event_id
 
 FIXTURE = Path(__file__).parents[1] / "fixtures" / "interop" / "ucdp-ged.csv"
 HEADER = (

@@ -9,8 +9,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from service.domain import params
-from service.domain.errors import InvalidParameter
+from service import query
+from service.api import parameters as params
+from service.errors import InvalidParameter
 
 CURSOR: re.Pattern[str] = re.compile(params.CHANGES_CURSOR_PATTERN)
 
@@ -19,10 +20,10 @@ def test_a_cursor_round_trips_to_the_microsecond() -> None:
     """``next_cursor`` names the last change's place and instant (UTC, microseconds), and
     parsing it gives them back exactly; an empty or absent cursor is the first page."""
     at = datetime(2017, 6, 3, 10, 5, 7, 123456, tzinfo=UTC)
-    text = params.change_cursor_text(params.ChangeCursor("sy-al-zkuf", at))
+    text = query.change_cursor_text(query.ChangeCursor("sy-al-zkuf", at))
     assert text == "sy-al-zkuf@2017-06-03T10:05:07.123456Z"
     assert CURSOR.search(text)
-    assert params.change_cursor(text) == params.ChangeCursor("sy-al-zkuf", at)
+    assert params.change_cursor(text) == query.ChangeCursor("sy-al-zkuf", at)
     assert params.change_cursor("") is None
     assert params.change_cursor(None) is None
 

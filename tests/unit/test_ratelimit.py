@@ -1,4 +1,4 @@
-"""The rate limit's token buckets (service/domain/ratelimit.py): no span of time admits more
+"""The rate limit's token buckets (service/api/ratelimit.py): no span of time admits more
 than the limit plus what the span refills, wherever it falls; steady traffic at the rate
 always passes; Retry-After is honest; the table stays bounded."""
 
@@ -7,7 +7,7 @@ from __future__ import annotations
 from hypothesis import given
 from hypothesis import strategies as st
 
-from service.domain.ratelimit import WINDOW, RateLimiter
+from service.api.ratelimit import WINDOW, RateLimiter
 
 arrivals = st.lists(st.floats(min_value=0, max_value=300, allow_nan=False), max_size=400).map(
     sorted

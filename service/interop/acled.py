@@ -17,9 +17,9 @@ from datetime import date, datetime
 from typing import Any, Final
 
 from contracts.events import Event
-from service.domain.interop.rows import PlaceRef, SourceRow, event_id, raw_json, read_csv, slug
-from service.domain.spreadsheet import restore
 from service.domain.validation import too_deep
+from service.interop.rows import PlaceRef, SourceRow, event_id, raw_json, read_csv, slug
+from service.interop.spreadsheet import restore
 
 _event_id: Final = event_id  # export_row's own ``event_id`` parameter shadows it
 

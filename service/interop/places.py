@@ -25,7 +25,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Final
 
-from service.domain.interop.rows import PlaceRef, slug
+from service.interop.rows import PlaceRef, slug
 
 #: Two same-named places at most this far apart (great-circle kilometres) are one place.
 MATCH_DISTANCE_KM: Final = 25.0

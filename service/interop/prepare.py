@@ -11,10 +11,10 @@ import msgspec
 
 from contracts.events import event_decoder
 from service.domain.errors import InvalidEvent
-from service.domain.interop.places import Match, PlaceIndex
-from service.domain.interop.rows import PlaceRef, SourceRow
 from service.domain.records import PreparedEvent, prepare_event
 from service.domain.validation import field_of
+from service.interop.places import Match, PlaceIndex
+from service.interop.rows import PlaceRef, SourceRow
 
 _encode = msgspec.json.Encoder().encode
 

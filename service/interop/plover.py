@@ -77,10 +77,10 @@ from typing import Any, Final
 
 import msgspec
 
-from service.domain.interop.rows import PlaceRef, SourceRow, event_id, slug
-from service.domain.interop.text import LONG_TEXT_MAX, long_text, one_line
-from service.domain.params import INSTANT_PATTERN
+from service.domain.time import INSTANT_PATTERN
 from service.domain.validation import surrogate_path
+from service.interop.rows import PlaceRef, SourceRow, event_id, slug
+from service.interop.text import LONG_TEXT_MAX, long_text, one_line
 
 FORMAT: Final = "plover"
 

@@ -10,8 +10,8 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from typing import Final
 
-from service.domain.interop import acled, plover, ucdp
-from service.domain.interop.rows import SourceRow
+from service.interop import acled, plover, ucdp
+from service.interop.rows import SourceRow
 
 Reader = Callable[[bytes], Iterator[SourceRow]]
 

@@ -90,8 +90,8 @@ from typing import Any, Final
 
 import msgspec
 
-from service.domain.interop.rows import PlaceRef, SourceRow, event_id, read_csv, slug
-from service.domain.interop.text import LONG_TEXT_MAX, long_text, one_line
+from service.interop.rows import PlaceRef, SourceRow, event_id, read_csv, slug
+from service.interop.text import LONG_TEXT_MAX, long_text, one_line
 
 FORMAT: Final = "ucdp-ged"
 
