@@ -464,6 +464,85 @@ def test_worked_case_tie() -> None:
     )
 
 
+def test_an_agreeing_report_that_breaks_a_tie_for_the_holder_never_lowers_its_confidence() -> None:
+    """The property's falsifying example, explicit: a capture for another side tied by a
+    report for the holder keeps the holder at 80; a new source agreeing with the holder breaks
+    the tie for it, and its confidence rises (80 -> 91), never drops (it was 53)."""
+    alpha = source("Alpha", "B")
+    events = [
+        capture(GOV, on=on("06-01"), by=alpha, credibility=1, hedge="confirmed", id=1),  # 0.8
+        # 0.1 each on 06-12: the capture explains a change, so the covering claims decide: tie.
+        capture(
+            SDF,
+            on=on("06-12"),
+            by=source("Charlie", "D", ISIS),
+            credibility=6,
+            hedge="alleged",
+            id=5,
+        ),
+        capture(
+            GOV, on=on("06-12"), by=source("Delta", "F"), credibility=5, hedge="confirmed", id=8
+        ),
+    ]
+    tied = segment_at(project_place(events), day("06-12"))
+    assert tied is not None
+    assert (tied.controller, tied.confidence, tied.basis, tied.disputed) == (
+        GOV,
+        80,
+        "assessed",
+        True,
+    )
+    agreeing = control(GOV, on=on("06-12"), by=source("Newcomer", "A"), id=901)  # 0.48
+    after = segment_at(project_place([*events, agreeing]), day("06-12"))
+    assert after is not None
+    # Alpha's standing 0.8 grown by Delta 0.1 and Newcomer 0.48: 1 - 0.2 x 0.9 x 0.52.
+    assert (after.controller, after.confidence, after.basis, after.disputed) == (
+        GOV,
+        91,
+        "assessed",
+        True,
+    )
+    assert after.events == (uid(1), uid(8), uid(901))
+
+
+def test_a_holder_that_beats_a_capture_is_scored_on_its_grown_standing_evidence() -> None:
+    """When a capture for another side covers a piece, the covering claims alone decide who
+    wins; if the holder wins, its standing evidence grows by its claims there and its
+    confidence is that evidence's support (as when it wins against a control claim): the
+    listing shows what decided, the confidence and events what the holder holds on."""
+    strong = {"by": REUTERS, "credibility": 1}  # 0.64
+    events = [
+        control(GOV, on=on("06-01"), id=1, **strong),
+        capture(SDF, on=on("06-12"), by=NEUTRAL_C, id=2),  # 0.288
+        control(GOV, on=on("06-12"), by=AGENCY_C, id=3),  # 0.288: a tie, gov kept at 64
+    ]
+    assert summary(project_place(events)) == [
+        (day("06-01"), day("06-12"), GOV, 64, "assessed", False, day("06-01")),
+        (day("06-12"), None, GOV, 64, "assessed", True, day("06-01")),
+    ]
+    events.append(control(GOV, on=on("06-12"), by=AMAQ, id=4))  # 0.192 (a third side's)
+    timeline = project_place(events)
+    # Who wins: gov 1 - 0.712 x 0.808 = 42.47% against sdf 28.80%. Confidence: Reuters'
+    # 0.64 grown by both, 1 - 0.36 x 0.712 x 0.808 = 0.79289..., 79 (it was 42 before the fix).
+    assert summary(timeline) == [
+        (day("06-01"), day("06-12"), GOV, 64, "assessed", False, day("06-01")),
+        (day("06-12"), None, GOV, 79, "assessed", True, day("06-01")),
+    ]
+    won = timeline.segments[1]
+    assert [(s.side, s.support, s.sources) for s in won.supports] == [
+        (SDF, 0.288, 1),
+        (GOV, 0.424704, 2),
+    ]
+    assert [c.event for c in won.claims] == [uid(2), uid(3), uid(4)]
+    assert won.events == (uid(1), uid(3), uid(4))
+    assert won.reason == (
+        "A report of a change of hands covers this time, so the claims covering it decide. "
+        "syrian-government has the higher support: syrian-government 42.47% (2 sources), "
+        "sdf 28.80% (1 source). syrian-government keeps the place on its standing evidence "
+        "grown by its claims here: 79.29% (3 sources)."
+    )
+
+
 def test_worked_case_no_controller() -> None:
     """No controller is a controller; a claim for a side after it is a change, not a
     contradiction."""

@@ -53,6 +53,7 @@ CLAIMING = ("capture", "withdrawal", "control", "base_established", "base_evacua
 STATUS = ("encirclement", "siege_lifted", "clash", "counter_attack")
 INFORMATIONAL = ("advance", "strike", "equipment_loss")
 HEDGES = ("confirmed", "reported", "claimed", "alleged", "unconfirmed")
+ALIGNMENTS = ("neutral", *SIDES)
 
 
 @st.composite
@@ -409,8 +410,9 @@ def test_a_new_claim_never_changes_the_time_before_the_last_covered_piece(
 def test_an_agreeing_claim_from_a_new_source_never_lowers_the_holders_confidence(
     events: list[Event], data: st.DataObject
 ) -> None:
-    """A control claim for the side that holds the place on a day, from a source not yet
-    heard, keeps that side in control that day and never lowers its confidence."""
+    """A claim giving the place to the side that holds it on a day (a control claim, a capture,
+    a base, a withdrawal to it; any grade, credibility, hedge and alignment), from a source not
+    yet heard, keeps that side in control that day and never lowers its confidence."""
     timeline = project_place(events)
     days = [
         (d, s)
@@ -421,8 +423,22 @@ def test_an_agreeing_claim_from_a_new_source_never_lowers_the_holders_confidence
     if not days:
         return
     d, held = data.draw(st.sampled_from(days))
-    newcomer = source("Newcomer", data.draw(st.sampled_from("ABCDEF")))
-    agreeing = event("control", held.controller, on=f"2017-06-{d:02d}", by=newcomer, id=uid(901))
+    newcomer = source(
+        "Newcomer", data.draw(st.sampled_from("ABCDEF")), data.draw(st.sampled_from(ALIGNMENTS))
+    )
+    kw: dict[str, Any] = {
+        "on": f"2017-06-{d:02d}",
+        "by": newcomer,
+        "id": uid(901),
+        "credibility": data.draw(st.integers(1, 6)),
+        "hedge": data.draw(st.sampled_from(HEDGES)),
+    }
+    kind = data.draw(st.sampled_from(("control", "capture", "base_established", "withdrawal")))
+    if kind == "withdrawal":
+        leaver = data.draw(st.sampled_from([s for s in SIDES if s != held.controller]))
+        agreeing = event("withdrawal", leaver, opponent=held.controller, **kw)
+    else:
+        agreeing = event(kind, held.controller, **kw)
     after = segment_at(project_place([*events, agreeing]), datetime(2017, 6, d, tzinfo=UTC))
     assert after is not None
     assert after.controller == held.controller

@@ -49,7 +49,9 @@ class Holding(msgspec.Struct, frozen=True, gc=False):
     run_start: datetime
     """When its run of pieces began (as ``held_since``, and also for no controller)."""
     confidence: int
+    """Its standing evidence's support x 100, rounded half up (0 for no evidence)."""
     basis: Basis
+    """Rule 7 over its standing evidence."""
 
 
 class Ctrl(msgspec.Struct, frozen=True, gc=False):
@@ -143,6 +145,9 @@ class Decider:
         ranked = sorted(evidence, key=side_key)
         top = ranked[0]
         tied = False
+        # The holder's grown standing evidence, when it won a piece the covering claims alone
+        # decided and that evidence's support differs from theirs (the reason then says so).
+        kept_on: Evidence | None = None
         for side in ranked[1:]:
             order = arithmetic.compare(evidence[side].support, evidence[top].support)
             if order > 0:
@@ -159,7 +164,18 @@ class Decider:
             basis: Basis = "assessed" if won.assessed else "claimed"
             if holding is not None and top == holding.controller:
                 if mode != "standing":
+                    # The covering claims alone decided who wins, and the holder won: it
+                    # keeps the place on its standing evidence grown by its claims here, and
+                    # its confidence and basis are that evidence's, as in a standing piece.
+                    # (Its support among the covering claims alone would make an agreeing
+                    # report lower its confidence: a tie keeps the standing evidence's
+                    # confidence, and a win by the narrowest margin would drop it to the
+                    # covering claims' support.)
                     standing_evidence = holding.evidence.grown(won.claims, self.denominator)
+                    if arithmetic.compare(standing_evidence.support, won.support) != 0:
+                        kept_on = standing_evidence
+                    confidence = arithmetic.percent(standing_evidence.support)
+                    basis = "assessed" if standing_evidence.assessed else "claimed"
                 else:
                     standing_evidence = won
                 after = Holding(
@@ -202,7 +218,7 @@ class Decider:
             )
             for side in ranked
         )
-        reason = self._reason(mode, evidence, tied, after.controller, holding)
+        reason = self._reason(mode, evidence, tied, after.controller, holding, kept_on)
         ctrl = Ctrl(
             after.controller,
             after.held_since,
@@ -245,6 +261,7 @@ class Decider:
         tied: bool,
         winner: Side,
         holding: Holding | None,
+        kept_on: Evidence | None,
     ) -> str:
         key = (
             mode,
@@ -256,12 +273,17 @@ class Decider:
                 (side_key(side), found.support.miss, found.support.count, len(found.claims))
                 for side, found in evidence.items()
             ),
+            None
+            if kept_on is None
+            else (kept_on.support.miss, kept_on.support.count, len(kept_on.claims)),
         )
         reason = self._reasons.get(key)
         if reason is None:
             if len(self._reasons) > 50_000:
                 self._reasons.clear()
-            reason = self._reasons[key] = self._explain(mode, evidence, tied, winner, holding)
+            reason = self._reasons[key] = self._explain(
+                mode, evidence, tied, winner, holding, kept_on
+            )
         return reason
 
     def _explain(
@@ -271,6 +293,7 @@ class Decider:
         tied: bool,
         winner: Side,
         holding: Holding | None,
+        kept_on: Evidence | None,
     ) -> str:
         arithmetic = self.arithmetic
         cause = _CAUSES[mode]
@@ -286,7 +309,15 @@ class Decider:
             for side, found in ranked
         )
         if not tied:
-            return f"{cause} {_label(winner)} has the higher support: {listing}."
+            won = f"{cause} {_label(winner)} has the higher support: {listing}."
+            if kept_on is not None:
+                sources = len(kept_on.claims)
+                won += (
+                    f" {_label(winner)} keeps the place on its standing evidence grown by its "
+                    f"claims here: {arithmetic.percent_text(kept_on.support)} "
+                    f"({sources} source{'' if sources == 1 else 's'})."
+                )
+            return won
         top = ranked[0][1].support
         names = " and ".join(
             _label(side) for side, found in ranked if arithmetic.compare(found.support, top) == 0
