@@ -8,7 +8,7 @@ The table is written directly (no log): places Zipf-skewed by their number of se
 (the busiest holds about 8 % of the rows), day boundaries from 2011 to 2024, controller,
 status and disputed drawn per segment, and four in ten segments with an older, closed
 version (known range ended), as a log with backdated reports leaves. For each question the
-query (``service/store/sql/read_state_changes.sql``) runs as a prepared statement under the
+query (``service/projections/sql/read_state_changes.sql``) runs as a prepared statement under the
 custom plan and under the generic plan (the one a statement cached by asyncpg ends up with),
 best and median of ``--repeat``, with the places it probed (``EXPLAIN ANALYZE``).
 ``--alternatives`` also measures what the existing indexes offer otherwise: the GiST probed
@@ -36,8 +36,8 @@ from typing import Any, Final
 import asyncpg
 
 from bench.servers import EmbeddedPostgres, drop_database, recreate_database
+from service.projections.queries import SQL
 from service.store import migrate
-from service.store.queries import SQL
 
 SIDES: Final = ("syrian-government", "isis", "sdf", "us-coalition", "hts", "turkey", "sna")
 STATUSES: Final = ("controlled",) * 6 + ("encircled", "contested")
@@ -192,15 +192,13 @@ async def measure(
     statement, so of the same generic or custom plan)."""
     await conn.execute(f"SET plan_cache_mode = {mode}")
     try:
-        statement = await conn.prepare(SQL["read_state_changes"])
+        statement = await conn.prepare(SQL.read_state_changes)
         times, found = [], 0
         for _ in range(repeat):
             started = time.perf_counter()
             found = len(await statement.fetch(*args))
             times.append((time.perf_counter() - started) * 1000)
-        await conn.execute(
-            f"PREPARE bench_changes ({PARAMETER_TYPES}) AS {SQL['read_state_changes']}"
-        )
+        await conn.execute(f"PREPARE bench_changes ({PARAMETER_TYPES}) AS {SQL.read_state_changes}")
         try:
             arguments = ", ".join(_literal(a) for a in args)
             explained = await conn.fetchval(

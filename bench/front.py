@@ -63,8 +63,9 @@ from bench.servers import (
     run_checked,
 )
 from bench.workload import DAYS, FIRST_DAY, Workload
+from service.projections.queries import SQL as PROJECTION_SQL
 from service.roles import new_key
-from service.store.queries import SQL
+from service.store.queries import SQL as STORE_SQL
 
 DATABASES: Final = {"on": "frontline_front_on", "off": "frontline_front_off"}
 GOALS: Final = {"ingest": 0.5, "state_p99": 1.3, "rebuild": 0.25, "verify": 0.5}
@@ -335,7 +336,7 @@ class Bench:
         last = bytes(32)
         try:
             async with conn.transaction(readonly=True):
-                query = SQL["read_log_for_verify"]
+                query = STORE_SQL.read_log_for_verify
                 async for row in conn.cursor(query, 1, 2**62, prefetch=5000):
                     sha256(row["payload"].encode()).digest()
                     last = sha256(last + row["record"].encode()).digest()
@@ -376,7 +377,7 @@ class Bench:
         conn = await asyncpg.connect(self.urls["on"])
         try:
             async with conn.transaction(readonly=True):
-                async for row in conn.cursor(SQL["read_log_for_rebuild"], prefetch=5000):
+                async for row in conn.cursor(PROJECTION_SQL.read_log_for_rebuild, prefetch=5000):
                     event = decode(row["payload"])
                     latest[row["place_id"]] = (event["type"], event.get("side"))
         finally:

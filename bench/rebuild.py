@@ -61,8 +61,8 @@ from bench.servers import (
     run_checked,
 )
 from bench.workload import DAYS, FIRST_DAY, Workload
+from service.projections.queries import SQL
 from service.roles import new_key
-from service.store.queries import SQL
 
 DATABASE: Final = "frontline_rebuild"
 GOALS: Final = {"rebuild": 0.25, "p99_during_over_quiet": 2.0}
@@ -290,7 +290,7 @@ class Bench:
         conn = await asyncpg.connect(self.url)
         try:
             async with conn.transaction(readonly=True):
-                async for row in conn.cursor(SQL["read_log_for_rebuild"], prefetch=5000):
+                async for row in conn.cursor(SQL.read_log_for_rebuild, prefetch=5000):
                     event = decode(row["payload"])
                     latest[row["place_id"]] = (event["type"], event.get("side"))
         finally:

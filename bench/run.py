@@ -444,7 +444,7 @@ class Run:
                 count = 0
                 async with conn.transaction(readonly=True):
                     cursor = conn.cursor(
-                        SQL["read_events_page"], 0, None, None, None, None, prefetch=2000
+                        SQL.read_events_page, 0, None, None, None, None, prefetch=2000
                     )
                     async for _row in cursor:
                         count += 1

@@ -2,7 +2,7 @@
 commit to the next (the "blame" view of ``GET /v1/places/{id}/history``).
 
 Pure. :func:`transitions` lists where a timeline's reading changes inside a valid range: it
-states what ``service/store/sql/read_state_changes.sql`` answers from the stored rows (the
+states what ``service/projections/sql/read_state_changes.sql`` answers from the stored rows (the
 tests hold the two to each other).
 
 A commit that changes a place's timeline closes some rows and inserts others

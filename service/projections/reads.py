@@ -29,9 +29,9 @@ from contracts.timeline import Segment
 from service.domain.history import changed_fields, control_changes
 from service.domain.projection import in_force
 from service.errors import NotFound, NotReady
+from service.projections.queries import SQL
 from service.projections.timelines import projection_state
 from service.query import BBox, ChangeCursor, KnownAt, change_cursor_text
-from service.store.queries import SQL
 
 _segment: Final = msgspec.json.Decoder(Segment)
 _PAGE_ALL: Final = 1000
@@ -160,7 +160,7 @@ class FrontReader:
         ``log`` the log's head, and then its chain hash too; and the rows an answer of the
         front is as of: that position, never past what the projections hold, and their
         policy."""
-        row = await self.pool.fetchrow(SQL["resolve_known_at"], known.position, known.time, log)
+        row = await self.pool.fetchrow(SQL.resolve_known_at, known.position, known.time, log)
         assert row is not None  # the migrations insert the head and projection state rows
         position: int = row["position"]
         chain_hash = None if row["hash"] is None else bytes(row["hash"])
@@ -199,10 +199,10 @@ class FrontReader:
         filters = (query.side, query.status, query.disputed, query.cursor, query.limit + 1)
         at = (query.valid_at, query.known_position)
         if box is None:
-            rows = await self.pool.fetch(SQL["read_state"], *at, *filters)
+            rows = await self.pool.fetch(SQL.read_state, *at, *filters)
         else:
             corners = (box.west, box.south, box.east, box.north)
-            rows = await self.pool.fetch(SQL["read_state_in_box"], *at, *corners, *filters)
+            rows = await self.pool.fetch(SQL.read_state_in_box, *at, *corners, *filters)
         items = [StateRow(place_info(r), r["body"]) for r in rows]
         if len(items) > query.limit:
             items = items[: query.limit]
@@ -230,7 +230,7 @@ class FrontReader:
         self, ids: list[str], known_position: int
     ) -> dict[str, tuple[str, tuple[float, float] | None]]:
         """Places as the log knew them at a position: name and point (lat, lon), if any."""
-        rows = await self.pool.fetch(SQL["read_places_as_known"], ids, known_position)
+        rows = await self.pool.fetch(SQL.read_places_as_known, ids, known_position)
         return {
             r["place_id"]: (
                 r["name"],
@@ -241,12 +241,12 @@ class FrontReader:
 
     async def event_sources(self, ids: list[uuid.UUID]) -> dict[uuid.UUID, str]:
         """The source name of each of these events."""
-        rows = await self.pool.fetch(SQL["read_event_sources"], ids)
+        rows = await self.pool.fetch(SQL.read_event_sources, ids)
         return {r["id"]: r["source"] for r in rows}
 
     async def extent(self, known_position: int) -> StateExtent:
         """How far the log's events reach in valid and in known time, as known at a position."""
-        row = await self.pool.fetchrow(SQL["read_extent"], known_position)
+        row = await self.pool.fetchrow(SQL.read_extent, known_position)
         assert row is not None  # an aggregate always answers one row
         return StateExtent(
             known_position=known_position,
@@ -259,7 +259,7 @@ class FrontReader:
 
     async def place(self, place_id: str) -> RegisteredPlace:
         """The registry's entry of a place; NotFound when no event named it."""
-        row = await self.pool.fetchrow(SQL["read_place"], place_id)
+        row = await self.pool.fetchrow(SQL.read_place, place_id)
         if row is None:
             raise NotFound(f"no event names a place {place_id!r}", field="place_id")
         return RegisteredPlace(
@@ -268,7 +268,7 @@ class FrontReader:
 
     async def timeline(self, place_id: str, known_position: int) -> list[Segment]:
         """A place's segments as known at a position, in valid-time order."""
-        rows = await self.pool.fetch(SQL["read_timeline"], place_id, known_position)
+        rows = await self.pool.fetch(SQL.read_timeline, place_id, known_position)
         return [_segment.decode(r["body"]) for r in rows]
 
     async def history(
@@ -276,7 +276,7 @@ class FrontReader:
     ) -> tuple[list[HistoryEntry], int | None]:
         """A page of a place's commits after ``after``: events, rows replaced, rows added,
         and where the map's reading changed; and the cursor of the next page."""
-        rows = await self.pool.fetch(SQL["read_place_history_events"], place_id, after, limit + 1)
+        rows = await self.pool.fetch(SQL.read_place_history_events, place_id, after, limit + 1)
         commits = sorted({r["commit_position"] for r in rows})
         following = None
         if len(commits) > limit:
@@ -284,7 +284,7 @@ class FrontReader:
         if not commits:
             return [], None
         segments = await self.pool.fetch(
-            SQL["read_place_history_rows"], place_id, commits[0], commits[-1], commits
+            SQL.read_place_history_rows, place_id, commits[0], commits[-1], commits
         )
         removed: dict[int, list[Segment]] = {}
         added: dict[int, list[Segment]] = {}
@@ -332,7 +332,7 @@ class FrontReader:
 
     async def place_events(self, place_id: str, known_position: int) -> list[PlaceEvent]:
         """Every event about a place up to a position, with links both ways and in-force."""
-        rows = await self.pool.fetch(SQL["read_place_events"], place_id, known_position)
+        rows = await self.pool.fetch(SQL.read_place_events, place_id, known_position)
         events = [event_decoder.decode(r["payload"]) for r in rows]
         force = in_force(events)
         linked_from: dict[object, list[EventLink]] = {}
@@ -367,7 +367,7 @@ class FrontReader:
         box = query.bbox
         corners = (box.west, box.south, box.east, box.north) if box else (None, None, None, None)
         rows = await self.pool.fetch(
-            SQL["read_state_changes"],
+            SQL.read_state_changes,
             query.start,
             query.end,
             query.known_position,

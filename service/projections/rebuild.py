@@ -67,9 +67,10 @@ from service.domain.bitemporal import HistoryRow, OpenRows, SegmentRow, history
 from service.domain.policy import Policy
 from service.domain.projection import Fact, PlaceFold
 from service.errors import RebuildFailed, RebuildInterrupted, RebuildUnderWay
+from service.projections.queries import SQL
 from service.store.db import Connector
 from service.store.events import UNAVAILABLE
-from service.store.queries import SQL
+from service.store.queries import SQL as STORE_SQL
 
 if TYPE_CHECKING:
     from asyncio.subprocess import Process
@@ -364,9 +365,9 @@ class _Worker:
         place: str | None = None
         commits: list[tuple[int, list[Fact]]] = []
         decode = Fact.from_payload
-        query = SQL["read_log_range_for_rebuild"]
+        query = SQL.read_log_range_for_rebuild
         async with self.conn.transaction():
-            await self.conn.execute(SQL["plan_ranges_in_index_order"])
+            await self.conn.execute(SQL.plan_ranges_in_index_order)
             async for record in self.conn.cursor(
                 query, task.low, task.high, task.upto, prefetch=2000
             ):
@@ -427,7 +428,7 @@ class _Worker:
         closes: tuple[list[str], list[datetime], list[int]] = ([], [], [])
         async with self.conn.transaction():
             for record in await self.conn.fetch(
-                SQL["read_places_log_for_rebuild"], places, after, task.upto
+                SQL.read_places_log_for_rebuild, places, after, task.upto
             ):
                 place_id, commit, payload = record[0], record[1], record[2]
                 events += 1
@@ -452,7 +453,7 @@ class _Worker:
                 self.kept[place] = entry
                 self.kept_events += len(entry.fold)
             if closes[0]:
-                await self.conn.execute(SQL["close_segments_next"], *closes)
+                await self.conn.execute(SQL.close_segments_next, *closes)
             await self.conn.copy_records_to_table(
                 "segments_next", records=[tuple(r) for r in inserts], columns=SEGMENT_COLUMNS
             )
@@ -533,7 +534,7 @@ def worker_main() -> int:
             conn = runner.run(start.connector.connect())
             worker = _Worker(conn, policy, start.keep_events)
             # Held for as long as this session lives: no rebuild empties the twin meanwhile.
-            runner.run(conn.execute(SQL["hold_rebuild_workers_lock"]))
+            runner.run(conn.execute(SQL.hold_rebuild_workers_lock))
         except Exception as error:  # every task then answers it: the rebuild fails with it
             broken = _failed(error)
         # The answer to Start: the service goes on once every worker holds the lock.
@@ -817,29 +818,29 @@ class Rebuild:
         holding = False
         # Whether this session holds the rebuild's lock (then the twin is this rebuild's).
         try:
-            if not await conn.fetchval(SQL["try_rebuild_lock"]):
+            if not await conn.fetchval(SQL.try_rebuild_lock):
                 raise RebuildUnderWay("another process is rebuilding the projections")
             holding = True
             # Workers of a rebuild whose session ended (its lock with it) may still write to
             # the twin: wait for them to end rather than empty it under them.
-            if not await conn.fetchval(SQL["try_rebuild_workers_lock"]):
+            if not await conn.fetchval(SQL.try_rebuild_workers_lock):
                 holding = False
                 raise RebuildUnderWay(
                     "the workers of an earlier rebuild, whose session ended, still write to "
                     "the projections' twin table; they stop within a range"
                 )
             try:
-                await conn.execute(SQL["clear_segments_next"])
+                await conn.execute(SQL.clear_segments_next)
             finally:
-                await conn.execute(SQL["release_rebuild_workers_lock"])
-            free = await conn.fetchval(SQL["read_free_connections"])
+                await conn.execute(SQL.release_rebuild_workers_lock)
+            free = await conn.fetchval(SQL.read_free_connections)
             count = worker_count(self.workers, free, self.spare_connections)
             if count < self.workers:
                 log.info("projections_rebuild_workers_capped", workers=count, free_connections=free)
             start = msgspec.structs.replace(start, keep_events=max(self.keep_events // count, 1))
             snapshot = await _head(conn)
             places = [
-                (r["id"], r["version"]) for r in await conn.fetch(SQL["read_places_for_rebuild"])
+                (r["id"], r["version"]) for r in await conn.fetch(SQL.read_places_for_rebuild)
             ]
             self.progress.events = snapshot
             await self._stage("folding", snapshot)
@@ -850,7 +851,7 @@ class Rebuild:
                 rows += await running.fold(ranges, self.progress, holder.check)
             # Building the indexes of millions of rows may outlast FRONTLINE_DB_TIMEOUT,
             # which bounds every other statement of the rebuild.
-            await conn.execute(SQL["index_segments_next"], timeout=INDEX_TIMEOUT)
+            await conn.execute(SQL.index_segments_next, timeout=INDEX_TIMEOUT)
             caught = snapshot
             rounds = 0
             await self._stage("catching-up", caught)
@@ -866,7 +867,7 @@ class Rebuild:
                 # the head lock), unless it would fold much from whole logs there.
                 if quick:
                     cold = [place for place in touched if not running.kept(place)]
-                    if await conn.fetchval(SQL["count_places_events"], cold) <= FINAL_COLD_EVENTS:
+                    if await conn.fetchval(SQL.count_places_events, cold) <= FINAL_COLD_EVENTS:
                         break
                 began = time.monotonic()
                 rows += await running.catch_up(touched, head)
@@ -888,7 +889,7 @@ class Rebuild:
                 try:
                     # Appends wait from here to the commit: one short round and the rename.
                     asked = time.monotonic()
-                    locked = await conn.fetchrow(SQL["lock_head"])
+                    locked = await conn.fetchrow(STORE_SQL.lock_head)
                     assert locked is not None  # the migration inserts the head row
                     lock_began = time.monotonic()
                     lock_waited += lock_began - asked
@@ -901,8 +902,8 @@ class Rebuild:
                     caught_up = time.monotonic()
                     # The rename needs both tables to itself: it waits for reads in flight,
                     # and new reads queue behind it, appends behind the head lock: briefly.
-                    await conn.execute(SQL["set_local_lock_timeout"], str(SWAP_LOCK_TIMEOUT_MS))
-                    await conn.execute(SQL["lock_segments_for_swap"])
+                    await conn.execute(SQL.set_local_lock_timeout, str(SWAP_LOCK_TIMEOUT_MS))
+                    await conn.execute(SQL.lock_segments_for_swap)
                     await self.swap(conn, transaction, final)
                     locked_seconds = time.monotonic() - lock_began
                     log.info(
@@ -947,7 +948,7 @@ class Rebuild:
                 caught_up_warm=0 if workers is None else workers.warm,
             )
             # The old rows now sit in segments_next: let them go.
-            await conn.execute(SQL["clear_segments_next"])
+            await conn.execute(SQL.clear_segments_next)
             await self._stage("done", caught)
             return self.report
         except BaseException:
@@ -982,7 +983,7 @@ class _LockHolder:
         """RebuildInterrupted when the session ended or no longer holds the lock."""
         async with self.turn:
             try:
-                held = await self.conn.fetchval(SQL["read_rebuild_lock_held"])
+                held = await self.conn.fetchval(SQL.read_rebuild_lock_held)
             except (asyncpg.PostgresError, *UNAVAILABLE) as error:
                 raise RebuildInterrupted(
                     "the rebuild lost its database session, and with it the lock that makes "
@@ -1003,8 +1004,8 @@ async def _empty_twin(conn: asyncpg.Connection) -> None:
     try:
         async with conn.transaction():
             # A session of a killed worker may still hold the table for a moment.
-            await conn.execute(SQL["set_local_lock_timeout"], str(EMPTY_LOCK_TIMEOUT_MS))
-            await conn.execute(SQL["clear_segments_next"], timeout=EMPTY_TIMEOUT)
+            await conn.execute(SQL.set_local_lock_timeout, str(EMPTY_LOCK_TIMEOUT_MS))
+            await conn.execute(SQL.clear_segments_next, timeout=EMPTY_TIMEOUT)
     except (asyncpg.PostgresError, *UNAVAILABLE) as error:
         log.warning("projections_rebuild_twin_left", error=f"{type(error).__name__}: {error}")
     except asyncio.CancelledError:
@@ -1025,7 +1026,7 @@ async def _close(conn: asyncpg.Connection) -> None:
 
 
 async def _head(conn: asyncpg.Connection) -> int:
-    row = await conn.fetchrow(SQL["read_head"])
+    row = await conn.fetchrow(STORE_SQL.read_head)
     assert row is not None  # the migration inserts the head row, a trigger keeps it
     return int(row["position"])
 
@@ -1033,7 +1034,7 @@ async def _head(conn: asyncpg.Connection) -> int:
 async def _touched(conn: asyncpg.Connection, after: int, upto: int) -> list[str]:
     if upto <= after:
         return []
-    return [r["place_id"] for r in await conn.fetch(SQL["read_places_touched"], after, upto)]
+    return [r["place_id"] for r in await conn.fetch(SQL.read_places_touched, after, upto)]
 
 
 def workers_for(configured: int) -> int:

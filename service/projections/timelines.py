@@ -40,6 +40,7 @@ from service.domain.bitemporal import OpenRows, SegmentRow, changes, rows_of
 from service.domain.policy import SERVED, Policy, superseded
 from service.domain.projection import PlaceFold
 from service.errors import RebuildInterrupted, RebuildUnderWay
+from service.projections.queries import SQL
 from service.projections.rebuild import (
     SPARE_CONNECTIONS,
     Observer,
@@ -49,7 +50,7 @@ from service.projections.rebuild import (
     workers_for,
 )
 from service.store.db import Connector
-from service.store.queries import SQL
+from service.store.queries import SQL as STORE_SQL
 
 if TYPE_CHECKING:
     from asyncpg.pool import PoolConnectionProxy
@@ -95,14 +96,14 @@ class ProjectionState:
 
 async def projection_state(pool: asyncpg.Pool | Connection) -> ProjectionState:
     """The projections' policy and the position they have reached."""
-    row = await pool.fetchrow(SQL["read_projection_state"])
+    row = await pool.fetchrow(STORE_SQL.read_projection_state)
     assert row is not None  # the migration inserts the row
     return ProjectionState(row["policy"], row["policy_version"], row["position"])
 
 
 async def rebuild_running(pool: asyncpg.Pool) -> bool:
     """Whether a rebuild is under way, in this process or another (its lock is held)."""
-    return bool(await pool.fetchval(SQL["read_rebuild_running"]))
+    return bool(await pool.fetchval(SQL.read_rebuild_running))
 
 
 async def stale_because(pool: asyncpg.Pool, policy: Policy = SERVED) -> str | None:
@@ -112,12 +113,12 @@ async def stale_because(pool: asyncpg.Pool, policy: Policy = SERVED) -> str | No
     rebuild): the projection then names ``policy`` at position 0.
     """
     state = await projection_state(pool)
-    row = await pool.fetchrow(SQL["read_head"])
+    row = await pool.fetchrow(STORE_SQL.read_head)
     assert row is not None  # the migration inserts the head row, a trigger keeps it
     head = row["position"]
     if state.follows(policy) and state.position == head:
         return None
-    if head == 0 and await pool.fetchval(SQL["adopt_policy"], policy.name, policy.version):
+    if head == 0 and await pool.fetchval(SQL.adopt_policy, policy.name, policy.version):
         log.info("projections_adopted_policy", policy=policy.name)
         return None
     if not state.follows(policy):
@@ -215,7 +216,7 @@ class TimelineProjector:
         """
         before = commit_position - sum(len(events) for events in added.values())
         if not self._in_step and not await conn.fetchval(
-            SQL["in_step"], before, self.policy.name, self.policy.version
+            SQL.in_step, before, self.policy.name, self.policy.version
         ):
             # Still stale: no fold (nothing would be written); only a rebuild brings the
             # rows back.
@@ -236,7 +237,7 @@ class TimelineProjector:
         # One round trip: the function moves the projection only if it was in step, and
         # writes the rows only then.
         projected = await conn.fetchval(
-            SQL["project_commit"],
+            SQL.project_commit,
             commit_position,
             before,
             self.policy.name,
@@ -291,7 +292,7 @@ class TimelineProjector:
             log.info("projection_cache_behind", places=len(behind))
             self.drop(behind)
         loaded: dict[str, list[Event]] = {place: [] for place in places}
-        rows = await conn.fetch(SQL["read_place_events_after"], places, [0] * len(places))
+        rows = await conn.fetch(SQL.read_place_events_after, places, [0] * len(places))
         for row in rows:
             loaded[row["place_id"]].append(event_decoder.decode(row["payload"]))
         await self._fold_cold(conn, places, loaded, versions, commit_position, writes)
@@ -307,7 +308,7 @@ class TimelineProjector:
     ) -> None:
         """Fold places not held from their whole log, against their stored rows."""
         current: dict[str, dict[datetime, tuple[bytes, int]]] = {place: {} for place in places}
-        for row in await conn.fetch(SQL["read_current_segments"], places):
+        for row in await conn.fetch(SQL.read_current_segments, places):
             current[row["place_id"]][row["valid_from"]] = (row["body"].encode(), row["known_from"])
         for place in places:
             fold = PlaceFold(self.policy)
@@ -463,9 +464,7 @@ class TimelineProjector:
         tables, move the projection, commit, and forget the fold cache, all while holding
         the cache's lock (taken after the head lock, as appenders take them)."""
         async with self._lock:
-            await conn.execute(
-                SQL["swap_segments"], position, self.policy.name, self.policy.version
-            )
+            await conn.execute(SQL.swap_segments, position, self.policy.name, self.policy.version)
             await transaction.commit()
             self.forget()
             self._in_step = True

@@ -1,1 +1,2 @@
-"""The store: PostgreSQL through asyncpg. SQL lives in ``sql/*.sql``, one query a file."""
+"""The store: PostgreSQL through asyncpg. SQL lives in ``sql/*.sql``, one query a file, declared
+in ``queries.py``."""

@@ -149,7 +149,7 @@ class AuditReader:
                 stored = (
                     GENESIS_HASH
                     if saved.position == 0
-                    else await conn.fetchval(SQL["read_hash_at"], saved.position)
+                    else await conn.fetchval(SQL.read_hash_at, saved.position)
                 )
                 broken = check_saved_head(
                     Head(position=saved.position, hash=saved.hash, recorded_at=None),
@@ -175,7 +175,7 @@ class AuditReader:
 
     async def _projections(self, conn: Connection, mode: ProjectionMode) -> ProjectionsReport:
         """The projection rows against a refold of the log up to where they have reached."""
-        state = await conn.fetchrow(SQL["read_projection_state"])
+        state = await conn.fetchrow(SQL.read_projection_state)
         assert state is not None  # the migration inserts the row
         check = _ProjectionCheck(mode, self.policy, state["position"])
         made_by = (state["policy"], state["policy_version"])
@@ -197,21 +197,21 @@ class AuditReader:
             check.differing = 1
             return check.report()
         if mode == "full":
-            rows = conn.cursor(SQL["read_projection_check_all"], check.position, prefetch=PREFETCH)
+            rows = conn.cursor(SQL.read_projection_check_all, check.position, prefetch=PREFETCH)
             await check.run(rows)
             return check.report()
-        counts = await conn.fetch(SQL["read_place_event_counts"], check.position)
+        counts = await conn.fetch(SQL.read_place_event_counts, check.position)
         check.places = len(counts)
         chosen = sample_places([(r["place_id"], r["events"]) for r in counts], self.sample_events)
         check.too_large = sum(1 for r in counts if r["events"] > self.sample_events)
         if chosen:
             rows = conn.cursor(
-                SQL["read_projection_check_places"], check.position, chosen, prefetch=PREFETCH
+                SQL.read_projection_check_places, check.position, chosen, prefetch=PREFETCH
             )
             await check.run(rows)
         # Rows of places without events are found by their absence from the log, whatever
         # the sample.
-        stray = await conn.fetchrow(SQL["read_segments_without_events"], check.position)
+        stray = await conn.fetchrow(SQL.read_segments_without_events, check.position)
         if stray is not None:
             check.differing += stray["places"]
             if check.failure is None:
@@ -349,7 +349,7 @@ def _links_report(verifier: LinkVerifier, mismatch: LinkMismatch | None) -> Link
 
 
 async def _head(conn: Connection) -> Head:
-    row = await conn.fetchrow(SQL["read_head_detail"])
+    row = await conn.fetchrow(SQL.read_head_detail)
     assert row is not None  # the migration inserts the head row
     return Head(
         position=row["position"], hash=bytes(row["hash"]).hex(), recorded_at=row["recorded_at"]
@@ -407,7 +407,7 @@ class _LinkRows:
 async def _verify(conn: Connection, first: int, last: int, *, whole: bool) -> _Chain:
     prev = GENESIS_HASH
     if first > 1:
-        stored = await conn.fetchval(SQL["read_hash_at"], first - 1)
+        stored = await conn.fetchval(SQL.read_hash_at, first - 1)
         if stored is None:
             return _Chain(
                 ChainVerifier(first, prev),
@@ -422,14 +422,14 @@ async def _verify(conn: Connection, first: int, last: int, *, whole: bool) -> _C
     # log is verified.
     link_rows = _LinkRows(
         conn.cursor(
-            SQL["read_links_for_verify"],
+            SQL.read_links_for_verify,
             LOWEST if first == 1 else first,
             HIGHEST if whole else last,
             prefetch=PREFETCH,
         )
     )
     await link_rows.fill()
-    async for row in conn.cursor(SQL["read_log_for_verify"], first, last, prefetch=PREFETCH):
+    async for row in conn.cursor(SQL.read_log_for_verify, first, last, prefetch=PREFETCH):
         chain.failure = verifier.check(row)
         if chain.failure is not None:
             return chain

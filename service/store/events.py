@@ -209,7 +209,7 @@ class EventStore:
             self.pool.acquire() as conn,
             conn.transaction(),
         ):
-            head = await conn.fetchrow(SQL["lock_head"])
+            head = await conn.fetchrow(SQL.lock_head)
             assert head is not None  # the migration inserts the head row, a trigger keeps it
             if more is not None:
                 requests.extend(more())
@@ -239,7 +239,7 @@ class EventStore:
 
     async def _known(self, conn: Connection, requests: Sequence[AppendRequest]) -> Known:
         rows = await conn.fetch(
-            SQL["find_known"], ids_to_look_up(requests), places_to_look_up(requests)
+            SQL.find_known, ids_to_look_up(requests), places_to_look_up(requests)
         )
         return Known(
             events={
@@ -280,7 +280,7 @@ class EventStore:
             (row.prepared.event.place, row.place_version, row.position) for row in plan.rows
         )
         await conn.execute(
-            SQL["append_commit"],
+            SQL.append_commit,
             *columns[:7],
             plan.recorded_at,
             *columns[7:],
@@ -292,7 +292,7 @@ class EventStore:
     async def page(self, after: int, limit: int, where: EventFilter) -> list[StoredEvent]:
         """Events after a position, in position order."""
         rows = await self.pool.fetch(
-            SQL["read_events_page"], after, where.place, where.type, where.source, limit
+            SQL.read_events_page, after, where.place, where.type, where.source, limit
         )
         return [stored_event(r) for r in rows]
 
@@ -302,7 +302,7 @@ class EventStore:
         """Every selected event after a position, read with a cursor, never all in memory."""
         async with self.pool.acquire() as conn, conn.transaction(readonly=True):
             cursor = conn.cursor(
-                SQL["read_events_page"],
+                SQL.read_events_page,
                 after,
                 where.place,
                 where.type,
@@ -323,10 +323,10 @@ class EventStore:
         table behind the service's back is never served (and ``verify`` names it).
         """
         async with self.pool.acquire() as conn:
-            row = await conn.fetchrow(SQL["read_event_by_id"], event_id)
+            row = await conn.fetchrow(SQL.read_event_by_id, event_id)
             if row is None:
                 return None
-            links = await conn.fetch(SQL["read_links_to"], event_id)
+            links = await conn.fetch(SQL.read_links_to, event_id)
         linked: list[LinkedFrom] = []
         for r in links:
             if (event_id, r["relation"]) in stated_links(r["payload"]):
@@ -345,7 +345,7 @@ class EventStore:
 
     async def head(self) -> tuple[int, bytes]:
         """The log's last position and hash."""
-        row = await self.pool.fetchrow(SQL["read_head"])
+        row = await self.pool.fetchrow(SQL.read_head)
         assert row is not None  # the migration inserts the head row, a trigger keeps it
         return row["position"], bytes(row["hash"])
 
@@ -354,12 +354,12 @@ class EventStore:
     ) -> list[tuple[str, str, tuple[str, ...], float | None, float | None]]:
         """Every registered place as the importers' place matching needs it: id, name,
         aliases, lat, lon."""
-        rows = await self.pool.fetch(SQL["read_places_for_matching"])
+        rows = await self.pool.fetch(SQL.read_places_for_matching)
         return [(r["id"], r["name"], tuple(r["aliases"]), r["lat"], r["lon"]) for r in rows]
 
     async def schema_revision(self) -> str | None:
         """The alembic revision the database is at."""
-        value = await self.pool.fetchval(SQL["read_schema_revision"])
+        value = await self.pool.fetchval(SQL.read_schema_revision)
         return None if value is None else str(value)
 
 

@@ -58,19 +58,19 @@ class KeyStore:
         principal = Principal(id=uuid.uuid4(), name=name.strip(), role=role)
         try:
             await self.pool.execute(
-                SQL["insert_key"], principal.id, principal.name, role, key_hash(key)
+                SQL.insert_key, principal.id, principal.name, role, key_hash(key)
             )
         except asyncpg.UniqueViolationError:
             raise InvalidParameter(f"a key named {name!r} exists", field="name") from None
         return principal, key
 
     async def list(self) -> list[KeyInfo]:
-        return [KeyInfo(**dict(r)) for r in await self.pool.fetch(SQL["read_keys"])]
+        return [KeyInfo(**dict(r)) for r in await self.pool.fetch(SQL.read_keys)]
 
     async def revoke(self, name: str) -> bool:
         """Revoke the live key of that name; False when there is none."""
         self._known.clear()
-        return await self.pool.fetchval(SQL["revoke_key"], name) is not None
+        return await self.pool.fetchval(SQL.revoke_key, name) is not None
 
     def cached(self, key: str) -> tuple[bool, Principal | None]:
         """(True, holder or None when unknown) for a key looked up less than ``ttl`` ago;
@@ -102,7 +102,7 @@ class KeyStore:
         every request, and a lost database must not look like a server bug (500).
         """
         try:
-            row = await self.pool.fetchrow(SQL["read_key_by_hash"], key_hash(key))
+            row = await self.pool.fetchrow(SQL.read_key_by_hash, key_hash(key))
         except UNAVAILABLE as error:  # TimeoutError too: it is an OSError
             raise NotReady(f"the database is unavailable: {type(error).__name__}") from error
         now = time.monotonic()

@@ -286,7 +286,7 @@ class LiveHub:
             self.head = self.floor = head
             self.changed.notify()
             return 0
-        rows = await self.store.pool.fetch(SQL["read_live_page"], self.head, PAGE)
+        rows = await self.store.pool.fetch(SQL.read_live_page, self.head, PAGE)
         if not rows:
             return 0
         self.events.extend(LiveEvent.of(stored_event(row), row["source_key"]) for row in rows)

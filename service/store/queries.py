@@ -1,18 +1,39 @@
-"""Named SQL: each ``sql/NAME.sql`` file is one query, loaded once at import."""
+"""The store's named SQL (the log's persistence: events, group commit, keys, audit), one
+query a file in ``sql/``, checked against the files at import (:mod:`service.sqlfiles`)."""
 
 from __future__ import annotations
 
-from importlib import resources
 from typing import Final
 
-
-def _load() -> dict[str, str]:
-    folder = resources.files("service.store") / "sql"
-    return {
-        entry.name.removesuffix(".sql"): entry.read_text(encoding="utf-8")
-        for entry in folder.iterdir()
-        if entry.name.endswith(".sql")
-    }
+from service.sqlfiles import SqlFolder
 
 
-SQL: Final = _load()
+class StoreSQL(SqlFolder, package="service.store"):
+    """One attribute per ``sql/NAME.sql`` file."""
+
+    append_commit: str
+    find_known: str
+    insert_key: str
+    lock_head: str
+    read_event_by_id: str
+    read_events_page: str
+    read_hash_at: str
+    read_head: str
+    read_head_detail: str
+    read_key_by_hash: str
+    read_keys: str
+    read_links_for_verify: str
+    read_links_to: str
+    read_live_page: str
+    read_log_for_verify: str
+    read_place_event_counts: str
+    read_places_for_matching: str
+    read_projection_check_all: str
+    read_projection_check_places: str
+    read_projection_state: str
+    read_schema_revision: str
+    read_segments_without_events: str
+    revoke_key: str
+
+
+SQL: Final = StoreSQL.load()

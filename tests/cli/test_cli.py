@@ -18,8 +18,8 @@ import pytest
 
 from service.domain.audit import Head, SigningKey
 from service.domain.policy import SERVED
+from service.projections.queries import SQL
 from service.store.db import EMBEDDED_LOGIN, embedded_running, stop_embedded
-from service.store.queries import SQL
 from tests.payloads import at_place, event_json
 
 FRONTLINE = [sys.executable, "-m", "service.cli"]
@@ -330,7 +330,7 @@ async def _rebuild_running(url: str) -> bool:
     """Whether a session holds the rebuild's lock."""
     conn = await asyncpg.connect(url)
     try:
-        return bool(await conn.fetchval(SQL["read_rebuild_running"]))
+        return bool(await conn.fetchval(SQL.read_rebuild_running))
     finally:
         await conn.close()
 

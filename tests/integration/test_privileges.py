@@ -19,11 +19,12 @@ import pytest
 from asyncpg.pool import PoolConnectionProxy
 
 from service.domain.policy import SERVED
+from service.projections.queries import SQL as PROJECTION_SQL
 from service.projections.timelines import TimelineProjector, projection_state
 from service.settings import Settings
 from service.store.db import EMBEDDED_LOGIN, Connector
 from service.store.events import EventStore
-from service.store.queries import SQL
+from service.store.queries import SQL as STORE_SQL
 from tests.integration.helpers import Conn, append_ok, log_state
 from tests.payloads import event_json
 
@@ -230,7 +231,7 @@ async def _append_raw(
     }
     columns.update(bad)
     places = [["sy-x"], ["X"], [None], [None], [None], [None], [""], [None], [1], [1], [1]]
-    await conn.execute(SQL["append_commit"], *columns.values(), *places)
+    await conn.execute(STORE_SQL.append_commit, *columns.values(), *places)
 
 
 @pytest.mark.parametrize(
@@ -254,7 +255,7 @@ async def test_frontline_append_refuses_a_commit_that_breaks_the_chain(
     before = await log_state(owner)
     head_hash = bytes(await owner.fetchval("SELECT hash FROM log_head"))
     async with pool.acquire() as conn, conn.transaction():
-        await conn.fetchrow(SQL["lock_head"])
+        await conn.fetchrow(STORE_SQL.lock_head)
         with pytest.raises(asyncpg.PostgresError, match="frontline_append"):
             await _append_raw(conn, '{"position":2}', head_hash, **bad)
     assert await log_state(owner) == before
@@ -269,7 +270,7 @@ async def test_frontline_append_numbers_and_chains_what_it_writes(
     await append_ok(store, event_json())
     head_hash = bytes(await owner.fetchval("SELECT hash FROM log_head"))
     async with pool.acquire() as conn, conn.transaction():
-        await conn.fetchrow(SQL["lock_head"])
+        await conn.fetchrow(STORE_SQL.lock_head)
         await _append_raw(conn, '{"position":2}', head_hash)
     row = await owner.fetchrow(
         "SELECT position, commit_position, prev_hash FROM events WHERE position = 2"
@@ -306,7 +307,7 @@ async def test_frontline_project_commit_writes_only_in_the_commits_own_transacti
         for commit, previous in ((head, head - 1), (head + 1, head), (head, head)):
             with pytest.raises(asyncpg.ObjectNotInPrerequisiteStateError, match="not the head"):
                 await conn.fetchval(
-                    SQL["project_commit"], commit, previous, SERVED.name, SERVED.version,
+                    PROJECTION_SQL.project_commit, commit, previous, SERVED.name, SERVED.version,
                     [], [], *row,
                 )  # fmt: skip
     assert await _everything(owner) == before
@@ -317,9 +318,9 @@ async def test_an_empty_log_alone_may_adopt_a_policy(
 ) -> None:
     """The adoption function moves an empty log's projection to a policy, and refuses
     (false, nothing moved) once the log holds an event."""
-    assert await pool.fetchval(SQL["adopt_policy"], "credibility-v0", 1)
+    assert await pool.fetchval(PROJECTION_SQL.adopt_policy, "credibility-v0", 1)
     assert (await projection_state(pool)).policy == "credibility-v0"
     await owner.execute("UPDATE projection_state SET policy = $1", SERVED.name)
     await append_ok(store, event_json())
-    assert not await pool.fetchval(SQL["adopt_policy"], "credibility-v0", 1)
+    assert not await pool.fetchval(PROJECTION_SQL.adopt_policy, "credibility-v0", 1)
     assert (await projection_state(pool)).policy == SERVED.name

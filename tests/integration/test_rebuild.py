@@ -25,12 +25,13 @@ from service.api.problems import problem_of
 from service.domain.policy import SERVED
 from service.errors import RebuildFailed, RebuildInterrupted, RebuildUnderWay
 from service.projections import rebuild
+from service.projections.queries import SQL as PROJECTION_SQL
 from service.projections.rebuild import KEEP_FROM, RebuildProgress
 from service.projections.timelines import TimelineProjector, projection_state, stale_because
 from service.settings import Settings
 from service.store.db import Connector
 from service.store.events import EventStore
-from service.store.queries import SQL
+from service.store.queries import SQL as STORE_SQL
 from tests.integration.helpers import Conn
 from tests.integration.test_projection_store import (
     ALL_COLUMNS,
@@ -303,7 +304,7 @@ async def test_a_worker_failing_mid_fold_fails_the_rebuild_cleanly(
     assert await snapshot(owner) == before
     assert await projection_state(pool) == state
     assert await owner.fetchval("SELECT count(*) FROM segments_next") == 0
-    assert not await pool.fetchval(SQL["read_rebuild_running"])
+    assert not await pool.fetchval(PROJECTION_SQL.read_rebuild_running)
     if how == "failing":
         await owner.execute("DROP TRIGGER refuse_row ON segments_next")
     assert (await TimelineProjector().rebuild(Connector.of(settings))).rows == len(before)
@@ -330,7 +331,7 @@ async def test_a_cancelled_rebuild_empties_the_twin_and_releases_its_lock(
     assert await projection_state(pool) == state
     assert await owner.fetchval("SELECT count(*) FROM segments_next") == 0
     assert _worker_pids() == []
-    assert not await pool.fetchval(SQL["read_rebuild_running"])
+    assert not await pool.fetchval(PROJECTION_SQL.read_rebuild_running)
 
 
 async def _end_coordinator(owner: Conn) -> None:
@@ -437,8 +438,8 @@ async def test_a_rebuild_without_connections_for_its_workers_is_interrupted(
     # The service role counts the server's sessions as its owner does (those of other roles
     # included), so the worker cap sees the connections really free.
     async with pool.acquire() as conn:
-        assert await conn.fetchval(SQL["read_free_connections"]) == await owner.fetchval(
-            SQL["read_free_connections"]
+        assert await conn.fetchval(PROJECTION_SQL.read_free_connections) == await owner.fetchval(
+            PROJECTION_SQL.read_free_connections
         )
     gate = Gate("folding")
     task = TimelineProjector(rebuild_workers=2, on_rebuild=gate).start_rebuild(
@@ -556,7 +557,7 @@ async def test_a_rebuild_cancelled_after_its_swap_reports_what_it_did(
     assert (await projection_state(pool)).follows(SERVED)
     await check_history(owner, oracle, work.places)
     assert await owner.fetchval("SELECT count(*) FROM segments_next") == 0
-    assert not await pool.fetchval(SQL["read_rebuild_running"])
+    assert not await pool.fetchval(PROJECTION_SQL.read_rebuild_running)
 
 
 async def test_a_rebuild_with_a_policy_its_workers_do_not_know_is_refused_at_once(
@@ -662,14 +663,14 @@ async def test_statements_prepared_before_the_swap_read_the_new_table(
     await owner.execute(
         f"INSERT INTO segments_next ({columns}, body) VALUES ({values}, $1)", body % 2
     )
-    query = SQL["read_timeline"]
+    query = PROJECTION_SQL.read_timeline
     async with pool.acquire() as conn:
         assert [r["body"] for r in await conn.fetch(query, "sy-x", 1)] == [body % 1]
         prepared = await conn.prepare(query)
         assert [r["body"] for r in await prepared.fetch("sy-x", 1)] == [body % 1]
         async with pool.acquire() as other, other.transaction():
-            await other.fetchrow(SQL["lock_head"])
-            await other.execute(SQL["swap_segments"], 0, SERVED.name, SERVED.version)
+            await other.fetchrow(STORE_SQL.lock_head)
+            await other.execute(PROJECTION_SQL.swap_segments, 0, SERVED.name, SERVED.version)
         assert [r["body"] for r in await conn.fetch(query, "sy-x", 1)] == [body % 2]
         assert [r["body"] for r in await prepared.fetch("sy-x", 1)] == [body % 2]
     indexes = await owner.fetch(
@@ -703,11 +704,11 @@ async def test_only_the_service_role_may_clear_or_swap_and_it_owns_neither_table
         for statement in ("TRUNCATE segments_next", "ALTER TABLE segments RENAME TO s2"):
             with pytest.raises(asyncpg.InsufficientPrivilegeError):
                 await conn.execute(statement)
-        await conn.execute(SQL["clear_segments_next"])
+        await conn.execute(PROJECTION_SQL.clear_segments_next)
         with pytest.raises(asyncpg.ObjectNotInPrerequisiteStateError, match="not indexed"):
             async with conn.transaction():
-                await conn.execute(SQL["swap_segments"], 0, SERVED.name, SERVED.version)
-        await conn.execute(SQL["index_segments_next"])
+                await conn.execute(PROJECTION_SQL.swap_segments, 0, SERVED.name, SERVED.version)
+        await conn.execute(PROJECTION_SQL.index_segments_next)
     definers = await owner.fetch(
         "SELECT proname, prosecdef, proconfig FROM pg_proc WHERE proname LIKE 'frontline_%seg%'"
     )

@@ -20,7 +20,7 @@ from typing import Any, Final
 import asyncpg
 import pytest
 
-from service.store.queries import SQL
+from service.projections.queries import SQL
 
 FIRST: Final = datetime(2015, 1, 1, tzinfo=UTC)
 DAYS: Final = 400
@@ -149,8 +149,8 @@ async def test_the_probe_answers_the_bitemporal_definition(
     rows = histories(places=60, commits=40, seed=5)
     await _fill(owner, rows)
     await owner.execute(f"SET plan_cache_mode = {mode}")
-    whole = await owner.prepare(SQL["read_state"])
-    boxed = await owner.prepare(SQL["read_state_in_box"])
+    whole = await owner.prepare(SQL.read_state)
+    boxed = await owner.prepare(SQL.read_state_in_box)
     rng = random.Random(7)
     filters: list[tuple[Any, Any, Any]] = [
         (None, None, None), ("isis", None, None), (None, "contested", None), (None, None, True),
@@ -179,7 +179,7 @@ async def test_the_probe_uses_the_btree_one_entry_a_place(owner: asyncpg.Connect
     rows = histories(places=200, commits=60, seed=9)
     await _fill(owner, rows)
     plan = await owner.fetchval(
-        "EXPLAIN (FORMAT JSON) " + SQL["read_state"],
+        "EXPLAIN (FORMAT JSON) " + SQL.read_state,
         FIRST + timedelta(days=200), 30, None, None, None, "", 100,
     )  # fmt: skip
     reads = [node for node in _nodes(json.loads(plan)[0]["Plan"]) if "Relation Name" in node]

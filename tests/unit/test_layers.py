@@ -173,3 +173,36 @@ def test_the_benchmarks_import_nothing_of_the_reliability_checks() -> None:
         if _within(module, frozenset({"reliability"}))
     ]
     assert not found, "\n".join(found)
+
+
+def _module_name(path: Path) -> str:
+    parts = path.relative_to(SERVICE.parent).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def test_the_domain_modules_import_in_one_direction() -> None:
+    """No circle of imports among the domain's modules (type-only imports count too): each
+    module reads only modules below it, so any of them can be read, and loaded, first."""
+    trees = {_module_name(path): tree for path, tree in _modules(SERVICE / "domain")}
+    graph = {
+        name: {module for _, module in _imported(tree) if module in trees and module != name}
+        for name, tree in trees.items()
+    }
+    # A package's __init__ imports its modules; a module that imports its own package's
+    # __init__ would close a circle through it, which the walk below sees too.
+    circles = []
+    state: dict[str, str] = {}
+
+    def walk(name: str, path: list[str]) -> None:
+        state[name] = "open"
+        for target in sorted(graph[name]):
+            if state.get(target) == "open":
+                circles.append([*path[path.index(target) :], target])
+            elif target not in state:
+                walk(target, [*path, target])
+        state[name] = "done"
+
+    for name in sorted(graph):
+        if name not in state:
+            walk(name, [name])
+    assert circles == [], circles

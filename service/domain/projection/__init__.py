@@ -5,6 +5,7 @@ clock, no dependence on the order the events arrive in. Every read of the front 
 state, as-of queries, rebuilds, audits) is its output. ``docs/projection.md`` states the rules
 with a worked example each; the modules here name the rule each step implements:
 
+* :mod:`.claims`: a claim and the sides it names, what the facts make and the scores weigh;
 * :mod:`.facts`: what the fold reads of an event, and the claims events make (rules 1, 2);
 * :mod:`.scores`: scores, counted claims and support in exact integer arithmetic (rules 5, 6);
 * :mod:`.decide`: what decides a piece of valid time, who wins, what it lists (rules 4, 5, 7);

@@ -21,15 +21,8 @@ import msgspec
 from contracts.timeline import Basis
 from contracts.timeline import Claim as ListedClaim
 from contracts.timeline import Support as ListedSupport
-from service.domain.projection.facts import Claim
-from service.domain.projection.scores import (
-    EMPTY,
-    Arithmetic,
-    Evidence,
-    Side,
-    better,
-    side_key,
-)
+from service.domain.projection.claims import Claim, Side, side_key
+from service.domain.projection.scores import EMPTY, Arithmetic, Evidence, better
 from service.domain.time import utc_text
 
 Mode = Literal["first", "vacant", "change", "standing"]

@@ -20,7 +20,8 @@ from contracts.events import Event, Hedge, Occurred, Reliability, event_type
 from contracts.timeline import Claim as ListedClaim
 from contracts.timeline import LinkKind
 from service.domain.policy import NEUTRAL
-from service.domain.projection.scores import Scorer, Side, side_key
+from service.domain.projection.claims import Claim, Side, side_key
+from service.domain.projection.scores import Scorer
 from service.domain.records import source_key
 from service.domain.time import valid_interval
 
@@ -185,31 +186,6 @@ def assertion_of(fact: Fact) -> Assertion | None:
     if fact.kind in GIVES_TO_OPPONENT:
         return Assertion(fact.opponent, fact.side, False, True)
     return None
-
-
-class Claim(msgspec.Struct, frozen=True, gc=False):
-    """A resolved claim: over ``[start, end)``, ``source`` gives the place to ``side``."""
-
-    start: datetime
-    end: datetime
-    side: Side
-    source: str
-    score: int
-    """The score's numerator over the policy's common denominator."""
-    event: uuid.UUID
-    """The event making the claim (for a link: the confirming or denying event)."""
-    link: LinkKind
-    about: uuid.UUID | None
-    """For a link: the event confirmed or denied."""
-    changes: bool
-    """The claim explains a change of controller (captures, withdrawals and the like, and
-    confirmations of them)."""
-    self_serving: bool
-    """The source is aligned with the side the claim gives the place to (rules 5 and 7)."""
-    order: tuple[str, int, str, int, str, int]
-    """Listing order: side, best score first, source, event, link, the event it is about."""
-    listed: ListedClaim
-    """The claim as a listing shows it."""
 
 
 class Spec:

@@ -28,6 +28,7 @@ import msgspec
 from contracts.events import Event
 from contracts.timeline import LinkKind, Segment, Status, Timeline
 from service.domain.policy import SERVED, Policy
+from service.domain.projection.claims import Claim, Side
 from service.domain.projection.decide import NO_CONTROL, Ctrl, Decider, Holding
 from service.domain.projection.facts import (
     CONTESTS,
@@ -35,12 +36,11 @@ from service.domain.projection.facts import (
     SPEAKS_OF,
     WITHDRAWS,
     Assertion,
-    Claim,
     Fact,
     Spec,
     assertion_of,
 )
-from service.domain.projection.scores import Arithmetic, Scorer, Side
+from service.domain.projection.scores import Arithmetic, Scorer
 from service.domain.projection.status import Contest, Siege, status_of
 
 

@@ -15,21 +15,11 @@ import uuid
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from fractions import Fraction
-from typing import TYPE_CHECKING, ClassVar, Final, TypeAlias
+from typing import ClassVar, Final
 
 from contracts.events import Hedge, Reliability
 from service.domain.policy import NEUTRAL, Policy
-
-if TYPE_CHECKING:
-    from service.domain.projection.facts import Claim
-
-Side: TypeAlias = str | None
-"""A side's slug, or ``None`` for "no controller"."""
-
-
-def side_key(side: Side) -> str:
-    """A side as a sort key: "no controller" sorts first."""
-    return "" if side is None else side
+from service.domain.projection.claims import Claim, Side
 
 
 def common_denominator(policy: Policy) -> int:

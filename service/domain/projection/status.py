@@ -14,7 +14,7 @@ from datetime import datetime
 from typing import TypeAlias
 
 from contracts.timeline import Status
-from service.domain.projection.scores import Side
+from service.domain.projection.claims import Side
 
 Contest: TypeAlias = tuple[datetime, str, Side, uuid.UUID]
 """An open clash or counter-attack: its end, its side, its opponent, its event."""
