@@ -3,7 +3,12 @@ SHELL := /bin/bash
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
-STAMP := $(VENV)/.installed-$(shell cat pyproject.toml constraints.txt | sha256sum | cut -c1-12)
+DEPS_HASH := $(shell cat pyproject.toml constraints.txt | sha256sum | cut -c1-12)
+# Two installs in one venv: serving needs the package and its runtime dependencies alone
+# (`make run`); the checks need the dev tools too (Playwright, pandas, mypy, schemathesis).
+# The dev install includes the runtime one, so it marks both stamps done.
+RUN_STAMP := $(VENV)/.installed-run-$(DEPS_HASH)
+DEV_STAMP := $(VENV)/.installed-dev-$(DEPS_HASH)
 
 .DEFAULT_GOAL := help
 
@@ -13,22 +18,31 @@ help: ## list the targets
 
 # constraints.txt pins every package, so a new release upstream cannot change a CI run
 # (`make lock` refreshes it from the current venv).
-$(STAMP): pyproject.toml constraints.txt
+$(RUN_STAMP): pyproject.toml constraints.txt
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e .
+	@rm -f $(VENV)/.installed-run-* && touch $@
+
+$(DEV_STAMP): pyproject.toml constraints.txt
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[dev]'
-	@rm -f $(VENV)/.installed-* && touch $@
+	@rm -f $(VENV)/.installed-* && touch $(RUN_STAMP) $@
+
+.PHONY: install-run
+install-run: $(RUN_STAMP) ## create .venv and install Frontline with what serving needs (no dev tools)
 
 .PHONY: install
-install: $(STAMP) ## create .venv and install Frontline with its dev tools
+install: $(DEV_STAMP) ## create .venv and install Frontline with its dev tools
 
 DEMO ?= 1
 .PHONY: run
-run: install ## serve the API on 127.0.0.1:8000, embedded PostgreSQL in ./data (DEMO=0: no seed)
+run: install-run ## serve the API on 127.0.0.1:8000, embedded PostgreSQL in ./data (DEMO=0: no seed)
 	$(BIN)/frontline serve $(if $(filter 1,$(DEMO)),--demo,)
 
 .PHONY: stop-db
-stop-db: install ## stop the embedded PostgreSQL that `make run` left running
+stop-db: install-run ## stop the embedded PostgreSQL that `make run` left running
 	$(BIN)/frontline stop-db
 
 .PHONY: test
