@@ -1,4 +1,5 @@
-"""The ``frontline`` command: serve, migrate, import, demo, rebuild, verify, export, keys."""
+"""The ``frontline`` command: serve, demo, migrate, import, rebuild, verify, signing-key,
+export, keys, stop-db."""
 
 from __future__ import annotations
 
@@ -328,17 +329,33 @@ async def _first_admin_key(settings: Settings) -> None:
     log.info("authn_token_created", key_name=principal.name, role=principal.role)
     path = (settings.data_dir / FIRST_ADMIN_KEY_FILE).absolute()  # not resolve(): no links
     written = _write_private(path, key + "\n")
-    where = (
-        f"It is also in {path} (readable only by you): delete that file once you keep the "
-        "key elsewhere."
+    saved = (
+        [f"Saved in {path}", "(readable only by you: delete it once you keep the key elsewhere)."]
         if written is None
-        else f"It could not be written to {path} ({written}): keep it now."
+        else [f"NOT saved: it could not be written to {path}", f"({written}): keep it now."]
     )
+    # A box of plain lines on stderr, so the key stands out between the JSON log lines.
     sys.stderr.write(
-        f"\nAn admin API key for this local database (shown once, keep it):\n\n    {key}\n\n"
-        f"{where}\n"
-        "Send it as 'Authorization: Bearer <key>'; 'frontline keys create' makes others.\n\n"
+        boxed(
+            [
+                "An admin API key for this local database (shown once, keep it):",
+                "",
+                f"    {key}",
+                "",
+                *saved,
+                "Send it as 'Authorization: Bearer <key>'; 'frontline keys create' makes others.",
+            ]
+        )
     )
+
+
+def boxed(lines: Sequence[str]) -> str:
+    """``lines`` framed in a box of ``+``, ``-`` and ``|`` (as wide as the longest line),
+    with a blank line before and after it."""
+    width = max(len(line) for line in lines)
+    rule = "+" + "-" * (width + 2) + "+"
+    body = "".join(f"| {line.ljust(width)} |\n" for line in lines)
+    return f"\n{rule}\n{body}{rule}\n\n"
 
 
 def _write_private(path: Path, text: str) -> str | None:
@@ -552,8 +569,14 @@ def cmd_stop_db(args: argparse.Namespace) -> int:
 
 def parser() -> argparse.ArgumentParser:
     """The command line."""
-    top = argparse.ArgumentParser(prog="frontline", description=__doc__)
-    commands = top.add_subparsers(dest="command", required=True)
+    top = argparse.ArgumentParser(
+        prog="frontline",
+        description="Frontline, an event-sourced conflict database: serve its HTTP API and "
+        "manage its log, projections and keys. 'frontline COMMAND --help' explains a command.",
+    )
+    commands = top.add_subparsers(
+        dest="command", required=True, title="commands", metavar="COMMAND"
+    )
 
     serve = commands.add_parser("serve", help="serve the HTTP API")
     serve.add_argument("--host", help="address to listen on (FRONTLINE_HOST, 127.0.0.1)")
@@ -581,7 +604,11 @@ def parser() -> argparse.ArgumentParser:
     mig.set_defaults(run=cmd_migrate)
 
     imp = commands.add_parser(
-        "import", help="bulk-import an NDJSON file of events, or an ACLED ... file (--format)"
+        "import",
+        help="bulk-import events: an NDJSON file, or an ACLED, PLOVER or UCDP GED file (--format)",
+        description="Bulk-import events from an NDJSON file (one event per line), or from an "
+        "ACLED, PLOVER or UCDP GED file with --format. Exits 2 when some lines or rows were "
+        "rejected (the JSON result on standard output names them).",
     )
     imp.add_argument("file", help="NDJSON file (one event per line), or a file in --format")
     imp.add_argument(

@@ -79,7 +79,9 @@ async def test_the_first_admin_key_is_written_to_a_private_file(
     assert stat.S_IMODE(left.stat().st_mode) == 0o600
     err = capsys.readouterr().err
     assert key in err
-    assert f"It is also in {left.absolute()} (readable only by you)" in err
+    assert f"| Saved in {left.absolute()}" in err
+    assert "(readable only by you" in err
+    assert_boxed(err, key)
     conn = await asyncpg.connect(fresh_db)
     try:
         stored = await conn.fetchval("SELECT role FROM api_keys WHERE key_hash = $1", key_hash(key))
@@ -107,7 +109,31 @@ async def test_the_key_is_never_written_through_a_symbolic_link(
     err = capsys.readouterr().err
     assert "flk_" in err
     assert "could not be written" in err
+    assert_boxed(err, next(word for word in err.split() if word.startswith("flk_")))
     assert target.read_text() == "untouched\n"
+
+
+def assert_boxed(err: str, key: str) -> None:
+    """The key's message is a box of plain lines (not JSON), the key alone on its line."""
+    lines = err.strip("\n").splitlines()
+    assert lines[0] == lines[-1]
+    assert set(lines[0]) == {"+", "-"}
+    assert all(line.startswith("| ") and line.endswith(" |") for line in lines[1:-1])
+    assert {len(line) for line in lines} == {len(lines[0])}
+    assert any(line.split() == ["|", key, "|"] for line in lines)
+
+
+def test_the_key_box_is_plain_text_framed_on_every_line() -> None:
+    """The box around the first admin key frames every line at the longest line's width,
+    with a blank line before and after, so it stands out between JSON log lines."""
+    text = cli.boxed(["short", "", "a longer line"])
+    assert text == (
+        "\n+---------------+\n"
+        "| short         |\n"
+        "|               |\n"
+        "| a longer line |\n"
+        "+---------------+\n\n"
+    )
 
 
 def test_serve_warns_when_exposed(fresh_db: str) -> None:
