@@ -71,15 +71,16 @@ ENV PATH=/opt/venv/bin:$PATH \
 
 WORKDIR /src
 
-# Dependencies first (from pyproject.toml alone), so code edits do not re-download them.
-COPY pyproject.toml ./
+# Dependencies first (from pyproject.toml, at the versions constraints.txt pins, as `make
+# run` and `make test` install them), so code edits do not re-download them.
+COPY pyproject.toml constraints.txt ./
 RUN set -eu; \
     for v in PIP_INDEX_URL PIP_EXTRA_INDEX_URL PIP_FIND_LINKS PIP_CERT; do \
       eval "[ -n \"\${$v}\" ] || unset $v"; \
     done; \
     python3 -c 'import tomllib; print("\n".join(tomllib.load(open("pyproject.toml", "rb"))["project"]["dependencies"]))' > /tmp/requirements.txt; \
     pip install --upgrade pip; \
-    pip install -r /tmp/requirements.txt; \
+    pip install -c constraints.txt -r /tmp/requirements.txt; \
     rm /tmp/requirements.txt
 
 # Then the project itself (non-editable: the runtime image has no source tree).
