@@ -11,6 +11,8 @@ from typing import Any
 import asyncpg
 import httpx
 import uvicorn
+from litestar import Litestar
+from litestar.testing import AsyncTestClient
 from litestar.types import ASGIApp
 
 from service.server import server_config
@@ -39,6 +41,19 @@ async def stored_count(owner: asyncpg.Connection) -> int:
     """How many events the log holds, looked at as the owner."""
     count: int = await owner.fetchval("SELECT count(*) FROM events")
     return count
+
+
+async def import_file(client: AsyncTestClient[Litestar], body: bytes, fmt: str) -> dict[str, Any]:
+    """POST ``body`` to ``/v1/imports?format=fmt``, expecting 200, and return its result."""
+    response = await client.post(f"/v1/imports?format={fmt}", content=body)
+    assert response.status_code == 200, response.text
+    result: dict[str, Any] = response.json()
+    return result
+
+
+def import_counts(result: dict[str, Any]) -> tuple[int, int, int, int]:
+    """An import result's accepted, duplicate, rejected and flagged counts."""
+    return result["accepted"], result["duplicate"], result["rejected"], result["flagged"]
 
 
 HOST = "127.0.0.1"

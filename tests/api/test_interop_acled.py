@@ -18,7 +18,7 @@ from litestar.testing import AsyncTestClient
 from service.app import create_app
 from service.interop import acled
 from service.settings import Settings
-from tests.api.conftest import assert_problem, stored_count
+from tests.api.conftest import assert_problem, import_file, stored_count
 from tests.payloads import event_json
 
 Client = AsyncTestClient[Litestar]
@@ -30,10 +30,7 @@ AS_OF: Final = {"valid_at": "2017-06-30"}
 
 
 async def _import(client: Client, body: bytes, fmt: str = "acled") -> dict[str, Any]:
-    response = await client.post(f"/v1/imports?format={fmt}", content=body)
-    assert response.status_code == 200, response.text
-    result: dict[str, Any] = response.json()
-    return result
+    return await import_file(client, body, fmt)
 
 
 async def test_an_acled_file_imports_and_a_second_import_stores_nothing(

@@ -6,13 +6,13 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any, Final
+from typing import Final
 
 import asyncpg
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
 
-from tests.api.conftest import stored_count
+from tests.api.conftest import import_counts, import_file, stored_count
 
 Client = AsyncTestClient[Litestar]
 FIXTURES: Final = Path(__file__).resolve().parents[1] / "fixtures" / "interop"
@@ -23,24 +23,13 @@ PLOVER_LINES: Final = (FIXTURES / "plover.jsonl").read_bytes()
 PLOVER_EVENTS: Final = 10
 
 
-async def _import(client: Client, body: bytes, fmt: str) -> dict[str, Any]:
-    response = await client.post(f"/v1/imports?format={fmt}", content=body)
-    assert response.status_code == 200, response.text
-    result: dict[str, Any] = response.json()
-    return result
-
-
-def _counts(result: dict[str, Any]) -> tuple[int, int, int, int]:
-    return result["accepted"], result["duplicate"], result["rejected"], result["flagged"]
-
-
 async def test_a_plover_array_imports_and_a_second_import_is_all_duplicates(
     client: Client, owner: asyncpg.Connection
 ) -> None:
     """Seven records give ten events, three are refused (their 1-based index as line), one
     flagged; the same file again stores nothing new."""
-    first = await _import(client, PLOVER_ARRAY, "plover")
-    assert _counts(first) == (PLOVER_EVENTS, 0, 3, 1)
+    first = await import_file(client, PLOVER_ARRAY, "plover")
+    assert import_counts(first) == (PLOVER_EVENTS, 0, 3, 1)
     assert [(e["line"], e["source_id"], e["field"]) for e in first["errors"]] == [
         (8, "SF-20170605-0008", "date"),
         (9, "SF-20170605-0009", "location"),
@@ -49,8 +38,8 @@ async def test_a_plover_array_imports_and_a_second_import_is_all_duplicates(
     assert [(f["line"], f["source_id"], f["field"]) for f in first["flags"]] == [
         (3, "SF-20170605-0003", "dead")
     ]
-    again = await _import(client, PLOVER_ARRAY, "plover")
-    assert _counts(again) == (0, PLOVER_EVENTS, 3, 1)
+    again = await import_file(client, PLOVER_ARRAY, "plover")
+    assert import_counts(again) == (0, PLOVER_EVENTS, 3, 1)
     assert await stored_count(owner) == PLOVER_EVENTS
 
 
@@ -59,8 +48,8 @@ async def test_plover_json_lines_import_the_same_events(
 ) -> None:
     """The JSON lines file: the same events (duplicates after the array), the broken line
     rejected at its line, the others at their lines."""
-    first = await _import(client, PLOVER_LINES, "plover")
-    assert _counts(first) == (PLOVER_EVENTS, 0, 4, 1)
+    first = await import_file(client, PLOVER_LINES, "plover")
+    assert import_counts(first) == (PLOVER_EVENTS, 0, 4, 1)
     assert [(e["line"], e["source_id"]) for e in first["errors"]] == [
         (7, None),
         (10, "SF-20170605-0008"),
@@ -68,14 +57,14 @@ async def test_plover_json_lines_import_the_same_events(
         (12, "SF-20170605-0010"),
     ]
     assert first["errors"][0]["reason"].startswith("not JSON")
-    from_array = await _import(client, PLOVER_ARRAY, "plover")
-    assert _counts(from_array) == (0, PLOVER_EVENTS, 3, 1)
+    from_array = await import_file(client, PLOVER_ARRAY, "plover")
+    assert import_counts(from_array) == (0, PLOVER_EVENTS, 3, 1)
     assert await stored_count(owner) == PLOVER_EVENTS
 
 
 async def test_plover_categories_are_stored_as_their_frontline_types(client: Client) -> None:
     """COERCE/seize is a capture, ASSAULT a clash or strike, the rest 'other' with the code."""
-    await _import(client, PLOVER_ARRAY, "plover")
+    await import_file(client, PLOVER_ARRAY, "plover")
     page = (await client.get("/v1/events", params={"limit": 100})).json()["events"]
     types = sorted(e["event"]["type"] for e in page)
     assert types == sorted(
@@ -109,8 +98,8 @@ async def test_plover_lines_no_parser_reads_are_rejected_rows_not_500(
     """JSON lines: a record nested 100,000 deep, one with a 5,000-digit integer and one with
     a 400-digit latitude are three rejected rows; the good record is stored."""
     body = "\n".join([_DEEP, _HUGE, _BIG_LAT, json.dumps(_GOOD)]).encode()
-    result = await _import(client, body, "plover")
-    assert _counts(result) == (1, 0, 3, 0)
+    result = await import_file(client, body, "plover")
+    assert import_counts(result) == (1, 0, 3, 0)
     assert [(e["line"], e["field"]) for e in result["errors"]] == [
         (1, None),
         (2, None),

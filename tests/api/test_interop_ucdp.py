@@ -6,14 +6,14 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any, Final
+from typing import Final
 
 import asyncpg
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
 
 from service.interop.rows import event_id
-from tests.api.conftest import stored_count
+from tests.api.conftest import import_counts, import_file, stored_count
 
 Client = AsyncTestClient[Litestar]
 FIXTURES: Final = Path(__file__).resolve().parents[1] / "fixtures" / "interop"
@@ -23,26 +23,15 @@ UCDP: Final = (FIXTURES / "ucdp-ged.csv").read_bytes()
 UCDP_EVENTS: Final = 16
 
 
-async def _import(client: Client, body: bytes, fmt: str) -> dict[str, Any]:
-    response = await client.post(f"/v1/imports?format={fmt}", content=body)
-    assert response.status_code == 200, response.text
-    result: dict[str, Any] = response.json()
-    return result
-
-
-def _counts(result: dict[str, Any]) -> tuple[int, int, int, int]:
-    return result["accepted"], result["duplicate"], result["rejected"], result["flagged"]
-
-
 async def test_a_ucdp_file_imports_and_a_second_import_is_all_duplicates(
     client: Client, owner: asyncpg.Connection
 ) -> None:
     """Eight rows give sixteen events, three rows are refused, two flagged; the same file
     again stores nothing new and reports the same rows."""
-    first = await _import(client, UCDP, "ucdp-ged")
-    assert _counts(first) == (UCDP_EVENTS, 0, 3, 2)
-    again = await _import(client, UCDP, "ucdp-ged")
-    assert _counts(again) == (0, UCDP_EVENTS, 3, 2)
+    first = await import_file(client, UCDP, "ucdp-ged")
+    assert import_counts(first) == (UCDP_EVENTS, 0, 3, 2)
+    again = await import_file(client, UCDP, "ucdp-ged")
+    assert import_counts(again) == (0, UCDP_EVENTS, 3, 2)
     assert again["errors"] == first["errors"]
     assert again["last_position"] == first["last_position"] == UCDP_EVENTS
     assert await stored_count(owner) == UCDP_EVENTS
@@ -51,7 +40,7 @@ async def test_a_ucdp_file_imports_and_a_second_import_is_all_duplicates(
 async def test_ucdp_rows_report_their_line_source_id_and_reason(client: Client) -> None:
     """Rows breaking low <= best <= high are flagged with their line and UCDP id; the
     unmappable rows are rejected naming their column."""
-    result = await _import(client, UCDP, "ucdp-ged")
+    result = await import_file(client, UCDP, "ucdp-ged")
     assert [(f["line"], f["source_id"], f["field"]) for f in result["flags"]] == [
         (7, "244703", "low,best,high"),
         (14, "244710", "low,best,high"),
@@ -66,7 +55,7 @@ async def test_ucdp_rows_report_their_line_source_id_and_reason(client: Client) 
 
 async def test_a_flagged_ucdp_row_is_stored_as_given_with_the_raw_row(client: Client) -> None:
     """Row 244703's casualties keep low 40 > best 30 as given, and notes hold the row."""
-    await _import(client, UCDP, "ucdp-ged")
+    await import_file(client, UCDP, "ucdp-ged")
     response = await client.get(f"/v1/events/{event_id('ucdp-ged', '244703', 'casualties')}")
     assert response.status_code == 200, response.text
     stored = response.json()["event"]["event"]
