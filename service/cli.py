@@ -11,16 +11,18 @@ import ipaddress
 import os
 import signal
 import sys
+from bisect import bisect_right
 from collections.abc import AsyncIterator, Sequence
 from datetime import UTC, datetime
 from importlib import resources
 from pathlib import Path
-from typing import BinaryIO
+from typing import BinaryIO, NoReturn
 
 import asyncpg
 import msgspec
 import structlog
 from sqlalchemy.exc import DBAPIError
+from tqdm import tqdm
 
 from contracts.audit import SignedHead, VerifyFailure, VerifyReport
 from contracts.responses import ImportResult
@@ -32,7 +34,6 @@ from service.domain.validation import MAX_DEPTH, too_deep
 from service.interop.formats import READERS, read_all
 from service.interop.rows import SourceRow
 from service.logging import configure_logging
-from service.progress import Progress
 from service.projections.reads import StateQuery
 from service.settings import Settings, SettingsError, load_signing_key
 from service.store import migrate
@@ -229,13 +230,11 @@ async def _export(
             sys.stderr.write(f"front at position {position}: ETag {content_etag(body)}\n")
             return 0
         position, chain_hash = await log_at(services.front, known)
-        progress = Progress(position, f"exporting {position} events")
-        try:
+        with progress_bar(position, f"exporting {position} events", "events") as bar:
             async for chunk in log_chunks(services.store, position, args.format):
                 out.write(chunk)
-                progress.advance(chunk.count(b"\n"))  # one line per event (and the CSV header)
-        finally:
-            progress.close()
+                # One line per event (and the CSV header, which is no event).
+                bar.update(min(chunk.count(b"\n"), position - bar.n))
         sys.stderr.write(
             f"log up to position {position}: ETag {log_etag(args.format, position, chain_hash)}\n"
         )
@@ -449,26 +448,50 @@ def cmd_migrate(args: argparse.Namespace) -> int:
     return 0
 
 
-async def _file_chunks(path: Path, progress: Progress) -> AsyncIterator[bytes]:
+def progress_bar(total: int, label: str, unit: str) -> tqdm[NoReturn]:
+    """A progress bar (tqdm) on stderr when stderr is a terminal, nothing elsewhere; ``total``
+    units of ``unit`` make 100 %."""
+    columns, rows = _terminal_size()
+    return tqdm(
+        total=total,
+        desc=label,
+        unit=unit,
+        unit_scale=unit == "B",
+        disable=None,  # None: drawn only on a terminal
+        file=sys.stderr,
+        ncols=columns,
+        nrows=rows,
+        mininterval=0.1,
+    )
+
+
+def _terminal_size() -> tuple[int, int]:
+    """The terminal's columns and rows on stderr; 80 x 24 for what it does not tell (tqdm
+    draws nothing on a terminal of size 0 x 0, as a fresh pseudo-terminal is)."""
+    try:
+        size = os.get_terminal_size(sys.stderr.fileno())
+    except (OSError, ValueError):
+        return 80, 24
+    return size.columns or 80, size.lines or 24
+
+
+async def _file_chunks(path: Path, bar: tqdm[NoReturn]) -> AsyncIterator[bytes]:
     with path.open("rb") as handle:
         while chunk := handle.read(1 << 20):
-            progress.advance(len(chunk))
+            bar.update(len(chunk))
             yield chunk
             await asyncio.sleep(0)
 
 
 async def _import(settings: Settings, path: Path, size: int) -> int:
     async with bootstrap.services(settings) as services:
-        progress = Progress(size, f"importing {path.name}")
-        try:
+        with progress_bar(size, f"importing {path.name}", "B") as bar:
             result = await import_ndjson(
                 services.store,
-                split_lines(_file_chunks(path, progress), settings.max_line_bytes),
+                split_lines(_file_chunks(path, bar), settings.max_line_bytes),
                 chunk_size=settings.import_chunk,
                 max_errors=settings.import_max_errors,
             )
-        finally:
-            progress.close()
     return _report(result)
 
 
@@ -483,19 +506,19 @@ def _report(result: ImportResult) -> int:
     return 0 if result.rejected == 0 else 2
 
 
-async def _import_format(settings: Settings, name: str, rows: list[SourceRow], lines: int) -> int:
-    """Import the rows of a source file (``--format``), in chunks, with a progress bar."""
+async def _import_format(settings: Settings, name: str, rows: list[SourceRow]) -> int:
+    """Import the rows of a source file (``--format``), in chunks, with a progress bar that
+    counts records: a record may span lines (a quoted cell with line breaks), so counting
+    the line where each starts would stop short of the file's last lines."""
+    starts = sorted(row.line for row in rows)
     async with bootstrap.services(settings) as services:
-        progress = Progress(lines, f"importing {name}")
-        seen = 0
+        with progress_bar(len(rows), f"importing {name}", "rows") as bar:
 
-        def advance(line: int) -> None:
-            nonlocal seen
-            if line > seen:
-                progress.advance(line - seen)
-                seen = line
+            def advance(line: int) -> None:
+                done = bisect_right(starts, line)  # the records that start at or before it
+                if done > bar.n:
+                    bar.update(done - bar.n)
 
-        try:
             result = await import_rows(
                 services.store,
                 rows,
@@ -503,8 +526,6 @@ async def _import_format(settings: Settings, name: str, rows: list[SourceRow], l
                 progress=advance,
                 max_errors=settings.import_max_errors,
             )
-        finally:
-            progress.close()
     return _report(result)
 
 
@@ -552,8 +573,7 @@ def cmd_import(args: argparse.Namespace) -> int:
             sys.stderr.write(f"frontline import: {path} is not a readable {args.format} file: ")
             sys.stderr.write(f"{error}\n")
             return 1
-        lines = data.count(b"\n") or 1
-        return asyncio.run(_import_format(_settings(args), path.name, rows, lines))
+        return asyncio.run(_import_format(_settings(args), path.name, rows))
     return asyncio.run(_import(_settings(args), path, path.stat().st_size))
 
 
