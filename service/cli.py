@@ -298,13 +298,21 @@ def cmd_serve(args: argparse.Namespace) -> int:
         if embedded:
             asyncio.run(_first_admin_key(settings))
         warn_if_exposed(settings)
-        log.info("serving", url=f"http://{settings.host}:{settings.port}", embedded=embedded)
+        log.info("serving", url=base_url(settings), embedded=embedded)
         tune_gc()
         projector = bootstrap.build_projector(settings)
         app = create_app(settings, projector=projector)
+        key_file = (settings.data_dir / FIRST_ADMIN_KEY_FILE).absolute() if embedded else None
+
+        def started() -> None:
+            sys.stderr.write(serving_note(settings, key_file))
+            sys.stderr.flush()
+
         # A rebuild in flight is cancelled when the shutdown starts (its request answers
         # 503), not awaited to its end with the other requests.
-        Server(server_config(app, settings), on_stop=projector.cancel_rebuild).run()
+        Server(
+            server_config(app, settings), on_stop=projector.cancel_rebuild, on_started=started
+        ).run()
     except _Stop as stop:
         log.info("sys_shutdown", signal=str(stop))
     finally:
@@ -346,6 +354,37 @@ async def _first_admin_key(settings: Settings) -> None:
             ]
         )
     )
+
+
+def base_url(settings: Settings) -> str:
+    """Where a browser on this machine reaches the server (an address that listens on every
+    interface is reached through the loopback one)."""
+    host = settings.host
+    if host in ("", "0.0.0.0", "::", "[::]"):  # noqa: S104 (naming it, not binding it)
+        host = "127.0.0.1"
+    elif ":" in host and not host.startswith("["):
+        host = f"[{host}]"
+    return f"http://{host}:{settings.port}"
+
+
+def serving_note(settings: Settings, key_file: Path | None) -> str:
+    """What ``frontline serve`` says last, once it listens: the map's URL, the API
+    document's, and where the admin key is, as plain lines (not JSON log lines)."""
+    url = base_url(settings)
+    if key_file is None:
+        key = "none written here (DATABASE_URL): 'frontline keys create --role admin --name NAME'"
+    elif key_file.is_file():
+        key = f"in {key_file}"
+    else:
+        key = f"not in {key_file} (deleted?): 'frontline keys create --role admin --name NAME'"
+    lines = [
+        "Frontline is serving.",
+        f"  The map:            {url}/",
+        f"  The API document:   {url}/schema/swagger  (OpenAPI JSON: {url}/schema/openapi.json)",
+        f"  The admin API key:  {key}",
+        "  Stop with Ctrl+C.",
+    ]
+    return "\n" + "\n".join(lines) + "\n\n"
 
 
 def boxed(lines: Sequence[str]) -> str:
