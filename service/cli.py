@@ -14,7 +14,6 @@ import sys
 from bisect import bisect_right
 from collections.abc import AsyncIterator, Sequence
 from datetime import UTC, datetime
-from importlib import resources
 from pathlib import Path
 from typing import BinaryIO, NoReturn
 
@@ -43,6 +42,7 @@ from service.store.db import (
     resolve_urls,
     stop_embedded,
 )
+from service.usecases.demo import demo_commits, demo_files, load_demo
 from service.usecases.export import LOG_FORMATS, front_csv, log_at, log_chunks
 from service.usecases.ingest import import_ndjson, import_rows, split_lines
 from service.usecases.rebuild import Staleness
@@ -575,22 +575,18 @@ async def _load_demo(settings: Settings, *, only_if_empty: bool) -> None:
         if only_if_empty and position > 0:
             log.info("demo_skipped", reason="the log is not empty", last_position=position)
             return
-        seed = resources.files("demo").joinpath("seed.ndjson").read_bytes()
-
-        async def chunks() -> AsyncIterator[bytes]:
-            yield seed
-
-        result = await import_ndjson(store, split_lines(chunks()), chunk_size=settings.import_chunk)
+        loaded = await load_demo(store, demo_commits(demo_files()))
         log.info(
             "demo_loaded",
-            accepted=result.accepted,
-            duplicate=result.duplicate,
-            rejected=result.rejected,
+            accepted=loaded.accepted,
+            duplicate=loaded.duplicate,
+            commits=[f"{day}: position {last}" for day, last in loaded.commits],
         )
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    """Load the seed article's events (idempotent: a second load stores nothing new)."""
+    """Load the demo, a commit per publication day (idempotent: a second load stores
+    nothing new)."""
     asyncio.run(_load_demo(_settings(args), only_if_empty=False))
     return 0
 
@@ -649,11 +645,14 @@ def parser() -> argparse.ArgumentParser:
     serve.add_argument(
         "--demo",
         action="store_true",
-        help="load the seed article's events when the log is empty (make run does)",
+        help="load the demo (the seed article's reports and the days after it, a commit per "
+        "day) when the log is empty (make run does)",
     )
     serve.set_defaults(run=cmd_serve)
 
-    demo = commands.add_parser("demo", help="load the seed article's events")
+    demo = commands.add_parser(
+        "demo", help="load the demo: the seed article's reports and the days after it"
+    )
     demo.add_argument("--data-dir", type=Path, help="embedded database folder (./data)")
     demo.set_defaults(run=cmd_demo)
 

@@ -56,12 +56,13 @@ def test_maskanah_is_isis_and_encircled_on_06_02_then_government_on_06_05(
 
 def test_the_day_buttons_and_the_slider_stay_within_the_logs_days(map_page: MapPage) -> None:
     """The slider runs from the earliest event's first day (2017-05-29, the week of the undated
-    reports) to the latest event's last day (2017-06-05); stepping past either end stays."""
+    reports) to the latest event's last day (2017-06-07, the demo's last report: the monitor
+    on Maskanah); stepping past either end stays."""
     page = map_page.page
-    map_page.open("valid_at=2017-06-05")
+    map_page.open("valid_at=2017-06-07")
     page.click("#step-forward")
-    map_page.wait_loaded("2017-06-05")
-    expect(page.locator("#valid-label")).to_have_text("2017-06-05")
+    map_page.wait_loaded("2017-06-07")
+    expect(page.locator("#valid-label")).to_have_text("2017-06-07")
     page.focus("#valid-slider")
     page.keyboard.press("Home")
     map_page.wait_loaded("2017-05-29")
