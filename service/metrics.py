@@ -30,7 +30,7 @@ from prometheus_client import (
 )
 from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4
 from prometheus_client.gc_collector import GCCollector
-from prometheus_client.multiprocess import MultiProcessCollector
+from prometheus_client.multiprocess import MultiProcessCollector, mark_process_dead
 from prometheus_client.platform_collector import PlatformCollector
 from prometheus_client.process_collector import ProcessCollector
 
@@ -130,6 +130,12 @@ class Metrics:
             MultiProcessCollector(gathered)  # type: ignore[no-untyped-call]  # untyped upstream
             return generate_latest(gathered)
         return generate_latest(self.registry)
+
+    def close(self) -> None:
+        """The process stops serving: in multiprocess mode its gauges (the pool's) leave the
+        sums, while its counters stay counted."""
+        if multiprocess():
+            mark_process_dead(os.getpid())  # type: ignore[no-untyped-call]  # untyped upstream
 
     def _read_pool(self) -> None:
         if self.pool is None:

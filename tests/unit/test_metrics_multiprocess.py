@@ -18,6 +18,14 @@ metrics.observe_commit({events})
 metrics.observe_request("POST", "/v1/events", 201, 0.02)
 """
 
+POOL = """
+from service.metrics import Metrics, PoolUse
+metrics = Metrics()
+metrics.pool = lambda: PoolUse(size=4, idle=1, max=10)
+metrics.observe_request("GET", "/v1/state", 200, 0.01)
+{close}
+"""
+
 RENDER = """
 import sys
 from service.metrics import Metrics
@@ -50,3 +58,14 @@ def test_two_processes_count_into_one_exposition(tmp_path: Path) -> None:
         'frontline_http_requests_total{method="POST",route="/v1/events",status="201"} 2.0' in lines
     )
     assert "process_resident_memory_bytes" not in text
+
+
+def test_a_stopped_process_leaves_the_pool_sums(tmp_path: Path) -> None:
+    """The pool gauges add up over the live processes: one that stopped serving (the app's
+    shutdown closes its metrics) no longer counts in them, while its requests stay counted."""
+    run(POOL.format(close=""), tmp_path)  # a process that died without closing
+    run(POOL.format(close="metrics.close()"), tmp_path)
+    lines = set(run(RENDER, tmp_path).splitlines())
+    assert "frontline_db_pool_max 10.0" in lines
+    assert 'frontline_db_pool_connections{state="busy"} 3.0' in lines
+    assert 'frontline_http_requests_total{method="GET",route="/v1/state",status="200"} 2.0' in lines
