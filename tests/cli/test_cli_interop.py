@@ -18,6 +18,7 @@ import pytest
 
 from tests.cli.test_cli import FRONTLINE, _count, _env, _run
 from tests.conftest import TEMPLATE, _admin, with_database
+from tests.payloads import at_place
 
 FIXTURES: Final = Path(__file__).resolve().parents[1] / "fixtures" / "interop"
 FIXTURE: Final = FIXTURES / "acled.csv"
@@ -58,23 +59,14 @@ def test_an_unknown_format_is_refused_by_the_parser(fresh_db: str) -> None:
     assert "acled" in done.stderr
 
 
-@pytest.mark.parametrize(
-    ("fmt", "name", "summary"),
-    [
-        ("acled", "acled.csv", "imported 11, duplicates 0, rejected 2, flagged 0"),
-        # Rows whose quoted cells span lines: 12 records on 15 lines (the bar once stopped at
-        # 14 of 15 lines, 93.3 %, counting the line where the last row starts).
-        ("ucdp-ged", "ucdp-ged.csv", "imported 16, duplicates 0, rejected 3, flagged 2"),
-    ],
-)
-def test_a_terminal_gets_a_progress_bar(fresh_db: str, fmt: str, name: str, summary: str) -> None:
-    """With stderr on a terminal, the import draws its bar, reaching 100 % (every record of
-    the file, multi-line ones too) before the summary."""
+def _on_a_terminal(args: list[str], env: dict[str, str]) -> tuple[int, str]:
+    """Run ``frontline ARGS`` with stderr on a pseudo-terminal: its exit status and what the
+    terminal showed."""
     master, terminal = pty.openpty()
     try:
         done = subprocess.run(  # noqa: S603 (our own command, fixed arguments)
-            [*FRONTLINE, "import", "--format", fmt, str(FIXTURES / name)],
-            env=_env(DATABASE_URL=fresh_db),
+            [*FRONTLINE, *args],
+            env=env,
             stdout=subprocess.PIPE,
             stderr=terminal,
             timeout=120,
@@ -87,11 +79,44 @@ def test_a_terminal_gets_a_progress_bar(fresh_db: str, fmt: str, name: str, summ
                 seen += chunk
     finally:
         os.close(master)
-    assert done.returncode == 2
-    text = seen.decode()
+    return done.returncode, seen.decode()
+
+
+@pytest.mark.parametrize(
+    ("fmt", "name", "summary"),
+    [
+        ("acled", "acled.csv", "imported 11, duplicates 0, rejected 2, flagged 0"),
+        # Rows whose quoted cells span lines: 12 records on 15 lines (the bar once stopped at
+        # 14 of 15 lines, 93.3 %, counting the line where the last row starts).
+        ("ucdp-ged", "ucdp-ged.csv", "imported 16, duplicates 0, rejected 3, flagged 2"),
+    ],
+)
+def test_a_terminal_gets_a_progress_bar(fresh_db: str, fmt: str, name: str, summary: str) -> None:
+    """With stderr on a terminal, the import draws its bar, reaching 100 % (every record of
+    the file, multi-line ones too) before the summary."""
+    code, text = _on_a_terminal(
+        ["import", "--format", fmt, str(FIXTURES / name)], _env(DATABASE_URL=fresh_db)
+    )
+    assert code == 2
     assert f"importing {name}: " in text
     assert "100%|" in text
     assert text.index("100%|") < text.index(summary)
+
+
+def test_an_ndjson_import_and_an_export_reach_100_percent(fresh_db: str, tmp_path: Path) -> None:
+    """The NDJSON import's bar (bytes of the file) and the export's (events of the log, the
+    CSV header not counted as one) both end at 100 %, and say what they count."""
+    env = _env(DATABASE_URL=fresh_db)
+    events = tmp_path / "events.ndjson"
+    events.write_text("".join(json.dumps(at_place(f"sy-bar-{i}")) + "\n" for i in range(5)))
+    code, text = _on_a_terminal(["import", str(events)], env)
+    assert code == 0, text
+    assert "importing events.ndjson: 100%|" in text
+    out = tmp_path / "log.csv"
+    code, text = _on_a_terminal(["export", "--format", "csv", "--out", str(out)], env)
+    assert code == 0, text
+    assert "exporting 5 events: 100%|" in text
+    assert " 5/5 " in text
 
 
 async def _events(url: str) -> list[tuple[object, ...]]:

@@ -206,3 +206,16 @@ def test_the_domain_modules_import_in_one_direction() -> None:
         if name not in state:
             walk(name, [name])
     assert circles == [], circles
+
+
+def test_the_leaves_import_nothing_of_the_project() -> None:
+    """service/metrics.py and service/logging.py are leaves: they import nothing of
+    service/ or contracts/ (metrics only prometheus_client and the standard library), so
+    every layer may use them and they depend on none."""
+    found = [
+        f"{path.relative_to(ROOT)}:{line} imports {module}"
+        for path in (SERVICE / "metrics.py", SERVICE / "logging.py")
+        for line, module in _imported(ast.parse(path.read_text(encoding="utf-8")))
+        if _within(module, frozenset({"service", "contracts", "litestar", "asyncpg"}))
+    ]
+    assert not found, "\n".join(found)
