@@ -10,7 +10,7 @@ from service.api.deps import ServicesDep
 from service.errors import NotReady
 
 
-@get("/health", summary="Liveness", tags=["operations"])
+@get("/health", operation_id="getHealth", summary="Liveness", tags=["operations"])
 async def health() -> Health:
     """The process is up and serving."""
     return Health(status="ok")
@@ -18,6 +18,7 @@ async def health() -> Health:
 
 @get(
     "/ready",
+    operation_id="getReady",
     summary="Readiness",
     tags=["operations"],
     responses={
@@ -42,6 +43,7 @@ async def ready(services: ServicesDep) -> Health:
 
 @get(
     "/metrics",
+    operation_id="getMetrics",
     summary="Metrics (Prometheus text format)",
     description=(
         "This process's counters: requests by route and status, latency histograms by route, "
