@@ -49,6 +49,7 @@ class ImportOperation(Operation):
                         type=OpenAPIType.OBJECT,
                         properties={"file": raw},
                         required=["file"],
+                        additional_properties=False,
                     )
                 ),
                 "text/csv": OpenAPIMediaType(schema=raw),

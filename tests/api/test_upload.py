@@ -99,3 +99,15 @@ async def test_the_file_part_without_a_filename_is_the_file(client: Client) -> N
     answer = await client.post(URL, content=body, headers={"content-type": CONTENT_TYPE})
     assert answer.status_code == 201, answer.text
     assert answer.json()["accepted"] == 11
+
+
+async def test_the_document_states_the_one_part(client: Client) -> None:
+    """Schemathesis's finding: the document allowed other parts beside ``file`` (any
+    properties), which the service refuses. The upload's schema is one property, ``file``,
+    required, and no other."""
+    document = (await client.get("/schema/openapi.json")).json()
+    body = document["paths"]["/v1/imports"]["post"]["requestBody"]["content"]
+    schema = body["multipart/form-data"]["schema"]
+    assert schema["required"] == ["file"]
+    assert set(schema["properties"]) == {"file"}
+    assert schema["additionalProperties"] is False
