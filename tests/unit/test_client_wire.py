@@ -5,9 +5,12 @@ waits, and problems read from any answer."""
 
 from __future__ import annotations
 
+import ast
+import importlib
 import json
 import uuid
 from datetime import UTC, datetime
+from pathlib import Path
 
 import msgspec
 import pytest
@@ -206,3 +209,21 @@ def test_a_problem_body_becomes_its_exception_with_every_member() -> None:
     assert isinstance(proxy, ServerError)
     assert proxy.detail == "<html>Bad gateway</html>"
     assert proxy.type == "about:blank"
+
+
+def test_the_readmes_client_example_compiles_and_names_what_the_client_exports() -> None:
+    """The README's Python client example is valid Python, and every name it imports from
+    the client and the contract exists there."""
+    readme = (Path(__file__).parents[2] / "README.md").read_text()
+    section = readme.split("## The Python client", 1)[1]
+    code = section.split("```python\n", 1)[1].split("```", 1)[0]
+    tree = ast.parse(code)
+    imported = [
+        (node.module, alias.name)
+        for node in ast.walk(tree)
+        if isinstance(node, ast.ImportFrom) and node.module
+        for alias in node.names
+    ]
+    assert ("frontline.client", "Client") in imported
+    for module, name in imported:
+        assert hasattr(importlib.import_module(module), name), f"{module}.{name}"
