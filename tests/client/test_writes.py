@@ -162,23 +162,45 @@ def test_a_503_with_retry_after_is_waited_for_then_retried(served: Served, proxy
     assert not result.receipts[0].duplicate
 
 
+class RecordingTransport(httpx.HTTPTransport):
+    """httpx's own transport over the network, noting each answer's status, Retry-After and
+    when it came."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.seen: list[tuple[int, str | None, float]] = []
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        """Send as httpx does; note what came back."""
+        response = super().handle_request(request)
+        self.seen.append(
+            (response.status_code, response.headers.get("retry-after"), time.monotonic())
+        )
+        return response
+
+
 def test_a_429_from_the_rate_limit_is_waited_for_then_retried(
     client_settings: Settings, admin_key: str
 ) -> None:
-    """Past FRONTLINE_RATE_LIMIT (60 a minute: a token a second) the server answers 429 with
-    Retry-After; the client waits that long and the request then passes."""
-    server, thread, port = serve_in_thread(replace(client_settings, rate_limit=60))
+    """Past FRONTLINE_RATE_LIMIT (12 a minute: a token every 5 s) the server answers 429 with
+    Retry-After; the client waits as long as it says, and its second attempt passes."""
+    server, thread, port = serve_in_thread(replace(client_settings, rate_limit=12))
     try:
         url = f"http://127.0.0.1:{port}"
         auth = {"authorization": f"Bearer {admin_key}"}
         with httpx.Client(base_url=url, headers=auth) as raw:
-            codes = [raw.get("/v1/audit/head").status_code for _ in range(61)]
+            codes: list[int] = []
+            while 429 not in codes and len(codes) < 100:
+                codes.append(raw.get("/v1/audit/head").status_code)
         assert codes[-1] == 429
-        with Client(url, admin_key) as frontline:
-            started = time.monotonic()
+        recording = RecordingTransport()
+        with Client(url, admin_key, transport=recording) as frontline:
             head = frontline.head()
-        assert time.monotonic() - started >= 0.5
         assert head.position == 0
+        assert [status for status, _, _ in recording.seen] == [429, 200]
+        (_, retry_after, refused_at), (_, _, passed_at) = recording.seen
+        assert retry_after is not None
+        assert passed_at - refused_at >= float(retry_after)
     finally:
         server.should_exit = True
         thread.join(timeout=30)
