@@ -35,6 +35,7 @@ class ProjectionSQL(SqlFolder, package="service.projections"):
     read_places_as_known: str
     read_places_for_rebuild: str
     read_places_log_for_rebuild: str
+    read_places_naming: str
     read_places_touched: str
     read_rebuild_lock_held: str
     read_rebuild_running: str
