@@ -16,7 +16,7 @@ from litestar.response import Stream
 from litestar.response.base import ASGIResponse
 from litestar.types import Message, Receive, Scope, Send
 
-from contracts.events import EVENT_TYPES
+from contracts.events import LOG_TYPES
 from contracts.responses import (
     AppendResult,
     EventDetail,
@@ -64,9 +64,9 @@ def _wants_ndjson(request: AnyRequest) -> bool:
 
 
 def _filter(place: str | None, type_: str | None, source: str | None) -> EventFilter:
-    if type_ is not None and type_ not in EVENT_TYPES:
+    if type_ is not None and type_ not in LOG_TYPES:
         raise InvalidParameter(
-            f"unknown event type {type_!r}; one of: {', '.join(sorted(EVENT_TYPES))}",
+            f"unknown event type {type_!r}; one of: {', '.join(sorted(LOG_TYPES))}",
             field="type",
         )
     return EventFilter(

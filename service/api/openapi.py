@@ -22,7 +22,7 @@ from litestar.openapi.spec import (
     SecurityScheme,
 )
 
-from contracts.events import Batch, Event
+from contracts.events import Batch, Event, SideRegistration, SideRegistrations
 from contracts.responses import EventPage
 from service.api.access import route_access
 from service.domain.time import INSTANT_PATTERN
@@ -43,8 +43,8 @@ class RawSchema(Schema):
 
 def contract_components() -> dict[str, Schema]:
     """Schemas of the wire contract: every event kind, the Event union, the Batch."""
-    (event_schema, batch_schema), components = msgspec.json.schema_components(
-        (Event, Batch), ref_template=REF
+    (event_schema, batch_schema, *_), components = msgspec.json.schema_components(
+        (Event, Batch, SideRegistration, SideRegistrations), ref_template=REF
     )
     _instants(components)
     schemas: dict[str, Schema] = {name: RawSchema(raw=s) for name, s in components.items()}
@@ -67,6 +67,31 @@ def _instants(components: dict[str, Any]) -> None:
             if branch.get("type") == "string":
                 branch["pattern"] = INSTANT_PATTERN
                 branch.pop("minLength", None)
+
+
+@dataclass
+class SidesOperation(Operation):
+    """POST /v1/sides: one side's entry, or a registry file."""
+
+    def __post_init__(self) -> None:
+        self.request_body = RequestBody(
+            required=True,
+            description=(
+                "One side's whole entry (`side`, `name`, `kind`, `colour`, `aliases`, and "
+                'optionally `expect`), or a registry file `{"sides": [...]}` written as one '
+                "atomic commit."
+            ),
+            content={
+                "application/json": OpenAPIMediaType(
+                    schema=Schema(
+                        one_of=[
+                            Reference(ref=REF.format(name="SideRegistration")),
+                            Reference(ref=REF.format(name="SideRegistrations")),
+                        ]
+                    )
+                )
+            },
+        )
 
 
 @dataclass

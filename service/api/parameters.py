@@ -18,7 +18,7 @@ from typing import Annotated, Final
 
 from litestar.params import HeaderParameter, PathParameter, QueryParameter
 
-from contracts.events import EVENT_TYPES
+from contracts.events import LOG_TYPES
 from contracts.idempotency import MAX_KEY_LENGTH
 from service.domain.time import INSTANT
 from service.domain.time import INSTANT_PATTERN as INSTANT_PATTERN
@@ -142,7 +142,7 @@ TypeFilter = Annotated[
     QueryParameter(
         name="type",
         description="Only events of this type.",
-        pattern=words_pattern(sorted(EVENT_TYPES)),
+        pattern=words_pattern(sorted(LOG_TYPES)),
     ),
 ]
 SourceFilter = Annotated[
@@ -156,7 +156,7 @@ SourceFilter = Annotated[
 SideFilter = Annotated[
     str | None,
     QueryParameter(
-        description="Only places this side controls.",
+        description="Only places this side controls (an alias of a registered side names it).",
         pattern=SLUG_PATTERN,
         max_length=128,
     ),
@@ -204,6 +204,12 @@ ChangesCursor = Annotated[
 PlaceId = Annotated[
     str,
     PathParameter(description="The place's id.", pattern=SLUG_PATTERN, max_length=128),
+]
+SideId = Annotated[
+    str,
+    PathParameter(
+        description="A side's id, or one of its aliases.", pattern=SLUG_PATTERN, max_length=128
+    ),
 ]
 EventId = Annotated[
     str,
