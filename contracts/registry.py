@@ -27,6 +27,30 @@ class SideEntry(_Output, frozen=True):
     """Who stated it (the API key's name; null: the command line)."""
 
 
+class SourceEntry(_Output, frozen=True):
+    """One registered source as the registry stood at the answer's position."""
+
+    source: str
+    """The source's name as registered (the name listings show)."""
+    key: str
+    """Its identity: the name without case or white space (DESIGN 4, rule 5)."""
+    reliability: str
+    alignment: str
+    aliases: tuple[str, ...]
+    url: str | None
+    version: int
+    position: int
+    """The position of the ``source_registered`` event that stated this entry."""
+    submitter: str | None
+
+
+class SourcesPage(_Output, frozen=True):
+    """The source registry as known at ``known_position``, in key order."""
+
+    known_position: int
+    sources: list[SourceEntry]
+
+
 class SidesPage(_Output, frozen=True):
     """The side registry as known at ``known_position``, in side id order."""
 

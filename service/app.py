@@ -31,7 +31,7 @@ from service.api.map import map_assets, map_page
 from service.api.middleware import request_logging
 from service.api.openapi import add_access, add_contract_schemas, openapi_config, refine
 from service.api.problems import EXCEPTION_HANDLERS
-from service.api.sides import SidesController
+from service.api.sides import SidesController, SourcesController
 from service.metrics import Metrics
 from service.projections.timelines import TimelineProjector
 from service.settings import Settings, load_signing_key
@@ -88,6 +88,7 @@ def create_app(
             ExportController,
             ImportsController,
             SidesController,
+            SourcesController,
             health,
             ready,
             metrics_route,

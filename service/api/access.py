@@ -72,7 +72,7 @@ def route_access(method: str, path: str) -> Access:
         return "audit"
     if method == "POST" and clean in ("/v1/events", "/v1/imports"):
         return "ingest"
-    if method == "POST" and (clean == "/v1/sides" or clean.startswith("/v1/sides/")):
+    if method == "POST" and clean in ("/v1/sides", "/v1/sources"):
         return "edit"
     if method in ("GET", "HEAD"):
         return "read"

@@ -22,7 +22,14 @@ from litestar.openapi.spec import (
     SecurityScheme,
 )
 
-from contracts.events import Batch, Event, SideRegistration, SideRegistrations
+from contracts.events import (
+    Batch,
+    Event,
+    SideRegistration,
+    SideRegistrations,
+    SourceRegistration,
+    SourceRegistrations,
+)
 from contracts.responses import EventPage
 from service.api.access import route_access
 from service.domain.time import INSTANT_PATTERN
@@ -44,7 +51,15 @@ class RawSchema(Schema):
 def contract_components() -> dict[str, Schema]:
     """Schemas of the wire contract: every event kind, the Event union, the Batch."""
     (event_schema, batch_schema, *_), components = msgspec.json.schema_components(
-        (Event, Batch, SideRegistration, SideRegistrations), ref_template=REF
+        (
+            Event,
+            Batch,
+            SideRegistration,
+            SideRegistrations,
+            SourceRegistration,
+            SourceRegistrations,
+        ),
+        ref_template=REF,
     )
     _instants(components)
     schemas: dict[str, Schema] = {name: RawSchema(raw=s) for name, s in components.items()}
@@ -87,6 +102,31 @@ class SidesOperation(Operation):
                         one_of=[
                             Reference(ref=REF.format(name="SideRegistration")),
                             Reference(ref=REF.format(name="SideRegistrations")),
+                        ]
+                    )
+                )
+            },
+        )
+
+
+@dataclass
+class SourcesOperation(Operation):
+    """POST /v1/sources: one source's entry, or a registry file."""
+
+    def __post_init__(self) -> None:
+        self.request_body = RequestBody(
+            required=True,
+            description=(
+                "One source's whole entry (`source`, `reliability`, `alignment`, `aliases`, "
+                '`url`, and optionally `expect`), or a registry file `{"sources": [...]}` '
+                "written as one atomic commit."
+            ),
+            content={
+                "application/json": OpenAPIMediaType(
+                    schema=Schema(
+                        one_of=[
+                            Reference(ref=REF.format(name="SourceRegistration")),
+                            Reference(ref=REF.format(name="SourceRegistrations")),
                         ]
                     )
                 )

@@ -211,6 +211,14 @@ SideId = Annotated[
         description="A side's id, or one of its aliases.", pattern=SLUG_PATTERN, max_length=128
     ),
 ]
+SourceName = Annotated[
+    str,
+    PathParameter(
+        description="A source's name or one of its aliases (case and spacing aside).",
+        min_length=1,
+        max_length=2000,
+    ),
+]
 EventId = Annotated[
     str,
     PathParameter(description="The event's id (a UUID).", pattern=UUID_PATTERN),

@@ -56,7 +56,7 @@ PROBLEMS: Final[dict[type[FrontlineError], tuple[int, str, str]]] = {
     Forbidden: (403, "forbidden", "This key's role may not do this"),
     NotFound: (404, "not-found", "Not found"),
     WrongExpectedVersion: (409, "wrong-expected-version", "A place is not at the expected version"),
-    AliasTaken: (409, "alias-taken", "The name already means another side"),
+    AliasTaken: (409, "alias-taken", "The name already means another side or source"),
     RebuildUnderWay: (409, "rebuild-under-way", "A rebuild of the projections is under way"),
     TooManyStreams: (429, "too-many-streams", "Too many live streams for this key"),
     RateLimited: (429, "rate-limited", "Too many requests"),

@@ -16,7 +16,7 @@ from datetime import datetime
 
 import msgspec
 
-from contracts.events import Event, Expectation, SideRegistered
+from contracts.events import Event, Expectation
 from contracts.responses import Receipt
 from service.domain.errors import (
     FrontlineError,
@@ -205,7 +205,7 @@ class _Planner:
                 submitter=request.submitter,
             )
             self.placed.append((prepared, self.position, version, request.submitter))
-            if isinstance(prepared.event, SideRegistered):
+            if not isinstance(prepared.event, Event):  # a registry event
                 sides = sides.stated(
                     prepared.event,
                     version=version,
@@ -222,7 +222,7 @@ class _Planner:
         events = request.events
         trial = self.sides
         for index, prepared in enumerate(events):
-            if isinstance(prepared.event, SideRegistered):
+            if not isinstance(prepared.event, Event):  # a registry event
                 prepared_event = prepared.event
                 trial.check(prepared_event, _field(len(events), index, ""))
                 trial = trial.stated(prepared_event, version=0, position=0, submitter=None)

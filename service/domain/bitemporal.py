@@ -23,7 +23,7 @@ from contracts.timeline import Segment, Timeline
 from service.domain.policy import Policy
 from service.domain.projection import Part, PlaceFold, Refold
 from service.domain.projection.facts import Fact
-from service.domain.registry import RegistryHistory
+from service.domain.registry import SOURCE_MARK, RegistryHistory
 
 _encode = msgspec.json.Encoder().encode
 
@@ -218,7 +218,8 @@ class PlaceReplay:
         self._facts: list[Fact] = []
         """Every fact added, as the log states it (before the registry reads it)."""
         self._names: set[str] = set()
-        """Every side name those facts use (side, opponent, alignment)."""
+        """Every side name those facts use (side, opponent, alignment), and their sources'
+        keys (marked ``source:``)."""
         self.upto = 0
         """The last position replayed."""
 
@@ -263,7 +264,9 @@ class PlaceReplay:
         facts = [a if isinstance(a, Fact) else Fact.of(a) for a in added]
         self._facts.extend(facts)
         for fact in facts:
-            self._names.update((fact.side or "", fact.opponent or "", fact.alignment))
+            self._names.update(
+                (fact.side or "", fact.opponent or "", fact.alignment, SOURCE_MARK + fact.source)
+            )
         remaps = any(
             change.remapped & self._names for change in self.sides.between(self.upto, commit)
         )

@@ -18,7 +18,15 @@ from typing import Any, Final, TypeVar
 
 import msgspec
 
-from contracts.events import SIDE_STREAM, Event, RegistryEvent, SideRegistered, event_type
+from contracts.events import (
+    SIDE_STREAM,
+    SOURCE_STREAM,
+    Event,
+    RegistryEvent,
+    SideRegistered,
+    SourceRegistered,
+    event_type,
+)
 from service.domain.canonical import canonical_struct
 from service.domain.errors import InvalidEvent
 from service.domain.time import INSTANT_PATTERN, parse_instant, valid_interval
@@ -209,6 +217,28 @@ def prepare_side(event: SideRegistered) -> PreparedEvent:
         type="side_registered",
         place_id=SIDE_STREAM + event.side,
         source_key="",
+        valid_from=REGISTRY_VALID_FROM,
+        valid_to=REGISTRY_VALID_TO,
+        payload=payload,
+        payload_digest=hashlib.sha256(payload).digest(),
+        flags=(),
+    )
+
+
+def prepare_source(event: SourceRegistered) -> PreparedEvent:
+    """A source registry event ready for the log, in the source's stream (its key)."""
+    event = _with_default_objects(event)
+    if event.id is None:
+        event = msgspec.structs.replace(event, id=uuid.uuid4())
+    assert event.id is not None  # for the type checker: set just above
+    payload = canonical_struct(event, ())
+    key = source_key(event.source)
+    return PreparedEvent(
+        event=event,
+        id=event.id,
+        type="source_registered",
+        place_id=SOURCE_STREAM + key,
+        source_key=key,
         valid_from=REGISTRY_VALID_FROM,
         valid_to=REGISTRY_VALID_TO,
         payload=payload,

@@ -14,11 +14,14 @@ from contracts.events import (
     Event,
     Expectation,
     SideRegistration,
+    SourceRegistration,
     batch_decoder,
     event_decoder,
     peek_decoder,
     side_registration_decoder,
     side_registrations_decoder,
+    source_registration_decoder,
+    source_registrations_decoder,
 )
 from contracts.idempotency import keyed_event_id
 from service.domain.errors import BatchTooLarge, InvalidEvent, MalformedBody, NestedTooDeep
@@ -211,6 +214,33 @@ def decode_sides(body: bytes) -> list[SideRegistration]:
         return side_registrations_decoder.decode(body).sides
     except msgspec.DecodeError as error:
         raise _invalid(error, body) from None
+
+
+def decode_sources(body: bytes) -> list[SourceRegistration]:
+    """A ``POST /v1/sources`` body: one source's entry, or a registry file
+    (``{"sources": [...]}``); InvalidEvent naming the field, MalformedBody for a body that is
+    not JSON."""
+    if too_deep(body):
+        raise _nested_too_deep("body")
+    try:
+        peek = _sources_peek.decode(body)
+    except msgspec.DecodeError as error:
+        raise _invalid(error, body) from None
+    try:
+        if len(peek.sources) == 0:
+            return [source_registration_decoder.decode(body)]
+        return source_registrations_decoder.decode(body).sources
+    except msgspec.DecodeError as error:
+        raise _invalid(error, body) from None
+
+
+class _SourcesPeek(msgspec.Struct):
+    """Just enough of a body to tell a registry file from one source's entry."""
+
+    sources: msgspec.Raw = msgspec.Raw()
+
+
+_sources_peek: Final = msgspec.json.Decoder(_SourcesPeek)
 
 
 class _SidesPeek(msgspec.Struct):

@@ -66,7 +66,7 @@ from service.domain import policy as policies
 from service.domain.bitemporal import HistoryRow, PlaceReplay, SegmentRow, history
 from service.domain.policy import Policy
 from service.domain.projection import Fact
-from service.domain.registry import RegistryHistory
+from service.domain.registry import SOURCE_MARK, RegistryHistory, is_registry_stream
 from service.errors import RebuildFailed, RebuildInterrupted, RebuildUnderWay
 from service.projections.queries import SQL
 from service.store.db import Connector
@@ -1034,10 +1034,39 @@ async def _head(conn: asyncpg.Connection) -> int:
     return int(row["position"])
 
 
+async def places_remapped(conn: Any, remapped: frozenset[str], position: int) -> dict[str, int]:
+    """The places (with their versions) whose events up to ``position`` use a remapped
+    name: a side name as side, opponent or alignment, or a source key (marked ``source:``)."""
+    sides = sorted(n for n in remapped if not n.startswith(SOURCE_MARK))
+    keys = sorted(n.removeprefix(SOURCE_MARK) for n in remapped if n.startswith(SOURCE_MARK))
+    found: dict[str, int] = {}
+    if sides:
+        rows = await conn.fetch(SQL.read_places_naming, sides, position)
+        found.update((r["id"], r["version"]) for r in rows)
+    if keys:
+        rows = await conn.fetch(SQL.read_places_citing, keys, position)
+        found.update((r["id"], r["version"]) for r in rows)
+    return found
+
+
 async def _touched(conn: asyncpg.Connection, after: int, upto: int) -> list[str]:
+    """The places commits in ``(after, upto]`` appended to, and those whose events use a
+    name the registry edits among those commits remap (they fold again at the edit)."""
     if upto <= after:
         return []
-    return [r["place_id"] for r in await conn.fetch(SQL.read_places_touched, after, upto)]
+    streams = [r["place_id"] for r in await conn.fetch(SQL.read_places_touched, after, upto)]
+    places = {s for s in streams if not is_registry_stream(s)}
+    if len(places) < len(streams):
+        rows = await conn.fetch(STORE_SQL.read_registry, upto)
+        remapped = frozenset().union(
+            *(
+                c.remapped
+                for c in RegistryHistory(registry_row(r) for r in rows).between(after, upto)
+            )
+        )
+        if remapped:
+            places.update(await places_remapped(conn, remapped, upto))
+    return sorted(places)
 
 
 def workers_for(configured: int) -> int:

@@ -48,6 +48,7 @@ from service.projections.rebuild import (
     Rebuild,
     RebuildProgress,
     RebuildReport,
+    places_remapped,
     workers_for,
 )
 from service.store.db import Connector
@@ -248,8 +249,7 @@ class TimelineProjector:
             self.forget()
             return
         if remapped:
-            rows = await conn.fetch(SQL.read_places_naming, sorted(remapped), commit_position)
-            versions = {**{r["id"]: r["version"] for r in rows}, **versions}
+            versions = {**await places_remapped(conn, remapped, commit_position), **versions}
         places = sorted(versions)
         writes = _Writes()
         behind: list[str] = []
@@ -356,7 +356,7 @@ class TimelineProjector:
 
     def _facts(self, events: Iterable[Event]) -> list[Fact]:
         """The facts of some events, read through the side registry."""
-        sides = self._sides or EMPTY
+        sides = EMPTY if self._sides is None else self._sides
         return [sides.canonical_fact(Fact.of(event)) for event in events]
 
     def _count(self, entry: _Held) -> None:

@@ -14,7 +14,7 @@ import msgspec
 import structlog
 from asyncpg.pool import PoolConnectionProxy
 
-from contracts.events import Event, SideRegistered, registry_decoder
+from contracts.events import SIDE_STREAM, SOURCE_STREAM, Event, registry_decoder
 from contracts.responses import LinkedFrom, Receipt, StoredEvent
 from service.domain.append import (
     AppendRequest,
@@ -33,7 +33,6 @@ from service.domain.registry import (
     RegistryRow,
     SideRegistry,
     registry_after,
-    side_stream,
 )
 from service.errors import NotReady, WriteRefused
 from service.store.queries import SQL
@@ -244,7 +243,7 @@ class EventStore:
                     added: dict[str, list[Event]] = {}
                     for row in plan.rows:
                         event = row.prepared.event
-                        if isinstance(event, SideRegistered):
+                        if not isinstance(event, Event):  # a registry event
                             continue
                         versions[row.prepared.place_id] = row.place_version
                         added.setdefault(row.prepared.place_id, []).append(event)
@@ -284,9 +283,14 @@ class EventStore:
         self.sides, self._sides_upto = sides, head
         versions = {r["place_id"]: r["version"] for r in rows if r["kind"] == "place"}
         for stream in places_to_look_up(requests):
-            entry = sides.entries.get(stream.removeprefix("side:"))
-            if entry is not None and stream == side_stream(entry.side):
-                versions[stream] = entry.version
+            if stream.startswith(SIDE_STREAM):
+                side = sides.entries.get(stream.removeprefix(SIDE_STREAM))
+                if side is not None:
+                    versions[stream] = side.version
+            elif stream.startswith(SOURCE_STREAM):
+                source = sides.sources.get(stream.removeprefix(SOURCE_STREAM))
+                if source is not None:
+                    versions[stream] = source.version
         return Known(
             events={
                 r["id"]: StoredInfo(
@@ -326,7 +330,7 @@ class EventStore:
         places = registry_updates(
             (row.prepared.event.place, row.place_version, row.position)
             for row in plan.rows
-            if not isinstance(row.prepared.event, SideRegistered)
+            if isinstance(row.prepared.event, Event)
         )
         await conn.execute(
             SQL.append_commit,

@@ -1,4 +1,5 @@
-"""The side registry: what ``POST /v1/sides``, ``GET /v1/sides`` and ``frontline sides`` do.
+"""The registries: what ``POST /v1/sides``, ``GET /v1/sides``, ``/v1/sources`` and
+``frontline sides`` do.
 
 Every edit is a ``side_registered`` event appended to the log through the group committer,
 like any event (hash-chained, one commit, checked under the head lock against the registry
@@ -16,14 +17,20 @@ from typing import Final
 
 import msgspec
 
-from contracts.events import Expectation, SideRegistered, SideRegistration
-from contracts.registry import SideEntry, SidesPage
+from contracts.events import (
+    Expectation,
+    SideRegistered,
+    SideRegistration,
+    SourceRegistered,
+    SourceRegistration,
+)
+from contracts.registry import SideEntry, SidesPage, SourceEntry, SourcesPage
 from contracts.responses import Receipt
 from service.domain.append import AppendRequest
 from service.domain.errors import FrontlineError, InvalidEvent
-from service.domain.records import prepare_side
-from service.domain.registry import SideRegistry, side_stream
-from service.domain.validation import decode_sides
+from service.domain.records import prepare_side, prepare_source, source_key
+from service.domain.registry import SideRegistry, side_stream, source_stream
+from service.domain.validation import decode_sides, decode_sources
 from service.store.appender import GroupCommitter
 from service.store.events import EventStore
 
@@ -116,3 +123,65 @@ async def side_at(store: EventStore, side: str, position: int) -> SideEntry | No
     """One side's entry as known at ``position`` (a name given as an alias finds its side)."""
     registry = await store.side_registry(position)
     return registry.entries.get(registry.canonical(side))
+
+
+def source_event(registration: SourceRegistration) -> SourceRegistered:
+    """The ``source_registered`` event an entry posts (its ``expect`` goes to the request)."""
+    fields = msgspec.structs.asdict(registration)
+    del fields["expect"]
+    return SourceRegistered(**fields)
+
+
+def source_request(
+    registrations: Sequence[SourceRegistration], *, submitter: str | None, admin: bool = False
+) -> AppendRequest:
+    """One atomic request registering the source entries, with their ``expect``
+    preconditions on the sources' registry streams."""
+    seen: dict[str, int] = {}
+    for index, registration in enumerate(registrations):
+        first = seen.setdefault(source_key(registration.source), index)
+        if first != index:
+            raise InvalidEvent(
+                f"source {registration.source!r} is given twice (sources[{first}] and "
+                f"sources[{index}], case and spacing aside)",
+                field=f"sources[{index}].source",
+            )
+    return AppendRequest(
+        events=tuple(prepare_source(source_event(r)) for r in registrations),
+        expect=tuple(
+            Expectation(place=source_stream(r.source), version=r.expect)
+            for r in registrations
+            if r.expect is not None
+        ),
+        submitter=submitter,
+        admin=admin,
+    )
+
+
+async def register_sources(
+    committer: GroupCommitter, body: bytes, *, submitter: str | None, admin: bool = False
+) -> list[Receipt]:
+    """Register (or re-grade) one source or a registry file (``{"sources": [...]}``),
+    atomically; the receipts, or the FrontlineError that refused it (nothing written)."""
+    request = source_request(decode_sources(body), submitter=submitter, admin=admin)
+    try:
+        return await committer.append(request)
+    except FrontlineError as error:
+        if error.field is not None and error.field.startswith("events["):
+            error.field = "sources[" + error.field.removeprefix("events[")
+        raise
+
+
+async def sources_page(store: EventStore, position: int) -> SourcesPage:
+    """The source registry as known at ``position``, in key order."""
+    registry = await store.side_registry(position)
+    return SourcesPage(
+        known_position=position,
+        sources=[registry.sources[key] for key in sorted(registry.sources)],
+    )
+
+
+async def source_at(store: EventStore, name: str, position: int) -> SourceEntry | None:
+    """One source's entry as known at ``position`` (its name or an alias, case and spacing
+    aside)."""
+    return (await store.side_registry(position)).source_of(name)

@@ -53,6 +53,9 @@ TABLE: Final[dict[tuple[str, str], str]] = {
     ("GET", "/v1/sides"): "read",
     ("GET", "/v1/sides/{side}"): "read",
     ("POST", "/v1/sides"): "edit",
+    ("GET", "/v1/sources"): "read",
+    ("GET", "/v1/sources/{source}"): "read",
+    ("POST", "/v1/sources"): "edit",
 }
 GRANTED: Final = {
     "ingest": {"ingest"},

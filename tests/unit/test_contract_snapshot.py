@@ -29,6 +29,8 @@ from contracts.events import (
     RegistryEvent,
     SideRegistration,
     SideRegistrations,
+    SourceRegistration,
+    SourceRegistrations,
     event_decoder,
 )
 
@@ -60,6 +62,10 @@ ROOTS: Final[dict[str, Any]] = {
     "SideRegistrations": SideRegistrations,
     "SideEntry": registry.SideEntry,
     "SidesPage": registry.SidesPage,
+    "SourceRegistration": SourceRegistration,
+    "SourceRegistrations": SourceRegistrations,
+    "SourceEntry": registry.SourceEntry,
+    "SourcesPage": registry.SourcesPage,
 }
 
 

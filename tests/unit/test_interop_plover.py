@@ -20,7 +20,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from bench.interop_more import plover_file
-from contracts.events import Event, SideRegistered
+from contracts.events import Event
 from service.domain.time import valid_interval
 from service.interop import plover
 from service.interop.formats import read_all
@@ -444,7 +444,7 @@ def test_any_json_records_map_to_valid_events_or_errors(records: list[Any]) -> N
             assert isinstance(outcome, Refused) == (row.error is not None), outcome
             if not isinstance(outcome, Refused):
                 for prepared in outcome[0]:
-                    assert not isinstance(prepared.event, SideRegistered)
+                    assert isinstance(prepared.event, Event)
                     valid_interval(prepared.event.occurred)
 
 

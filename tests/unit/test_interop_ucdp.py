@@ -18,7 +18,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from bench.interop_more import ucdp_file
-from contracts.events import Event, SideRegistered
+from contracts.events import Event
 from service.domain.time import valid_interval
 from service.interop import ucdp
 from service.interop.places import PlaceIndex
@@ -390,5 +390,5 @@ def test_any_cells_map_to_valid_events_or_errors(cells: dict[str, str]) -> None:
     assert isinstance(outcome, Refused) == (row.error is not None), outcome
     if not isinstance(outcome, Refused):
         for prepared in outcome[0]:
-            assert not isinstance(prepared.event, SideRegistered)
+            assert isinstance(prepared.event, Event)
             valid_interval(prepared.event.occurred)

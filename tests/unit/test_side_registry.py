@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from contracts.events import Event, SideRegistered
+from contracts.events import Event, SideRegistered, SourceRegistered
 from service.domain.bitemporal import history, rows_of
 from service.domain.errors import InvalidEvent
 from service.domain.policy import SERVED
@@ -128,17 +128,33 @@ def test_no_side_contests_itself() -> None:
 @st.composite
 def registry_changes(draw: st.DrawFn) -> list[RegistryRow]:
     """Registry commits at positions among the events': aliases of the tests' sides added
-    and removed (sdf and the coalition may become names of the government or of isis)."""
+    and removed (sdf and the coalition may become names of the government or of isis), and
+    sources re-graded and aliased (Alpha or Bravo may take Charlie's name)."""
     rows: list[RegistryRow] = []
     versions: dict[str, int] = {}
-    for position in sorted(draw(st.sets(st.integers(1, 10_000), max_size=4))):
-        owner = draw(st.sampled_from((GOV, ISIS)))
-        aliases = draw(st.sets(st.sampled_from((SDF, US)), max_size=2))
-        latest: dict[str, SideRegistered] = {r.event.side: r.event for r in rows}
-        taken = {a for s, e in latest.items() if s != owner for a in e.aliases}
-        versions[owner] = versions.get(owner, 0) + 1
-        event = side(owner, *sorted(aliases - taken))
-        rows.append(RegistryRow(position, position, versions[owner], None, event))
+    for position in sorted(draw(st.sets(st.integers(1, 10_000), max_size=5))):
+        event: SideRegistered | SourceRegistered
+        if draw(st.booleans()):
+            owner = draw(st.sampled_from((GOV, ISIS)))
+            aliases = draw(st.sets(st.sampled_from((SDF, US)), max_size=2))
+            sides = {r.event.side: r.event for r in rows if isinstance(r.event, SideRegistered)}
+            taken = {a for s, e in sides.items() if s != owner for a in e.aliases}
+            event = side(owner, *sorted(aliases - taken))
+            stream = "side:" + owner
+        else:
+            owner = draw(st.sampled_from(("Alpha", "Bravo")))
+            named = {r.event.source: r.event for r in rows if isinstance(r.event, SourceRegistered)}
+            taken = {a for s, e in named.items() if s != owner for a in e.aliases}
+            aliases = draw(st.sets(st.sampled_from(("Charlie",)), max_size=1)) - taken
+            event = SourceRegistered(
+                source=owner,
+                reliability=draw(st.sampled_from("ABCDEF")),
+                alignment=draw(st.sampled_from(("neutral", GOV, ISIS))),
+                aliases=tuple(sorted(aliases)),
+            )
+            stream = "source:" + owner
+        versions[stream] = versions.get(stream, 0) + 1
+        rows.append(RegistryRow(position, position, versions[stream], None, event))
     return rows
 
 
@@ -158,9 +174,10 @@ def _open_at(rows: list[Any], position: int) -> list[Any]:
 def test_rows_known_at_k_are_the_fold_through_the_registry_as_known_at_k(
     log: list[tuple[int, list[Event]]], changes: list[RegistryRow]
 ) -> None:
-    """Replayed commit by commit with registry commits in between (aliases added and
-    removed, some in the same commit as events), the rows known at every position K are the
-    timeline of the events up to K, each read through the registry as known at K."""
+    """Replayed commit by commit with registry commits in between (side aliases added and
+    removed, sources re-graded and aliased, some in the same commit as events), the rows
+    known at every position K are the timeline of the events up to K, each read through the
+    registry as known at K."""
     registries = RegistryHistory(changes)
     rows = history(PLACE, log, SERVED, registries, upto=10_001)
     positions = sorted({c for c, _ in log} | {r.commit_position for r in changes} | {10_001})
