@@ -516,17 +516,18 @@ async def _load_demo(settings: Settings, *, only_if_empty: bool) -> None:
         if only_if_empty and position > 0:
             log.info("demo_skipped", reason="the log is not empty", last_position=position)
             return
-        # The registry first: the seed's claims then fold through it from their first commit.
-        sides = await registry.load_default_registry(services.committer)
-        log.info("demo_sides_loaded", sides=sum(not r.duplicate for r in sides))
         seed = resources.files("demo").joinpath("seed.ndjson").read_bytes()
 
         async def chunks() -> AsyncIterator[bytes]:
             yield seed
 
         result = await import_ndjson(store, split_lines(chunks()), chunk_size=settings.import_chunk)
+        # The side registry after the seed: the seed names sides by their canonical ids only,
+        # so nothing folds again, and the seed keeps positions 1..30 (its one commit: 30).
+        sides = await registry.load_default_registry(services.committer)
         log.info(
             "demo_loaded",
+            sides=sum(not r.duplicate for r in sides),
             accepted=result.accepted,
             duplicate=result.duplicate,
             rejected=result.rejected,
