@@ -215,6 +215,7 @@ SourceName = Annotated[
     str,
     PathParameter(
         description="A source's name or one of its aliases (case and spacing aside).",
+        pattern=r"^[^\x00-\x1f\x7f]+$(?!\n)",
         min_length=1,
         max_length=2000,
     ),

@@ -77,6 +77,7 @@ class SidesController(Controller):
                 "An alias already names another side (or the side's id is another side's "
                 "alias), or an `expect` precondition does not hold. Nothing written."
             ),
+            400: problem_spec("The body is not JSON."),
             413: problem_spec("The body is over the configured limit."),
             422: problem_spec("The entry breaks the contract; `field` names it. Nothing written."),
             503: problem_spec("The database is unavailable."),
@@ -156,6 +157,7 @@ class SourcesController(Controller):
                 "An alias already names another source (or the name is another source's "
                 "alias), or an `expect` precondition does not hold. Nothing written."
             ),
+            400: problem_spec("The body is not JSON."),
             413: problem_spec("The body is over the configured limit."),
             422: problem_spec("The entry breaks the contract; `field` names it. Nothing written."),
             503: problem_spec("The database is unavailable."),

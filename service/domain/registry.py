@@ -288,7 +288,16 @@ class SideRegistry:
         sources = {
             SOURCE_MARK + k for k in keys if self._source_reading(k) != later._source_reading(k)
         }
-        return frozenset(sides | sources)
+        # A source's registered alignment is a side name too: the sources aligned with a
+        # remapped name (under any of their names) score differently.
+        aligned = {
+            SOURCE_MARK + key
+            for registry in (self, later)
+            for entry in registry.sources.values()
+            if entry.alignment in sides
+            for key in (entry.key, *map(source_key, entry.aliases))
+        }
+        return frozenset(sides | sources | aligned)
 
     def _source_reading(self, key: str) -> tuple[str, str, str, str] | None:
         entry = self.sources.get(self._source_alias.get(key, key))

@@ -129,7 +129,8 @@ def test_no_side_contests_itself() -> None:
 def registry_changes(draw: st.DrawFn) -> list[RegistryRow]:
     """Registry commits at positions among the events': aliases of the tests' sides added
     and removed (sdf and the coalition may become names of the government or of isis), and
-    sources re-graded and aliased (Alpha or Bravo may take Charlie's name)."""
+    sources re-graded, realigned (with sdf too, which an alias may make another side's name)
+    and aliased (Alpha or Bravo may take Charlie's name)."""
     rows: list[RegistryRow] = []
     versions: dict[str, int] = {}
     for position in sorted(draw(st.sets(st.integers(1, 10_000), max_size=5))):
@@ -149,7 +150,7 @@ def registry_changes(draw: st.DrawFn) -> list[RegistryRow]:
             event = SourceRegistered(
                 source=owner,
                 reliability=draw(st.sampled_from("ABCDEF")),
-                alignment=draw(st.sampled_from(("neutral", GOV, ISIS))),
+                alignment=draw(st.sampled_from(("neutral", GOV, ISIS, SDF))),
                 aliases=tuple(sorted(aliases)),
             )
             stream = "source:" + owner
@@ -210,3 +211,23 @@ def _rows_open(rows: list[Any], position: int) -> list[Any]:
         for h in rows
         if h.known_from <= position and (h.known_to is None or position < h.known_to)
     ]
+
+
+def test_a_side_alias_reaches_the_sources_aligned_with_it() -> None:
+    """Alpha is registered as aligned with sdf; later sdf becomes a name of the government:
+    Alpha's claim for the government turns self-serving at that commit (its confidence
+    halves), though no event names sdf."""
+    log: list[tuple[int, list[Event]]] = [
+        (1, [control(GOV, on="2017-06-01", by=source("Alpha", "B"), id=uid(1))])
+    ]
+    changes = RegistryHistory(
+        [
+            RegistryRow(
+                2, 2, 1, None, SourceRegistered(source="Alpha", reliability="B", alignment=SDF)
+            ),
+            RegistryRow(3, 3, 1, None, side(GOV, SDF)),
+        ]
+    )
+    rows = history(PLACE, log, SERVED, changes, upto=3)
+    assert [h.row.confidence for h in _rows_open(rows, 2)] == [38]
+    assert [h.row.confidence for h in _rows_open(rows, 3)] == [19]
