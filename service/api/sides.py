@@ -23,6 +23,8 @@ class SidesController(Controller):
 
     @get(
         "/",
+        operation_id="getSides",
+        tags=["registries"],
         summary="The side registry",
         description=(
             "Every registered side as the registry stood at `known_at` (default: the log's "
@@ -39,6 +41,8 @@ class SidesController(Controller):
 
     @get(
         "/{side:str}",
+        operation_id="getSide",
+        tags=["registries"],
         summary="One side of the registry",
         description=(
             "A side's entry as known at `known_at`; a name that is an alias finds its side. "
@@ -61,6 +65,8 @@ class SidesController(Controller):
 
     @post(
         "/",
+        operation_id="registerSides",
+        tags=["registries"],
         summary="Register a side, or change its entry",
         operation_class=SidesOperation,
         description=(
@@ -102,6 +108,8 @@ class SourcesController(Controller):
 
     @get(
         "/",
+        operation_id="getSources",
+        tags=["registries"],
         summary="The source registry",
         description=(
             "Every registered source as the registry stood at `known_at` (default: the log's "
@@ -119,6 +127,8 @@ class SourcesController(Controller):
 
     @get(
         "/{source:str}",
+        operation_id="getSource",
+        tags=["registries"],
         summary="One source of the registry",
         description=(
             "A source's entry as known at `known_at`, by its name or an alias (case and "
@@ -141,6 +151,8 @@ class SourcesController(Controller):
 
     @post(
         "/",
+        operation_id="registerSources",
+        tags=["registries"],
         summary="Register a source, or re-grade it",
         operation_class=SourcesOperation,
         description=(
