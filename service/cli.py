@@ -24,7 +24,7 @@ from sqlalchemy.exc import DBAPIError
 from tqdm import tqdm
 
 from contracts.audit import SignedHead, VerifyFailure, VerifyReport
-from contracts.responses import ImportResult
+from contracts.responses import AppendResult, ImportResult, Receipt
 from service import bootstrap, query
 from service.api.etags import content_etag, log_etag
 from service.domain.audit import Head, SigningKey, key_id, public_raw, signature_valid
@@ -34,6 +34,7 @@ from service.interop.formats import READERS, read_all
 from service.interop.rows import SourceRow
 from service.logging import configure_logging
 from service.projections.reads import StateQuery
+from service.remote import add_remote_arguments, export_remote, import_remote, verify_remote
 from service.settings import Settings, SettingsError, load_signing_key
 from service.store import migrate
 from service.store.audit import PROJECTION_MODES, ProjectionMode, SavedHead
@@ -42,6 +43,7 @@ from service.store.db import (
     resolve_urls,
     stop_embedded,
 )
+from service.usecases import registry
 from service.usecases.demo import demo_commits, demo_files, load_demo
 from service.usecases.export import LOG_FORMATS, front_csv, log_at, log_chunks
 from service.usecases.ingest import import_ndjson, import_rows, split_lines
@@ -126,10 +128,9 @@ async def _rebuild(settings: Settings) -> int:
 
 
 def cmd_verify(args: argparse.Namespace) -> int:
-    """Recompute the hash chain; print the report; exit 1 when the log does not verify."""
-    settings = _settings(args)
-    saved: Head | None = None
-    signature_error: str | None = None
+    """Recompute the hash chain; print the report; exit 1 when the log does not verify
+    (with ``--url``: the remote server's verification, through the client)."""
+    signed: SignedHead | None = None
     if args.head is not None:
         try:
             saved_bytes = Path(args.head).read_bytes()
@@ -139,6 +140,12 @@ def cmd_verify(args: argparse.Namespace) -> int:
         except (OSError, msgspec.DecodeError) as error:
             sys.stderr.write(f"frontline verify: --head {args.head}: {error}\n")
             return 2
+    if args.url:
+        return verify_remote(args, signed)
+    settings = _settings(args)
+    saved: Head | None = None
+    signature_error: str | None = None
+    if signed is not None:
         saved = Head(
             position=signed.position, hash=signed.hash.lower(), recorded_at=signed.recorded_at
         )
@@ -200,6 +207,8 @@ def cmd_signing_key(args: argparse.Namespace) -> int:
 
 def cmd_export(args: argparse.Namespace) -> int:
     """Write the log (or, with --front, the front as CSV) exactly as GET /v1/export does."""
+    if args.url:
+        return export_remote(args)
     settings = _settings(args)
     try:
         known = query.known_at(args.known_at)
@@ -576,11 +585,15 @@ async def _load_demo(settings: Settings, *, only_if_empty: bool) -> None:
             log.info("demo_skipped", reason="the log is not empty", last_position=position)
             return
         loaded = await load_demo(store, demo_commits(demo_files()))
+        # The side registry after the reports: they name sides by their canonical ids only,
+        # so nothing folds again, and the demo's commits keep their positions.
+        sides = await registry.load_default_registry(services.committer)
         log.info(
             "demo_loaded",
             accepted=loaded.accepted,
             duplicate=loaded.duplicate,
             commits=[f"{day}: position {last}" for day, last in loaded.commits],
+            sides=sum(not r.duplicate for r in sides),
         )
 
 
@@ -591,6 +604,27 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return 0
 
 
+async def _register_sides(settings: Settings, body: bytes | None) -> list[Receipt]:
+    async with bootstrap.services(settings) as services:
+        if body is None:
+            return await registry.load_default_registry(services.committer)
+        return await registry.register_sides(services.committer, body, submitter=None, admin=True)
+
+
+def cmd_sides(args: argparse.Namespace) -> int:
+    """Register sides from a registry file (one entry, or {"sides": [...]}), or the default
+    registry of the seed's theatre; print the receipts; exit 2 when it was refused."""
+    try:
+        body = None if args.file is None else Path(args.file).read_bytes()
+        receipts = asyncio.run(_register_sides(_settings(args), body))
+    except FrontlineError as error:
+        where = f" ({error.field})" if error.field else ""
+        sys.stderr.write(f"frontline sides: refused{where}: {error.detail}\n")
+        return 2
+    sys.stdout.write(msgspec.json.encode(AppendResult(receipts=receipts)).decode() + "\n")
+    return 0
+
+
 def cmd_import(args: argparse.Namespace) -> int:
     """Bulk-import an NDJSON file of events, or a source file with ``--format``; exit 2 when
     some lines or rows were rejected."""
@@ -598,6 +632,8 @@ def cmd_import(args: argparse.Namespace) -> int:
     if not path.is_file():
         sys.stderr.write(f"frontline import: no such file: {path}\n")
         return 1
+    if args.url:
+        return import_remote(args, _report)
     tune_gc()
     if args.format not in (None, "ndjson"):
         data = path.read_bytes()
@@ -656,6 +692,18 @@ def parser() -> argparse.ArgumentParser:
     demo.add_argument("--data-dir", type=Path, help="embedded database folder (./data)")
     demo.set_defaults(run=cmd_demo)
 
+    sides = commands.add_parser(
+        "sides",
+        help="register sides: a registry file, or the default registry of the seed's theatre",
+        description="Register sides in the side registry from a JSON file (one side's entry, "
+        'or {"sides": [...]} as one atomic commit), or without a file the default registry of '
+        "the seed's theatre (demo/sides.json, which the demo loads too). Exits 2 when the "
+        "registry refused it (an alias another side holds, a bad colour).",
+    )
+    sides.add_argument("file", nargs="?", type=Path, help="registry file (JSON)")
+    sides.add_argument("--data-dir", type=Path, help="embedded database folder (./data)")
+    sides.set_defaults(run=cmd_sides)
+
     mig = commands.add_parser("migrate", help="apply the database migrations")
     mig.add_argument("--data-dir", type=Path, help="embedded database folder (./data)")
     mig.add_argument("--downgrade", metavar="REVISION", help="go down to REVISION (or 'base')")
@@ -675,6 +723,12 @@ def parser() -> argparse.ArgumentParser:
         help="the file's format (default ndjson); docs/interop.md maps each to events",
     )
     imp.add_argument("--data-dir", type=Path, help="embedded database folder (./data)")
+    add_remote_arguments(imp)
+    imp.add_argument(
+        "--idempotency-key",
+        help="with --url: the key the ids of NDJSON lines without an id derive from (default "
+        "a new one); give the same key to run an interrupted import again without duplicates",
+    )
     imp.set_defaults(run=cmd_import)
     rebuild = commands.add_parser("rebuild", help="rebuild the projections from the log")
     rebuild.add_argument("--data-dir", type=Path, help="embedded database folder (./data)")
@@ -697,6 +751,7 @@ def parser() -> argparse.ArgumentParser:
         "events; default), of every place (about as long as a rebuild), or none",
     )
     verify.add_argument("--data-dir", type=Path, help="embedded database folder (./data)")
+    add_remote_arguments(verify)
     verify.set_defaults(run=cmd_verify)
 
     key = commands.add_parser("signing-key", help="write a new Ed25519 key that signs heads")
@@ -712,6 +767,7 @@ def parser() -> argparse.ArgumentParser:
     export.add_argument("--valid-at", help="with --front: the valid time (default now)")
     export.add_argument("--out", help="file to write (default: standard output)")
     export.add_argument("--data-dir", type=Path, help="embedded database folder (./data)")
+    add_remote_arguments(export)
     export.set_defaults(run=cmd_export)
 
     keys = commands.add_parser("keys", help="API keys: create, list, revoke")
