@@ -18,7 +18,7 @@ from typing import Any, Final, TypeVar
 
 import msgspec
 
-from contracts.events import Event, event_type
+from contracts.events import Casualties, Event, event_type
 from service.domain.canonical import canonical_struct
 from service.domain.errors import InvalidEvent
 from service.domain.time import INSTANT_PATTERN, parse_instant, valid_interval
@@ -59,8 +59,9 @@ class PreparedEvent(msgspec.Struct, frozen=True, gc=False):
     flags: tuple[str, ...]
 
 
-def _casualty_flags(event: Event) -> tuple[str, ...]:
-    figures = event.casualties
+def casualty_flags(figures: Casualties | None) -> tuple[str, ...]:
+    """The bounds a casualty claim breaks (``low <= killed <= high``): stored and listed as
+    given, never repaired (DESIGN 3)."""
     if figures is None:
         return ()
     flags: list[str] = []
@@ -182,7 +183,7 @@ def prepare_event(event: Event) -> PreparedEvent:
         valid_to=valid_to,
         payload=payload,
         payload_digest=hashlib.sha256(payload).digest(),
-        flags=_casualty_flags(event),
+        flags=casualty_flags(event.casualties),
     )
 
 
