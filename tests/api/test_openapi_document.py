@@ -72,7 +72,7 @@ async def test_limit_is_bounded_by_the_page_setting(client: Client) -> None:
         for p in operation.get("parameters", [])
         if p["name"] == "limit"
     ]
-    assert len(limits) == 5  # events, state, changes, disputes, history
+    assert len(limits) == 7  # events, state, changes, disputes, history, two casualties
     assert all(schema["maximum"] == 1000 for schema in limits)
     over = await client.get("/v1/state", params={"limit": 1001})
     assert_problem(over, 422, "limit")
