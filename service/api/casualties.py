@@ -48,8 +48,11 @@ def _page(content: Any, next_: str | None) -> Response[Any]:
 class CasualtiesController(Controller):
     """Every casualty claim with its source, grouped by incident, never averaged."""
 
+    tags = ["front"]  # noqa: RUF012 (Litestar reads a plain class attribute)
+
     @get(
         "/v1/places/{place_id:str}/casualties",
+        operation_id="getPlaceCasualties",
         summary="A place's casualty claims, side by side, by incident",
         description=(
             "Every claim of casualty figures about the place as known at `known_at`: its "
@@ -94,6 +97,7 @@ class CasualtiesController(Controller):
 
     @get(
         "/v1/casualties",
+        operation_id="getCasualties",
         summary="Casualty claims over a range of valid time, place by place",
         description=(
             "The incidents (as `/v1/places/{id}/casualties` lists them) of every place with a "

@@ -49,7 +49,6 @@ from service.api.parameters import (
 from service.api.problems import problem_spec
 from service.domain.net_changes import net_changes
 from service.domain.projection import segment_at
-from service.errors import InvalidParameter
 from service.projections.reads import ChangesQuery, RegisteredPlace, RowsAt, StateQuery
 from service.query import MAX_POSITION, ChangeCursor, change_cursor_text
 from service.usecases.export import front_csv
@@ -189,6 +188,7 @@ class FrontController(Controller):
 
     @get(
         "/v1/state",
+        operation_id="getState",
         summary="The front at a date, as known at a position",
         description=(
             "Every place's segment at `valid_at` as known at `known_at`, in place id order, "
@@ -219,8 +219,7 @@ class FrontController(Controller):
         format_: StateFormat = None,
     ) -> Response[StatePage | GeoState | bytes]:
         """The front as a page of places, or as GeoJSON."""
-        if limit > services.settings.max_page:
-            raise InvalidParameter(f"limit is at most {services.settings.max_page}", field="limit")
+        params.page_limit(limit, services.settings.max_page)
         status = params.one_of(status, params.STATUSES, "status")
         format_ = params.one_of(format_, params.FORMATS, "format")
         moment = params.valid_time(valid_at, "valid_at") if valid_at else _now()
@@ -270,6 +269,7 @@ class FrontController(Controller):
 
     @get(
         "/v1/state/changes",
+        operation_id="getStateChanges",
         summary="Every change of the front between two dates",
         description=(
             "Each change with `from <= at <= to`, as known at `known_at`: every boundary "
@@ -341,12 +341,11 @@ class FrontController(Controller):
     ) -> StateChanges | StateNetChanges:
         """One page of the changes inside the range, each with its segments before and after
         (with ``net``: one item per place, its reading before and after the range)."""
-        if limit > services.settings.max_page:
-            raise InvalidParameter(f"limit is at most {services.settings.max_page}", field="limit")
+        params.page_limit(limit, services.settings.max_page)
         start = params.valid_time(from_, "from")
         end = params.valid_time(to, "to")
         if end < start:
-            raise InvalidParameter(f"to ({to}) is before from ({from_})", field="to")
+            raise params.invalid_parameter("to", f"an instant not before from ({from_})", to)
         query = ChangesQuery(
             start=start,
             end=end,
@@ -389,6 +388,7 @@ class FrontController(Controller):
 
     @get(
         "/v1/state/extent",
+        operation_id="getStateExtent",
         summary="How far the log reaches in valid and in known time",
         description=(
             "The earliest valid time and the end of the latest valid interval of the events "
@@ -404,6 +404,7 @@ class FrontController(Controller):
 
     @get(
         "/v1/disputes",
+        operation_id="getDisputes",
         summary="Disputed places",
         description=(
             "The places disputed at `valid_at` as known at `known_at`; each segment lists "
@@ -421,8 +422,7 @@ class FrontController(Controller):
         cursor: Cursor = None,
     ) -> StatePage:
         """One page of disputed places."""
-        if limit > services.settings.max_page:
-            raise InvalidParameter(f"limit is at most {services.settings.max_page}", field="limit")
+        params.page_limit(limit, services.settings.max_page)
         moment = params.valid_time(valid_at, "valid_at") if valid_at else _now()
         query = StateQuery(
             valid_at=moment,
@@ -437,7 +437,12 @@ class FrontController(Controller):
         )
         return StatePage(frame=_frame(moment, rows_at), items=items, next_cursor=next_cursor)
 
-    @get("/v1/places/{place_id:str}", summary="A place and its segment now", responses=NO_PLACE)
+    @get(
+        "/v1/places/{place_id:str}",
+        operation_id="getPlace",
+        summary="A place and its segment now",
+        responses=NO_PLACE,
+    )
     async def place(
         self,
         services: ServicesDep,
@@ -460,6 +465,7 @@ class FrontController(Controller):
 
     @get(
         "/v1/places/{place_id:str}/timeline",
+        operation_id="getPlaceTimeline",
         summary="A place's timeline as known at a position",
         responses=NO_PLACE,
     )
@@ -475,6 +481,7 @@ class FrontController(Controller):
 
     @get(
         "/v1/places/{place_id:str}/events",
+        operation_id="getPlaceEvents",
         summary="Every event about a place, with links and whether each is in force",
         responses=NO_PLACE,
     )
@@ -492,6 +499,7 @@ class FrontController(Controller):
 
     @get(
         "/v1/places/{place_id:str}/history",
+        operation_id="getPlaceHistory",
         summary="How each report changed a place's story",
         description=(
             "The place's commits in position order, each with its events (source, side, "
@@ -511,8 +519,7 @@ class FrontController(Controller):
         limit: Annotated[int, QueryParameter(ge=1, description="Commits per page.")] = 100,
     ) -> PlaceHistory:
         """The place's history, one page of commits."""
-        if limit > services.settings.max_page:
-            raise InvalidParameter(f"limit is at most {services.settings.max_page}", field="limit")
+        params.page_limit(limit, services.settings.max_page)
         found = await services.front.place(place_id)
         rows_at, (entries, following) = await services.front.read_at(
             query.KnownAt(), lambda _: services.front.history(place_id, after, limit)
@@ -527,6 +534,7 @@ class FrontController(Controller):
 
     @post(
         "/v1/admin/rebuild",
+        operation_id="rebuildProjections",
         summary="Rebuild the projections from the log",
         description=(
             "Recomputes every projection row from the log under the served policy, in worker "
