@@ -16,7 +16,7 @@ from litestar.response import Stream
 from litestar.response.base import ASGIResponse
 from litestar.types import Message, Receive, Scope, Send
 
-from contracts.events import EVENT_TYPES
+from contracts.events import LOG_TYPES
 from contracts.responses import (
     AppendResult,
     EventDetail,
@@ -65,8 +65,8 @@ def _wants_ndjson(request: AnyRequest) -> bool:
 
 
 def _filter(place: str | None, type_: str | None, source: str | None) -> EventFilter:
-    if type_ is not None and type_ not in EVENT_TYPES:
-        raise invalid_parameter("type", "one of " + ", ".join(sorted(EVENT_TYPES)), type_)
+    if type_ is not None and type_ not in LOG_TYPES:
+        raise invalid_parameter("type", "one of " + ", ".join(sorted(LOG_TYPES)), type_)
     return EventFilter(
         place=place, type=type_, source=source_key(source) if source is not None else None
     )
