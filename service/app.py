@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from functools import partial
 from importlib.metadata import PackageNotFoundError, version
 
 import asyncpg
@@ -21,6 +22,7 @@ from service import bootstrap
 from service.api.access import access_control
 from service.api.areas import AreasController
 from service.api.audit import AuditController
+from service.api.caching import conditional_get
 from service.api.deps import Services
 from service.api.events import EventsController
 from service.api.export import ExportController
@@ -93,6 +95,8 @@ def create_app(
             map_assets(),
         ],
         dependencies={"services": Provide(services, sync_to_thread=False)},
+        # ETags, 304, the cache policy and gzip of every read answer (service/api/caching.py).
+        middleware=[partial(conditional_get, services=services)],
         lifespan=[lifespan],
         exception_handlers=EXCEPTION_HANDLERS,
         openapi_config=openapi_config(_version()),

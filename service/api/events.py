@@ -20,11 +20,13 @@ from contracts.events import EVENT_TYPES
 from contracts.responses import (
     AppendResult,
     EventDetail,
+    EventFilters,
     EventPage,
     ImportResult,
     Problem,
     StoredEvent,
 )
+from service.api import pages
 from service.api import parameters as params
 from service.api.deps import AnyRequest, ServicesDep, read_limited, sent_by_admin, submitter_of
 from service.api.openapi import IngestOperation
@@ -34,6 +36,7 @@ from service.api.parameters import (
     IdempotencyKey,
     LastEventId,
     PlaceFilter,
+    PositionCursor,
     SourceFilter,
     TypeFilter,
 )
@@ -63,15 +66,19 @@ def _wants_ndjson(request: AnyRequest) -> bool:
     return NDJSON in request.headers.get("accept", "")
 
 
-def _filter(place: str | None, type_: str | None, source: str | None) -> EventFilter:
+def _filter(
+    place: str | None, type_: str | None, source: str | None
+) -> tuple[EventFilter, EventFilters]:
+    """The store's filter and the ``filters`` member that names it."""
     if type_ is not None and type_ not in EVENT_TYPES:
         raise InvalidParameter(
             f"unknown event type {type_!r}; one of: {', '.join(sorted(EVENT_TYPES))}",
             field="type",
         )
-    return EventFilter(
+    where = EventFilter(
         place=place, type=type_, source=source_key(source) if source is not None else None
     )
+    return where, EventFilters(place=place, type=type_, source=source)
 
 
 class EventsController(Controller):
@@ -139,10 +146,14 @@ class EventsController(Controller):
         "/",
         summary="Replay the log",
         description=(
-            "Events in position order after `after`, with their positions, recorded_at and "
-            "hashes. `next` is the `after` of the following call. With "
-            "`Accept: application/x-ndjson`, the whole selection (or `limit` events) is "
-            "streamed, one stored event per line."
+            "Events in position order after `after` (default 0, the log's start), with "
+            "their positions, recorded_at and hashes, one page of `limit` (default 100). "
+            "Paginated with `cursor`: pass `next_cursor` (or follow `next`, or the "
+            '`Link: <...>; rel="next"` header) for the following page; both are null on '
+            "the last page (the log's end when it was read; a follower resumes with "
+            "`after` set to the last position it holds). `filters` names the filters "
+            "applied. With `Accept: application/x-ndjson`, the whole selection (or "
+            "`limit` events) is streamed, one stored event per line."
         ),
         responses={422: problem_spec("A query parameter is invalid.")},
     )
@@ -151,6 +162,7 @@ class EventsController(Controller):
         request: AnyRequest,
         services: ServicesDep,
         after: After = 0,
+        cursor: PositionCursor = None,
         limit: Annotated[
             int | None, QueryParameter(ge=1, description="Most events to return (default 100).")
         ] = None,
@@ -159,14 +171,23 @@ class EventsController(Controller):
         source: SourceFilter = None,
     ) -> Response[EventPage] | Stream:
         """A page of the log, or all of it as NDJSON."""
-        where = _filter(place, type_, source)
+        where, applied = _filter(place, type_, source)
+        start = params.position_cursor(cursor)
+        if start is None:
+            start = after
         max_page = services.settings.max_page
         if _wants_ndjson(request):
-            return Stream(_ndjson(services, after, where, limit), media_type=NDJSON)
+            return Stream(_ndjson(services, start, where, limit), media_type=NDJSON)
         if limit is not None and limit > max_page:
             raise InvalidParameter(f"limit is at most {max_page}", field="limit")
-        events = await services.store.page(after, limit or 100, where)
-        return Response(EventPage(events=events, next=events[-1].position if events else after))
+        size = limit or 100
+        events = await services.store.page(start, size + 1, where)
+        following = str(events[size - 1].position) if len(events) > size else None
+        link = pages.next_url(request, following)
+        return pages.page(
+            EventPage(events=events[:size], next_cursor=following, next=link, filters=applied),
+            link,
+        )
 
     @get(
         "/stream",
@@ -201,7 +222,7 @@ class EventsController(Controller):
         last_event_id: LastEventId = None,
     ) -> Stream:
         """The live stream (SSE or NDJSON)."""
-        where = _filter(place, type_, source)
+        where, _ = _filter(place, type_, source)
         if last_event_id is not None:
             after = params.position(last_event_id.strip(), "last-event-id")
         ndjson = _wants_ndjson(request)

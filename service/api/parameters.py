@@ -45,7 +45,7 @@ KNOWN_AT_PATTERN: Final = f"^(?:position:[0-9]{{1,30}}|{INSTANT})?$(?!\\n)"
 SLUG_PATTERN: Final = r"^[a-z0-9][a-z0-9_-]*$(?!\n)"
 """A place or side id (contracts.events.Slug)."""
 CURSOR_PATTERN: Final = r"^(?:[a-z0-9][a-z0-9_-]*)?$(?!\n)"
-"""A page cursor: the last place id of the previous page, or empty (the first page)."""
+"""A page cursor of a list in place id order, or empty (the first page)."""
 CHANGES_CURSOR_PATTERN: Final = f"^(?:[a-z0-9][a-z0-9_-]*@{INSTANT})?$(?!\\n)"
 """A page cursor of the front's changes: ``place@instant``, the last change of the previous
 page (the instant as Frontline writes it, in UTC), or empty (the first page)."""
@@ -72,6 +72,13 @@ def one_of(value: str | None, allowed: tuple[str, ...], field: str) -> str | Non
     raise InvalidParameter(
         f"{field} must be one of {', '.join(allowed)}, not {value!r}", field=field
     )
+
+
+def position_cursor(value: str | None) -> int | None:
+    """The position a ``cursor`` of a list in position order names (None: absent or empty)."""
+    if value is None or value == "":
+        return None
+    return position(value, "cursor")
 
 
 def required(value: str | None, field: str) -> str:
@@ -191,6 +198,17 @@ Cursor = Annotated[
         description="`next_cursor` of the previous page (empty: the first page).",
         pattern=CURSOR_PATTERN,
         max_length=128,
+    ),
+]
+POSITION_CURSOR_PATTERN: Final = r"^(?:[0-9]{1,19})?$(?!\n)"
+"""A page cursor of a list in position order (the log, a place's events, a place's history),
+or empty (the first page)."""
+PositionCursor = Annotated[
+    str | None,
+    QueryParameter(
+        description="`next_cursor` of the previous page, as given (empty: the first page).",
+        pattern=POSITION_CURSOR_PATTERN,
+        max_length=19,
     ),
 ]
 ChangesCursor = Annotated[

@@ -30,7 +30,7 @@ from service.domain.history import changed_fields, control_changes
 from service.domain.projection import in_force
 from service.errors import NotFound, NotReady
 from service.projections.queries import SQL
-from service.projections.timelines import projection_state
+from service.projections.timelines import ProjectionState, projection_state
 from service.query import BBox, ChangeCursor, KnownAt, change_cursor_text
 
 _segment: Final = msgspec.json.Decoder(Segment)
@@ -188,6 +188,10 @@ class FrontReader:
         raise NotReady(
             f"the projections changed policy {POLICY_READS} times while this answer was read; retry"
         )
+
+    async def projection(self) -> ProjectionState:
+        """The projections' policy and the position they have reached (one row)."""
+        return await projection_state(self.pool)
 
     async def known_position(self, known: KnownAt) -> int:
         """The commit position an answer is as of (see :meth:`rows_at`)."""
