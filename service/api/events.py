@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import AsyncGenerator, AsyncIterator, Callable
+from datetime import datetime
 from typing import Annotated, Any, Final, cast
 
 import msgspec
@@ -31,14 +32,22 @@ from service.api import parameters as params
 from service.api.deps import AnyRequest, ServicesDep, read_limited, sent_by_admin, submitter_of
 from service.api.openapi import IngestOperation
 from service.api.parameters import (
+    ActorFilter,
     After,
+    BBox,
+    CountryFilter,
     EventId,
+    EventSideFilter,
     IdempotencyKey,
     LastEventId,
     PlaceFilter,
     PositionCursor,
+    RecordedFrom,
+    RecordedTo,
     SourceFilter,
     TypeFilter,
+    ValidFrom,
+    ValidTo,
 )
 from service.domain.records import source_key
 from service.errors import InvalidParameter, NotFound
@@ -67,18 +76,69 @@ def _wants_ndjson(request: AnyRequest) -> bool:
 
 
 def _filter(
-    place: str | None, type_: str | None, source: str | None
+    place: str | None,
+    type_: str | None,
+    source: str | None,
+    *,
+    side: str | None = None,
+    actor: str | None = None,
+    country: str | None = None,
+    bbox: str | None = None,
+    valid_from: str | None = None,
+    valid_to: str | None = None,
+    recorded_from: str | None = None,
+    recorded_to: str | None = None,
 ) -> tuple[EventFilter, EventFilters]:
-    """The store's filter and the ``filters`` member that names it."""
+    """The store's filter and the ``filters`` member that names it (each bad value a 422
+    naming its parameter)."""
     if type_ is not None and type_ not in EVENT_TYPES:
         raise InvalidParameter(
             f"unknown event type {type_!r}; one of: {', '.join(sorted(EVENT_TYPES))}",
             field="type",
         )
+    valid = _range(valid_from, valid_to, "valid_from", "valid_to")
+    recorded = _range(recorded_from, recorded_to, "recorded_from", "recorded_to")
+    box = params.bbox(bbox)
     where = EventFilter(
-        place=place, type=type_, source=source_key(source) if source is not None else None
+        place=place,
+        type=type_,
+        source=source_key(source) if source is not None else None,
+        side=side,
+        actor=actor,
+        country=country,
+        bbox=box,
+        valid_from=valid[0],
+        valid_to=valid[1],
+        recorded_from=recorded[0],
+        recorded_to=recorded[1],
     )
-    return where, EventFilters(place=place, type=type_, source=source)
+    applied = EventFilters(
+        place=place,
+        type=type_,
+        source=source,
+        side=side,
+        actor=actor,
+        country=country,
+        bbox=(box.west, box.south, box.east, box.north) if box is not None else None,
+        valid_from=valid[0],
+        valid_to=valid[1],
+        recorded_from=recorded[0],
+        recorded_to=recorded[1],
+    )
+    return where, applied
+
+
+def _range(
+    start: str | None, end: str | None, start_name: str, end_name: str
+) -> tuple[datetime | None, datetime | None]:
+    """A time range of the filters: either end may be open; the end not before the start."""
+    first = params.valid_time(start, start_name) if start else None
+    last = params.valid_time(end, end_name) if end else None
+    if first is not None and last is not None and last < first:
+        raise InvalidParameter(
+            f"{end_name} ({end}) is before {start_name} ({start})", field=end_name
+        )
+    return first, last
 
 
 class EventsController(Controller):
@@ -151,9 +211,14 @@ class EventsController(Controller):
             "Paginated with `cursor`: pass `next_cursor` (or follow `next`, or the "
             '`Link: <...>; rel="next"` header) for the following page; both are null on '
             "the last page (the log's end when it was read; a follower resumes with "
-            "`after` set to the last position it holds). `filters` names the filters "
-            "applied. With `Accept: application/x-ndjson`, the whole selection (or "
-            "`limit` events) is streamed, one stored event per line."
+            "`after` set to the last position it holds). Filters, all of which must hold: "
+            "`place`, `type`, `source`, `side` (the event's side or opponent), `actor` "
+            "(case folded), `country` (a place and every place inside it, by the "
+            "registry's parents), `bbox` (places located in it), `valid_from`/`valid_to` "
+            "(the event's valid interval overlaps the range), `recorded_from`/"
+            "`recorded_to` (when it was recorded); `filters` names those applied. With "
+            "`Accept: application/x-ndjson`, the whole selection (or `limit` events) is "
+            "streamed, one stored event per line."
         ),
         responses={422: problem_spec("A query parameter is invalid.")},
     )
@@ -169,9 +234,29 @@ class EventsController(Controller):
         place: PlaceFilter = None,
         type_: TypeFilter = None,
         source: SourceFilter = None,
+        side: EventSideFilter = None,
+        actor: ActorFilter = None,
+        country: CountryFilter = None,
+        bbox: BBox = None,
+        valid_from: ValidFrom = None,
+        valid_to: ValidTo = None,
+        recorded_from: RecordedFrom = None,
+        recorded_to: RecordedTo = None,
     ) -> Response[EventPage] | Stream:
         """A page of the log, or all of it as NDJSON."""
-        where, applied = _filter(place, type_, source)
+        where, applied = _filter(
+            place,
+            type_,
+            source,
+            side=side,
+            actor=actor,
+            country=country,
+            bbox=bbox,
+            valid_from=valid_from,
+            valid_to=valid_to,
+            recorded_from=recorded_from,
+            recorded_to=recorded_to,
+        )
         start = params.position_cursor(cursor)
         if start is None:
             start = after
@@ -201,7 +286,8 @@ class EventsController(Controller):
             "comments. With `Accept: application/x-ndjson`, one stored event per line and "
             "an empty line as heartbeat. A client that does not take a chunk within "
             "`FRONTLINE_STREAM_STALL` seconds (30) is disconnected; it resumes from the last "
-            "id it received, with no gap and no duplicate. Filters as on `GET /v1/events`. "
+            "id it received, with no gap and no duplicate. Filters `place`, `type` and "
+            "`source` as on `GET /v1/events`. "
             "A key may hold `FRONTLINE_STREAMS_PER_KEY` streams (16) at once, and clients "
             "without a key `FRONTLINE_ANONYMOUS_STREAMS` (100) together, per process."
         ),

@@ -160,6 +160,69 @@ SourceFilter = Annotated[
         max_length=MAX_TEXT,
     ),
 ]
+EventSideFilter = Annotated[
+    str | None,
+    QueryParameter(
+        name="side",
+        description="Only events whose `side` or `opponent` is this side.",
+        pattern=SLUG_PATTERN,
+        max_length=128,
+    ),
+]
+ActorFilter = Annotated[
+    str | None,
+    QueryParameter(
+        description="Only events whose `actor` is this text (case folded: `tiger forces` "
+        "finds `Tiger Forces`).",
+        pattern=TEXT_PATTERN,
+        max_length=MAX_TEXT,
+    ),
+]
+CountryFilter = Annotated[
+    str | None,
+    QueryParameter(
+        description="A place id: only events about it or about a place inside it (whose "
+        "`parent`, or its parent's, and so on, is this place), as the registry records "
+        "parents.",
+        pattern=SLUG_PATTERN,
+        max_length=128,
+    ),
+]
+
+
+def instant_filter(name: str, description: str) -> object:
+    """An optional instant query parameter of the events' filters."""
+    return QueryParameter(
+        name=name, description=description, pattern=OPTIONAL_INSTANT_PATTERN, max_length=40
+    )
+
+
+ValidFrom = Annotated[
+    str | None,
+    instant_filter(
+        "valid_from",
+        "Only events whose valid interval ends after this instant (a date: its first "
+        "instant, UTC; or a datetime with offset).",
+    ),
+]
+ValidTo = Annotated[
+    str | None,
+    instant_filter(
+        "valid_to",
+        "Only events whose valid interval starts at or before this instant; not before "
+        "`valid_from`.",
+    ),
+]
+RecordedFrom = Annotated[
+    str | None,
+    instant_filter("recorded_from", "Only events recorded at or after this instant."),
+]
+RecordedTo = Annotated[
+    str | None,
+    instant_filter(
+        "recorded_to", "Only events recorded at or before this instant; not before `recorded_from`."
+    ),
+]
 SideFilter = Annotated[
     str | None,
     QueryParameter(
