@@ -29,11 +29,18 @@ down_revision = "0007"
 branch_labels = None
 depends_on = None
 
+FIELDS = r"(replace(payload, '\u0000', '\u0020')::jsonb)"
+r"""The payload as jsonb, for the expression indexes. jsonb refuses the escape ``\u0000``,
+which free text (a quote, notes) may hold; the escape becomes ``\u0020`` first: the same
+four hex digits' place, so the text stays valid JSON wherever the six characters stand
+(an escape, or a backslash-u that an escaped backslash precedes), and no field an index
+reads (side, opponent, actor: slugs and one-line text) can hold a NUL."""
+
 INDEXES = {
     "events_type_position": "events (type, position)",
-    "events_side_position": "events (((payload::jsonb) ->> 'side'), position)",
-    "events_opponent_position": "events (((payload::jsonb) ->> 'opponent'), position)",
-    "events_actor_position": "events ((lower((payload::jsonb) ->> 'actor')), position)",
+    "events_side_position": f"events (({FIELDS} ->> 'side'), position)",
+    "events_opponent_position": f"events (({FIELDS} ->> 'opponent'), position)",
+    "events_actor_position": f"events ((lower({FIELDS} ->> 'actor')), position)",
     "events_valid": "events USING gist (tstzrange(valid_from, valid_to))",
     "places_parent": "places (parent)",
 }

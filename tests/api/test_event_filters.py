@@ -164,6 +164,23 @@ async def test_recorded_time_range_selects_by_when_the_log_learned(seeded: Clien
     assert set(filters) == {"recorded_from", "recorded_to"}
 
 
+async def test_a_nul_in_free_text_neither_blocks_an_append_nor_a_filter(seeded: Client) -> None:
+    """A quote or notes holding "\u0000" (which jsonb refuses) is appended, and the side and
+    actor filters, whose indexes read the payload as jsonb, find it."""
+    event = {
+        **EVENTS[0],
+        "id": "0d42ab1a-65e6-5fb5-9638-039f17195700",
+        "actor": "Odd Unit",
+        "notes": "before\u0000after \\u0000",
+        "quote": "a\u0000b",
+    }
+    response = await seeded.post("/v1/events", json=event)
+    assert response.status_code == 201, response.text
+    head = len(EVENTS) + 1
+    assert (await positions(seeded, actor="odd unit"))[0] == [head]
+    assert head in (await positions(seeded, side=event["side"]))[0]
+
+
 @pytest.mark.parametrize(
     ("params", "field"),
     [

@@ -5,7 +5,9 @@
 -- open) that the event's valid interval overlaps, a recorded-time range $10..$11 (both
 -- included); at most $12 rows (NULL: all). Every filter has an index (migration 0008 states
 -- the expressions exactly as here): under the custom plan the service's sessions force, a
--- common filter walks the primary key and a rare one reads its own index.
+-- common filter walks the primary key and a rare one reads its own index. The payload is
+-- read as jsonb with each \u0000 escape made \u0020 first (jsonb refuses a NUL, which a
+-- quote or notes may hold; the fields read here never do).
 SELECT position, id, place_id, place_version, type, recorded_at, commit_position, hash,
        prev_hash, payload_digest, payload
 FROM events
@@ -14,9 +16,10 @@ WHERE position > $1
   AND ($3::text IS NULL OR type = $3)
   AND ($4::text IS NULL OR source_key = $4)
   AND ($5::text IS NULL
-       OR ((payload::jsonb) ->> 'side') = $5
-       OR ((payload::jsonb) ->> 'opponent') = $5)
-  AND ($6::text IS NULL OR lower((payload::jsonb) ->> 'actor') = lower($6::text))
+       OR (replace(payload, '\u0000', '\u0020')::jsonb ->> 'side') = $5
+       OR (replace(payload, '\u0000', '\u0020')::jsonb ->> 'opponent') = $5)
+  AND ($6::text IS NULL
+       OR lower(replace(payload, '\u0000', '\u0020')::jsonb ->> 'actor') = lower($6::text))
   AND ($7::text[] IS NULL OR place_id = ANY ($7::text[]))
   AND (($8::timestamptz IS NULL AND $9::timestamptz IS NULL)
        OR tstzrange(valid_from, valid_to) && tstzrange($8::timestamptz, $9::timestamptz, '[]'))
