@@ -75,6 +75,7 @@ def create_app(
             if settings.projections and settings.rebuild_stale:
                 await built.rebuilds.catch_up_at_start()
             yield
+        metrics.close()
         log.info("sys_shutdown")
 
     def services() -> Services:

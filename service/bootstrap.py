@@ -110,6 +110,7 @@ async def services(
                 size=active.get_size(), idle=active.get_idle_size(), max=active.get_max_size()
             ),
         )
+        counting.pool = built.pool_use
         committer.start()
         try:
             yield built

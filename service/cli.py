@@ -11,16 +11,17 @@ import ipaddress
 import os
 import signal
 import sys
+from bisect import bisect_right
 from collections.abc import AsyncIterator, Sequence
 from datetime import UTC, datetime
-from importlib import resources
 from pathlib import Path
-from typing import BinaryIO
+from typing import BinaryIO, NoReturn
 
 import asyncpg
 import msgspec
 import structlog
 from sqlalchemy.exc import DBAPIError
+from tqdm import tqdm
 
 from contracts.audit import SignedHead, VerifyFailure, VerifyReport
 from contracts.responses import ImportResult
@@ -32,7 +33,6 @@ from service.domain.validation import MAX_DEPTH, too_deep
 from service.interop.formats import READERS, read_all
 from service.interop.rows import SourceRow
 from service.logging import configure_logging
-from service.progress import Progress
 from service.projections.reads import StateQuery
 from service.settings import Settings, SettingsError, load_signing_key
 from service.store import migrate
@@ -42,6 +42,7 @@ from service.store.db import (
     resolve_urls,
     stop_embedded,
 )
+from service.usecases.demo import demo_commits, demo_files, load_demo
 from service.usecases.export import LOG_FORMATS, front_csv, log_at, log_chunks
 from service.usecases.ingest import import_ndjson, import_rows, split_lines
 from service.usecases.rebuild import Staleness
@@ -229,13 +230,11 @@ async def _export(
             sys.stderr.write(f"front at position {position}: ETag {content_etag(body)}\n")
             return 0
         position, chain_hash = await log_at(services.front, known)
-        progress = Progress(position, f"exporting {position} events")
-        try:
+        with progress_bar(position, f"exporting {position} events", "events") as bar:
             async for chunk in log_chunks(services.store, position, args.format):
                 out.write(chunk)
-                progress.advance(chunk.count(b"\n"))  # one line per event (and the CSV header)
-        finally:
-            progress.close()
+                # One line per event (and the CSV header, which is no event).
+                bar.update(min(chunk.count(b"\n"), position - bar.n))
         sys.stderr.write(
             f"log up to position {position}: ETag {log_etag(args.format, position, chain_hash)}\n"
         )
@@ -299,13 +298,21 @@ def cmd_serve(args: argparse.Namespace) -> int:
         if embedded:
             asyncio.run(_first_admin_key(settings))
         warn_if_exposed(settings)
-        log.info("serving", url=f"http://{settings.host}:{settings.port}", embedded=embedded)
+        log.info("serving", url=base_url(settings), embedded=embedded)
         tune_gc()
         projector = bootstrap.build_projector(settings)
         app = create_app(settings, projector=projector)
+        key_file = (settings.data_dir / FIRST_ADMIN_KEY_FILE).absolute() if embedded else None
+
+        def started() -> None:
+            sys.stderr.write(serving_note(settings, key_file))
+            sys.stderr.flush()
+
         # A rebuild in flight is cancelled when the shutdown starts (its request answers
         # 503), not awaited to its end with the other requests.
-        Server(server_config(app, settings), on_stop=projector.cancel_rebuild).run()
+        Server(
+            server_config(app, settings), on_stop=projector.cancel_rebuild, on_started=started
+        ).run()
     except _Stop as stop:
         log.info("sys_shutdown", signal=str(stop))
     finally:
@@ -347,6 +354,37 @@ async def _first_admin_key(settings: Settings) -> None:
             ]
         )
     )
+
+
+def base_url(settings: Settings) -> str:
+    """Where a browser on this machine reaches the server (an address that listens on every
+    interface is reached through the loopback one)."""
+    host = settings.host
+    if host in ("", "0.0.0.0", "::", "[::]"):  # noqa: S104 (naming it, not binding it)
+        host = "127.0.0.1"
+    elif ":" in host and not host.startswith("["):
+        host = f"[{host}]"
+    return f"http://{host}:{settings.port}"
+
+
+def serving_note(settings: Settings, key_file: Path | None) -> str:
+    """What ``frontline serve`` says last, once it listens: the map's URL, the API
+    document's, and where the admin key is, as plain lines (not JSON log lines)."""
+    url = base_url(settings)
+    if key_file is None:
+        key = "none written here (DATABASE_URL): 'frontline keys create --role admin --name NAME'"
+    elif key_file.is_file():
+        key = f"in {key_file}"
+    else:
+        key = f"not in {key_file} (deleted?): 'frontline keys create --role admin --name NAME'"
+    lines = [
+        "Frontline is serving.",
+        f"  The map:            {url}/",
+        f"  The API document:   {url}/schema/swagger  (OpenAPI JSON: {url}/schema/openapi.json)",
+        f"  The admin API key:  {key}",
+        "  Stop with Ctrl+C.",
+    ]
+    return "\n" + "\n".join(lines) + "\n\n"
 
 
 def boxed(lines: Sequence[str]) -> str:
@@ -449,26 +487,50 @@ def cmd_migrate(args: argparse.Namespace) -> int:
     return 0
 
 
-async def _file_chunks(path: Path, progress: Progress) -> AsyncIterator[bytes]:
+def progress_bar(total: int, label: str, unit: str) -> tqdm[NoReturn]:
+    """A progress bar (tqdm) on stderr when stderr is a terminal, nothing elsewhere; ``total``
+    units of ``unit`` make 100 %."""
+    columns, rows = _terminal_size()
+    return tqdm(
+        total=total,
+        desc=label,
+        unit=unit,
+        unit_scale=unit == "B",
+        disable=None,  # None: drawn only on a terminal
+        file=sys.stderr,
+        ncols=columns,
+        nrows=rows,
+        mininterval=0.1,
+    )
+
+
+def _terminal_size() -> tuple[int, int]:
+    """The terminal's columns and rows on stderr; 80 x 24 for what it does not tell (tqdm
+    draws nothing on a terminal of size 0 x 0, as a fresh pseudo-terminal is)."""
+    try:
+        size = os.get_terminal_size(sys.stderr.fileno())
+    except (OSError, ValueError):
+        return 80, 24
+    return size.columns or 80, size.lines or 24
+
+
+async def _file_chunks(path: Path, bar: tqdm[NoReturn]) -> AsyncIterator[bytes]:
     with path.open("rb") as handle:
         while chunk := handle.read(1 << 20):
-            progress.advance(len(chunk))
+            bar.update(len(chunk))
             yield chunk
             await asyncio.sleep(0)
 
 
 async def _import(settings: Settings, path: Path, size: int) -> int:
     async with bootstrap.services(settings) as services:
-        progress = Progress(size, f"importing {path.name}")
-        try:
+        with progress_bar(size, f"importing {path.name}", "B") as bar:
             result = await import_ndjson(
                 services.store,
-                split_lines(_file_chunks(path, progress), settings.max_line_bytes),
+                split_lines(_file_chunks(path, bar), settings.max_line_bytes),
                 chunk_size=settings.import_chunk,
                 max_errors=settings.import_max_errors,
             )
-        finally:
-            progress.close()
     return _report(result)
 
 
@@ -483,19 +545,19 @@ def _report(result: ImportResult) -> int:
     return 0 if result.rejected == 0 else 2
 
 
-async def _import_format(settings: Settings, name: str, rows: list[SourceRow], lines: int) -> int:
-    """Import the rows of a source file (``--format``), in chunks, with a progress bar."""
+async def _import_format(settings: Settings, name: str, rows: list[SourceRow]) -> int:
+    """Import the rows of a source file (``--format``), in chunks, with a progress bar that
+    counts records: a record may span lines (a quoted cell with line breaks), so counting
+    the line where each starts would stop short of the file's last lines."""
+    starts = sorted(row.line for row in rows)
     async with bootstrap.services(settings) as services:
-        progress = Progress(lines, f"importing {name}")
-        seen = 0
+        with progress_bar(len(rows), f"importing {name}", "rows") as bar:
 
-        def advance(line: int) -> None:
-            nonlocal seen
-            if line > seen:
-                progress.advance(line - seen)
-                seen = line
+            def advance(line: int) -> None:
+                done = bisect_right(starts, line)  # the records that start at or before it
+                if done > bar.n:
+                    bar.update(done - bar.n)
 
-        try:
             result = await import_rows(
                 services.store,
                 rows,
@@ -503,8 +565,6 @@ async def _import_format(settings: Settings, name: str, rows: list[SourceRow], l
                 progress=advance,
                 max_errors=settings.import_max_errors,
             )
-        finally:
-            progress.close()
     return _report(result)
 
 
@@ -515,22 +575,18 @@ async def _load_demo(settings: Settings, *, only_if_empty: bool) -> None:
         if only_if_empty and position > 0:
             log.info("demo_skipped", reason="the log is not empty", last_position=position)
             return
-        seed = resources.files("demo").joinpath("seed.ndjson").read_bytes()
-
-        async def chunks() -> AsyncIterator[bytes]:
-            yield seed
-
-        result = await import_ndjson(store, split_lines(chunks()), chunk_size=settings.import_chunk)
+        loaded = await load_demo(store, demo_commits(demo_files()))
         log.info(
             "demo_loaded",
-            accepted=result.accepted,
-            duplicate=result.duplicate,
-            rejected=result.rejected,
+            accepted=loaded.accepted,
+            duplicate=loaded.duplicate,
+            commits=[f"{day}: position {last}" for day, last in loaded.commits],
         )
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    """Load the seed article's events (idempotent: a second load stores nothing new)."""
+    """Load the demo, a commit per publication day (idempotent: a second load stores
+    nothing new)."""
     asyncio.run(_load_demo(_settings(args), only_if_empty=False))
     return 0
 
@@ -552,8 +608,7 @@ def cmd_import(args: argparse.Namespace) -> int:
             sys.stderr.write(f"frontline import: {path} is not a readable {args.format} file: ")
             sys.stderr.write(f"{error}\n")
             return 1
-        lines = data.count(b"\n") or 1
-        return asyncio.run(_import_format(_settings(args), path.name, rows, lines))
+        return asyncio.run(_import_format(_settings(args), path.name, rows))
     return asyncio.run(_import(_settings(args), path, path.stat().st_size))
 
 
@@ -590,11 +645,14 @@ def parser() -> argparse.ArgumentParser:
     serve.add_argument(
         "--demo",
         action="store_true",
-        help="load the seed article's events when the log is empty (make run does)",
+        help="load the demo (the seed article's reports and the days after it, a commit per "
+        "day) when the log is empty (make run does)",
     )
     serve.set_defaults(run=cmd_serve)
 
-    demo = commands.add_parser("demo", help="load the seed article's events")
+    demo = commands.add_parser(
+        "demo", help="load the demo: the seed article's reports and the days after it"
+    )
     demo.add_argument("--data-dir", type=Path, help="embedded database folder (./data)")
     demo.set_defaults(run=cmd_demo)
 

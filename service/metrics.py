@@ -1,49 +1,55 @@
-"""Counters and histograms of this process, rendered in the Prometheus text format (0.0.4).
+"""What ``GET /metrics`` reports, kept by ``prometheus_client``.
 
-Pure bookkeeping, no I/O: the request middleware and the store feed it, ``GET /metrics``
-renders it. Counted per process, as every figure here is.
+A leaf: no I/O of its own beyond ``prometheus_client``'s. The request middleware and the store
+feed it, ``GET /metrics`` renders it in the Prometheus text format 0.0.4.
+
+Each :class:`Metrics` has its own registry (an app built twice in one process, as the tests
+do, counts twice apart). With ``PROMETHEUS_MULTIPROC_DIR`` set (before the process starts:
+``prometheus_client`` reads it at import), every process of the service writes its figures
+to files in that folder and each scrape adds up those of every process, whichever process
+answers it; the folder must exist, be empty when the service starts and be shared by its
+processes only. Process metrics (``process_*``: CPU, memory, open files; ``python_*``: the
+interpreter, its garbage collector) are those of the answering process, so they are
+reported only in single-process mode, as ``prometheus_client`` itself does.
 """
 
 from __future__ import annotations
 
-from bisect import bisect_left
-from collections.abc import Iterable
-from dataclasses import dataclass, field
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Final
+
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    disable_created_metrics,
+    generate_latest,
+)
+from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4
+from prometheus_client.gc_collector import GCCollector
+from prometheus_client.multiprocess import MultiProcessCollector, mark_process_dead
+from prometheus_client.platform_collector import PlatformCollector
+from prometheus_client.process_collector import ProcessCollector
 
 LATENCY_BUCKETS: Final = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 """Seconds."""
 COMMIT_BUCKETS: Final = (1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000, 10000)
 """Events in one commit."""
+CONTENT_TYPE: Final = CONTENT_TYPE_PLAIN_0_0_4
+"""The exposition's media type: the Prometheus text format 0.0.4."""
+MULTIPROCESS_ENV: Final = "PROMETHEUS_MULTIPROC_DIR"
+
+# Counters and histograms without their `_created` samples: the exposition stays the names
+# the README lists (a start time per series would double the lines and say nothing new).
+disable_created_metrics()  # type: ignore[no-untyped-call]  # untyped upstream
 
 
-@dataclass(slots=True)
-class Histogram:
-    """Counts by upper bound (not cumulative until rendered), a sum and a count."""
-
-    bounds: tuple[float, ...]
-    counts: list[int] = field(default_factory=list)
-    total: float = 0.0
-    count: int = 0
-
-    def __post_init__(self) -> None:
-        self.counts = [0] * (len(self.bounds) + 1)  # the last one: above every bound
-
-    def observe(self, value: float) -> None:
-        self.counts[bisect_left(self.bounds, value)] += 1
-        self.total += value
-        self.count += 1
-
-    def lines(self, name: str, labels: str) -> Iterable[str]:
-        running = 0
-        joiner = "," if labels else ""
-        uppers = [_number(bound) for bound in self.bounds] + ["+Inf"]
-        for upper, count in zip(uppers, self.counts, strict=True):
-            running += count
-            yield f'{name}_bucket{{{labels}{joiner}le="{upper}"}} {running}'
-        braces = f"{{{labels}}}" if labels else ""
-        yield f"{name}_sum{braces} {_number(self.total)}"
-        yield f"{name}_count{braces} {self.count}"
+def multiprocess() -> bool:
+    """Whether the figures are shared by the service's processes (``PROMETHEUS_MULTIPROC_DIR``)."""
+    return bool(os.environ.get(MULTIPROCESS_ENV))
 
 
 @dataclass(slots=True)
@@ -56,66 +62,85 @@ class PoolUse:
 
 
 class Metrics:
-    """What ``GET /metrics`` reports."""
+    """The service's counters, histograms and gauges, in a registry of their own."""
 
     def __init__(self) -> None:
-        self.requests: dict[tuple[str, str, int], int] = {}
-        self.latency: dict[tuple[str, str], Histogram] = {}
-        self.events_appended = 0
-        self.commits = Histogram(COMMIT_BUCKETS)
+        self.registry = CollectorRegistry(auto_describe=True)
+        self.pool: Callable[[], PoolUse] | None = None
+        """The pool's use, read at every request and scrape (set by ``bootstrap.services``)."""
+        self.requests = Counter(
+            "frontline_http_requests",
+            "HTTP requests answered, by route and status.",
+            ("method", "route", "status"),
+            registry=self.registry,
+        )
+        self.latency = Histogram(
+            "frontline_http_request_duration_seconds",
+            "Time to answer, by route.",
+            ("method", "route"),
+            buckets=LATENCY_BUCKETS,
+            registry=self.registry,
+        )
+        self.events_appended = Counter(
+            "frontline_events_appended",
+            "Events appended by the service.",
+            registry=self.registry,
+        )
+        self.commits = Histogram(
+            "frontline_commit_events",
+            "Events per commit (group commits and imports).",
+            buckets=COMMIT_BUCKETS,
+            registry=self.registry,
+        )
+        # Summed over the live processes in multiprocess mode: the service's connections.
+        self.pool_connections = Gauge(
+            "frontline_db_pool_connections",
+            "Database connections, by state.",
+            ("state",),
+            multiprocess_mode="livesum",
+            registry=self.registry,
+        )
+        self.pool_max = Gauge(
+            "frontline_db_pool_max",
+            "Most database connections the pool opens.",
+            multiprocess_mode="livesum",
+            registry=self.registry,
+        )
+        if not multiprocess():
+            ProcessCollector(registry=self.registry)
+            PlatformCollector(registry=self.registry)
+            GCCollector(registry=self.registry)
 
     def observe_request(self, method: str, route: str, status: int, seconds: float) -> None:
         """One answered request; ``route`` is the route's template (bounded cardinality)."""
-        key = (method, route, status)
-        self.requests[key] = self.requests.get(key, 0) + 1
-        histogram = self.latency.get((method, route))
-        if histogram is None:
-            histogram = self.latency[(method, route)] = Histogram(LATENCY_BUCKETS)
-        histogram.observe(seconds)
+        self.requests.labels(method, route, str(status)).inc()
+        self.latency.labels(method, route).observe(seconds)
+        self._read_pool()
 
     def observe_commit(self, events: int) -> None:
         """One commit that appended ``events`` events."""
-        self.events_appended += events
+        self.events_appended.inc(events)
         self.commits.observe(events)
 
-    def render(self, pool: PoolUse) -> str:
-        """The whole exposition, Prometheus text format 0.0.4."""
-        out = [
-            "# HELP frontline_http_requests_total HTTP requests answered, by route and status.",
-            "# TYPE frontline_http_requests_total counter",
-        ]
-        for (method, route, status), count in sorted(self.requests.items()):
-            labels = f'method="{method}",route="{_escape(route)}",status="{status}"'
-            out.append(f"frontline_http_requests_total{{{labels}}} {count}")
-        out += [
-            "# HELP frontline_http_request_duration_seconds Time to answer, by route.",
-            "# TYPE frontline_http_request_duration_seconds histogram",
-        ]
-        for (method, route), histogram in sorted(self.latency.items()):
-            labels = f'method="{method}",route="{_escape(route)}"'
-            out.extend(histogram.lines("frontline_http_request_duration_seconds", labels))
-        out += [
-            "# HELP frontline_events_appended_total Events appended by this process.",
-            "# TYPE frontline_events_appended_total counter",
-            f"frontline_events_appended_total {self.events_appended}",
-            "# HELP frontline_commit_events Events per commit (group commits and imports).",
-            "# TYPE frontline_commit_events histogram",
-            *self.commits.lines("frontline_commit_events", ""),
-            "# HELP frontline_db_pool_connections Database connections, by state.",
-            "# TYPE frontline_db_pool_connections gauge",
-            f'frontline_db_pool_connections{{state="busy"}} {pool.size - pool.idle}',
-            f'frontline_db_pool_connections{{state="idle"}} {pool.idle}',
-            "# HELP frontline_db_pool_max Most database connections the pool opens.",
-            "# TYPE frontline_db_pool_max gauge",
-            f"frontline_db_pool_max {pool.max}",
-        ]
-        return "\n".join(out) + "\n"
+    def render(self) -> bytes:
+        """The whole exposition, Prometheus text format 0.0.4 (:data:`CONTENT_TYPE`)."""
+        self._read_pool()
+        if multiprocess():
+            gathered = CollectorRegistry()
+            MultiProcessCollector(gathered)  # type: ignore[no-untyped-call]  # untyped upstream
+            return generate_latest(gathered)
+        return generate_latest(self.registry)
 
+    def close(self) -> None:
+        """The process stops serving: in multiprocess mode its gauges (the pool's) leave the
+        sums, while its counters stay counted."""
+        if multiprocess():
+            mark_process_dead(os.getpid())  # type: ignore[no-untyped-call]  # untyped upstream
 
-def _number(value: float) -> str:
-    return f"{value:g}" if float(value).is_integer() else repr(float(value))
-
-
-def _escape(text: str) -> str:
-    """A label value as the text format wants it: backslash, quote and newline escaped."""
-    return text.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+    def _read_pool(self) -> None:
+        if self.pool is None:
+            return
+        use = self.pool()
+        self.pool_connections.labels("busy").set(use.size - use.idle)
+        self.pool_connections.labels("idle").set(use.idle)
+        self.pool_max.set(use.max)

@@ -74,17 +74,30 @@ def connection_cap(settings: Settings) -> int:
 
 
 class Server(uvicorn.Server):
-    """uvicorn's server, which tells the app as soon as it starts to stop: uvicorn waits
+    """uvicorn's server, which says when it listens (``on_started``: ``frontline serve``
+    then prints where the map and the API document are), and tells the app as soon as it
+    starts to stop: uvicorn waits
     for every request in flight before the app's lifespan ends, so an admin rebuild in
     flight held a SIGTERM for as long as it ran (and ``docker stop`` ended in SIGKILL).
     ``on_stop`` runs beside the shutdown from its start (``frontline serve``: it cancels
     the rebuild, whose request then answers 503) and is awaited at its end."""
 
     def __init__(
-        self, config: uvicorn.Config, on_stop: Callable[[], Awaitable[None]] | None = None
+        self,
+        config: uvicorn.Config,
+        on_stop: Callable[[], Awaitable[None]] | None = None,
+        on_started: Callable[[], None] | None = None,
     ) -> None:
         super().__init__(config)
         self.on_stop = on_stop
+        self.on_started = on_started
+
+    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+        """uvicorn's start (the app's lifespan, then the listening sockets); then
+        ``on_started``, once the server accepts connections."""
+        await super().startup(sockets)
+        if self.started and self.on_started is not None:
+            self.on_started()
 
     async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
         stopping = None if self.on_stop is None else asyncio.ensure_future(self.on_stop())

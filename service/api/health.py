@@ -8,6 +8,7 @@ from litestar.openapi.datastructures import ResponseSpec
 from contracts.responses import Health, Problem
 from service.api.deps import ServicesDep
 from service.errors import NotReady
+from service.metrics import CONTENT_TYPE
 
 
 @get("/health", summary="Liveness", tags=["operations"])
@@ -44,13 +45,14 @@ async def ready(services: ServicesDep) -> Health:
     "/metrics",
     summary="Metrics (Prometheus text format)",
     description=(
-        "This process's counters: requests by route and status, latency histograms by route, "
-        "events appended, events per commit, and the database pool's connections. Open to "
-        "every client; counted per process."
+        "Requests by route and status, latency histograms by route, events appended, events "
+        "per commit, the database pool's connections, and (one process) the process's CPU, "
+        "memory and garbage collector. Open to every client. Per process, or summed over the "
+        "service's processes when PROMETHEUS_MULTIPROC_DIR is set."
     ),
     tags=["operations"],
-    media_type="text/plain; version=0.0.4; charset=utf-8",
+    media_type=CONTENT_TYPE,
 )
-async def metrics_route(services: ServicesDep) -> str:
+async def metrics_route(services: ServicesDep) -> bytes:
     """The exposition."""
-    return services.metrics.render(services.pool_use())
+    return services.metrics.render()

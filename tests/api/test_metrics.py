@@ -11,10 +11,12 @@ from tests.payloads import event_json
 
 Client = AsyncTestClient[Litestar]
 SAMPLE = re.compile(r"^([a-z_]+)(\{.*\})? (\S+)$")
+LABEL = re.compile(r'([a-z_]+)="((?:[^"\\]|\\.)*)"')
 
 
 def samples(text: str) -> dict[str, float]:
-    """Every sample line as 'name{labels}' -> value; comments checked for HELP/TYPE."""
+    """Every sample line as 'name{labels}' -> value, the labels in name order (their order
+    means nothing in the format); comments checked for HELP/TYPE."""
     found: dict[str, float] = {}
     for line in text.splitlines():
         if line.startswith("#"):
@@ -22,7 +24,9 @@ def samples(text: str) -> dict[str, float]:
             continue
         match = SAMPLE.match(line)
         assert match, line
-        found[match.group(1) + (match.group(2) or "")] = float(match.group(3))
+        labels = sorted(LABEL.findall(match.group(2) or ""))
+        braces = "{" + ",".join(f'{k}="{v}"' for k, v in labels) + "}" if labels else ""
+        found[match.group(1) + braces] = float(match.group(3))
     return found
 
 
@@ -47,7 +51,7 @@ async def test_requests_commits_and_the_pool_are_counted(client: Client) -> None
     latency = 'frontline_http_request_duration_seconds_count{method="POST",route="/v1/events"}'
     assert found[latency] == 4
     inf = (
-        'frontline_http_request_duration_seconds_bucket{method="POST",route="/v1/events",le="+Inf"}'
+        'frontline_http_request_duration_seconds_bucket{le="+Inf",method="POST",route="/v1/events"}'
     )
     assert found[inf] == 4
     assert found["frontline_events_appended_total"] == 5
@@ -58,3 +62,17 @@ async def test_requests_commits_and_the_pool_are_counted(client: Client) -> None
     )
     assert found["frontline_db_pool_max"] == 10
     assert found['frontline_db_pool_connections{state="busy"}'] >= 0
+
+
+async def test_the_process_is_described_too(client: Client) -> None:
+    """Beside the service's own figures, /metrics reports the process (CPU seconds, resident
+    memory, open files), the interpreter and its garbage collector, as prometheus_client
+    gathers them, and no ``_created`` series."""
+    response = await client.get("/metrics")
+    found = samples(response.text)
+    assert found["process_resident_memory_bytes"] > 0
+    assert found["process_cpu_seconds_total"] > 0
+    assert found["process_open_fds"] > 0
+    assert any(name.startswith("python_info{") for name in found)
+    assert any(name.startswith("python_gc_collections_total{") for name in found)
+    assert not [name for name in found if "_created" in name]

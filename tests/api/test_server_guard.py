@@ -247,7 +247,7 @@ async def test_a_client_that_sends_part_of_a_body_and_leaves_is_its_abort(
     requests = [line for line in events_of(logs, "request") if line["path"] == "/v1/events"]
     assert [line["status"] for line in requests] == [499, 499]
     assert not events_of(logs, "unhandled_error")
-    assert 'route="/v1/events",status="499"} 2' in metrics
+    assert 'route="/v1/events",status="499"} 2.0' in metrics
     assert 'status="500"' not in metrics
 
 

@@ -56,12 +56,13 @@ def test_maskanah_is_isis_and_encircled_on_06_02_then_government_on_06_05(
 
 def test_the_day_buttons_and_the_slider_stay_within_the_logs_days(map_page: MapPage) -> None:
     """The slider runs from the earliest event's first day (2017-05-29, the week of the undated
-    reports) to the latest event's last day (2017-06-05); stepping past either end stays."""
+    reports) to the latest event's last day (2017-06-07, the demo's last report: the monitor
+    on Maskanah); stepping past either end stays."""
     page = map_page.page
-    map_page.open("valid_at=2017-06-05")
+    map_page.open("valid_at=2017-06-07")
     page.click("#step-forward")
-    map_page.wait_loaded("2017-06-05")
-    expect(page.locator("#valid-label")).to_have_text("2017-06-05")
+    map_page.wait_loaded("2017-06-07")
+    expect(page.locator("#valid-label")).to_have_text("2017-06-07")
     page.focus("#valid-slider")
     page.keyboard.press("Home")
     map_page.wait_loaded("2017-05-29")
@@ -91,8 +92,9 @@ def test_clicking_a_marker_shows_timeline_events_history_and_raw_event(
     map_page: MapPage,
 ) -> None:
     """Hovering Maskanah's marker names its reading; a click opens its panel: the timeline's
-    two segments (ISIS encircled, then the government), the events with their sources, the
-    commit history, and an event's raw JSON from /v1/events/{id} when its link is followed."""
+    three segments (ISIS encircled, then the government, disputed by ISIS's denial until the
+    monitor's report of 06-07), the events with their sources, the commit history, and an
+    event's raw JSON from /v1/events/{id} when its link is followed."""
     page = map_page.page
     map_page.open("valid_at=2017-06-02")
     marker = drawn(page, MASKANAH)
@@ -103,12 +105,15 @@ def test_clicking_a_marker_shows_timeline_events_history_and_raw_event(
     page.mouse.click(marker["x"], marker["y"])
     expect(page.locator("#place-name")).to_have_text("Maskanah")
     rows = page.locator("#timeline tr")
-    expect(rows).to_have_count(3)
+    expect(rows).to_have_count(4)
     expect(rows.nth(1)).to_contain_text("isis")
     expect(rows.nth(1)).to_contain_text("encircled (syrian-government)")
     expect(rows.nth(2)).to_contain_text("syrian-government")
-    expect(page.locator("#events tr")).to_have_count(5)  # header and the four seed events
+    expect(rows.nth(3)).to_contain_text("syrian-government")
+    # The header, the article's four events and the three of the days after it.
+    expect(page.locator("#events tr")).to_have_count(8)
     expect(page.locator("#events")).to_contain_text("South Front")
+    expect(page.locator("#events")).to_contain_text("Syria monitor (demo)")
     expect(page.locator("#history > li")).not_to_have_count(0)
     link = page.locator("#events a[data-event]").first
     event_id = link.get_attribute("data-event")

@@ -144,13 +144,13 @@ def test_a_step_of_the_slider_loads_only_the_changes(map_page: MapPage) -> None:
 
 
 def test_the_slider_has_dates_under_it(map_page: MapPage) -> None:
-    """The slider's first and last days (2017-05-29 and 2017-06-05) are written under it, with
-    tick marks."""
+    """The slider's first and last days (2017-05-29 and 2017-06-07, the demo's last report)
+    are written under it, with tick marks."""
     page = map_page.page
     map_page.open("valid_at=2017-06-05")
     ticks = page.locator("#valid-ticks span")
     expect(ticks.first).to_have_text("05-29")
-    expect(ticks.last).to_have_text("06-05")
+    expect(ticks.last).to_have_text("06-07")
     assert ticks.count() >= 2
     assert page.locator("#valid-marks option").count() == ticks.count()
 

@@ -1,13 +1,10 @@
-"""A contradicting report on the map: the Panorama roundabout, which the seed has ISIS capture
-in the week of 2017-06-03, is reported held by the government on 2017-06-04 by a neutral
-source. Its own server (this module changes the log)."""
+"""A contradicting report on the map: the Panorama roundabout, which the article has ISIS
+capture in the week of 2017-06-03, is reported held by the government on 2017-06-04 by the
+demo's neutral monitor (demo/followups.ndjson), published two days later."""
 
 from __future__ import annotations
 
-import json
-import uuid
-from pathlib import Path
-from typing import Any, Final
+from typing import Final
 
 import httpx
 from playwright.sync_api import expect
@@ -16,40 +13,18 @@ from tests.browser.conftest import MapPage
 from tests.browser.reading import drawn, legend_color
 
 ROUNDABOUT: Final = "sy-deir-ezzor-panorama-roundabout"
-SEED: Final = Path(__file__).resolve().parents[2] / "demo" / "seed.ndjson"
+MONITOR: Final = "Syria monitor (demo)"
 #: Around Deir Ezzor, close enough for its places to be clicked apart.
 DEIR_EZZOR_BOX: Final = "40.06,35.28,40.18,35.34"
 
 
-def seed_place(place_id: str) -> dict[str, Any]:
-    """The place object the seed gives ``place_id`` (every mention carries the same)."""
-    for line in SEED.read_text().splitlines():
-        event = json.loads(line)
-        if event["place"]["id"] == place_id:
-            place: dict[str, Any] = event["place"]
-            return place
-    raise AssertionError(f"{place_id} is not in the seed")
-
-
 def test_clicking_a_contradicted_place_lists_both_claims(map_page: MapPage) -> None:
-    """After a Reuters report (B, neutral) that the government holds the roundabout on
-    2017-06-04, the map at that day marks the roundabout disputed; clicking its marker lists
-    the two competing claims (ISIS by South Front, C, reported; the government by Reuters, B,
-    reported) with their scores, as /v1/disputes has them, and why the winner won. As known
-    at the seed's commit (position 30) the same day shows the roundabout undisputed, ISIS's."""
-    report = {
-        "id": str(uuid.uuid4()),
-        "type": "control",
-        "place": seed_place(ROUNDABOUT),
-        "side": "syrian-government",
-        "occurred": {"start": "2017-06-04", "precision": "day"},
-        "source": {"name": "Reuters", "reliability": "B", "alignment": "neutral"},
-        "credibility": 2,
-        "hedge": "reported",
-        "quote": "Government troops hold the Panorama roundabout, a military source said.",
-    }
-    posted = map_page.site.post(report)
-    assert posted.status_code == 201, posted.text
+    """The demo's monitor (B, neutral) reports, on its third day, government troops at the
+    roundabout on 2017-06-04, against South Front's ISIS capture that week: the map at that
+    day marks the roundabout disputed; clicking its marker lists the two competing claims
+    (ISIS by South Front, C, reported; the government by the monitor, B, reported) with their
+    scores, as /v1/disputes has them, and why the winner won. As known at the article's
+    commit (position 30) the same day shows the roundabout undisputed, ISIS's."""
     disputes = httpx.get(
         f"{map_page.site.url}/v1/disputes",
         params={"valid_at": "2017-06-04"},
@@ -57,7 +32,7 @@ def test_clicking_a_contradicted_place_lists_both_claims(map_page: MapPage) -> N
     ).json()
     (item,) = [i for i in disputes["items"] if i["place"]["id"] == ROUNDABOUT]
     claims = {(c["side"], c["source"]): c["score"] for c in item["segment"]["claims"]}
-    assert set(claims) == {("isis", "South Front"), ("syrian-government", "Reuters")}
+    assert set(claims) == {("isis", "South Front"), ("syrian-government", MONITOR)}
 
     page = map_page.page
     map_page.open(f"valid_at=2017-06-04&bbox={DEIR_EZZOR_BOX}")
@@ -75,16 +50,16 @@ def test_clicking_a_contradicted_place_lists_both_claims(map_page: MapPage) -> N
     expect(isis.locator("td").nth(3)).to_have_text("reported")
     expect(isis.locator("td").nth(4)).to_have_text(f"{claims[('isis', 'South Front')]:.3f}")
     government = page.locator("#claims tr[data-side='syrian-government']")
-    expect(government).to_contain_text("Reuters")
+    expect(government).to_contain_text(MONITOR)
     expect(government.locator("td").nth(2)).to_have_text("B")
-    score = claims[("syrian-government", "Reuters")]
+    score = claims[("syrian-government", MONITOR)]
     expect(government.locator("td").nth(4)).to_have_text(f"{score:.3f}")
     expect(page.locator("#reason")).to_contain_text(item["segment"]["reason"])
     expect(page.locator("#place-reading")).to_contain_text("disputed")
     assert map_page.console.errors == []
 
-    # As known at position 30 (the seed, one commit, before the Reuters report) the same day
-    # shows the roundabout as ISIS's, undisputed: what the database said then.
+    # As known at position 30 (the article, one commit, before the monitor's report) the same
+    # day shows the roundabout as ISIS's, undisputed: what the database said then.
     page.fill("#known-at", "position:30")
     page.click("#known-form button[type=submit]")
     map_page.wait_loaded("2017-06-04", "position:30")

@@ -247,8 +247,9 @@ def _get(url: str) -> tuple[int, dict[str, object]]:
 @pytest.mark.parametrize("stop", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
 def test_serve_on_the_embedded_database(tmp_path: Path, stop: signal.Signals) -> None:
     """Without DATABASE_URL, `serve` starts PostgreSQL in the data folder, migrates, serves,
-    loads the demo when asked; SIGINT and SIGTERM alike stop it cleanly (exit 0), a live
-    stream left open included, and it stops the database it started.
+    loads the demo when asked, and once it listens says where the map, the API document and
+    the admin key file are; SIGINT and SIGTERM alike stop it cleanly (exit 0), a live stream
+    left open included, and it stops the database it started.
 
     Regression (issue 13): SIGTERM (docker stop, systemd, every supervisor) killed it with
     exit -15 and left the embedded PostgreSQL running; only SIGINT stopped it. And the
@@ -278,6 +279,10 @@ def test_serve_on_the_embedded_database(tmp_path: Path, stop: signal.Signals) ->
         status, page = _get(f"http://127.0.0.1:{port}/v1/events?limit=5")
         assert status == 200
         assert len(page["events"]) == 5  # type: ignore[arg-type]
+        for path in ("/", "/schema/swagger", "/schema/openapi.json"):  # what the note names
+            page_url = f"http://127.0.0.1:{port}{path}"
+            with urllib.request.urlopen(page_url, timeout=5) as answer:
+                assert answer.status == 200, path
         assert embedded_running(data)
         logins = asyncio.run(_service_logins(_superuser_url(data)))
         assert logins == [(EMBEDDED_LOGIN, False)]
@@ -306,6 +311,15 @@ def test_serve_on_the_embedded_database(tmp_path: Path, stop: signal.Signals) ->
     events = {line.get("event") for line in logged}
     assert {"sys_startup", "sys_shutdown", "embedded_postgres_stopped"} <= events
     assert stopped_here
+    # Once it listens, it says last, in plain lines: the map, the API document, the key file.
+    note = stderr.index("Frontline is serving.")
+    assert stderr.index("An admin API key for this local database") < note
+    assert stderr.index('"sys_startup"') < note
+    url = f"http://127.0.0.1:{port}"
+    lines = stderr[note:].splitlines()
+    assert lines[1].split() == ["The", "map:", f"{url}/"]
+    assert lines[2].split()[:4] == ["The", "API", "document:", f"{url}/schema/swagger"]
+    assert lines[3].split() == ["The", "admin", "API", "key:", "in", str(data / "first-admin-key")]
 
 
 async def test_import_rejects_a_line_with_a_lone_surrogate_naming_the_field(
