@@ -94,6 +94,11 @@ screenshots: install chromium ## retake the map's pictures in docs/img/ (README.
 	FRONTLINE_SCREENSHOTS=docs/img $(BIN)/pytest tests/browser -q \
 	  -k "screenshot_of_the_demo or at_390_px or disputed_area_is_hatched"
 
+.PHONY: openapi-examples
+openapi-examples: install ## capture the OpenAPI document's example answers again (service/api/examples.json)
+	FRONTLINE_WRITE_EXAMPLES=1 $(BIN)/pytest tests/api/test_openapi_examples.py -q \
+	  -k what_the_service_answers
+
 .PHONY: lock
 lock: install ## re-pin constraints.txt from the venv (after changing dependencies)
 	{ head -2 constraints.txt; $(BIN)/python -m pip freeze --exclude-editable | grep -v '^-e'; } > constraints.new

@@ -152,7 +152,7 @@ async def run(url: str, args: argparse.Namespace) -> dict[str, Any]:
         posted = await client.post(
             "/v1/events", content=body, headers={"content-type": "application/x-ndjson"}
         )
-        if posted.status_code != 200 or posted.json()["rejected"]:
+        if posted.status_code != 201 or posted.json()["rejected"]:
             raise RuntimeError(f"loading the front failed: {posted.text[:500]}")
         questions = {
             "whole front": {"valid_at": "2017-06-02"},

@@ -104,7 +104,7 @@ async def run(url: str, events: int, rounds: int) -> dict[str, dict[str, list[fl
                 posted = await client.post(
                     "/v1/events", content=body, headers={"content-type": "application/x-ndjson"}
                 )
-                assert posted.status_code == 200, posted.text
+                assert posted.status_code == 201, posted.text
             for turn in range(rounds):
                 names = list(VARIANTS) if turn % 2 == 0 else list(reversed(VARIANTS))
                 for name in names:

@@ -53,7 +53,7 @@ def _summary(status: int, body: bytes) -> str:
         answer = json.loads(body)
     except ValueError:
         return body[:120].decode(errors="replace")
-    if status != 200:
+    if status not in (200, 201):
         return f"{answer.get('title')}: {str(answer.get('detail'))[:100]}"
     errors = answer.get("errors", [])
     first = errors[0]["reason"][:90] if errors else ""

@@ -352,7 +352,7 @@ class Run:
             response = await upload(HOST, self.service.port, "/v1/events", segment.path, NDJSON)
             seconds = time.perf_counter() - started
         summary = json.loads(response.body)
-        if response.status != 200 or summary.get("accepted") != lines:
+        if response.status != 201 or summary.get("accepted") != lines:
             raise RuntimeError(f"import failed: {response.status} {response.body[:2000]!r}")
         if await self.head() != head + lines:
             raise RuntimeError("the log did not grow by the imported events")

@@ -23,16 +23,25 @@ from service.api.access import access_control
 from service.api.areas import AreasController
 from service.api.audit import AuditController
 from service.api.caching import conditional_get
+from service.api.cors import cors, cors_config
 from service.api.deps import Services
 from service.api.events import EventsController
+from service.api.examples import add_examples
 from service.api.export import ExportController
 from service.api.front import FrontController
 from service.api.health import health, metrics_route, ready
 from service.api.imports import ImportsController
-from service.api.map import map_assets, map_page
+from service.api.map import docs_assets, map_assets, map_page
 from service.api.middleware import request_logging
-from service.api.openapi import add_access, add_contract_schemas, openapi_config, refine
+from service.api.openapi import (
+    add_access,
+    add_contract_schemas,
+    add_problem_catalogue,
+    openapi_config,
+    refine,
+)
 from service.api.problems import EXCEPTION_HANDLERS
+from service.api.routing import refuse_unknown_parameters, route_refusal
 from service.metrics import Metrics
 from service.projections.timelines import TimelineProjector
 from service.settings import Settings, load_signing_key
@@ -94,12 +103,14 @@ def create_app(
             metrics_route,
             map_page,
             map_assets(),
+            docs_assets(),
         ],
         dependencies={"services": Provide(services, sync_to_thread=False)},
         # ETags, 304, the cache policy and gzip of every read answer (service/api/caching.py).
         middleware=[partial(conditional_get, services=services)],
         lifespan=[lifespan],
         exception_handlers=EXCEPTION_HANDLERS,
+        before_request=refuse_unknown_parameters(),
         openapi_config=openapi_config(_version()),
         # Bodies are read by the handlers: JSON ones against max_body_bytes (413), NDJSON
         # imports streamed without a limit.
@@ -108,11 +119,20 @@ def create_app(
         debug=False,
     )
     add_contract_schemas(app)
+    add_problem_catalogue(app)
     add_access(app)
     refine(app, settings.max_page)
+    add_examples(app)
     # Litestar's `middleware=` runs only for matched routes; wrapping the app's ASGI handler
     # gives every request (404s and 405s included) its request id and its log line.
     # Keys are checked before routing (service/api/access.py), inside the logging wrapper so
     # a refused request has its request id and its log line.
-    app.asgi_handler = request_logging(access_control(app.asgi_handler, services), metrics)
+    # CORS outside the key check: a browser's preflight carries no key (service/api/cors.py).
+    app.asgi_handler = request_logging(
+        cors(
+            access_control(app.asgi_handler, services, route_refusal(app)),
+            cors_config(settings.cors_origin_list()),
+        ),
+        metrics,
+    )
     return app

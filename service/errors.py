@@ -37,7 +37,17 @@ class UnreadableFile(FrontlineError):
 
 
 class InvalidParameter(FrontlineError):
-    """A query parameter that cannot be understood. Answered with 422."""
+    """A query, path or header parameter that is missing or not in its format. Answered
+    with 422 ``invalid-parameter``; the detail says what it takes and what it got."""
+
+
+class UnknownParameter(InvalidParameter):
+    """A query parameter the route does not take. Answered with 422 ``unknown-parameter``."""
+
+
+class BadUpload(FrontlineError):
+    """A ``multipart/form-data`` upload that cannot be read: no boundary, a broken part, or
+    not exactly one part named ``file``. Answered with 400 ``bad-upload``."""
 
 
 class WriteRefused(FrontlineError):

@@ -22,6 +22,29 @@ MAX_POSITION: Final = 2**63 - 1
 
 _DIGITS: Final = re.compile(r"^[0-9]{1,30}$")
 
+# What each kind of parameter takes, in words: every refusal of a parameter says
+# "<name>: expected <this>, got '<value>'" (invalid_parameter), never a pattern.
+INSTANT_TEXT: Final = (
+    "a date (YYYY-MM-DD) or an RFC 3339 time with an offset (2017-06-05T10:00:00Z)"
+)
+KNOWN_AT_TEXT: Final = f"position:N (a whole number N >= 0), or {INSTANT_TEXT}"
+POSITION_TEXT: Final = "a log position (a whole number from 0 to 9223372036854775807)"
+BBOX_TEXT: Final = (
+    "west,south,east,north in degrees (37,35,39,37), with -180 <= west <= east <= 180 "
+    "and -90 <= south <= north <= 90, at most 12 decimals"
+)
+CHANGES_CURSOR_TEXT: Final = (
+    "the next_cursor of the previous page (place@instant, such as "
+    "sy-maskanah@2017-06-03T00:00:00.000000Z), or empty"
+)
+
+
+def invalid_parameter(name: str, expected: str, given: str | None) -> InvalidParameter:
+    """The one way a parameter is refused: its name, what it takes in words, what it got
+    (cut to 80 characters); ``given`` None: it was missing."""
+    got = "nothing" if given is None else repr(given[:80])
+    return InvalidParameter(f"{name}: expected {expected}, got {got}", field=name)
+
 
 @dataclass(frozen=True, slots=True)
 class KnownAt:
@@ -58,15 +81,15 @@ def valid_time(text: str, field: str) -> datetime:
     """A valid time: a date (its first instant, UTC) or a datetime with an offset."""
     try:
         moment, _ = parse_instant(text, field)
-    except InvalidEvent as error:
-        raise InvalidParameter(error.detail, field=field) from None
+    except InvalidEvent:
+        raise invalid_parameter(field, INSTANT_TEXT, text) from None
     return moment
 
 
 def position(text: str, name: str) -> int:
     """A log position given as text (a header, say): digits, at most MAX_POSITION."""
     if not _DIGITS.match(text) or int(text) > MAX_POSITION:
-        raise InvalidParameter(f"{name} {text[:40]!r} is not a log position", field=name)
+        raise invalid_parameter(name, POSITION_TEXT, text)
     return int(text)
 
 
@@ -77,12 +100,13 @@ def known_at(text: str | None) -> KnownAt:
     if text.startswith("position:"):
         number = text.removeprefix("position:")
         if not _DIGITS.match(number):
-            raise InvalidParameter(
-                f"known_at {text!r}: position:N takes a whole number N >= 0", field="known_at"
-            )
+            raise invalid_parameter("known_at", KNOWN_AT_TEXT, text)
         # Past the last position means the latest; cap it to what a bigint holds.
         return KnownAt(position=min(int(number), MAX_POSITION))
-    return KnownAt(time=valid_time(text, "known_at"))
+    try:
+        return KnownAt(time=valid_time(text, "known_at"))
+    except InvalidParameter:
+        raise invalid_parameter("known_at", KNOWN_AT_TEXT, text) from None
 
 
 def bbox(text: str | None) -> BBox | None:
@@ -93,17 +117,11 @@ def bbox(text: str | None) -> BBox | None:
     try:
         west, south, east, north = (float(p) for p in parts)
     except ValueError:
-        raise InvalidParameter(
-            f"bbox {text!r} is not four numbers: west,south,east,north", field="bbox"
-        ) from None
-    if not all(math.isfinite(v) for v in (west, south, east, north)):
-        raise InvalidParameter("bbox holds a number that is not finite", field="bbox")
-    if not (-180 <= west <= east <= 180 and -90 <= south <= north <= 90):
-        raise InvalidParameter(
-            f"bbox {text!r} must satisfy -180 <= west <= east <= 180 and "
-            "-90 <= south <= north <= 90",
-            field="bbox",
-        )
+        raise invalid_parameter("bbox", BBOX_TEXT, text) from None
+    if not all(math.isfinite(v) for v in (west, south, east, north)) or not (
+        -180 <= west <= east <= 180 and -90 <= south <= north <= 90
+    ):
+        raise invalid_parameter("bbox", BBOX_TEXT, text)
     return BBox(west, south, east, north)
 
 
@@ -113,7 +131,8 @@ def change_cursor(text: str | None) -> ChangeCursor | None:
         return None
     place, sep, instant = text.partition("@")
     if not sep or not place:
-        raise InvalidParameter(
-            f"cursor {text[:80]!r} is not a next_cursor (place@instant)", field="cursor"
-        )
-    return ChangeCursor(place=place, at=valid_time(instant, "cursor"))
+        raise invalid_parameter("cursor", CHANGES_CURSOR_TEXT, text)
+    try:
+        return ChangeCursor(place=place, at=valid_time(instant, "cursor"))
+    except InvalidParameter:
+        raise invalid_parameter("cursor", CHANGES_CURSOR_TEXT, text) from None

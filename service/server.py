@@ -49,6 +49,7 @@ import msgspec
 import uvicorn
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol, RequestResponseCycle
 
+from contracts.problems import CATALOGUE, problem_type
 from contracts.responses import Problem
 from service.logging import LogTally
 from service.settings import Settings
@@ -56,7 +57,6 @@ from service.settings import Settings
 FILE_RESERVE: Final = 256
 """File descriptors kept free of client connections when the cap is automatic: the database
 pool, the log, the embedded server's pipes, a file being read, with room to spare."""
-TYPE_BASE: Final = "https://frontline.dev/problems/"
 SHUTDOWN_GRACE: Final = 5.0
 """Seconds an answer still streaming out when the server stops may go on (a live stream
 never ends by itself; uvicorn waits for every connection to close)."""
@@ -175,12 +175,15 @@ def guarded_protocol(guard: ConnectionGuard) -> type[GuardedProtocol]:
     return type("FrontlineHttpProtocol", (GuardedProtocol,), {"guard": guard})
 
 
-def _raw_answer(status: int, reason: bytes, title: str, detail: str) -> bytes:
-    """A whole HTTP/1.1 answer with a problem body, closing the connection."""
+def _raw_answer(status: int, reason: bytes, slug: str, detail: str) -> bytes:
+    """A whole HTTP/1.1 answer with a problem body of the catalogue's type ``slug``, closing
+    the connection."""
+    kind = CATALOGUE[slug]
+    assert kind.status == status, (slug, status)
     body = msgspec.json.encode(
         Problem(
-            type=TYPE_BASE + title.lower().replace(" ", "-"),
-            title=title,
+            type=problem_type(slug),
+            title=kind.title,
             status=status,
             detail=detail,
             field={431: "headers", 414: "path"}.get(status),
@@ -240,7 +243,7 @@ class GuardedProtocol(HttpToolsProtocol):
                 _raw_answer(
                     503,
                     b"Service Unavailable",
-                    "Server busy",
+                    "server-busy",
                     "every connection of the server is busy with a request; retry shortly",
                 )
             )
@@ -394,7 +397,7 @@ class GuardedProtocol(HttpToolsProtocol):
                 _raw_answer(
                     408,
                     b"Request Timeout",
-                    "Request timeout",
+                    "request-timeout",
                     f"a request head must arrive within {self.guard.header_timeout:g} s",
                 )
             )
@@ -454,8 +457,8 @@ class GuardedProtocol(HttpToolsProtocol):
             f"line of it at most {self.guard.max_header_line} bytes"
         )
         reason = b"URI Too Long" if status == 414 else b"Request Header Fields Too Large"
-        title = "URI too long" if status == 414 else "Header too large"
-        self._refusal = _raw_answer(status, reason, title, limits)
+        slug = "uri-too-long" if status == 414 else "header-too-large"
+        self._refusal = _raw_answer(status, reason, slug, limits)
         self._stop_waiting()
         if not self._answer_pending():
             self._answer_and_close(self._refusal)

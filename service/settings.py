@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 
 from cryptography.exceptions import UnsupportedAlgorithm
 
@@ -121,6 +122,9 @@ class Settings:
     unknown or revoked keys), a token bucket like ``rate_limit``, per process (0: no limit)."""
     key_cache: float = field(default=5.0, metadata={"env": "FRONTLINE_KEY_CACHE"})
     """Seconds a key look-up is remembered (a revocation takes effect within them)."""
+    cors_origins: str = field(default="", metadata={"env": "FRONTLINE_CORS_ORIGINS"})
+    """Browser origins (``https://host[:port]``, comma-separated, or ``*``) whose pages may
+    call the API (CORS); empty: none."""
 
     # --- audit ---
     signing_key_file: str = field(default="", metadata={"env": "FRONTLINE_SIGNING_KEY_FILE"})
@@ -203,6 +207,26 @@ class Settings:
             raise SettingsError("FRONTLINE_DB_ROLE must be letters, digits and '_'")
         if not 0 < self.port < 65536:
             raise SettingsError("FRONTLINE_PORT must be a TCP port")
+        self.cors_origin_list()
+
+    def cors_origin_list(self) -> tuple[str, ...]:
+        """``cors_origins`` as a tuple of origins (``("*",)`` for any); SettingsError for an
+        entry that is not an origin."""
+        origins = tuple(o.strip() for o in self.cors_origins.split(",") if o.strip())
+        if "*" in origins and len(origins) > 1:
+            raise SettingsError("FRONTLINE_CORS_ORIGINS: '*' stands alone (any origin)")
+        for origin in origins:
+            if origin != "*" and not _ORIGIN.fullmatch(origin):
+                raise SettingsError(
+                    f"FRONTLINE_CORS_ORIGINS: {origin!r} is not an origin "
+                    "(scheme://host[:port], no path, no trailing slash), nor '*'"
+                )
+        return origins
+
+
+_ORIGIN: Final = re.compile(
+    r"https?://[A-Za-z0-9.-]+(?::[0-9]{1,5})?|https?://\[[0-9A-Fa-f:.]+\](?::[0-9]{1,5})?"
+)
 
 
 def _env_name(name: str) -> str:

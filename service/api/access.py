@@ -87,8 +87,16 @@ def bearer(header: str | None) -> str | None:
     return token.strip()
 
 
-def access_control(app: ASGIApp, services: Callable[[], Services]) -> ASGIApp:
-    """ASGI middleware: let a request through to ``app`` only with the access it needs."""
+def access_control(
+    app: ASGIApp,
+    services: Callable[[], Services],
+    unrouted: Callable[[Scope], FrontlineError | None] = lambda _: None,
+) -> ASGIApp:
+    """ASGI middleware: let a request through to ``app`` only with the access it needs.
+
+    A request no route takes (``unrouted`` says why: no such path, 404; not a method of the
+    path, 405) is answered before the key check: the route table is public (``/schema``),
+    so a 401 there hid nothing and told a client with a typo the wrong thing."""
     limits: list[_Limits] = []  # made on the first request, from the settings of then
 
     async def middleware(scope: Scope, receive: Receive, send: Send) -> None:
@@ -101,6 +109,10 @@ def access_control(app: ASGIApp, services: Callable[[], Services]) -> ASGIApp:
             await app(scope, receive, send)
             return
         state = scope.setdefault("state", {})
+        refusal = unrouted(scope)
+        if refusal is not None:
+            await send_problem(send, problem_of(refusal, path, state.get("request_id")), refusal)
+            return
         try:
             found = services()
             if not limits:

@@ -105,6 +105,7 @@ class AreasController(Controller):
 
     @get(
         "/v1/state/areas",
+        operation_id="getStateAreas",
         summary="Areas of control at a date, as known at a position (GeoJSON)",
         description=(
             "An estimate of the ground each side holds at `valid_at` as known at `known_at`, "

@@ -15,8 +15,8 @@ from service.api import parameters
 from service.api.deps import ServicesDep
 from service.api.problems import problem_spec
 from service.domain.audit import key_id, public_pem, public_raw
-from service.errors import InvalidParameter, NotFound
-from service.query import MAX_POSITION
+from service.errors import NotFound
+from service.query import MAX_POSITION, invalid_parameter
 from service.store.audit import PROJECTION_MODES, ProjectionMode, SavedHead
 
 BAD_PARAMETER = {422: problem_spec("A query parameter is invalid; `field` names it.")}
@@ -26,11 +26,15 @@ def _saved_head(position: int | None, hash_: str | None) -> SavedHead | None:
     if position is None and hash_ is None:
         return None
     if position is None:
-        raise InvalidParameter("head_position is required with head_hash", field="head_position")
+        raise invalid_parameter(
+            "head_position", "the position of the saved head (given with head_hash)", None
+        )
     if hash_ is None:
-        raise InvalidParameter("head_hash is required with head_position", field="head_hash")
+        raise invalid_parameter(
+            "head_hash", "the hash of the saved head (given with head_position)", None
+        )
     if len(hash_) != 64 or any(c not in string.hexdigits for c in hash_):
-        raise InvalidParameter("head_hash must be 64 hexadecimal digits", field="head_hash")
+        raise invalid_parameter("head_hash", "a chain hash: 64 hexadecimal digits", hash_)
     return SavedHead(position=position, hash=hash_.lower())
 
 
@@ -41,6 +45,7 @@ class AuditController(Controller):
 
     @get(
         "/v1/audit/head",
+        operation_id="getAuditHead",
         summary="The log's head, signed",
         description=(
             "The latest position, its chain hash and when it was recorded; signed with "
@@ -54,6 +59,7 @@ class AuditController(Controller):
 
     @get(
         "/v1/audit/key",
+        operation_id="getAuditKey",
         summary="The public key that signs heads",
         responses={404: problem_spec("The service has no signing key.")},
     )
@@ -71,6 +77,7 @@ class AuditController(Controller):
 
     @get(
         "/v1/audit/verify",
+        operation_id="verifyLog",
         summary="Recompute the hash chain; check the links and projections against the log",
         description=(
             "Recomputes, over positions `from`..`to` (default: all), each payload's digest, "
@@ -106,7 +113,7 @@ class AuditController(Controller):
             str | None,
             QueryParameter(
                 description="Hash (hex) of the saved head; given with `head_position`.",
-                pattern=r"^[0-9a-fA-F]{64}$(?!\n)",
+                pattern=parameters.HASH_PATTERN,
             ),
         ] = None,
         projections: Annotated[

@@ -4,13 +4,15 @@ request (the key's name, whether it is an admin's)."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Final
 
+import multipart
 from litestar import Request
 from litestar.di import NamedDependency
 
 from service.api.errors import BodyTooLarge
 from service.bootstrap import Services as Services  # handlers' type, built by the bootstrap
+from service.errors import BadUpload
 
 AnyRequest = Request[Any, Any, Any]
 """A request, whatever its user, auth and state types."""
@@ -32,6 +34,65 @@ async def read_limited(request: AnyRequest, limit: int) -> bytes:
         if size > limit:
             raise BodyTooLarge(f"the body exceeds the limit of {limit} bytes")
         parts.append(chunk)
+    return b"".join(parts)
+
+
+MULTIPART: Final = "multipart/form-data"
+UPLOAD_FIELD: Final = "file"
+"""The one part of a ``multipart/form-data`` upload: the file (``curl -F file=@x.csv``)."""
+
+
+def is_multipart(request: AnyRequest) -> bool:
+    """Whether the body is a ``multipart/form-data`` upload."""
+    content_type = request.headers.get("content-type", "")
+    return content_type.split(";")[0].strip().lower() == MULTIPART
+
+
+async def read_upload(request: AnyRequest, limit: int) -> bytes:
+    """The file of a ``multipart/form-data`` upload: its one part, named ``file``, streamed
+    and refused with BodyTooLarge (413) past ``limit`` bytes (the same limit as the file
+    sent as the body); BadUpload (400) when the upload has no boundary, a broken part, another
+    part, or no ``file`` part."""
+    _, options = multipart.parse_options_header(request.headers.get("content-type", ""))
+    boundary = options.get("boundary")
+    if not boundary:
+        raise BadUpload("a multipart/form-data upload needs a boundary", field="content-type")
+    parts: list[bytes] = []
+    size = 0
+    seen = 0
+    try:
+        with multipart.PushMultipartParser(boundary, max_segment_count=1) as parser:
+            async for chunk in request.stream():
+                for event in parser.parse(chunk):
+                    if isinstance(event, multipart.MultipartSegment):
+                        seen += 1
+                        if event.name != UPLOAD_FIELD:
+                            raise BadUpload(
+                                f"the upload's part is named {event.name[:80]!r}; it must be "
+                                f"one part named {UPLOAD_FIELD!r} (curl -F file=@events.csv)",
+                                field=UPLOAD_FIELD,
+                            )
+                    elif event:
+                        size += len(event)
+                        if size > limit:
+                            raise BodyTooLarge(f"the file exceeds the limit of {limit} bytes")
+                        parts.append(bytes(event))
+                if parser.closed:
+                    break
+    except multipart.ParserLimitReached:
+        raise BadUpload(
+            f"the upload holds more than one part; it takes one, named {UPLOAD_FIELD!r}",
+            field=UPLOAD_FIELD,
+        ) from None
+    except multipart.MultipartError as error:
+        raise BadUpload(
+            f"the multipart/form-data upload is broken: {error}", field="body"
+        ) from None
+    if seen == 0:
+        raise BadUpload(
+            f"the upload holds no part named {UPLOAD_FIELD!r} (curl -F file=@events.csv)",
+            field=UPLOAD_FIELD,
+        )
     return b"".join(parts)
 
 

@@ -26,3 +26,12 @@ class RateLimited(FrontlineError):
     def __init__(self, detail: str, *, retry_after: int) -> None:
         super().__init__(detail)
         self.retry_after = retry_after
+
+
+class MethodNotAllowed(FrontlineError):
+    """A route that exists, asked with a method it does not take. Answered with 405 and
+    ``Allow``."""
+
+    def __init__(self, detail: str, *, allow: str) -> None:
+        super().__init__(detail)
+        self.allow = allow

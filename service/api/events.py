@@ -50,7 +50,8 @@ from service.api.parameters import (
     ValidTo,
 )
 from service.domain.records import source_key
-from service.errors import InvalidParameter, NotFound
+from service.errors import NotFound
+from service.query import invalid_parameter
 from service.roles import allows
 from service.store.events import EventFilter
 from service.store.live import LiveEvent, follow
@@ -92,10 +93,7 @@ def _filter(
     """The store's filter and the ``filters`` member that names it (each bad value a 422
     naming its parameter)."""
     if type_ is not None and type_ not in EVENT_TYPES:
-        raise InvalidParameter(
-            f"unknown event type {type_!r}; one of: {', '.join(sorted(EVENT_TYPES))}",
-            field="type",
-        )
+        raise invalid_parameter("type", "one of " + ", ".join(sorted(EVENT_TYPES)), type_)
     valid = _range(valid_from, valid_to, "valid_from", "valid_to")
     recorded = _range(recorded_from, recorded_to, "recorded_from", "recorded_to")
     box = params.bbox(bbox)
@@ -135,9 +133,7 @@ def _range(
     first = params.valid_time(start, start_name) if start else None
     last = params.valid_time(end, end_name) if end else None
     if first is not None and last is not None and last < first:
-        raise InvalidParameter(
-            f"{end_name} ({end}) is before {start_name} ({start})", field=end_name
-        )
+        raise invalid_parameter(end_name, f"an instant not before {start_name} ({start})", end)
     return first, last
 
 
@@ -149,12 +145,15 @@ class EventsController(Controller):
 
     @post(
         "/",
+        operation_id="appendEvents",
         summary="Append events",
         description=(
             "One event or an atomic batch (JSON), answered with receipts: 201 when anything "
-            "new was stored, 200 when every event was already stored with the same content "
-            "(an idempotent retry). With `Content-Type: application/x-ndjson`, a bulk import "
-            "of any size, committed in chunks, answered with counts and the rejected lines."
+            "new was stored (one event: `Location` names it), 200 when every event was "
+            "already stored with the same content (an idempotent retry). With "
+            "`Content-Type: application/x-ndjson`, a bulk import of any size, committed in "
+            "chunks, answered with counts and the rejected lines: 201 when it stored "
+            "anything new, else 200."
         ),
         operation_class=IngestOperation,
         status_code=201,
@@ -190,7 +189,7 @@ class EventsController(Controller):
                 max_errors=settings.import_max_errors,
                 idempotency_key=key,
             )
-            return Response(result, status_code=200)
+            return Response(result, status_code=201 if result.accepted else 200)
         receipts = await ingest.append_body(
             services.committer,
             await read_limited(request, settings.max_body_bytes),
@@ -200,10 +199,18 @@ class EventsController(Controller):
             admin=sent_by_admin(request),
         )
         created = any(not r.duplicate for r in receipts)
-        return Response(AppendResult(receipts=receipts), status_code=201 if created else 200)
+        # One event stored anew is a resource created: Location names it (a batch's are in
+        # its receipts).
+        headers = (
+            {"location": f"/v1/events/{receipts[0].id}"} if created and len(receipts) == 1 else None
+        )
+        return Response(
+            AppendResult(receipts=receipts), status_code=201 if created else 200, headers=headers
+        )
 
     @get(
         "/",
+        operation_id="replayEvents",
         summary="Replay the log",
         description=(
             "Events in position order after `after` (default 0, the log's start), with "
@@ -263,8 +270,7 @@ class EventsController(Controller):
         max_page = services.settings.max_page
         if _wants_ndjson(request):
             return Stream(_ndjson(services, start, where, limit), media_type=NDJSON)
-        if limit is not None and limit > max_page:
-            raise InvalidParameter(f"limit is at most {max_page}", field="limit")
+        params.page_limit(limit, max_page)
         size = limit or 100
         events = await services.store.page(start, size + 1, where)
         following = str(events[size - 1].position) if len(events) > size else None
@@ -276,6 +282,7 @@ class EventsController(Controller):
 
     @get(
         "/stream",
+        operation_id="followEvents",
         summary="Follow the log live",
         description=(
             "Catches up from `after` (or the `Last-Event-ID` header, which wins), then stays "
@@ -329,6 +336,7 @@ class EventsController(Controller):
 
     @get(
         "/{event_id:str}",
+        operation_id="getEvent",
         summary="One event",
         description="The event as stored, with the events that link to it.",
         responses={
@@ -347,7 +355,7 @@ class EventsController(Controller):
         try:
             wanted = uuid.UUID(event_id)
         except ValueError:
-            raise InvalidParameter(f"{event_id!r} is not a UUID", field="event_id") from None
+            raise invalid_parameter("event_id", params.UUID_TEXT, event_id) from None
         found = await services.store.get(wanted)
         if found is None:
             raise NotFound(f"no event has id {event_id}", field="event_id")

@@ -30,6 +30,7 @@ class ExportController(Controller):
 
     @get(
         "/v1/export",
+        operation_id="exportLog",
         summary="The log up to a known position, reproducibly",
         description=(
             "Every event up to the commit `known_at` names (a timestamp or `position:N`; "

@@ -52,7 +52,6 @@ from service.api.parameters import (
 from service.api.problems import problem_spec
 from service.domain.net_changes import net_changes
 from service.domain.projection import segment_at
-from service.errors import InvalidParameter
 from service.projections.reads import ChangesQuery, RegisteredPlace, RowsAt, StateQuery
 from service.query import ChangeCursor, change_cursor_text
 from service.usecases.export import front_csv
@@ -193,6 +192,7 @@ class FrontController(Controller):
 
     @get(
         "/v1/state",
+        operation_id="getState",
         summary="The front at a date, as known at a position",
         description=(
             "Every place's segment at `valid_at` as known at `known_at`, in place id order, "
@@ -224,8 +224,7 @@ class FrontController(Controller):
         format_: StateFormat = None,
     ) -> Response[StatePage | GeoState | bytes]:
         """The front as a page of places, or as GeoJSON."""
-        if limit > services.settings.max_page:
-            raise InvalidParameter(f"limit is at most {services.settings.max_page}", field="limit")
+        params.page_limit(limit, services.settings.max_page)
         status = params.one_of(status, params.STATUSES, "status")
         format_ = params.one_of(format_, params.FORMATS, "format")
         moment = params.valid_time(valid_at, "valid_at") if valid_at else _now()
@@ -279,6 +278,7 @@ class FrontController(Controller):
 
     @get(
         "/v1/state/changes",
+        operation_id="getStateChanges",
         summary="Every change of the front between two dates",
         description=(
             "Each change with `from <= at <= to`, as known at `known_at`: every boundary "
@@ -352,12 +352,11 @@ class FrontController(Controller):
     ) -> Response[StateChanges | StateNetChanges]:
         """One page of the changes inside the range, each with its segments before and after
         (with ``net``: one item per place, its reading before and after the range)."""
-        if limit > services.settings.max_page:
-            raise InvalidParameter(f"limit is at most {services.settings.max_page}", field="limit")
+        params.page_limit(limit, services.settings.max_page)
         start = params.valid_time(from_, "from")
         end = params.valid_time(to, "to")
         if end < start:
-            raise InvalidParameter(f"to ({to}) is before from ({from_})", field="to")
+            raise params.invalid_parameter("to", f"an instant not before from ({from_})", to)
         query = ChangesQuery(
             start=start,
             end=end,
@@ -410,6 +409,7 @@ class FrontController(Controller):
 
     @get(
         "/v1/state/extent",
+        operation_id="getStateExtent",
         summary="How far the log reaches in valid and in known time",
         description=(
             "The earliest valid time and the end of the latest valid interval of the events "
@@ -426,6 +426,7 @@ class FrontController(Controller):
 
     @get(
         "/v1/disputes",
+        operation_id="getDisputes",
         summary="Disputed places",
         description=(
             "The places disputed at `valid_at` as known at `known_at`; each segment lists "
@@ -445,8 +446,7 @@ class FrontController(Controller):
         cursor: Cursor = None,
     ) -> Response[StatePage]:
         """One page of disputed places."""
-        if limit > services.settings.max_page:
-            raise InvalidParameter(f"limit is at most {services.settings.max_page}", field="limit")
+        params.page_limit(limit, services.settings.max_page)
         moment = params.valid_time(valid_at, "valid_at") if valid_at else _now()
         query = StateQuery(
             valid_at=moment,
@@ -467,7 +467,12 @@ class FrontController(Controller):
             link,
         )
 
-    @get("/v1/places/{place_id:str}", summary="A place and its segment now", responses=NO_PLACE)
+    @get(
+        "/v1/places/{place_id:str}",
+        operation_id="getPlace",
+        summary="A place and its segment now",
+        responses=NO_PLACE,
+    )
     async def place(
         self,
         services: ServicesDep,
@@ -490,6 +495,7 @@ class FrontController(Controller):
 
     @get(
         "/v1/places/{place_id:str}/timeline",
+        operation_id="getPlaceTimeline",
         summary="A place's timeline as known at a position",
         responses=NO_PLACE,
         opt=PINNABLE,
@@ -506,6 +512,7 @@ class FrontController(Controller):
 
     @get(
         "/v1/places/{place_id:str}/events",
+        operation_id="getPlaceEvents",
         summary="Every event about a place, with links and whether each is in force",
         description=(
             "The place's events up to `known_at`, in position order, each with its links "
@@ -527,8 +534,7 @@ class FrontController(Controller):
     ) -> Response[PlaceEvents]:
         """The place's events in position order (confirms, denies, corrects, retracts,
         supersedes links both ways)."""
-        if limit > services.settings.max_page:
-            raise InvalidParameter(f"limit is at most {services.settings.max_page}", field="limit")
+        params.page_limit(limit, services.settings.max_page)
         after = params.position_cursor(cursor) or 0
         found, known = await _place_as_known(services, place_id, known_at)
         # Whether an event is in force depends on every event about the place: all are read.
@@ -550,6 +556,7 @@ class FrontController(Controller):
 
     @get(
         "/v1/places/{place_id:str}/history",
+        operation_id="getPlaceHistory",
         summary="How each report changed a place's story",
         description=(
             "The place's commits in position order, each with its events (source, side, "
@@ -569,8 +576,7 @@ class FrontController(Controller):
         limit: Annotated[int, QueryParameter(ge=1, description="Commits per page.")] = 100,
     ) -> Response[PlaceHistory]:
         """The place's history, one page of commits."""
-        if limit > services.settings.max_page:
-            raise InvalidParameter(f"limit is at most {services.settings.max_page}", field="limit")
+        params.page_limit(limit, services.settings.max_page)
         after = params.position_cursor(cursor) or 0
         found = await services.front.place(place_id)
         rows_at, (entries, following) = await services.front.read_at(
@@ -592,6 +598,7 @@ class FrontController(Controller):
 
     @post(
         "/v1/admin/rebuild",
+        operation_id="rebuildProjections",
         summary="Rebuild the projections from the log",
         description=(
             "Recomputes every projection row from the log under the served policy, in worker "

@@ -11,7 +11,7 @@ from service.errors import NotReady
 from service.metrics import CONTENT_TYPE
 
 
-@get("/health", summary="Liveness", tags=["operations"])
+@get("/health", operation_id="getHealth", summary="Liveness", tags=["operations"])
 async def health() -> Health:
     """The process is up and serving."""
     return Health(status="ok")
@@ -19,6 +19,7 @@ async def health() -> Health:
 
 @get(
     "/ready",
+    operation_id="getReady",
     summary="Readiness",
     tags=["operations"],
     responses={
@@ -43,6 +44,7 @@ async def ready(services: ServicesDep) -> Health:
 
 @get(
     "/metrics",
+    operation_id="getMetrics",
     summary="Metrics (Prometheus text format)",
     description=(
         "Requests by route and status, latency histograms by route, events appended, events "

@@ -41,13 +41,42 @@ async def map_page() -> File:
     )
 
 
+SWAGGER_UI: Final = "swagger-ui-dist-5.36.0"
+REDOC: Final = "redoc-2.5.4"
+DOCS_ASSETS: Final = "/schema/assets"
+"""The API documentation pages' vendored files (Swagger UI, ReDoc: ``scripts/docs-assets.sh``)
+are served below this path, not below ``/map/``."""
+
+
 def static_files() -> dict[str, Path]:
     """Every file of the page by its path under ``/map/`` (``vendor/leaflet-1.9.4/leaflet.js``)."""
     return {
         path.relative_to(STATIC).as_posix(): path
         for path in sorted(STATIC.rglob("*"))
-        if path.is_file() and path.name != "index.html"
+        if path.is_file()
+        and path.name != "index.html"
+        and path.relative_to(STATIC).parts[:2] not in _DOCS_FOLDERS
     }
+
+
+_DOCS_FOLDERS: Final = {("vendor", SWAGGER_UI), ("vendor", REDOC)}
+
+
+def docs_files() -> dict[str, Path]:
+    """The documentation pages' files by their path under DOCS_ASSETS
+    (``swagger-ui-dist-5.36.0/swagger-ui.css``)."""
+    return {
+        path.relative_to(STATIC / "vendor").as_posix(): path
+        for folder in sorted(_DOCS_FOLDERS)
+        for path in sorted(STATIC.joinpath(*folder).rglob("*"))
+        if path.is_file()
+    }
+
+
+def docs_assets() -> Router:
+    """Swagger UI's and ReDoc's files under DOCS_ASSETS, so /schema/swagger and /schema/redoc
+    work offline (looked up in a list made once, like the map's files)."""
+    return _file_router(DOCS_ASSETS, docs_files(), "docs-assets", "the API documentation")
 
 
 def map_assets() -> Router:
@@ -60,18 +89,22 @@ def map_assets() -> Router:
     nothing of the server (Litestar's static router answered ``map.js%00`` with a 500 and
     ``vendor/`` with a 404 holding the folder's absolute path).
     """
-    files = static_files()
+    return _file_router("/map", static_files(), "map-assets", "the map")
+
+
+def _file_router(prefix: str, files: dict[str, Path], name: str, owner: str) -> Router:
+    """GET and HEAD of ``files`` by their names below ``prefix``; any other name, 404."""
 
     @route(
         "/{name:path}",
         http_method=[HttpMethod.GET, HttpMethod.HEAD],
         include_in_schema=False,
-        name="map-assets",
+        name=name,
     )
-    async def map_asset(name: Annotated[str, PathParameter()]) -> File:
+    async def asset(name: Annotated[str, PathParameter()]) -> File:
         found = files.get(name.removeprefix("/"))
         if found is None:
-            raise NotFound("the map has no file at this path", field="path")
+            raise NotFound(f"{owner} has no file at this path", field="path")
         return File(path=found, filename=found.name, content_disposition_type="inline")
 
-    return Router(path="/map", route_handlers=[map_asset])
+    return Router(path=prefix, route_handlers=[asset])

@@ -12,6 +12,7 @@ from typing import Any, Final
 import msgspec
 from litestar import Litestar
 from litestar.openapi import OpenAPIConfig
+from litestar.openapi.plugins import JsonRenderPlugin, RedocRenderPlugin, SwaggerRenderPlugin
 from litestar.openapi.spec import (
     OpenAPIMediaType,
     OpenAPIResponse,
@@ -20,15 +21,20 @@ from litestar.openapi.spec import (
     RequestBody,
     Schema,
     SecurityScheme,
+    Tag,
 )
 
 from contracts.events import Batch, Event
+from contracts.problems import CATALOGUE, TYPE_BASE, catalogue_markdown
 from contracts.responses import EventPage
 from service.api.access import route_access
+from service.api.map import DOCS_ASSETS, REDOC, SWAGGER_UI
 from service.domain.time import INSTANT_PATTERN
 from service.query import MAX_POSITION
 
 REF: Final = "#/components/schemas/{name}"
+NO_FAVICON: Final = "<link rel='icon' href='data:,'>"
+"""No favicon (Litestar's default is fetched from a CDN)."""
 
 
 @dataclass
@@ -98,6 +104,18 @@ class IngestOperation(Operation):
         )
 
 
+TAGS: Final = {
+    "events": "The log: append one event, a batch, an NDJSON stream or a source file; replay "
+    "it; follow it live.",
+    "front": "The front derived from the log: state at a valid time as known at a position, "
+    "areas, changes, disputes, places.",
+    "audit": "Proof that the log was not altered: the signed head, verification, exports.",
+    "admin": "Rebuilding the projections.",
+    "operations": "Liveness, readiness and metrics.",
+}
+"""Every operation's tags are among these (tests/api/test_openapi_document.py)."""
+
+
 def openapi_config(version: str) -> OpenAPIConfig:
     """Litestar's OpenAPI at /schema, with the contract's schemas."""
     return OpenAPIConfig(
@@ -105,10 +123,44 @@ def openapi_config(version: str) -> OpenAPIConfig:
         version=version,
         description=(
             "Event-sourced conflict database: an append-only log of reported changes on the "
-            "ground. Errors are RFC 9457 problem details (application/problem+json)."
+            "ground. Errors are RFC 9457 problem details (application/problem+json) whose "
+            f"`type` is `{TYPE_BASE}` followed by one of these slugs (the catalogue, "
+            "`contracts/problems.py`; a type never changes meaning):\n\n" + catalogue_markdown()
         ),
         path="/schema",
+        tags=[Tag(name=name, description=text) for name, text in TAGS.items()],
+        # Served offline: the vendored Swagger UI and ReDoc (service/api/static/vendor), no
+        # favicon or font from a CDN. /schema is ReDoc; the JSON document /schema/openapi.json.
+        render_plugins=[
+            RedocRenderPlugin(
+                path="/redoc",
+                js_url=f"{DOCS_ASSETS}/{REDOC}/redoc.standalone.js",
+                google_fonts=False,
+                favicon=NO_FAVICON,
+            ),
+            SwaggerRenderPlugin(
+                path="/swagger",
+                js_url=f"{DOCS_ASSETS}/{SWAGGER_UI}/swagger-ui-bundle.js",
+                css_url=f"{DOCS_ASSETS}/{SWAGGER_UI}/swagger-ui.css",
+                standalone_preset_js_url=f"{DOCS_ASSETS}/{SWAGGER_UI}/swagger-ui-standalone-preset.js",
+                favicon=NO_FAVICON,
+            ),
+            JsonRenderPlugin(),
+        ],
     )
+
+
+def add_problem_catalogue(app: Litestar) -> None:
+    """State the problem types in ``components.schemas.Problem``: ``type`` is one of the
+    catalogue's (an enum of their URIs)."""
+    schemas = app.openapi_schema.components.schemas or {}
+    problem = schemas.get("Problem")
+    assert isinstance(problem, Schema)
+    assert problem.properties is not None
+    kind = problem.properties["type"]
+    assert isinstance(kind, Schema)
+    kind.enum = [TYPE_BASE + slug for slug in CATALOGUE]
+    kind.description = "The problem's type: one of the catalogue's (see the description above)."
 
 
 def add_contract_schemas(app: Litestar) -> None:

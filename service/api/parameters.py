@@ -14,18 +14,26 @@ build, so the CLI parses its options with the same code; they are named here for
 from __future__ import annotations
 
 import re
-from typing import Annotated, Final
+import types
+from typing import Annotated, Any, Final, Union, get_args, get_origin
 
-from litestar.params import HeaderParameter, PathParameter, QueryParameter
+from litestar.params import HeaderParameter, KwargDefinition, PathParameter, QueryParameter
+from litestar.typing import FieldDefinition
 
 from contracts.events import EVENT_TYPES
 from contracts.idempotency import MAX_KEY_LENGTH
 from service.domain.time import INSTANT
 from service.domain.time import INSTANT_PATTERN as INSTANT_PATTERN
-from service.errors import InvalidParameter
-from service.query import MAX_POSITION
+from service.query import (
+    BBOX_TEXT,
+    CHANGES_CURSOR_TEXT,
+    INSTANT_TEXT,
+    KNOWN_AT_TEXT,
+    MAX_POSITION,
+)
 from service.query import bbox as bbox
 from service.query import change_cursor as change_cursor
+from service.query import invalid_parameter as invalid_parameter
 from service.query import known_at as known_at
 from service.query import position as position
 from service.query import valid_time as valid_time
@@ -60,18 +68,38 @@ BBOX_PATTERN: Final = f"^(?:{_LON},{_LAT},{_LON},{_LAT})?$(?!\\n)"
 """west,south,east,north in degrees, each in range, at most 12 decimals; or empty."""
 
 
+SLUG_TEXT: Final = "an id of lower-case letters, digits, '-' and '_' (sy-maskanah)"
+TEXT_TEXT: Final = "one line of text without control characters"
+UUID_TEXT: Final = "a UUID (5b0c2c1e-6f0a-4a53-9d7e-6b7a3c1f2a10)"
+
+EXPECTED: Final[dict[str, str]] = {
+    INSTANT_PATTERN: INSTANT_TEXT,
+    OPTIONAL_INSTANT_PATTERN: INSTANT_TEXT,
+    KNOWN_AT_PATTERN: KNOWN_AT_TEXT,
+    SLUG_PATTERN: SLUG_TEXT,
+    CURSOR_PATTERN: "the next_cursor of the previous page (a place id), or empty",
+    CHANGES_CURSOR_PATTERN: CHANGES_CURSOR_TEXT,
+    TEXT_PATTERN: TEXT_TEXT,
+    UUID_PATTERN: UUID_TEXT,
+    BBOX_PATTERN: BBOX_TEXT,
+}
+"""Each parameter pattern in words: a refusal says what a parameter takes this way, never as
+the pattern (tests/unit/test_params.py checks that every pattern a route declares is here;
+:func:`words_pattern` adds its own)."""
+
+
 def words_pattern(words: tuple[str, ...] | list[str]) -> str:
-    """A pattern for exactly one of these words."""
-    return "^(?:" + "|".join(re.escape(w) for w in words) + ")$(?!\\n)"
+    """A pattern for exactly one of these words (and its words in :data:`EXPECTED`)."""
+    pattern = "^(?:" + "|".join(re.escape(w) for w in words) + ")$(?!\\n)"
+    EXPECTED.setdefault(pattern, "one of " + ", ".join(words))
+    return pattern
 
 
 def one_of(value: str | None, allowed: tuple[str, ...], field: str) -> str | None:
     """A parameter that takes one of a few words (or is absent)."""
     if value is None or value in allowed:
         return value
-    raise InvalidParameter(
-        f"{field} must be one of {', '.join(allowed)}, not {value!r}", field=field
-    )
+    raise invalid_parameter(field, "one of " + ", ".join(allowed), value)
 
 
 def position_cursor(value: str | None) -> int | None:
@@ -84,8 +112,47 @@ def position_cursor(value: str | None) -> int | None:
 def required(value: str | None, field: str) -> str:
     """A parameter that must be given."""
     if value is None or value == "":
-        raise InvalidParameter(f"{field} is required", field=field)
+        raise invalid_parameter(field, "a value (it is required)", value)
     return value
+
+
+def page_limit(limit: int | None, max_page: int) -> None:
+    """``limit`` within ``FRONTLINE_MAX_PAGE`` (its lower bound is declared with it)."""
+    if limit is not None and limit > max_page:
+        raise invalid_parameter("limit", f"a whole number from 1 to {max_page}", str(limit))
+
+
+def _types(annotation: Any) -> set[Any]:
+    """The types an annotation allows (``int | None`` is int and NoneType)."""
+    if get_origin(annotation) in (Union, types.UnionType):
+        return {t for arg in get_args(annotation) for t in _types(arg)}
+    if get_origin(annotation) is Annotated:
+        return _types(get_args(annotation)[0])
+    return {annotation}
+
+
+def expected(definition: FieldDefinition, given: str | None = None) -> str:
+    """What a declared parameter takes, in words (for the detail of its refusal of
+    ``given``: its length is named when that is what is wrong)."""
+    kwarg = definition.kwarg_definition
+    bounds = kwarg if isinstance(kwarg, KwargDefinition) else None
+    allowed = _types(definition.annotation) - {type(None)}
+    if bounds is not None and bounds.pattern is not None:
+        words = EXPECTED.get(bounds.pattern, "a value in the format the API document states")
+        if bounds.max_length is not None and given is not None and len(given) > bounds.max_length:
+            words += f", at most {bounds.max_length} characters"
+        return words
+    if allowed == {bool}:
+        return "true or false"
+    if allowed == {int}:
+        low = None if bounds is None else bounds.ge
+        high = None if bounds is None else bounds.le
+        if low is not None and high is not None:
+            return f"a whole number from {low} to {high}"
+        if low is not None:
+            return f"a whole number of at least {low}"
+        return "a whole number"
+    return "text"
 
 
 _SF_CHAR: Final = r"(?:[\x20\x21\x23-\x5b\x5d-\x7e]|\\[\\\"])"
@@ -97,6 +164,21 @@ IDEMPOTENCY_KEY_PATTERN: Final = (
 ``\\\\`` escapes; the draft's form) or, as many clients send it, the bare key; either way 1
 to 255 printable ASCII characters."""
 _SF_ESCAPE: Final = re.compile(r"\\(.)")
+IDEMPOTENCY_KEY_TEXT: Final = (
+    '1 to 255 printable ASCII characters, as a quoted Structured Field String ("8e03978e-'
+    '40d5-43e8-bc93-6894a57f9324") or bare'
+)
+LAST_EVENT_ID_PATTERN: Final = r"^[0-9]{1,18}$(?!\n)"
+"""A ``Last-Event-ID``: the position of the last event received."""
+HASH_PATTERN: Final = r"^[0-9a-fA-F]{64}$(?!\n)"
+"""A chain hash: SHA-256 as 64 hexadecimal digits."""
+EXPECTED.update(
+    {
+        IDEMPOTENCY_KEY_PATTERN: IDEMPOTENCY_KEY_TEXT,
+        LAST_EVENT_ID_PATTERN: "the position of the last event received (up to 18 digits)",
+        HASH_PATTERN: "a chain hash: 64 hexadecimal digits",
+    }
+)
 
 
 def idempotency_key(value: str | None) -> str | None:
@@ -104,11 +186,7 @@ def idempotency_key(value: str | None) -> str | None:
     if value is None:
         return None
     if not re.search(IDEMPOTENCY_KEY_PATTERN, value):
-        raise InvalidParameter(
-            "Idempotency-Key must be 1 to 255 printable ASCII characters, as a quoted "
-            'Structured Field String (Idempotency-Key: "8e03978e-40d5-43e8-bc93-6894a57f9324")',
-            field="idempotency-key",
-        )
+        raise invalid_parameter("idempotency-key", IDEMPOTENCY_KEY_TEXT, value)
     return _SF_ESCAPE.sub(r"\1", value[1:-1]) if value.startswith('"') else value
 
 
@@ -295,7 +373,7 @@ LastEventId = Annotated[
     HeaderParameter(
         name="last-event-id",
         description="The last id received, to resume after it (wins over `after`).",
-        pattern=r"^[0-9]{1,18}$(?!\n)",
+        pattern=LAST_EVENT_ID_PATTERN,
     ),
 ]
 

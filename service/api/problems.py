@@ -8,14 +8,23 @@ from typing import Any, Final
 import msgspec
 import structlog
 from litestar import Response
+from litestar.enums import ParamType
 from litestar.exceptions import HTTPException, NotFoundException, ValidationException
 from litestar.openapi.datastructures import ResponseSpec
-from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
 from litestar.types import Send
 
+from contracts import problems as contracts_problems
+from contracts.problems import CATALOGUE
 from contracts.responses import Problem
 from service.api.deps import AnyRequest
-from service.api.errors import BodyTooLarge, Forbidden, RateLimited, Unauthorized
+from service.api.errors import (
+    BodyTooLarge,
+    Forbidden,
+    MethodNotAllowed,
+    RateLimited,
+    Unauthorized,
+)
+from service.api.parameters import expected, invalid_parameter
 from service.domain.errors import (
     FrontlineError,
     IdConflict,
@@ -26,6 +35,7 @@ from service.domain.errors import (
     WrongExpectedVersion,
 )
 from service.errors import (
+    BadUpload,
     ImportStopped,
     ImportStoppedUnavailable,
     InvalidParameter,
@@ -36,6 +46,7 @@ from service.errors import (
     RebuildUnderWay,
     StreamsBusy,
     TooManyStreams,
+    UnknownParameter,
     UnreadableFile,
     WriteRefused,
 )
@@ -44,42 +55,72 @@ from service.store.events import UNAVAILABLE
 log = structlog.get_logger(__name__)
 
 PROBLEM_MEDIA_TYPE: Final = "application/problem+json"
-TYPE_BASE: Final = "https://frontline.dev/problems/"
+TYPE_BASE: Final = contracts_problems.TYPE_BASE
 
-#: (status, type slug, title) per error class; the most specific class listed wins.
-PROBLEMS: Final[dict[type[FrontlineError], tuple[int, str, str]]] = {
-    NestedTooDeep: (400, "nested-too-deeply", "The JSON nests too deeply"),
-    MalformedBody: (400, "malformed-body", "The body is not valid JSON"),
-    Unauthorized: (401, "unauthorized", "An API key is required"),
-    NotTheSource: (403, "not-the-source", "Only the source that made an event may withdraw it"),
-    Forbidden: (403, "forbidden", "This key's role may not do this"),
-    NotFound: (404, "not-found", "Not found"),
-    WrongExpectedVersion: (409, "wrong-expected-version", "A place is not at the expected version"),
-    RebuildUnderWay: (409, "rebuild-under-way", "A rebuild of the projections is under way"),
-    TooManyStreams: (429, "too-many-streams", "Too many live streams for this key"),
-    RateLimited: (429, "rate-limited", "Too many requests"),
-    BodyTooLarge: (413, "body-too-large", "The body is too large"),
-    IdConflict: (422, "id-conflict", "The event id is already used"),
-    InvalidEvent: (422, "invalid-event", "The event breaks the contract"),
-    InvalidParameter: (422, "invalid-parameter", "A query parameter is invalid"),
-    UnreadableFile: (422, "unreadable-file", "The file cannot be read in its format"),
-    WriteRefused: (500, "write-refused", "The database refused the write"),
-    RebuildInterrupted: (
-        503,
-        "rebuild-interrupted",
-        "The rebuild was interrupted by a passing condition; the served rows are untouched",
-    ),
-    RebuildFailed: (500, "rebuild-failed", "The rebuild failed; the served rows are untouched"),
-    ImportStoppedUnavailable: (
-        503,
-        "import-stopped-unavailable",
-        "The import stopped: the database is unavailable",
-    ),
-    ImportStopped: (500, "import-stopped", "The import stopped before its end"),
-    NotReady: (503, "unavailable", "The database is unavailable"),
-    StreamsBusy: (503, "streams-busy", "Too many live streams without a key"),
-    FrontlineError: (400, "bad-request", "Bad request"),
+#: The catalogue's slug of each error class; the most specific class listed wins. Status and
+#: title come from the catalogue (contracts/problems.py), the one list of problem types.
+PROBLEMS: Final[dict[type[FrontlineError], str]] = {
+    NestedTooDeep: "nested-too-deeply",
+    MalformedBody: "malformed-body",
+    BadUpload: "bad-upload",
+    Unauthorized: "unauthorized",
+    NotTheSource: "not-the-source",
+    Forbidden: "forbidden",
+    NotFound: "not-found",
+    MethodNotAllowed: "method-not-allowed",
+    WrongExpectedVersion: "wrong-expected-version",
+    RebuildUnderWay: "rebuild-under-way",
+    TooManyStreams: "too-many-streams",
+    RateLimited: "rate-limited",
+    BodyTooLarge: "body-too-large",
+    IdConflict: "id-conflict",
+    InvalidEvent: "invalid-event",
+    UnknownParameter: "unknown-parameter",
+    InvalidParameter: "invalid-parameter",
+    UnreadableFile: "unreadable-file",
+    WriteRefused: "write-refused",
+    RebuildInterrupted: "rebuild-interrupted",
+    RebuildFailed: "rebuild-failed",
+    ImportStoppedUnavailable: "import-stopped-unavailable",
+    ImportStopped: "import-stopped",
+    NotReady: "unavailable",
+    StreamsBusy: "streams-busy",
+    FrontlineError: "bad-request",
 }
+
+#: The catalogue's slug of the web framework's own errors, by status (any other 4xx is
+#: ``bad-request``, any other 5xx ``internal``); a parameter Litestar refuses is
+#: ``invalid-parameter``, like one a handler refuses.
+HTTP_PROBLEMS: Final[dict[int, str]] = {
+    400: "bad-request",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not-found",
+    405: "method-not-allowed",
+    413: "body-too-large",
+    422: "invalid-parameter",
+    429: "rate-limited",
+    500: "internal",
+    503: "unavailable",
+}
+
+
+def http_slug(status: int) -> str:
+    """The catalogue's slug for an error of the web framework with this status."""
+    return HTTP_PROBLEMS.get(status, "bad-request" if status < 500 else "internal")
+
+
+def new_problem(slug: str, detail: str, path: str | None, **members: Any) -> Problem:
+    """A problem of the catalogue's type ``slug``: its status and title from there."""
+    kind = CATALOGUE[slug]
+    return Problem(
+        type=TYPE_BASE + kind.slug,
+        title=kind.title,
+        status=kind.status,
+        detail=detail,
+        instance=path,
+        **members,
+    )
 
 
 def problem_spec(description: str) -> ResponseSpec:
@@ -110,10 +151,19 @@ def frontline_error(request: AnyRequest, error: FrontlineError) -> Response[byte
     """A domain or store error as a problem."""
     problem = problem_of(error, request.url.path, _request_id(request))
     headers = {"www-authenticate": BEARER} if problem.status == 401 else {}
+    headers.update(_error_headers(error))
+    return _problem_response(problem, headers or None)
+
+
+def _error_headers(error: FrontlineError) -> dict[str, str]:
+    """The headers an error's answer carries besides the body (``Retry-After``, ``Allow``)."""
+    headers: dict[str, str] = {}
     retry_after = getattr(error, "retry_after", None)
     if retry_after is not None:
         headers["retry-after"] = str(retry_after)
-    return _problem_response(problem, headers or None)
+    if isinstance(error, MethodNotAllowed):
+        headers["allow"] = error.allow
+    return headers
 
 
 BEARER: Final = 'Bearer realm="frontline"'
@@ -121,7 +171,8 @@ BEARER: Final = 'Bearer realm="frontline"'
 
 def problem_of(error: FrontlineError, path: str, request_id: str | None) -> Problem:
     """The problem body of a domain or store error (also for code below Litestar)."""
-    status, slug, title = next(spec for cls, spec in PROBLEMS.items() if isinstance(error, cls))
+    slug = next(slug for cls, slug in PROBLEMS.items() if isinstance(error, cls))
+    status = CATALOGUE[slug].status
     extra: dict[str, object] = {}
     if isinstance(error, WrongExpectedVersion):
         extra = {"place": error.place, "expected": error.expected, "actual": error.actual}
@@ -133,16 +184,7 @@ def problem_of(error: FrontlineError, path: str, request_id: str | None) -> Prob
         log.info("authz_fail", field=error.field, detail=error.detail)
     if status == 422:
         log.info("input_validation_fail", field=error.field, detail=error.detail)
-    return Problem(
-        type=TYPE_BASE + slug,
-        title=title,
-        status=status,
-        detail=error.detail,
-        instance=path,
-        field=error.field,
-        request_id=request_id,
-        **extra,  # type: ignore[arg-type]
-    )
+    return new_problem(slug, error.detail, path, field=error.field, request_id=request_id, **extra)
 
 
 async def send_problem(send: Send, problem: Problem, error: FrontlineError) -> None:
@@ -154,9 +196,7 @@ async def send_problem(send: Send, problem: Problem, error: FrontlineError) -> N
     ]
     if problem.status == 401:
         headers.append((b"www-authenticate", BEARER.encode()))
-    retry_after = getattr(error, "retry_after", None)
-    if retry_after is not None:
-        headers.append((b"retry-after", str(retry_after).encode()))
+    headers.extend((k.encode(), v.encode()) for k, v in _error_headers(error).items())
     await send({"type": "http.response.start", "status": problem.status, "headers": headers})
     await send({"type": "http.response.body", "body": body, "more_body": False})
 
@@ -168,51 +208,92 @@ def _wire_name(item: dict[str, object]) -> str:
 
 
 #: Litestar says which required parameter is missing only in its message (no ``extra``).
-_MISSING: Final = re.compile(r"Missing required (?:query|header|path|cookie) parameter '([^']+)'")
+_MISSING: Final = re.compile(r"Missing required (query|header|path|cookie) parameter '([^']+)'")
+
+
+def _parameter(request: AnyRequest, key: str) -> tuple[str, str, str | None] | None:
+    """A refused parameter of the request's route, by its Python or wire name: its wire name,
+    what it takes in words, and the value the request gave (None: none)."""
+    handler = request.scope.get("route_handler")
+    signature = getattr(handler, "parsed_fn_signature", None)
+    if signature is None:
+        return None
+    for name, definition in signature.parameters.items():
+        kwarg = definition.kwarg_definition
+        wire = getattr(kwarg, "name", None) or name
+        if key not in (name, wire):
+            continue
+        source = getattr(kwarg, "param_type", None)
+        path_params = request.scope.get("path_params") or {}
+        if source == ParamType.HEADER:
+            given = request.headers.get(wire)
+        elif name in path_params:
+            given = str(path_params[name])
+        else:
+            given = request.query_params.get(wire)
+        return wire, expected(definition, given), given
+    return None
+
+
+def _invalid_parameters(request: AnyRequest, error: ValidationException) -> tuple[str | None, str]:
+    """The first refused parameter and a detail naming each with what it takes and what it
+    got, in words (Litestar's own message quotes the pattern: never shown)."""
+    extra = error.extra if isinstance(error.extra, list) else []
+    keys = [str(item["key"]) for item in extra if isinstance(item, dict) and item.get("key")]
+    missing = _MISSING.match(str(error.detail))
+    if missing is not None and not keys:
+        keys = [missing.group(2)]
+    details: list[str] = []
+    names: list[str] = []
+    for key in keys:
+        found = _parameter(request, key)
+        if found is None:
+            # Not a declared parameter (a body field, say): its name and Litestar's message
+            # without any pattern it quotes.
+            item = next((i for i in extra if isinstance(i, dict) and i.get("key") == key), {})
+            message = _PATTERN_QUOTE.sub("", str(item.get("message", "missing or invalid")))
+            names.append(_wire_name(item) if item else key)
+            details.append(f"{names[-1]}: {message}")
+            continue
+        wire, words, given = found
+        names.append(wire)
+        details.append(invalid_parameter(wire, words, given).detail)
+    if not details:
+        return None, _PATTERN_QUOTE.sub("", str(error.detail))
+    return names[0], "; ".join(details)
+
+
+_PATTERN_QUOTE: Final = re.compile(r" matching regex '.*?'(?=$|;| - )")
 
 
 def http_error(request: AnyRequest, error: HTTPException) -> Response[bytes]:
-    """Litestar's own errors (unknown route, bad query parameter, method) as problems."""
+    """Litestar's own errors (unknown route, method, a parameter it refuses) as problems."""
     status = error.status_code
     field: str | None = None
     detail = str(error.detail)
     if isinstance(error, ValidationException):
-        status = 422
-        extra = error.extra if isinstance(error.extra, list) else []
-        # Litestar names a parameter by its Python name; ``from_`` and ``format_`` (Python
-        # keywords and builtins, with the usual trailing underscore) are ``from`` and
-        # ``format`` on the wire.
-        keys = [_wire_name(item) for item in extra if isinstance(item, dict) and item.get("key")]
-        missing = _MISSING.match(detail)
-        field = keys[0] if keys else missing.group(1) if missing else None
-        messages = [str(item.get("message")) for item in extra if isinstance(item, dict)]
-        detail = "; ".join(f"{k}: {m}" for k, m in zip(keys, messages, strict=False)) or detail
+        slug = "invalid-parameter"
+        field, detail = _invalid_parameters(request, error)
         log.info("input_validation_fail", field=field, detail=detail)
-    slug = "not-found" if isinstance(error, NotFoundException) else f"http-{status}"
-    return _problem_response(
-        Problem(
-            type=TYPE_BASE + slug,
-            title=error.detail if status != 422 else "A request parameter is invalid",
-            status=status,
-            detail=detail,
-            instance=request.url.path,
-            field=field,
-            request_id=_request_id(request),
-        ),
-        headers=dict(error.headers or {}),
+    elif isinstance(error, NotFoundException):
+        slug = "not-found"
+        detail = f"no route {request.url.path}" if detail == "Not Found" else detail
+    else:
+        slug = http_slug(status)
+    problem = new_problem(
+        slug, detail, request.url.path, field=field, request_id=_request_id(request)
     )
+    return _problem_response(problem, headers=dict(error.headers or {}))
 
 
 def unexpected_error(request: AnyRequest, error: Exception) -> Response[bytes]:
     """Anything else: a 500 problem, and the traceback in the log, never in the answer."""
     log.error("unhandled_error", error_type=type(error).__name__, exc_info=error)
     return _problem_response(
-        Problem(
-            type=TYPE_BASE + "internal",
-            title="Internal error",
-            status=HTTP_500_INTERNAL_SERVER_ERROR,
-            detail="the server failed to answer; the request id identifies it in the logs",
-            instance=request.url.path,
+        new_problem(
+            "internal",
+            "the server failed to answer; the request id identifies it in the logs",
+            request.url.path,
             request_id=_request_id(request),
         )
     )

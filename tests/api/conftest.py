@@ -44,10 +44,12 @@ async def stored_count(owner: asyncpg.Connection) -> int:
 
 
 async def import_file(client: AsyncTestClient[Litestar], body: bytes, fmt: str) -> dict[str, Any]:
-    """POST ``body`` to ``/v1/imports?format=fmt``, expecting 200, and return its result."""
+    """POST ``body`` to ``/v1/imports?format=fmt``, expecting 201 when it stored anything
+    new and 200 when not, and return its result."""
     response = await client.post(f"/v1/imports?format={fmt}", content=body)
-    assert response.status_code == 200, response.text
+    assert response.status_code in (200, 201), response.text
     result: dict[str, Any] = response.json()
+    assert response.status_code == (201 if result["accepted"] else 200), result
     return result
 
 

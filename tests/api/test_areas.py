@@ -51,7 +51,7 @@ def seed_place(place_id: str) -> dict[str, Any]:
 async def seed(client: Client) -> None:
     """Import the whole seed."""
     response = await client.post("/v1/events", content=SEED.read_bytes(), headers=NDJSON)
-    assert response.status_code == 200, response.text
+    assert response.status_code == 201, response.text
     assert response.json()["rejected"] == 0
 
 

@@ -29,7 +29,7 @@ async def seed(client: Client) -> None:
     response = await client.post(
         "/v1/events", content=SEED.read_bytes(), headers={"content-type": "application/x-ndjson"}
     )
-    assert response.status_code == 200, response.text
+    assert response.status_code == 201, response.text
 
 
 async def changes(client: Client, **params: str | int) -> dict[str, Any]:

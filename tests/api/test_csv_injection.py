@@ -148,7 +148,7 @@ async def test_an_escaped_acled_export_imports_again_as_all_duplicates(
     writer.writeheader()
     writer.writerow({column: ACLED_ROW.get(column, "") for column in acled.COLUMNS})
     first = await client.post("/v1/imports?format=acled", content=out.getvalue().encode())
-    assert first.status_code == 200, first.text
+    assert first.status_code == 201, first.text
     assert (first.json()["accepted"], first.json()["rejected"]) == (2, 0)
     exported = await client.get("/v1/export", params={"format": "acled"})
     table = _table(exported.content)

@@ -53,7 +53,7 @@ async def test_bad_lines_are_reported_and_good_ones_kept(
     async with AsyncTestClient(app=app) as client:
         client.headers["authorization"] = f"Bearer {admin_key}"
         response = await client.post("/v1/events", content=body, headers=NDJSON)
-    assert response.status_code == 200, response.text
+    assert response.status_code == 201, response.text
     result = response.json()
     assert (result["accepted"], result["duplicate"], result["rejected"]) == (7, 1, 3)
     assert [(e["line"], e["field"]) for e in result["errors"]] == [
@@ -264,7 +264,7 @@ async def test_a_line_over_the_limit_is_a_rejected_line(
     async with AsyncTestClient(app=app) as client:
         client.headers["authorization"] = f"Bearer {admin_key}"
         response = await client.post("/v1/events", content=body, headers=NDJSON)
-    assert response.status_code == 200, response.text
+    assert response.status_code == 201, response.text
     result = response.json()
     assert (result["accepted"], result["rejected"]) == (2, 1)
     (error,) = result["errors"]
@@ -289,7 +289,7 @@ async def test_the_answer_lists_the_first_errors_and_counts_them_all(
     async with AsyncTestClient(app=app) as client:
         client.headers["authorization"] = f"Bearer {admin_key}"
         response = await client.post("/v1/events", content=_lines(*items), headers=NDJSON)
-    assert response.status_code == 200, response.text
+    assert response.status_code == 201, response.text
     result = response.json()
     assert (result["accepted"], result["rejected"]) == (10, 40)
     assert [e["line"] for e in result["errors"]] == [3, 4, 5]

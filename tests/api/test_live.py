@@ -240,7 +240,7 @@ async def test_a_client_that_stops_reading_is_cut_off_and_resumes(live: Live) ->
             content="\n".join(lines).encode(),
             headers={"content-type": "application/x-ndjson"},
         )
-        assert response.status_code == 200, response.text
+        assert response.status_code == 201, response.text
         assert response.json()["accepted"] == 3000
     await asyncio.sleep(1.5)  # longer than the stall limit, not reading
     received: list[int] = []

@@ -102,7 +102,7 @@ async def test_an_ndjson_line_is_rejected_naming_the_field_and_the_rest_imports(
         json.dumps(good[2]).encode(),
     ]) + b"\n"  # fmt: skip
     response = await client.post("/v1/events", content=body, headers=NDJSON)
-    assert response.status_code == 200, response.text
+    assert response.status_code == 201, response.text
     result = response.json()
     assert (result["accepted"], result["rejected"]) == (3, 2)
     assert [(e["line"], e["field"]) for e in result["errors"]] == [(2, "place.name"), (4, "notes")]

@@ -70,14 +70,16 @@ async def test_every_file_the_page_names_is_served_without_a_key(app: Litestar) 
 
 async def test_a_missing_file_is_404_and_nothing_else_opens(app: Litestar) -> None:
     """A file not under static/ is 404; paths that climb out of /map/ get the rule of where
-    they land (401 without a key), other methods on the page stay closed, and no spelling
-    reads a file outside the static folder."""
+    they land (401 without a key), other methods on the page stay closed (405, answered
+    before the key check like any method a route does not take), ``/map`` itself is no
+    route (404 before the key check), and no spelling reads a file outside the static
+    folder."""
     async with AsyncTestClient(app=app) as client:
         assert (await client.get("/map/no-such-file.js")).status_code == 404
         assert_problem(await client.get("/map/../v1/audit/head"), 401)
-        assert_problem(await client.post("/", content=b"x"), 401)
-        assert_problem(await client.put("/map/map.js", content=b"x"), 401)
-        assert_problem(await client.get("/map"), 401)
+        assert_problem(await client.post("/", content=b"x"), 405)
+        assert_problem(await client.put("/map/map.js", content=b"x"), 405)
+        assert_problem(await client.get("/map"), 404)
         for path in ("/map/%2e%2e/%2e%2e/pyproject.toml", "/map/..%2f..%2fpyproject.toml"):
             response = await client.get(path)
             assert response.status_code in (401, 404), path

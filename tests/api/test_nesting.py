@@ -89,7 +89,7 @@ async def test_a_line_nested_too_deeply_is_a_rejected_line(
         ]
     )
     response = await client.post("/v1/events", content=body, headers=NDJSON)
-    assert response.status_code == 200, response.text
+    assert response.status_code == 201, response.text
     result = response.json()
     assert (result["accepted"], result["rejected"]) == (2, 3)
     assert [e["line"] for e in result["errors"]] == [2, 3, 5]

@@ -40,7 +40,7 @@ SEED_EVENTS: Final[dict[str, dict[str, Any]]] = {
 async def seeded(client: Client) -> Client:
     """The client, with the whole seed imported as NDJSON."""
     response = await client.post("/v1/events", content=SEED.read_bytes(), headers=NDJSON)
-    assert response.status_code == 200, response.text
+    assert response.status_code == 201, response.text
     assert response.json() == {
         "accepted": len(SEED_EVENTS),
         "duplicate": 0,

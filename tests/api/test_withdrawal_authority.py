@@ -46,7 +46,7 @@ async def seeded(client: Client, keys: dict[str, dict[str, str]]) -> Client:
     """The demo seed, imported as NDJSON by the ``seed-bot`` key."""
     headers = {"content-type": "application/x-ndjson", **keys["seed-bot"]}
     response = await client.post("/v1/events", content=SEED.read_bytes(), headers=headers)
-    assert response.status_code == 200, response.text
+    assert response.status_code == 201, response.text
     assert response.json()["rejected"] == 0
     return client
 
@@ -160,7 +160,7 @@ async def test_an_ndjson_import_rejects_the_foreign_withdrawal_by_line(
     headers = {"content-type": "application/x-ndjson", **keys["mallory"]}
     body = "".join(json.dumps(line) + "\n" for line in lines)
     response = await seeded.post("/v1/events", content=body.encode(), headers=headers)
-    assert response.status_code == 200, response.text
+    assert response.status_code == 201, response.text
     result = response.json()
     assert (result["accepted"], result["rejected"]) == (3, 1)
     (error,) = result["errors"]

@@ -66,7 +66,7 @@ def site(server_url: str, template_url: str) -> Iterator[Site]:
             },
             timeout=600,
         )
-        assert response.status_code == 200, response.text
+        assert response.status_code == 201, response.text
         assert response.json()["accepted"] == PLACES
         yield served
 

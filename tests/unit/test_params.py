@@ -8,10 +8,13 @@ from datetime import UTC, datetime
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from litestar.params import KwargDefinition
 
 from service import query
 from service.api import parameters as params
+from service.app import create_app
 from service.errors import InvalidParameter
+from service.settings import Settings
 
 CURSOR: re.Pattern[str] = re.compile(params.CHANGES_CURSOR_PATTERN)
 
@@ -44,3 +47,24 @@ def test_a_malformed_cursor_is_refused_naming_cursor(text: str) -> None:
     with pytest.raises(InvalidParameter) as refused:
         params.change_cursor(text)
     assert refused.value.field == "cursor"
+
+
+def test_every_declared_pattern_has_its_words() -> None:
+    """A refused parameter says what it takes in words (``params.EXPECTED``), never its
+    pattern: every pattern a route of the app declares has its words, so a parameter added
+    with a new pattern fails here until it says what it takes."""
+    app = create_app(Settings(database_url="postgresql://unused@localhost/unused"))
+    patterns = {
+        definition.kwarg_definition.pattern
+        for route in app.routes
+        for handler in getattr(route, "route_handlers", [])
+        for definition in handler.parsed_fn_signature.parameters.values()
+        if isinstance(definition.kwarg_definition, KwargDefinition)
+        and definition.kwarg_definition.pattern is not None
+    }
+    assert len(patterns) > 10
+    missing = {p for p in patterns if p not in params.EXPECTED}
+    assert not missing, missing
+    for words in params.EXPECTED.values():
+        assert "(?:" not in words
+        assert "$" not in words

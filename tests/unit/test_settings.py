@@ -46,6 +46,12 @@ READS: list[tuple[str, str, str, Any]] = [
     ("rebuild_stale", "FRONTLINE_REBUILD_STALE", "false", False),
     ("anonymous_reads", "FRONTLINE_ANONYMOUS_READS", "true", "true"),
     ("key_cache", "FRONTLINE_KEY_CACHE", "0.5", 0.5),
+    (
+        "cors_origins",
+        "FRONTLINE_CORS_ORIGINS",
+        "https://a.example.org,http://localhost:5173",
+        "https://a.example.org,http://localhost:5173",
+    ),
     ("rate_limit", "FRONTLINE_RATE_LIMIT", "600", 600),
     ("anonymous_rate_limit", "FRONTLINE_ANONYMOUS_RATE_LIMIT", "60", 60),
     ("streams_per_key", "FRONTLINE_STREAMS_PER_KEY", "4", 4),
@@ -199,13 +205,19 @@ def test_with_checks_again() -> None:
         ("FRONTLINE_PORT", "65536"),
         ("FRONTLINE_DB_ROLE", "bad-role"),
         ("FRONTLINE_REBUILD_WORKERS", "-1"),
+        ("FRONTLINE_CORS_ORIGINS", "https://a.example.org/"),
+        ("FRONTLINE_CORS_ORIGINS", "a.example.org"),
+        ("FRONTLINE_CORS_ORIGINS", "https://a.example.org/app"),
+        ("FRONTLINE_CORS_ORIGINS", "*,https://a.example.org"),
+        ("FRONTLINE_CORS_ORIGINS", "https://*.example.org"),
     ],
 )
 def test_other_impossible_values_fail_naming_the_variable(
     monkeypatch: pytest.MonkeyPatch, env: str, raw: str
 ) -> None:
-    """A port outside 1..65535, a role name that is not an identifier, or a negative number
-    of rebuild workers names its variable."""
+    """A port outside 1..65535, a role name that is not an identifier, a negative number
+    of rebuild workers, or a CORS origin that is not an origin (a path, a trailing slash, no
+    scheme, a wildcard, ``*`` beside others) names its variable."""
     monkeypatch.setenv(env, raw)
     with pytest.raises(SettingsError, match=env):
         Settings.from_env()
@@ -302,3 +314,13 @@ def test_a_bad_switch_names_the_variable(monkeypatch: pytest.MonkeyPatch) -> Non
     monkeypatch.setenv("FRONTLINE_PROJECTIONS", "maybe")
     with pytest.raises(SettingsError, match="FRONTLINE_PROJECTIONS must be true or false"):
         Settings.from_env()
+
+
+def test_cors_origins_are_a_list_of_origins_or_any(monkeypatch: pytest.MonkeyPatch) -> None:
+    """``FRONTLINE_CORS_ORIGINS``: none by default; origins separated by commas (spaces
+    aside, IPv6 and ports allowed); ``*`` alone for any."""
+    assert Settings.from_env().cors_origin_list() == ()
+    monkeypatch.setenv("FRONTLINE_CORS_ORIGINS", " https://a.example.org , http://[::1]:8080")
+    assert Settings.from_env().cors_origin_list() == ("https://a.example.org", "http://[::1]:8080")
+    monkeypatch.setenv("FRONTLINE_CORS_ORIGINS", "*")
+    assert Settings.from_env().cors_origin_list() == ("*",)
