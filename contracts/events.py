@@ -273,7 +273,126 @@ class Batch(_Input, frozen=True):
     expect: tuple[Expectation, ...] = ()
 
 
+# --- Registries (DESIGN section 8) ----------------------------------------------------
+
+SideKind = Literal[
+    "state_force", "non_state_armed_group", "coalition", "civilians", "protesters", "other"
+]
+Colour = Annotated[
+    str,
+    Meta(
+        pattern=r"^#[0-9a-f]{6}$(?!\n)",
+        description="A colour as '#rrggbb', lower-case hexadecimal.",
+        examples=["#c0392b"],
+    ),
+]
+
+#: The prefix of a side's registry stream in the log (a slug never holds ':', so no place
+#: stream can take it).
+SIDE_STREAM: Final = "side:"
+
+
+class SideRegistered(_Input, tag_field="type", tag="side_registered", kw_only=True, frozen=True):
+    """A side of the side registry as an editor states it: the whole entry, each time.
+
+    The first ``side_registered`` of a side registers it; a later one replaces its name,
+    kind, colour and aliases from its position on (the log keeps every earlier statement).
+    A claim made under an alias counts for ``side`` wherever the registry applies: the
+    event's ``side``, ``opponent`` and ``source.alignment`` (DESIGN section 8).
+    """
+
+    id: uuid.UUID | None = None
+    side: Slug
+    name: Text
+    kind: SideKind = "other"
+    colour: Colour | None = None
+    aliases: Annotated[tuple[Slug, ...], Meta(max_length=1000)] = ()
+    notes: Text | None = None
+
+
+#: The prefix of a source's registry stream in the log (``source:`` and the source's key:
+#: its name without case or white space).
+SOURCE_STREAM: Final = "source:"
+
+
+class SourceRegistered(
+    _Input, tag_field="type", tag="source_registered", kw_only=True, frozen=True
+):
+    """A source of the source registry as an editor grades it: the whole entry, each time.
+
+    A source is known by its name, case and white space aside (DESIGN 4, rule 5). The first
+    ``source_registered`` of a source registers it; a later one re-grades it, from its
+    position on. Every claim of the source (under its name or an alias) is then scored with
+    this ``reliability`` and ``alignment``, whatever the event states: an event may name a
+    registered source without restating its grade. An alias makes two names one source.
+    """
+
+    id: uuid.UUID | None = None
+    source: Text
+    reliability: Reliability = "F"
+    alignment: Slug = "neutral"
+    aliases: Annotated[tuple[Text, ...], Meta(max_length=1000)] = ()
+    url: Annotated[str, Meta(max_length=2000)] | None = None
+    notes: Text | None = None
+
+
+RegistryEvent = SideRegistered | SourceRegistered
+"""Any registry event of the log, told apart by its ``type``."""
+
+REGISTRY_TYPES: Final[dict[str, type[_Input]]] = {
+    str(cls.__struct_config__.tag): cls for cls in (SideRegistered, SourceRegistered)
+}
+
+#: Every ``type`` the log holds: events about places and registry events.
+LOG_TYPES: Final = frozenset(EVENT_TYPES) | frozenset(REGISTRY_TYPES)
+
+
+class SideRegistration(_Input, kw_only=True, frozen=True):
+    """The body of ``POST /v1/sides``: a side's whole entry, and optionally the version of
+    its registry stream the editor saw (``none``: the side must not be registered yet)."""
+
+    id: uuid.UUID | None = None
+    side: Slug
+    name: Text
+    kind: SideKind = "other"
+    colour: Colour | None = None
+    aliases: Annotated[tuple[Slug, ...], Meta(max_length=1000)] = ()
+    notes: Text | None = None
+    expect: Annotated[int, Meta(ge=0)] | Literal["none", "any-existing"] | None = None
+
+
+class SourceRegistration(_Input, kw_only=True, frozen=True):
+    """The body of ``POST /v1/sources``: a source's whole entry, and optionally the version
+    of its registry stream the editor saw (``none``: not registered yet)."""
+
+    id: uuid.UUID | None = None
+    source: Text
+    reliability: Reliability = "F"
+    alignment: Slug = "neutral"
+    aliases: Annotated[tuple[Text, ...], Meta(max_length=1000)] = ()
+    url: Annotated[str, Meta(max_length=2000)] | None = None
+    notes: Text | None = None
+    expect: Annotated[int, Meta(ge=0)] | Literal["none", "any-existing"] | None = None
+
+
+class SourceRegistrations(_Input, frozen=True):
+    """A registry file of sources, written as one atomic commit."""
+
+    sources: Annotated[list[SourceRegistration], Meta(min_length=1, max_length=10_000)]
+
+
+class SideRegistrations(_Input, frozen=True):
+    """A registry file: several sides' entries, written as one atomic commit."""
+
+    sides: Annotated[list[SideRegistration], Meta(min_length=1, max_length=10_000)]
+
+
 event_decoder: Final = msgspec.json.Decoder(Event)
+registry_decoder: Final = msgspec.json.Decoder(RegistryEvent)
+side_registration_decoder: Final = msgspec.json.Decoder(SideRegistration)
+side_registrations_decoder: Final = msgspec.json.Decoder(SideRegistrations)
+source_registration_decoder: Final = msgspec.json.Decoder(SourceRegistration)
+source_registrations_decoder: Final = msgspec.json.Decoder(SourceRegistrations)
 batch_decoder: Final = msgspec.json.Decoder(Batch)
 
 

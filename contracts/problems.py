@@ -100,6 +100,14 @@ _TYPES: Final = (
         "written",
     ),
     ProblemType(
+        "alias-taken",
+        409,
+        "The name already means another side or source",
+        "a registry edit (`POST /v1/sides`, `POST /v1/sources`) giving a side or source a "
+        "name (an id or an alias) that another side or source holds; `field` names it; "
+        "nothing written",
+    ),
+    ProblemType(
         "rebuild-under-way",
         409,
         "A rebuild of the projections is under way",

@@ -42,6 +42,7 @@ from service.api.openapi import (
 )
 from service.api.problems import EXCEPTION_HANDLERS
 from service.api.routing import refuse_unknown_parameters, route_refusal
+from service.api.sides import SidesController, SourcesController
 from service.metrics import Metrics
 from service.projections.timelines import TimelineProjector
 from service.settings import Settings, load_signing_key
@@ -98,6 +99,8 @@ def create_app(
             AuditController,
             ExportController,
             ImportsController,
+            SidesController,
+            SourcesController,
             health,
             ready,
             metrics_route,

@@ -24,7 +24,7 @@ from sqlalchemy.exc import DBAPIError
 from tqdm import tqdm
 
 from contracts.audit import SignedHead, VerifyFailure, VerifyReport
-from contracts.responses import ImportResult
+from contracts.responses import AppendResult, ImportResult, Receipt
 from service import bootstrap, query
 from service.api.etags import content_etag, log_etag
 from service.domain.audit import Head, SigningKey, key_id, public_raw, signature_valid
@@ -42,6 +42,7 @@ from service.store.db import (
     resolve_urls,
     stop_embedded,
 )
+from service.usecases import registry
 from service.usecases.demo import demo_commits, demo_files, load_demo
 from service.usecases.export import LOG_FORMATS, front_csv, log_at, log_chunks
 from service.usecases.ingest import import_ndjson, import_rows, split_lines
@@ -576,11 +577,15 @@ async def _load_demo(settings: Settings, *, only_if_empty: bool) -> None:
             log.info("demo_skipped", reason="the log is not empty", last_position=position)
             return
         loaded = await load_demo(store, demo_commits(demo_files()))
+        # The side registry after the reports: they name sides by their canonical ids only,
+        # so nothing folds again, and the demo's commits keep their positions.
+        sides = await registry.load_default_registry(services.committer)
         log.info(
             "demo_loaded",
             accepted=loaded.accepted,
             duplicate=loaded.duplicate,
             commits=[f"{day}: position {last}" for day, last in loaded.commits],
+            sides=sum(not r.duplicate for r in sides),
         )
 
 
@@ -588,6 +593,27 @@ def cmd_demo(args: argparse.Namespace) -> int:
     """Load the demo, a commit per publication day (idempotent: a second load stores
     nothing new)."""
     asyncio.run(_load_demo(_settings(args), only_if_empty=False))
+    return 0
+
+
+async def _register_sides(settings: Settings, body: bytes | None) -> list[Receipt]:
+    async with bootstrap.services(settings) as services:
+        if body is None:
+            return await registry.load_default_registry(services.committer)
+        return await registry.register_sides(services.committer, body, submitter=None, admin=True)
+
+
+def cmd_sides(args: argparse.Namespace) -> int:
+    """Register sides from a registry file (one entry, or {"sides": [...]}), or the default
+    registry of the seed's theatre; print the receipts; exit 2 when it was refused."""
+    try:
+        body = None if args.file is None else Path(args.file).read_bytes()
+        receipts = asyncio.run(_register_sides(_settings(args), body))
+    except FrontlineError as error:
+        where = f" ({error.field})" if error.field else ""
+        sys.stderr.write(f"frontline sides: refused{where}: {error.detail}\n")
+        return 2
+    sys.stdout.write(msgspec.json.encode(AppendResult(receipts=receipts)).decode() + "\n")
     return 0
 
 
@@ -655,6 +681,18 @@ def parser() -> argparse.ArgumentParser:
     )
     demo.add_argument("--data-dir", type=Path, help="embedded database folder (./data)")
     demo.set_defaults(run=cmd_demo)
+
+    sides = commands.add_parser(
+        "sides",
+        help="register sides: a registry file, or the default registry of the seed's theatre",
+        description="Register sides in the side registry from a JSON file (one side's entry, "
+        'or {"sides": [...]} as one atomic commit), or without a file the default registry of '
+        "the seed's theatre (demo/sides.json, which the demo loads too). Exits 2 when the "
+        "registry refused it (an alias another side holds, a bad colour).",
+    )
+    sides.add_argument("file", nargs="?", type=Path, help="registry file (JSON)")
+    sides.add_argument("--data-dir", type=Path, help="embedded database folder (./data)")
+    sides.set_defaults(run=cmd_sides)
 
     mig = commands.add_parser("migrate", help="apply the database migrations")
     mig.add_argument("--data-dir", type=Path, help="embedded database folder (./data)")

@@ -2,8 +2,9 @@
 
 A route needs one *access* (the route table is ``service.api.access.route_access``):
 ``open`` (anyone), ``ingest`` (append), ``read`` (the front, the events, the streams, a
-place's history), ``audit`` (``/v1/audit/*`` and exports) or ``admin`` (rebuild, keys). A
-role grants a set of accesses: ``audit`` reads too, ``admin`` does everything. Keys are
+place's history), ``audit`` (``/v1/audit/*`` and exports), ``edit`` (the registries: sides)
+or ``admin`` (rebuild, keys). A role grants a set of accesses: ``audit`` reads too,
+``editor`` reads and edits the registries, ``admin`` does everything. Keys are
 random (256 bits), shown once, stored as their SHA-256 only (a slow hash buys nothing for a
 key nobody chose)."""
 
@@ -15,15 +16,16 @@ import uuid
 from dataclasses import dataclass
 from typing import Final, Literal
 
-Role = Literal["ingest", "read", "audit", "admin"]
-Access = Literal["open", "ingest", "read", "audit", "admin"]
+Role = Literal["ingest", "read", "audit", "editor", "admin"]
+Access = Literal["open", "ingest", "read", "audit", "edit", "admin"]
 
-ROLES: Final[tuple[Role, ...]] = ("ingest", "read", "audit", "admin")
+ROLES: Final[tuple[Role, ...]] = ("ingest", "read", "audit", "editor", "admin")
 GRANTS: Final[dict[Role, frozenset[Access]]] = {
     "ingest": frozenset({"ingest"}),
     "read": frozenset({"read"}),
     "audit": frozenset({"read", "audit"}),
-    "admin": frozenset({"ingest", "read", "audit", "admin"}),
+    "editor": frozenset({"read", "edit"}),
+    "admin": frozenset({"ingest", "read", "audit", "edit", "admin"}),
 }
 KEY_PREFIX: Final = "flk_"
 KEY_BYTES: Final = 32

@@ -72,6 +72,8 @@ def route_access(method: str, path: str) -> Access:
         return "audit"
     if method == "POST" and clean in ("/v1/events", "/v1/imports"):
         return "ingest"
+    if method == "POST" and clean in ("/v1/sides", "/v1/sources"):
+        return "edit"
     if method in ("GET", "HEAD"):
         return "read"
     return "admin"

@@ -17,7 +17,7 @@ from litestar.response import Stream
 from litestar.response.base import ASGIResponse
 from litestar.types import Message, Receive, Scope, Send
 
-from contracts.events import EVENT_TYPES
+from contracts.events import LOG_TYPES
 from contracts.responses import (
     AppendResult,
     EventDetail,
@@ -92,8 +92,8 @@ def _filter(
 ) -> tuple[EventFilter, EventFilters]:
     """The store's filter and the ``filters`` member that names it (each bad value a 422
     naming its parameter)."""
-    if type_ is not None and type_ not in EVENT_TYPES:
-        raise invalid_parameter("type", "one of " + ", ".join(sorted(EVENT_TYPES)), type_)
+    if type_ is not None and type_ not in LOG_TYPES:
+        raise invalid_parameter("type", "one of " + ", ".join(sorted(LOG_TYPES)), type_)
     valid = _range(valid_from, valid_to, "valid_from", "valid_to")
     recorded = _range(recorded_from, recorded_to, "recorded_from", "recorded_to")
     box = params.bbox(bbox)

@@ -24,7 +24,14 @@ from litestar.openapi.spec import (
     Tag,
 )
 
-from contracts.events import Batch, Event
+from contracts.events import (
+    Batch,
+    Event,
+    SideRegistration,
+    SideRegistrations,
+    SourceRegistration,
+    SourceRegistrations,
+)
 from contracts.problems import CATALOGUE, TYPE_BASE, catalogue_markdown
 from contracts.responses import EventPage
 from service.api.access import route_access
@@ -49,8 +56,16 @@ class RawSchema(Schema):
 
 def contract_components() -> dict[str, Schema]:
     """Schemas of the wire contract: every event kind, the Event union, the Batch."""
-    (event_schema, batch_schema), components = msgspec.json.schema_components(
-        (Event, Batch), ref_template=REF
+    (event_schema, batch_schema, *_), components = msgspec.json.schema_components(
+        (
+            Event,
+            Batch,
+            SideRegistration,
+            SideRegistrations,
+            SourceRegistration,
+            SourceRegistrations,
+        ),
+        ref_template=REF,
     )
     _instants(components)
     schemas: dict[str, Schema] = {name: RawSchema(raw=s) for name, s in components.items()}
@@ -73,6 +88,56 @@ def _instants(components: dict[str, Any]) -> None:
             if branch.get("type") == "string":
                 branch["pattern"] = INSTANT_PATTERN
                 branch.pop("minLength", None)
+
+
+@dataclass
+class SidesOperation(Operation):
+    """POST /v1/sides: one side's entry, or a registry file."""
+
+    def __post_init__(self) -> None:
+        self.request_body = RequestBody(
+            required=True,
+            description=(
+                "One side's whole entry (`side`, `name`, `kind`, `colour`, `aliases`, and "
+                'optionally `expect`), or a registry file `{"sides": [...]}` written as one '
+                "atomic commit."
+            ),
+            content={
+                "application/json": OpenAPIMediaType(
+                    schema=Schema(
+                        one_of=[
+                            Reference(ref=REF.format(name="SideRegistration")),
+                            Reference(ref=REF.format(name="SideRegistrations")),
+                        ]
+                    )
+                )
+            },
+        )
+
+
+@dataclass
+class SourcesOperation(Operation):
+    """POST /v1/sources: one source's entry, or a registry file."""
+
+    def __post_init__(self) -> None:
+        self.request_body = RequestBody(
+            required=True,
+            description=(
+                "One source's whole entry (`source`, `reliability`, `alignment`, `aliases`, "
+                '`url`, and optionally `expect`), or a registry file `{"sources": [...]}` '
+                "written as one atomic commit."
+            ),
+            content={
+                "application/json": OpenAPIMediaType(
+                    schema=Schema(
+                        one_of=[
+                            Reference(ref=REF.format(name="SourceRegistration")),
+                            Reference(ref=REF.format(name="SourceRegistrations")),
+                        ]
+                    )
+                )
+            },
+        )
 
 
 @dataclass
@@ -110,6 +175,8 @@ TAGS: Final = {
     "front": "The front derived from the log: state at a valid time as known at a position, "
     "areas, changes, disputes, places.",
     "audit": "Proof that the log was not altered: the signed head, verification, exports.",
+    "registries": "Which names are one side or one source, and how a source is graded: the "
+    "side and source registries as known at a position, and their edits.",
     "admin": "Rebuilding the projections.",
     "operations": "Liveness, readiness and metrics.",
 }

@@ -20,7 +20,7 @@ from typing import Annotated, Any, Final, Union, get_args, get_origin
 from litestar.params import HeaderParameter, KwargDefinition, PathParameter, QueryParameter
 from litestar.typing import FieldDefinition
 
-from contracts.events import EVENT_TYPES
+from contracts.events import LOG_TYPES
 from contracts.idempotency import MAX_KEY_LENGTH
 from service.domain.time import INSTANT
 from service.domain.time import INSTANT_PATTERN as INSTANT_PATTERN
@@ -227,7 +227,7 @@ TypeFilter = Annotated[
     QueryParameter(
         name="type",
         description="Only events of this type.",
-        pattern=words_pattern(sorted(EVENT_TYPES)),
+        pattern=words_pattern(sorted(LOG_TYPES)),
     ),
 ]
 SourceFilter = Annotated[
@@ -304,7 +304,7 @@ RecordedTo = Annotated[
 SideFilter = Annotated[
     str | None,
     QueryParameter(
-        description="Only places this side controls.",
+        description="Only places this side controls (an alias of a registered side names it).",
         pattern=SLUG_PATTERN,
         max_length=128,
     ),
@@ -363,6 +363,21 @@ ChangesCursor = Annotated[
 PlaceId = Annotated[
     str,
     PathParameter(description="The place's id.", pattern=SLUG_PATTERN, max_length=128),
+]
+SideId = Annotated[
+    str,
+    PathParameter(
+        description="A side's id, or one of its aliases.", pattern=SLUG_PATTERN, max_length=128
+    ),
+]
+SourceName = Annotated[
+    str,
+    PathParameter(
+        description="A source's name or one of its aliases (case and spacing aside).",
+        pattern=r"^[^\x00-\x1f\x7f]+$(?!\n)",
+        min_length=1,
+        max_length=2000,
+    ),
 ]
 EventId = Annotated[
     str,

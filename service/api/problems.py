@@ -34,6 +34,7 @@ from service.domain.errors import (
     NotTheSource,
     WrongExpectedVersion,
 )
+from service.domain.registry import AliasTaken
 from service.errors import (
     BadUpload,
     ImportStopped,
@@ -69,6 +70,7 @@ PROBLEMS: Final[dict[type[FrontlineError], str]] = {
     NotFound: "not-found",
     MethodNotAllowed: "method-not-allowed",
     WrongExpectedVersion: "wrong-expected-version",
+    AliasTaken: "alias-taken",
     RebuildUnderWay: "rebuild-under-way",
     TooManyStreams: "too-many-streams",
     RateLimited: "rate-limited",

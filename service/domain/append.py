@@ -16,7 +16,7 @@ from datetime import datetime
 
 import msgspec
 
-from contracts.events import Expectation
+from contracts.events import Event, Expectation
 from contracts.responses import Receipt
 from service.domain.errors import (
     FrontlineError,
@@ -26,6 +26,7 @@ from service.domain.errors import (
     WrongExpectedVersion,
 )
 from service.domain.records import PreparedEvent, build_record, chain_hash
+from service.domain.registry import EMPTY, SideRegistry
 from service.domain.time import utc_text
 
 #: Relations only the source that made an event may use on it (DESIGN 3): they withdraw it.
@@ -65,6 +66,9 @@ class Known:
 
     events: dict[uuid.UUID, StoredInfo]
     place_versions: dict[str, int]
+    """Versions of the group's streams: its places and its registry entries."""
+    sides: SideRegistry = EMPTY
+    """The side registry as the log stands under the head lock."""
 
 
 class EventRow(msgspec.Struct, frozen=True, gc=False):
@@ -88,6 +92,8 @@ class GroupPlan:
     rows: list[EventRow] = field(default_factory=list)
     head_position: int = 0
     head_hash: bytes = b""
+    sides: SideRegistry = EMPTY
+    """The side registry once the group is written (the one its commit is folded with)."""
 
     @property
     def created(self) -> bool:
@@ -101,7 +107,8 @@ def ids_to_look_up(requests: Sequence[AppendRequest]) -> list[uuid.UUID]:
     for request in requests:
         for prepared in request.events:
             wanted.add(prepared.id)
-            wanted.update(link.event for link in prepared.event.relates_to)
+            if isinstance(prepared.event, Event):
+                wanted.update(link.event for link in prepared.event.relates_to)
     return sorted(wanted)
 
 
@@ -109,7 +116,7 @@ def places_to_look_up(requests: Sequence[AppendRequest]) -> list[str]:
     """Every place whose version a group needs."""
     wanted: set[str] = set()
     for request in requests:
-        wanted.update(p.place_id for p in request.events)
+        wanted.update(p.place_id for p in request.events)  # registry streams included
         wanted.update(e.place for e in request.expect)
     return sorted(wanted)
 
@@ -136,6 +143,7 @@ class _Planner:
         self.placed: list[tuple[PreparedEvent, int, int, str | None]] = []
         self.new_events: dict[uuid.UUID, StoredInfo] = {}
         self.new_versions: dict[str, int] = {}
+        self.sides = known.sides
 
     def lookup(self, event_id: uuid.UUID) -> StoredInfo | None:
         return self.new_events.get(event_id) or self.known.events.get(event_id)
@@ -180,6 +188,7 @@ class _Planner:
             )
         self._check_expectations(request.expect)
         self._check_links(request)
+        sides = self._check_registry(request)
         for prepared in events:
             self.position += 1
             version = self.version(prepared.place_id) + 1
@@ -196,7 +205,28 @@ class _Planner:
                 submitter=request.submitter,
             )
             self.placed.append((prepared, self.position, version, request.submitter))
+            if not isinstance(prepared.event, Event):  # a registry event
+                sides = sides.stated(
+                    prepared.event,
+                    version=version,
+                    position=self.position,
+                    submitter=request.submitter,
+                )
+        self.sides = sides
         return None
+
+    def _check_registry(self, request: AppendRequest) -> SideRegistry:
+        """Check the request's registry events against the registry as each finds it (the
+        request's earlier ones included); the registry before them (the caller states them
+        once placed)."""
+        events = request.events
+        trial = self.sides
+        for index, prepared in enumerate(events):
+            if not isinstance(prepared.event, Event):  # a registry event
+                prepared_event = prepared.event
+                trial.check(prepared_event, _field(len(events), index, ""))
+                trial = trial.stated(prepared_event, version=0, position=0, submitter=None)
+        return self.sides
 
     def _check_expectations(self, expectations: Sequence[Expectation]) -> None:
         for expectation in expectations:
@@ -214,10 +244,12 @@ class _Planner:
 
     def _check_links(self, request: AppendRequest) -> None:
         events = request.events
-        if not any(p.event.relates_to for p in events):
+        if not any(isinstance(p.event, Event) and p.event.relates_to for p in events):
             return
         in_batch = {p.id: p for p in events}
         for event_index, prepared in enumerate(events):
+            if not isinstance(prepared.event, Event):
+                continue
             for link_index, link in enumerate(prepared.event.relates_to):
                 where = _field(len(events), event_index, f"relates_to[{link_index}].event")
                 target = self.lookup(link.event)
@@ -341,4 +373,4 @@ def plan_group(
             ])  # fmt: skip
         else:
             final.append(outcome)
-    return GroupPlan(final, recorded_at, rows, commit_position, prev_hash)
+    return GroupPlan(final, recorded_at, rows, commit_position, prev_hash, planner.sides)

@@ -46,6 +46,7 @@ from service.domain.bitemporal import HistoryRow, history
 from service.domain.errors import InvalidEvent
 from service.domain.policy import Policy
 from service.domain.records import RECORD_VERSION, source_key
+from service.domain.registry import RegistryHistory
 from service.domain.time import utc_text, valid_interval
 
 GENESIS_HASH: Final = bytes(32)
@@ -378,12 +379,14 @@ def check_place(
     events: Sequence[tuple[int, str]],
     stored: Sequence[StoredSegment],
     policy: Policy,
+    sides: RegistryHistory | None = None,
+    upto: int | None = None,
 ) -> RowMismatch | None:
     """Refold a place's events and compare its stored rows with the refold's.
 
     ``events`` are (commit position, payload) in position order, as stored; the refold
     replays them commit by commit (:func:`~service.domain.bitemporal.history`), as a rebuild
-    does.
+    does, reading them through the side registry's history ``sides`` up to ``upto``.
     """
     commits: list[tuple[int, list[Event]]] = []
     try:
@@ -393,7 +396,7 @@ def check_place(
                 commits[-1][1].append(event)
             else:
                 commits.append((commit, [event]))
-        expected = history(place, commits, policy)
+        expected = history(place, commits, policy, sides, upto)
     except (msgspec.DecodeError, ValueError) as error:
         return RowMismatch(place, None, None, None, None, f"its events cannot be refolded: {error}")
     return compare_place(place, expected, stored)

@@ -12,7 +12,7 @@ times its refold changed (:class:`~service.domain.projection.Refold`).
 from __future__ import annotations
 
 from bisect import bisect_left
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -23,6 +23,7 @@ from contracts.timeline import Segment, Timeline
 from service.domain.policy import Policy
 from service.domain.projection import Part, PlaceFold, Refold
 from service.domain.projection.facts import Fact
+from service.domain.registry import SOURCE_MARK, RegistryHistory
 
 _encode = msgspec.json.Encoder().encode
 
@@ -177,27 +178,114 @@ class HistoryRow:
 
 
 def history(
-    place_id: str, commits: Iterable[tuple[int, Sequence[Event | Fact]]], policy: Policy
+    place_id: str,
+    commits: Iterable[tuple[int, Sequence[Event | Fact]]],
+    policy: Policy,
+    sides: RegistryHistory | None = None,
+    upto: int | None = None,
 ) -> list[HistoryRow]:
     """Every row a place ever had: its events replayed commit by commit, in position order.
 
     ``commits`` gives, in ascending order, each commit position that added events to the
     place and those events (or their facts, read straight from payloads:
     :meth:`~service.domain.projection.facts.Fact.from_payload`). Each commit refolds only
-    what it can change (:class:`PlaceFold`).
+    what it can change (:class:`PlaceFold`). ``sides``: the side registry's history, which
+    the events are read through as known at each commit (and whose changes up to ``upto``
+    that remap a name the place's events use fold it again, at their commit).
     """
-    fold = PlaceFold(policy)
-    current = OpenRows()
+    replay = PlaceReplay(place_id, policy, sides)
     done: list[HistoryRow] = []
-    for commit, added in commits:
-        refold = fold.add(added)
-        if refold is None:
-            continue
-        closed, _ = current.replace(place_id, refold, commit)
+    for commit, closed, _ in replay.advance(commits, upto):
         done.extend(HistoryRow(row, known_from, commit) for row, known_from in closed)
-    done.extend(
-        HistoryRow(row, known_from, None)
-        for row, known_from in zip(current.rows, current.known_from, strict=True)
-    )
+    done.extend(replay.open_rows())
     done.sort(key=lambda h: (h.known_from, h.row.valid_from))
     return done
+
+
+class PlaceReplay:
+    """A place's fold and current rows, replayed commit by commit as the append
+    transaction makes them: each commit's events read through the side registry as known
+    at that commit, and a commit that remaps a name the place's events use (an alias added
+    or removed) folding the place again from all its events, at that commit's position.
+    """
+
+    def __init__(self, place_id: str, policy: Policy, sides: RegistryHistory | None) -> None:
+        self.place_id = place_id
+        self.policy = policy
+        self.sides = sides if sides is not None else RegistryHistory()
+        self.fold = PlaceFold(policy)
+        self.rows = OpenRows()
+        self._facts: list[Fact] = []
+        """Every fact added, as the log states it (before the registry reads it)."""
+        self._names: set[str] = set()
+        """Every side name those facts use (side, opponent, alignment), and their sources'
+        keys (marked ``source:``)."""
+        self.upto = 0
+        """The last position replayed."""
+
+    def __len__(self) -> int:
+        return len(self.fold)
+
+    def advance(
+        self,
+        commits: Iterable[tuple[int, Sequence[Event | Fact]]],
+        upto: int | None = None,
+    ) -> Iterator[tuple[int, list[tuple[SegmentRow, int]], list[SegmentRow]]]:
+        """Replay more commits (after :attr:`upto`, in ascending order), and the registry's
+        changes up to ``upto`` (or the last commit); yield each commit that changed the rows,
+        with the rows it closed (and the commit each was known from) and those it inserted."""
+        for commit, added in commits:
+            yield from self._registry_until(commit - 1)
+            step = self._step(commit, added)
+            if step is not None:
+                yield step
+        if upto is not None:
+            yield from self._registry_until(upto)
+
+    def open_rows(self) -> list[HistoryRow]:
+        """The current rows, still open."""
+        return [
+            HistoryRow(row, known_from, None)
+            for row, known_from in zip(self.rows.rows, self.rows.known_from, strict=True)
+        ]
+
+    def _registry_until(
+        self, position: int
+    ) -> Iterator[tuple[int, list[tuple[SegmentRow, int]], list[SegmentRow]]]:
+        for change in self.sides.between(self.upto, position):
+            self.upto = change.commit
+            if change.remapped & self._names:
+                yield self._refold(change.commit)
+        self.upto = max(self.upto, position)
+
+    def _step(
+        self, commit: int, added: Sequence[Event | Fact]
+    ) -> tuple[int, list[tuple[SegmentRow, int]], list[SegmentRow]] | None:
+        facts = [a if isinstance(a, Fact) else Fact.of(a) for a in added]
+        self._facts.extend(facts)
+        for fact in facts:
+            self._names.update(
+                (fact.side or "", fact.opponent or "", fact.alignment, SOURCE_MARK + fact.source)
+            )
+        remaps = any(
+            change.remapped & self._names for change in self.sides.between(self.upto, commit)
+        )
+        self.upto = commit
+        if remaps:
+            return self._refold(commit)
+        registry = self.sides.at(commit)
+        refold = self.fold.add([registry.canonical_fact(f) for f in facts])
+        if refold is None:
+            return None
+        closed, inserted = self.rows.replace(self.place_id, refold, commit)
+        return commit, closed, inserted
+
+    def _refold(self, commit: int) -> tuple[int, list[tuple[SegmentRow, int]], list[SegmentRow]]:
+        """Fold the place again from all its facts, through the registry as known at
+        ``commit``; the rows change at ``commit`` where the timeline does."""
+        registry = self.sides.at(commit)
+        self.fold = PlaceFold(self.policy)
+        self.fold.add([registry.canonical_fact(f) for f in self._facts])
+        whole = Refold((Part(None, None, tuple(self.fold.timeline().segments)),))
+        closed, inserted = self.rows.replace(self.place_id, whole, commit)
+        return commit, closed, inserted

@@ -13,12 +13,20 @@ import hashlib
 import re
 import typing
 import uuid
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, Final, TypeVar
 
 import msgspec
 
-from contracts.events import Event, event_type
+from contracts.events import (
+    SIDE_STREAM,
+    SOURCE_STREAM,
+    Event,
+    RegistryEvent,
+    SideRegistered,
+    SourceRegistered,
+    event_type,
+)
 from service.domain.canonical import canonical_struct
 from service.domain.errors import InvalidEvent
 from service.domain.time import INSTANT_PATTERN, parse_instant, valid_interval
@@ -47,10 +55,13 @@ class PreparedEvent(msgspec.Struct, frozen=True, gc=False):
     holds no reference cycles, so the garbage collector need not track it.
     """
 
-    event: Event
+    event: Event | RegistryEvent
+    """The event; a registry event (``side_registered``) has no place, its stream is its
+    registry's (``side:<id>``)."""
     id: uuid.UUID
     type: str
     place_id: str
+    """The stream the event belongs to: its place's id, or a registry stream."""
     source_key: str
     valid_from: datetime
     valid_to: datetime
@@ -183,6 +194,56 @@ def prepare_event(event: Event) -> PreparedEvent:
         payload=payload,
         payload_digest=hashlib.sha256(payload).digest(),
         flags=_casualty_flags(event),
+    )
+
+
+#: The valid interval a registry event is stored with (the log's columns need one): the
+#: first microsecond of 1970. A registry event has no valid time: it applies from its
+#: position on to every valid time; readers of valid times leave registry streams out.
+REGISTRY_VALID_FROM: Final = datetime(1970, 1, 1, tzinfo=UTC)
+REGISTRY_VALID_TO: Final = REGISTRY_VALID_FROM + timedelta(microseconds=1)
+
+
+def prepare_side(event: SideRegistered) -> PreparedEvent:
+    """A side registry event ready for the log, in the side's stream."""
+    event = _with_default_objects(event)
+    if event.id is None:
+        event = msgspec.structs.replace(event, id=uuid.uuid4())
+    assert event.id is not None  # for the type checker: set just above
+    payload = canonical_struct(event, ())
+    return PreparedEvent(
+        event=event,
+        id=event.id,
+        type="side_registered",
+        place_id=SIDE_STREAM + event.side,
+        source_key="",
+        valid_from=REGISTRY_VALID_FROM,
+        valid_to=REGISTRY_VALID_TO,
+        payload=payload,
+        payload_digest=hashlib.sha256(payload).digest(),
+        flags=(),
+    )
+
+
+def prepare_source(event: SourceRegistered) -> PreparedEvent:
+    """A source registry event ready for the log, in the source's stream (its key)."""
+    event = _with_default_objects(event)
+    if event.id is None:
+        event = msgspec.structs.replace(event, id=uuid.uuid4())
+    assert event.id is not None  # for the type checker: set just above
+    payload = canonical_struct(event, ())
+    key = source_key(event.source)
+    return PreparedEvent(
+        event=event,
+        id=event.id,
+        type="source_registered",
+        place_id=SOURCE_STREAM + key,
+        source_key=key,
+        valid_from=REGISTRY_VALID_FROM,
+        valid_to=REGISTRY_VALID_TO,
+        payload=payload,
+        payload_digest=hashlib.sha256(payload).digest(),
+        flags=(),
     )
 
 

@@ -13,9 +13,15 @@ from contracts.events import (
     SERVER_OWNED_FIELDS,
     Event,
     Expectation,
+    SideRegistration,
+    SourceRegistration,
     batch_decoder,
     event_decoder,
     peek_decoder,
+    side_registration_decoder,
+    side_registrations_decoder,
+    source_registration_decoder,
+    source_registrations_decoder,
 )
 from contracts.idempotency import keyed_event_id
 from service.domain.errors import BatchTooLarge, InvalidEvent, MalformedBody, NestedTooDeep
@@ -191,6 +197,59 @@ def decode_line(line: bytes) -> Event:
         detail, where = field_of(error, line)
         raise InvalidEvent(detail, field=where) from None
     return event
+
+
+def decode_sides(body: bytes) -> list[SideRegistration]:
+    """A ``POST /v1/sides`` body: one side's entry, or a registry file (``{"sides": [...]}``);
+    InvalidEvent naming the field, MalformedBody for a body that is not JSON."""
+    if too_deep(body):
+        raise _nested_too_deep("body")
+    try:
+        peek = _sides_peek.decode(body)
+    except msgspec.DecodeError as error:
+        raise _invalid(error, body) from None
+    try:
+        if len(peek.sides) == 0:
+            return [side_registration_decoder.decode(body)]
+        return side_registrations_decoder.decode(body).sides
+    except msgspec.DecodeError as error:
+        raise _invalid(error, body) from None
+
+
+def decode_sources(body: bytes) -> list[SourceRegistration]:
+    """A ``POST /v1/sources`` body: one source's entry, or a registry file
+    (``{"sources": [...]}``); InvalidEvent naming the field, MalformedBody for a body that is
+    not JSON."""
+    if too_deep(body):
+        raise _nested_too_deep("body")
+    try:
+        peek = _sources_peek.decode(body)
+    except msgspec.DecodeError as error:
+        raise _invalid(error, body) from None
+    try:
+        if len(peek.sources) == 0:
+            return [source_registration_decoder.decode(body)]
+        return source_registrations_decoder.decode(body).sources
+    except msgspec.DecodeError as error:
+        raise _invalid(error, body) from None
+
+
+class _SourcesPeek(msgspec.Struct):
+    """Just enough of a body to tell a registry file from one source's entry."""
+
+    sources: msgspec.Raw = msgspec.Raw()
+
+
+_sources_peek: Final = msgspec.json.Decoder(_SourcesPeek)
+
+
+class _SidesPeek(msgspec.Struct):
+    """Just enough of a body to tell a registry file from one side's entry."""
+
+    sides: msgspec.Raw = msgspec.Raw()
+
+
+_sides_peek: Final = msgspec.json.Decoder(_SidesPeek)
 
 
 def keyed(event: Event, key: str | None, index: int) -> Event:

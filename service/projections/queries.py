@@ -33,8 +33,10 @@ class ProjectionSQL(SqlFolder, package="service.projections"):
     read_place_history_events: str
     read_place_history_rows: str
     read_places_as_known: str
+    read_places_citing: str
     read_places_for_rebuild: str
     read_places_log_for_rebuild: str
+    read_places_naming: str
     read_places_touched: str
     read_rebuild_lock_held: str
     read_rebuild_running: str

@@ -28,10 +28,13 @@ from contracts.front import (
 from contracts.timeline import Segment
 from service.domain.history import changed_fields, control_changes
 from service.domain.projection import in_force
+from service.domain.registry import EMPTY, registry_after
 from service.errors import NotFound, NotReady
 from service.projections.queries import SQL
 from service.projections.timelines import ProjectionState, projection_state
 from service.query import BBox, ChangeCursor, KnownAt, change_cursor_text
+from service.store.events import registry_row
+from service.store.queries import SQL as STORE_SQL
 
 _segment: Final = msgspec.json.Decoder(Segment)
 _PAGE_ALL: Final = 1000
@@ -193,6 +196,14 @@ class FrontReader:
         """The projections' policy and the position they have reached (one row)."""
         return await projection_state(self.pool)
 
+    async def canonical_side(self, side: str | None, position: int) -> str | None:
+        """The registered side a ``side=`` filter names, as the side registry stood at
+        ``position`` (an alias finds its side: the rows hold canonical sides only)."""
+        if side is None:
+            return None
+        rows = await self.pool.fetch(STORE_SQL.read_registry, position)
+        return registry_after(EMPTY, [registry_row(r) for r in rows]).canonical(side)
+
     async def known_position(self, known: KnownAt) -> int:
         """The commit position an answer is as of (see :meth:`rows_at`)."""
         return (await self.rows_at(known)).position
@@ -200,7 +211,8 @@ class FrontReader:
     async def state_rows(self, query: StateQuery) -> tuple[list[StateRow], str | None]:
         """One page of the front with each segment as stored (JSON), and the next cursor."""
         box = query.bbox
-        filters = (query.side, query.status, query.disputed, query.cursor, query.limit + 1)
+        side = await self.canonical_side(query.side, query.known_position)
+        filters = (side, query.status, query.disputed, query.cursor, query.limit + 1)
         at = (query.valid_at, query.known_position)
         if box is None:
             rows = await self.pool.fetch(SQL.read_state, *at, *filters)
@@ -378,7 +390,7 @@ class FrontReader:
             after.place if after else "",
             after.at if after else None,
             query.place,
-            query.side,
+            await self.canonical_side(query.side, query.known_position),
             *corners,
             query.limit + 1,
         )

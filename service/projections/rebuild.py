@@ -63,13 +63,14 @@ import msgspec
 import structlog
 
 from service.domain import policy as policies
-from service.domain.bitemporal import HistoryRow, OpenRows, SegmentRow, history
+from service.domain.bitemporal import HistoryRow, PlaceReplay, SegmentRow, history
 from service.domain.policy import Policy
-from service.domain.projection import Fact, PlaceFold
+from service.domain.projection import Fact
+from service.domain.registry import SOURCE_MARK, RegistryHistory, is_registry_stream
 from service.errors import RebuildFailed, RebuildInterrupted, RebuildUnderWay
 from service.projections.queries import SQL
 from service.store.db import Connector
-from service.store.events import UNAVAILABLE
+from service.store.events import UNAVAILABLE, registry_row
 from service.store.queries import SQL as STORE_SQL
 
 if TYPE_CHECKING:
@@ -288,25 +289,21 @@ def _record(row: SegmentRow, known_from: int, known_to: int | None) -> tuple[obj
 
 
 def replay(
-    place_id: str, commits: Sequence[tuple[int, Sequence[Event | Fact]]], policy: Policy
-) -> tuple[list[HistoryRow], PlaceFold, OpenRows]:
-    """:func:`~service.domain.bitemporal.history`, keeping the fold and the current rows
-    for the commits that follow (the same steps, so the same rows: a test holds them
+    place_id: str,
+    commits: Sequence[tuple[int, Sequence[Event | Fact]]],
+    policy: Policy,
+    sides: RegistryHistory | None = None,
+    upto: int | None = None,
+) -> tuple[list[HistoryRow], PlaceReplay]:
+    """:func:`~service.domain.bitemporal.history`, keeping the replay (its fold and current
+    rows) for the commits that follow (the same steps, so the same rows: a test holds them
     equal)."""
-    fold = PlaceFold(policy)
-    current = OpenRows()
+    place = PlaceReplay(place_id, policy, sides)
     done: list[HistoryRow] = []
-    for commit, added in commits:
-        refold = fold.add(added)
-        if refold is None:
-            continue
-        closed, _ = current.replace(place_id, refold, commit)
+    for commit, closed, _ in place.advance(commits, upto):
         done.extend(HistoryRow(row, known_from, commit) for row, known_from in closed)
-    done.extend(
-        HistoryRow(row, known_from, None)
-        for row, known_from in zip(current.rows, current.known_from, strict=True)
-    )
-    return done, fold, current
+    done.extend(place.open_rows())
+    return done, place
 
 
 def _peak_kib() -> int:
@@ -320,8 +317,7 @@ class _Kept:
     catch-up), as of position ``upto``: the rows it wrote to the twin for the place. A task
     that fails fails the rebuild, so these never outlive a rolled-back write."""
 
-    fold: PlaceFold
-    rows: OpenRows
+    replay: PlaceReplay
     upto: int
 
 
@@ -337,8 +333,16 @@ class _Worker:
         self.caught: dict[str, int] = {}
         """The position each place this worker caught up with has its rows in the twin up
         to (the others: the first pass's snapshot)."""
+        self.sides = RegistryHistory()
+        """The side registry's history up to the current task's position."""
+
+    async def _read_sides(self, upto: int) -> None:
+        """The side registry's history up to ``upto`` (a registry is small: read whole)."""
+        rows = await self.conn.fetch(STORE_SQL.read_registry, upto)
+        self.sides = RegistryHistory(registry_row(r) for r in rows)
 
     async def run(self, task: Task) -> Done:
+        await self._read_sides(task.upto)
         if isinstance(task, FoldRange):
             kept: list[str] = []
             rows, events = await self.fold_range(task, kept)
@@ -396,12 +400,12 @@ class _Worker:
     ) -> int:
         events = sum(len(added) for _, added in commits)
         if events >= KEEP_FROM and self.kept_events + events <= self.keep_events:
-            rows, fold, current = replay(place, commits, self.policy)
-            self.kept[place] = _Kept(fold, current, task.upto)
-            self.kept_events += len(fold)
+            rows, replayed = replay(place, commits, self.policy, self.sides, task.upto)
+            self.kept[place] = _Kept(replayed, task.upto)
+            self.kept_events += len(replayed)
             kept.append(place)
         else:
-            rows = history(place, commits, self.policy)
+            rows = history(place, commits, self.policy, self.sides, task.upto)
         batch.extend(_record(h.row, h.known_from, h.known_to) for h in rows)
         if len(batch) >= COPY_BATCH:
             await self._copy(batch)
@@ -444,14 +448,14 @@ class _Worker:
                     written = self.caught.get(place, task.snapshot)
                     old = [c for c in new if c[0] <= written]
                     new = [c for c in new if c[0] > written]
-                    _, fold, current = replay(place, old, self.policy)
-                    entry = _Kept(fold, current, written)
+                    _, replayed = replay(place, old, self.policy, self.sides, written)
+                    entry = _Kept(replayed, written)
                 else:
-                    self.kept_events -= len(entry.fold)
-                self._advance(place, entry, new, inserts, closes)
+                    self.kept_events -= len(entry.replay)
+                self._advance(place, entry, new, task.upto, inserts, closes)
                 entry.upto = self.caught[place] = task.upto
                 self.kept[place] = entry
-                self.kept_events += len(entry.fold)
+                self.kept_events += len(entry.replay)
             if closes[0]:
                 await self.conn.execute(SQL.close_segments_next, *closes)
             await self.conn.copy_records_to_table(
@@ -464,18 +468,17 @@ class _Worker:
         place: str,
         entry: _Kept,
         commits: list[tuple[int, list[Fact]]],
+        upto: int,
         inserts: list[list[Any]],
         closes: tuple[list[str], list[datetime], list[int]],
     ) -> None:
         """Fold a kept place's new commits one by one, as the append transaction would:
-        rows closed at each commit, rows inserted at it. A row both inserted and closed
-        within this task is inserted closed."""
+        rows closed at each commit, rows inserted at it (and at each commit up to ``upto``
+        that remapped a side name the place uses). A row both inserted and closed within
+        this task is inserted closed."""
         pending: dict[tuple[datetime, int], list[Any]] = {}
-        for commit, added in commits:
-            refold = entry.fold.add(added)
-            if refold is None:
-                continue
-            closed, inserted = entry.rows.replace(place, refold, commit)
+        entry.replay.sides = self.sides
+        for commit, closed, inserted in entry.replay.advance(commits, upto):
             for row, known_from in closed:
                 mine = pending.pop((row.valid_from, known_from), None)
                 if mine is not None:
@@ -495,7 +498,7 @@ class _Worker:
         dropped: list[str] = []
         while self.kept_events > self.keep_events and self.kept:
             place, evicted = self.kept.popitem(last=False)
-            self.kept_events -= len(evicted.fold)
+            self.kept_events -= len(evicted.replay)
             dropped.append(place)
         return dropped
 
@@ -1031,10 +1034,39 @@ async def _head(conn: asyncpg.Connection) -> int:
     return int(row["position"])
 
 
+async def places_remapped(conn: Any, remapped: frozenset[str], position: int) -> dict[str, int]:
+    """The places (with their versions) whose events up to ``position`` use a remapped
+    name: a side name as side, opponent or alignment, or a source key (marked ``source:``)."""
+    sides = sorted(n for n in remapped if not n.startswith(SOURCE_MARK))
+    keys = sorted(n.removeprefix(SOURCE_MARK) for n in remapped if n.startswith(SOURCE_MARK))
+    found: dict[str, int] = {}
+    if sides:
+        rows = await conn.fetch(SQL.read_places_naming, sides, position)
+        found.update((r["id"], r["version"]) for r in rows)
+    if keys:
+        rows = await conn.fetch(SQL.read_places_citing, keys, position)
+        found.update((r["id"], r["version"]) for r in rows)
+    return found
+
+
 async def _touched(conn: asyncpg.Connection, after: int, upto: int) -> list[str]:
+    """The places commits in ``(after, upto]`` appended to, and those whose events use a
+    name the registry edits among those commits remap (they fold again at the edit)."""
     if upto <= after:
         return []
-    return [r["place_id"] for r in await conn.fetch(SQL.read_places_touched, after, upto)]
+    streams = [r["place_id"] for r in await conn.fetch(SQL.read_places_touched, after, upto)]
+    places = {s for s in streams if not is_registry_stream(s)}
+    if len(places) < len(streams):
+        rows = await conn.fetch(STORE_SQL.read_registry, upto)
+        remapped = frozenset().union(
+            *(
+                c.remapped
+                for c in RegistryHistory(registry_row(r) for r in rows).between(after, upto)
+            )
+        )
+        if remapped:
+            places.update(await places_remapped(conn, remapped, upto))
+    return sorted(places)
 
 
 def workers_for(configured: int) -> int:

@@ -38,7 +38,8 @@ import structlog
 from contracts.events import Event, event_decoder
 from service.domain.bitemporal import OpenRows, SegmentRow, changes, rows_of
 from service.domain.policy import SERVED, Policy, superseded
-from service.domain.projection import PlaceFold
+from service.domain.projection import Fact, PlaceFold
+from service.domain.registry import EMPTY, SideRegistry
 from service.errors import RebuildInterrupted, RebuildUnderWay
 from service.projections.queries import SQL
 from service.projections.rebuild import (
@@ -47,6 +48,7 @@ from service.projections.rebuild import (
     Rebuild,
     RebuildProgress,
     RebuildReport,
+    places_remapped,
     workers_for,
 )
 from service.store.db import Connector
@@ -185,6 +187,9 @@ class TimelineProjector:
         """The last rebuild started (its report is set once its rows are swapped in)."""
         self._in_step = True
         """Whether the last commit found the rows in step (to log the change once)."""
+        self._sides: SideRegistry | None = None
+        """The side registry the held folds read their events through (None: not known
+        yet, no fold held)."""
 
     @property
     def cached_places(self) -> int:
@@ -206,6 +211,8 @@ class TimelineProjector:
         versions: Mapping[str, int],
         commit_position: int,
         added: Mapping[str, Sequence[Event]],
+        sides: tuple[SideRegistry, SideRegistry] = (EMPTY, EMPTY),
+        size: int | None = None,
     ) -> None:
         """Bring the places a commit touched up to it, in its transaction (under the lock).
 
@@ -213,8 +220,27 @@ class TimelineProjector:
         the events the commit appends to it (as stored, ids included). A place held at the
         version before the commit folds those alone; the others read their log. Nothing is
         written when the rows are stale (see the module's docstring).
+
+        ``size`` is the commit's number of events (default: those of ``added``; a commit
+        may hold registry events too). ``sides`` is the side registry as the commit found it
+        and as it leaves it: every
+        fold reads its events through the latter. When the commit itself remaps names
+        (an alias added or removed), the places whose events use one of them are folded
+        again from their log, in this commit (their rows change at its position). When
+        the registry found differs from the one the held folds were made with (another
+        process changed it, and refolded those places then), the held folds are dropped.
         """
-        before = commit_position - sum(len(events) for events in added.values())
+        found, after = sides
+        if self._sides is not None and self._sides is not found:
+            self.forget()
+        self._sides = after
+        remapped = found.remapped(after) if after is not found else frozenset()
+        if size is None:
+            size = sum(len(events) for events in added.values())
+        before = commit_position - size
+        if remapped:
+            # The held folds read some events through the old registry.
+            self.forget()
         if not self._in_step and not await conn.fetchval(
             SQL.in_step, before, self.policy.name, self.policy.version
         ):
@@ -222,6 +248,8 @@ class TimelineProjector:
             # rows back.
             self.forget()
             return
+        if remapped:
+            versions = {**await places_remapped(conn, remapped, commit_position), **versions}
         places = sorted(versions)
         writes = _Writes()
         behind: list[str] = []
@@ -265,7 +293,7 @@ class TimelineProjector:
         writes: _Writes,
     ) -> None:
         """Fold a held place's new events; note the rows to close and insert."""
-        refold = entry.fold.add(new)
+        refold = entry.fold.add(self._facts(new))
         self._count(entry)
         entry.version = version
         self._cache.move_to_end(place)
@@ -312,7 +340,7 @@ class TimelineProjector:
             current[row["place_id"]][row["valid_from"]] = (row["body"].encode(), row["known_from"])
         for place in places:
             fold = PlaceFold(self.policy)
-            fold.add(loaded[place])
+            fold.add(self._facts(loaded[place]))
             new = rows_of(place, fold.timeline())
             stored = current[place]
             delta = changes({start: body for start, (body, _) in stored.items()}, new)
@@ -325,6 +353,11 @@ class TimelineProjector:
             ]
             entry = self._cache[place] = _Held(versions[place], fold, OpenRows(new, known))
             self._count(entry)
+
+    def _facts(self, events: Iterable[Event]) -> list[Fact]:
+        """The facts of some events, read through the side registry."""
+        sides = EMPTY if self._sides is None else self._sides
+        return [sides.canonical_fact(Fact.of(event)) for event in events]
 
     def _count(self, entry: _Held) -> None:
         self._held += len(entry.fold) - entry.counted
@@ -502,6 +535,7 @@ class ProjectionSession:
         self._projector = projector
         self._touched: list[str] = []
         self._locked = False
+        self._sides_changed = False
 
     async def __aenter__(self) -> ProjectionSession:
         return self
@@ -512,13 +546,16 @@ class ProjectionSession:
         versions: Mapping[str, int],
         commit_position: int,
         added: Mapping[str, Sequence[Event]],
+        sides: tuple[SideRegistry, SideRegistry] = (EMPTY, EMPTY),
+        size: int | None = None,
     ) -> None:
         """Project one commit (called once the head lock is held)."""
         if not self._locked:
             await self._projector._lock.acquire()
             self._locked = True
         self._touched.extend(versions)
-        await self._projector.apply(conn, versions, commit_position, added)
+        self._sides_changed = sides[0] is not sides[1]
+        await self._projector.apply(conn, versions, commit_position, added, sides, size)
 
     async def __aexit__(
         self,
@@ -528,6 +565,11 @@ class ProjectionSession:
     ) -> None:
         if kind is not None:
             self._projector.drop(self._touched)
+            if self._sides_changed:
+                # The registry the commit would have left is not the log's: refolded
+                # places may be held through it.
+                self._projector.forget()
+                self._projector._sides = None
         if self._locked:
             self._projector._lock.release()
             self._locked = False

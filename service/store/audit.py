@@ -36,7 +36,9 @@ from service.domain.audit import (
     sample_places,
 )
 from service.domain.policy import SERVED, Policy
+from service.domain.registry import RegistryHistory
 from service.errors import InvalidParameter
+from service.store.events import registry_row
 from service.store.queries import SQL
 
 if TYPE_CHECKING:
@@ -178,6 +180,9 @@ class AuditReader:
         state = await conn.fetchrow(SQL.read_projection_state)
         assert state is not None  # the migration inserts the row
         check = _ProjectionCheck(mode, self.policy, state["position"])
+        check.sides = RegistryHistory(
+            registry_row(r) for r in await conn.fetch(SQL.read_registry, check.position)
+        )
         made_by = (state["policy"], state["policy_version"])
         if mode == "off":
             return check.report()
@@ -250,6 +255,8 @@ class _ProjectionCheck:
     differing: int = 0
     too_large: int = 0
     failure: RowMismatch | None = None
+    sides: RegistryHistory = field(default_factory=RegistryHistory)
+    """The side registry's history up to :attr:`position` (the refold reads through it)."""
 
     async def run(self, rows: AsyncIterable[asyncpg.Record]) -> None:
         batch: list[_Place] = []
@@ -273,7 +280,9 @@ class _ProjectionCheck:
             await self._refold(batch)
 
     async def _refold(self, places: list[_Place]) -> None:
-        found = await asyncio.to_thread(_check_places, places, self.policy)
+        found = await asyncio.to_thread(
+            _check_places, places, self.policy, self.sides, self.position
+        )
         for place, mismatch in zip(places, found, strict=True):
             if self.mode == "full" and place.events:
                 self.places += 1  # a place with rows and no event is not one of the log's
@@ -311,8 +320,10 @@ class _ProjectionCheck:
         )
 
 
-def _check_places(places: list[_Place], policy: Policy) -> list[RowMismatch | None]:
-    return [check_place(p.place, p.events, p.rows, policy) for p in places]
+def _check_places(
+    places: list[_Place], policy: Policy, sides: RegistryHistory, upto: int
+) -> list[RowMismatch | None]:
+    return [check_place(p.place, p.events, p.rows, policy, sides, upto) for p in places]
 
 
 def _segment(row: asyncpg.Record) -> StoredSegment:

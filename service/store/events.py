@@ -15,7 +15,7 @@ import msgspec
 import structlog
 from asyncpg.pool import PoolConnectionProxy
 
-from contracts.events import Event
+from contracts.events import SIDE_STREAM, SOURCE_STREAM, Event, registry_decoder
 from contracts.responses import LinkedFrom, Receipt, StoredEvent
 from service.domain.append import (
     AppendRequest,
@@ -29,6 +29,12 @@ from service.domain.append import (
 from service.domain.audit import stated_links
 from service.domain.errors import FrontlineError
 from service.domain.places import PlaceUpdate, registry_updates
+from service.domain.registry import (
+    EMPTY,
+    RegistryRow,
+    SideRegistry,
+    registry_after,
+)
 from service.errors import NotReady, WriteRefused
 from service.query import BBox
 from service.store.queries import SQL
@@ -92,11 +98,15 @@ class ProjectorSession(Protocol):
         versions: Mapping[str, int],
         commit_position: int,
         added: Mapping[str, Sequence[Event]],
+        sides: tuple[SideRegistry, SideRegistry],
+        size: int | None,
     ) -> None:
         """Bring the projections of the touched places up to the commit, in its transaction.
 
         ``versions``: each touched place's version after the commit; ``added``: the events
-        the commit appends to each place, as stored.
+        the commit appends to each place, as stored; ``sides``: the side registry as the
+        commit found it under the head lock, and as it leaves it; ``size``: the commit's
+        number of events (registry events included).
         """
 
 
@@ -165,6 +175,10 @@ class EventStore:
         """Notified after every commit of this process (live readers wait on it)."""
         self.commit_observers: list[Callable[[int], None]] = []
         """Told the number of events of every commit of this process (metrics)."""
+        self.sides: SideRegistry = EMPTY
+        """The side registry as this process last read or wrote it, under the head lock."""
+        self._sides_upto = 0
+        """The position up to which :attr:`sides` has read the log's registry events."""
 
     async def append_group(
         self,
@@ -237,7 +251,7 @@ class EventStore:
             if more is not None:
                 requests.extend(more())
             recorded_at = head["now"]
-            known = await self._known(conn, requests)
+            known = await self._known(conn, requests, head["position"])
             plan = plan_group(
                 requests,
                 known,
@@ -251,19 +265,55 @@ class EventStore:
                     versions: dict[str, int] = {}
                     added: dict[str, list[Event]] = {}
                     for row in plan.rows:
+                        event = row.prepared.event
+                        if not isinstance(event, Event):  # a registry event
+                            continue
                         versions[row.prepared.place_id] = row.place_version
-                        added.setdefault(row.prepared.place_id, []).append(row.prepared.event)
-                    await projecting.apply(conn, versions, plan.head_position, added)
+                        added.setdefault(row.prepared.place_id, []).append(event)
+                    await projecting.apply(
+                        conn,
+                        versions,
+                        plan.head_position,
+                        added,
+                        (known.sides, plan.sides),
+                        len(plan.rows),
+                    )
+        # Committed (or nothing written): the registry as the log now holds it.
+        self.sides = plan.sides
+        if plan.created:
+            self._sides_upto = plan.head_position
         if plan.created:
             self.committed.notify()
             for observe in self.commit_observers:
                 observe(len(plan.rows))
         return plan.outcomes
 
-    async def _known(self, conn: Connection, requests: Sequence[AppendRequest]) -> Known:
+    async def _known(self, conn: Connection, requests: Sequence[AppendRequest], head: int) -> Known:
         rows = await conn.fetch(
-            SQL.find_known, ids_to_look_up(requests), places_to_look_up(requests)
+            SQL.find_known,
+            ids_to_look_up(requests),
+            places_to_look_up(requests),
+            self._sides_upto,
         )
+        fresh = sorted(
+            (r for r in rows if r["kind"] == "registry"), key=lambda r: int(r["position"])
+        )
+        sides = self.sides
+        if fresh:
+            sides = registry_after(sides, [registry_row(r) for r in fresh])
+        # Everything up to the head is read now; kept once the transaction ends either way
+        # (these rows were committed before it).
+        self.sides, self._sides_upto = sides, head
+        versions = {r["place_id"]: r["version"] for r in rows if r["kind"] == "place"}
+        for stream in places_to_look_up(requests):
+            if stream.startswith(SIDE_STREAM):
+                side = sides.entries.get(stream.removeprefix(SIDE_STREAM))
+                if side is not None:
+                    versions[stream] = side.version
+            elif stream.startswith(SOURCE_STREAM):
+                source = sides.sources.get(stream.removeprefix(SOURCE_STREAM))
+                if source is not None:
+                    versions[stream] = source.version
         return Known(
             events={
                 r["id"]: StoredInfo(
@@ -280,7 +330,8 @@ class EventStore:
                 for r in rows
                 if r["kind"] == "event"
             },
-            place_versions={r["place_id"]: r["version"] for r in rows if r["kind"] == "place"},
+            place_versions=versions,
+            sides=sides,
         )
 
     async def _write(self, conn: Connection, plan: GroupPlan) -> None:
@@ -300,7 +351,9 @@ class EventStore:
             for column, value in zip(columns, values, strict=True):
                 column.append(value)
         places = registry_updates(
-            (row.prepared.event.place, row.place_version, row.position) for row in plan.rows
+            (row.prepared.event.place, row.place_version, row.position)
+            for row in plan.rows
+            if isinstance(row.prepared.event, Event)
         )
         await conn.execute(
             SQL.append_commit,
@@ -377,6 +430,11 @@ class EventStore:
         rows = await self.pool.fetch(SQL.read_places_for_matching)
         return [(r["id"], r["name"], tuple(r["aliases"]), r["lat"], r["lon"]) for r in rows]
 
+    async def side_registry(self, position: int) -> SideRegistry:
+        """The side registry as known at ``position``: its events up to it, folded."""
+        rows = await self.pool.fetch(SQL.read_registry, position)
+        return registry_after(EMPTY, [registry_row(r) for r in rows])
+
     async def schema_revision(self) -> str | None:
         """The alembic revision the database is at."""
         value = await self.pool.fetchval(SQL.read_schema_revision)
@@ -399,6 +457,17 @@ async def _page_arguments(conn: Connection, after: int, where: EventFilter) -> l
         after, where.place, where.type, where.source, where.side, where.actor, places,
         where.valid_from, where.valid_to, where.recorded_from, where.recorded_to,
     ]  # fmt: skip
+
+
+def registry_row(row: asyncpg.Record) -> RegistryRow:
+    """A registry event of the log as the registry reads it."""
+    return RegistryRow(
+        position=row["position"],
+        commit_position=row["commit_position"],
+        version=row["place_version"],
+        submitter=row["submitter"],
+        event=registry_decoder.decode(row["payload"]),
+    )
 
 
 def _place_columns(updates: Iterable[PlaceUpdate]) -> list[list[Any]]:

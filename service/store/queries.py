@@ -32,6 +32,7 @@ class StoreSQL(SqlFolder, package="service.store"):
     read_projection_check_all: str
     read_projection_check_places: str
     read_projection_state: str
+    read_registry: str
     read_schema_revision: str
     read_segments_without_events: str
     revoke_key: str

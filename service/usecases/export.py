@@ -20,7 +20,7 @@ from typing import Final
 
 import msgspec
 
-from contracts.events import Event, event_decoder, event_type
+from contracts.events import REGISTRY_TYPES, Event, event_decoder, event_type
 from contracts.responses import StoredEvent
 from contracts.timeline import Segment
 from service.domain.time import utc_text, valid_interval
@@ -77,6 +77,15 @@ def log_row(stored: StoredEvent, event: Event) -> tuple[object, ...]:
     )  # fmt: skip
 
 
+def registry_log_row(stored: StoredEvent) -> tuple[object, ...]:
+    """A registry event (no valid time, no source) as a row of LOG_COLUMNS."""
+    return (
+        stored.position, stored.id, stored.place, stored.place_version, stored.type,
+        None, None, stored.recorded_at, stored.commit_position, None, None, None, None, None,
+        None, None, None, stored.hash, bytes(stored.event).decode(),
+    )  # fmt: skip
+
+
 def state_row(
     place_id: str,
     name: str,
@@ -117,12 +126,19 @@ async def log_chunks(store: EventStore, position: int, fmt: str) -> AsyncIterato
     if position == 0:
         return
     async for stored in store.stream(0, EventFilter(), position):
+        registry_event = stored.type in REGISTRY_TYPES
         if fmt == "csv":
-            rows.append(log_row(stored, event_decoder.decode(bytes(stored.event))))
+            rows.append(
+                registry_log_row(stored)
+                if registry_event
+                else log_row(stored, event_decoder.decode(bytes(stored.event)))
+            )
             if len(rows) >= _BATCH:
                 yield csv_rows(rows)
                 rows.clear()
         elif fmt == "acled":
+            if registry_event:
+                continue  # ACLED has no rows for a registry's edits
             exported = acled.export_row(
                 position=stored.position,
                 event_id=str(stored.id),

@@ -50,12 +50,19 @@ TABLE: Final[dict[tuple[str, str], str]] = {
     ("GET", "/v1/audit/verify"): "audit",
     ("GET", "/v1/export"): "audit",
     ("POST", "/v1/admin/rebuild"): "admin",
+    ("GET", "/v1/sides"): "read",
+    ("GET", "/v1/sides/{side}"): "read",
+    ("POST", "/v1/sides"): "edit",
+    ("GET", "/v1/sources"): "read",
+    ("GET", "/v1/sources/{source}"): "read",
+    ("POST", "/v1/sources"): "edit",
 }
 GRANTED: Final = {
     "ingest": {"ingest"},
     "read": {"read"},
     "audit": {"read", "audit"},
-    "admin": {"ingest", "read", "audit", "admin"},
+    "editor": {"read", "edit"},
+    "admin": {"ingest", "read", "audit", "edit", "admin"},
 }
 
 

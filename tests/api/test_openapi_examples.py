@@ -106,11 +106,27 @@ REQUESTS: Final[list[tuple[str, str, str, str, str, str | None]]] = [
     ("exportLog", "200", NDJSON, "GET", "/v1/export?known_at=position:30", None),
     ("exportLog", "200", "text/csv", "GET", "/v1/export?known_at=position:30&format=csv", None),
     ("rebuildProjections", "200", "application/json", "POST", "/v1/admin/rebuild", None),
+    ("registerSides", "201", "application/json", "POST", "/v1/sides", None),
+    ("getSides", "200", "application/json", "GET", "/v1/sides", None),
+    ("getSide", "200", "application/json", "GET", "/v1/sides/government-of-syria", None),
+    ("registerSources", "201", "application/json", "POST", "/v1/sources", None),
+    ("getSources", "200", "application/json", "GET", "/v1/sources", None),
+    ("getSource", "200", "application/json", "GET", "/v1/sources/south%20front", None),
     ("getHealth", "200", "application/json", "GET", "/health", None),
     ("getReady", "200", "application/json", "GET", "/ready", None),
     ("getMetrics", "200", METRICS, "GET", "/metrics", None),
 ]
 WRITING: Final = os.environ.get("FRONTLINE_WRITE_EXAMPLES") == "1"
+SIDE: Final = {
+    "side": "syrian-government",
+    "name": "Syrian government forces",
+    "kind": "state_force",
+    "colour": "#d55e00",
+    "aliases": ["government-of-syria", "military-forces-of-syria-2000", "syrian-arab-army"],
+}
+"""The side the example of ``registerSides`` registers (``getSide`` reads it by an alias)."""
+SOURCE: Final = {"source": "South Front", "reliability": "C", "alignment": "syrian-government"}
+"""The source the example of ``registerSources`` registers."""
 NOT_CAPTURED: Final = {
     ("followEvents", "200", "text/event-stream"),
     ("followEvents", "200", NDJSON),
@@ -207,6 +223,10 @@ async def test_the_examples_are_what_the_service_answers(demo: Client) -> None:
             body = {"json": EVENT}
         elif operation_id == "importFile":
             body = {"content": ACLED.read_bytes()}
+        elif operation_id == "registerSides":
+            body = {"json": SIDE}
+        elif operation_id == "registerSources":
+            body = {"json": SOURCE}
         answer = await demo.request(method, url, headers=headers, **body)
         where = (operation_id, status, media)
         assert str(answer.status_code) == status, (where, answer.text)

@@ -33,6 +33,7 @@ from service.domain.errors import FrontlineError
 from service.domain.policy import CREDIBILITY_V2
 from service.domain.projection import project_place
 from service.domain.records import prepare_event, source_key
+from service.domain.registry import EMPTY, SideRegistry
 from service.projections.timelines import TimelineProjector, projection_state
 from service.settings import Settings
 from service.store.appender import GroupCommitter
@@ -421,8 +422,10 @@ class FailingProjector(TimelineProjector):
         versions: Mapping[str, int],
         commit_position: int,
         added: Mapping[str, Sequence[Event]],
+        sides: tuple[SideRegistry, SideRegistry] = (EMPTY, EMPTY),
+        size: int | None = None,
     ) -> None:
-        await super().apply(conn, versions, commit_position, added)
+        await super().apply(conn, versions, commit_position, added, sides, size)
         hit = self.failing.intersection(versions)
         if hit:
             self.failures += 1

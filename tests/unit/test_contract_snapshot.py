@@ -20,8 +20,19 @@ from typing import Any, Final
 import msgspec
 import pytest
 
-from contracts import audit, responses
-from contracts.events import EVENT_TYPES, Batch, Event, Other, event_decoder
+from contracts import audit, registry, responses
+from contracts.events import (
+    EVENT_TYPES,
+    Batch,
+    Event,
+    Other,
+    RegistryEvent,
+    SideRegistration,
+    SideRegistrations,
+    SourceRegistration,
+    SourceRegistrations,
+    event_decoder,
+)
 
 SNAPSHOT: Final = Path(__file__).resolve().parents[2] / "contracts" / "schema" / "events-v1.json"
 UPDATE_HINT: Final = (
@@ -46,6 +57,15 @@ ROOTS: Final[dict[str, Any]] = {
     "Health": responses.Health,
     "Problem": responses.Problem,
     "VerifyReport": audit.VerifyReport,
+    "RegistryEvent": RegistryEvent,
+    "SideRegistration": SideRegistration,
+    "SideRegistrations": SideRegistrations,
+    "SideEntry": registry.SideEntry,
+    "SidesPage": registry.SidesPage,
+    "SourceRegistration": SourceRegistration,
+    "SourceRegistrations": SourceRegistrations,
+    "SourceEntry": registry.SourceEntry,
+    "SourcesPage": registry.SourcesPage,
 }
 
 

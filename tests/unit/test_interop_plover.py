@@ -444,6 +444,7 @@ def test_any_json_records_map_to_valid_events_or_errors(records: list[Any]) -> N
             assert isinstance(outcome, Refused) == (row.error is not None), outcome
             if not isinstance(outcome, Refused):
                 for prepared in outcome[0]:
+                    assert isinstance(prepared.event, Event)
                     valid_interval(prepared.event.occurred)
 
 

@@ -390,4 +390,5 @@ def test_any_cells_map_to_valid_events_or_errors(cells: dict[str, str]) -> None:
     assert isinstance(outcome, Refused) == (row.error is not None), outcome
     if not isinstance(outcome, Refused):
         for prepared in outcome[0]:
+            assert isinstance(prepared.event, Event)
             valid_interval(prepared.event.occurred)

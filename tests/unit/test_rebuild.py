@@ -61,12 +61,12 @@ def test_the_catch_ups_replay_is_history(log: list[tuple[int, list[Event]]]) -> 
     """``replay`` (which keeps the fold for the commits after) gives the same rows, known
     ranges included, as ``history`` (which the first pass uses): a place caught up with
     from its whole log gets the rows a rebuild alone would give it."""
-    rows, fold, current = replay(PLACE, log, SERVED)
+    rows, replayed = replay(PLACE, log, SERVED)
     assert sorted(rows, key=lambda h: (h.known_from, h.row.valid_from)) == history(
         PLACE, log, SERVED
     )
-    assert len(fold) == sum(len(events) for _, events in log)
-    assert current.rows == [h.row for h in rows if h.known_to is None]
+    assert len(replayed) == sum(len(events) for _, events in log)
+    assert replayed.rows.rows == [h.row for h in rows if h.known_to is None]
 
 
 @st.composite

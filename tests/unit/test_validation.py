@@ -19,7 +19,14 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from contracts.events import SERVER_OWNED_FIELDS, Casualties, Event, Expectation, Link
+from contracts.events import (
+    SERVER_OWNED_FIELDS,
+    Casualties,
+    Event,
+    Expectation,
+    Link,
+    Statement,
+)
 from service.domain.canonical import canonical_json
 from service.domain.errors import BatchTooLarge, InvalidEvent, MalformedBody
 from service.domain.records import prepare_event, source_key
@@ -376,7 +383,9 @@ def test_a_repeated_link_is_rejected_naming_the_repeat() -> None:
         prepare_event(twice)
     assert caught.value.field == "relates_to[2]"
     both = statement(Link(event=uid(1), relation="denies"), Link(uid(1), "retracts"), id=7)
-    assert len(prepare_event(both).event.relates_to) == 2
+    prepared = prepare_event(both).event
+    assert isinstance(prepared, Statement)
+    assert len(prepared.relates_to) == 2
 
 
 @pytest.mark.parametrize("published_at", ["2017-06-05T10:00", "June 5", "2017-06-31"])

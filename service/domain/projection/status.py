@@ -2,8 +2,8 @@
 
 An encirclement lasts from its start until the first in-force capture (by any side) or
 siege lifted starting at or after it; a clash or counter-attack, its own interval. Contested
-wins over encircled; a side does not besiege a place it holds; with no controller and
-neither, the place is unknown.
+wins over encircled; a side does not besiege a place it holds, nor contest itself (a clash
+whose side and opponent are one side); with no controller and neither, the place is unknown.
 """
 
 from __future__ import annotations
@@ -32,10 +32,13 @@ def status_of(
     isis). When several sides qualify, a side other than the controller comes first, then
     alphabetical order.
     """
+    # A side never contests itself: a clash whose side and opponent are one side (two of
+    # its names, read through the side registry) contests nothing.
+    contesting = [contest for contest in contesting if contest[1] != contest[2]]
     if contesting:
         contenders = []
         for _, side, opponent, _ in contesting:
-            if side == controller and opponent is not None and opponent != side:
+            if side == controller and opponent is not None:
                 contenders.append(opponent)
             else:
                 contenders.append(side)

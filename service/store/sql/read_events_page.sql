@@ -3,7 +3,7 @@
 -- its opponent), actor $6 (case folded), places $7 (those inside a country or a box, read
 -- first by read_places_within.sql), a valid-time range $8..$9 (both included; either end
 -- open) that the event's valid interval overlaps, a recorded-time range $10..$11 (both
--- included); at most $12 rows (NULL: all). Every filter has an index (migration 0008 states
+-- included); at most $12 rows (NULL: all). Every filter has an index (migration 0009 states
 -- the expressions exactly as here): under the custom plan the service's sessions force, a
 -- common filter walks the primary key and a rare one reads its own index. The payload is
 -- read as jsonb with each \u0000 escape made \u0020 first (jsonb refuses a NUL, which a

@@ -16,16 +16,16 @@ and reading the filter's own index (a rare one), so no filter makes a page read 
 
 The place, source and recorded-time filters have their indexes since 0001 and 0002.
 
-Revision ID: 0008
-Revises: 0007
+Revision ID: 0009
+Revises: 0008
 """
 
 from __future__ import annotations
 
 from alembic import op
 
-revision = "0008"
-down_revision = "0007"
+revision = "0009"
+down_revision = "0008"
 branch_labels = None
 depends_on = None
 

@@ -1,0 +1,58 @@
+"""Shapes of the registries' answers (DESIGN section 8): the side registry as known at a
+position of the log."""
+
+from __future__ import annotations
+
+from msgspec import Struct
+
+
+class _Output(Struct, frozen=True, kw_only=True):
+    """Base of every answer struct."""
+
+
+class SideEntry(_Output, frozen=True):
+    """One registered side as the registry stood at the answer's position."""
+
+    side: str
+    """The canonical id: claims under any alias count for it."""
+    name: str
+    kind: str
+    colour: str | None
+    aliases: tuple[str, ...]
+    version: int
+    """The version of the side's registry stream (its number of ``side_registered`` events)."""
+    position: int
+    """The position of the ``side_registered`` event that stated this entry."""
+    submitter: str | None
+    """Who stated it (the API key's name; null: the command line)."""
+
+
+class SourceEntry(_Output, frozen=True):
+    """One registered source as the registry stood at the answer's position."""
+
+    source: str
+    """The source's name as registered (the name listings show)."""
+    key: str
+    """Its identity: the name without case or white space (DESIGN 4, rule 5)."""
+    reliability: str
+    alignment: str
+    aliases: tuple[str, ...]
+    url: str | None
+    version: int
+    position: int
+    """The position of the ``source_registered`` event that stated this entry."""
+    submitter: str | None
+
+
+class SourcesPage(_Output, frozen=True):
+    """The source registry as known at ``known_position``, in key order."""
+
+    known_position: int
+    sources: list[SourceEntry]
+
+
+class SidesPage(_Output, frozen=True):
+    """The side registry as known at ``known_position``, in side id order."""
+
+    known_position: int
+    sides: list[SideEntry]
