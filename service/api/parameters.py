@@ -344,6 +344,7 @@ Cursor = Annotated[
 POSITION_CURSOR_PATTERN: Final = r"^(?:[0-9]{1,19})?$(?!\n)"
 """A page cursor of a list in position order (the log, a place's events, a place's history),
 or empty (the first page)."""
+EXPECTED[POSITION_CURSOR_PATTERN] = "the next_cursor of the previous page (a position), or empty"
 PositionCursor = Annotated[
     str | None,
     QueryParameter(
