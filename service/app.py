@@ -23,6 +23,7 @@ from service.api.access import access_control
 from service.api.areas import AreasController
 from service.api.audit import AuditController
 from service.api.caching import conditional_get
+from service.api.casualties import CasualtiesController
 from service.api.cors import cors, cors_config
 from service.api.deps import Services
 from service.api.events import EventsController
@@ -95,6 +96,7 @@ def create_app(
         route_handlers=[
             EventsController,
             FrontController,
+            CasualtiesController,
             AreasController,
             AuditController,
             ExportController,

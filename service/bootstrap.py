@@ -23,6 +23,7 @@ from service.projections.timelines import TimelineProjector
 from service.settings import Settings
 from service.store.appender import GroupCommitter
 from service.store.audit import AuditReader
+from service.store.casualties import CasualtyReader
 from service.store.db import Connector, create_owner_pool, create_pool
 from service.store.events import EventStore
 from service.store.keys import KeyStore
@@ -41,6 +42,8 @@ class Services:
     projector: TimelineProjector
     """The one projector of this process (the store uses it when projections are on)."""
     front: FrontReader
+    casualties: CasualtyReader
+    """The casualty figures' reads (``GET /v1/places/{id}/casualties``, ``/v1/casualties``)."""
     audit: AuditReader
     metrics: Metrics
     keys: KeyStore
@@ -100,6 +103,7 @@ async def services(
             committer=committer,
             projector=projecting,
             front=FrontReader(active),
+            casualties=CasualtyReader(active),
             audit=AuditReader(active, signing, sample_events=settings.verify_sample),
             metrics=counting,
             keys=KeyStore(active, settings.key_cache),

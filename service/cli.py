@@ -34,6 +34,7 @@ from service.interop.formats import READERS, read_all
 from service.interop.rows import SourceRow
 from service.logging import configure_logging
 from service.projections.reads import StateQuery
+from service.remote import add_remote_arguments, export_remote, import_remote, verify_remote
 from service.settings import Settings, SettingsError, load_signing_key
 from service.store import migrate
 from service.store.audit import PROJECTION_MODES, ProjectionMode, SavedHead
@@ -127,10 +128,9 @@ async def _rebuild(settings: Settings) -> int:
 
 
 def cmd_verify(args: argparse.Namespace) -> int:
-    """Recompute the hash chain; print the report; exit 1 when the log does not verify."""
-    settings = _settings(args)
-    saved: Head | None = None
-    signature_error: str | None = None
+    """Recompute the hash chain; print the report; exit 1 when the log does not verify
+    (with ``--url``: the remote server's verification, through the client)."""
+    signed: SignedHead | None = None
     if args.head is not None:
         try:
             saved_bytes = Path(args.head).read_bytes()
@@ -140,6 +140,12 @@ def cmd_verify(args: argparse.Namespace) -> int:
         except (OSError, msgspec.DecodeError) as error:
             sys.stderr.write(f"frontline verify: --head {args.head}: {error}\n")
             return 2
+    if args.url:
+        return verify_remote(args, signed)
+    settings = _settings(args)
+    saved: Head | None = None
+    signature_error: str | None = None
+    if signed is not None:
         saved = Head(
             position=signed.position, hash=signed.hash.lower(), recorded_at=signed.recorded_at
         )
@@ -201,6 +207,8 @@ def cmd_signing_key(args: argparse.Namespace) -> int:
 
 def cmd_export(args: argparse.Namespace) -> int:
     """Write the log (or, with --front, the front as CSV) exactly as GET /v1/export does."""
+    if args.url:
+        return export_remote(args)
     settings = _settings(args)
     try:
         known = query.known_at(args.known_at)
@@ -624,6 +632,8 @@ def cmd_import(args: argparse.Namespace) -> int:
     if not path.is_file():
         sys.stderr.write(f"frontline import: no such file: {path}\n")
         return 1
+    if args.url:
+        return import_remote(args, _report)
     tune_gc()
     if args.format not in (None, "ndjson"):
         data = path.read_bytes()
@@ -713,6 +723,12 @@ def parser() -> argparse.ArgumentParser:
         help="the file's format (default ndjson); docs/interop.md maps each to events",
     )
     imp.add_argument("--data-dir", type=Path, help="embedded database folder (./data)")
+    add_remote_arguments(imp)
+    imp.add_argument(
+        "--idempotency-key",
+        help="with --url: the key the ids of NDJSON lines without an id derive from (default "
+        "a new one); give the same key to run an interrupted import again without duplicates",
+    )
     imp.set_defaults(run=cmd_import)
     rebuild = commands.add_parser("rebuild", help="rebuild the projections from the log")
     rebuild.add_argument("--data-dir", type=Path, help="embedded database folder (./data)")
@@ -735,6 +751,7 @@ def parser() -> argparse.ArgumentParser:
         "events; default), of every place (about as long as a rebuild), or none",
     )
     verify.add_argument("--data-dir", type=Path, help="embedded database folder (./data)")
+    add_remote_arguments(verify)
     verify.set_defaults(run=cmd_verify)
 
     key = commands.add_parser("signing-key", help="write a new Ed25519 key that signs heads")
@@ -750,6 +767,7 @@ def parser() -> argparse.ArgumentParser:
     export.add_argument("--valid-at", help="with --front: the valid time (default now)")
     export.add_argument("--out", help="file to write (default: standard output)")
     export.add_argument("--data-dir", type=Path, help="embedded database folder (./data)")
+    add_remote_arguments(export)
     export.set_defaults(run=cmd_export)
 
     keys = commands.add_parser("keys", help="API keys: create, list, revoke")

@@ -21,6 +21,7 @@ import msgspec
 from contracts.events import (
     SIDE_STREAM,
     SOURCE_STREAM,
+    Casualties,
     Event,
     RegistryEvent,
     SideRegistered,
@@ -70,8 +71,9 @@ class PreparedEvent(msgspec.Struct, frozen=True, gc=False):
     flags: tuple[str, ...]
 
 
-def _casualty_flags(event: Event) -> tuple[str, ...]:
-    figures = event.casualties
+def casualty_flags(figures: Casualties | None) -> tuple[str, ...]:
+    """The bounds a casualty claim breaks (``low <= killed <= high``): stored and listed as
+    given, never repaired (DESIGN 3)."""
     if figures is None:
         return ()
     flags: list[str] = []
@@ -193,7 +195,7 @@ def prepare_event(event: Event) -> PreparedEvent:
         valid_to=valid_to,
         payload=payload,
         payload_digest=hashlib.sha256(payload).digest(),
-        flags=_casualty_flags(event),
+        flags=casualty_flags(event.casualties),
     )
 
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import functools
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import date, datetime
 from typing import Any, Final
 
@@ -251,8 +251,8 @@ _FRONTLINE_COLUMNS: Final = frozenset(
 EXPORT_COLUMNS: Final = (*COLUMNS, "frontline_id", "position", "type", "place_id", "recorded_at")
 
 #: Frontline type -> (disorder_type, event_type, sub_event_type), for events not imported from
-#: ACLED. Frontline does not know which side is a government: a capture is written as
-#: ACLED's non-state takeover.
+#: ACLED. A capture by a state force is written as GOVERNMENT_CAPTURE instead (see
+#: :func:`named_state_force`).
 EXPORT_TYPES: Final[dict[str, tuple[str, str, str]]] = {
     "capture": ("Political violence", "Battles", "Non-state actor overtakes territory"),
     "clash": ("Political violence", "Battles", "Armed clash"),
@@ -269,6 +269,25 @@ EXPORT_TYPES: Final[dict[str, tuple[str, str, str]]] = {
     ),
 }
 OTHER_DEVELOPMENT: Final = ("Strategic developments", "Strategic developments", "Other")
+#: ACLED's sub-event for territory taken by government forces.
+GOVERNMENT_CAPTURE: Final = ("Political violence", "Battles", "Government regains territory")
+
+#: Side ids that name a state's forces by the datasets' own conventions: ACLED's "Military
+#: Forces of X (2000-)" and "Police Forces of X", UCDP's "Government of X", and sides named
+#: "<country>-government" (the seed's ``syrian-government``).
+_STATE_PREFIXES: Final = ("military-forces-of-", "police-forces-of-", "government-of-")
+_STATE_SUFFIXES: Final = ("-government",)
+
+
+def named_state_force(side: str | None) -> bool:
+    """Whether ``side`` names a state's forces by the naming conventions above: the fallback
+    the ACLED export uses for a side whose kind no registry gives. Anything else counts as a
+    non-state actor (``free-syrian-army``, ``isis``, ``sdf``)."""
+    if not side:
+        return False
+    return side.startswith(_STATE_PREFIXES) or side.endswith(_STATE_SUFFIXES)
+
+
 EXPORT_TIME_PRECISION: Final = {"week": "2", "month": "3", "year": "3"}
 EXPORT_GEO_PRECISION: Final = {"exact": "1", "near": "2"}
 
@@ -298,13 +317,16 @@ def export_row(
     place_id: str,
     recorded_at: datetime,
     event: Event,
+    state_force: Callable[[str | None], bool] = named_state_force,
 ) -> tuple[object, ...] | None:
     """One stored event as a row of EXPORT_COLUMNS, or None when it has no row of its own.
 
     A record imported from ACLED is one row, as ACLED gave it (its ``fatalities`` too),
     written for its main event; the ``casualties`` event derived from that figure has no row
     (None), so tools keying on ``event_id_cnty`` see no duplicate and the file imports again.
-    Other events are written from their own fields (one row per event).
+    Other events are written from their own fields (one row per event); a capture is
+    ACLED's "Government regains territory" when ``state_force(side)`` holds, "Non-state
+    actor overtakes territory" otherwise.
     """
     figures = event.casualties
     fatalities = figures.killed if figures is not None and figures.killed is not None else 0
@@ -316,7 +338,11 @@ def export_row(
         cells = [kept.get(column, "") for column in COLUMNS]
         return (*cells, event_id, position, kind, place_id, recorded_at)
     day = event.occurred.start[:10]
-    disorder, event_type, sub_event = EXPORT_TYPES.get(kind, OTHER_DEVELOPMENT)
+    disorder, event_type, sub_event = (
+        GOVERNMENT_CAPTURE
+        if kind == "capture" and state_force(event.side)
+        else EXPORT_TYPES.get(kind, OTHER_DEVELOPMENT)
+    )
     place = event.place
     values: dict[str, object] = {
         "event_id_cnty": f"FL{position}",

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from typing import Final
 
-from service.interop import acled, plover, ucdp
+from service.interop import acled, maverick, plover, ucdp
 from service.interop.rows import SourceRow
 
 Reader = Callable[[bytes], Iterator[SourceRow]]
@@ -19,6 +19,7 @@ READERS: Final[dict[str, Reader]] = {
     "acled": acled.read,
     "ucdp-ged": ucdp.read,
     "plover": plover.read,
+    "maverick": maverick.read,
 }
 
 

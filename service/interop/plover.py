@@ -23,8 +23,9 @@ side, actor        ``actor``, else ``source`` when it is an actor object or a li
                    (the specification's name for the acting party); an actor object's name is
                    ``identifier_text``, ``actor_text``, ``name``, ``text``, else
                    ``code`` + ``sector``. ``side`` is its slug, ``actor`` the text as written
-opponent           the first ``recipient``; without one, the second actor (two-sided violence
-                   lists both parties as actors)
+opponent           the first ``target`` (PLOVER 0.5's name for the party acted upon), else
+                   the first ``recipient``; without either, the second actor (two-sided
+                   violence lists both parties as actors)
 occurred           ``date`` (YYYY-MM-DD, required), ``enddate``; ``time`` joined to the date
                    when it carries a UTC offset (precision ``exact``), else the day (flagged)
 place              ``location``, ``event_loc`` or ``eventLoc``: ``name`` (or ``asciiname``),
@@ -53,6 +54,10 @@ ASSAULT / any other mode (explosives,            ``strike``: an attack on the pl
 heavy-weapons, aerial, drone, suicide-attack,    not by itself contest control (side optional)
 destroy, assassinate, abduct, beat, torture,
 execute, sexual, ...)
+FIGHT (PLOVER 0.5), mode or a context           ``capture`` by the actor (side required)
+``seize``, ``occupy``, ``capture``,
+``territory`` or ``territorial``
+FIGHT, any other mode and context                ``clash`` (side required)
 anything else                                    ``other`` with ``code`` =
                                                  "PLOVER:<EVENT>/<mode>" (every category of a
                                                  list joined by '+'; mode empty when absent)
@@ -90,6 +95,10 @@ CLASH_MODES: Final = frozenset({"", "firearms", "primitive"})
 
 #: COERCE modes that take the place: a ``capture``.
 CAPTURE_MODES: Final = frozenset({"seize"})
+
+#: FIGHT modes and contexts saying that territory changed hands: the fight is a ``capture``
+#: by its actor. Any other FIGHT is a ``clash``.
+TERRITORY_WORDS: Final = frozenset({"seize", "occupy", "capture", "territory", "territorial"})
 
 _COUNT_MAX: Final = 10_000_000
 _WHITE: Final = " \t\r\n"
@@ -248,11 +257,16 @@ def _mapped(line: int, source_id: str | None, raw: str, record: dict[str, Any]) 
     mode = modes[0].lower() if modes else ""
 
     actors = [a for a in map(_actor, _items(_actor_field(record))) if a is not None]
-    recipients = [a for a in map(_actor, _items(record.get("recipient"))) if a is not None]
+    recipients = [
+        a
+        for key in ("target", "recipient")
+        for a in map(_actor, _items(record.get(key)))
+        if a is not None
+    ]
     opponent = recipients[0] if recipients else (actors[1] if len(actors) > 1 else None)
     actor = actors[0] if actors else None
 
-    kind, code = _kind(categories, mode)
+    kind, code = _kind(categories, mode, _strings(record.get("context")))
     if kind in ("capture", "clash") and actor is None:
         raise _Unmappable(
             "actor", f"{categories[0]}/{mode or '-'} maps to a {kind}, which needs an actor"
@@ -299,13 +313,19 @@ def _mapped(line: int, source_id: str | None, raw: str, record: dict[str, Any]) 
     )
 
 
-def _kind(categories: Sequence[str], mode: str) -> tuple[str, str | None]:
-    """(Frontline type, ``code`` for an ``other`` event) of a record's categories and mode."""
+def _kind(
+    categories: Sequence[str], mode: str, contexts: Sequence[str] = ()
+) -> tuple[str, str | None]:
+    """(Frontline type, ``code`` for an ``other`` event) of a record's categories, mode and
+    contexts."""
     first = categories[0]
     if first == "COERCE" and mode in CAPTURE_MODES:
         return "capture", None
     if first == "ASSAULT":
         return ("clash" if mode in CLASH_MODES else "strike"), None
+    if first == "FIGHT":
+        territorial = mode in TERRITORY_WORDS or any(c.lower() in TERRITORY_WORDS for c in contexts)
+        return ("capture" if territorial else "clash"), None
     code = one_line(f"PLOVER:{'+'.join(categories)}/{mode}")
     return "other", code
 

@@ -2,11 +2,25 @@
 
 Each row of the UCDP Georeferenced Event Dataset is one event of organised violence between
 ``side_a`` and ``side_b``, with UCDP's best, low and high estimates of the deaths. It becomes
-two events about the row's place, with ids ``event_id("ucdp-ged", id, "clash")`` and
+two events about the row's place, with ids ``event_id("ucdp-ged", id, <type>)`` and
 ``event_id("ucdp-ged", id, "casualties")``:
 
-* a ``clash``: ``side`` = slug(side_a), ``opponent`` = slug(side_b), ``actor`` = side_a as
-  written;
+* a main event: ``side`` = slug(side_a), ``opponent`` = slug(side_b), ``actor`` = side_a as
+  written, whose type follows ``type_of_violence`` and ``date_prec``:
+
+  ================  =========  ===========================================================
+  type_of_violence  date_prec  main event
+  ================  =========  ===========================================================
+  1 (state-based)   1 to 3     ``clash``: the place is contested by side_a against side_b
+  2 (non-state)     1 to 3     ``clash`` between the two non-state sides, the same way
+  1 or 2            4 or 5     ``other`` (code "UCDP-GED:state-based violence, date_prec
+                               4" ...), flagged: a fight known only to the month or year
+                               must not mark the place contested for all of it
+  3 (one-sided)     any        ``other`` (code "UCDP-GED:one-sided violence"): violence
+                               against civilians is not a contest of the place
+  empty or absent   as above   as 1 (files older than the column)
+  ================  =========  ===========================================================
+
 * a ``casualties`` event with ``casualties`` = {killed: best, low: low, high: high} and the same
   sides. A row breaking ``low <= best <= high`` is imported as given and flagged, never
   repaired; so is a row whose deaths_a + deaths_b + deaths_civilians + deaths_unknown is not
@@ -53,8 +67,10 @@ where_prec  UCDP GED codebook                                              preci
 Source: ``source.name`` is the first outlet of ``source_office`` (outlets are separated by
 ';'), else the outlet that opens ``source_article`` (the text before its first ','), else
 "UCDP GED"; ``source.attribution`` lists every outlet of ``source_office`` when there are
-several; ``source.published_at`` is the first date of ``source_date``. Reliability stays F
-(cannot be judged): UCDP does not grade its outlets.
+several; ``source.published_at`` is the first date of ``source_date`` not before 1900 (UCDP
+writes 1753-01-01 for an unknown date: such a date is flagged, never a publication time; a
+date after the import is dropped and flagged by the importer). Reliability stays F (cannot
+be judged): UCDP does not grade its outlets.
 
 Hedge and credibility, from ``event_clarity`` (1: high clarity, the event is reported on its
 own; 2: lower clarity, UCDP derived it from an aggregated or summary report) and
@@ -75,9 +91,10 @@ event UCDP had to carve out of a summary is one step less credible. An event_cla
 number_of_sources that is not one of these values is taken as unknown and flagged.
 
 A row that cannot be mapped is an error row naming its column: an empty id, date_start or
-side_a; a date that is not YYYY-MM-DD; a date_end before date_start; a latitude or longitude
-that is empty, not a number or out of range; a date_prec or where_prec outside the codebook; a
-best, low or high that is not a whole number >= 0; no place name at all.
+side_a; a type_of_violence other than 1, 2 or 3; a date that is not YYYY-MM-DD; a date_end
+before date_start; a latitude or longitude that is empty, not a number or out of range; a
+date_prec or where_prec outside the codebook; a best, low or high that is not a whole number
+>= 0; no place name at all.
 """
 
 from __future__ import annotations
@@ -90,6 +107,7 @@ from typing import Any, Final
 
 import msgspec
 
+from service.interop.prepare import EARLIEST_PUBLICATION_YEAR
 from service.interop.rows import PlaceRef, SourceRow, event_id, read_csv, slug
 from service.interop.text import LONG_TEXT_MAX, long_text, one_line
 
@@ -114,6 +132,14 @@ WHERE_PRECISION: Final[Mapping[str, str]] = {
     "6": "country",
     "7": "region",
 }
+
+#: type_of_violence (UCDP GED codebook): 1 state-based conflict, 2 non-state conflict (no
+#: government among the sides), 3 one-sided violence (against civilians).
+VIOLENCE: Final[Mapping[str, str]] = {"1": "state-based", "2": "non-state", "3": "one-sided"}
+
+#: Precisions too coarse for a clash: a month or a year of "contested" would paint the place
+#: from one fight whose day is unknown.
+COARSE_PRECISIONS: Final = frozenset({"month", "year"})
 
 #: Trailing words of where_coordinates that name a contract place kind.
 _KINDS: Final = frozenset({"town", "village", "city", "district", "hill", "road", "base"})
@@ -172,6 +198,7 @@ def _mapped(line: int, source_id: str | None, raw: str, row: Mapping[str, str]) 
     side_b = row.get("side_b", "")
 
     occurred = _occurred(row, flag)
+    kind, code = _main_kind(row, occurred["precision"], flag)
     place = _place(row)
     best = _count(row, "best", required=True)
     low = _count(row, "low", required=False)
@@ -199,7 +226,7 @@ def _mapped(line: int, source_id: str | None, raw: str, row: Mapping[str, str]) 
         "actor": one_line(side_a),
         "opponent": _slug(side_b) if side_b else None,
         "occurred": occurred,
-        "source": _source(row),
+        "source": _source(row, flag),
         "credibility": credibility,
         "hedge": hedge,
         "quote": long_text(row.get("source_article")),
@@ -207,7 +234,10 @@ def _mapped(line: int, source_id: str | None, raw: str, row: Mapping[str, str]) 
     }
     common = {k: v for k, v in common.items() if v is not None}
     casualties = {"killed": best, "low": low, "high": high}
-    clash = {"id": str(event_id(FORMAT, source_id, "clash")), "type": "clash", **common}
+    main: dict[str, Any] = {"id": str(event_id(FORMAT, source_id, kind)), "type": kind}
+    if code is not None:
+        main["code"] = code
+    main.update(common)
     deaths = {
         "id": str(event_id(FORMAT, source_id, "casualties")),
         "type": "casualties",
@@ -219,7 +249,7 @@ def _mapped(line: int, source_id: str | None, raw: str, row: Mapping[str, str]) 
         source_id=source_id,
         raw=raw,
         place=place,
-        events=(clash, deaths),
+        events=(main, deaths),
         flags=tuple(flags),
         fields=tuple(flag_fields),
     )
@@ -265,6 +295,30 @@ def _occurred(row: Mapping[str, str], flag: Any) -> dict[str, str]:
     if end is not None and end != start:
         occurred["end"] = end
     return occurred
+
+
+def _main_kind(row: Mapping[str, str], precision: str, flag: Any) -> tuple[str, str | None]:
+    """(type, ``code`` of an ``other`` event) of the row's main event, from
+    ``type_of_violence`` and the precision of its date (tables in the docstring)."""
+    violence = row.get("type_of_violence", "")
+    if violence and violence not in VIOLENCE:
+        raise _Unmappable(
+            "type_of_violence",
+            f"type_of_violence {violence!r} is not a UCDP type of violence (1, 2 or 3)",
+        )
+    if violence == "3":
+        return "other", "UCDP-GED:one-sided violence"
+    if precision in COARSE_PRECISIONS:
+        code = row.get("date_prec", "")
+        flag(
+            f"date_prec {code}: only the {precision} is known, so the clash is imported as "
+            "informational (other): it does not mark the place contested for the whole "
+            f"{precision}",
+            "date_prec",
+        )
+        violence_name = VIOLENCE.get(violence, "state-based")
+        return "other", f"UCDP-GED:{violence_name} violence, date_prec {code}"
+    return "clash", None
 
 
 def _coordinate(row: Mapping[str, str], column: str, bound: float) -> float:
@@ -374,7 +428,7 @@ def _grading(row: Mapping[str, str], flag: Any) -> tuple[str, int]:
     return "reported", 6
 
 
-def _source(row: Mapping[str, str]) -> dict[str, str]:
+def _source(row: Mapping[str, str], flag: Any) -> dict[str, str]:
     offices = [t for part in row.get("source_office", "").split(";") if (t := one_line(part))]
     article = row.get("source_article", "")
     name = offices[0] if offices else one_line(article.split(",", 1)[0]) or "UCDP GED"
@@ -385,8 +439,17 @@ def _source(row: Mapping[str, str]) -> dict[str, str]:
             source["attribution"] = attribution
     for part in row.get("source_date", "").split(";"):
         try:
-            source["published_at"] = date.fromisoformat(part.strip()[:10]).isoformat()
-            break
+            day = date.fromisoformat(part.strip()[:10])
         except ValueError:
             continue
+        # UCDP writes 1753-01-01 (the smallest SQL Server datetime) for an unknown date.
+        if day.year < EARLIEST_PUBLICATION_YEAR:
+            flag(
+                f"source_date {day.isoformat()} is before {EARLIEST_PUBLICATION_YEAR} (UCDP "
+                "writes 1753-01-01 for an unknown date): not a publication time",
+                "source_date",
+            )
+            continue
+        source["published_at"] = day.isoformat()
+        break
     return source

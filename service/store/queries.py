@@ -15,6 +15,8 @@ class StoreSQL(SqlFolder, package="service.store"):
     find_known: str
     insert_key: str
     lock_head: str
+    read_casualty_places_in_range: str
+    read_casualty_reports: str
     read_event_by_id: str
     read_events_page: str
     read_hash_at: str

@@ -20,6 +20,7 @@ import sys
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any, Final, TypeVar
 
 import structlog
@@ -600,12 +601,14 @@ async def import_rows(
     ``max_errors`` of each. How it stops: see :func:`_ingest`.
     """
 
+    started = datetime.now(UTC)
+
     async def preparer() -> Prepare[SourceRow]:
         known = [KnownPlace(*place) for place in await store.places_for_matching()]
         index, new_places = PlaceIndex(known), _NewPlaces(known)
 
         def prepare(line: int, row: SourceRow) -> Entry | RejectedLine:
-            outcome = prepare_row(row, index)
+            outcome = prepare_row(row, index, now=started)
             if isinstance(outcome, Refused):
                 return RejectedLine(
                     line=line, reason=outcome.reason, field=outcome.field, source_id=row.source_id

@@ -45,6 +45,8 @@ TABLE: Final[dict[tuple[str, str], str]] = {
     ("GET", "/v1/places/{place_id}/timeline"): "read",
     ("GET", "/v1/places/{place_id}/events"): "read",
     ("GET", "/v1/places/{place_id}/history"): "read",
+    ("GET", "/v1/places/{place_id}/casualties"): "read",
+    ("GET", "/v1/casualties"): "read",
     ("GET", "/v1/audit/head"): "audit",
     ("GET", "/v1/audit/key"): "audit",
     ("GET", "/v1/audit/verify"): "audit",

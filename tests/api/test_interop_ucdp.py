@@ -26,12 +26,13 @@ UCDP_EVENTS: Final = 16
 async def test_a_ucdp_file_imports_and_a_second_import_is_all_duplicates(
     client: Client, owner: asyncpg.Connection
 ) -> None:
-    """Eight rows give sixteen events, three rows are refused, two flagged; the same file
+    """Eight rows give sixteen events, three rows are refused, three flagged (two for their
+    figures, two for a month or year precision); the same file
     again stores nothing new and reports the same rows."""
     first = await import_file(client, UCDP, "ucdp-ged")
-    assert import_counts(first) == (UCDP_EVENTS, 0, 3, 2)
+    assert import_counts(first) == (UCDP_EVENTS, 0, 3, 3)
     again = await import_file(client, UCDP, "ucdp-ged")
-    assert import_counts(again) == (0, UCDP_EVENTS, 3, 2)
+    assert import_counts(again) == (0, UCDP_EVENTS, 3, 3)
     assert again["errors"] == first["errors"]
     assert again["last_position"] == first["last_position"] == UCDP_EVENTS
     assert await stored_count(owner) == UCDP_EVENTS
@@ -42,10 +43,13 @@ async def test_ucdp_rows_report_their_line_source_id_and_reason(client: Client) 
     unmappable rows are rejected naming their column."""
     result = await import_file(client, UCDP, "ucdp-ged")
     assert [(f["line"], f["source_id"], f["field"]) for f in result["flags"]] == [
-        (7, "244703", "low,best,high"),
+        (7, "244703", "date_prec,low,best,high"),
+        (8, "244704", "date_prec"),
         (14, "244710", "low,best,high"),
     ]
-    assert all("low <= best <= high" in f["reason"] for f in result["flags"])
+    assert all(
+        "low <= best <= high" in f["reason"] for f in result["flags"] if f["source_id"] != "244704"
+    )
     assert [(e["line"], e["source_id"], e["field"]) for e in result["errors"]] == [
         (11, "244707", "side_a"),
         (12, "244708", "latitude"),

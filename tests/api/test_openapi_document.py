@@ -72,7 +72,9 @@ async def test_limit_is_bounded_by_the_page_setting(client: Client) -> None:
         for p in operation.get("parameters", [])
         if p["name"] == "limit"
     ]
-    assert len(limits) == 6  # events, state, changes, disputes, a place's events and history
+    assert (
+        len(limits) == 8
+    )  # events, state, changes, disputes, a place's events and history, two casualties
     assert all(schema["maximum"] == 1000 for schema in limits)
     over = await client.get("/v1/state", params={"limit": 1001})
     assert_problem(over, 422, "limit")
@@ -323,6 +325,8 @@ OPERATION_IDS: Final = {
     ("get", "/v1/places/{place_id}/timeline"): "getPlaceTimeline",
     ("get", "/v1/places/{place_id}/events"): "getPlaceEvents",
     ("get", "/v1/places/{place_id}/history"): "getPlaceHistory",
+    ("get", "/v1/places/{place_id}/casualties"): "getPlaceCasualties",
+    ("get", "/v1/casualties"): "getCasualties",
     ("post", "/v1/admin/rebuild"): "rebuildProjections",
     ("get", "/v1/audit/head"): "getAuditHead",
     ("get", "/v1/audit/key"): "getAuditKey",

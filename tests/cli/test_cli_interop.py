@@ -1,5 +1,5 @@
-"""`frontline import --format acled|ucdp-ged|plover FILE`: the same imports as POST /v1/imports,
-from a shell."""
+"""`frontline import --format acled|ucdp-ged|plover|maverick FILE`: the same imports as POST
+/v1/imports, from a shell."""
 
 from __future__ import annotations
 
@@ -64,7 +64,7 @@ def test_an_unknown_format_is_refused_by_the_parser(fresh_db: str) -> None:
         ("acled", "acled.csv", "imported 11, duplicates 0, rejected 2, flagged 0"),
         # Rows whose quoted cells span lines: 12 records on 15 lines (the bar once stopped at
         # 14 of 15 lines, 93.3 %, counting the line where the last row starts).
-        ("ucdp-ged", "ucdp-ged.csv", "imported 16, duplicates 0, rejected 3, flagged 2"),
+        ("ucdp-ged", "ucdp-ged.csv", "imported 16, duplicates 0, rejected 3, flagged 3"),
     ],
 )
 def test_a_terminal_gets_a_progress_bar(fresh_db: str, fmt: str, name: str, summary: str) -> None:
@@ -129,14 +129,33 @@ async def test_the_acled_export_imported_into_a_fresh_database_gives_the_same_ev
 
 
 @pytest.mark.parametrize(
-    ("fmt", "name", "summary", "events"),
+    ("fmt", "name", "summary", "events", "flagged"),
     [
-        ("ucdp-ged", "ucdp-ged.csv", "imported 16, duplicates 0, rejected 3, flagged 2", 16),
-        ("plover", "plover.jsonl", "imported 10, duplicates 0, rejected 4, flagged 1", 10),
+        (
+            "ucdp-ged",
+            "ucdp-ged.csv",
+            "imported 16, duplicates 0, rejected 3, flagged 3",
+            16,
+            [(7, "244703"), (8, "244704"), (14, "244710")],
+        ),
+        (
+            "plover",
+            "plover.jsonl",
+            "imported 10, duplicates 0, rejected 4, flagged 1",
+            10,
+            [(3, "SF-20170605-0003")],
+        ),
+        (
+            "maverick",
+            "maverick.csv",
+            "imported 8, duplicates 0, rejected 2, flagged 3",
+            8,
+            [(7, "MAV-1006"), (8, "MAV-1007"), (11, "MAV-1010")],
+        ),
     ],
 )
 async def test_import_summarises_flags_and_exits_2_on_rejected_rows(
-    fresh_db: str, fmt: str, name: str, summary: str, events: int
+    fresh_db: str, fmt: str, name: str, summary: str, events: int, flagged: list[tuple[int, str]]
 ) -> None:
     """The result on stdout with the flagged rows' lines and ids, the summary on stderr,
     exit 2 for the refused rows; a second run stores nothing new."""
@@ -145,9 +164,7 @@ async def test_import_summarises_flags_and_exits_2_on_rejected_rows(
     assert first.returncode == 2, first.stderr
     assert summary in first.stderr
     flags = [(f["line"], f["source_id"]) for f in json.loads(first.stdout)["flags"]]
-    assert flags == (
-        [(7, "244703"), (14, "244710")] if fmt == "ucdp-ged" else [(3, "SF-20170605-0003")]
-    )
+    assert flags == flagged
     again = _run(["import", "--format", fmt, str(FIXTURES / name)], env)
     assert f"imported 0, duplicates {events}," in again.stderr
     assert await _count(fresh_db) == events

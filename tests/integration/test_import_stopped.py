@@ -195,10 +195,10 @@ async def test_a_source_import_stopped_half_way_waits_for_its_chunk(
     boom = rows[4]
     real = prepare_row
 
-    def failing(row: Any, index: Any) -> Any:
+    def failing(row: Any, index: Any, **options: Any) -> Any:
         if row is boom:
             raise RuntimeError("injected")
-        return real(row, index)
+        return real(row, index, **options)
 
     monkeypatch.setattr("service.usecases.ingest.prepare_row", failing)
     await head_lock.take()

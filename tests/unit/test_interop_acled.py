@@ -6,7 +6,7 @@ import json
 import uuid
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Final
+from typing import Any, Final
 
 import msgspec
 import pytest
@@ -305,6 +305,65 @@ def test_an_event_from_elsewhere_is_written_from_its_fields() -> None:
     )
     assert row["timestamp"] == int(recorded.timestamp())
     assert (row["frontline_id"], row["position"], row["place_id"]) == ("id-7", 7, "sy-raqqa")
+
+
+def _capture_row(side: str, state_force: Any = acled.named_state_force) -> dict[str, object]:
+    """The ACLED export row of a capture of Maskanah by ``side``."""
+    event = event_decoder.decode(
+        msgspec.json.encode({
+            "type": "capture",
+            "place": {"id": "sy-maskanah", "name": "Maskanah", "lat": 35.96, "lon": 38.04},
+            "side": side,
+            "occurred": {"start": "2017-06-03"},
+            "source": {"name": "Reuters"},
+        })
+    )  # fmt: skip
+    exported = acled.export_row(
+        position=1,
+        event_id="id-1",
+        kind="capture",
+        place_id="sy-maskanah",
+        recorded_at=datetime(2017, 6, 4, tzinfo=UTC),
+        event=event,
+        state_force=state_force,
+    )
+    assert exported is not None
+    return dict(zip(acled.EXPORT_COLUMNS, exported, strict=True))
+
+
+@pytest.mark.parametrize(
+    ("side", "sub_event"),
+    [
+        ("syrian-government", "Government regains territory"),
+        ("military-forces-of-syria-2000", "Government regains territory"),
+        ("police-forces-of-iraq-2014", "Government regains territory"),
+        ("government-of-syria", "Government regains territory"),
+        ("isis", "Non-state actor overtakes territory"),
+        ("sdf", "Non-state actor overtakes territory"),
+        ("free-syrian-army", "Non-state actor overtakes territory"),
+        ("governments-watch", "Non-state actor overtakes territory"),
+    ],
+)
+def test_a_capture_exports_by_the_kind_of_its_side(side: str, sub_event: str) -> None:
+    """A state force regains territory, a non-state actor overtakes it: without a registry,
+    the sides the datasets name as state forces (``Military Forces of``, ``Police Forces of``,
+    ``Government of``, ``<country>-government``) are governments, every other side is not."""
+    row = _capture_row(side)
+    assert (row["disorder_type"], row["event_type"], row["sub_event_type"]) == (
+        "Political violence",
+        "Battles",
+        sub_event,
+    )
+
+
+def test_a_given_kind_of_side_decides_over_the_naming_fallback() -> None:
+    """The export asks ``state_force`` (a registry's kinds, when there is one) first."""
+    assert _capture_row("isis", lambda side: side == "isis")["sub_event_type"] == (
+        "Government regains territory"
+    )
+    assert _capture_row("syrian-government", lambda side: False)["sub_event_type"] == (
+        "Non-state actor overtakes territory"
+    )
 
 
 def test_an_imported_record_is_one_row_as_given_from_its_main_event() -> None:

@@ -485,3 +485,51 @@ def test_an_unpaired_surrogate_names_its_field_and_keeps_a_clean_id() -> None:
     assert (row.line, row.source_id, row.fields) == (1, "P-1", ("location.name",))
     assert row.error is not None
     assert row.error.startswith("location.name holds an unpaired surrogate")
+
+
+@pytest.mark.parametrize(
+    ("change", "kind"),
+    [
+        ({"mode": "small-arms"}, "clash"),
+        ({"mode": None}, "clash"),
+        ({"mode": "artillery", "context": ["military"]}, "clash"),
+        ({"mode": "occupy"}, "capture"),
+        ({"mode": "seize"}, "capture"),
+        ({"mode": "small-arms", "context": ["military", "territory"]}, "capture"),
+        ({"mode": "small-arms", "context": "Territory"}, "capture"),
+    ],
+)
+def test_fight_is_a_clash_or_a_capture_when_territory_changed_hands(
+    change: dict[str, Any], kind: str
+) -> None:
+    """PLOVER 0.5's FIGHT is fighting: a clash by the actor, or a capture when its mode or a
+    context says the territory changed hands; never the informational ``other``."""
+    record = {**BASE, "event": "FIGHT", **change}
+    [main] = one({k: v for k, v in record.items() if v is not None}).events
+    assert main["type"] == kind
+    assert main["side"] == "syrian-arab-army"
+    assert "code" not in main
+
+
+def test_a_fight_without_an_actor_is_an_error_naming_the_actor() -> None:
+    """A FIGHT is a clash at least, and a clash needs the side that fought."""
+    record = {k: v for k, v in BASE.items() if k != "actor"}
+    row = one({**record, "event": "FIGHT"})
+    assert row.error is not None
+    assert row.fields == ("actor",)
+
+
+def test_target_is_the_opponent_before_recipient_and_second_actor() -> None:
+    """PLOVER 0.5 names the party acted upon ``target``: it is the opponent, ahead of a
+    ``recipient`` and of a second actor."""
+    record = {
+        **BASE,
+        "event": "FIGHT",
+        "actor": ["Syrian Arab Army", "Liwa al-Quds"],
+        "target": {"actor_text": "Islamic State", "identifier_text": "ISIS"},
+        "recipient": "Jaysh al-Islam",
+    }
+    [main] = one(record).events
+    assert main["opponent"] == "isis"
+    without_target = {k: v for k, v in record.items() if k != "target"}
+    assert one(without_target).events[0]["opponent"] == "jaysh-al-islam"

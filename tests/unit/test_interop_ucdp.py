@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import json
 import random
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 
 import msgspec
 import pytest
@@ -23,7 +24,7 @@ from service.domain.time import valid_interval
 from service.interop import ucdp
 from service.interop.places import PlaceIndex
 from service.interop.prepare import Refused, prepare_row
-from service.interop.rows import PlaceRef, SourceRow, event_id
+from service.interop.rows import PlaceRef, SourceRow, event_id, read_csv
 
 FIXTURE = Path(__file__).parents[1] / "fixtures" / "interop" / "ucdp-ged.csv"
 HEADER = (
@@ -173,16 +174,18 @@ def test_rows_breaking_low_best_high_are_imported_as_given_and_flagged() -> None
     assert jarrah.events[1]["casualties"] == {"killed": 5, "low": 3, "high": 4}
     for row in (raqqa, jarrah):
         assert row.error is None
-        assert len(row.flags) == 1
-        assert "low <= best <= high" in row.flags[0]
-        assert row.fields == ("low", "best", "high")
+        assert sum("low <= best <= high" in flag for flag in row.flags) == 1
+    assert jarrah.fields == ("low", "best", "high")
+    # 244703 is month-precise too: that flag names date_prec.
+    assert raqqa.fields == ("date_prec", "low", "best", "high")
 
 
 def test_empty_low_and_high_are_left_out() -> None:
-    """244704 has only a best estimate: casualties carries killed alone, unflagged."""
+    """244704 has only a best estimate: casualties carries killed alone; its only flag is
+    about its year precision (date_prec 5), none about the figures."""
     row = rows()["244704"]
     assert row.events[1]["casualties"] == {"killed": 17}
-    assert row.flags == ()
+    assert row.fields == ("date_prec",)
 
 
 @pytest.mark.parametrize(
@@ -392,3 +395,95 @@ def test_any_cells_map_to_valid_events_or_errors(cells: dict[str, str]) -> None:
         for prepared in outcome[0]:
             assert isinstance(prepared.event, Event)
             valid_interval(prepared.event.occurred)
+
+
+CODEBOOK: Final = FIXTURE.with_name("ucdp-ged-codebook.csv")
+
+
+def codebook_rows() -> dict[str, SourceRow]:
+    """ucdp-ged-codebook.csv's rows by UCDP id: one row per codebook case."""
+    return {r.source_id or "": r for r in ucdp.read(CODEBOOK.read_bytes())}
+
+
+def test_one_sided_violence_is_informational_not_a_clash() -> None:
+    """type_of_violence 3 (IS against civilians) is ``other`` with its code and the deaths,
+    never a clash: violence against civilians does not contest the place."""
+    main, deaths = codebook_rows()["900001"].events
+    assert main["type"] == "other"
+    assert main["code"] == "UCDP-GED:one-sided violence"
+    assert main["id"] == str(event_id("ucdp-ged", "900001", "other"))
+    assert (main["side"], main["opponent"]) == ("is", "civilians")
+    assert deaths["casualties"] == {"killed": 6, "low": 6, "high": 8}
+
+
+def test_non_state_violence_is_a_clash_between_the_two_non_state_sides() -> None:
+    """type_of_violence 2 (SDF against IS) contests the place: a clash of side_a against
+    side_b, neither of them a government."""
+    main, _ = codebook_rows()["900002"].events
+    assert (main["type"], main["side"], main["opponent"]) == ("clash", "sdf", "is")
+    assert codebook_rows()["900002"].flags == ()
+
+
+def test_a_month_precise_row_is_informational_and_flagged() -> None:
+    """date_prec 4: the fight's day is unknown, so it is ``other`` (not a month of
+    contest), flagged naming date_prec; its deaths still cover the month."""
+    row = codebook_rows()["900003"]
+    main, deaths = row.events
+    assert main["type"] == "other"
+    assert main["code"] == "UCDP-GED:state-based violence, date_prec 4"
+    assert main["occurred"]["precision"] == "month"
+    assert deaths["occurred"] == main["occurred"]
+    assert row.fields == ("date_prec",)
+    assert "informational" in row.flags[0]
+
+
+def test_the_sentinel_source_date_is_flagged_and_not_a_publication_time() -> None:
+    """UCDP's 1753-01-01 in source_date is no publication time: left out and flagged; with a
+    real date after it, the real date is taken."""
+    row = codebook_rows()["900004"]
+    assert all("published_at" not in e["source"] for e in row.events)
+    assert row.fields == ("source_date",)
+    assert "1753-01-01" in row.flags[0]
+    both = ucdp.map_row(2, {**_row_of("900004"), "source_date": "1753-01-01;2017-05-10"})
+    assert both.events[0]["source"]["published_at"] == "2017-05-10"
+
+
+def _row_of(source_id: str) -> dict[str, str]:
+    return next(r for _, r in read_csv(CODEBOOK.read_bytes()) if r["id"] == source_id)
+
+
+def test_a_publication_after_the_import_is_flagged_and_left_out_by_the_importer() -> None:
+    """2099-01-01 is after the import's time: the importer stores no publication time and
+    flags ``source.published_at``; before 1900 too, whatever the format."""
+    row = codebook_rows()["900005"]
+    now = datetime(2026, 12, 6, tzinfo=UTC)
+    outcome = prepare_row(row, PlaceIndex([]), now=now)
+    assert not isinstance(outcome, Refused)
+    prepared, flags, field = outcome
+    assert all("published_at" not in msgspec.to_builtins(p.event)["source"] for p in prepared)
+    assert field == "source.published_at"
+    assert flags == [
+        "source.published_at 2099-01-01 is after the import (2026-12-06T00:00:00+00:00): "
+        "not stored as a publication time"
+    ]
+    early = SourceRow(
+        line=row.line,
+        source_id=row.source_id,
+        raw=row.raw,
+        place=row.place,
+        events=tuple(
+            {**e, "source": {"name": "X", "published_at": "1899-12-31"}} for e in row.events
+        ),
+    )
+    outcome = prepare_row(early, PlaceIndex([]), now=now)
+    assert not isinstance(outcome, Refused)
+    assert all("published_at" not in msgspec.to_builtins(p.event)["source"] for p in outcome[0])
+    assert "before 1900" in outcome[1][0]
+
+
+def test_a_type_of_violence_outside_the_codebook_is_rejected_naming_it() -> None:
+    """type_of_violence 4 does not exist: the row is an error naming the column."""
+    row = codebook_rows()["900006"]
+    assert row.error is not None
+    assert "type_of_violence" in row.error
+    assert row.fields == ("type_of_violence",)

@@ -206,3 +206,42 @@ def test_the_domain_modules_import_in_one_direction() -> None:
         if name not in state:
             walk(name, [name])
     assert circles == [], circles
+
+
+#: What of the repository the client may import: the wire contract and itself.
+CLIENT_MAY_IMPORT: Final = frozenset({"contracts", "frontline"})
+#: The repository's own top-level packages (the client may import none but the above).
+PROJECT: Final = frozenset(
+    {"service", "contracts", "frontline", "migrations", "demo", "bench", "reliability", "tests"}
+)
+
+
+def test_the_client_stands_on_the_contract_alone() -> None:
+    """No module under frontline/ (the Python client) imports anything of service/ (the
+    API, the store, the projections, bootstrap, the domain), the migrations, the benchmarks
+    or the tests: it speaks HTTP and reads the contract's structs, so it runs where the
+    service's dependencies are not installed. It derives event ids with the contract's own
+    function (contracts.idempotency), as the service does."""
+    found = [
+        f"{path.relative_to(ROOT)}:{line} imports {module}"
+        for path, tree in _modules(ROOT / "frontline")
+        for line, module in _imported(tree)
+        if (_within(module, PROJECT) and not _within(module, CLIENT_MAY_IMPORT))
+        or module.startswith(".")
+    ]
+    assert not found, "\n".join(found)
+
+
+def test_only_the_command_line_uses_the_client() -> None:
+    """The contract imports nothing of the client, and within service/ only the command
+    line does (``--url``: import, export and verify against a remote server)."""
+    found = [
+        f"{path.relative_to(ROOT)}:{line} imports {module}"
+        for folder in (ROOT / "contracts", SERVICE)
+        for path, tree in _modules(folder)
+        for line, module in _imported(tree)
+        if _within(module, frozenset({"frontline"}))
+        and path.relative_to(SERVICE.parent).as_posix()
+        not in {"service/cli.py", "service/remote.py"}
+    ]
+    assert not found, "\n".join(found)

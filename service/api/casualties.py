@@ -1,0 +1,167 @@
+"""Casualty figures side by side: a place's, and every place's over a range of valid time."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+from urllib.parse import urlencode
+
+from litestar import Controller, Response, get
+from litestar.params import QueryParameter
+
+from contracts.casualties import CasualtiesInRange, PlaceCasualties
+from contracts.front import Frame
+from service.api import parameters as params
+from service.api.deps import AnyRequest, ServicesDep
+from service.api.front import BAD_PARAMETER, NO_PLACE
+from service.api.parameters import BBox, Cursor, KnownAt, PlaceId
+from service.errors import InvalidParameter
+from service.projections.reads import RowsAt
+from service.usecases.casualties import place_page, range_page
+
+
+def next_url(request: AnyRequest, cursor: str | None) -> str | None:
+    """The relative URL of the page after this one: this request's path and query with
+    ``cursor`` replaced (or added); None when there is no next page."""
+    if cursor is None:
+        return None
+    pairs = [(k, v) for k, v in request.query_params.multi_items() if k != "cursor"]
+    pairs.append(("cursor", cursor))
+    return f"{request.url.path}?{urlencode(pairs)}"
+
+
+def _frame(rows: RowsAt) -> Frame:
+    """What the answer is as of: the known position read (and the front's policy, named as
+    every answer names it, though figures do not depend on it)."""
+    return Frame(
+        policy=rows.policy,
+        policy_version=rows.policy_version,
+        valid_at=None,
+        known_position=rows.position,
+    )
+
+
+def _page(content: Any, next_: str | None) -> Response[Any]:
+    """A page with the ``Link`` header (RFC 8288) of the next one, when there is one."""
+    return Response(content, headers={} if next_ is None else {"link": f'<{next_}>; rel="next"'})
+
+
+class CasualtiesController(Controller):
+    """Every casualty claim with its source, grouped by incident, never averaged."""
+
+    tags = ["front"]  # noqa: RUF012 (Litestar reads a plain class attribute)
+
+    @get(
+        "/v1/places/{place_id:str}/casualties",
+        operation_id="getPlaceCasualties",
+        summary="A place's casualty claims, side by side, by incident",
+        description=(
+            "Every claim of casualty figures about the place as known at `known_at`: its "
+            "source, best (`killed`), `low`, `high`, `wounded`, side and date, whether it is "
+            "in force, and the bounds it breaks (`low <= killed <= high`: listed as given, "
+            "never repaired). Reports linked to each other (`relates_to`: MAVERICK's reports "
+            "of one event confirm its first) are one incident, with the spread of its best "
+            "figures (min and max over the claims in force): figures are never averaged. In "
+            "the order of each incident's first event, paginated with `cursor`/`limit` "
+            "(`next_cursor`, `next` and a `Link` header name the next page)."
+        ),
+        responses=NO_PLACE,
+    )
+    async def place(
+        self,
+        request: AnyRequest,
+        services: ServicesDep,
+        place_id: PlaceId,
+        known_at: KnownAt = None,
+        limit: Annotated[int, QueryParameter(ge=1, description="Incidents per page.")] = 100,
+        cursor: Cursor = None,
+    ) -> Response[PlaceCasualties]:
+        """One page of the place's incidents."""
+        if limit > services.settings.max_page:
+            raise InvalidParameter(f"limit is at most {services.settings.max_page}", field="limit")
+        found = await services.front.place(place_id)
+        rows_at = await services.front.rows_at(params.known_at(known_at))
+        items, following = await place_page(
+            services.casualties, place_id, rows_at.position, cursor, limit
+        )
+        next_ = next_url(request, following)
+        return _page(
+            PlaceCasualties(
+                place=found.info,
+                frame=_frame(rows_at),
+                items=items,
+                next_cursor=following,
+                next=next_,
+            ),
+            next_,
+        )
+
+    @get(
+        "/v1/casualties",
+        operation_id="getCasualties",
+        summary="Casualty claims over a range of valid time, place by place",
+        description=(
+            "The incidents (as `/v1/places/{id}/casualties` lists them) of every place with a "
+            "casualty claim whose valid time meets `from`..`to` (both included; either may be "
+            "left out) and whose point is in `bbox` (a place without a point is in no box), as "
+            "known at `known_at`; only the claims inside the range are listed, and the spread "
+            "is theirs. In place id order, each place's incidents whole; `limit` counts "
+            "places, paginated with `cursor` (`next_cursor`, `next`, a `Link` header)."
+        ),
+        responses=BAD_PARAMETER,
+    )
+    async def in_range(
+        self,
+        request: AnyRequest,
+        services: ServicesDep,
+        from_: Annotated[
+            str | None,
+            QueryParameter(
+                name="from",
+                description="The start of the range, included (a date, or a datetime with offset).",
+                pattern=params.INSTANT_PATTERN,
+                max_length=40,
+            ),
+        ] = None,
+        to: Annotated[
+            str | None,
+            QueryParameter(
+                description="The end of the range, included (a date: its first instant; or a "
+                "datetime with offset); not before `from`.",
+                pattern=params.INSTANT_PATTERN,
+                max_length=40,
+            ),
+        ] = None,
+        bbox: BBox = None,
+        known_at: KnownAt = None,
+        limit: Annotated[int, QueryParameter(ge=1, description="Places per page.")] = 100,
+        cursor: Cursor = None,
+    ) -> Response[CasualtiesInRange]:
+        """One page of the range's places' incidents."""
+        if limit > services.settings.max_page:
+            raise InvalidParameter(f"limit is at most {services.settings.max_page}", field="limit")
+        start = None if from_ is None else params.valid_time(from_, "from")
+        end = None if to is None else params.valid_time(to, "to")
+        if start is not None and end is not None and end < start:
+            raise InvalidParameter(f"to ({to}) is before from ({from_})", field="to")
+        rows_at = await services.front.rows_at(params.known_at(known_at))
+        items, following = await range_page(
+            services.casualties,
+            rows_at.position,
+            start,
+            end,
+            params.bbox(bbox),
+            cursor,
+            limit,
+        )
+        next_ = next_url(request, following)
+        return _page(
+            CasualtiesInRange(
+                frame=_frame(rows_at),
+                from_=start,
+                to=end,
+                items=items,
+                next_cursor=following,
+                next=next_,
+            ),
+            next_,
+        )
