@@ -52,6 +52,8 @@ class StatePage(_Output, frozen=True, kw_only=True):
     items: list[PlaceState]
     next_cursor: str | None
     """Pass as ``cursor`` for the next page; null on the last page."""
+    next: str | None
+    """The relative URL of the next page (this query, ``cursor`` set); null on the last page."""
 
 
 class GeoPoint(_Output, frozen=True, kw_only=True):
@@ -79,6 +81,9 @@ class GeoState(_Output, frozen=True, kw_only=True):
     """Places in the answer that have no point: listed, never dropped."""
     frame: Frame
     next_cursor: str | None
+    """Pass as ``cursor`` for the next page; null on the last page."""
+    next: str | None
+    """The relative URL of the next page (this query, ``cursor`` set); null on the last page."""
 
 
 class AreaGeometry(_Output, frozen=True, kw_only=True):
@@ -172,11 +177,17 @@ class PlaceEvent(_Output, frozen=True, kw_only=True):
 
 
 class PlaceEvents(_Output, frozen=True, kw_only=True):
-    """Every event about a place."""
+    """The events about a place up to the known position, in position order (one page)."""
 
     place: PlaceInfo
     known_position: int
     events: list[PlaceEvent]
+    total: int
+    """How many events about the place the known position holds (every page together)."""
+    next_cursor: str | None
+    """Pass as ``cursor`` for the next page; null on the last page."""
+    next: str | None
+    """The relative URL of the next page (this query, ``cursor`` set); null on the last page."""
 
 
 ChangedField: TypeAlias = Literal["controller", "status", "status_by", "disputed"]
@@ -214,6 +225,8 @@ class StateChanges(_Output, frozen=True, kw_only=True):
     items: list[Transition]
     next_cursor: str | None
     """Pass as ``cursor`` for the next page; null on the last page."""
+    next: str | None
+    """The relative URL of the next page (this query, ``cursor`` set); null on the last page."""
 
 
 class NetChange(_Output, frozen=True, kw_only=True):
@@ -249,6 +262,8 @@ class StateNetChanges(_Output, frozen=True, kw_only=True):
     items: list[NetChange]
     next_cursor: str | None
     """Pass as ``cursor`` (with ``net=true``) for the next page; null on the last page."""
+    next: str | None
+    """The relative URL of the next page (this query, ``cursor`` set); null on the last page."""
 
 
 class RebuildResult(_Output, frozen=True, kw_only=True):
@@ -310,8 +325,10 @@ class PlaceHistory(_Output, frozen=True, kw_only=True):
     policy: str
     policy_version: int
     entries: list[HistoryEntry]
-    next_after: int | None
-    """Pass as ``after`` for the next page; null on the last."""
+    next_cursor: str | None
+    """Pass as ``cursor`` for the next page; null on the last page."""
+    next: str | None
+    """The relative URL of the next page (this query, ``cursor`` set); null on the last page."""
 
 
 class StateExtent(_Output, frozen=True, kw_only=True):

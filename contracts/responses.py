@@ -100,11 +100,44 @@ class EventDetail(_Output, frozen=True):
     and admin roles, absent otherwise."""
 
 
+class EventFilters(_Output, frozen=True, omit_defaults=True):
+    """The filters that selected a page of the log, as the server read them; a filter not
+    applied is absent. Every one given must hold (AND)."""
+
+    place: str | None = None
+    type: str | None = None
+    source: str | None = None
+    """The source's name as given (matched as the log keys sources: case and spacing
+    folded)."""
+    side: str | None = None
+    """Events whose ``side`` or ``opponent`` is this side."""
+    actor: str | None = None
+    """Events whose ``actor`` is this text (case folded)."""
+    country: str | None = None
+    """Events about this place or a place inside it (its ``parent`` chain names it)."""
+    bbox: tuple[float, float, float, float] | None = None
+    """west, south, east, north: events about places located inside."""
+    valid_from: datetime | None = None
+    """Events whose valid interval ends after this instant."""
+    valid_to: datetime | None = None
+    """Events whose valid interval starts at or before this instant."""
+    recorded_from: datetime | None = None
+    """Events recorded at or after this instant."""
+    recorded_to: datetime | None = None
+    """Events recorded at or before this instant."""
+
+
 class EventPage(_Output, frozen=True):
-    """A page of the log in position order; ``next`` is the ``after`` of the next page."""
+    """A page of the log in position order, after ``after`` (or the cursor)."""
 
     events: list[StoredEvent]
-    next: int | None
+    next_cursor: str | None
+    """Pass as ``cursor`` for the next page; null on the last page (the log's end when it
+    was read: a follower resumes with ``after`` set to the last position it holds)."""
+    next: str | None
+    """The relative URL of the next page (this query, ``cursor`` set); null on the last page."""
+    filters: EventFilters
+    """The filters applied."""
 
 
 class Health(_Output, frozen=True, omit_defaults=True):

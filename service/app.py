@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from functools import partial
 from importlib.metadata import PackageNotFoundError, version
 
 import asyncpg
@@ -21,6 +22,7 @@ from service import bootstrap
 from service.api.access import access_control
 from service.api.areas import AreasController
 from service.api.audit import AuditController
+from service.api.caching import conditional_get
 from service.api.casualties import CasualtiesController
 from service.api.cors import cors, cors_config
 from service.api.deps import Services
@@ -109,6 +111,8 @@ def create_app(
             docs_assets(),
         ],
         dependencies={"services": Provide(services, sync_to_thread=False)},
+        # ETags, 304, the cache policy and gzip of every read answer (service/api/caching.py).
+        middleware=[partial(conditional_get, services=services)],
         lifespan=[lifespan],
         exception_handlers=EXCEPTION_HANDLERS,
         before_request=refuse_unknown_parameters(),

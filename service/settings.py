@@ -56,6 +56,8 @@ class Settings:
     """Most events in one atomic batch (422 above)."""
     max_page: int = field(default=1000, metadata={"env": "FRONTLINE_MAX_PAGE"})
     """Largest ``limit`` of a page of events (422 above)."""
+    gzip_min_bytes: int = field(default=1024, metadata={"env": "FRONTLINE_GZIP_MIN_BYTES"})
+    """Answers of at least this many bytes are gzipped for clients that accept it (0: none)."""
     max_header_bytes: int = field(default=32 * 1024, metadata={"env": "FRONTLINE_MAX_HEADER_BYTES"})
     """Largest request head (request line and every header) in bytes: 431 and closed above."""
     max_header_line: int = field(default=8 * 1024, metadata={"env": "FRONTLINE_MAX_HEADER_LINE"})
@@ -188,6 +190,10 @@ class Settings:
         for name in ("rate_limit", "anonymous_rate_limit"):
             if getattr(self, name) < 0:
                 raise SettingsError(f"{_env_name(name)} ({name}) must be 0 (no limit) or more")
+        if self.gzip_min_bytes < 0:
+            raise SettingsError(
+                "FRONTLINE_GZIP_MIN_BYTES (gzip_min_bytes) must be 0 (no compression) or more"
+            )
         if self.max_connections < 0:
             raise SettingsError(
                 "FRONTLINE_MAX_CONNECTIONS (max_connections) must be 0 (the file limit minus "

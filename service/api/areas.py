@@ -19,6 +19,7 @@ from litestar import Controller, Response, get
 
 from contracts.front import Frame, GeoAreas
 from service.api import parameters
+from service.api.caching import PINNABLE
 from service.api.deps import ServicesDep
 from service.api.front import BAD_PARAMETER, GEOJSON, _frame
 from service.api.map import STATIC
@@ -122,6 +123,7 @@ class AreasController(Controller):
         ),
         responses=BAD_PARAMETER,
         media_type=GEOJSON,
+        opt=PINNABLE,
     )
     async def areas(
         self,

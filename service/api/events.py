@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import AsyncGenerator, AsyncIterator, Callable
+from datetime import datetime
 from typing import Annotated, Any, Final, cast
 
 import msgspec
@@ -20,22 +21,33 @@ from contracts.events import LOG_TYPES
 from contracts.responses import (
     AppendResult,
     EventDetail,
+    EventFilters,
     EventPage,
     ImportResult,
     Problem,
     StoredEvent,
 )
+from service.api import pages
 from service.api import parameters as params
 from service.api.deps import AnyRequest, ServicesDep, read_limited, sent_by_admin, submitter_of
 from service.api.openapi import IngestOperation
 from service.api.parameters import (
+    ActorFilter,
     After,
+    BBox,
+    CountryFilter,
     EventId,
+    EventSideFilter,
     IdempotencyKey,
     LastEventId,
     PlaceFilter,
+    PositionCursor,
+    RecordedFrom,
+    RecordedTo,
     SourceFilter,
     TypeFilter,
+    ValidFrom,
+    ValidTo,
 )
 from service.domain.records import source_key
 from service.errors import NotFound
@@ -64,12 +76,65 @@ def _wants_ndjson(request: AnyRequest) -> bool:
     return NDJSON in request.headers.get("accept", "")
 
 
-def _filter(place: str | None, type_: str | None, source: str | None) -> EventFilter:
+def _filter(
+    place: str | None,
+    type_: str | None,
+    source: str | None,
+    *,
+    side: str | None = None,
+    actor: str | None = None,
+    country: str | None = None,
+    bbox: str | None = None,
+    valid_from: str | None = None,
+    valid_to: str | None = None,
+    recorded_from: str | None = None,
+    recorded_to: str | None = None,
+) -> tuple[EventFilter, EventFilters]:
+    """The store's filter and the ``filters`` member that names it (each bad value a 422
+    naming its parameter)."""
     if type_ is not None and type_ not in LOG_TYPES:
         raise invalid_parameter("type", "one of " + ", ".join(sorted(LOG_TYPES)), type_)
-    return EventFilter(
-        place=place, type=type_, source=source_key(source) if source is not None else None
+    valid = _range(valid_from, valid_to, "valid_from", "valid_to")
+    recorded = _range(recorded_from, recorded_to, "recorded_from", "recorded_to")
+    box = params.bbox(bbox)
+    where = EventFilter(
+        place=place,
+        type=type_,
+        source=source_key(source) if source is not None else None,
+        side=side,
+        actor=actor,
+        country=country,
+        bbox=box,
+        valid_from=valid[0],
+        valid_to=valid[1],
+        recorded_from=recorded[0],
+        recorded_to=recorded[1],
     )
+    applied = EventFilters(
+        place=place,
+        type=type_,
+        source=source,
+        side=side,
+        actor=actor,
+        country=country,
+        bbox=(box.west, box.south, box.east, box.north) if box is not None else None,
+        valid_from=valid[0],
+        valid_to=valid[1],
+        recorded_from=recorded[0],
+        recorded_to=recorded[1],
+    )
+    return where, applied
+
+
+def _range(
+    start: str | None, end: str | None, start_name: str, end_name: str
+) -> tuple[datetime | None, datetime | None]:
+    """A time range of the filters: either end may be open; the end not before the start."""
+    first = params.valid_time(start, start_name) if start else None
+    last = params.valid_time(end, end_name) if end else None
+    if first is not None and last is not None and last < first:
+        raise invalid_parameter(end_name, f"an instant not before {start_name} ({start})", end)
+    return first, last
 
 
 class EventsController(Controller):
@@ -148,8 +213,17 @@ class EventsController(Controller):
         operation_id="replayEvents",
         summary="Replay the log",
         description=(
-            "Events in position order after `after`, with their positions, recorded_at and "
-            "hashes. `next` is the `after` of the following call. With "
+            "Events in position order after `after` (default 0, the log's start), with "
+            "their positions, recorded_at and hashes, one page of `limit` (default 100). "
+            "Paginated with `cursor`: pass `next_cursor` (or follow `next`, or the "
+            '`Link: <...>; rel="next"` header) for the following page; both are null on '
+            "the last page (the log's end when it was read; a follower resumes with "
+            "`after` set to the last position it holds). Filters, all of which must hold: "
+            "`place`, `type`, `source`, `side` (the event's side or opponent), `actor` "
+            "(case folded), `country` (a place and every place inside it, by the "
+            "registry's parents), `bbox` (places located in it), `valid_from`/`valid_to` "
+            "(the event's valid interval overlaps the range), `recorded_from`/"
+            "`recorded_to` (when it was recorded); `filters` names those applied. With "
             "`Accept: application/x-ndjson`, the whole selection (or `limit` events) is "
             "streamed, one stored event per line."
         ),
@@ -160,21 +234,51 @@ class EventsController(Controller):
         request: AnyRequest,
         services: ServicesDep,
         after: After = 0,
+        cursor: PositionCursor = None,
         limit: Annotated[
             int | None, QueryParameter(ge=1, description="Most events to return (default 100).")
         ] = None,
         place: PlaceFilter = None,
         type_: TypeFilter = None,
         source: SourceFilter = None,
+        side: EventSideFilter = None,
+        actor: ActorFilter = None,
+        country: CountryFilter = None,
+        bbox: BBox = None,
+        valid_from: ValidFrom = None,
+        valid_to: ValidTo = None,
+        recorded_from: RecordedFrom = None,
+        recorded_to: RecordedTo = None,
     ) -> Response[EventPage] | Stream:
         """A page of the log, or all of it as NDJSON."""
-        where = _filter(place, type_, source)
+        where, applied = _filter(
+            place,
+            type_,
+            source,
+            side=side,
+            actor=actor,
+            country=country,
+            bbox=bbox,
+            valid_from=valid_from,
+            valid_to=valid_to,
+            recorded_from=recorded_from,
+            recorded_to=recorded_to,
+        )
+        start = params.position_cursor(cursor)
+        if start is None:
+            start = after
         max_page = services.settings.max_page
         if _wants_ndjson(request):
-            return Stream(_ndjson(services, after, where, limit), media_type=NDJSON)
+            return Stream(_ndjson(services, start, where, limit), media_type=NDJSON)
         params.page_limit(limit, max_page)
-        events = await services.store.page(after, limit or 100, where)
-        return Response(EventPage(events=events, next=events[-1].position if events else after))
+        size = limit or 100
+        events = await services.store.page(start, size + 1, where)
+        following = str(events[size - 1].position) if len(events) > size else None
+        link = pages.next_url(request, following)
+        return pages.page(
+            EventPage(events=events[:size], next_cursor=following, next=link, filters=applied),
+            link,
+        )
 
     @get(
         "/stream",
@@ -189,7 +293,8 @@ class EventsController(Controller):
             "comments. With `Accept: application/x-ndjson`, one stored event per line and "
             "an empty line as heartbeat. A client that does not take a chunk within "
             "`FRONTLINE_STREAM_STALL` seconds (30) is disconnected; it resumes from the last "
-            "id it received, with no gap and no duplicate. Filters as on `GET /v1/events`. "
+            "id it received, with no gap and no duplicate. Filters `place`, `type` and "
+            "`source` as on `GET /v1/events`. "
             "A key may hold `FRONTLINE_STREAMS_PER_KEY` streams (16) at once, and clients "
             "without a key `FRONTLINE_ANONYMOUS_STREAMS` (100) together, per process."
         ),
@@ -210,7 +315,7 @@ class EventsController(Controller):
         last_event_id: LastEventId = None,
     ) -> Stream:
         """The live stream (SSE or NDJSON)."""
-        where = _filter(place, type_, source)
+        where, _ = _filter(place, type_, source)
         if last_event_id is not None:
             after = params.position(last_event_id.strip(), "last-event-id")
         ndjson = _wants_ndjson(request)

@@ -10,6 +10,7 @@ from litestar.params import HeaderParameter, QueryParameter
 from litestar.response import Stream
 
 from service.api import parameters as params
+from service.api.caching import PINNABLE
 from service.api.deps import ServicesDep
 from service.api.etags import etag_matches, log_etag
 from service.api.parameters import KnownAt
@@ -47,6 +48,7 @@ class ExportController(Controller):
             304: ResponseSpec(None, description="`If-None-Match` names this export's ETag."),
             422: problem_spec("A query parameter is invalid; `field` names it."),
         },
+        opt=PINNABLE,
     )
     async def export(
         self,

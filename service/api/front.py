@@ -32,7 +32,9 @@ from contracts.front import (
 )
 from contracts.timeline import Segment
 from service import query
+from service.api import pages
 from service.api import parameters as params
+from service.api.caching import PINNABLE
 from service.api.deps import AnyRequest, ServicesDep
 from service.api.etags import content_etag, etag_matches
 from service.api.parameters import (
@@ -41,6 +43,7 @@ from service.api.parameters import (
     Cursor,
     KnownAt,
     PlaceId,
+    PositionCursor,
     SideFilter,
     StateFormat,
     StatusFilter,
@@ -50,7 +53,7 @@ from service.api.problems import problem_spec
 from service.domain.net_changes import net_changes
 from service.domain.projection import segment_at
 from service.projections.reads import ChangesQuery, RegisteredPlace, RowsAt, StateQuery
-from service.query import MAX_POSITION, ChangeCursor, change_cursor_text
+from service.query import ChangeCursor, change_cursor_text
 from service.usecases.export import front_csv
 
 LAST_INSTANT: Final = datetime(9899, 12, 31, 23, 59, 59, 999999, tzinfo=UTC)
@@ -123,6 +126,7 @@ class _StatePageWire(msgspec.Struct, frozen=True, kw_only=True):
     frame: Frame
     items: list[_PlaceStateWire]
     next_cursor: str | None
+    next: str | None
 
 
 def _csv_answer(request: AnyRequest, body: bytes, name: str) -> Response[Any]:
@@ -201,6 +205,7 @@ class FrontController(Controller):
             "the same question gives the same bytes and `ETag` (`If-None-Match`: 304)."
         ),
         responses=CSV_OR_BAD,
+        opt=PINNABLE,
     )
     async def state(
         self,
@@ -244,18 +249,21 @@ class FrontController(Controller):
             ),
         )
         frame = _frame(moment, rows_at)
+        link = pages.next_url(request, next_cursor)
         if format_ == "geojson" or (
             format_ is None and GEOJSON in request.headers.get("accept", "")
         ):
             items = [PlaceState(place=r.place, segment=_segment.decode(r.body)) for r in rows]
             located = [s for s in items if s.place.lat is not None and s.place.lon is not None]
-            return Response(
+            return pages.page(
                 GeoState(
                     features=[_feature(s) for s in located],
                     unlocated=[s for s in items if s.place.lat is None or s.place.lon is None],
                     frame=frame,
                     next_cursor=next_cursor,
+                    next=link,
                 ),
+                link,
                 media_type=GEOJSON,
             )
         # The stored segment JSON goes out as it is: the same bytes as a StatePage whose
@@ -264,8 +272,9 @@ class FrontController(Controller):
             frame=frame,
             items=[_PlaceStateWire(place=r.place, segment=msgspec.Raw(r.body)) for r in rows],
             next_cursor=next_cursor,
+            next=link,
         )
-        return Response(cast("StatePage", page))
+        return pages.page(cast("StatePage", page), link)
 
     @get(
         "/v1/state/changes",
@@ -286,9 +295,11 @@ class FrontController(Controller):
             "back is not listed); `limit` counts places, and a page may hold fewer."
         ),
         responses=BAD_PARAMETER,
+        opt=PINNABLE,
     )
     async def changes(
         self,
+        request: AnyRequest,
         services: ServicesDep,
         from_: Annotated[
             str,
@@ -338,7 +349,7 @@ class FrontController(Controller):
                 "its last, once, instead of every change."
             ),
         ] = False,
-    ) -> StateChanges | StateNetChanges:
+    ) -> Response[StateChanges | StateNetChanges]:
         """One page of the changes inside the range, each with its segments before and after
         (with ``net``: one item per place, its reading before and after the range)."""
         params.page_limit(limit, services.settings.max_page)
@@ -364,13 +375,18 @@ class FrontController(Controller):
                     services, dataclasses.replace(query, known_position=at.position)
                 ),
             )
-            return StateNetChanges(
-                net=True,
-                frame=_frame(None, rows_at),
-                from_=start,
-                to=end,
-                items=places,
-                next_cursor=following,
+            link = pages.next_url(request, following)
+            return pages.page(
+                StateNetChanges(
+                    net=True,
+                    frame=_frame(None, rows_at),
+                    from_=start,
+                    to=end,
+                    items=places,
+                    next_cursor=following,
+                    next=link,
+                ),
+                link,
             )
         rows_at, (items, next_cursor) = await services.front.read_at(
             known,
@@ -378,12 +394,17 @@ class FrontController(Controller):
                 dataclasses.replace(query, known_position=at.position)
             ),
         )
-        return StateChanges(
-            frame=_frame(None, rows_at),
-            from_=start,
-            to=end,
-            items=items,
-            next_cursor=next_cursor,
+        link = pages.next_url(request, next_cursor)
+        return pages.page(
+            StateChanges(
+                frame=_frame(None, rows_at),
+                from_=start,
+                to=end,
+                items=items,
+                next_cursor=next_cursor,
+                next=link,
+            ),
+            link,
         )
 
     @get(
@@ -396,6 +417,7 @@ class FrontController(Controller):
             "recorded: the range of the map page's time slider and of its as-known-at control."
         ),
         responses=BAD_PARAMETER,
+        opt=PINNABLE,
     )
     async def extent(self, services: ServicesDep, known_at: KnownAt = None) -> StateExtent:
         """The span of the log as known at `known_at`."""
@@ -412,15 +434,17 @@ class FrontController(Controller):
             "the reason the controller won."
         ),
         responses=BAD_PARAMETER,
+        opt=PINNABLE,
     )
     async def disputes(
         self,
+        request: AnyRequest,
         services: ServicesDep,
         valid_at: ValidAt = None,
         known_at: KnownAt = None,
         limit: Annotated[int, QueryParameter(ge=1, description="Places per page.")] = 500,
         cursor: Cursor = None,
-    ) -> StatePage:
+    ) -> Response[StatePage]:
         """One page of disputed places."""
         params.page_limit(limit, services.settings.max_page)
         moment = params.valid_time(valid_at, "valid_at") if valid_at else _now()
@@ -435,7 +459,13 @@ class FrontController(Controller):
             params.known_at(known_at),
             lambda at: services.front.state(dataclasses.replace(query, known_position=at.position)),
         )
-        return StatePage(frame=_frame(moment, rows_at), items=items, next_cursor=next_cursor)
+        link = pages.next_url(request, next_cursor)
+        return pages.page(
+            StatePage(
+                frame=_frame(moment, rows_at), items=items, next_cursor=next_cursor, next=link
+            ),
+            link,
+        )
 
     @get(
         "/v1/places/{place_id:str}",
@@ -468,6 +498,7 @@ class FrontController(Controller):
         operation_id="getPlaceTimeline",
         summary="A place's timeline as known at a position",
         responses=NO_PLACE,
+        opt=PINNABLE,
     )
     async def timeline(
         self,
@@ -483,19 +514,45 @@ class FrontController(Controller):
         "/v1/places/{place_id:str}/events",
         operation_id="getPlaceEvents",
         summary="Every event about a place, with links and whether each is in force",
+        description=(
+            "The place's events up to `known_at`, in position order, each with its links "
+            "both ways and whether it is in force (among all of them, not only the page's). "
+            "Paginated with `cursor` (pass `next_cursor`, or follow `next`); `total` counts "
+            "every page's events."
+        ),
         responses=NO_PLACE,
+        opt=PINNABLE,
     )
     async def events(
         self,
+        request: AnyRequest,
         services: ServicesDep,
         place_id: PlaceId,
         known_at: KnownAt = None,
-    ) -> PlaceEvents:
+        limit: Annotated[int, QueryParameter(ge=1, description="Events per page.")] = 500,
+        cursor: PositionCursor = None,
+    ) -> Response[PlaceEvents]:
         """The place's events in position order (confirms, denies, corrects, retracts,
         supersedes links both ways)."""
+        params.page_limit(limit, services.settings.max_page)
+        after = params.position_cursor(cursor) or 0
         found, known = await _place_as_known(services, place_id, known_at)
-        events = await services.front.place_events(place_id, known.position)
-        return PlaceEvents(place=found.info, known_position=known.position, events=events)
+        # Whether an event is in force depends on every event about the place: all are read.
+        every = await services.front.place_events(place_id, known.position)
+        rest = [e for e in every if e.position > after]
+        following = str(rest[limit - 1].position) if len(rest) > limit else None
+        link = pages.next_url(request, following)
+        return pages.page(
+            PlaceEvents(
+                place=found.info,
+                known_position=known.position,
+                events=rest[:limit],
+                total=len(every),
+                next_cursor=following,
+                next=link,
+            ),
+            link,
+        )
 
     @get(
         "/v1/places/{place_id:str}/history",
@@ -505,31 +562,38 @@ class FrontController(Controller):
             "The place's commits in position order, each with its events (source, side, "
             "hedge), the timeline segments it replaced and added, and the valid intervals "
             "where the map's reading (controller, status, status_by, disputed) changed, "
-            "before and after. Paginated by commit: pass `next_after` as `after`."
+            "before and after. Paginated by commit with `cursor` (pass `next_cursor`, or "
+            "follow `next`)."
         ),
         responses=NO_PLACE,
     )
     async def history(
         self,
+        request: AnyRequest,
         services: ServicesDep,
         place_id: PlaceId,
-        after: Annotated[
-            int, QueryParameter(ge=0, le=MAX_POSITION, description="Commits after this position.")
-        ] = 0,
+        cursor: PositionCursor = None,
         limit: Annotated[int, QueryParameter(ge=1, description="Commits per page.")] = 100,
-    ) -> PlaceHistory:
+    ) -> Response[PlaceHistory]:
         """The place's history, one page of commits."""
         params.page_limit(limit, services.settings.max_page)
+        after = params.position_cursor(cursor) or 0
         found = await services.front.place(place_id)
         rows_at, (entries, following) = await services.front.read_at(
             query.KnownAt(), lambda _: services.front.history(place_id, after, limit)
         )
-        return PlaceHistory(
-            place=found.info,
-            policy=rows_at.policy,
-            policy_version=rows_at.policy_version,
-            entries=entries,
-            next_after=following,
+        next_cursor = None if following is None else str(following)
+        link = pages.next_url(request, next_cursor)
+        return pages.page(
+            PlaceHistory(
+                place=found.info,
+                policy=rows_at.policy,
+                policy_version=rows_at.policy_version,
+                entries=entries,
+                next_cursor=next_cursor,
+                next=link,
+            ),
+            link,
         )
 
     @post(

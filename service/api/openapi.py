@@ -341,10 +341,21 @@ _ANSWERS: Final[dict[tuple[str, str], dict[str, dict[str, Any]]]] = {
 }
 
 
+NOT_MODIFIED: Final = OpenAPIResponse(
+    description=(
+        "`If-None-Match` names this answer's `ETag` (service/api/caching.py): no body. Every "
+        "read answer carries an `ETag` (naming the format version, the policy and the content "
+        "coding) and a `Cache-Control` (`immutable` when pinned to `known_at=position:N` at "
+        "or below the head)."
+    )
+)
+
+
 def refine(app: Litestar, max_page: int) -> None:
     """Make the document say exactly what the service does (schemathesis checks it):
 
     * the media types of the NDJSON, SSE, GeoJSON and CSV answers (:data:`_ANSWERS`);
+    * a 304 on every read (``If-None-Match``, service/api/caching.py);
     * every ``limit`` at most ``max_page`` (FRONTLINE_MAX_PAGE; the handlers refuse more);
     * position bounds as the integers 0 and 2**63 - 1: Litestar writes ``le`` of a plain
       ``int`` parameter as a float, 9.223372036854776e18, which is more than a bigint
@@ -375,6 +386,8 @@ def refine(app: Litestar, max_page: int) -> None:
                     # Litestar drops `ge=0` of an optional int (0 is falsy); every position
                     # parameter of this API is declared with ge=0 or more.
                     schema.minimum = 0
+            if method == "get" and path.startswith("/v1/") and path != "/v1/events/stream":
+                operation.responses.setdefault("304", NOT_MODIFIED)
             answers = _ANSWERS.get((method, path))
             if answers is not None:
                 ok = operation.responses["200"]

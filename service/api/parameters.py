@@ -53,7 +53,7 @@ KNOWN_AT_PATTERN: Final = f"^(?:position:[0-9]{{1,30}}|{INSTANT})?$(?!\\n)"
 SLUG_PATTERN: Final = r"^[a-z0-9][a-z0-9_-]*$(?!\n)"
 """A place or side id (contracts.events.Slug)."""
 CURSOR_PATTERN: Final = r"^(?:[a-z0-9][a-z0-9_-]*)?$(?!\n)"
-"""A page cursor: the last place id of the previous page, or empty (the first page)."""
+"""A page cursor of a list in place id order, or empty (the first page)."""
 CHANGES_CURSOR_PATTERN: Final = f"^(?:[a-z0-9][a-z0-9_-]*@{INSTANT})?$(?!\\n)"
 """A page cursor of the front's changes: ``place@instant``, the last change of the previous
 page (the instant as Frontline writes it, in UTC), or empty (the first page)."""
@@ -100,6 +100,13 @@ def one_of(value: str | None, allowed: tuple[str, ...], field: str) -> str | Non
     if value is None or value in allowed:
         return value
     raise invalid_parameter(field, "one of " + ", ".join(allowed), value)
+
+
+def position_cursor(value: str | None) -> int | None:
+    """The position a ``cursor`` of a list in position order names (None: absent or empty)."""
+    if value is None or value == "":
+        return None
+    return position(value, "cursor")
 
 
 def required(value: str | None, field: str) -> str:
@@ -231,6 +238,69 @@ SourceFilter = Annotated[
         max_length=MAX_TEXT,
     ),
 ]
+EventSideFilter = Annotated[
+    str | None,
+    QueryParameter(
+        name="side",
+        description="Only events whose `side` or `opponent` is this side.",
+        pattern=SLUG_PATTERN,
+        max_length=128,
+    ),
+]
+ActorFilter = Annotated[
+    str | None,
+    QueryParameter(
+        description="Only events whose `actor` is this text (case folded: `tiger forces` "
+        "finds `Tiger Forces`).",
+        pattern=TEXT_PATTERN,
+        max_length=MAX_TEXT,
+    ),
+]
+CountryFilter = Annotated[
+    str | None,
+    QueryParameter(
+        description="A place id: only events about it or about a place inside it (whose "
+        "`parent`, or its parent's, and so on, is this place), as the registry records "
+        "parents.",
+        pattern=SLUG_PATTERN,
+        max_length=128,
+    ),
+]
+
+
+def instant_filter(name: str, description: str) -> object:
+    """An optional instant query parameter of the events' filters."""
+    return QueryParameter(
+        name=name, description=description, pattern=OPTIONAL_INSTANT_PATTERN, max_length=40
+    )
+
+
+ValidFrom = Annotated[
+    str | None,
+    instant_filter(
+        "valid_from",
+        "Only events whose valid interval ends after this instant (a date: its first "
+        "instant, UTC; or a datetime with offset).",
+    ),
+]
+ValidTo = Annotated[
+    str | None,
+    instant_filter(
+        "valid_to",
+        "Only events whose valid interval starts at or before this instant; not before "
+        "`valid_from`.",
+    ),
+]
+RecordedFrom = Annotated[
+    str | None,
+    instant_filter("recorded_from", "Only events recorded at or after this instant."),
+]
+RecordedTo = Annotated[
+    str | None,
+    instant_filter(
+        "recorded_to", "Only events recorded at or before this instant; not before `recorded_from`."
+    ),
+]
 SideFilter = Annotated[
     str | None,
     QueryParameter(
@@ -269,6 +339,18 @@ Cursor = Annotated[
         description="`next_cursor` of the previous page (empty: the first page).",
         pattern=CURSOR_PATTERN,
         max_length=128,
+    ),
+]
+POSITION_CURSOR_PATTERN: Final = r"^(?:[0-9]{1,19})?$(?!\n)"
+"""A page cursor of a list in position order (the log, a place's events, a place's history),
+or empty (the first page)."""
+EXPECTED[POSITION_CURSOR_PATTERN] = "the next_cursor of the previous page (a position), or empty"
+PositionCursor = Annotated[
+    str | None,
+    QueryParameter(
+        description="`next_cursor` of the previous page, as given (empty: the first page).",
+        pattern=POSITION_CURSOR_PATTERN,
+        max_length=19,
     ),
 ]
 ChangesCursor = Annotated[

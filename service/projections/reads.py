@@ -31,7 +31,7 @@ from service.domain.projection import in_force
 from service.domain.registry import EMPTY, registry_after
 from service.errors import NotFound, NotReady
 from service.projections.queries import SQL
-from service.projections.timelines import projection_state
+from service.projections.timelines import ProjectionState, projection_state
 from service.query import BBox, ChangeCursor, KnownAt, change_cursor_text
 from service.store.events import registry_row
 from service.store.queries import SQL as STORE_SQL
@@ -191,6 +191,10 @@ class FrontReader:
         raise NotReady(
             f"the projections changed policy {POLICY_READS} times while this answer was read; retry"
         )
+
+    async def projection(self) -> ProjectionState:
+        """The projections' policy and the position they have reached (one row)."""
+        return await projection_state(self.pool)
 
     async def canonical_side(self, side: str | None, position: int) -> str | None:
         """The registered side a ``side=`` filter names, as the side registry stood at

@@ -6,6 +6,7 @@ import uuid
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
 from contextlib import nullcontext
 from dataclasses import dataclass
+from datetime import datetime
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Final, Protocol
 
@@ -35,6 +36,7 @@ from service.domain.registry import (
     registry_after,
 )
 from service.errors import NotReady, WriteRefused
+from service.query import BBox
 from service.store.queries import SQL
 from service.store.signal import CommitSignal
 
@@ -117,11 +119,32 @@ class Projector(Protocol):
 
 @dataclass(frozen=True, slots=True)
 class EventFilter:
-    """Which events a reader wants, besides a position to start after."""
+    """Which events a reader wants, besides a position to start after: every filter given
+    must hold (``read_events_page.sql``)."""
 
     place: str | None = None
     type: str | None = None
     source: str | None = None
+    """A source key (``service.domain.records.source_key``)."""
+    side: str | None = None
+    """The event's side or its opponent."""
+    actor: str | None = None
+    """The event's actor, compared case folded (the database's ``lower`` of both)."""
+    country: str | None = None
+    """A place id: events about it or about a place whose parent chain reaches it."""
+    bbox: BBox | None = None
+    """Events about places located in this box."""
+    valid_from: datetime | None = None
+    """Events whose valid interval ends after this instant."""
+    valid_to: datetime | None = None
+    """Events whose valid interval starts at or before this instant."""
+    recorded_from: datetime | None = None
+    recorded_to: datetime | None = None
+
+    @property
+    def by_places(self) -> bool:
+        """Whether the filter names places through the registry (a country, a box)."""
+        return self.country is not None or self.bbox is not None
 
 
 def stored_event(row: asyncpg.Record) -> StoredEvent:
@@ -344,9 +367,11 @@ class EventStore:
 
     async def page(self, after: int, limit: int, where: EventFilter) -> list[StoredEvent]:
         """Events after a position, in position order."""
-        rows = await self.pool.fetch(
-            SQL.read_events_page, after, where.place, where.type, where.source, limit
-        )
+        async with self.pool.acquire() as conn:
+            arguments = await _page_arguments(conn, after, where)
+            if arguments is None:
+                return []
+            rows = await conn.fetch(SQL.read_events_page, *arguments, limit)
         return [stored_event(r) for r in rows]
 
     async def stream(
@@ -354,15 +379,10 @@ class EventStore:
     ) -> AsyncIterator[StoredEvent]:
         """Every selected event after a position, read with a cursor, never all in memory."""
         async with self.pool.acquire() as conn, conn.transaction(readonly=True):
-            cursor = conn.cursor(
-                SQL.read_events_page,
-                after,
-                where.place,
-                where.type,
-                where.source,
-                limit,
-                prefetch=2000,
-            )
+            arguments = await _page_arguments(conn, after, where)
+            if arguments is None:
+                return
+            cursor = conn.cursor(SQL.read_events_page, *arguments, limit, prefetch=2000)
             async for row in cursor:
                 yield stored_event(row)
 
@@ -419,6 +439,24 @@ class EventStore:
         """The alembic revision the database is at."""
         value = await self.pool.fetchval(SQL.read_schema_revision)
         return None if value is None else str(value)
+
+
+async def _page_arguments(conn: Connection, after: int, where: EventFilter) -> list[Any] | None:
+    """The arguments of ``read_events_page.sql`` but the limit; None when the filter names
+    places through the registry and there are none (the answer is empty)."""
+    places: list[str] | None = None
+    if where.by_places:
+        box = where.bbox
+        corners = (box.west, box.south, box.east, box.north) if box else (None,) * 4
+        places = [
+            r["id"] for r in await conn.fetch(SQL.read_places_within, where.country, *corners)
+        ]
+        if not places:
+            return None
+    return [
+        after, where.place, where.type, where.source, where.side, where.actor, places,
+        where.valid_from, where.valid_to, where.recorded_from, where.recorded_to,
+    ]  # fmt: skip
 
 
 def registry_row(row: asyncpg.Record) -> RegistryRow:

@@ -30,6 +30,7 @@ class StoreSQL(SqlFolder, package="service.store"):
     read_log_for_verify: str
     read_place_event_counts: str
     read_places_for_matching: str
+    read_places_within: str
     read_projection_check_all: str
     read_projection_check_places: str
     read_projection_state: str

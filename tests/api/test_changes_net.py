@@ -152,7 +152,7 @@ async def test_net_takes_a_boolean(client: Client) -> None:
         await client.get("/v1/state/changes", params={**JUNE, "net": "maybe"}), 422, "net"
     )
     plain = await changes(client, **JUNE, net="false")
-    assert set(plain) == {"frame", "from", "to", "net", "items", "next_cursor"}
+    assert set(plain) == {"frame", "from", "to", "net", "items", "next_cursor", "next"}
     assert plain["net"] is False
 
 

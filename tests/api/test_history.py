@@ -28,7 +28,7 @@ async def post_maskanah(client: Client) -> list[dict[str, Any]]:
     return mine
 
 
-async def history(client: Client, **params: int) -> dict[str, Any]:
+async def history(client: Client, **params: int | str) -> dict[str, Any]:
     response = await client.get(f"/v1/places/{MASKANAH}/history", params=params)
     assert response.status_code == 200, response.text
     body: dict[str, Any] = response.json()
@@ -44,7 +44,8 @@ async def test_each_commit_lists_its_report_and_what_it_did_to_the_timeline(
     assert len(posted) >= 3
     page = await history(client)
     entries = page["entries"]
-    assert page["next_after"] is None
+    assert page["next_cursor"] is None
+    assert page["next"] is None
     assert page["policy"] == "credibility-v2"
     assert [[e["id"] for e in entry["events"]] for entry in entries] == [[e["id"]] for e in posted]
     for entry, event in zip(entries, posted, strict=True):
@@ -78,30 +79,40 @@ async def test_each_commit_lists_its_report_and_what_it_did_to_the_timeline(
 
 
 async def test_pages_of_commits_walk_the_same_history(client: Client) -> None:
-    """Pages of two commits, followed by next_after, give exactly the entries of the single-page
-    history."""
+    """Pages of two commits, followed by next_cursor, give exactly the entries of the
+    single-page history; `next` and the Link header name the same next page."""
     await post_maskanah(client)
     whole = (await history(client))["entries"]
     walked: list[dict[str, Any]] = []
-    after = 0
+    cursor = ""
     while True:
-        page = await history(client, after=after, limit=2)
+        response = await client.get(
+            f"/v1/places/{MASKANAH}/history", params={"cursor": cursor, "limit": 2}
+        )
+        page = response.json()
         walked.extend(page["entries"])
         assert len(page["entries"]) <= 2
-        if page["next_after"] is None:
+        if page["next_cursor"] is None:
+            assert page["next"] is None
+            assert "link" not in response.headers
             break
-        after = page["next_after"]
+        assert page["next"] == (
+            f"/v1/places/{MASKANAH}/history?limit=2&cursor={page['next_cursor']}"
+        )
+        assert response.headers["link"] == f'<{page["next"]}>; rel="next"'
+        cursor = page["next_cursor"]
     assert walked == whole
 
 
 async def test_unknown_place_and_bad_parameters(client: Client) -> None:
-    """An unknown place's history is 404, and an out-of-range or non-numeric limit or after is a
-    422 naming it."""
+    """An unknown place's history is 404, and an out-of-range or non-numeric limit or cursor is
+    a 422 naming it."""
     assert_problem(await client.get("/v1/places/sy-nowhere/history"), 404)
     await post_maskanah(client)
     url = f"/v1/places/{MASKANAH}/history"
     assert_problem(await client.get(url, params={"limit": 0}), 422, "limit")
     assert_problem(await client.get(url, params={"limit": 100_000}), 422, "limit")
-    assert_problem(await client.get(url, params={"after": -1}), 422, "after")
-    assert_problem(await client.get(url, params={"after": "x"}), 422, "after")
-    assert_problem(await client.get(url, params={"after": 10**20}), 422, "after")
+    assert_problem(await client.get(url, params={"cursor": -1}), 422, "cursor")
+    assert_problem(await client.get(url, params={"cursor": "x"}), 422, "cursor")
+    assert_problem(await client.get(url, params={"cursor": 10**20}), 422, "cursor")
+    assert_problem(await client.get(url, params={"cursor": 2**63}), 422, "cursor")

@@ -72,7 +72,9 @@ async def test_limit_is_bounded_by_the_page_setting(client: Client) -> None:
         for p in operation.get("parameters", [])
         if p["name"] == "limit"
     ]
-    assert len(limits) == 7  # events, state, changes, disputes, history, two casualties
+    assert (
+        len(limits) == 8
+    )  # events, state, changes, disputes, a place's events and history, two casualties
     assert all(schema["maximum"] == 1000 for schema in limits)
     over = await client.get("/v1/state", params={"limit": 1001})
     assert_problem(over, 422, "limit")
@@ -121,8 +123,8 @@ async def test_changes_document_its_page_its_filters_and_its_answer(client: Clie
     answer = operation["responses"]["200"]["content"]["application/json"]["schema"]
     schemas = document["components"]["schemas"]
     changes, net = (schemas[one["$ref"].rsplit("/", 1)[1]] for one in answer["oneOf"])
-    assert set(changes["required"]) == {"frame", "from", "to", "items", "next_cursor"}
-    assert set(net["required"]) == {"frame", "from", "to", "net", "items", "next_cursor"}
+    assert set(changes["required"]) == {"frame", "from", "to", "items", "next_cursor", "next"}
+    assert set(net["required"]) == {"frame", "from", "to", "net", "items", "next_cursor", "next"}
     # `net` tells the two apart, an empty page included (schemathesis found an empty page
     # valid under both: a oneOf violation).
     assert changes["properties"]["net"]["const"] is False

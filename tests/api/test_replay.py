@@ -29,21 +29,58 @@ async def _fill(client: Client, count: int) -> list[str]:
 
 
 async def test_pages_follow_positions_with_a_next_cursor(client: Client) -> None:
-    """Pages in position order; `next` is the `after` of the following page."""
+    """Pages in position order, followed by `next_cursor`, hold every event once; `next` and
+    the Link header name the same next page; the last page (full or not) has none."""
     ids = await _fill(client, 7)
     seen: list[str] = []
-    after = 0
+    cursor = ""
+    pages = 0
     while True:
-        page = (await client.get("/v1/events", params={"after": after, "limit": 3})).json()
-        if not page["events"]:
-            assert page["next"] == after
-            break
+        response = await client.get("/v1/events", params={"cursor": cursor, "limit": 3})
+        page = response.json()
+        pages += 1
         seen.extend(e["id"] for e in page["events"])
         positions = [e["position"] for e in page["events"]]
         assert positions == sorted(positions)
-        after = page["next"]
-        assert after == positions[-1]
+        if page["next_cursor"] is None:
+            assert page["next"] is None
+            assert "link" not in response.headers
+            break
+        assert page["next_cursor"] == str(positions[-1])
+        assert page["next"] == f"/v1/events?limit=3&cursor={page['next_cursor']}"
+        assert response.headers["link"] == f'<{page["next"]}>; rel="next"'
+        cursor = page["next_cursor"]
     assert seen == ids
+    assert pages == 3
+    # A full last page is the last: 6 events in pages of 3 are two pages, not three.
+    six = (await client.get("/v1/events", params={"after": 1, "limit": 3})).json()
+    last = (await client.get(f"/v1/events?after=1&limit=3&cursor={six['next_cursor']}")).json()
+    assert len(last["events"]) == 3
+    assert last["next_cursor"] is None
+
+
+async def test_after_starts_the_walk_and_next_keeps_the_query(client: Client) -> None:
+    """`after` is where the first page starts; following `next` keeps `after` and the filters
+    and walks the selection to its end, each event once; `filters` names them."""
+    await _fill(client, 12)
+    url: str | None = "/v1/events?after=2&place=sy-maskanah&limit=2"
+    walked: list[int] = []
+    while url is not None:
+        page = (await client.get(url)).json()
+        assert page["filters"] == {"place": "sy-maskanah"}
+        walked.extend(e["position"] for e in page["events"])
+        assert all(e["place"] == "sy-maskanah" for e in page["events"])
+        url = page["next"]
+        if url is not None:
+            assert "after=2" in url
+            assert "place=sy-maskanah" in url
+    assert walked == [3, 5, 7, 9, 11]
+
+
+async def test_bad_cursors_are_422_naming_cursor(client: Client) -> None:
+    """A cursor that is not a position of the log is a 422 problem naming `cursor`."""
+    for bad in ("x", "-1", "1.5", str(2**63), "9" * 20):
+        assert_problem(await client.get("/v1/events", params={"cursor": bad}), 422, "cursor")
 
 
 async def test_stored_event_carries_hashes_and_the_payload(client: Client) -> None:

@@ -30,6 +30,7 @@ READS: list[tuple[str, str, str, Any]] = [
     ("max_body_bytes", "FRONTLINE_MAX_BODY", "1048576", 1048576),
     ("max_batch", "FRONTLINE_MAX_BATCH", "250", 250),
     ("max_page", "FRONTLINE_MAX_PAGE", "50", 50),
+    ("gzip_min_bytes", "FRONTLINE_GZIP_MIN_BYTES", "4096", 4096),
     ("max_header_bytes", "FRONTLINE_MAX_HEADER_BYTES", "16384", 16384),
     ("max_header_line", "FRONTLINE_MAX_HEADER_LINE", "4096", 4096),
     ("header_timeout", "FRONTLINE_HEADER_TIMEOUT", "2.5", 2.5),
@@ -253,13 +254,18 @@ def test_a_count_below_one_is_refused(
 
 @pytest.mark.parametrize(
     "env",
-    ["FRONTLINE_RATE_LIMIT", "FRONTLINE_ANONYMOUS_RATE_LIMIT", "FRONTLINE_MAX_CONNECTIONS"],
+    [
+        "FRONTLINE_RATE_LIMIT",
+        "FRONTLINE_ANONYMOUS_RATE_LIMIT",
+        "FRONTLINE_MAX_CONNECTIONS",
+        "FRONTLINE_GZIP_MIN_BYTES",
+    ],
 )
 def test_a_negative_limit_is_refused_and_zero_is_not(
     monkeypatch: pytest.MonkeyPatch, env: str
 ) -> None:
-    """Rate limits and the connection cap take 0 (no limit; for connections, the file limit
-    minus a reserve) but nothing below it."""
+    """Rate limits, the connection cap and the gzip threshold take 0 (no limit; for
+    connections, the file limit minus a reserve; for gzip, never) but nothing below it."""
     monkeypatch.setenv(env, "0")
     Settings.from_env()
     monkeypatch.setenv(env, "-1")
