@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
-from urllib.parse import urlencode
+from typing import Annotated
 
 from litestar import Controller, Response, get
 from litestar.params import QueryParameter
@@ -13,20 +12,11 @@ from contracts.front import Frame
 from service.api import parameters as params
 from service.api.deps import AnyRequest, ServicesDep
 from service.api.front import BAD_PARAMETER, NO_PLACE
+from service.api.pages import next_url, page
 from service.api.parameters import BBox, Cursor, KnownAt, PlaceId
 from service.errors import InvalidParameter
 from service.projections.reads import RowsAt
 from service.usecases.casualties import place_page, range_page
-
-
-def next_url(request: AnyRequest, cursor: str | None) -> str | None:
-    """The relative URL of the page after this one: this request's path and query with
-    ``cursor`` replaced (or added); None when there is no next page."""
-    if cursor is None:
-        return None
-    pairs = [(k, v) for k, v in request.query_params.multi_items() if k != "cursor"]
-    pairs.append(("cursor", cursor))
-    return f"{request.url.path}?{urlencode(pairs)}"
 
 
 def _frame(rows: RowsAt) -> Frame:
@@ -38,11 +28,6 @@ def _frame(rows: RowsAt) -> Frame:
         valid_at=None,
         known_position=rows.position,
     )
-
-
-def _page(content: Any, next_: str | None) -> Response[Any]:
-    """A page with the ``Link`` header (RFC 8288) of the next one, when there is one."""
-    return Response(content, headers={} if next_ is None else {"link": f'<{next_}>; rel="next"'})
 
 
 class CasualtiesController(Controller):
@@ -84,7 +69,7 @@ class CasualtiesController(Controller):
             services.casualties, place_id, rows_at.position, cursor, limit
         )
         next_ = next_url(request, following)
-        return _page(
+        return page(
             PlaceCasualties(
                 place=found.info,
                 frame=_frame(rows_at),
@@ -154,7 +139,7 @@ class CasualtiesController(Controller):
             limit,
         )
         next_ = next_url(request, following)
-        return _page(
+        return page(
             CasualtiesInRange(
                 frame=_frame(rows_at),
                 from_=start,
