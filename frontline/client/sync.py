@@ -456,11 +456,27 @@ class Client:
             f"/v1/places/{place_id}/timeline", PlaceTimeline, known_at=calls.known(known_at)
         )
 
-    def place_events(self, place_id: str, *, known_at: When | None = None) -> PlaceEvents:
-        """Every event about a place, with its links both ways and whether it is in force."""
-        return self._get(
-            f"/v1/places/{place_id}/events", PlaceEvents, known_at=calls.known(known_at)
-        )
+    def place_events(
+        self, place_id: str, *, known_at: When | None = None, page_size: int = 500
+    ) -> PlaceEvents:
+        """Every event about a place, with its links both ways and whether it is in force:
+        every page, read as known at the first page's position, as one answer."""
+        path = f"/v1/places/{place_id}/events"
+        first = self._get(path, PlaceEvents, known_at=calls.known(known_at), limit=page_size)
+        events, page = list(first.events), first
+        while page.next_cursor is not None:
+            cursor = page.next_cursor
+            page = self._get(
+                path,
+                PlaceEvents,
+                known_at=f"position:{first.known_position}",
+                cursor=cursor,
+                limit=page_size,
+            )
+            if page.next_cursor == cursor:
+                raise FrontlineClientError(f"{path}: the server named the same page again")
+            events.extend(page.events)
+        return msgspec.structs.replace(first, events=events, next_cursor=None, next=None)
 
     def history(self, place_id: str, *, page_size: int = 100) -> Pages[HistoryEntry]:
         """A place's commits, each with the segments it replaced and added."""

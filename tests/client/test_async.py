@@ -71,6 +71,18 @@ async def test_async_ndjson_pages_tables_and_export(served: Served) -> None:
         assert (await frontline.verify()).ok
 
 
+async def test_async_place_events_reads_every_page(served: Served) -> None:
+    """The async ``place_events`` follows the place's pages and answers every event once, in
+    position order, with no next page left."""
+    async with AsyncClient(served.url, served.key) as frontline:
+        await frontline.append_batch([at_place("sy-paged", id=None) for _ in range(3)])
+        paged = await frontline.place_events("sy-paged", page_size=2)
+        whole = await frontline.place_events("sy-paged")
+    assert len(whole.events) == 3
+    assert [e.id for e in paged.events] == [e.id for e in whole.events]
+    assert (paged.total, paged.next_cursor, paged.next) == (3, None, None)
+
+
 async def test_async_follow_resumes_after_a_cut(served: Served, proxy: Proxy) -> None:
     """The async live stream cut after its first message resumes with no gap or duplicate,
     then delivers an event appended while it waits."""

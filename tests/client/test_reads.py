@@ -110,6 +110,19 @@ def test_single_answers_are_the_contracts_structs(seeded: Client) -> None:
     assert caught.value.body["status"] == 404
 
 
+def test_place_events_reads_every_page_as_one_answer(seeded: Client) -> None:
+    """``place_events`` follows the place's pages (one event a page here) pinned to the
+    first page's position, and answers every event once, in position order, as the one-page
+    read does."""
+    whole = seeded.place_events("sy-maskanah")
+    paged = seeded.place_events("sy-maskanah", page_size=1)
+    assert len(whole.events) > 1
+    assert [e.id for e in paged.events] == [e.id for e in whole.events]
+    assert paged.total == whole.total == len(whole.events)
+    assert paged.next_cursor is None
+    assert paged.next is None
+
+
 def test_state_events_and_casualties_as_pandas_frames(seeded: Client) -> None:
     """``to_pandas()`` on the front, the log and the casualty claims: one row per item, the
     columns an analyst filters on."""
