@@ -111,6 +111,12 @@ class SideRegistry:
             return name
         return self._alias.get(name)
 
+    def kind_of(self, name: str) -> str | None:
+        """The registered kind (``state_force``, ...) of the side ``name`` stands for, or
+        None when the registry does not know it."""
+        entry = self.entries.get(self.canonical(name))
+        return None if entry is None else entry.kind
+
     def source_of(self, name: str) -> SourceEntry | None:
         """The registered source a name (or its key) stands for, or None."""
         key = source_key(name)

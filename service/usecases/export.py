@@ -14,7 +14,7 @@ from __future__ import annotations
 import csv
 import dataclasses
 import io
-from collections.abc import AsyncIterator, Iterable, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from datetime import datetime
 from typing import Final
 
@@ -23,6 +23,7 @@ import msgspec
 from contracts.events import REGISTRY_TYPES, Event, event_decoder, event_type
 from contracts.responses import StoredEvent
 from contracts.timeline import Segment
+from service.domain.registry import SideRegistry
 from service.domain.time import utc_text, valid_interval
 from service.interop import acled
 from service.interop.spreadsheet import neutralise
@@ -114,6 +115,18 @@ _BATCH: Final = 1000
 """Events per chunk of the stream."""
 
 
+def _state_force(registry: SideRegistry) -> Callable[[str | None], bool]:
+    """Whether a side is a state force, for the ACLED export: its kind in the side registry
+    as known at the export's position; the datasets' naming conventions for a side the
+    registry does not know (``acled.named_state_force``)."""
+
+    def state_force(side: str | None) -> bool:
+        kind = None if side is None else registry.kind_of(side)
+        return acled.named_state_force(side) if kind is None else kind == "state_force"
+
+    return state_force
+
+
 async def log_chunks(store: EventStore, position: int, fmt: str) -> AsyncIterator[bytes]:
     """The log's events 1..``position`` as NDJSON lines, or CSV rows (header first) in
     Frontline's columns (``csv``) or ACLED's plus Frontline's (``acled``)."""
@@ -123,6 +136,7 @@ async def log_chunks(store: EventStore, position: int, fmt: str) -> AsyncIterato
         yield csv_rows([acled.EXPORT_COLUMNS])
     batch: list[bytes] = []
     rows: list[tuple[object, ...]] = []
+    state_force: Callable[[str | None], bool] | None = None
     if position == 0:
         return
     async for stored in store.stream(0, EventFilter(), position):
@@ -139,6 +153,8 @@ async def log_chunks(store: EventStore, position: int, fmt: str) -> AsyncIterato
         elif fmt == "acled":
             if registry_event:
                 continue  # ACLED has no rows for a registry's edits
+            if state_force is None:
+                state_force = _state_force(await store.side_registry(position))
             exported = acled.export_row(
                 position=stored.position,
                 event_id=str(stored.id),
@@ -146,6 +162,7 @@ async def log_chunks(store: EventStore, position: int, fmt: str) -> AsyncIterato
                 place_id=stored.place,
                 recorded_at=stored.recorded_at,
                 event=event_decoder.decode(bytes(stored.event)),
+                state_force=state_force,
             )
             if exported is not None:
                 rows.append(exported)

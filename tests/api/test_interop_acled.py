@@ -279,3 +279,33 @@ async def test_small_chunks_give_the_same_result(
         " GROUP BY 1 HAVING count(DISTINCT commit_position) > 1) AS rows_split"
     )
     assert split == 0
+
+
+async def test_the_acled_export_reads_state_forces_from_the_side_registry(client: Client) -> None:
+    """A capture's ACLED sub-event type follows its side's kind in the side registry, under
+    an alias too, and wins over the naming convention (``-government``); a side the
+    registry does not know falls back to that convention."""
+    sides = [
+        {"side": "desert-hawks", "name": "Desert Hawks", "kind": "state_force",
+         "colour": "#0072b2", "aliases": ["desert-hawks-brigade"]},
+        {"side": "rebel-government", "name": "A rebel government", "kind":
+         "non_state_armed_group", "colour": "#009e73", "aliases": []},
+    ]  # fmt: skip
+    registered = await client.post("/v1/sides", json={"sides": sides})
+    assert registered.status_code == 201, registered.text
+    for i, side in enumerate(("desert-hawks-brigade", "rebel-government", "syrian-government")):
+        posted = await client.post(
+            "/v1/events",
+            json=event_json(side=side, place={"id": f"sy-kind-{i}", "name": f"Kind {i}"}),
+        )
+        assert posted.status_code == 201, posted.text
+    response = await client.get("/v1/export", params={"format": "acled"})
+    assert response.status_code == 200, response.text
+    sub_events = {
+        row["place_id"]: row["sub_event_type"] for _, row in _frame(response.content).iterrows()
+    }
+    assert sub_events == {
+        "sy-kind-0": "Government regains territory",
+        "sy-kind-1": "Non-state actor overtakes territory",
+        "sy-kind-2": "Government regains territory",
+    }
