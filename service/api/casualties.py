@@ -66,7 +66,12 @@ class CasualtiesController(Controller):
         found = await services.front.place(place_id)
         rows_at = await services.front.rows_at(params.known_at(known_at))
         items, following = await place_page(
-            services.casualties, place_id, rows_at.position, cursor, limit
+            services.casualties,
+            place_id,
+            rows_at.position,
+            cursor,
+            limit,
+            await services.store.side_registry(rows_at.position),
         )
         next_ = next_url(request, following)
         return page(
@@ -137,6 +142,7 @@ class CasualtiesController(Controller):
             params.bbox(bbox),
             cursor,
             limit,
+            await services.store.side_registry(rows_at.position),
         )
         next_ = next_url(request, following)
         return page(

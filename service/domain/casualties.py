@@ -18,6 +18,7 @@ from typing import Final
 from contracts.casualties import CasualtyClaim, ClaimLink, Incident, Spread
 from contracts.events import Event, event_type
 from service.domain.records import casualty_flags, source_key
+from service.domain.registry import EMPTY, SideRegistry
 
 #: The relations by which a source withdraws its own event (DESIGN 3).
 WITHDRAWALS: Final = frozenset({"retracts", "corrects", "supersedes"})
@@ -77,7 +78,9 @@ def _components(reports: Sequence[StoredReport]) -> dict[uuid.UUID, uuid.UUID]:
     return {key: root(key) for key in parent}
 
 
-def _claim(report: StoredReport, alive: bool, members: set[uuid.UUID]) -> CasualtyClaim:
+def _claim(
+    report: StoredReport, alive: bool, members: set[uuid.UUID], registry: SideRegistry
+) -> CasualtyClaim:
     event = report.event
     figures = event.casualties
     assert figures is not None
@@ -89,8 +92,8 @@ def _claim(report: StoredReport, alive: bool, members: set[uuid.UUID]) -> Casual
         source=event.source.name,
         reliability=event.source.reliability,
         published_at=event.source.published_at,
-        side=event.side,
-        casualties_side=figures.side,
+        side=None if event.side is None else registry.canonical(event.side),
+        casualties_side=None if figures.side is None else registry.canonical(figures.side),
         killed=figures.killed,
         low=figures.low,
         high=figures.high,
@@ -122,13 +125,16 @@ def _spread(claims: Sequence[CasualtyClaim]) -> Spread:
 def incidents(
     reports: Sequence[StoredReport],
     listed: Callable[[StoredReport], bool] = lambda _: True,
+    registry: SideRegistry = EMPTY,
 ) -> list[Incident]:
     """The incidents of ``reports`` (one place's, or several places': links never cross a
     place) that hold at least one claim ``listed`` keeps, in the order of their first
     report's position; each lists its listed claims in position order.
 
     ``reports`` are the events that carry figures and those that link events (confirmations,
-    withdrawals), so that incidents and force follow every link among them."""
+    withdrawals), so that incidents and force follow every link among them. Sides are named
+    as ``registry`` (the side registry as known at the answer's position) names them: a
+    claim made under an alias is listed under its canonical side."""
     alive = in_force(reports)
     incident_of = _components(reports)
     first_position = {r.id: r.position for r in reports}
@@ -140,7 +146,8 @@ def incidents(
         if report.event.casualties is None or not listed(report):
             continue
         root = incident_of[report.id]
-        claims.setdefault(root, []).append(_claim(report, alive[report.id], members[root]))
+        claim = _claim(report, alive[report.id], members[root], registry)
+        claims.setdefault(root, []).append(claim)
     return [
         Incident(
             incident=root,

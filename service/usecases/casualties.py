@@ -7,6 +7,7 @@ from datetime import datetime
 
 from contracts.casualties import Incident
 from service.domain.casualties import StoredReport, incidents
+from service.domain.registry import EMPTY, SideRegistry
 from service.domain.time import valid_interval
 from service.errors import InvalidParameter
 from service.query import BBox
@@ -25,14 +26,21 @@ def _after_position(cursor: str | None) -> int:
 
 
 async def place_page(
-    reader: CasualtyReader, place_id: str, position: int, cursor: str | None, limit: int
+    reader: CasualtyReader,
+    place_id: str,
+    position: int,
+    cursor: str | None,
+    limit: int,
+    registry: SideRegistry = EMPTY,
 ) -> tuple[list[Incident], str | None]:
     """Up to ``limit`` incidents of a place as known at ``position``, after ``cursor``, in
     the order of their first event, and the cursor of the next page (None on the last).
     Each incident is read whole: links never leave their place, so a place's events group
-    completely."""
+    completely. Sides are named as ``registry`` (the side registry at ``position``) names
+    them."""
     after = _after_position(cursor)
-    found = [i for i in incidents(await reader.reports([place_id], position)) if i.first > after]
+    reports = await reader.reports([place_id], position)
+    found = [i for i in incidents(reports, registry=registry) if i.first > after]
     if len(found) <= limit:
         return found, None
     kept = found[:limit]
@@ -47,12 +55,14 @@ async def range_page(
     bbox: BBox | None,
     cursor: str | None,
     limit: int,
+    registry: SideRegistry = EMPTY,
 ) -> tuple[list[Incident], str | None]:
     """The incidents of up to ``limit`` places (in id order, after the place ``cursor``
     names) whose claims' valid intervals meet ``start``..``end`` and whose points are in
     ``bbox``, as known at ``position``; each place's incidents whole, in the order of their
     first event; and the cursor of the next page (None on the last). A claim outside the
-    range is left out of its incident; the incident's spread is over the claims listed."""
+    range is left out of its incident; the incident's spread is over the claims listed. Sides
+    are named as ``registry`` (the side registry at ``position``) names them."""
     places = await reader.places_in_range(position, start, end, bbox, cursor or "", limit + 1)
     more = len(places) > limit
     places = places[:limit]
@@ -63,6 +73,6 @@ async def range_page(
         valid_from, valid_to = valid_interval(report.event.occurred)
         return (start is None or valid_to > start) and (end is None or valid_from <= end)
 
-    found = incidents(await reader.reports(places, position), listed)
+    found = incidents(await reader.reports(places, position), listed, registry)
     found.sort(key=lambda i: (i.place, i.first))
     return found, places[-1] if more else None

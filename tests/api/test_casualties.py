@@ -179,3 +179,34 @@ async def test_bad_parameters_are_422_problems_naming_them(client: Client) -> No
     for path, query, field in cases:
         assert_problem(await client.get(path, params=query), 422, field)
     assert_problem(await client.get("/v1/places/nowhere/casualties"), 404)
+
+
+async def test_claims_name_their_sides_as_the_side_registry_known_then_names_them(
+    client: Client,
+) -> None:
+    """A claim made under an alias is listed under its canonical side once the alias is
+    registered, and under the name it was made with as known before the registration."""
+    await import_file(client, MAVERICK, "maverick")
+    before = await get_json(client, "/v1/places/tabqa/casualties")
+    side = {
+        "side": "isis",
+        "name": "Islamic State",
+        "kind": "non_state_armed_group",
+        "colour": "#000000",
+        "aliases": ["islamic-state"],
+    }
+    registered = await client.post("/v1/sides", json=side)
+    assert registered.status_code == 201, registered.text
+    after = await get_json(client, "/v1/places/tabqa/casualties")
+    pinned = await get_json(
+        client,
+        "/v1/places/tabqa/casualties",
+        known_at=f"position:{before['frame']['known_position']}",
+    )
+    ranged = await get_json(client, "/v1/casualties", **{"from": "2017-05-01", "to": "2017-05-31"})
+    assert {c["side"] for c in before["items"][0]["claims"]} == {"islamic-state"}
+    assert {c["side"] for c in pinned["items"][0]["claims"]} == {"islamic-state"}
+    assert {c["side"] for c in after["items"][0]["claims"]} == {"isis"}
+    incident = [i for i in ranged["items"] if i["incident"] == maverick_id("MAV-1001")]
+    assert len(incident) == 1
+    assert {c["side"] for c in incident[0]["claims"]} == {"isis"}
