@@ -7,6 +7,7 @@ from typing import Any, Final
 
 import msgspec
 
+from contracts.problems import CATALOGUE, TYPE_BASE
 from contracts.responses import Problem
 
 #: The members RFC 9457 defines; every other member of a problem body is an extension.
@@ -58,6 +59,17 @@ class ProblemError(FrontlineClientError):
             self.problem = None
         where = f" ({self.field})" if self.field else ""
         super().__init__(f"{status} {self.title or self.type}{where}: {self.detail}")
+
+    @property
+    def slug(self) -> str | None:
+        """The problem's kind in Frontline's catalogue (``invalid-parameter``,
+        ``expectation-failed``, ...: ``contracts.problems.CATALOGUE``), stable across
+        releases, so a caller may branch on it; None for a type outside the catalogue (a
+        proxy's answer)."""
+        if not self.type.startswith(TYPE_BASE):
+            return None
+        slug = self.type.removeprefix(TYPE_BASE)
+        return slug if slug in CATALOGUE else None
 
     @property
     def field(self) -> str | None:

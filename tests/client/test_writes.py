@@ -90,6 +90,7 @@ def test_batch_expect_conflict_raises_conflict_with_the_versions_and_writes_noth
             )
         problem = caught.value
         assert problem.status == 409
+        assert problem.slug == "wrong-expected-version"
         assert problem.extensions["place"] == "sy-maskanah"
         assert problem.extensions["expected"] == 3
         assert problem.extensions["actual"] == 1
@@ -110,6 +111,7 @@ def test_an_invalid_event_raises_the_422_problem_with_its_body(served: Served) -
     problem = caught.value
     assert problem.status == 422
     assert problem.type.startswith("https://")
+    assert problem.slug == "invalid-event"
     assert problem.title
     assert problem.detail
     assert problem.field == "place.id"
@@ -279,3 +281,4 @@ def test_an_unknown_import_format_raises_the_servers_problem(served: Served) -> 
     with Client(served.url, served.key) as frontline, pytest.raises(InvalidInput) as caught:
         frontline.import_file(b"a,b\n", "stata")  # type: ignore[arg-type]
     assert caught.value.field == "format"
+    assert caught.value.slug == "invalid-parameter"

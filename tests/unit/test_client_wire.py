@@ -16,6 +16,7 @@ import msgspec
 import pytest
 
 from contracts.idempotency import keyed_event_id
+from contracts.problems import problem_type
 from contracts.responses import ImportResult, RejectedLine
 from frontline.client.errors import Conflict, FrontlineClientError, ServerError, problem_error
 from frontline.client.ndjson import Tally, chunks, numbered_lines, stamp_line
@@ -185,8 +186,8 @@ def test_a_problem_body_becomes_its_exception_with_every_member() -> None:
     """A 409 problem is a Conflict with its standard members and its extensions; an answer
     that is no problem body (a proxy's page) still raises, its text as detail."""
     body = {
-        "type": "https://frontline.example/problems/expectation-failed",
-        "title": "Expectation failed",
+        "type": problem_type("wrong-expected-version"),
+        "title": "A place is not at the expected version",
         "status": 409,
         "detail": "sy-maskanah is at version 1, not 3",
         "place": "sy-maskanah",
@@ -202,6 +203,7 @@ def test_a_problem_body_becomes_its_exception_with_every_member() -> None:
         409,
         body["detail"],
     )
+    assert error.slug == "wrong-expected-version"
     assert error.extensions["place"] == "sy-maskanah"
     assert error.problem is not None
     assert error.problem.expected == 3
@@ -209,6 +211,7 @@ def test_a_problem_body_becomes_its_exception_with_every_member() -> None:
     assert isinstance(proxy, ServerError)
     assert proxy.detail == "<html>Bad gateway</html>"
     assert proxy.type == "about:blank"
+    assert proxy.slug is None
 
 
 def test_the_readmes_client_example_compiles_and_names_what_the_client_exports() -> None:
