@@ -125,7 +125,7 @@ def _run(coroutine: Coroutine[Any, Any, T]) -> T:
 def serve_site(server_url: str, *, demo: bool = True) -> Iterator[Site]:
     """Start ``frontline serve`` on a fresh database cloned from the migrated template."""
     name = "frontline_b_" + uuid.uuid4().hex[:12]
-    roles: tuple[Role, ...] = ("read", "ingest")
+    roles: tuple[Role, ...] = ("read", "ingest", "editor")
     # Keys as Frontline mints them: a longer one is refused unread (issue 13).
     keys: dict[str, str] = {role: new_key() for role in roles}
     database = _run(_make_database(server_url, name, keys))

@@ -100,16 +100,16 @@ def test_clicking_a_marker_shows_timeline_events_history_and_raw_event(
     marker = drawn(page, MASKANAH)
     page.mouse.move(marker["x"], marker["y"])
     expect(page.locator(".leaflet-tooltip")).to_contain_text(
-        "Maskanah: isis, encircled by syrian-government"
+        "Maskanah: Islamic State, encircled by Syrian government forces"
     )
     page.mouse.click(marker["x"], marker["y"])
     expect(page.locator("#place-name")).to_have_text("Maskanah")
     rows = page.locator("#timeline tr")
     expect(rows).to_have_count(4)
-    expect(rows.nth(1)).to_contain_text("isis")
-    expect(rows.nth(1)).to_contain_text("encircled (syrian-government)")
-    expect(rows.nth(2)).to_contain_text("syrian-government")
-    expect(rows.nth(3)).to_contain_text("syrian-government")
+    expect(rows.nth(1)).to_contain_text("Islamic State")
+    expect(rows.nth(1)).to_contain_text("encircled (Syrian government forces)")
+    expect(rows.nth(2)).to_contain_text("Syrian government forces")
+    expect(rows.nth(3)).to_contain_text("Syrian government forces")
     # The header, the article's four events and the three of the days after it.
     expect(page.locator("#events tr")).to_have_count(8)
     expect(page.locator("#events")).to_contain_text("South Front")

@@ -96,7 +96,7 @@ def test_compare_mode_lists_maskanah_taken_by_the_government(map_page: MapPage) 
     page.click("#compare-form button[type=submit]")
     item = page.locator(f"#compare-list li[data-place='{MASKANAH}']")
     expect(item).to_contain_text("Maskanah")
-    expect(item).to_contain_text(f"no claim yet → {GOV}, controlled")
+    expect(item).to_contain_text("no claim yet → Syrian government forces, controlled")
     expect(page.locator("#compare-summary")).to_contain_text(
         "changed from 2017-06-01 to 2017-06-05"
     )

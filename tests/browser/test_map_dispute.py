@@ -59,7 +59,8 @@ def test_clicking_a_contradicted_place_lists_both_claims(map_page: MapPage) -> N
     assert map_page.console.errors == []
 
     # As known at position 30 (the article, one commit, before the monitor's report) the same
-    # day shows the roundabout as ISIS's, undisputed: what the database said then.
+    # day shows the roundabout as ISIS's, undisputed: what the database said then. The demo
+    # loads its side registry after its reports, so then no side had a display name yet.
     page.fill("#known-at", "position:30")
     page.click("#known-form button[type=submit]")
     map_page.wait_loaded("2017-06-04", "position:30")

@@ -16,24 +16,24 @@ MASKANAH: Final = "sy-maskanah"
 
 def test_the_panel_shows_since_when_the_controller_holds_the_place(map_page: MapPage) -> None:
     """On 06-05 Maskanah's reading says "held since 2017-06-03" and its timeline's rows say
-    "isis since 2017-06-02" and "syrian-government since 2017-06-03" (the government's
-    disputed segment and the one from 06-07 alike: control did not change hands); on 06-02
-    the reading says ISIS's date."""
+    "Islamic State since 2017-06-02" and "Syrian government forces since 2017-06-03" (the
+    sides' registry names; the government's disputed segment and the one from 06-07 alike:
+    control did not change hands); on 06-02 the reading says ISIS's date."""
     page = map_page.page
     map_page.open(f"valid_at=2017-06-05&place={MASKANAH}")
     expect(page.locator("#place-name")).to_have_text("Maskanah")
     expect(page.locator("#held-since")).to_have_text("held since 2017-06-03")
-    expect(page.locator("#place-reading")).to_contain_text("syrian-government, controlled")
+    expect(page.locator("#place-reading")).to_contain_text("Syrian government forces, controlled")
     rows = page.locator("#timeline tr")
     expect(rows).to_have_count(4)
     expect(rows.nth(1).locator(".held-since")).to_have_text("since 2017-06-02")
-    expect(rows.nth(1)).to_contain_text("isis since 2017-06-02")
+    expect(rows.nth(1)).to_contain_text("Islamic State since 2017-06-02")
     for row in (2, 3):
         expect(rows.nth(row).locator(".held-since")).to_have_text("since 2017-06-03")
-        expect(rows.nth(row)).to_contain_text("syrian-government since 2017-06-03")
+        expect(rows.nth(row)).to_contain_text("Syrian government forces since 2017-06-03")
 
     map_page.open(f"valid_at=2017-06-02&place={MASKANAH}")
-    expect(page.locator("#place-reading")).to_contain_text("isis, encircled")
+    expect(page.locator("#place-reading")).to_contain_text("Islamic State, encircled")
     expect(page.locator("#held-since")).to_have_text("held since 2017-06-02")
     assert map_page.console.errors == []
 

@@ -9,13 +9,11 @@ const REGIONS = ["syr", "irq", "tur", "jor", "lbn", "isr", "psx", "cyp", "irn", 
 const STATUSES = ["controlled", "encircled", "contested", "unknown"];
 const NO_SIDE = "(no controller)";
 const NO_SIDE_COLOR = "#b8b8b8";
-// Disputed places are ringed, and disputed areas hatched, in this magenta: no side's colour is
-// it or near it (tests/browser/test_map_areas.py checks the distance).
-const DISPUTED_COLOR = "#d100d1";
-// Sides' colours: the Okabe-Ito palette (distinct for the common colour-vision deficiencies),
-// without its reddish purple (too near the disputed magenta), for the sides the demo and the
-// design name; any other side gets one from PALETTE (Paul Tol's "muted" scheme, without its
-// purple), by a hash of its name.
+// Sides' colours and display names come from the side registry (GET /v1/sides, as known at
+// the view's "as known at"); a side it does not register keeps the page's own palette: the
+// Okabe-Ito palette (distinct for the common colour-vision deficiencies), without its reddish
+// purple, for the sides the demo and the design name; any other side gets one from PALETTE
+// (Paul Tol's "muted" scheme, without its purple), by a hash of its name.
 const SIDE_COLORS = {
   "syrian-government": "#d55e00", // vermillion
   "isis": "#000000", // black
@@ -27,6 +25,15 @@ const SIDE_COLORS = {
 };
 const PALETTE = ["#332288", "#88ccee", "#44aa99", "#117733", "#999933", "#ddcc77", "#cc6677",
   "#882255"];
+// Disputed places are ringed, and disputed areas hatched, in the first of these colours that
+// is far (NEAR or more, each channel's difference summed) from every colour a side may be drawn
+// in: the registry's, the fallback palettes' and the no-controller grey. Magenta unless the
+// registry gives a side a colour near it; then the ring changes, never the side's colour
+// (docs/map.md; tests/browser/test_map_sides.py).
+const DISPUTED_CHOICES = ["#d100d1", "#00e5ff", "#7fff00", "#ff1493", "#8000ff", "#00ff80"];
+const NEAR = 150;
+let disputedColor = DISPUTED_CHOICES[0];
+let sideRegistry = new Map(); // side id -> its registry entry, as known at the view
 const CHANGED_COLOR = "#000000"; // the dotted ring of a place that changed (compare mode)
 const SELECTED_COLOR = "#000000"; // the selected place's double ring (black outside white)
 
@@ -48,12 +55,54 @@ function el(tag, attrs, ...children) {
   return node;
 }
 
+const HEX = /^#[0-9a-fA-F]{6}$/;
+
 function sideColor(side) {
   if (side === null || side === undefined || side === NO_SIDE) return NO_SIDE_COLOR;
+  const entry = sideRegistry.get(side);
+  if (entry && entry.colour && HEX.test(entry.colour)) return entry.colour.toLowerCase();
   if (SIDE_COLORS[side]) return SIDE_COLORS[side];
   let hash = 0;
   for (const ch of side) hash = (hash * 31 + ch.charCodeAt(0)) >>> 0;
   return PALETTE[hash % PALETTE.length];
+}
+
+/** A side's display name from the registry; its id when the registry does not name it. */
+function sideName(side) {
+  if (side === null || side === undefined || side === NO_SIDE) return "no controller";
+  const entry = sideRegistry.get(side);
+  return entry && entry.name ? entry.name : side;
+}
+
+const rgbOf = (hex) => [1, 3, 5].map((i) => parseInt(hex.slice(i, i + 2), 16));
+const colorDistance = (a, b) => rgbOf(a).reduce((sum, v, i) => sum + Math.abs(v - rgbOf(b)[i]), 0);
+
+/** The disputed ring's colour: the first choice NEAR or farther from every side colour the
+ * page may draw (else the farthest choice), shown in the ring, the hatching and the legend. */
+function chooseDisputedColor() {
+  const used = [NO_SIDE_COLOR, ...Object.values(SIDE_COLORS), ...PALETTE,
+    ...[...sideRegistry.keys()].map(sideColor)];
+  const gap = (choice) => Math.min(...used.map((c) => colorDistance(c, choice)));
+  const chosen = DISPUTED_CHOICES.find((choice) => gap(choice) >= NEAR)
+    ?? DISPUTED_CHOICES.reduce((best, c) => (gap(c) > gap(best) ? c : best));
+  disputedColor = chosen;
+  document.documentElement.style.setProperty("--disputed", chosen);
+  document.querySelector("#hatch-disputed line")?.setAttribute("stroke", chosen);
+}
+
+/** The side registry as known at the view (GET /v1/sides); an empty one when it cannot be
+ * read (the page then names and colours sides by their ids, as before the registry). */
+async function loadSides() {
+  try {
+    const page = await api("/v1/sides", { known_at: view.knownAt });
+    // A side's aliases find its entry too (an event states the name its source used).
+    sideRegistry = new Map(page.sides.flatMap((entry) =>
+      [...entry.aliases.map((alias) => [alias, entry]), [entry.side, entry]]));
+  } catch (error) {
+    sideRegistry = new Map();
+    console.warn(`the side registry could not be read: ${error.message}`);
+  }
+  chooseDisputedColor();
 }
 
 const isoDay = (ms) => new Date(ms).toISOString().slice(0, 10);
@@ -271,7 +320,7 @@ async function draw() {
       const style = markerStyle(props);
       if (props.disputed) {
         L.circleMarker([lat, lon], { renderer, radius: style.radius + 5, fill: false,
-          color: DISPUTED_COLOR, weight: 2, dashArray: "3 3", interactive: false }).addTo(markers);
+          color: disputedColor, weight: 2, dashArray: "3 3", interactive: false }).addTo(markers);
       }
       if (compareIds.has(feature.id)) {
         L.circleMarker([lat, lon], { renderer, radius: style.radius + 9, fill: false,
@@ -438,8 +487,8 @@ function drawLabels() {
 
 function tooltipOf(feature) {
   const p = feature.properties;
-  const by = p.status_by ? ` by ${p.status_by}` : "";
-  return `${p.name}: ${p.controller ?? "no controller"}, ${p.status}${by}`
+  const by = p.status_by ? ` by ${sideName(p.status_by)}` : "";
+  return `${p.name}: ${sideName(p.controller)}, ${p.status}${by}`
     + `${p.disputed ? ", disputed" : ""} (${p.confidence})`;
 }
 
@@ -453,7 +502,8 @@ function sidesPresent() {
   };
   front.features.forEach((f) => add(f.properties));
   front.unlocated.forEach((s) => add(s.segment));
-  return [...sides].sort((a, b) => (a === NO_SIDE) - (b === NO_SIDE) || a.localeCompare(b));
+  return [...sides].sort((a, b) => (a === NO_SIDE) - (b === NO_SIDE)
+    || sideName(a).localeCompare(sideName(b)) || a.localeCompare(b));
 }
 
 function drawLegend() {
@@ -469,10 +519,11 @@ function drawLegend() {
         view.sides = [...all].every((s) => current.has(s)) ? null : current;
         changed();
       } });
-    legend.append(el("li", { "data-side": side },
+    legend.append(el("li", { "data-side": side, title: side === NO_SIDE ? null : side },
       el("label", {}, box, " ",
         el("span", { class: "swatch", style: `background:${sideColor(side)}`,
-          "data-color": sideColor(side) }), " ", side)));
+          "data-color": sideColor(side) }), " ", el("span", { class: "side-name" },
+          side === NO_SIDE ? NO_SIDE : sideName(side)))));
   }
   const statuses = $("status-filter");
   if (!statuses.childElementCount) {
@@ -489,7 +540,7 @@ function drawLegend() {
         " ", el("span", { class: `ring ${status}` }), " ", status)));
     }
     statuses.append(el("li", {}, el("span", { class: "ring disputed" }),
-      " disputed: a dashed magenta ring around the place, hatching over its area"));
+      " disputed: a dashed ring in this colour around the place, hatching over its area"));
   }
   $("disputed-filter").value = view.disputed;
 }
@@ -504,7 +555,7 @@ function drawUnlocated() {
     list.append(el("li", { "data-place": item.place.id, onclick: () => selectPlace(item.place.id) },
       el("span", { class: "swatch", style: `background:${sideColor(s.controller)}` }), " ",
       item.place.name, " ",
-      el("span", { class: "muted" }, `${s.controller ?? "no controller"}, ${s.status}`),
+      el("span", { class: "muted" }, readingOf(s)),
       s.disputed ? [" ", el("span", { class: "badge disputed" }, "disputed")] : null));
   }
 }
@@ -733,8 +784,8 @@ async function selectPlace(id, zoom) {
 
 function readingOf(segment) {
   if (!segment) return "no claim yet";
-  const by = segment.status_by ? ` by ${segment.status_by}` : "";
-  return `${segment.controller ?? "no controller"}, ${segment.status}${by}`;
+  const by = segment.status_by ? ` by ${sideName(segment.status_by)}` : "";
+  return `${sideName(segment.controller)}, ${segment.status}${by}`;
 }
 
 async function showPlace(id) {
@@ -786,7 +837,7 @@ async function showPlace(id) {
         const source = event.source || {};
         return el("tr", { "data-side": claim.side ?? NO_SIDE },
           el("td", {}, el("span", { class: "swatch", style: `background:${sideColor(claim.side)}` }),
-            " ", claim.side ?? "no controller"),
+            " ", sideName(claim.side)),
           el("td", {}, claim.source),
           el("td", {}, source.reliability ?? "F"),
           el("td", {}, event.hedge ?? "reported"),
@@ -794,7 +845,7 @@ async function showPlace(id) {
           el("td", {}, eventLink(claim.event, claim.link === "direct" ? "" : claim.link)));
       })));
     parts.push(el("p", {}, "Support: ", segment.supports
-      .map((s) => `${s.side ?? "no controller"} ${s.support.toFixed(3)} (${s.sources} source${s.sources === 1 ? "" : "s"})`)
+      .map((s) => `${sideName(s.side)} ${s.support.toFixed(3)} (${s.sources} source${s.sources === 1 ? "" : "s"})`)
       .join("; ")));
     parts.push(el("p", { id: "reason" }, el("strong", {}, "Why: "), segment.reason || ""));
   }
@@ -803,10 +854,10 @@ async function showPlace(id) {
     el("tr", {}, ["from", "to", "controller", "status", "conf.", "basis"].map((h) => el("th", {}, h))),
     timeline.segments.map((s) => el("tr", { class: segment && s.valid_from === segment.valid_from ? "now" : "" },
       el("td", {}, fmtDay(s.valid_from)), el("td", {}, fmtDay(s.valid_to)),
-      el("td", {}, s.controller ?? "none",
+      el("td", { title: s.controller ?? null }, s.controller == null ? "none" : sideName(s.controller),
         s.held_since ? [" ", el("span", { class: "muted held-since" }, `since ${fmtDay(s.held_since)}`)] : null,
         s.disputed ? [" ", el("span", { class: "badge disputed" }, "disputed")] : null),
-      el("td", {}, s.status, s.status_by ? ` (${s.status_by})` : ""),
+      el("td", {}, s.status, s.status_by ? ` (${sideName(s.status_by)})` : ""),
       el("td", {}, s.confidence), el("td", {}, s.basis)))));
   parts.push(el("h3", {}, "Events"));
   parts.push(el("table", { id: "events" },
@@ -815,7 +866,7 @@ async function showPlace(id) {
       const body = e.event || {};
       return el("tr", { class: e.in_force ? "" : "out", title: e.in_force ? "" : "out of force" },
         el("td", {}, eventLink(e.id, String(e.position))),
-        el("td", {}, e.type, body.side ? ` (${body.side})` : ""),
+        el("td", {}, e.type, body.side ? ` (${sideName(body.side)})` : ""),
         el("td", {}, e.source, body.source && body.source.reliability ? ` ${body.source.reliability}` : "",
           body.hedge ? ` · ${body.hedge}` : ""),
         el("td", {}, body.occurred ? fmtDay(body.occurred.start) : ""),
@@ -961,7 +1012,7 @@ function openPanel(open) {
 
 async function reloadAll() {
   try {
-    await loadExtent();
+    await Promise.all([loadExtent(), loadSides()]);
   } catch (error) {
     say(error.message, true);
     return;
@@ -1025,7 +1076,8 @@ window.frontline = {
   changedIds: () => [...compareIds].sort(),
   selected: () => (selection ? { id: selection.id, radius: selection.radius,
     color: SELECTED_COLOR } : null),
-  disputedColor: DISPUTED_COLOR,
+  get disputedColor() { return disputedColor; },
+  sideName,
   drawnCount: () => markerOf.size,
   loaded: () => front.features.length + front.unlocated.length,
   sideColor,
