@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 from litestar import Controller, Response, get, post
+from litestar.openapi.datastructures import ResponseSpec
 
 from contracts.registry import SideEntry, SidesPage, SourceEntry, SourcesPage
 from contracts.responses import AppendResult
@@ -79,6 +80,9 @@ class SidesController(Controller):
         ),
         status_code=201,
         responses={
+            200: ResponseSpec(
+                AppendResult, description="The entry was already stored as given: nothing new."
+            ),
             409: problem_spec(
                 "An alias already names another side (or the side's id is another side's "
                 "alias), or an `expect` precondition does not hold. Nothing written."
@@ -165,6 +169,9 @@ class SourcesController(Controller):
         ),
         status_code=201,
         responses={
+            200: ResponseSpec(
+                AppendResult, description="The entry was already stored as given: nothing new."
+            ),
             409: problem_spec(
                 "An alias already names another source (or the name is another source's "
                 "alias), or an `expect` precondition does not hold. Nothing written."

@@ -123,9 +123,11 @@ REQUESTS: Final[list[tuple[str, str, str, str, str, str | None]]] = [
     ("exportLog", "200", "text/csv", "GET", "/v1/export?known_at=position:30&format=csv", None),
     ("rebuildProjections", "200", "application/json", "POST", "/v1/admin/rebuild", None),
     ("registerSides", "201", "application/json", "POST", "/v1/sides", None),
+    ("registerSides", "200", "application/json", "POST", "/v1/sides", None),
     ("getSides", "200", "application/json", "GET", "/v1/sides", None),
     ("getSide", "200", "application/json", "GET", "/v1/sides/government-of-syria", None),
     ("registerSources", "201", "application/json", "POST", "/v1/sources", None),
+    ("registerSources", "200", "application/json", "POST", "/v1/sources", None),
     ("getSources", "200", "application/json", "GET", "/v1/sources", None),
     ("getSource", "200", "application/json", "GET", "/v1/sources/south%20front", None),
     ("getHealth", "200", "application/json", "GET", "/health", None),
@@ -134,15 +136,22 @@ REQUESTS: Final[list[tuple[str, str, str, str, str, str | None]]] = [
 ]
 WRITING: Final = os.environ.get("FRONTLINE_WRITE_EXAMPLES") == "1"
 SIDE: Final = {
+    "id": "5958a936-231d-4c5f-b7cf-b5cbfc7f6990",
     "side": "syrian-government",
     "name": "Syrian government forces",
     "kind": "state_force",
     "colour": "#d55e00",
     "aliases": ["government-of-syria", "military-forces-of-syria-2000", "syrian-arab-army"],
 }
-"""The side the example of ``registerSides`` registers (``getSide`` reads it by an alias)."""
-SOURCE: Final = {"source": "South Front", "reliability": "C", "alignment": "syrian-government"}
-"""The source the example of ``registerSources`` registers."""
+"""The side the example of ``registerSides`` registers (``getSide`` reads it by an alias);
+its fixed id makes the second POST a duplicate (the 200 example)."""
+SOURCE: Final = {
+    "id": "6e7f92b4-1b67-46cc-9129-cbb6717641e2",
+    "source": "South Front",
+    "reliability": "C",
+    "alignment": "syrian-government",
+}
+"""The source the example of ``registerSources`` registers (a fixed id, as for ``SIDE``)."""
 NOT_CAPTURED: Final = {
     ("followEvents", "200", "text/event-stream"),
     ("followEvents", "200", NDJSON),
