@@ -7,9 +7,10 @@ from __future__ import annotations
 from typing import Any, Final
 
 import multipart
-from litestar import Request
+from litestar import Request, Response
 from litestar.di import NamedDependency
 
+from contracts.responses import AppendResult, Receipt
 from service.api.errors import BodyTooLarge
 from service.bootstrap import Services as Services  # handlers' type, built by the bootstrap
 from service.errors import BadUpload
@@ -106,3 +107,18 @@ def sent_by_admin(request: AnyRequest) -> bool:
     """Whether an admin key sent the request (it may withdraw events other keys appended)."""
     principal = getattr(request.state, "principal", None)
     return principal is not None and principal.role == "admin"
+
+
+def appended(receipts: list[Receipt], *, location: bool = False) -> Response[Any]:
+    """The answer to an append: 201 when anything was stored anew, 200 when every event was
+    already stored. With ``location``, one event stored anew is a resource created, and
+    ``Location`` names it (a batch's are in its receipts)."""
+    created = any(not r.duplicate for r in receipts)
+    headers = (
+        {"location": f"/v1/events/{receipts[0].id}"}
+        if location and created and len(receipts) == 1
+        else None
+    )
+    return Response(
+        AppendResult(receipts=receipts), status_code=201 if created else 200, headers=headers
+    )

@@ -29,7 +29,14 @@ from contracts.responses import (
 )
 from service.api import pages
 from service.api import parameters as params
-from service.api.deps import AnyRequest, ServicesDep, read_limited, sent_by_admin, submitter_of
+from service.api.deps import (
+    AnyRequest,
+    ServicesDep,
+    appended,
+    read_limited,
+    sent_by_admin,
+    submitter_of,
+)
 from service.api.openapi import IngestOperation
 from service.api.parameters import (
     ActorFilter,
@@ -198,15 +205,7 @@ class EventsController(Controller):
             submitter=submitter_of(request),
             admin=sent_by_admin(request),
         )
-        created = any(not r.duplicate for r in receipts)
-        # One event stored anew is a resource created: Location names it (a batch's are in
-        # its receipts).
-        headers = (
-            {"location": f"/v1/events/{receipts[0].id}"} if created and len(receipts) == 1 else None
-        )
-        return Response(
-            AppendResult(receipts=receipts), status_code=201 if created else 200, headers=headers
-        )
+        return appended(receipts, location=True)
 
     @get(
         "/",

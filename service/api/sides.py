@@ -9,7 +9,14 @@ from litestar.openapi.datastructures import ResponseSpec
 from contracts.registry import SideEntry, SidesPage, SourceEntry, SourcesPage
 from contracts.responses import AppendResult
 from service.api import parameters as params
-from service.api.deps import AnyRequest, ServicesDep, read_limited, sent_by_admin, submitter_of
+from service.api.deps import (
+    AnyRequest,
+    ServicesDep,
+    appended,
+    read_limited,
+    sent_by_admin,
+    submitter_of,
+)
 from service.api.events import problem_spec
 from service.api.openapi import SidesOperation, SourcesOperation
 from service.api.parameters import KnownAt, SideId, SourceName
@@ -101,8 +108,7 @@ class SidesController(Controller):
             submitter=submitter_of(request),
             admin=sent_by_admin(request),
         )
-        created = any(not r.duplicate for r in receipts)
-        return Response(AppendResult(receipts=receipts), status_code=201 if created else 200)
+        return appended(receipts)
 
 
 class SourcesController(Controller):
@@ -190,5 +196,4 @@ class SourcesController(Controller):
             submitter=submitter_of(request),
             admin=sent_by_admin(request),
         )
-        created = any(not r.duplicate for r in receipts)
-        return Response(AppendResult(receipts=receipts), status_code=201 if created else 200)
+        return appended(receipts)

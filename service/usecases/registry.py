@@ -29,7 +29,7 @@ from contracts.responses import Receipt
 from service.domain.append import AppendRequest
 from service.domain.errors import FrontlineError, InvalidEvent
 from service.domain.records import prepare_side, prepare_source, source_key
-from service.domain.registry import SideRegistry, side_stream, source_stream
+from service.domain.registry import side_stream, source_stream
 from service.domain.validation import decode_sides, decode_sources
 from service.store.appender import GroupCommitter
 from service.store.events import EventStore
@@ -90,24 +90,26 @@ def side_request(
     )
 
 
+async def _append_as(
+    committer: GroupCommitter, request: AppendRequest, member: str
+) -> list[Receipt]:
+    """Append a registry edit; a refusal names the body's ``member[i]`` (``sides[2]``) where
+    the planner named a batch's ``events[i]``."""
+    try:
+        return await committer.append(request)
+    except FrontlineError as error:
+        if error.field is not None and error.field.startswith("events["):
+            error.field = member + "[" + error.field.removeprefix("events[")
+        raise
+
+
 async def register_sides(
     committer: GroupCommitter, body: bytes, *, submitter: str | None, admin: bool = False
 ) -> list[Receipt]:
     """Register one side (``{"side": ...}``) or a registry file (``{"sides": [...]}``),
     atomically; the receipts, or the FrontlineError that refused it (nothing written)."""
     request = side_request(decode_sides(body), submitter=submitter, admin=admin)
-    try:
-        return await committer.append(request)
-    except FrontlineError as error:
-        # The planner names a batch's members as events[i]; the body calls them sides[i].
-        if error.field is not None and error.field.startswith("events["):
-            error.field = "sides[" + error.field.removeprefix("events[")
-        raise
-
-
-async def side_registry(store: EventStore, position: int) -> SideRegistry:
-    """The side registry as known at ``position``."""
-    return await store.side_registry(position)
+    return await _append_as(committer, request, "sides")
 
 
 async def sides_page(store: EventStore, position: int) -> SidesPage:
@@ -164,12 +166,7 @@ async def register_sources(
     """Register (or re-grade) one source or a registry file (``{"sources": [...]}``),
     atomically; the receipts, or the FrontlineError that refused it (nothing written)."""
     request = source_request(decode_sources(body), submitter=submitter, admin=admin)
-    try:
-        return await committer.append(request)
-    except FrontlineError as error:
-        if error.field is not None and error.field.startswith("events["):
-            error.field = "sources[" + error.field.removeprefix("events[")
-        raise
+    return await _append_as(committer, request, "sources")
 
 
 async def sources_page(store: EventStore, position: int) -> SourcesPage:

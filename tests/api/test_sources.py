@@ -144,7 +144,8 @@ async def test_a_rebuild_equals_the_incremental_rows_after_regradings(
 async def test_bad_source_entries_are_problems_naming_the_field(
     client: Client, owner: asyncpg.Connection
 ) -> None:
-    """An alias another source holds (or its name) is a 409 naming the field; a bad grade,
+    """An alias another source holds (or its name) is a 409 naming the field (in a registry
+    file, as ``sources[i]``); a bad grade,
     an alignment that is no slug, the source's own name as an alias (case and spacing
     aside), a source given twice in one file are 422; nothing is written; an unknown name is
     a 404."""
@@ -158,6 +159,11 @@ async def test_bad_source_entries_are_problems_naming_the_field(
     assert_problem(
         await client.post("/v1/sources", json={"source": "Syrian Observatory"}), 409, "source"
     )
+    in_a_file = await client.post(
+        "/v1/sources",
+        json={"sources": [{"source": "Y"}, {"source": "X", "aliases": ["Syrian Observatory"]}]},
+    )
+    assert_problem(in_a_file, 409, "sources[1].aliases[0]")
     for body, field in (
         ({"source": "X", "reliability": "G"}, "reliability"),
         ({"source": "X", "alignment": "Not A Slug"}, "alignment"),
