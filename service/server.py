@@ -62,11 +62,11 @@ from service.logging import LogTally
 from service.metrics import MULTIPROCESS_ENV
 from service.settings import Settings
 
+log = structlog.get_logger(__name__)
+
 FILE_RESERVE: Final = 256
 """File descriptors kept free of client connections when the cap is automatic: the database
 pool, the log, the embedded server's pipes, a file being read, with room to spare."""
-log = structlog.get_logger(__name__)
-
 SHUTDOWN_GRACE: Final = 5.0
 """Seconds an answer still streaming out when the server stops may go on (a live stream
 never ends by itself; uvicorn waits for every connection to close)."""

@@ -159,7 +159,7 @@ def server_settings(settings: Settings, *, direct: bool = False) -> Mapping[str,
     connection of its own to the primary) none but ``application_name``: PgBouncer refuses
     other start-up parameters, and a session setting would stay on a server connection that
     the pooler hands to other clients. The write transactions then set their role and
-    durability themselves (:data:`LOCAL_SETTINGS`, ``SET LOCAL``), and the login role's
+    durability themselves (:func:`local_settings`, ``SET LOCAL``), and the login role's
     defaults (``ALTER ROLE ... SET role``, docs/deployment.md) cover the reads.
     """
     if pooled(settings) and not direct:
