@@ -10,7 +10,7 @@ applied the position the request needs, else the primary. The request needs
   applied N, and no other node gives it (so a pinned answer is immutable on the node that
   serves it, DESIGN section 8).
 
-Every such answer says where it was served: ``Frontline-Position`` (the position the serving
+Every such answer says where it was served: ``Frontline-Served-At`` (the position the serving
 node is known to have applied: the answer reflects every commit up to it) and
 ``Frontline-Served-By`` (``primary`` or ``replica-N``). ``min_position`` is taken off the
 query before the route sees it: it changes who answers, never the answer.
@@ -39,7 +39,7 @@ from service.store.replicas import Served
 
 MIN_POSITION: Final = "min_position"
 MIN_POSITION_HEADER: Final = "Frontline-Min-Position"
-POSITION_HEADER: Final = "Frontline-Position"
+POSITION_HEADER: Final = "Frontline-Served-At"
 SERVED_BY_HEADER: Final = "Frontline-Served-By"
 REPLICA: Final[dict[str, Any]] = {"replica": True}
 """A route's ``opt`` when its answer may come from a read replica (pinnable routes may too)."""
@@ -140,7 +140,7 @@ async def _attempt(
 def document(app: Litestar) -> None:
     """Say in the OpenAPI document what every routed read takes and answers:
     ``min_position`` (query), ``Frontline-Min-Position`` (header), and the
-    ``Frontline-Position`` and ``Frontline-Served-By`` headers of its answers."""
+    ``Frontline-Served-At`` and ``Frontline-Served-By`` headers of its answers."""
     routed_ids = {
         handler.operation_id
         for route in app.routes

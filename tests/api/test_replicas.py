@@ -109,7 +109,7 @@ async def _append(client: Client, place: str) -> int:
 
 
 def _served(response: Any) -> tuple[str, int]:
-    return response.headers["frontline-served-by"], int(response.headers["frontline-position"])
+    return response.headers["frontline-served-by"], int(response.headers["frontline-served-at"])
 
 
 async def _replica_status(client: Client) -> dict[str, Any]:
@@ -135,7 +135,7 @@ async def test_reads_are_served_by_the_replica_and_say_the_position(
 ) -> None:
     """With a replica configured, the front, the places and the log's pages are answered by
     it (``Frontline-Served-By: replica-1``), each answer naming the position the replica
-    had applied (``Frontline-Position``); ``min_position`` of a write the replica has
+    had applied (``Frontline-Served-At``); ``min_position`` of a write the replica has
     replayed is answered by the replica too, and ``/ready`` and ``/metrics`` show its lag."""
     async with serving(cluster, database) as client:
         position = await _append(client, "sy-maskanah")
