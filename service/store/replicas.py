@@ -171,13 +171,17 @@ class ReadRouter:
         """The node that answers a read needing position ``need`` (0: any), and its position.
 
         A replica answers only when it has applied ``need``; when none has, the most advanced
-        one is given ``wait`` seconds to get there; then the primary answers."""
+        one is given ``wait`` seconds to get there; then the primary answers. A position
+        past the primary's head is the primary's at once."""
         ready = [n for n in self.replicas if n.in_rotation and n.error is None]
         if ready:
             having = [n for n in ready if n.applied >= need]
             if having:
                 node = having[next(self._turn) % len(having)]
                 return Served(node.name, node.applied, replica=True)
+            if need > self.primary.applied and need > await self._primary_position(need):
+                # Not committed yet (or never): no replica can have it, waiting is in vain.
+                return Served(PRIMARY, self.primary.applied, replica=False)
             best = max(ready, key=lambda n: n.applied)
             if await self._reaches(best, need):
                 return Served(best.name, best.applied, replica=True)

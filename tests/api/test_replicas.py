@@ -136,7 +136,9 @@ async def test_reads_are_served_by_the_replica_and_say_the_position(
     """With a replica configured, the front, the places and the log's pages are answered by
     it (``Frontline-Served-By: replica-1``), each answer naming the position the replica
     had applied (``Frontline-Served-At``); ``min_position`` of a write the replica has
-    replayed is answered by the replica too, and ``/ready`` and ``/metrics`` show its lag."""
+    replayed is answered by the replica too, one past the primary's head by the primary at
+    once (no wait for what no replica can have), and ``/ready`` and ``/metrics`` show its
+    lag."""
     async with serving(cluster, database) as client:
         position = await _append(client, "sy-maskanah")
         state = await client.get("/v1/state", params={"valid_at": VALID, "min_position": position})
@@ -145,6 +147,11 @@ async def test_reads_are_served_by_the_replica_and_say_the_position(
         assert served == "replica-1"
         assert at >= position
         assert [item["place"]["id"] for item in state.json()["items"]] == ["sy-maskanah"]
+        started = time.monotonic()
+        future = await client.get("/v1/places/sy-maskanah", params={"min_position": at + 1000})
+        assert future.status_code == 200
+        assert _served(future)[0] == "primary"
+        assert time.monotonic() - started < 0.5  # no replica can have it: no wait
         for path in ("/v1/places/sy-maskanah", "/v1/events", "/v1/sides"):
             answer = await client.get(path)
             assert answer.status_code == 200, answer.text
