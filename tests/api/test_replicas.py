@@ -297,13 +297,16 @@ async def test_without_replicas_the_primary_answers_and_names_its_position(
 ) -> None:
     """Without ``FRONTLINE_READ_URLS`` every read is the primary's, and still says so, with
     the position it had applied (at least that of a write just made, when ``min_position``
-    names it); ``min_position`` changes who answers, never the answer: a pinned answer has
-    the same ETag with it or without it."""
+    names it), a HEAD as its GET; ``min_position`` changes who answers, never the answer: a
+    pinned answer has the same ETag with it or without it."""
     response = await client.post("/v1/events", json=at_place("sy-alone"))
     position = response.json()["receipts"][0]["position"]
     read = await client.get("/v1/places/sy-alone", params={"min_position": position})
     assert read.status_code == 200, read.text
     assert _served(read) == ("primary", position)
+    head = await client.head("/v1/places/sy-alone", params={"min_position": position})
+    assert head.status_code == 200
+    assert _served(head) == ("primary", position)
     ahead = await client.get("/v1/places/sy-alone", params={"min_position": position + 10})
     assert ahead.status_code == 200
     assert _served(ahead) == ("primary", position)
