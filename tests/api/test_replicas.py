@@ -275,6 +275,30 @@ async def test_reads_go_on_from_the_primary_while_the_replica_is_stopped(
         assert _served(again)[0] == "replica-1"
 
 
+async def test_a_replica_down_at_start_up_does_not_stop_the_service(
+    cluster: ReplicatedPostgres, database: str
+) -> None:
+    """The service starts while its replica is down: it is ready, the primary answers every
+    read, ``/ready`` names the replica's error; once the replica is up, a check opens its pool
+    and it answers reads."""
+    cluster.stop_replica()
+    try:
+        async with serving(cluster, database) as client:
+            replica = await _replica_status(client)
+            assert replica["in_rotation"] is False
+            assert replica["error"]
+            read = await client.get("/v1/events")
+            assert read.status_code == 200, read.text
+            assert _served(read)[0] == "primary"
+            cluster.start_replica()
+            await _until(client, in_rotation=True)
+            read = await client.get("/v1/events")
+            assert _served(read)[0] == "replica-1"
+    finally:
+        if not (cluster.replica_dir / "postmaster.pid").exists():
+            cluster.start_replica()
+
+
 async def test_min_position_that_is_not_a_position_is_a_422_naming_it(client: Client) -> None:
     """``min_position`` and ``Frontline-Min-Position`` take a log position; anything else
     is a 422 problem naming the one that was wrong, on every routed read; a route that
