@@ -22,6 +22,15 @@ READS: list[tuple[str, str, str, Any]] = [
         "postgresql://owner@h/db",
     ),
     ("db_role", "FRONTLINE_DB_ROLE", "frontline_ro", "frontline_ro"),
+    (
+        "read_urls",
+        "FRONTLINE_READ_URLS",
+        "postgresql://u@r1/db,postgresql://u@r2/db",
+        "postgresql://u@r1/db,postgresql://u@r2/db",
+    ),
+    ("read_wait", "FRONTLINE_READ_WAIT", "0.25", 0.25),
+    ("read_max_lag", "FRONTLINE_READ_MAX_LAG", "12", 12.0),
+    ("read_check", "FRONTLINE_READ_CHECK", "0.5", 0.5),
     ("data_dir", "FRONTLINE_DATA_DIR", "/var/lib/frontline", Path("/var/lib/frontline")),
     ("pool_min", "FRONTLINE_POOL_MIN", "3", 3),
     ("pool_max", "FRONTLINE_POOL_MAX", "20", 20),
@@ -221,15 +230,20 @@ def test_with_checks_again() -> None:
         ("FRONTLINE_CORS_ORIGINS", "https://*.example.org"),
         ("FRONTLINE_DB_POOLER", "session"),
         ("FRONTLINE_DB_POOLER", "pgbouncer"),
+        ("FRONTLINE_READ_URLS", "replica.example.org:5432"),
+        ("FRONTLINE_READ_URLS", "postgresql://u@r1/db,mysql://u@r2/db"),
+        ("FRONTLINE_READ_WAIT", "-1"),
+        ("FRONTLINE_READ_MAX_LAG", "0"),
     ],
 )
 def test_other_impossible_values_fail_naming_the_variable(
     monkeypatch: pytest.MonkeyPatch, env: str, raw: str
 ) -> None:
     """A port outside 1..65535, a role name that is not an identifier, a negative number
-    of rebuild workers, or a CORS origin that is not an origin (a path, a trailing slash, no
-    scheme, a wildcard, ``*`` beside others), or a pooler mode other than none and
-    transaction names its variable."""
+    of rebuild workers, a CORS origin that is not an origin (a path, a trailing slash, no
+    scheme, a wildcard, ``*`` beside others), a read replica that is not a PostgreSQL URL,
+    a replica wait or lag bound that is not a positive number, or a pooler mode other than
+    none and transaction names its variable."""
     monkeypatch.setenv(env, raw)
     with pytest.raises(SettingsError, match=env):
         Settings.from_env()
@@ -348,3 +362,14 @@ def test_a_transaction_pooler_needs_a_direct_url() -> None:
         resolve_urls(pooled)
     direct = resolve_urls(pooled.with_(direct_url="postgresql://u@primary/db"))
     assert direct.direct_url == "postgresql://u@primary/db"
+
+
+def test_read_urls_split_between_urls_not_inside_a_multi_host_url() -> None:
+    """``FRONTLINE_READ_URLS`` is split at a comma before a scheme only: a multi-host URL
+    (``postgresql://h1,h2/db``) stays one replica; empty means no replica."""
+    assert Settings().read_url_list() == ()
+    urls = "postgresql://u@h1,h2/db, postgres://u@r2:5433/db?sslmode=require"
+    assert Settings(read_urls=urls).read_url_list() == (
+        "postgresql://u@h1,h2/db",
+        "postgres://u@r2:5433/db?sslmode=require",
+    )
