@@ -49,7 +49,7 @@ from bench.servers import (
 )
 from service.roles import new_key
 
-MIGRATION_0010: Final = importlib.import_module("migrations.versions.0010_cheaper_filter_indexes")
+MIGRATION_0010: Final = importlib.import_module("migrations.versions.0010_partial_filter_indexes")
 """Its definitions: the head's, and 0009's that it replaced."""
 
 DATABASES: Final = {
@@ -139,17 +139,19 @@ VARIANTS: Final = {
     "opponent (head: partial)": (MIGRATION_0010.INDEXES["events_opponent_position"][7:],),
     "actor (0009)": (f"((lower({FIELDS} ->> 'actor')), position)",),
     "actor (head: partial)": (MIGRATION_0010.INDEXES["events_actor_position"][7:],),
-    "valid (0009: GiST)": ("USING gist (tstzrange(valid_from, valid_to))",),
-    "valid (head: SP-GiST)": (MIGRATION_0010.INDEXES["events_valid"][7:],),
+    "valid (GiST)": ("USING gist (tstzrange(valid_from, valid_to))",),
+    "valid (SP-GiST, not taken)": ("USING spgist (tstzrange(valid_from, valid_to))",),
     "valid (BRIN, not taken)": ("USING brin (tstzrange(valid_from, valid_to))",),
     "0009's five": (
         "(type, position)",
         f"(({FIELDS} ->> 'side'), position)",
+        "USING gist (tstzrange(valid_from, valid_to))",
         *(MIGRATION_0010.BEFORE[name][7:] for name in MIGRATION_0010.BEFORE),
     ),
     "head's five": (
         "(type, position)",
         f"(({FIELDS} ->> 'side'), position)",
+        "USING gist (tstzrange(valid_from, valid_to))",
         *(MIGRATION_0010.INDEXES[name][7:] for name in MIGRATION_0010.INDEXES),
     ),
 }
