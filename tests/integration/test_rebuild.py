@@ -336,9 +336,11 @@ async def test_a_cancelled_rebuild_empties_the_twin_and_releases_its_lock(
 
 async def _end_coordinator(owner: Conn) -> None:
     """End the session that holds the rebuild's lock (as idle_session_timeout or an
-    operator's pg_terminate_backend would): the lock goes with it."""
+    operator's pg_terminate_backend would): the lock goes with it. It waits (up to 10 s) for
+    the backend to be gone, not only signalled: until it exits, its lock still holds, and a
+    rebuild asked meanwhile meets it (a race that failed now and then under load)."""
     ended = await owner.fetchval(
-        "SELECT pg_terminate_backend(pid) FROM pg_locks WHERE locktype = 'advisory' "
+        "SELECT pg_terminate_backend(pid, 10000) FROM pg_locks WHERE locktype = 'advisory' "
         "AND classid = 1718775662 AND objid = 1919052900 AND objsubid = 2 AND granted"
     )
     assert ended
