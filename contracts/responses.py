@@ -47,6 +47,17 @@ class RejectedLine(_Output, frozen=True):
     """The source's own id of the record (ACLED event_id_cnty, UCDP id ...), when known."""
 
 
+class UnmappedLabel(_Output, frozen=True):
+    """A side name an import's events use that the side registry does not know (as known
+    at the import's end): a dataset's actor label become a side of its own, for an editor
+    to alias (``GET /v1/sides/unmapped`` lists every such name in the log)."""
+
+    side: str
+    """The name as the events state it (the importer's slug of the label)."""
+    events: int
+    """The events of this import (stored or already stored) naming it as side or opponent."""
+
+
 class ImportResult(_Output, frozen=True):
     """The outcome of a bulk import (NDJSON, or a source format through ``/v1/imports``).
 
@@ -64,6 +75,10 @@ class ImportResult(_Output, frozen=True):
     flagged: int = 0
     """Records imported as given but worth a look (e.g. casualty figures out of order)."""
     flags: list[RejectedLine] = msgspec.field(default_factory=list)
+    unmapped: int = 0
+    """How many side names the imported events use that the side registry does not know."""
+    unmapped_sides: list[UnmappedLabel] = msgspec.field(default_factory=list)
+    """The first of them (as many as the listed errors), most used first, then by name."""
 
 
 class StoredEvent(_Output, frozen=True):

@@ -550,6 +550,10 @@ def _report(result: ImportResult) -> int:
         f"imported {result.accepted}, duplicates {result.duplicate}, rejected {result.rejected}"
         f", flagged {result.flagged}"
     )
+    if result.unmapped:
+        names = ", ".join(f"{u.side} ({u.events})" for u in result.unmapped_sides)
+        more = "" if len(result.unmapped_sides) == result.unmapped else ", ..."
+        summary += f"\nunmapped sides {result.unmapped}: {names}{more}"
     sys.stderr.write(summary + "\n")
     return 0 if result.rejected == 0 else 2
 

@@ -24,7 +24,13 @@ from contracts.events import (
     SourceRegistered,
     SourceRegistration,
 )
-from contracts.registry import SideEntry, SidesPage, SourceEntry, SourcesPage
+from contracts.registry import (
+    SideEntry,
+    SidesPage,
+    SourceEntry,
+    SourcesPage,
+    UnmappedSide,
+)
 from contracts.responses import Receipt
 from service.domain.append import AppendRequest
 from service.domain.errors import FrontlineError, InvalidEvent
@@ -33,6 +39,7 @@ from service.domain.registry import side_stream, source_stream
 from service.domain.validation import decode_sides, decode_sources
 from service.store.appender import GroupCommitter
 from service.store.events import EventStore
+from service.store.unmapped import unmapped_sides
 
 #: Where the ids of the default registry's events come from (``uuid5(DEFAULT_NAMESPACE,
 #: side)``): loading it twice stores it once.
@@ -182,3 +189,17 @@ async def source_at(store: EventStore, name: str, position: int) -> SourceEntry 
     """One source's entry as known at ``position`` (its name or an alias, case and spacing
     aside)."""
     return (await store.side_registry(position)).source_of(name)
+
+
+async def unmapped_page(
+    store: EventStore, position: int, after: tuple[int, str] | None, limit: int
+) -> tuple[list[UnmappedSide], str | None]:
+    """One page of the side names the events known at ``position`` use that the registry
+    as known at ``position`` does not know (most used first, then by name), and the cursor
+    of the next page (``events:side``; None on the last)."""
+    registry = await store.side_registry(position)
+    rows = await unmapped_sides(store.pool, position, registry.known_names(), after, limit + 1)
+    if len(rows) <= limit:
+        return rows, None
+    last = rows[limit - 1]
+    return rows[:limit], f"{last.events}:{last.side}"
