@@ -65,6 +65,44 @@ async def load_default_registry(
     return await committer.append(side_request(registrations, submitter=submitter))
 
 
+#: Where the ids of the default source registry's events come from (``uuid5(
+#: SOURCES_NAMESPACE, key)``, the source's key): loading it twice stores it once.
+SOURCES_NAMESPACE: Final = uuid.uuid5(uuid.NAMESPACE_URL, "https://frontline.invalid/demo/sources")
+
+
+def default_sources() -> bytes:
+    """The default source registry of the seed's theatre, ``demo/sources.json``: the
+    sources the seed article and the demo's follow-up reports cite, with the grades and
+    alignments they are cited with."""
+    return resources.files("demo").joinpath("sources.json").read_bytes()
+
+
+async def load_default_sources(
+    committer: GroupCommitter, *, submitter: str | None = None
+) -> list[Receipt]:
+    """Register the default source registry, each entry under an id of its source's key:
+    a second load stores nothing new (its receipts say ``duplicate``)."""
+    registrations = [
+        msgspec.structs.replace(r, id=uuid.uuid5(SOURCES_NAMESPACE, source_key(r.source)))
+        if r.id is None
+        else r
+        for r in decode_sources(default_sources())
+    ]
+    return await committer.append(source_request(registrations, submitter=submitter))
+
+
+async def load_default_registries(
+    committer: GroupCommitter, *, submitter: str | None = None
+) -> tuple[list[Receipt], list[Receipt]]:
+    """The demo's registries after its reports: the side registry (``demo/sides.json``),
+    then the source registry (``demo/sources.json``), a commit each; their receipts. The
+    reports name sides by their canonical ids and sources with the grades registered, so
+    no answer changes."""
+    sides = await load_default_registry(committer, submitter=submitter)
+    sources = await load_default_sources(committer, submitter=submitter)
+    return sides, sources
+
+
 def side_event(registration: SideRegistration) -> SideRegistered:
     """The ``side_registered`` event an entry posts (its ``expect`` goes to the request)."""
     fields = msgspec.structs.asdict(registration)
