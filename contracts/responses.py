@@ -81,6 +81,29 @@ class ImportResult(_Output, frozen=True):
     """The first of them (as many as the listed errors), most used first, then by name."""
 
 
+class EventReading(_Output, frozen=True):
+    """How the registries as known at ``known_position`` read an event: the canonical side
+    (and its display name) of its ``side`` and ``opponent``, and its source's name, grade
+    and alignment as the fold scores them. Beside what the event stated (``event``, never
+    rewritten: the log is append-only); a name no entry knows reads as itself, with no
+    display name."""
+
+    known_position: int
+    """The position whose registries read it (the answer's)."""
+    side: str | None
+    side_name: str | None
+    """The registered side's display name (null: no entry registers the side)."""
+    opponent: str | None
+    opponent_name: str | None
+    source: str
+    """The registered source's name (as stated when no entry registers it)."""
+    reliability: str
+    alignment: str
+    """The source's alignment as a canonical side (or ``neutral``)."""
+    registered_source: bool
+    """Whether a source registry entry gave ``source``, ``reliability`` and ``alignment``."""
+
+
 class StoredEvent(_Output, frozen=True):
     """An event as the log holds it: the client's event and the server's fields."""
 
@@ -95,6 +118,10 @@ class StoredEvent(_Output, frozen=True):
     prev_hash: str
     payload_digest: str
     event: msgspec.Raw
+    read_as: EventReading | msgspec.UnsetType = msgspec.UNSET
+    """The event read through the registries as known at the answer's position (the
+    export's ``known_at``, the head a page or an event was read at); absent on registry
+    events and on the live stream."""
 
 
 class LinkedFrom(_Output, frozen=True):
