@@ -158,6 +158,10 @@ bench-rebuild: install ## the rebuild at 100,000 events: speed against a cursor 
 bench-refold: install ## an alias for a side with 100,000 claims over 5,000 places: refold rate / rebuild's, appends' p99 (about 2 minutes)
 	$(BIN)/python -m bench.registry_refold
 
+.PHONY: bench-map
+bench-map: install chromium ## the map at 20,000 places: first view, 20 one-day steps, longest task, areas off/on (docs/map.md)
+	$(BIN)/pytest tests/browser/test_map_scale_bench.py -m bench -q -s
+
 .PHONY: docker-check
 docker-check: ## build the image with podman and check /ready (installs podman; slow)
 	bash scripts/docker-check.sh
