@@ -75,26 +75,46 @@ def reading(
     )
 
 
-def read_payload(registry: SideRegistry, position: int, payload: bytes | str) -> EventReading:
-    """The reading of an event of the log given as its stored payload (a place's event,
-    never a registry's)."""
-    stated = _stated.decode(payload)
-    return reading(
-        registry,
-        position,
-        side=stated.side,
-        opponent=stated.opponent,
-        source=stated.source.name,
-        reliability=stated.source.reliability,
-        alignment=stated.source.alignment,
-    )
+class EventReader:
+    """The readings of many events through one registry as known at one position (a log
+    export, a page): each distinct stated (side, opponent, source, grade, alignment) is read
+    once, so a long export pays a payload decode and a dictionary look-up per event."""
+
+    __slots__ = ("_seen", "position", "registry")
+
+    def __init__(self, registry: SideRegistry, position: int) -> None:
+        self.registry = registry
+        self.position = position
+        self._seen: dict[tuple[str | None, str | None, str, str, str], EventReading] = {}
+
+    def read(self, payload: bytes | str) -> EventReading:
+        """The reading of a place's event given as its stored payload."""
+        stated = _stated.decode(payload)
+        source = stated.source
+        key = (stated.side, stated.opponent, source.name, source.reliability, source.alignment)
+        found = self._seen.get(key)
+        if found is None:
+            if len(self._seen) >= _MAX_SEEN:
+                self._seen.clear()
+            found = self._seen[key] = reading(
+                self.registry,
+                self.position,
+                side=stated.side,
+                opponent=stated.opponent,
+                source=source.name,
+                reliability=source.reliability,
+                alignment=source.alignment,
+            )
+        return found
+
+    def stored(self, stored: StoredEvent) -> StoredEvent:
+        """``stored`` with its reading (``read_as``); a registry event as it is (no side,
+        no source to read)."""
+        if stored.type in REGISTRY_TYPES:
+            return stored
+        return msgspec.structs.replace(stored, read_as=self.read(bytes(stored.event)))
 
 
-def with_reading(stored: StoredEvent, registry: SideRegistry, position: int) -> StoredEvent:
-    """``stored`` with its reading as known at ``position`` (``read_as``); a registry event
-    as it is (no side, no source to read)."""
-    if stored.type in REGISTRY_TYPES:
-        return stored
-    return msgspec.structs.replace(
-        stored, read_as=read_payload(registry, position, bytes(stored.event))
-    )
+_MAX_SEEN: Final = 100_000
+"""Distinct readings an :class:`EventReader` keeps (then it starts again): memory bounded
+whatever the log holds."""

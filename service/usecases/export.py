@@ -23,7 +23,7 @@ import msgspec
 from contracts.events import REGISTRY_TYPES, Event, event_decoder, event_type
 from contracts.responses import StoredEvent
 from contracts.timeline import Segment
-from service.domain.reading import reading, with_reading
+from service.domain.reading import EventReader, reading
 from service.domain.registry import EMPTY, SideRegistry
 from service.domain.time import utc_text, valid_interval
 from service.interop import acled
@@ -159,6 +159,7 @@ async def log_chunks(store: EventStore, position: int, fmt: str) -> AsyncIterato
     if position == 0:
         return
     registry = await store.side_registry(position)
+    reader = EventReader(registry, position)
     async for stored in store.stream(0, EventFilter(), position):
         registry_event = stored.type in REGISTRY_TYPES
         if fmt == "csv":
@@ -190,7 +191,7 @@ async def log_chunks(store: EventStore, position: int, fmt: str) -> AsyncIterato
                 yield csv_rows(rows)
                 rows.clear()
         else:
-            batch.append(_encode(with_reading(stored, registry, position)))
+            batch.append(_encode(reader.stored(stored)))
             if len(batch) >= _BATCH:
                 yield b"\n".join(batch) + b"\n"
                 batch.clear()

@@ -10,7 +10,7 @@ import msgspec
 
 from contracts.front import HistoryEntry, PlaceEvent
 from contracts.responses import StoredEvent
-from service.domain.reading import read_payload, side_as_known, with_reading
+from service.domain.reading import EventReader, side_as_known
 from service.store.events import EventFilter, EventStore
 
 
@@ -18,8 +18,8 @@ async def stored_read(store: EventStore, events: Sequence[StoredEvent]) -> list[
     """Events of the log (a page, one event) with their reading as known at the log's head
     once they were read (every one of them is at or below it)."""
     position, _ = await store.head()
-    registry = await store.side_registry(position)
-    return [with_reading(event, registry, position) for event in events]
+    reader = EventReader(await store.side_registry(position), position)
+    return [reader.stored(event) for event in events]
 
 
 async def stored_stream(
@@ -29,21 +29,20 @@ async def stored_stream(
     snapshot: an event appended meanwhile is not in it), each with its reading as known at
     that head: the log export's lines, when the selection is the whole log."""
     position, _ = await store.head()
-    registry = await store.side_registry(position)
+    reader = EventReader(await store.side_registry(position), position)
     async for event in store.stream(after, where, limit):
         if event.position > position:
             return
-        yield with_reading(event, registry, position)
+        yield reader.stored(event)
 
 
 async def place_events_read(
     store: EventStore, events: Sequence[PlaceEvent], position: int
 ) -> list[PlaceEvent]:
     """A place's events with their reading as known at ``position`` (the answer's)."""
-    registry = await store.side_registry(position)
+    reader = EventReader(await store.side_registry(position), position)
     return [
-        msgspec.structs.replace(event, read_as=read_payload(registry, position, bytes(event.event)))
-        for event in events
+        msgspec.structs.replace(event, read_as=reader.read(bytes(event.event))) for event in events
     ]
 
 
