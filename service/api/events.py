@@ -56,6 +56,7 @@ from service.api.parameters import (
     ValidFrom,
     ValidTo,
 )
+from service.api.replicas import REPLICA
 from service.domain.records import source_key
 from service.errors import NotFound
 from service.query import invalid_parameter
@@ -209,6 +210,7 @@ class EventsController(Controller):
 
     @get(
         "/",
+        opt=REPLICA,
         operation_id="replayEvents",
         summary="Replay the log",
         description=(
@@ -274,10 +276,10 @@ class EventsController(Controller):
             return Stream(_ndjson(services, start, where, limit), media_type=NDJSON)
         params.page_limit(limit, max_page)
         size = limit or 100
-        events = await services.store.page(start, size + 1, where)
+        events = await services.log.page(start, size + 1, where)
         following = str(events[size - 1].position) if len(events) > size else None
         link = pages.next_url(request, following)
-        shown = await reading.stored_read(services.store, events[:size])
+        shown = await reading.stored_read(services.log, events[:size])
         return pages.page(
             EventPage(events=shown, next_cursor=following, next=link, filters=applied),
             link,
@@ -339,6 +341,7 @@ class EventsController(Controller):
 
     @get(
         "/{event_id:str}",
+        opt=REPLICA,
         operation_id="getEvent",
         summary="One event",
         description=(
@@ -363,11 +366,11 @@ class EventsController(Controller):
             wanted = uuid.UUID(event_id)
         except ValueError:
             raise invalid_parameter("event_id", params.UUID_TEXT, event_id) from None
-        found = await services.store.get(wanted)
+        found = await services.log.get(wanted)
         if found is None:
             raise NotFound(f"no event has id {event_id}", field="event_id")
         event, linked_from, submitter = found
-        (event,) = await reading.stored_read(services.store, [event])
+        (event,) = await reading.stored_read(services.log, [event])
         principal = getattr(request.state, "principal", None)
         if principal is not None and allows(principal.role, "audit"):
             return EventDetail(event=event, linked_from=linked_from, submitter=submitter)
@@ -454,7 +457,7 @@ async def _ndjson(
     services: ServicesDep, after: int, where: EventFilter, limit: int | None
 ) -> AsyncIterator[bytes]:
     lines: list[bytes] = []
-    async for event in reading.stored_stream(services.store, after, where, limit):
+    async for event in reading.stored_stream(services.log, after, where, limit):
         lines.append(_encode(event))
         if len(lines) >= 500:
             yield b"\n".join(lines) + b"\n"

@@ -50,6 +50,7 @@ from service.api.parameters import (
     ValidAt,
 )
 from service.api.problems import problem_spec
+from service.api.replicas import REPLICA
 from service.domain.net_changes import net_changes
 from service.domain.projection import segment_at
 from service.projections.reads import ChangesQuery, RegisteredPlace, RowsAt, StateQuery
@@ -470,6 +471,7 @@ class FrontController(Controller):
 
     @get(
         "/v1/places/{place_id:str}",
+        opt=REPLICA,
         operation_id="getPlace",
         summary="A place and its segment now",
         responses=NO_PLACE,
@@ -547,9 +549,7 @@ class FrontController(Controller):
             PlaceEvents(
                 place=found.info,
                 known_position=known.position,
-                events=await reading.place_events_read(
-                    services.store, rest[:limit], known.position
-                ),
+                events=await reading.place_events_read(services.log, rest[:limit], known.position),
                 total=len(every),
                 next_cursor=following,
                 next=link,
@@ -559,6 +559,7 @@ class FrontController(Controller):
 
     @get(
         "/v1/places/{place_id:str}/history",
+        opt=REPLICA,
         operation_id="getPlaceHistory",
         summary="How each report changed a place's story",
         description=(
@@ -592,7 +593,7 @@ class FrontController(Controller):
                 place=found.info,
                 policy=rows_at.policy,
                 policy_version=rows_at.policy_version,
-                entries=await reading.history_read(services.store, entries, rows_at.position),
+                entries=await reading.history_read(services.log, entries, rows_at.position),
                 next_cursor=next_cursor,
                 next=link,
             ),

@@ -24,6 +24,7 @@ from service.api.events import problem_spec
 from service.api.openapi import SidesOperation, SourcesOperation
 from service.api.pages import next_url, page
 from service.api.parameters import KnownAt, SideId, SourceName, UnmappedCursor
+from service.api.replicas import REPLICA
 from service.errors import NotFound
 from service.usecases import registry
 
@@ -35,6 +36,7 @@ class SidesController(Controller):
 
     @get(
         "/",
+        opt=REPLICA,
         operation_id="getSides",
         tags=["registries"],
         summary="The side registry",
@@ -49,10 +51,11 @@ class SidesController(Controller):
     async def sides(self, services: ServicesDep, known_at: KnownAt = None) -> SidesPage:
         """The registry as known at a position."""
         position = (await services.front.resolve(params.known_at(known_at), log=True)).position
-        return await registry.sides_page(services.store, position)
+        return await registry.sides_page(services.log, position)
 
     @get(
         "/unmapped",
+        opt=REPLICA,
         operation_id="getUnmappedSides",
         tags=["registries"],
         summary="The side names no registry entry knows, with their counts",
@@ -82,7 +85,7 @@ class SidesController(Controller):
         params.page_limit(limit, services.settings.max_page)
         after = params.unmapped_cursor(cursor)
         position = (await services.front.resolve(params.known_at(known_at), log=True)).position
-        items, following = await registry.unmapped_page(services.store, position, after, limit)
+        items, following = await registry.unmapped_page(services.log, position, after, limit)
         next_ = next_url(request, following)
         return page(
             UnmappedSidesPage(
@@ -93,6 +96,7 @@ class SidesController(Controller):
 
     @get(
         "/{side:str}",
+        opt=REPLICA,
         operation_id="getSide",
         tags=["registries"],
         summary="One side of the registry",
@@ -110,7 +114,7 @@ class SidesController(Controller):
     ) -> SideEntry:
         """One side's entry as known at a position."""
         position = (await services.front.resolve(params.known_at(known_at), log=True)).position
-        entry = await registry.side_at(services.store, side, position)
+        entry = await registry.side_at(services.log, side, position)
         if entry is None:
             raise NotFound(f"no side registers the name {side!r}", field="side")
         return entry
@@ -162,6 +166,7 @@ class SourcesController(Controller):
 
     @get(
         "/",
+        opt=REPLICA,
         operation_id="getSources",
         tags=["registries"],
         summary="The source registry",
@@ -177,10 +182,11 @@ class SourcesController(Controller):
     async def sources(self, services: ServicesDep, known_at: KnownAt = None) -> SourcesPage:
         """The source registry as known at a position."""
         position = (await services.front.resolve(params.known_at(known_at), log=True)).position
-        return await registry.sources_page(services.store, position)
+        return await registry.sources_page(services.log, position)
 
     @get(
         "/{source:str}",
+        opt=REPLICA,
         operation_id="getSource",
         tags=["registries"],
         summary="One source of the registry",
@@ -198,7 +204,7 @@ class SourcesController(Controller):
     ) -> SourceEntry:
         """One source's entry as known at a position."""
         position = (await services.front.resolve(params.known_at(known_at), log=True)).position
-        entry = await registry.source_at(services.store, source, position)
+        entry = await registry.source_at(services.log, source, position)
         if entry is None:
             raise NotFound(f"no source registers the name {source!r}", field="source")
         return entry
