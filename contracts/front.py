@@ -8,6 +8,7 @@ from typing import Literal, TypeAlias
 
 import msgspec
 
+from contracts.responses import EventReading
 from contracts.timeline import Segment
 
 
@@ -174,6 +175,10 @@ class PlaceEvent(_Output, frozen=True, kw_only=True):
     relates_to: list[EventLink]
     linked_from: list[EventLink]
     event: msgspec.Raw
+    read_as: EventReading | None = None
+    """The event read through the registries as known at the answer's ``known_position``
+    (canonical side and display name, the source's registered grade), beside ``event``,
+    which stays as stated."""
 
 
 class PlaceEvents(_Output, frozen=True, kw_only=True):
@@ -301,7 +306,13 @@ class HistoryEvent(_Output, frozen=True, kw_only=True):
     type: str
     source: str
     side: str | None
+    """As the event stated it."""
     hedge: str
+    side_as_known: str | None = None
+    """The canonical side ``side`` stands for in the side registry as known at the answer's
+    position (the head it was read at)."""
+    side_name: str | None = None
+    """That side's display name (null: no entry registers it)."""
 
 
 class HistoryEntry(_Output, frozen=True, kw_only=True):

@@ -56,3 +56,29 @@ class SidesPage(_Output, frozen=True):
 
     known_position: int
     sides: list[SideEntry]
+
+
+class UnmappedSide(_Output, frozen=True):
+    """A side name the log's events use (as side or opponent) that no registry entry knows
+    as known at the answer's position: an actor label an import (or a client) turned into a
+    side of its own. An editor aliases it in one step: ``POST /v1/sides`` with the side's
+    entry and the name among its aliases."""
+
+    side: str
+    """The name as the events state it (an importer's slug of the dataset's label)."""
+    events: int
+    """The events naming it as their side or opponent."""
+    claims: int
+    """Those of them that are control claims giving it a place (DESIGN 4, rule 2)."""
+    places: int
+    """The places those events are about."""
+
+
+class UnmappedSidesPage(_Output, frozen=True):
+    """The side names no registry entry knows, as known at ``known_position``: most used
+    (``events``) first, then by name; ``next_cursor`` and ``next`` name the next page."""
+
+    known_position: int
+    items: list[UnmappedSide]
+    next_cursor: str | None
+    next: str | None

@@ -47,6 +47,17 @@ class RejectedLine(_Output, frozen=True):
     """The source's own id of the record (ACLED event_id_cnty, UCDP id ...), when known."""
 
 
+class UnmappedLabel(_Output, frozen=True):
+    """A side name an import's events use that the side registry does not know (as known
+    at the import's end): a dataset's actor label become a side of its own, for an editor
+    to alias (``GET /v1/sides/unmapped`` lists every such name in the log)."""
+
+    side: str
+    """The name as the events state it (the importer's slug of the label)."""
+    events: int
+    """The events of this import (stored or already stored) naming it as side or opponent."""
+
+
 class ImportResult(_Output, frozen=True):
     """The outcome of a bulk import (NDJSON, or a source format through ``/v1/imports``).
 
@@ -64,6 +75,33 @@ class ImportResult(_Output, frozen=True):
     flagged: int = 0
     """Records imported as given but worth a look (e.g. casualty figures out of order)."""
     flags: list[RejectedLine] = msgspec.field(default_factory=list)
+    unmapped: int = 0
+    """How many side names the imported events use that the side registry does not know."""
+    unmapped_sides: list[UnmappedLabel] = msgspec.field(default_factory=list)
+    """The first of them (as many as the listed errors), most used first, then by name."""
+
+
+class EventReading(_Output, frozen=True):
+    """How the registries as known at ``known_position`` read an event: the canonical side
+    (and its display name) of its ``side`` and ``opponent``, and its source's name, grade
+    and alignment as the fold scores them. Beside what the event stated (``event``, never
+    rewritten: the log is append-only); a name no entry knows reads as itself, with no
+    display name."""
+
+    known_position: int
+    """The position whose registries read it (the answer's)."""
+    side: str | None
+    side_name: str | None
+    """The registered side's display name (null: no entry registers the side)."""
+    opponent: str | None
+    opponent_name: str | None
+    source: str
+    """The registered source's name (as stated when no entry registers it)."""
+    reliability: str
+    alignment: str
+    """The source's alignment as a canonical side (or ``neutral``)."""
+    registered_source: bool
+    """Whether a source registry entry gave ``source``, ``reliability`` and ``alignment``."""
 
 
 class StoredEvent(_Output, frozen=True):
@@ -80,6 +118,10 @@ class StoredEvent(_Output, frozen=True):
     prev_hash: str
     payload_digest: str
     event: msgspec.Raw
+    read_as: EventReading | msgspec.UnsetType = msgspec.UNSET
+    """The event read through the registries as known at the answer's position (the
+    export's ``known_at``, the head a page or an event was read at); absent on registry
+    events and on the live stream."""
 
 
 class LinkedFrom(_Output, frozen=True):

@@ -582,6 +582,10 @@ def _report(result: ImportResult) -> int:
         f"imported {result.accepted}, duplicates {result.duplicate}, rejected {result.rejected}"
         f", flagged {result.flagged}"
     )
+    if result.unmapped:
+        names = ", ".join(f"{u.side} ({u.events})" for u in result.unmapped_sides)
+        more = "" if len(result.unmapped_sides) == result.unmapped else ", ..."
+        summary += f"\nunmapped sides {result.unmapped}: {names}{more}"
     sys.stderr.write(summary + "\n")
     return 0 if result.rejected == 0 else 2
 
@@ -617,15 +621,17 @@ async def _load_demo(settings: Settings, *, only_if_empty: bool) -> None:
             log.info("demo_skipped", reason="the log is not empty", last_position=position)
             return
         loaded = await load_demo(store, demo_commits(demo_files()))
-        # The side registry after the reports: they name sides by their canonical ids only,
-        # so nothing folds again, and the demo's commits keep their positions.
-        sides = await registry.load_default_registry(services.committer)
+        # The registries after the reports: they name sides by their canonical ids and
+        # grade their sources as the registry does, so no answer changes, and the demo's
+        # commits keep their positions.
+        sides, sources = await registry.load_default_registries(services.committer)
         log.info(
             "demo_loaded",
             accepted=loaded.accepted,
             duplicate=loaded.duplicate,
             commits=[f"{day}: position {last}" for day, last in loaded.commits],
             sides=sum(not r.duplicate for r in sides),
+            sources=sum(not r.duplicate for r in sources),
         )
 
 
@@ -652,6 +658,28 @@ def cmd_sides(args: argparse.Namespace) -> int:
     except FrontlineError as error:
         where = f" ({error.field})" if error.field else ""
         sys.stderr.write(f"frontline sides: refused{where}: {error.detail}\n")
+        return 2
+    sys.stdout.write(msgspec.json.encode(AppendResult(receipts=receipts)).decode() + "\n")
+    return 0
+
+
+async def _register_sources(settings: Settings, body: bytes | None) -> list[Receipt]:
+    async with bootstrap.services(settings) as services:
+        if body is None:
+            return await registry.load_default_sources(services.committer)
+        return await registry.register_sources(services.committer, body, submitter=None, admin=True)
+
+
+def cmd_sources(args: argparse.Namespace) -> int:
+    """Register sources from a registry file (one entry, or {"sources": [...]}), or the
+    default source registry of the seed's theatre; print the receipts; exit 2 when it was
+    refused."""
+    try:
+        body = None if args.file is None else Path(args.file).read_bytes()
+        receipts = asyncio.run(_register_sources(_settings(args), body))
+    except FrontlineError as error:
+        where = f" ({error.field})" if error.field else ""
+        sys.stderr.write(f"frontline sources: refused{where}: {error.detail}\n")
         return 2
     sys.stdout.write(msgspec.json.encode(AppendResult(receipts=receipts)).decode() + "\n")
     return 0
@@ -741,6 +769,18 @@ def parser() -> argparse.ArgumentParser:
     sides.add_argument("file", nargs="?", type=Path, help="registry file (JSON)")
     sides.add_argument("--data-dir", type=Path, help="embedded database folder (./data)")
     sides.set_defaults(run=cmd_sides)
+    sources = commands.add_parser(
+        "sources",
+        help="register sources: a registry file, or the default source registry of the seed",
+        description="Register sources in the source registry from a JSON file (one source's "
+        'entry, or {"sources": [...]} as one atomic commit), or without a file the default '
+        "source registry of the seed's theatre (demo/sources.json, which the demo loads too: "
+        "the sources its reports cite, graded as they cite them). Exits 2 when the registry "
+        "refuses it (the field named on stderr).",
+    )
+    sources.add_argument("file", nargs="?", type=Path, help="registry file (JSON)")
+    sources.add_argument("--data-dir", type=Path, help="embedded database folder (./data)")
+    sources.set_defaults(run=cmd_sources)
 
     mig = commands.add_parser("migrate", help="apply the database migrations")
     mig.add_argument("--data-dir", type=Path, help="embedded database folder (./data)")

@@ -63,7 +63,7 @@ from service.query import invalid_parameter
 from service.roles import allows
 from service.store.events import EventFilter
 from service.store.live import LiveEvent, follow
-from service.usecases import ingest
+from service.usecases import ingest, reading
 
 NDJSON: Final = "application/x-ndjson"
 SSE: Final = "text/event-stream"
@@ -225,8 +225,11 @@ class EventsController(Controller):
             "registry's parents), `bbox` (places located in it), `valid_from`/`valid_to` "
             "(the event's valid interval overlaps the range), `recorded_from`/"
             "`recorded_to` (when it was recorded); `filters` names those applied. With "
-            "`Accept: application/x-ndjson`, the whole selection (or `limit` events) is "
-            "streamed, one stored event per line."
+            "`Accept: application/x-ndjson`, the whole selection (or `limit` events) up "
+            "to the head when the read began is streamed, one stored event per line. Each "
+            "event carries `read_as`: how the registries as known at that head read it "
+            "(canonical side and display name, the source's registered grade), beside the "
+            "event as stated."
         ),
         responses={422: problem_spec("A query parameter is invalid.")},
     )
@@ -276,8 +279,9 @@ class EventsController(Controller):
         events = await services.log.page(start, size + 1, where)
         following = str(events[size - 1].position) if len(events) > size else None
         link = pages.next_url(request, following)
+        shown = await reading.stored_read(services.log, events[:size])
         return pages.page(
-            EventPage(events=events[:size], next_cursor=following, next=link, filters=applied),
+            EventPage(events=shown, next_cursor=following, next=link, filters=applied),
             link,
         )
 
@@ -340,7 +344,11 @@ class EventsController(Controller):
         opt=REPLICA,
         operation_id="getEvent",
         summary="One event",
-        description="The event as stored, with the events that link to it.",
+        description=(
+            "The event as stored, with the events that link to it, and (`read_as`) how the "
+            "registries as known at the log's head read it: canonical side and display "
+            "name, the source's registered grade. The stored `event` is as it was sent."
+        ),
         responses={
             404: problem_spec("No event has this id."),
             422: problem_spec("The id is not a UUID."),
@@ -362,6 +370,7 @@ class EventsController(Controller):
         if found is None:
             raise NotFound(f"no event has id {event_id}", field="event_id")
         event, linked_from, submitter = found
+        (event,) = await reading.stored_read(services.log, [event])
         principal = getattr(request.state, "principal", None)
         if principal is not None and allows(principal.role, "audit"):
             return EventDetail(event=event, linked_from=linked_from, submitter=submitter)
@@ -448,7 +457,7 @@ async def _ndjson(
     services: ServicesDep, after: int, where: EventFilter, limit: int | None
 ) -> AsyncIterator[bytes]:
     lines: list[bytes] = []
-    async for event in services.log.stream(after, where, limit):
+    async for event in reading.stored_stream(services.log, after, where, limit):
         lines.append(_encode(event))
         if len(lines) >= 500:
             yield b"\n".join(lines) + b"\n"

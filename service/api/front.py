@@ -55,6 +55,7 @@ from service.domain.net_changes import net_changes
 from service.domain.projection import segment_at
 from service.projections.reads import ChangesQuery, RegisteredPlace, RowsAt, StateQuery
 from service.query import ChangeCursor, change_cursor_text
+from service.usecases import reading
 from service.usecases.export import front_csv
 
 LAST_INSTANT: Final = datetime(9899, 12, 31, 23, 59, 59, 999999, tzinfo=UTC)
@@ -548,7 +549,7 @@ class FrontController(Controller):
             PlaceEvents(
                 place=found.info,
                 known_position=known.position,
-                events=rest[:limit],
+                events=await reading.place_events_read(services.log, rest[:limit], known.position),
                 total=len(every),
                 next_cursor=following,
                 next=link,
@@ -592,7 +593,7 @@ class FrontController(Controller):
                 place=found.info,
                 policy=rows_at.policy,
                 policy_version=rows_at.policy_version,
-                entries=entries,
+                entries=await reading.history_read(services.log, entries, rows_at.position),
                 next_cursor=next_cursor,
                 next=link,
             ),

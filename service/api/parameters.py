@@ -345,6 +345,33 @@ POSITION_CURSOR_PATTERN: Final = r"^(?:[0-9]{1,19})?$(?!\n)"
 """A page cursor of a list in position order (the log, a place's events, a place's history),
 or empty (the first page)."""
 EXPECTED[POSITION_CURSOR_PATTERN] = "the next_cursor of the previous page (a position), or empty"
+UNMAPPED_CURSOR_PATTERN: Final = r"^(?:[0-9]{1,19}:[a-z0-9][a-z0-9_-]*)?$(?!\n)"
+"""A page cursor of the unmapped sides (most used first): ``events:side``, the last of the
+previous page, or empty (the first page)."""
+EXPECTED[UNMAPPED_CURSOR_PATTERN] = (
+    "the next_cursor of the previous page (events:side, such as 12:syrian-arab-army), or empty"
+)
+UnmappedCursor = Annotated[
+    str | None,
+    QueryParameter(
+        description="`next_cursor` of the previous page (`events:side`; empty: the first page).",
+        pattern=UNMAPPED_CURSOR_PATTERN,
+        max_length=150,
+    ),
+]
+
+
+def unmapped_cursor(value: str | None) -> tuple[int, str] | None:
+    """The (events, side) a ``cursor`` of the unmapped sides names (None: absent or empty);
+    the route's pattern has checked its form."""
+    if value is None or value == "":
+        return None
+    events, _, side = value.partition(":")
+    if not events.isdigit() or not side:
+        raise invalid_parameter("cursor", EXPECTED[UNMAPPED_CURSOR_PATTERN], value)
+    return int(events), side
+
+
 PositionCursor = Annotated[
     str | None,
     QueryParameter(

@@ -3,10 +3,13 @@
 
 from __future__ import annotations
 
+from typing import Annotated
+
 from litestar import Controller, Response, get, post
 from litestar.openapi.datastructures import ResponseSpec
+from litestar.params import QueryParameter
 
-from contracts.registry import SideEntry, SidesPage, SourceEntry, SourcesPage
+from contracts.registry import SideEntry, SidesPage, SourceEntry, SourcesPage, UnmappedSidesPage
 from contracts.responses import AppendResult
 from service.api import parameters as params
 from service.api.deps import (
@@ -19,7 +22,8 @@ from service.api.deps import (
 )
 from service.api.events import problem_spec
 from service.api.openapi import SidesOperation, SourcesOperation
-from service.api.parameters import KnownAt, SideId, SourceName
+from service.api.pages import next_url, page
+from service.api.parameters import KnownAt, SideId, SourceName, UnmappedCursor
 from service.api.replicas import REPLICA
 from service.errors import NotFound
 from service.usecases import registry
@@ -48,6 +52,47 @@ class SidesController(Controller):
         """The registry as known at a position."""
         position = (await services.front.resolve(params.known_at(known_at), log=True)).position
         return await registry.sides_page(services.log, position)
+
+    @get(
+        "/unmapped",
+        opt=REPLICA,
+        operation_id="getUnmappedSides",
+        tags=["registries"],
+        summary="The side names no registry entry knows, with their counts",
+        description=(
+            "Every name the events known at `known_at` (default: the log's head) state as "
+            "their `side` or `opponent` that the side registry as known then neither "
+            "registers nor lists as an alias: the actor labels imports turned into sides of "
+            "their own. Each with the events naming it, the control claims among them that "
+            "give it a place, and the places they are about; most used first, then by name, "
+            "paginated with `cursor`/`limit` (`next_cursor`, `next` and a `Link` header name "
+            "the next page; pass `known_at=position:N` with N the answer's `known_position` "
+            "to page through one position). An editor maps one in one step: `POST /v1/sides` "
+            "with the side's whole entry and the name among its `aliases` (with `expect` set "
+            "to the entry's version)."
+        ),
+        responses={422: problem_spec("A query parameter is invalid; `field` names it.")},
+    )
+    async def unmapped(
+        self,
+        request: AnyRequest,
+        services: ServicesDep,
+        known_at: KnownAt = None,
+        limit: Annotated[int, QueryParameter(ge=1, description="Names per page.")] = 100,
+        cursor: UnmappedCursor = None,
+    ) -> Response[UnmappedSidesPage]:
+        """One page of the unmapped side names as known at a position."""
+        params.page_limit(limit, services.settings.max_page)
+        after = params.unmapped_cursor(cursor)
+        position = (await services.front.resolve(params.known_at(known_at), log=True)).position
+        items, following = await registry.unmapped_page(services.log, position, after, limit)
+        next_ = next_url(request, following)
+        return page(
+            UnmappedSidesPage(
+                known_position=position, items=items, next_cursor=following, next=next_
+            ),
+            next_,
+        )
 
     @get(
         "/{side:str}",

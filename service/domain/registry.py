@@ -39,9 +39,12 @@ from service.domain.policy import NEUTRAL
 from service.domain.projection.facts import Fact
 from service.domain.records import source_key
 
+#: The path ``GET /v1/sides/unmapped`` lists the unmapped sides under: no side may take it.
+UNMAPPED: Final = "unmapped"
+
 #: Names no side may take: ``neutral`` is what a source's alignment says when it leans to
-#: no side.
-RESERVED: Final = frozenset({NEUTRAL})
+#: no side; ``unmapped`` names the list of the names no entry knows.
+RESERVED: Final = frozenset({NEUTRAL, UNMAPPED})
 
 
 class AliasTaken(FrontlineError):
@@ -315,6 +318,11 @@ class SideRegistry:
         """Every name that stands for ``side``: its id and its aliases."""
         entry = self.entries.get(side)
         return frozenset({side, *(entry.aliases if entry is not None else ())})
+
+    def known_names(self) -> frozenset[str]:
+        """Every name the registry maps: the registered sides' ids and their aliases (a
+        name outside it is an unmapped side)."""
+        return frozenset(self.entries.keys() | self._alias.keys())
 
 
 Registry = SideRegistry

@@ -23,7 +23,8 @@ import msgspec
 from contracts.events import REGISTRY_TYPES, Event, event_decoder, event_type
 from contracts.responses import StoredEvent
 from contracts.timeline import Segment
-from service.domain.registry import SideRegistry
+from service.domain.reading import EventReader, reading
+from service.domain.registry import EMPTY, SideRegistry
 from service.domain.time import utc_text, valid_interval
 from service.interop import acled
 from service.interop.spreadsheet import neutralise
@@ -32,12 +33,19 @@ from service.query import KnownAt
 from service.store.events import EventFilter, EventStore
 
 LOG_FORMATS: Final = ("ndjson", "csv", "acled")
-EXPORT_VERSION: Final = "frontline-export-v2"  # v2: formula-like CSV cells neutralised
+EXPORT_VERSION: Final = "frontline-export-v3"
+"""v2: formula-like CSV cells neutralised; v3: each event read through the registries as
+known at the export's position beside what it stated (``read_as``, the ``*_as_known``
+columns)."""
 LOG_COLUMNS: Final = (
     "position", "id", "place", "place_version", "type", "valid_from", "valid_to",
     "recorded_at", "commit_position", "source", "reliability", "alignment", "side",
     "opponent", "hedge", "credibility", "killed", "hash", "payload",
+    "side_as_known", "side_name", "opponent_as_known", "opponent_name", "source_as_known",
+    "reliability_as_known", "alignment_as_known",
 )  # fmt: skip
+"""The columns of the log's CSV: what each event stated, then (``*_as_known``, added in v3
+at the end) how the registries as known at the export's position read it."""
 STATE_COLUMNS: Final = (
     "place_id", "name", "lat", "lon", "controller", "status", "status_by", "disputed",
     "confidence", "basis", "held_since", "sources",
@@ -65,16 +73,26 @@ def csv_rows(rows: Iterable[Sequence[object]]) -> bytes:
     return out.getvalue().encode()
 
 
-def log_row(stored: StoredEvent, event: Event) -> tuple[object, ...]:
-    """One stored event as a row of LOG_COLUMNS."""
+def log_row(
+    stored: StoredEvent, event: Event, registry: SideRegistry = EMPTY, position: int = 0
+) -> tuple[object, ...]:
+    """One stored event as a row of LOG_COLUMNS: what it stated, then how ``registry`` (as
+    known at ``position``) reads it."""
     start, end = valid_interval(event.occurred)
     figures = event.casualties
+    source = event.source
+    read = reading(
+        registry, position, side=event.side, opponent=event.opponent, source=source.name,
+        reliability=source.reliability, alignment=source.alignment,
+    )  # fmt: skip
     return (
         stored.position, stored.id, stored.place, stored.place_version, event_type(event),
-        start, end, stored.recorded_at, stored.commit_position, event.source.name,
-        event.source.reliability, event.source.alignment, event.side, event.opponent,
+        start, end, stored.recorded_at, stored.commit_position, source.name,
+        source.reliability, source.alignment, event.side, event.opponent,
         event.hedge, event.credibility, figures.killed if figures is not None else None,
         stored.hash, bytes(stored.event).decode(),
+        read.side, read.side_name, read.opponent, read.opponent_name, read.source,
+        read.reliability, read.alignment,
     )  # fmt: skip
 
 
@@ -84,6 +102,7 @@ def registry_log_row(stored: StoredEvent) -> tuple[object, ...]:
         stored.position, stored.id, stored.place, stored.place_version, stored.type,
         None, None, stored.recorded_at, stored.commit_position, None, None, None, None, None,
         None, None, None, stored.hash, bytes(stored.event).decode(),
+        None, None, None, None, None, None, None,
     )  # fmt: skip
 
 
@@ -139,13 +158,15 @@ async def log_chunks(store: EventStore, position: int, fmt: str) -> AsyncIterato
     state_force: Callable[[str | None], bool] | None = None
     if position == 0:
         return
+    registry = await store.side_registry(position)
+    reader = EventReader(registry, position)
     async for stored in store.stream(0, EventFilter(), position):
         registry_event = stored.type in REGISTRY_TYPES
         if fmt == "csv":
             rows.append(
                 registry_log_row(stored)
                 if registry_event
-                else log_row(stored, event_decoder.decode(bytes(stored.event)))
+                else log_row(stored, event_decoder.decode(bytes(stored.event)), registry, position)
             )
             if len(rows) >= _BATCH:
                 yield csv_rows(rows)
@@ -154,7 +175,7 @@ async def log_chunks(store: EventStore, position: int, fmt: str) -> AsyncIterato
             if registry_event:
                 continue  # ACLED has no rows for a registry's edits
             if state_force is None:
-                state_force = _state_force(await store.side_registry(position))
+                state_force = _state_force(registry)
             exported = acled.export_row(
                 position=stored.position,
                 event_id=str(stored.id),
@@ -170,7 +191,7 @@ async def log_chunks(store: EventStore, position: int, fmt: str) -> AsyncIterato
                 yield csv_rows(rows)
                 rows.clear()
         else:
-            batch.append(_encode(stored))
+            batch.append(_encode(reader.stored(stored)))
             if len(batch) >= _BATCH:
                 yield b"\n".join(batch) + b"\n"
                 batch.clear()

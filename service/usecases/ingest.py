@@ -26,7 +26,7 @@ from typing import Any, Final, TypeVar
 import structlog
 
 from contracts.events import Event, Expectation
-from contracts.responses import ImportResult, Receipt, RejectedLine
+from contracts.responses import ImportResult, Receipt, RejectedLine, UnmappedLabel
 from service.domain.append import AppendRequest
 from service.domain.errors import FrontlineError, InvalidEvent, WrongExpectedVersion
 from service.domain.records import PreparedEvent, prepare_event
@@ -292,6 +292,11 @@ class Tally:
     prepare again against the registry as it is now; None when the import does not retry."""
     retried: bool = False
     """Whether this is the second try of such entries (a 409 then rejects them)."""
+    named: dict[str, int] = field(default_factory=dict)
+    """The side names the events stored (or already stored) use, with their events."""
+    known: frozenset[str] | None = None
+    """The side registry's names at the import's end (set once it has ended): the names
+    outside it are listed as unmapped."""
 
     def reject(self, refused: RejectedLine) -> None:
         self.errors.add(refused)
@@ -335,13 +340,37 @@ class Tally:
                         source_id=item.source_id,
                     )
                 )
+            self.name_sides(item.request)
             for receipt in outcome:
                 if receipt.duplicate:
                     self.duplicate += 1
                 else:
                     self.accepted += 1
 
+    def name_sides(self, request: AppendRequest) -> None:
+        """Count the side names (side and opponent) of a stored entry's events."""
+        named = self.named
+        for prepared in request.events:
+            event = prepared.event
+            side = getattr(event, "side", None)
+            opponent = getattr(event, "opponent", None)
+            if side is not None:
+                named[side] = named.get(side, 0) + 1
+            if opponent is not None and opponent != side:
+                named[opponent] = named.get(opponent, 0) + 1
+
+    def unmapped(self) -> list[UnmappedLabel]:
+        """The side names outside the registry (once ``known`` is set), most used first."""
+        if self.known is None:
+            return []
+        return [
+            UnmappedLabel(side=name, events=events)
+            for name, events in sorted(self.named.items(), key=lambda item: (-item[1], item[0]))
+            if name not in self.known
+        ]
+
     def result(self, last_position: int | None) -> ImportResult:
+        unmapped = self.unmapped()
         return ImportResult(
             accepted=self.accepted,
             duplicate=self.duplicate,
@@ -350,6 +379,8 @@ class Tally:
             last_position=last_position,
             flagged=self.flags.count,
             flags=self.flags.items(),
+            unmapped=len(unmapped),
+            unmapped_sides=unmapped[: self.errors.limit],
         )
 
 
@@ -456,6 +487,8 @@ async def _ingest(
         if tally.retry:
             await _again(store, preparer, tally)
         last_position, _ = await store.head()
+        if tally.named:
+            tally.known = (await store.side_registry(last_position)).known_names()
     except BaseException as error:
         tally.count(await writer.stop())
         for entry in tally.retry or ():

@@ -24,7 +24,13 @@ from contracts.events import (
     SourceRegistered,
     SourceRegistration,
 )
-from contracts.registry import SideEntry, SidesPage, SourceEntry, SourcesPage
+from contracts.registry import (
+    SideEntry,
+    SidesPage,
+    SourceEntry,
+    SourcesPage,
+    UnmappedSide,
+)
 from contracts.responses import Receipt
 from service.domain.append import AppendRequest
 from service.domain.errors import FrontlineError, InvalidEvent
@@ -33,6 +39,7 @@ from service.domain.registry import side_stream, source_stream
 from service.domain.validation import decode_sides, decode_sources
 from service.store.appender import GroupCommitter
 from service.store.events import EventStore
+from service.store.unmapped import unmapped_sides
 
 #: Where the ids of the default registry's events come from (``uuid5(DEFAULT_NAMESPACE,
 #: side)``): loading it twice stores it once.
@@ -56,6 +63,44 @@ async def load_default_registry(
         for r in decode_sides(default_registry())
     ]
     return await committer.append(side_request(registrations, submitter=submitter))
+
+
+#: Where the ids of the default source registry's events come from (``uuid5(
+#: SOURCES_NAMESPACE, key)``, the source's key): loading it twice stores it once.
+SOURCES_NAMESPACE: Final = uuid.uuid5(uuid.NAMESPACE_URL, "https://frontline.invalid/demo/sources")
+
+
+def default_sources() -> bytes:
+    """The default source registry of the seed's theatre, ``demo/sources.json``: the
+    sources the seed article and the demo's follow-up reports cite, with the grades and
+    alignments they are cited with."""
+    return resources.files("demo").joinpath("sources.json").read_bytes()
+
+
+async def load_default_sources(
+    committer: GroupCommitter, *, submitter: str | None = None
+) -> list[Receipt]:
+    """Register the default source registry, each entry under an id of its source's key:
+    a second load stores nothing new (its receipts say ``duplicate``)."""
+    registrations = [
+        msgspec.structs.replace(r, id=uuid.uuid5(SOURCES_NAMESPACE, source_key(r.source)))
+        if r.id is None
+        else r
+        for r in decode_sources(default_sources())
+    ]
+    return await committer.append(source_request(registrations, submitter=submitter))
+
+
+async def load_default_registries(
+    committer: GroupCommitter, *, submitter: str | None = None
+) -> tuple[list[Receipt], list[Receipt]]:
+    """The demo's registries after its reports: the side registry (``demo/sides.json``),
+    then the source registry (``demo/sources.json``), a commit each; their receipts. The
+    reports name sides by their canonical ids and sources with the grades registered, so
+    no answer changes."""
+    sides = await load_default_registry(committer, submitter=submitter)
+    sources = await load_default_sources(committer, submitter=submitter)
+    return sides, sources
 
 
 def side_event(registration: SideRegistration) -> SideRegistered:
@@ -182,3 +227,17 @@ async def source_at(store: EventStore, name: str, position: int) -> SourceEntry 
     """One source's entry as known at ``position`` (its name or an alias, case and spacing
     aside)."""
     return (await store.side_registry(position)).source_of(name)
+
+
+async def unmapped_page(
+    store: EventStore, position: int, after: tuple[int, str] | None, limit: int
+) -> tuple[list[UnmappedSide], str | None]:
+    """One page of the side names the events known at ``position`` use that the registry
+    as known at ``position`` does not know (most used first, then by name), and the cursor
+    of the next page (``events:side``; None on the last)."""
+    registry = await store.side_registry(position)
+    rows = await unmapped_sides(store.pool, position, registry.known_names(), after, limit + 1)
+    if len(rows) <= limit:
+        return rows, None
+    last = rows[limit - 1]
+    return rows[:limit], f"{last.events}:{last.side}"

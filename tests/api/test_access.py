@@ -54,6 +54,7 @@ TABLE: Final[dict[tuple[str, str], str]] = {
     ("POST", "/v1/admin/rebuild"): "admin",
     ("GET", "/v1/sides"): "read",
     ("GET", "/v1/sides/{side}"): "read",
+    ("GET", "/v1/sides/unmapped"): "read",
     ("POST", "/v1/sides"): "edit",
     ("GET", "/v1/sources"): "read",
     ("GET", "/v1/sources/{source}"): "read",

@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from typing import Any, Final
 
+import asyncpg
 import pytest
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
@@ -18,6 +19,7 @@ from litestar.testing import AsyncTestClient
 from service import bootstrap
 from service.settings import Settings
 from service.usecases.demo import DemoLoaded, demo_commits, demo_files, load_demo
+from service.usecases.registry import load_default_registries
 
 Client = AsyncTestClient[Litestar]
 
@@ -154,3 +156,43 @@ async def test_two_casualty_figures_for_abbasiya_stay_side_by_side(client: Clien
         for entry in answer["events"]
     }
     assert figures == {("ISIS (claim relayed by South Front)", 21), ("Syria monitor (demo)", 9)}
+
+
+DAYS: Final = ("2017-05-30", "2017-06-02", "2017-06-03", "2017-06-04", "2017-06-05", "2017-06-07")
+
+
+async def test_the_registries_loaded_after_the_reports_change_no_answer(
+    client: Client, settings: Settings, owner: asyncpg.Connection
+) -> None:
+    """The demo's registries (demo/sides.json, then demo/sources.json) come after its
+    reports, a commit each (positions 37-47 and 48-50), as ``frontline demo`` loads them:
+    the reports name sides by their canonical ids and cite their sources with the grades
+    and alignments registered, so the front, the disputes and Maskanah's timeline as known
+    at the head are those as known at the last report; the sources read as registered; a
+    second load stores nothing."""
+    async with bootstrap.services(settings) as services:
+        sides, sources = await load_default_registries(services.committer)
+        again = await load_default_registries(services.committer)
+    assert [r.position for r in sides] == list(range(37, 48))
+    assert [r.position for r in sources] == [48, 49, 50]
+    assert all(r.duplicate for r in (*again[0], *again[1]))
+    head = (await client.get("/v1/audit/head")).json()
+    assert head["position"] == 50
+    changed = "SELECT count(*) FROM segments WHERE known_from > $1 OR known_to > $1"
+    assert await owner.fetchval(changed, SETTLED) == 0
+    for day in DAYS:
+        assert await state(client, day) == await state(client, day, SETTLED), day
+        assert await disputed(client, day) == await disputed(client, day, SETTLED), day
+    timeline = await client.get(f"/v1/places/{MASKANAH}/timeline")
+    settled = await client.get(
+        f"/v1/places/{MASKANAH}/timeline", params={"known_at": f"position:{SETTLED}"}
+    )
+    assert timeline.json()["segments"] == settled.json()["segments"]
+    registered = (await client.get("/v1/sources")).json()["sources"]
+    assert {(s["source"], s["reliability"], s["alignment"]) for s in registered} == {
+        ("South Front", "C", "syrian-government"),
+        ("ISIS (claim relayed by South Front)", "D", "isis"),
+        ("Syria monitor (demo)", "B", "neutral"),
+    }
+    by_alias = await client.get("/v1/sources/south%20front%3A%20analysis%20%26%20intelligence")
+    assert by_alias.json()["source"] == "South Front"

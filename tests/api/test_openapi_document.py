@@ -73,8 +73,9 @@ async def test_limit_is_bounded_by_the_page_setting(client: Client) -> None:
         if p["name"] == "limit"
     ]
     assert (
-        len(limits) == 8
-    )  # events, state, changes, disputes, a place's events and history, two casualties
+        len(limits) == 9
+    )  # events, state, changes, disputes, a place's events and history, two casualties,
+    # the unmapped sides
     assert all(schema["maximum"] == 1000 for schema in limits)
     over = await client.get("/v1/state", params={"limit": 1001})
     assert_problem(over, 422, "limit")
@@ -336,6 +337,7 @@ OPERATION_IDS: Final = {
     ("get", "/v1/export"): "exportLog",
     ("get", "/v1/sides"): "getSides",
     ("get", "/v1/sides/{side}"): "getSide",
+    ("get", "/v1/sides/unmapped"): "getUnmappedSides",
     ("post", "/v1/sides"): "registerSides",
     ("get", "/v1/sources"): "getSources",
     ("get", "/v1/sources/{source}"): "getSource",

@@ -126,6 +126,7 @@ REQUESTS: Final[list[tuple[str, str, str, str, str, str | None]]] = [
     ("registerSides", "200", "application/json", "POST", "/v1/sides", None),
     ("getSides", "200", "application/json", "GET", "/v1/sides", None),
     ("getSide", "200", "application/json", "GET", "/v1/sides/government-of-syria", None),
+    ("getUnmappedSides", "200", "application/json", "GET", "/v1/sides/unmapped?limit=2", None),
     ("registerSources", "201", "application/json", "POST", "/v1/sources", None),
     ("registerSources", "200", "application/json", "POST", "/v1/sources", None),
     ("getSources", "200", "application/json", "GET", "/v1/sources", None),

@@ -38,10 +38,13 @@ SEED_EVENTS: Final[dict[str, dict[str, Any]]] = {
 
 @pytest.fixture
 async def seeded(client: Client) -> Client:
-    """The client, with the whole seed imported as NDJSON."""
+    """The client, with the whole seed imported as NDJSON; with no side registry loaded,
+    the import lists every side the seed names as unmapped, with its events."""
     response = await client.post("/v1/events", content=SEED.read_bytes(), headers=NDJSON)
     assert response.status_code == 201, response.text
-    assert response.json() == {
+    result = response.json()
+    unmapped = result.pop("unmapped_sides")
+    assert result == {
         "accepted": len(SEED_EVENTS),
         "duplicate": 0,
         "rejected": 0,
@@ -49,7 +52,14 @@ async def seeded(client: Client) -> Client:
         "last_position": len(SEED_EVENTS),
         "flagged": 0,
         "flags": [],
+        "unmapped": len(unmapped),
     }
+    named: dict[str, int] = {}
+    for event in SEED_EVENTS.values():
+        for name in dict.fromkeys((event.get("side"), event.get("opponent"))):
+            if name is not None:
+                named[name] = named.get(name, 0) + 1
+    assert {u["side"]: u["events"] for u in unmapped} == named
     return client
 
 

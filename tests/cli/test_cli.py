@@ -228,6 +228,32 @@ async def test_demo_loads_the_seed_once(fresh_db: str) -> None:
     assert await _count(fresh_db) == seeded
 
 
+async def test_demo_loads_both_registries_and_frontline_sources_loads_any_file(
+    fresh_db: str, tmp_path: Path
+) -> None:
+    """`frontline demo` registers the default side and source registries after its 36
+    reports (50 events in all); `frontline sources` then stores nothing new, loads another
+    file, and refuses a bad one with exit 2 naming the field, writing nothing."""
+    env = _env(DATABASE_URL=fresh_db)
+    assert _run(["demo"], env).returncode == 0
+    assert await _count(fresh_db) == 50
+    again = _run(["sources"], env)
+    assert again.returncode == 0, again.stderr
+    receipts = json.loads(again.stdout)["receipts"]
+    assert [r["duplicate"] for r in receipts] == [True, True, True]
+    entry = tmp_path / "reuters.json"
+    entry.write_text('{"source": "Reuters", "reliability": "B", "aliases": ["Reuters UK"]}')
+    done = _run(["sources", str(entry)], env)
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["receipts"][0]["place"] == "source:reuters"
+    bad = tmp_path / "bad.json"
+    bad.write_text('{"sources": [{"source": "AFP", "reliability": "Q"}]}')
+    refused = _run(["sources", str(bad)], env)
+    assert refused.returncode == 2
+    assert "frontline sources: refused (sources[0].reliability)" in refused.stderr
+    assert await _count(fresh_db) == 51
+
+
 def _free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))

@@ -42,6 +42,29 @@ async def test_acled_import_summarises_and_exits_2_on_rejected_rows(fresh_db: st
     assert await _count(fresh_db) == 11
 
 
+async def test_an_import_names_the_labels_it_left_unmapped_until_they_are_registered(
+    fresh_db: str,
+) -> None:
+    """Into a log with no side registry every ACLED actor label is unmapped: the summary
+    names each with its events, as the JSON result lists them. Once ``frontline sides``
+    has loaded the default registry (which aliases every label the fixture uses), the same
+    import names none."""
+    env = _env(DATABASE_URL=fresh_db)
+    first = _run(["import", "--format", "acled", str(FIXTURE)], env)
+    result = json.loads(first.stdout)
+    listed = {u["side"]: u["events"] for u in result["unmapped_sides"]}
+    assert result["unmapped"] == len(listed) > 0
+    assert "military-forces-of-syria-2000" in listed
+    assert f"unmapped sides {result['unmapped']}: " in first.stderr
+    assert f"military-forces-of-syria-2000 ({listed['military-forces-of-syria-2000']})" in (
+        first.stderr
+    )
+    assert _run(["sides"], env).returncode == 0
+    again = _run(["import", "--format", "acled", str(FIXTURE)], env)
+    assert json.loads(again.stdout)["unmapped"] == 0
+    assert "unmapped sides" not in again.stderr
+
+
 async def test_an_unreadable_file_exits_1_and_stores_nothing(fresh_db: str, tmp_path: Path) -> None:
     """A file that is not an ACLED export is refused whole, saying why."""
     bad = tmp_path / "not-acled.csv"
