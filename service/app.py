@@ -41,6 +41,7 @@ from service.api.openapi import (
     openapi_config,
     refine,
 )
+from service.api.places import PlaceMergesController
 from service.api.problems import EXCEPTION_HANDLERS
 from service.api.routing import refuse_unknown_parameters, route_refusal
 from service.api.sides import SidesController, SourcesController
@@ -102,6 +103,7 @@ def create_app(
             ExportController,
             ImportsController,
             SidesController,
+            PlaceMergesController,
             SourcesController,
             health,
             ready,

@@ -37,6 +37,7 @@ class StoreSQL(SqlFolder, package="service.store"):
     read_registry: str
     read_schema_revision: str
     read_segments_without_events: str
+    read_streams_log: str
     revoke_key: str
 
 
