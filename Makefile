@@ -154,6 +154,10 @@ bench-front: install ## the projections' benchmarks at 1,000,000 events: ingest 
 bench-rebuild: install ## the rebuild at 100,000 events: speed against a cursor fold, memory, p99 beside it
 	$(BIN)/python -m bench.rebuild --scale 100000
 
+.PHONY: bench-map
+bench-map: install chromium ## the map at 20,000 places: first view, 20 one-day steps, longest task, areas off/on (docs/map.md)
+	$(BIN)/pytest tests/browser/test_map_scale_bench.py -m bench -q -s
+
 .PHONY: docker-check
 docker-check: ## build the image with podman and check /ready (installs podman; slow)
 	bash scripts/docker-check.sh

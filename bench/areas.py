@@ -154,11 +154,15 @@ async def run(url: str, args: argparse.Namespace) -> dict[str, Any]:
         )
         if posted.status_code != 201 or posted.json()["rejected"]:
             raise RuntimeError(f"loading the front failed: {posted.text[:500]}")
-        questions = {
-            "whole front": {"valid_at": "2017-06-02"},
-            "box": {"valid_at": "2017-06-02", "bbox": ",".join(f"{v:.4f}" for v in box)},
+        boxed = {"valid_at": "2017-06-02", "bbox": ",".join(f"{v:.4f}" for v in box)}
+        # (params, headers): as a browser asks (gzip, httpx's default), and the box again
+        # without compression, to show what gzip costs in the same run.
+        questions: dict[str, tuple[dict[str, str], dict[str, str]]] = {
+            "whole front": ({"valid_at": "2017-06-02"}, {}),
+            "box": (boxed, {}),
+            "box, identity": (boxed, {"accept-encoding": "identity"}),
         }
-        for name, params in questions.items():
+        for name, (params, headers) in questions.items():
             seconds = []
             for _ in range(max(10, args.requests // 4)):
                 started = time.perf_counter()
@@ -167,12 +171,12 @@ async def run(url: str, args: argparse.Namespace) -> dict[str, Any]:
                 assert response.status_code == 200
             figures[f"{name}: /v1/state alone"] = summary(seconds)
             sys.stderr.write(f"{name}: /v1/state alone: {summary(seconds)}\n")
-            first = await client.get("/v1/state/areas", params=params)  # warm: boundaries
+            first = await client.get("/v1/state/areas", params=params, headers=headers)  # warm
             answer = first.json()
             seconds = []
             for _ in range(args.requests):
                 started = time.perf_counter()
-                response = await client.get("/v1/state/areas", params=params)
+                response = await client.get("/v1/state/areas", params=params, headers=headers)
                 seconds.append(time.perf_counter() - started)
                 assert response.status_code == 200
             in_box = sum(
@@ -184,6 +188,7 @@ async def run(url: str, args: argparse.Namespace) -> dict[str, Any]:
                 "places_in_view": args.places if name == "whole front" else in_box,
                 "features": len(answer["features"]),
                 "bytes": len(first.content),
+                "bytes_sent": int(first.headers["content-length"]),
             }
             sys.stderr.write(f"{name}: {figures[name]}\n")
         front = await client.get("/v1/state", params={"valid_at": "2017-06-02", "limit": 1000})
@@ -230,14 +235,15 @@ def table(figures: dict[str, Any], requests: int) -> str:
         f"GET /v1/state/areas, {figures['places']:,} places ({figures['events']:,} events), "
         f"{requests} requests each",
         "",
-        "| question | places in view | median ms | p99 ms | max ms |",
-        "| --- | ---: | ---: | ---: | ---: |",
+        "| question | places in view | median ms | p99 ms | max ms | KB sent |",
+        "| --- | ---: | ---: | ---: | ---: | ---: |",
     ]
-    for name in ("whole front", "box", "geometry alone"):
+    for name in ("whole front", "box", "box, identity", "geometry alone"):
         f = figures[name]
+        sent = f"{f['bytes_sent'] / 1024:,.0f}" if "bytes_sent" in f else ""
         lines.append(
             f"| {name} | {f['places_in_view']:,} | {f['median_ms']} | {f['p99_ms']} | "
-            f"{f['max_ms']} |"
+            f"{f['max_ms']} | {sent} |"
         )
     return "\n".join(lines)
 

@@ -30,6 +30,7 @@ from service.api.events import EventsController
 from service.api.examples import add_examples
 from service.api.export import ExportController
 from service.api.front import FrontController
+from service.api.head import head_as_get
 from service.api.health import health, metrics_route, ready
 from service.api.imports import ImportsController
 from service.api.map import docs_assets, map_assets, map_page
@@ -135,10 +136,13 @@ def create_app(
     # Keys are checked before routing (service/api/access.py), inside the logging wrapper so
     # a refused request has its request id and its log line.
     # CORS outside the key check: a browser's preflight carries no key (service/api/cors.py).
+    # A HEAD runs as its GET from CORS inwards, its body dropped (service/api/head.py).
     app.asgi_handler = request_logging(
-        cors(
-            access_control(app.asgi_handler, services, route_refusal(app)),
-            cors_config(settings.cors_origin_list()),
+        head_as_get(
+            cors(
+                access_control(app.asgi_handler, services, route_refusal(app)),
+                cors_config(settings.cors_origin_list()),
+            )
         ),
         metrics,
     )

@@ -14,6 +14,7 @@ from litestar import Litestar
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import JsonRenderPlugin, RedocRenderPlugin, SwaggerRenderPlugin
 from litestar.openapi.spec import (
+    OpenAPIHeader,
     OpenAPIMediaType,
     OpenAPIResponse,
     Operation,
@@ -23,6 +24,7 @@ from litestar.openapi.spec import (
     SecurityScheme,
     Tag,
 )
+from litestar.openapi.spec.enums import OpenAPIType
 
 from contracts.events import (
     Batch,
@@ -351,11 +353,35 @@ NOT_MODIFIED: Final = OpenAPIResponse(
 )
 
 
+_STRING: Final = Schema(type=OpenAPIType.STRING)
+READ_HEADERS: Final = {
+    "ETag": OpenAPIHeader(
+        schema=_STRING,
+        description="The answer's tag (format version, policy, content coding): send it back "
+        "as `If-None-Match` for a 304.",
+    ),
+    "Cache-Control": OpenAPIHeader(
+        schema=_STRING,
+        description="`public` when the read needed no key, `private` when it did; then "
+        "`max-age=31536000, immutable` when pinned to `known_at=position:N` at or below the "
+        "projections' position, `no-cache` (stored, checked again) otherwise.",
+    ),
+}
+"""The headers every read answer carries (service/api/caching.py)."""
+LINK_HEADER: Final = OpenAPIHeader(
+    schema=_STRING,
+    description='`<next>; rel="next"` (RFC 8288) when there is a next page; the body\'s `next` '
+    "says the same.",
+)
+"""The header of every paginated answer (service/api/pages.py)."""
+
+
 def refine(app: Litestar, max_page: int) -> None:
     """Make the document say exactly what the service does (schemathesis checks it):
 
     * the media types of the NDJSON, SSE, GeoJSON and CSV answers (:data:`_ANSWERS`);
-    * a 304 on every read (``If-None-Match``, service/api/caching.py);
+    * a 304 on every read (``If-None-Match``, service/api/caching.py), and the ``ETag`` and
+      ``Cache-Control`` headers of its 200 (``Link`` too on the paginated ones);
     * every ``limit`` at most ``max_page`` (FRONTLINE_MAX_PAGE; the handlers refuse more);
     * position bounds as the integers 0 and 2**63 - 1: Litestar writes ``le`` of a plain
       ``int`` parameter as a float, 9.223372036854776e18, which is more than a bigint
@@ -388,6 +414,16 @@ def refine(app: Litestar, max_page: int) -> None:
                     schema.minimum = 0
             if method == "get" and path.startswith("/v1/") and path != "/v1/events/stream":
                 operation.responses.setdefault("304", NOT_MODIFIED)
+                ok = operation.responses.get("200")
+                if isinstance(ok, OpenAPIResponse):
+                    paged = any(
+                        getattr(p, "name", None) == "cursor" for p in operation.parameters or []
+                    )
+                    ok.headers = {
+                        **(ok.headers or {}),
+                        **READ_HEADERS,
+                        **({"Link": LINK_HEADER} if paged else {}),
+                    }
             answers = _ANSWERS.get((method, path))
             if answers is not None:
                 ok = operation.responses["200"]

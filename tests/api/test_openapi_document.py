@@ -386,3 +386,26 @@ async def test_swagger_and_redoc_load_only_files_this_server_serves(app: Litesta
             assert (await anonymous.get(f"/schema/assets/{licence}")).status_code == 200
         missing = await anonymous.get("/schema/assets/leaflet-1.9.4/leaflet.js")
         assert_problem(missing, 404)
+
+
+async def test_every_read_documents_the_headers_it_answers_with(client: Client) -> None:
+    """Every documented GET under /v1 (the live stream aside) lists ETag and Cache-Control on
+    its 200, and Link when it takes a cursor; the answers really carry them."""
+    for _ in range(2):
+        assert (await client.post("/v1/events", json=event_json())).status_code == 201
+    document = await _document(client)
+    reads = [
+        (path, operation)
+        for method, path, operation in _operations(document)
+        if method == "get" and path.startswith("/v1/") and path != "/v1/events/stream"
+    ]
+    assert len(reads) > 10
+    for path, operation in reads:
+        headers = operation["responses"]["200"].get("headers", {})
+        assert {"ETag", "Cache-Control"} <= set(headers), path
+        paged = any(p["name"] == "cursor" for p in operation.get("parameters", []))
+        assert ("Link" in headers) == paged, path
+    answer = await client.get("/v1/events?limit=1")
+    assert answer.headers["etag"].startswith('"f1-')
+    assert answer.headers["cache-control"] == "private, no-cache"
+    assert answer.headers["link"] == '</v1/events?limit=1&cursor=1>; rel="next"'
