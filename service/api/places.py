@@ -18,6 +18,7 @@ from service.api.deps import (
     submitter_of,
 )
 from service.api.events import problem_spec
+from service.api.openapi import PlaceMergeOperation, PlaceUnmergeOperation
 from service.api.parameters import KnownAt, PlaceId
 from service.usecases import places
 
@@ -68,6 +69,7 @@ class PlaceMergesController(Controller):
         operation_id="mergePlaces",
         tags=["registries"],
         summary="Merge a place into this one",
+        operation_class=PlaceMergeOperation,
         description=(
             "Appends a `place_merged` event (`place`: this place, `merged`: the body's) to the "
             "merged place's registry stream `place:<merged>`. From its position on, every "
@@ -99,6 +101,7 @@ class PlaceMergesController(Controller):
         operation_id="unmergePlaces",
         tags=["registries"],
         summary="Undo a merge into this place",
+        operation_class=PlaceUnmergeOperation,
         description=(
             "Appends a `place_merge_retracted` event retracting the merge in force of the "
             "body's `merged` into this place (`retracts` may name the merge's event id). From "
