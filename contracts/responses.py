@@ -140,6 +140,23 @@ class EventPage(_Output, frozen=True):
     """The filters applied."""
 
 
+class ReplicaHealth(_Output, frozen=True, omit_defaults=True):
+    """A read replica as the service last checked it."""
+
+    name: str
+    """``replica-N``: the N-th URL of ``FRONTLINE_READ_URLS``."""
+    applied_position: int
+    """The last log position it has applied (its own ``log_head``)."""
+    lag_positions: int
+    """Positions it trails the primary's head by."""
+    lag_seconds: float
+    """Age of the oldest primary commit it has not applied (0: it has them all)."""
+    in_rotation: bool
+    """Whether it answers reads (false: down, or lagging past ``FRONTLINE_READ_MAX_LAG``)."""
+    error: str | None = None
+    """Why the last check could not read it."""
+
+
 class Health(_Output, frozen=True, omit_defaults=True):
     """Liveness or readiness."""
 
@@ -147,6 +164,8 @@ class Health(_Output, frozen=True, omit_defaults=True):
     detail: str | None = None
     database: str | None = None
     migration: str | None = None
+    replicas: list[ReplicaHealth] | None = None
+    """Each read replica's position and lag (``/ready``, when ``FRONTLINE_READ_URLS`` is set)."""
 
 
 class Problem(_Output, frozen=True, omit_defaults=True):

@@ -44,6 +44,8 @@ from service.api.openapi import (
 )
 from service.api.places import PlaceMergesController
 from service.api.problems import EXCEPTION_HANDLERS
+from service.api.replicas import document as document_reads
+from service.api.replicas import read_routing
 from service.api.routing import refuse_unknown_parameters, route_refusal
 from service.api.sides import SidesController, SourcesController
 from service.metrics import Metrics
@@ -114,8 +116,12 @@ def create_app(
             docs_assets(),
         ],
         dependencies={"services": Provide(services, sync_to_thread=False)},
+        # Which database answers each read, outermost (service/api/replicas.py); then
         # ETags, 304, the cache policy and gzip of every read answer (service/api/caching.py).
-        middleware=[partial(conditional_get, services=services)],
+        middleware=[
+            partial(read_routing, services=services),
+            partial(conditional_get, services=services),
+        ],
         lifespan=[lifespan],
         exception_handlers=EXCEPTION_HANDLERS,
         before_request=refuse_unknown_parameters(),
@@ -131,6 +137,7 @@ def create_app(
     add_access(app)
     refine(app, settings.max_page)
     add_examples(app)
+    document_reads(app)
     # Litestar's `middleware=` runs only for matched routes; wrapping the app's ASGI handler
     # gives every request (404s and 405s included) its request id and its log line.
     # Keys are checked before routing (service/api/access.py), inside the logging wrapper so

@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from functools import partial
 
 import asyncpg
 
@@ -28,6 +29,7 @@ from service.store.db import Connector, create_owner_pool, create_pool
 from service.store.events import EventStore
 from service.store.keys import KeyStore
 from service.store.live import LiveHub
+from service.store.replicas import ReadRouter
 from service.usecases.readiness import ReadinessCheck
 from service.usecases.rebuild import Rebuilds
 
@@ -55,6 +57,12 @@ class Services:
     """What ``/ready`` checks."""
     pool_use: Callable[[], PoolUse]
     """The service pool's connections at this moment (``GET /metrics``)."""
+    reads: ReadRouter
+    """Which database answers each read: a replica of ``FRONTLINE_READ_URLS`` that has
+    applied what the read needs, else the primary; and the replicas' lags."""
+    log: EventStore
+    """The log's reads for the API's GET routes (pages, one event, the registries), over
+    :attr:`reads`' routed pool; appends go through :attr:`store`, on the primary only."""
 
 
 def build_projector(settings: Settings) -> TimelineProjector:
@@ -86,6 +94,16 @@ async def services(
     own_pool = pool is None
     active = pool if pool is not None else await create_pool(settings)
     try:
+        reads = ReadRouter(
+            active,
+            [
+                partial(create_pool, settings.with_(database_url=u))
+                for u in settings.read_url_list()
+            ],
+            wait=settings.read_wait,
+            max_lag=settings.read_max_lag,
+            check=settings.read_check,
+        )
         projecting = projector or build_projector(settings)
         counting = metrics or Metrics()
         store = EventStore(active, projecting if settings.projections else None)
@@ -102,8 +120,8 @@ async def services(
             store=store,
             committer=committer,
             projector=projecting,
-            front=FrontReader(active),
-            casualties=CasualtyReader(active),
+            front=FrontReader(reads.pool),
+            casualties=CasualtyReader(reads.pool),
             audit=AuditReader(active, signing, sample_events=settings.verify_sample),
             metrics=counting,
             keys=KeyStore(active, settings.key_cache),
@@ -113,8 +131,15 @@ async def services(
             pool_use=lambda: PoolUse(
                 size=active.get_size(), idle=active.get_idle_size(), max=active.get_max_size()
             ),
+            reads=reads,
+            log=EventStore(reads.pool),
         )
         counting.pool = built.pool_use
+        counting.replicas = lambda: [
+            (r.name, r.applied, r.lag_positions, r.lag_seconds, r.in_rotation)
+            for r in reads.status()
+        ]
+        await reads.start()
         committer.start()
         try:
             yield built
@@ -122,6 +147,7 @@ async def services(
             await projecting.cancel_rebuild()
             await live.close()
             await committer.stop()
+            await reads.close()  # and the replicas' pools
     finally:
         if own_pool:
             await active.close()

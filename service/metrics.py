@@ -68,6 +68,9 @@ class Metrics:
         self.registry = CollectorRegistry(auto_describe=True)
         self.pool: Callable[[], PoolUse] | None = None
         """The pool's use, read at every request and scrape (set by ``bootstrap.services``)."""
+        self.replicas: Callable[[], list[tuple[str, int, int, float, bool]]] | None = None
+        """Each read replica as the last check saw it: name, applied position, lag in
+        positions and in seconds, in the rotation (set by ``bootstrap.services``)."""
         self.requests = Counter(
             "frontline_http_requests",
             "HTTP requests answered, by route and status.",
@@ -106,6 +109,41 @@ class Metrics:
             multiprocess_mode="livesum",
             registry=self.registry,
         )
+        # Each process checks the replicas itself: the worst view is the one to report.
+        self.replica_lag_seconds = Gauge(
+            "frontline_replica_lag_seconds",
+            "Age of the oldest primary commit a read replica has not applied.",
+            ("replica",),
+            multiprocess_mode="livemax",
+            registry=self.registry,
+        )
+        self.replica_lag_positions = Gauge(
+            "frontline_replica_lag_positions",
+            "Positions a read replica trails the primary's head by.",
+            ("replica",),
+            multiprocess_mode="livemax",
+            registry=self.registry,
+        )
+        self.replica_applied = Gauge(
+            "frontline_replica_applied_position",
+            "The last log position a read replica has applied.",
+            ("replica",),
+            multiprocess_mode="livemin",
+            registry=self.registry,
+        )
+        self.replica_in_rotation = Gauge(
+            "frontline_replica_in_rotation",
+            "1 while a read replica answers reads, 0 while it is out (down or lagging).",
+            ("replica",),
+            multiprocess_mode="livemin",
+            registry=self.registry,
+        )
+        self.reads = Counter(
+            "frontline_reads",
+            "Reads answered, by the database that served them (primary or replica-N).",
+            ("node",),
+            registry=self.registry,
+        )
         if not multiprocess():
             ProcessCollector(registry=self.registry)
             PlatformCollector(registry=self.registry)
@@ -122,9 +160,14 @@ class Metrics:
         self.events_appended.inc(events)
         self.commits.observe(events)
 
+    def observe_read(self, node: str) -> None:
+        """One read served by ``node`` (``primary`` or ``replica-N``)."""
+        self.reads.labels(node).inc()
+
     def render(self) -> bytes:
         """The whole exposition, Prometheus text format 0.0.4 (:data:`CONTENT_TYPE`)."""
         self._read_pool()
+        self._read_replicas()
         if multiprocess():
             gathered = CollectorRegistry()
             MultiProcessCollector(gathered)  # type: ignore[no-untyped-call]  # untyped upstream
@@ -136,6 +179,15 @@ class Metrics:
         sums, while its counters stay counted."""
         if multiprocess():
             mark_process_dead(os.getpid())  # type: ignore[no-untyped-call]  # untyped upstream
+
+    def _read_replicas(self) -> None:
+        if self.replicas is None:
+            return
+        for name, applied, lag_positions, lag_seconds, in_rotation in self.replicas():
+            self.replica_applied.labels(name).set(applied)
+            self.replica_lag_positions.labels(name).set(lag_positions)
+            self.replica_lag_seconds.labels(name).set(lag_seconds)
+            self.replica_in_rotation.labels(name).set(1 if in_rotation else 0)
 
     def _read_pool(self) -> None:
         if self.pool is None:

@@ -45,6 +45,19 @@ class Settings:
     """Seconds one database statement (or a new connection) may take before it is abandoned
     and the request answers 503: a database that stops answering never hangs a request."""
 
+    # --- read replicas ---
+    read_urls: str = field(default="", metadata={"env": "FRONTLINE_READ_URLS"})
+    """PostgreSQL URLs of streaming replicas (comma-separated) that answer reads; writes and
+    the head stay on ``DATABASE_URL``. Empty: every read goes to the primary."""
+    read_wait: float = field(default=0.5, metadata={"env": "FRONTLINE_READ_WAIT"})
+    """Seconds a read with ``min_position`` (or ``known_at=position:N``) waits for a replica
+    to apply that position before the primary answers it."""
+    read_max_lag: float = field(default=5.0, metadata={"env": "FRONTLINE_READ_MAX_LAG"})
+    """Seconds a replica may trail the primary (the age of the oldest commit it has not
+    applied) before it leaves the rotation; it comes back when it is within them again."""
+    read_check: float = field(default=1.0, metadata={"env": "FRONTLINE_READ_CHECK"})
+    """Seconds between checks of each replica's applied position and lag."""
+
     # --- http ---
     host: str = field(default="127.0.0.1", metadata={"env": "FRONTLINE_HOST"})
     """Address to listen on."""
@@ -208,6 +221,7 @@ class Settings:
         if not 0 < self.port < 65536:
             raise SettingsError("FRONTLINE_PORT must be a TCP port")
         self.cors_origin_list()
+        self.read_url_list()
 
     def cors_origin_list(self) -> tuple[str, ...]:
         """``cors_origins`` as a tuple of origins (``("*",)`` for any); SettingsError for an
@@ -223,7 +237,20 @@ class Settings:
                 )
         return origins
 
+    def read_url_list(self) -> tuple[str, ...]:
+        """``read_urls`` as a tuple of PostgreSQL URLs; SettingsError for one that is not."""
+        # Split only before a scheme: a multi-host URL (postgresql://h1,h2/db) has commas too.
+        urls = tuple(u.strip() for u in _READ_URL_SPLIT.split(self.read_urls) if u.strip())
+        for url in urls:
+            if not url.startswith(("postgresql://", "postgres://")):
+                raise SettingsError(
+                    "FRONTLINE_READ_URLS: each entry is a PostgreSQL URL "
+                    f"(postgresql://...), not {url.split('@')[-1][:80]!r}"
+                )
+        return urls
 
+
+_READ_URL_SPLIT: Final = re.compile(r",\s*(?=[a-z]+://)")
 _ORIGIN: Final = re.compile(
     r"https?://[A-Za-z0-9.-]+(?::[0-9]{1,5})?|https?://\[[0-9A-Fa-f:.]+\](?::[0-9]{1,5})?"
 )

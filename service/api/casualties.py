@@ -14,6 +14,7 @@ from service.api.deps import AnyRequest, ServicesDep
 from service.api.front import BAD_PARAMETER, NO_PLACE
 from service.api.pages import next_url, page
 from service.api.parameters import BBox, Cursor, KnownAt, PlaceId
+from service.api.replicas import REPLICA
 from service.errors import InvalidParameter
 from service.projections.reads import RowsAt
 from service.usecases.casualties import place_page, range_page
@@ -37,6 +38,7 @@ class CasualtiesController(Controller):
 
     @get(
         "/v1/places/{place_id:str}/casualties",
+        opt=REPLICA,
         operation_id="getPlaceCasualties",
         summary="A place's casualty claims, side by side, by incident",
         description=(
@@ -71,7 +73,7 @@ class CasualtiesController(Controller):
             rows_at.position,
             cursor,
             limit,
-            await services.store.side_registry(rows_at.position),
+            await services.log.side_registry(rows_at.position),
         )
         next_ = next_url(request, following)
         return page(
@@ -87,6 +89,7 @@ class CasualtiesController(Controller):
 
     @get(
         "/v1/casualties",
+        opt=REPLICA,
         operation_id="getCasualties",
         summary="Casualty claims over a range of valid time, place by place",
         description=(
@@ -142,7 +145,7 @@ class CasualtiesController(Controller):
             params.bbox(bbox),
             cursor,
             limit,
-            await services.store.side_registry(rows_at.position),
+            await services.log.side_registry(rows_at.position),
         )
         next_ = next_url(request, following)
         return page(

@@ -31,6 +31,8 @@ ALLOWED_HEADERS: Final = (
 EXPOSED_HEADERS: Final = (
     "content-disposition",
     "etag",
+    "frontline-served-at",
+    "frontline-served-by",
     "link",
     "location",
     "retry-after",

@@ -56,6 +56,7 @@ from service.api.parameters import (
     ValidFrom,
     ValidTo,
 )
+from service.api.replicas import REPLICA
 from service.domain.records import source_key
 from service.errors import NotFound
 from service.query import invalid_parameter
@@ -209,6 +210,7 @@ class EventsController(Controller):
 
     @get(
         "/",
+        opt=REPLICA,
         operation_id="replayEvents",
         summary="Replay the log",
         description=(
@@ -271,7 +273,7 @@ class EventsController(Controller):
             return Stream(_ndjson(services, start, where, limit), media_type=NDJSON)
         params.page_limit(limit, max_page)
         size = limit or 100
-        events = await services.store.page(start, size + 1, where)
+        events = await services.log.page(start, size + 1, where)
         following = str(events[size - 1].position) if len(events) > size else None
         link = pages.next_url(request, following)
         return pages.page(
@@ -335,6 +337,7 @@ class EventsController(Controller):
 
     @get(
         "/{event_id:str}",
+        opt=REPLICA,
         operation_id="getEvent",
         summary="One event",
         description="The event as stored, with the events that link to it.",
@@ -355,7 +358,7 @@ class EventsController(Controller):
             wanted = uuid.UUID(event_id)
         except ValueError:
             raise invalid_parameter("event_id", params.UUID_TEXT, event_id) from None
-        found = await services.store.get(wanted)
+        found = await services.log.get(wanted)
         if found is None:
             raise NotFound(f"no event has id {event_id}", field="event_id")
         event, linked_from, submitter = found
@@ -445,7 +448,7 @@ async def _ndjson(
     services: ServicesDep, after: int, where: EventFilter, limit: int | None
 ) -> AsyncIterator[bytes]:
     lines: list[bytes] = []
-    async for event in services.store.stream(after, where, limit):
+    async for event in services.log.stream(after, where, limit):
         lines.append(_encode(event))
         if len(lines) >= 500:
             yield b"\n".join(lines) + b"\n"

@@ -80,5 +80,5 @@ class ExportController(Controller):
         if etag_matches(if_none_match, etag):
             return Response(b"", status_code=304, headers=headers)
         return Stream(
-            log_chunks(services.store, position, fmt), media_type=MEDIA[fmt], headers=headers
+            log_chunks(services.log, position, fmt), media_type=MEDIA[fmt], headers=headers
         )

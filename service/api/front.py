@@ -50,6 +50,7 @@ from service.api.parameters import (
     ValidAt,
 )
 from service.api.problems import problem_spec
+from service.api.replicas import REPLICA
 from service.domain.net_changes import net_changes
 from service.domain.projection import segment_at
 from service.projections.reads import ChangesQuery, RegisteredPlace, RowsAt, StateQuery
@@ -470,6 +471,7 @@ class FrontController(Controller):
 
     @get(
         "/v1/places/{place_id:str}",
+        opt=REPLICA,
         operation_id="getPlace",
         summary="A place and its segment now",
         responses=NO_PLACE,
@@ -560,6 +562,7 @@ class FrontController(Controller):
 
     @get(
         "/v1/places/{place_id:str}/history",
+        opt=REPLICA,
         operation_id="getPlaceHistory",
         summary="How each report changed a place's story",
         description=(

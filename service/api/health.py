@@ -5,7 +5,7 @@ from __future__ import annotations
 from litestar import get
 from litestar.openapi.datastructures import ResponseSpec
 
-from contracts.responses import Health, Problem
+from contracts.responses import Health, Problem, ReplicaHealth
 from service.api.deps import ServicesDep
 from service.errors import NotReady
 from service.metrics import CONTENT_TYPE
@@ -35,11 +35,29 @@ async def ready(services: ServicesDep) -> Health:
     """The database answers, its schema is at the revision this code expects, and (with
     projections on) the projections are those of the served policy, up to the log's head.
     While a rebuild brings stale projections back, the service answers every route (from
-    the old rows, naming their policy and position) but is not ready."""
+    the old rows, naming their policy and position) but is not ready. With read replicas,
+    each one's applied position and lag (a replica out of the rotation does not make the
+    service unready: the primary answers its reads)."""
     readiness = await services.readiness.check()
     if readiness.not_ready is not None:
         raise NotReady(readiness.not_ready)
-    return Health(status="ready", database="ok", migration=readiness.revision)
+    replicas = [
+        ReplicaHealth(
+            name=r.name,
+            applied_position=r.applied,
+            lag_positions=r.lag_positions,
+            lag_seconds=r.lag_seconds,
+            in_rotation=r.in_rotation,
+            error=r.error,
+        )
+        for r in services.reads.status()
+    ]
+    return Health(
+        status="ready",
+        database="ok",
+        migration=readiness.revision,
+        replicas=replicas or None,
+    )
 
 
 @get(

@@ -20,6 +20,7 @@ from service.api.deps import (
 from service.api.events import problem_spec
 from service.api.openapi import SidesOperation, SourcesOperation
 from service.api.parameters import KnownAt, SideId, SourceName
+from service.api.replicas import REPLICA
 from service.errors import NotFound
 from service.usecases import registry
 
@@ -31,6 +32,7 @@ class SidesController(Controller):
 
     @get(
         "/",
+        opt=REPLICA,
         operation_id="getSides",
         tags=["registries"],
         summary="The side registry",
@@ -45,10 +47,11 @@ class SidesController(Controller):
     async def sides(self, services: ServicesDep, known_at: KnownAt = None) -> SidesPage:
         """The registry as known at a position."""
         position = (await services.front.resolve(params.known_at(known_at), log=True)).position
-        return await registry.sides_page(services.store, position)
+        return await registry.sides_page(services.log, position)
 
     @get(
         "/{side:str}",
+        opt=REPLICA,
         operation_id="getSide",
         tags=["registries"],
         summary="One side of the registry",
@@ -66,7 +69,7 @@ class SidesController(Controller):
     ) -> SideEntry:
         """One side's entry as known at a position."""
         position = (await services.front.resolve(params.known_at(known_at), log=True)).position
-        entry = await registry.side_at(services.store, side, position)
+        entry = await registry.side_at(services.log, side, position)
         if entry is None:
             raise NotFound(f"no side registers the name {side!r}", field="side")
         return entry
@@ -118,6 +121,7 @@ class SourcesController(Controller):
 
     @get(
         "/",
+        opt=REPLICA,
         operation_id="getSources",
         tags=["registries"],
         summary="The source registry",
@@ -133,10 +137,11 @@ class SourcesController(Controller):
     async def sources(self, services: ServicesDep, known_at: KnownAt = None) -> SourcesPage:
         """The source registry as known at a position."""
         position = (await services.front.resolve(params.known_at(known_at), log=True)).position
-        return await registry.sources_page(services.store, position)
+        return await registry.sources_page(services.log, position)
 
     @get(
         "/{source:str}",
+        opt=REPLICA,
         operation_id="getSource",
         tags=["registries"],
         summary="One source of the registry",
@@ -154,7 +159,7 @@ class SourcesController(Controller):
     ) -> SourceEntry:
         """One source's entry as known at a position."""
         position = (await services.front.resolve(params.known_at(known_at), log=True)).position
-        entry = await registry.source_at(services.store, source, position)
+        entry = await registry.source_at(services.log, source, position)
         if entry is None:
             raise NotFound(f"no source registers the name {source!r}", field="source")
         return entry

@@ -100,8 +100,9 @@ async def test_changes_requires_from_and_to(client: Client) -> None:
 
 async def test_changes_document_its_page_its_filters_and_its_answer(client: Client) -> None:
     """/v1/state/changes states its parameters (a bounded ``limit``, a ``cursor`` whose pattern
-    is ``place@instant``, ``place``, ``side``, ``bbox``, ``known_at``, the boolean ``net``)
-    and its answers: a frame, the range, the changes (place, ``at``, what changed, the segments
+    is ``place@instant``, ``place``, ``side``, ``bbox``, ``known_at``, the boolean ``net``,
+    and, as every read that a replica may answer, ``min_position`` and its header) and its
+    answers: a frame, the range, the changes (place, ``at``, what changed, the segments
     before and after, the before nullable) and ``next_cursor``; with ``net``, each place once
     (its first and last change, how many, what changed, before and after); a segment
     documents ``held_since``."""
@@ -110,6 +111,7 @@ async def test_changes_document_its_page_its_filters_and_its_answer(client: Clie
     parameters = {p["name"]: p for p in operation["parameters"]}
     assert set(parameters) == {
         "from", "to", "known_at", "place", "side", "bbox", "limit", "cursor", "net",
+        "min_position", "Frontline-Min-Position",
     }  # fmt: skip
     assert parameters["net"]["schema"]["type"] == "boolean"
     assert parameters["net"]["required"] is False

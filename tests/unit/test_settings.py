@@ -21,6 +21,15 @@ READS: list[tuple[str, str, str, Any]] = [
         "postgresql://owner@h/db",
     ),
     ("db_role", "FRONTLINE_DB_ROLE", "frontline_ro", "frontline_ro"),
+    (
+        "read_urls",
+        "FRONTLINE_READ_URLS",
+        "postgresql://u@r1/db,postgresql://u@r2/db",
+        "postgresql://u@r1/db,postgresql://u@r2/db",
+    ),
+    ("read_wait", "FRONTLINE_READ_WAIT", "0.25", 0.25),
+    ("read_max_lag", "FRONTLINE_READ_MAX_LAG", "12", 12.0),
+    ("read_check", "FRONTLINE_READ_CHECK", "0.5", 0.5),
     ("data_dir", "FRONTLINE_DATA_DIR", "/var/lib/frontline", Path("/var/lib/frontline")),
     ("pool_min", "FRONTLINE_POOL_MIN", "3", 3),
     ("pool_max", "FRONTLINE_POOL_MAX", "20", 20),
@@ -210,14 +219,19 @@ def test_with_checks_again() -> None:
         ("FRONTLINE_CORS_ORIGINS", "https://a.example.org/app"),
         ("FRONTLINE_CORS_ORIGINS", "*,https://a.example.org"),
         ("FRONTLINE_CORS_ORIGINS", "https://*.example.org"),
+        ("FRONTLINE_READ_URLS", "replica.example.org:5432"),
+        ("FRONTLINE_READ_URLS", "postgresql://u@r1/db,mysql://u@r2/db"),
+        ("FRONTLINE_READ_WAIT", "-1"),
+        ("FRONTLINE_READ_MAX_LAG", "0"),
     ],
 )
 def test_other_impossible_values_fail_naming_the_variable(
     monkeypatch: pytest.MonkeyPatch, env: str, raw: str
 ) -> None:
     """A port outside 1..65535, a role name that is not an identifier, a negative number
-    of rebuild workers, or a CORS origin that is not an origin (a path, a trailing slash, no
-    scheme, a wildcard, ``*`` beside others) names its variable."""
+    of rebuild workers, a CORS origin that is not an origin (a path, a trailing slash, no
+    scheme, a wildcard, ``*`` beside others), a read replica that is not a PostgreSQL URL,
+    or a replica wait or lag bound that is not a positive number, names its variable."""
     monkeypatch.setenv(env, raw)
     with pytest.raises(SettingsError, match=env):
         Settings.from_env()
@@ -324,3 +338,14 @@ def test_cors_origins_are_a_list_of_origins_or_any(monkeypatch: pytest.MonkeyPat
     assert Settings.from_env().cors_origin_list() == ("https://a.example.org", "http://[::1]:8080")
     monkeypatch.setenv("FRONTLINE_CORS_ORIGINS", "*")
     assert Settings.from_env().cors_origin_list() == ("*",)
+
+
+def test_read_urls_split_between_urls_not_inside_a_multi_host_url() -> None:
+    """``FRONTLINE_READ_URLS`` is split at a comma before a scheme only: a multi-host URL
+    (``postgresql://h1,h2/db``) stays one replica; empty means no replica."""
+    assert Settings().read_url_list() == ()
+    urls = "postgresql://u@h1,h2/db, postgres://u@r2:5433/db?sslmode=require"
+    assert Settings(read_urls=urls).read_url_list() == (
+        "postgresql://u@h1,h2/db",
+        "postgres://u@r2:5433/db?sslmode=require",
+    )
