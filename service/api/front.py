@@ -487,7 +487,7 @@ class FrontController(Controller):
         found, known, segments = await _timeline_as_known(services, place_id, known_at)
         moment = params.valid_time(valid_at, "valid_at") if valid_at else _now()
         here = segment_at(segments, moment)
-        merge, absorbed = await places.merge_state(services.store, place_id, known.position)
+        merge, absorbed = await places.merge_state(services.log, place_id, known.position)
         return PlaceDetail(
             place=found.info,
             version=found.version,

@@ -20,6 +20,7 @@ from service.api.deps import (
 from service.api.events import problem_spec
 from service.api.openapi import PlaceMergeOperation, PlaceUnmergeOperation
 from service.api.parameters import KnownAt, PlaceId
+from service.api.replicas import REPLICA
 from service.usecases import places
 
 _EDIT_ANSWERS = {
@@ -48,6 +49,7 @@ class PlaceMergesController(Controller):
 
     @get(
         "/merges",
+        opt=REPLICA,
         operation_id="getPlaceMerges",
         tags=["registries"],
         summary="The merges of places in force",
@@ -62,7 +64,7 @@ class PlaceMergesController(Controller):
     async def merges(self, services: ServicesDep, known_at: KnownAt = None) -> PlaceMergesPage:
         """The merges in force as known at a position."""
         position = (await services.front.resolve(params.known_at(known_at), log=True)).position
-        return await places.merges_page(services.store, position)
+        return await places.merges_page(services.log, position)
 
     @post(
         "/{place_id:str}/merges",
