@@ -5,6 +5,7 @@ projections' benchmarks (docs/benchmarks.md, docs/projection.md).
     python -m bench.fold history --span 1000000     # rows and bytes of a dense history
     python -m bench.fold listing --events 1000000   # the busiest timelines: bytes a segment
     python -m bench.fold memory --events 100000     # memory of held folds and rows
+    python -m bench.fold rebuild --events 100000    # a rebuild's fold alone: us an event
 
 ``--span`` is the log size over which valid time runs from 2011 to 2024: 1,000,000 gives the
 density of the 1M benchmark to its first ``--events`` events.
@@ -27,6 +28,7 @@ from contracts.events import Event, event_decoder
 from service.domain.bitemporal import OpenRows, history, rows_of
 from service.domain.policy import CREDIBILITY_V2
 from service.domain.projection import PlaceFold, project_place
+from service.domain.projection.facts import Fact
 
 COMMIT: int = 10_000
 """Events a commit of the NDJSON import holds (FRONTLINE_IMPORT_CHUNK)."""
@@ -108,6 +110,51 @@ def listing(events: list[Event], top: int) -> None:
         )
 
 
+def rebuild_fold(count: int, span: int, rounds: int) -> None:
+    """What a rebuild's workers do between the cursor and the COPY, in one process: each
+    place's stored payloads read as facts (``Fact.from_payload``) and replayed commit by
+    commit (``history``, commits of ``COMMIT`` events), the rows' records built; best of
+    ``rounds``, in microseconds of this process's CPU an event (wall time on a shared
+    machine moves 2x between runs), next to the baseline's decode into a dict."""
+    workload = Workload(seed=1, stream=0, span=span)
+    lines = list(workload.lines(count))
+    places = [event_decoder.decode(line).place.id for line in lines]
+    order = sorted(range(count), key=lambda i: (places[i], i))
+    rows = [(places[i], (i // COMMIT + 1) * COMMIT, lines[i]) for i in order]
+    best_fold = best_base = float("inf")
+    clock = time.process_time  # this process's CPU: what other processes' load moves least
+    written = 0
+    for _ in range(rounds):
+        started = clock()
+        latest: dict[str, tuple[object, object]] = {}
+        for place_id, _commit, payload in rows:
+            event = msgspec.json.decode(payload)
+            latest[place_id] = (event["type"], event.get("side"))
+        best_base = min(best_base, clock() - started)
+        started = clock()
+        written = 0
+        place: str | None = None
+        commits: list[tuple[int, list[Fact]]] = []
+        decode = Fact.from_payload
+        for place_id, commit, payload in rows:
+            if place_id != place:
+                if place is not None:
+                    written += len(history(place, commits, CREDIBILITY_V2, None, count))
+                place, commits = place_id, []
+            if commits and commits[-1][0] == commit:
+                commits[-1][1].append(decode(payload))
+            else:
+                commits.append((commit, [decode(payload)]))
+        if place is not None:
+            written += len(history(place, commits, CREDIBILITY_V2, None, count))
+        best_fold = min(best_fold, clock() - started)
+    print(
+        f"{count} events, {len(set(places))} places, {written} rows: fold "
+        f"{best_fold / count * 1e6:.2f} us of CPU an event ({best_fold:.2f} s), decode into a "
+        f"dict {best_base / count * 1e6:.2f} us; best of {rounds}"
+    )
+
+
 def memory(events: list[Event]) -> None:
     gc.collect()
     before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
@@ -127,11 +174,15 @@ def memory(events: list[Event]) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.fold", description=__doc__)
-    parser.add_argument("what", choices=("adds", "history", "listing", "memory"))
+    parser.add_argument("what", choices=("adds", "history", "listing", "memory", "rebuild"))
     parser.add_argument("--events", type=int, default=200_000)
     parser.add_argument("--span", type=int, default=None, help="default: --events")
     parser.add_argument("--top", type=int, default=3, help="how many of the busiest places")
+    parser.add_argument("--rounds", type=int, default=3, help="rounds (rebuild)")
     args = parser.parse_args(argv)
+    if args.what == "rebuild":
+        rebuild_fold(args.events, args.span or args.events, args.rounds)
+        return 0
     events = _events(args.events, args.span or args.events)
     if args.what == "adds":
         adds(events, args.top)

@@ -129,7 +129,7 @@ class Bench:
         for index, segment in enumerate(segments):
             service = self.services[name]
             answer = await upload(HOST, service.port, "/v1/events", segment.path, NDJSON)
-            if answer.status != 200:
+            if answer.status != 201:  # 201: events stored anew
                 raise RuntimeError(f"import failed: {answer.status} {answer.body[:500]!r}")
             sys.stderr.write(f"segment {index + 1}/{count} imported into {name}\n")
 
@@ -151,7 +151,7 @@ class Bench:
                     answer = await upload(HOST, service.port, "/v1/events", segment.path, NDJSON)
                     seconds = time.perf_counter() - started
                 summary = json.loads(answer.body)
-                if answer.status != 200 or summary.get("accepted") != segment.events:
+                if answer.status != 201 or summary.get("accepted") != segment.events:
                     raise RuntimeError(f"import failed: {answer.status} {answer.body[:500]!r}")
                 runs[name].append(
                     {"events": segment.events, "seconds": round(seconds, 3), "cpu": meter.seconds}

@@ -491,7 +491,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         service = serve({"FRONTLINE_PROJECTIONS": "off"}, "import")
         for index, segment in enumerate(segments):
             answer = asyncio.run(upload(HOST, service.port, "/v1/events", segment.path, NDJSON))
-            if answer.status != 200:
+            if answer.status != 201:  # 201: events stored anew
                 raise RuntimeError(f"import failed: {answer.status} {answer.body[:500]!r}")
             sys.stderr.write(f"segment {index + 1}/{len(segments)} imported\n")
         service.stop()

@@ -33,9 +33,13 @@ the place's own)."""
 _encode = msgspec.json.Encoder().encode
 
 
-@dataclass(frozen=True, slots=True)
-class SegmentRow:
-    """One segment as a row: its valid interval, the fields queries filter on, its body."""
+class SegmentRow(msgspec.Struct, frozen=True, gc=False):
+    """One segment as a row: its valid interval, the fields queries filter on, its body.
+
+    A frozen msgspec Struct, not a frozen dataclass: a rebuild makes one per row it writes,
+    and a frozen dataclass's ``__init__`` sets each field through ``object.__setattr__``;
+    untracked by the garbage collector (nothing it holds points back).
+    """
 
     place_id: str
     valid_from: datetime
@@ -173,9 +177,8 @@ def _valid_from(row: SegmentRow) -> datetime:
     return row.valid_from
 
 
-@dataclass(frozen=True, slots=True)
-class HistoryRow:
-    """A row with its known range, as the rebuild writes it."""
+class HistoryRow(msgspec.Struct, frozen=True, gc=False):
+    """A row with its known range, as the rebuild writes it (a Struct: as :class:`SegmentRow`)."""
 
     row: SegmentRow
     known_from: int
