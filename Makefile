@@ -83,8 +83,17 @@ postgres-amcheck: ## Debian's PostgreSQL with amcheck for the crash check (apt-g
 	  DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 install -y \
 	    --no-install-recommends postgresql postgresql-contrib; }
 
+# The pooler test runs the service behind Debian's PgBouncer in transaction mode
+# (docs/deployment.md): installed when missing, as chromium is.
+.PHONY: pgbouncer
+pgbouncer: ## Debian's PgBouncer for the pooler test (apt-get install when it is missing)
+	@command -v pgbouncer >/dev/null || test -x /usr/sbin/pgbouncer || { \
+	  apt-get -o DPkg::Lock::Timeout=600 update && \
+	  DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 install -y \
+	    --no-install-recommends pgbouncer; }
+
 .PHONY: pytest
-pytest: install chromium postgres-amcheck ## the test suite (real PostgreSQL: embedded, or DATABASE_URL)
+pytest: install chromium postgres-amcheck pgbouncer ## the test suite (real PostgreSQL: embedded, or DATABASE_URL)
 	$(BIN)/pytest
 
 # The browser tests write their screenshots into pytest's temp folders, so `make test` leaves

@@ -45,8 +45,10 @@ async def _read_head(reader: asyncio.StreamReader) -> tuple[int, dict[bytes, byt
 
 
 async def read_response(reader: asyncio.StreamReader) -> Response:
-    """One whole response (Content-Length or chunked)."""
+    """One whole response (Content-Length or chunked; none for 204 and 304)."""
     status, headers = await _read_head(reader)
+    if status in (204, 304):
+        return Response(status, b"")
     length = headers.get(b"content-length")
     if length is not None:
         return Response(status, await reader.readexactly(int(length)))

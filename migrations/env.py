@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+from functools import partial
 
+import asyncpg
 from alembic import context
 from sqlalchemy import Connection, pool
 from sqlalchemy.ext.asyncio import create_async_engine
@@ -23,7 +25,15 @@ async def _run_online() -> None:
     url = config.get_main_option("sqlalchemy.url")
     if not url:
         raise RuntimeError("no database URL given to the migrations")
-    engine = create_async_engine(url, poolclass=pool.NullPool)
+    # asyncpg reads the URL itself, as the service's pool does: SQLAlchemy would pass its
+    # query as keyword arguments, and asyncpg.connect() takes no ``sslmode`` (TLS settings
+    # of a managed PostgreSQL: ``?sslmode=verify-full&sslrootcert=...``).
+    dsn = url.replace("postgresql+asyncpg://", "postgresql://", 1)
+    engine = create_async_engine(
+        "postgresql+asyncpg://",
+        async_creator=partial(asyncpg.connect, dsn),
+        poolclass=pool.NullPool,
+    )
     try:
         async with engine.connect() as connection:
             await connection.run_sync(_run)

@@ -25,9 +25,10 @@ from service.settings import Settings
 from service.store.appender import GroupCommitter
 from service.store.audit import AuditReader
 from service.store.casualties import CasualtyReader
-from service.store.db import Connector, create_owner_pool, create_pool
+from service.store.db import Connector, create_owner_pool, create_pool, local_settings
 from service.store.events import EventStore
 from service.store.keys import KeyStore
+from service.store.listen import CommitListener
 from service.store.live import LiveHub
 from service.store.replicas import ReadRouter
 from service.usecases.readiness import ReadinessCheck
@@ -106,7 +107,11 @@ async def services(
         )
         projecting = projector or build_projector(settings)
         counting = metrics or Metrics()
-        store = EventStore(active, projecting if settings.projections else None)
+        store = EventStore(
+            active,
+            projecting if settings.projections else None,
+            local_settings=local_settings(settings),
+        )
         store.commit_observers.append(counting.observe_commit)
         committer = GroupCommitter(store, settings.group_max)
         live = LiveHub(
@@ -114,6 +119,7 @@ async def services(
             poll=settings.stream_poll,
             per_key=settings.streams_per_key,
             anonymous=settings.anonymous_streams,
+            listener=CommitListener(Connector.of(settings), store.committed.notify),
         )
         built = Services(
             settings=settings,

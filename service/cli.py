@@ -10,10 +10,12 @@ import gc
 import ipaddress
 import os
 import signal
+import socket
 import sys
 from bisect import bisect_right
 from collections.abc import AsyncIterator, Sequence
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 from typing import BinaryIO, NoReturn
 
@@ -58,6 +60,7 @@ def _settings(args: argparse.Namespace) -> Settings:
             host=getattr(args, "host", None),
             port=getattr(args, "port", None),
             data_dir=getattr(args, "data_dir", None),
+            workers=getattr(args, "workers", None),
         )
     )
 
@@ -291,7 +294,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     status is 0.
     """
     from service.app import create_app
-    from service.server import Server, server_config
+    from service.server import Server, run_workers, server_config
 
     env = Settings.from_env(data_dir=args.data_dir)
     embedded = env.database_url is None
@@ -307,11 +310,14 @@ def cmd_serve(args: argparse.Namespace) -> int:
         if embedded:
             asyncio.run(_first_admin_key(settings))
         warn_if_exposed(settings)
-        log.info("serving", url=base_url(settings), embedded=embedded)
+        log.info("serving", url=base_url(settings), embedded=embedded, workers=settings.workers)
+        key_file = (settings.data_dir / FIRST_ADMIN_KEY_FILE).absolute() if embedded else None
+        if settings.workers > 1:
+            run_workers(settings, partial(_serve_worker, note=serving_note(settings, key_file)))
+            return 0
         tune_gc()
         projector = bootstrap.build_projector(settings)
         app = create_app(settings, projector=projector)
-        key_file = (settings.data_dir / FIRST_ADMIN_KEY_FILE).absolute() if embedded else None
 
         def started() -> None:
             sys.stderr.write(serving_note(settings, key_file))
@@ -329,6 +335,32 @@ def cmd_serve(args: argparse.Namespace) -> int:
             stop_embedded(env.data_dir)
             log.info("embedded_postgres_stopped", data_dir=str(env.data_dir))
     return 0
+
+
+def _serve_worker(settings: Settings, sock: socket.socket, index: int, *, note: str) -> None:
+    """One of ``frontline serve --workers N``'s processes: the app on the shared socket, its
+    own pool, projector and live listener; stopped cleanly by SIGTERM or SIGINT. The first
+    says where the map is once it listens (``note``)."""
+    from service.app import create_app
+    from service.server import Server, server_config
+
+    configure_logging(settings.log_format, settings.log_level)
+    _stop_on_signals()
+    try:
+        tune_gc()
+        projector = bootstrap.build_projector(settings)
+        app = create_app(settings, projector=projector)
+
+        def started() -> None:
+            if index == 0:
+                sys.stderr.write(note)
+                sys.stderr.flush()
+
+        Server(
+            server_config(app, settings), on_stop=projector.cancel_rebuild, on_started=started
+        ).run(sockets=[sock])
+    except _Stop as stop:
+        log.info("sys_shutdown", signal=str(stop), worker=index)
 
 
 FIRST_ADMIN_KEY_FILE = "first-admin-key"
@@ -700,6 +732,12 @@ def parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", help="address to listen on (FRONTLINE_HOST, 127.0.0.1)")
     serve.add_argument("--port", type=int, help="port (FRONTLINE_PORT, 8000)")
     serve.add_argument("--data-dir", type=Path, help="embedded database folder (./data)")
+    serve.add_argument(
+        "--workers",
+        type=int,
+        help="server processes sharing the port (FRONTLINE_WORKERS, 1); each has its own "
+        "database pool of FRONTLINE_POOL_MAX connections",
+    )
     serve.add_argument(
         "--migrate",
         action="store_true",

@@ -39,20 +39,30 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import multiprocessing
+import os
 import resource
+import shutil
+import signal
 import socket
+import tempfile
+import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from typing import Any, ClassVar, Final
 
 import msgspec
+import structlog
 import uvicorn
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol, RequestResponseCycle
 
 from contracts.problems import CATALOGUE, problem_type
 from contracts.responses import Problem
 from service.logging import LogTally
+from service.metrics import MULTIPROCESS_ENV
 from service.settings import Settings
+
+log = structlog.get_logger(__name__)
 
 FILE_RESERVE: Final = 256
 """File descriptors kept free of client connections when the cap is automatic: the database
@@ -483,3 +493,85 @@ class GuardedProtocol(HttpToolsProtocol):
     def _answer_and_close(self, answer: bytes) -> None:
         self.transport.write(answer)
         self.transport.close()
+
+
+# --- several workers ---
+
+WORKER_STOP_WAIT: Final = SHUTDOWN_GRACE + 25.0
+"""Seconds a worker has, after SIGTERM, to finish its requests and close its pool before it
+is killed."""
+WORKER_RESTART_PAUSE: Final = 1.0
+"""Seconds at least between two starts of the same worker (one that dies at start-up, on a
+database that is down, is not restarted in a tight loop)."""
+
+WorkerTarget = Callable[[Settings, socket.socket, int], None]
+"""What a worker process runs: the settings, the listening socket it shares, its number."""
+
+
+def listening_socket(settings: Settings) -> socket.socket:
+    """The socket every worker accepts on, bound as uvicorn binds its own (``SO_REUSEADDR``,
+    an IPv6 address when the host has a colon), inheritable by the workers."""
+    config = uvicorn.Config(
+        "service.app:create_app", host=settings.host, port=settings.port, log_config=None
+    )
+    sock = config.bind_socket()
+    sock.set_inheritable(True)
+    return sock
+
+
+def run_workers(settings: Settings, target: WorkerTarget) -> None:
+    """Run ``settings.workers`` processes of ``target`` on one listening socket, until a
+    signal (SIGTERM or SIGINT, which the caller turns into an exception) stops this one.
+
+    The workers are started fresh (``spawn``: nothing of this process's state is copied) and
+    the kernel spreads the connections among them. A worker that exits while the others
+    serve is started again (at most once a WORKER_RESTART_PAUSE). On the way out each gets
+    SIGTERM (a clean stop: its requests finish, its pool closes) and is killed only after
+    WORKER_STOP_WAIT seconds. Figures of ``GET /metrics`` are added up across the workers
+    through ``PROMETHEUS_MULTIPROC_DIR``: a private folder is made (and removed) when it is
+    not set.
+    """
+    metrics_dir: str | None = None
+    if not os.environ.get(MULTIPROCESS_ENV):
+        metrics_dir = tempfile.mkdtemp(prefix="frontline-metrics-")
+        os.environ[MULTIPROCESS_ENV] = metrics_dir
+    sock = listening_socket(settings)
+    context = multiprocessing.get_context("spawn")
+    workers: list[Any] = []
+    started: list[float] = []
+
+    def start(index: int) -> Any:
+        process = context.Process(
+            target=target, args=(settings, sock, index), name=f"frontline-worker-{index}"
+        )
+        process.start()
+        log.info("worker_started", worker=index, pid=process.pid)
+        return process
+
+    try:
+        for index in range(settings.workers):
+            workers.append(start(index))
+            started.append(time.monotonic())
+        while True:
+            time.sleep(0.2)
+            for index, process in enumerate(workers):
+                if process.is_alive() or time.monotonic() - started[index] < WORKER_RESTART_PAUSE:
+                    continue
+                log.warning("worker_exited", worker=index, pid=process.pid, code=process.exitcode)
+                workers[index] = start(index)
+                started[index] = time.monotonic()
+    finally:
+        for process in workers:
+            if process.is_alive() and process.pid is not None:
+                os.kill(process.pid, signal.SIGTERM)
+        deadline = time.monotonic() + WORKER_STOP_WAIT
+        for process in workers:
+            process.join(max(0.0, deadline - time.monotonic()))
+            if process.is_alive():
+                log.warning("worker_killed", pid=process.pid)
+                process.kill()
+                process.join()
+        sock.close()
+        if metrics_dir is not None:
+            shutil.rmtree(metrics_dir, ignore_errors=True)
+            del os.environ[MULTIPROCESS_ENV]

@@ -82,6 +82,18 @@ class Settings:
     """Most connections open at once; 0: the process's file limit minus 256. At the cap the
     connection waiting longest for its request head is closed for a new one (503 if none)."""
 
+    # --- processes and poolers ---
+    workers: int = field(default=1, metadata={"env": "FRONTLINE_WORKERS"})
+    """Server processes sharing the listening socket (``frontline serve --workers N``)."""
+    db_pooler: str = field(default="none", metadata={"env": "FRONTLINE_DB_POOLER"})
+    """``transaction``: ``DATABASE_URL`` goes through a pooler in transaction mode (PgBouncer):
+    no prepared statement outlives its statement, nothing is set per connection, and each
+    write transaction sets its role itself (``SET LOCAL``); ``none``: a direct connection."""
+    direct_url: str | None = field(default=None, metadata={"env": "FRONTLINE_DIRECT_URL"})
+    """A direct (session) connection to the primary, for what a transaction pooler cannot
+    carry: the live listener (``LISTEN``) and the rebuild's session lock; unset:
+    ``database_url``."""
+
     # --- ingest ---
     import_chunk: int = field(default=10_000, metadata={"env": "FRONTLINE_IMPORT_CHUNK"})
     """Events committed together by an NDJSON import (larger: fewer refolds of busy places)."""
@@ -110,8 +122,8 @@ class Settings:
     stream_heartbeat: float = field(default=10.0, metadata={"env": "FRONTLINE_STREAM_HEARTBEAT"})
     """Seconds of silence after which a live stream sends a heartbeat."""
     stream_poll: float = field(default=1.0, metadata={"env": "FRONTLINE_STREAM_POLL"})
-    """Seconds between reads of a caught-up live stream when no commit of this process wakes
-    it (commits of other processes are seen this way)."""
+    """Seconds between reads of a caught-up live stream when no commit wakes it (the process's
+    database listener wakes it on every commit of every process; the poll covers its loss)."""
     stream_stall: float = field(default=30.0, metadata={"env": "FRONTLINE_STREAM_STALL"})
     """Seconds a client may take to accept one chunk before its stream is closed (it resumes
     from its last ``id``)."""
@@ -189,6 +201,7 @@ class Settings:
             "streams_per_key",
             "anonymous_streams",
             "verify_sample",
+            "workers",
         ):
             if getattr(self, name) < 1:
                 raise SettingsError(f"{_env_name(name)} ({name}) must be at least 1")
@@ -212,6 +225,8 @@ class Settings:
                 "FRONTLINE_MAX_CONNECTIONS (max_connections) must be 0 (the file limit minus "
                 "256) or more"
             )
+        if self.db_pooler not in ("none", "transaction"):
+            raise SettingsError("FRONTLINE_DB_POOLER must be none or transaction")
         if self.anonymous_reads not in ("auto", "true", "false"):
             raise SettingsError("FRONTLINE_ANONYMOUS_READS must be auto, true or false")
         if self.log_format not in ("auto", "json", "console"):

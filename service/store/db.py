@@ -16,7 +16,7 @@ import asyncpg
 import msgspec
 import structlog
 
-from service.settings import Settings
+from service.settings import Settings, SettingsError
 
 log = structlog.get_logger(__name__)
 
@@ -124,6 +124,7 @@ async def ensure_login_role(owner_url: str, login: str, member_of: str) -> None:
 
 def resolve_urls(settings: Settings) -> Settings:
     """Fill in the database URLs: the embedded server when ``DATABASE_URL`` is not set.
+    SettingsError for a transaction pooler without ``FRONTLINE_DIRECT_URL``.
 
     On the embedded server the migrations (and the owner's commands: ``frontline keys``)
     connect as its superuser, and the service as ``EMBEDDED_LOGIN`` (created here on first
@@ -139,6 +140,11 @@ def resolve_urls(settings: Settings) -> Settings:
             migrate_database_url=url,
             anonymous_reads=anonymous,
         )
+    if pooled(settings) and settings.direct_url is None:
+        raise SettingsError(
+            "FRONTLINE_DB_POOLER=transaction needs FRONTLINE_DIRECT_URL: the live listener "
+            "(LISTEN) and the rebuild's lock need a session, which the pooler cannot keep"
+        )
     if settings.anonymous_reads == "auto":
         settings = settings.with_(anonymous_reads="false")
     if settings.migrate_database_url is None:
@@ -146,8 +152,18 @@ def resolve_urls(settings: Settings) -> Settings:
     return settings
 
 
-def server_settings(settings: Settings) -> Mapping[str, str]:
-    """Session settings of every service connection."""
+def server_settings(settings: Settings, *, direct: bool = False) -> Mapping[str, str]:
+    """Session settings of every service connection.
+
+    Through a transaction pooler (``FRONTLINE_DB_POOLER=transaction``, unless ``direct``: a
+    connection of its own to the primary) none but ``application_name``: PgBouncer refuses
+    other start-up parameters, and a session setting would stay on a server connection that
+    the pooler hands to other clients. The write transactions then set their role and
+    durability themselves (:func:`local_settings`, ``SET LOCAL``), and the login role's
+    defaults (``ALTER ROLE ... SET role``, docs/deployment.md) cover the reads.
+    """
+    if pooled(settings) and not direct:
+        return {"application_name": "frontline"}
     return {
         # The service acts as a role without UPDATE, DELETE or TRUNCATE on events (DESIGN 6).
         "role": settings.db_role,
@@ -158,6 +174,25 @@ def server_settings(settings: Settings) -> Mapping[str, str]:
         "plan_cache_mode": "force_custom_plan",
         "application_name": "frontline",
     }
+
+
+def pooled(settings: Settings) -> bool:
+    """Whether ``DATABASE_URL`` goes through a pooler in transaction mode (PgBouncer)."""
+    return settings.db_pooler == "transaction"
+
+
+def statement_cache(settings: Settings) -> int:
+    """asyncpg's prepared statements kept per connection: none through a transaction pooler,
+    whose server connection may change between two transactions (a named statement prepared
+    on one would be missing, or another's, on the next); asyncpg's default otherwise."""
+    return 0 if pooled(settings) else 100
+
+
+def local_settings(settings: Settings) -> tuple[str, str] | None:
+    """What each write transaction sets for itself (``SET LOCAL``) through a transaction
+    pooler: the role it acts as and ``synchronous_commit``; None on a direct connection,
+    whose session settings hold them already."""
+    return (settings.db_role, "on") if pooled(settings) else None
 
 
 async def create_pool(settings: Settings, **kwargs: Any) -> asyncpg.Pool:
@@ -179,6 +214,7 @@ async def create_pool(settings: Settings, **kwargs: Any) -> asyncpg.Pool:
         server_settings=dict(server_settings(settings)),
         timeout=settings.db_timeout,
         command_timeout=settings.db_timeout,
+        statement_cache_size=statement_cache(settings),
         **kwargs,
     )
 
@@ -208,16 +244,27 @@ class Connector(msgspec.Struct, frozen=True, kw_only=True):
     url: str
     server_settings: dict[str, str]
     timeout: float
+    statement_cache: int = 100
+    """asyncpg's ``statement_cache_size`` (0 through a transaction pooler)."""
 
     @classmethod
     def of(cls, settings: Settings) -> Connector:
-        """The service's connection, as ``create_pool`` makes it."""
+        """The service's session connection: to ``FRONTLINE_DIRECT_URL`` when it is set (a
+        rebuild holds a session lock, which a transaction pooler cannot keep), else as
+        ``create_pool`` connects."""
         if settings.database_url is None:
             raise RuntimeError("resolve_urls must run before Connector.of")
+        if settings.direct_url is not None:
+            return cls(
+                url=settings.direct_url,
+                server_settings=dict(server_settings(settings, direct=True)),
+                timeout=settings.db_timeout,
+            )
         return cls(
             url=settings.database_url,
             server_settings=dict(server_settings(settings)),
             timeout=settings.db_timeout,
+            statement_cache=statement_cache(settings),
         )
 
     async def connect(self) -> asyncpg.Connection:
@@ -228,4 +275,5 @@ class Connector(msgspec.Struct, frozen=True, kw_only=True):
             server_settings=self.server_settings,
             timeout=self.timeout,
             command_timeout=self.timeout,
+            statement_cache_size=self.statement_cache,
         )

@@ -167,9 +167,18 @@ def stored_event(row: asyncpg.Record) -> StoredEvent:
 class EventStore:
     """Appends and reads the log through one asyncpg pool."""
 
-    def __init__(self, pool: asyncpg.Pool, projector: Projector | None = None) -> None:
+    def __init__(
+        self,
+        pool: asyncpg.Pool,
+        projector: Projector | None = None,
+        *,
+        local_settings: tuple[str, str] | None = None,
+    ) -> None:
         self.pool = pool
         self.projector = projector
+        self.local_settings = local_settings
+        """The role and ``synchronous_commit`` each append transaction sets for itself
+        (``SET LOCAL``: through a transaction pooler); None: the session's hold them."""
         """Keeps the projections in the append transaction; None when they are switched off."""
         self.committed = CommitSignal()
         """Notified after every commit of this process (live readers wait on it)."""
@@ -246,6 +255,8 @@ class EventStore:
             self.pool.acquire() as conn,
             conn.transaction(),
         ):
+            if self.local_settings is not None:
+                await conn.execute(SQL.set_local_settings, *self.local_settings)
             head = await conn.fetchrow(SQL.lock_head)
             assert head is not None  # the migration inserts the head row, a trigger keeps it
             if more is not None:

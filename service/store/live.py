@@ -1,7 +1,8 @@
 """Following the log live: one reader per process, fanned out to every live stream.
 
-One ``LiveHub`` per process reads the log's new events once (woken by this process's commits,
-and every ``FRONTLINE_STREAM_POLL`` seconds for other processes', at most every
+One ``LiveHub`` per process reads the log's new events once (woken by every commit of every
+process through the process's one database listener, :mod:`service.store.listen`, and every
+``FRONTLINE_STREAM_POLL`` seconds should a notification be missed, at most every
 MIN_INTERVAL), keeps the latest ``BUFFER`` of them in memory, encoded once, and wakes every
 stream; a stream takes what its filters select from that memory. A stream behind the buffer
 (a resume from an old position, a slow client) reads its own pages from the database until
@@ -39,6 +40,7 @@ from contracts.responses import StoredEvent
 from service.errors import StreamsBusy, TooManyStreams
 from service.logging import LogTally
 from service.store.events import UNAVAILABLE, EventFilter, EventStore, stored_event
+from service.store.listen import CommitListener
 from service.store.queries import SQL
 from service.store.signal import CommitSignal
 
@@ -115,8 +117,12 @@ class LiveHub:
         per_key: int,
         anonymous: int,
         buffer: int | None = None,
+        listener: CommitListener | None = None,
     ) -> None:
         self.store = store
+        self.listener = listener
+        """The process's database listener, started with the reader: it wakes the reader on
+        every commit of every process (None: this process's commits and the poll alone)."""
         self.poll = poll
         self.per_key = per_key
         self.anonymous = anonymous
@@ -178,6 +184,8 @@ class LiveHub:
         self._wanted.set()
         if self._task is None:
             self._task = asyncio.get_running_loop().create_task(self._run(), name="live-hub")
+            if self.listener is not None:
+                self.listener.start()
         return Subscription(self, owner)
 
     def _release(self, owner: str | None) -> None:
@@ -194,7 +202,9 @@ class LiveHub:
         return sum(self.streams.values())
 
     async def close(self) -> None:
-        """Stop the reader (the app's shutdown)."""
+        """Stop the reader and the listener (the app's shutdown)."""
+        if self.listener is not None:
+            await self.listener.stop()
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):

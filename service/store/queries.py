@@ -39,6 +39,7 @@ class StoreSQL(SqlFolder, package="service.store"):
     read_segments_without_events: str
     read_streams_log: str
     revoke_key: str
+    set_local_settings: str
 
 
 SQL: Final = StoreSQL.load()

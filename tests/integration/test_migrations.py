@@ -105,6 +105,19 @@ def test_upgrade_is_idempotent(empty_db: str) -> None:
     assert on_db(empty_db, _revision) == migrate.head_revision()
 
 
+def test_upgrade_takes_a_url_with_tls_settings(empty_db: str) -> None:
+    """A URL with ``sslmode`` (a managed PostgreSQL's TLS settings) migrates as the service
+    connects: asyncpg reads the URL itself.
+
+    Regression test (migrations/env.py): SQLAlchemy passed the URL's query to
+    ``asyncpg.connect`` as keyword arguments, so ``?sslmode=...`` failed with ``TypeError:
+    connect() got an unexpected keyword argument 'sslmode'`` before any migration ran.
+    """
+    separator = "&" if "?" in empty_db else "?"
+    migrate.upgrade(f"{empty_db}{separator}sslmode=prefer")
+    assert on_db(empty_db, _revision) == migrate.head_revision()
+
+
 def test_downgrade_to_base_drops_the_schema_and_upgrade_rebuilds_it(empty_db: str) -> None:
     """With an empty log, downgrade base drops every table and function of the log (the
     downgrade is real), and upgrade head afterwards builds the schema again."""

@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from service.settings import Settings, SettingsError
+from service.store.db import resolve_urls
 
 #: Every variable with a valid non-default value and what the field becomes.
 READS: list[tuple[str, str, str, Any]] = [
@@ -77,6 +78,14 @@ READS: list[tuple[str, str, str, Any]] = [
     ("verify_sample", "FRONTLINE_VERIFY_SAMPLE", "2500", 2500),
     ("log_format", "FRONTLINE_LOG_FORMAT", "json", "json"),
     ("log_level", "FRONTLINE_LOG_LEVEL", "debug", "debug"),
+    ("workers", "FRONTLINE_WORKERS", "4", 4),
+    ("db_pooler", "FRONTLINE_DB_POOLER", "transaction", "transaction"),
+    (
+        "direct_url",
+        "FRONTLINE_DIRECT_URL",
+        "postgresql://u@primary/db",
+        "postgresql://u@primary/db",
+    ),
 ]
 INTEGER_VARIABLES = [env for _, env, _, expected in READS if type(expected) is int]
 FLOAT_VARIABLES = [env for _, env, _, expected in READS if type(expected) is float]
@@ -219,6 +228,8 @@ def test_with_checks_again() -> None:
         ("FRONTLINE_CORS_ORIGINS", "https://a.example.org/app"),
         ("FRONTLINE_CORS_ORIGINS", "*,https://a.example.org"),
         ("FRONTLINE_CORS_ORIGINS", "https://*.example.org"),
+        ("FRONTLINE_DB_POOLER", "session"),
+        ("FRONTLINE_DB_POOLER", "pgbouncer"),
         ("FRONTLINE_READ_URLS", "replica.example.org:5432"),
         ("FRONTLINE_READ_URLS", "postgresql://u@r1/db,mysql://u@r2/db"),
         ("FRONTLINE_READ_WAIT", "-1"),
@@ -231,7 +242,8 @@ def test_other_impossible_values_fail_naming_the_variable(
     """A port outside 1..65535, a role name that is not an identifier, a negative number
     of rebuild workers, a CORS origin that is not an origin (a path, a trailing slash, no
     scheme, a wildcard, ``*`` beside others), a read replica that is not a PostgreSQL URL,
-    or a replica wait or lag bound that is not a positive number, names its variable."""
+    a replica wait or lag bound that is not a positive number, or a pooler mode other than
+    none and transaction names its variable."""
     monkeypatch.setenv(env, raw)
     with pytest.raises(SettingsError, match=env):
         Settings.from_env()
@@ -254,6 +266,7 @@ def test_other_impossible_values_fail_naming_the_variable(
         ("streams_per_key", "FRONTLINE_STREAMS_PER_KEY"),
         ("anonymous_streams", "FRONTLINE_ANONYMOUS_STREAMS"),
         ("verify_sample", "FRONTLINE_VERIFY_SAMPLE"),
+        ("workers", "FRONTLINE_WORKERS"),
     ],
 )
 @pytest.mark.parametrize("raw", ["0", "-3"])
@@ -338,6 +351,17 @@ def test_cors_origins_are_a_list_of_origins_or_any(monkeypatch: pytest.MonkeyPat
     assert Settings.from_env().cors_origin_list() == ("https://a.example.org", "http://[::1]:8080")
     monkeypatch.setenv("FRONTLINE_CORS_ORIGINS", "*")
     assert Settings.from_env().cors_origin_list() == ("*",)
+
+
+def test_a_transaction_pooler_needs_a_direct_url() -> None:
+    """``FRONTLINE_DB_POOLER=transaction`` without ``FRONTLINE_DIRECT_URL`` stops start-up,
+    naming both (the live listener and the rebuild's lock need a session); with it, the URLs
+    resolve."""
+    pooled = Settings(database_url="postgresql://u@pooler/db", db_pooler="transaction")
+    with pytest.raises(SettingsError, match=r"FRONTLINE_DB_POOLER.*FRONTLINE_DIRECT_URL"):
+        resolve_urls(pooled)
+    direct = resolve_urls(pooled.with_(direct_url="postgresql://u@primary/db"))
+    assert direct.direct_url == "postgresql://u@primary/db"
 
 
 def test_read_urls_split_between_urls_not_inside_a_multi_host_url() -> None:
