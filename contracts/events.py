@@ -336,11 +336,46 @@ class SourceRegistered(
     notes: Text | None = None
 
 
-RegistryEvent = SideRegistered | SourceRegistered
+#: The prefix of a place's registry stream in the log (``place:`` and the id of the place
+#: merged away): its merges and their retractions.
+PLACE_STREAM: Final = "place:"
+
+
+class PlaceMerged(_Input, tag_field="type", tag="place_merged", kw_only=True, frozen=True):
+    """An editor's statement that ``merged`` is the same place as ``place`` (DESIGN 8).
+
+    From its position on, the events about ``merged`` belong to the timeline of ``place``
+    (the surviving place), those stated before the merge and after it alike; ``merged`` has
+    no timeline of its own while the merge is in force. Answers known before the merge
+    still see two places. Its stream is ``place:<merged>``.
+    """
+
+    id: uuid.UUID | None = None
+    place: Slug
+    merged: Slug
+    notes: Text | None = None
+
+
+class PlaceMergeRetracted(
+    _Input, tag_field="type", tag="place_merge_retracted", kw_only=True, frozen=True
+):
+    """An unmerge: the retraction of the ``place_merged`` event ``retracts`` (which merged
+    ``merged`` into ``place``), by an editor or an admin. From its position on the two
+    places have their own timelines again; the merge stays in the log."""
+
+    id: uuid.UUID | None = None
+    retracts: uuid.UUID
+    place: Slug
+    merged: Slug
+    notes: Text | None = None
+
+
+RegistryEvent = SideRegistered | SourceRegistered | PlaceMerged | PlaceMergeRetracted
 """Any registry event of the log, told apart by its ``type``."""
 
 REGISTRY_TYPES: Final[dict[str, type[_Input]]] = {
-    str(cls.__struct_config__.tag): cls for cls in (SideRegistered, SourceRegistered)
+    str(cls.__struct_config__.tag): cls
+    for cls in (SideRegistered, SourceRegistered, PlaceMerged, PlaceMergeRetracted)
 }
 
 #: Every ``type`` the log holds: events about places and registry events.
@@ -381,6 +416,27 @@ class SourceRegistrations(_Input, frozen=True):
     sources: Annotated[list[SourceRegistration], Meta(min_length=1, max_length=10_000)]
 
 
+class PlaceMerge(_Input, kw_only=True, frozen=True):
+    """The body of ``POST /v1/places/{id}/merges``: the place to merge into ``{id}``, and
+    optionally the version of its registry stream (``place:<merged>``) the editor saw."""
+
+    id: uuid.UUID | None = None
+    merged: Slug
+    notes: Text | None = None
+    expect: Annotated[int, Meta(ge=0)] | Literal["none", "any-existing"] | None = None
+
+
+class PlaceUnmerge(_Input, kw_only=True, frozen=True):
+    """The body of ``POST /v1/places/{id}/unmerges``: the place to take out of ``{id}``
+    again (the merge in force is retracted); ``retracts`` may name the merge's event id."""
+
+    id: uuid.UUID | None = None
+    merged: Slug
+    retracts: uuid.UUID | None = None
+    notes: Text | None = None
+    expect: Annotated[int, Meta(ge=0)] | Literal["none", "any-existing"] | None = None
+
+
 class SideRegistrations(_Input, frozen=True):
     """A registry file: several sides' entries, written as one atomic commit."""
 
@@ -393,6 +449,8 @@ side_registration_decoder: Final = msgspec.json.Decoder(SideRegistration)
 side_registrations_decoder: Final = msgspec.json.Decoder(SideRegistrations)
 source_registration_decoder: Final = msgspec.json.Decoder(SourceRegistration)
 source_registrations_decoder: Final = msgspec.json.Decoder(SourceRegistrations)
+place_merge_decoder: Final = msgspec.json.Decoder(PlaceMerge)
+place_unmerge_decoder: Final = msgspec.json.Decoder(PlaceUnmerge)
 batch_decoder: Final = msgspec.json.Decoder(Batch)
 
 

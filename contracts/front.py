@@ -146,6 +146,11 @@ class PlaceDetail(_Output, frozen=True, kw_only=True):
     frame: Frame
     segment: Segment | None
     """None when the place has no segment at that valid time (no claim yet)."""
+    merged_into: str | None = None
+    """As known at the frame's position: the place this one is merged into (its events
+    belong to that place's timeline, and this one has no segment), or null."""
+    merged: tuple[str, ...] = ()
+    """As known at the frame's position: the places merged into this one."""
 
 
 class PlaceTimeline(_Output, frozen=True, kw_only=True):

@@ -108,6 +108,15 @@ _TYPES: Final = (
         "nothing written",
     ),
     ProblemType(
+        "merge-refused",
+        409,
+        "The merge or unmerge does not fit the merges in force",
+        "`POST /v1/places/{id}/merges` or `/unmerges` against the place registry as the log "
+        "holds it: a place already merged, a merge into a merged place or of a place others "
+        "are merged into (no chains, no cycles), or an unmerge of a merge not in force; "
+        "`field` names the member; nothing written",
+    ),
+    ProblemType(
         "rebuild-under-way",
         409,
         "A rebuild of the projections is under way",

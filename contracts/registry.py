@@ -82,3 +82,28 @@ class UnmappedSidesPage(_Output, frozen=True):
     items: list[UnmappedSide]
     next_cursor: str | None
     next: str | None
+
+
+class PlaceMergeEntry(_Output, frozen=True):
+    """A merge in force: ``merged`` is the same place as ``place`` (its events belong to
+    ``place``'s timeline) as the registry stood at the answer's position."""
+
+    place: str
+    """The surviving place."""
+    merged: str
+    """The place merged into it."""
+    id: str
+    """The id of the ``place_merged`` event (what an unmerge retracts)."""
+    version: int
+    """The version of the merged place's registry stream ``place:<merged>``."""
+    position: int
+    """The position of the ``place_merged`` event."""
+    submitter: str | None
+    """Who merged (the API key's name; null: the command line)."""
+
+
+class PlaceMergesPage(_Output, frozen=True):
+    """The merges in force as known at ``known_position``, in merged-place order."""
+
+    known_position: int
+    merges: list[PlaceMergeEntry]

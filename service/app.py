@@ -42,6 +42,7 @@ from service.api.openapi import (
     openapi_config,
     refine,
 )
+from service.api.places import PlaceMergesController
 from service.api.problems import EXCEPTION_HANDLERS
 from service.api.replicas import document as document_reads
 from service.api.replicas import read_routing
@@ -105,6 +106,7 @@ def create_app(
             ExportController,
             ImportsController,
             SidesController,
+            PlaceMergesController,
             SourcesController,
             health,
             ready,

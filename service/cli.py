@@ -45,7 +45,7 @@ from service.store.db import (
     resolve_urls,
     stop_embedded,
 )
-from service.usecases import registry
+from service.usecases import places, registry
 from service.usecases.demo import demo_commits, demo_files, load_demo
 from service.usecases.export import LOG_FORMATS, front_csv, log_at, log_chunks
 from service.usecases.ingest import import_ndjson, import_rows, split_lines
@@ -685,6 +685,33 @@ def cmd_sources(args: argparse.Namespace) -> int:
     return 0
 
 
+async def _merge(settings: Settings, place: str, body: bytes, undo: bool) -> list[Receipt]:
+    async with bootstrap.services(settings) as services:
+        if undo:
+            return await places.unmerge_places(
+                services.committer, services.store, place, body, submitter=None, admin=True
+            )
+        return await places.merge_places(
+            services.committer, place, body, submitter=None, admin=True
+        )
+
+
+def cmd_merge(args: argparse.Namespace) -> int:
+    """Merge a place into another (or, with --undo, retract the merge in force); print the
+    receipt; exit 2 when it was refused."""
+    fields = {"merged": args.merged, **({"notes": args.notes} if args.notes else {})}
+    try:
+        receipts = asyncio.run(
+            _merge(_settings(args), args.place, msgspec.json.encode(fields), args.undo)
+        )
+    except FrontlineError as error:
+        where = f" ({error.field})" if error.field else ""
+        sys.stderr.write(f"frontline merge: refused{where}: {error.detail}\n")
+        return 2
+    sys.stdout.write(msgspec.json.encode(AppendResult(receipts=receipts)).decode() + "\n")
+    return 0
+
+
 def cmd_import(args: argparse.Namespace) -> int:
     """Bulk-import an NDJSON file of events, or a source file with ``--format``; exit 2 when
     some lines or rows were rejected."""
@@ -781,6 +808,21 @@ def parser() -> argparse.ArgumentParser:
     sources.add_argument("file", nargs="?", type=Path, help="registry file (JSON)")
     sources.add_argument("--data-dir", type=Path, help="embedded database folder (./data)")
     sources.set_defaults(run=cmd_sources)
+
+    merge = commands.add_parser(
+        "merge",
+        help="merge a place into another (the same place under two ids), or undo a merge",
+        description="Merge MERGED into PLACE: from now on MERGED's events (earlier and later "
+        "ones) make PLACE's timeline, and answers as known before the merge still show two "
+        "places. With --undo, retract the merge in force. Exits 2 when it was refused (a "
+        "place unknown or merged already, a chain of merges, no merge to undo).",
+    )
+    merge.add_argument("place", help="the surviving place's id")
+    merge.add_argument("merged", help="the id of the place merged into it")
+    merge.add_argument("--undo", action="store_true", help="retract the merge in force")
+    merge.add_argument("--notes", help="why (one line, kept in the log)")
+    merge.add_argument("--data-dir", type=Path, help="embedded database folder (./data)")
+    merge.set_defaults(run=cmd_merge)
 
     mig = commands.add_parser("migrate", help="apply the database migrations")
     mig.add_argument("--data-dir", type=Path, help="embedded database folder (./data)")

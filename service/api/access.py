@@ -21,6 +21,7 @@ sharing its address).
 from __future__ import annotations
 
 import posixpath
+import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -45,6 +46,8 @@ OPEN_PATHS: Final = frozenset({"/health", "/ready", "/metrics", "/schema"})
 """Paths open to anyone (and everything below ``/schema``)."""
 
 MAP_PREFIX: Final = "/map/"
+#: The place registry's edits (merges and unmerges): the ``editor`` role's, like sides'.
+_PLACE_EDIT: Final = re.compile(r"/v1/places/[^/]+/(?:merges|unmerges)")
 """The map page is ``/``; its files are below this prefix. Both are open to GET and HEAD:
 the page holds no data, it reads the front through ``/v1/`` with the user's key."""
 
@@ -73,6 +76,8 @@ def route_access(method: str, path: str) -> Access:
     if method == "POST" and clean in ("/v1/events", "/v1/imports"):
         return "ingest"
     if method == "POST" and clean in ("/v1/sides", "/v1/sources"):
+        return "edit"
+    if method == "POST" and _PLACE_EDIT.fullmatch(clean):
         return "edit"
     if method in ("GET", "HEAD"):
         return "read"

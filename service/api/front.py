@@ -55,7 +55,7 @@ from service.domain.net_changes import net_changes
 from service.domain.projection import segment_at
 from service.projections.reads import ChangesQuery, RegisteredPlace, RowsAt, StateQuery
 from service.query import ChangeCursor, change_cursor_text
-from service.usecases import reading
+from service.usecases import places, reading
 from service.usecases.export import front_csv
 
 LAST_INSTANT: Final = datetime(9899, 12, 31, 23, 59, 59, 999999, tzinfo=UTC)
@@ -487,6 +487,7 @@ class FrontController(Controller):
         found, known, segments = await _timeline_as_known(services, place_id, known_at)
         moment = params.valid_time(valid_at, "valid_at") if valid_at else _now()
         here = segment_at(segments, moment)
+        merge, absorbed = await places.merge_state(services.log, place_id, known.position)
         return PlaceDetail(
             place=found.info,
             version=found.version,
@@ -494,6 +495,8 @@ class FrontController(Controller):
             last_position=found.last_position,
             frame=_frame(moment, known),
             segment=here,
+            merged_into=None if merge is None else merge.place,
+            merged=absorbed,
         )
 
     @get(

@@ -29,6 +29,8 @@ from litestar.openapi.spec.enums import OpenAPIType
 from contracts.events import (
     Batch,
     Event,
+    PlaceMerge,
+    PlaceUnmerge,
     SideRegistration,
     SideRegistrations,
     SourceRegistration,
@@ -66,6 +68,8 @@ def contract_components() -> dict[str, Schema]:
             SideRegistrations,
             SourceRegistration,
             SourceRegistrations,
+            PlaceMerge,
+            PlaceUnmerge,
         ),
         ref_template=REF,
     )
@@ -140,6 +144,39 @@ class SourcesOperation(Operation):
                 )
             },
         )
+
+
+@dataclass
+class PlaceMergeOperation(Operation):
+    """POST /v1/places/{id}/merges: the place to merge into this one."""
+
+    def __post_init__(self) -> None:
+        self.request_body = _json_body(
+            "PlaceMerge",
+            "The place to merge into this one (`merged`), and optionally `notes`, the "
+            "merge's event `id` and `expect` (the version of its stream `place:<merged>`).",
+        )
+
+
+@dataclass
+class PlaceUnmergeOperation(Operation):
+    """POST /v1/places/{id}/unmerges: the place to take out of this one again."""
+
+    def __post_init__(self) -> None:
+        self.request_body = _json_body(
+            "PlaceUnmerge",
+            "The place merged into this one whose merge is retracted (`merged`), optionally "
+            "the merge's event id (`retracts`), `notes`, the retraction's `id` and `expect`.",
+        )
+
+
+def _json_body(name: str, description: str) -> RequestBody:
+    """A required JSON body of the contract's schema ``name``."""
+    return RequestBody(
+        required=True,
+        description=description,
+        content={"application/json": OpenAPIMediaType(schema=Reference(ref=REF.format(name=name)))},
+    )
 
 
 @dataclass

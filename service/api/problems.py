@@ -34,7 +34,7 @@ from service.domain.errors import (
     NotTheSource,
     WrongExpectedVersion,
 )
-from service.domain.registry import AliasTaken
+from service.domain.registry import AliasTaken, MergeRefused
 from service.errors import (
     BadUpload,
     ImportStopped,
@@ -71,6 +71,7 @@ PROBLEMS: Final[dict[type[FrontlineError], str]] = {
     MethodNotAllowed: "method-not-allowed",
     WrongExpectedVersion: "wrong-expected-version",
     AliasTaken: "alias-taken",
+    MergeRefused: "merge-refused",
     RebuildUnderWay: "rebuild-under-way",
     TooManyStreams: "too-many-streams",
     RateLimited: "rate-limited",

@@ -16,7 +16,7 @@ from datetime import datetime
 
 import msgspec
 
-from contracts.events import Event, Expectation
+from contracts.events import Event, Expectation, PlaceMerged
 from contracts.responses import Receipt
 from service.domain.errors import (
     FrontlineError,
@@ -117,6 +117,9 @@ def places_to_look_up(requests: Sequence[AppendRequest]) -> list[str]:
     wanted: set[str] = set()
     for request in requests:
         wanted.update(p.place_id for p in request.events)  # registry streams included
+        for prepared in request.events:
+            if isinstance(prepared.event, PlaceMerged):  # both places must exist
+                wanted.update((prepared.event.place, prepared.event.merged))
         wanted.update(e.place for e in request.expect)
     return sorted(wanted)
 
@@ -224,9 +227,20 @@ class _Planner:
         for index, prepared in enumerate(events):
             if not isinstance(prepared.event, Event):  # a registry event
                 prepared_event = prepared.event
+                if isinstance(prepared_event, PlaceMerged):
+                    self._check_places_exist(prepared_event, _field(len(events), index, ""))
                 trial.check(prepared_event, _field(len(events), index, ""))
                 trial = trial.stated(prepared_event, version=0, position=0, submitter=None)
         return self.sides
+
+    def _check_places_exist(self, event: PlaceMerged, where: str) -> None:
+        """Both places of a merge must be places of the log (some event named them)."""
+        for name, place in (("place", event.place), ("merged", event.merged)):
+            if self.version(place) == 0:
+                raise InvalidEvent(
+                    f"no event names place {place!r}: only places of the log can be merged",
+                    field=where + name,
+                )
 
     def _check_expectations(self, expectations: Sequence[Expectation]) -> None:
         for expectation in expectations:

@@ -41,11 +41,17 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
-from contracts.events import Event, Occurred, event_decoder
-from service.domain.bitemporal import HistoryRow, history
+from contracts.events import Occurred, event_decoder, registry_decoder
+from service.domain.bitemporal import HistoryRow, history, stream_commits
 from service.domain.errors import InvalidEvent
 from service.domain.policy import Policy
-from service.domain.records import RECORD_VERSION, source_key
+from service.domain.records import (
+    RECORD_VERSION,
+    REGISTRY_VALID_FROM,
+    REGISTRY_VALID_TO,
+    registry_columns,
+    source_key,
+)
 from service.domain.registry import RegistryHistory
 from service.domain.time import utc_text, valid_interval
 
@@ -189,6 +195,8 @@ def _check_row(row: Row, prev_hash: bytes) -> Failure | tuple[Link, ...]:
     if expected != stored_record:
         reason = f"column {_differing(expected, stored_record)} disagrees with the record"
         return Failure(position, reason)
+    if ":" in row["place_id"]:
+        return _check_registry_row(row, payload)
     try:
         facts = _facts.decode(payload)
         valid_from, valid_to = valid_interval(facts.occurred)
@@ -208,6 +216,28 @@ def _check_row(row: Row, prev_hash: bytes) -> Failure | tuple[Link, ...]:
     if valid_to != row["valid_to"]:
         return Failure(position, "column valid_to disagrees with the payload")
     return tuple((link.event, link.relation) for link in facts.relates_to)
+
+
+def _check_registry_row(row: Row, payload: bytes) -> Failure | tuple[Link, ...]:
+    """A registry event's row (a stream ``side:``, ``source:`` or ``place:``): the columns
+    the record does not hold, against its payload. It states no links."""
+    position: int = row["position"]
+    try:
+        event = registry_decoder.decode(payload)
+    except msgspec.DecodeError as error:
+        return Failure(position, f"the payload is not a valid registry event: {error}")
+    stream, key = registry_columns(event)
+    if event.id != row["id"]:
+        return Failure(position, "column id disagrees with the payload")
+    if str(type(event).__struct_config__.tag) != row["type"]:
+        return Failure(position, "column type disagrees with the payload")
+    if stream != row["place_id"]:
+        return Failure(position, "column place_id disagrees with the payload")
+    if key != row["source_key"]:
+        return Failure(position, "column source_key disagrees with the payload")
+    if (row["valid_from"], row["valid_to"]) != (REGISTRY_VALID_FROM, REGISTRY_VALID_TO):
+        return Failure(position, "columns valid_from and valid_to are not a registry event's")
+    return ()
 
 
 _sha256 = hashlib.sha256
@@ -381,21 +411,22 @@ def check_place(
     policy: Policy,
     sides: RegistryHistory | None = None,
     upto: int | None = None,
+    streams: Sequence[str] | None = None,
 ) -> RowMismatch | None:
     """Refold a place's events and compare its stored rows with the refold's.
 
     ``events`` are (commit position, payload) in position order, as stored; the refold
     replays them commit by commit (:func:`~service.domain.bitemporal.history`), as a rebuild
     does, reading them through the side registry's history ``sides`` up to ``upto``.
+    ``streams``: for a place a merge joined with others, each event's place stream.
     """
-    commits: list[tuple[int, list[Event]]] = []
     try:
-        for commit, payload in events:
-            event = event_decoder.decode(payload)
-            if commits and commits[-1][0] == commit:
-                commits[-1][1].append(event)
-            else:
-                commits.append((commit, [event]))
+        if streams is None:
+            streams = [place] * len(events)
+        commits = stream_commits(
+            (stream, commit, event_decoder.decode(payload))
+            for stream, (commit, payload) in zip(streams, events, strict=True)
+        )
         expected = history(place, commits, policy, sides, upto)
     except (msgspec.DecodeError, ValueError) as error:
         return RowMismatch(place, None, None, None, None, f"its events cannot be refolded: {error}")

@@ -23,7 +23,12 @@ from contracts.timeline import Segment, Timeline
 from service.domain.policy import Policy
 from service.domain.projection import Part, PlaceFold, Refold
 from service.domain.projection.facts import Fact
-from service.domain.registry import SOURCE_MARK, RegistryHistory
+from service.domain.registry import PLACE_MARK, SOURCE_MARK, RegistryHistory
+
+Commit = tuple[int, Sequence[Event | Fact]] | tuple[int, Sequence[Event | Fact], Sequence[str]]
+"""A commit's events about a place: its position and the events (or their facts), and,
+for a place some merge joined with others, the place stream each event is in (without it:
+the place's own)."""
 
 _encode = msgspec.json.Encoder().encode
 
@@ -182,7 +187,7 @@ class HistoryRow(msgspec.Struct, frozen=True, gc=False):
 
 def history(
     place_id: str,
-    commits: Iterable[tuple[int, Sequence[Event | Fact]]],
+    commits: Iterable[Commit],
     policy: Policy,
     sides: RegistryHistory | None = None,
     upto: int | None = None,
@@ -210,6 +215,12 @@ class PlaceReplay:
     transaction makes them: each commit's events read through the side registry as known
     at that commit, and a commit that remaps a name the place's events use (an alias added
     or removed) folding the place again from all its events, at that commit's position.
+
+    Merges (DESIGN 8): the replay may be given the events of other place streams (those a
+    merge ever joined with this place, each commit saying each event's stream); an event
+    counts for the place while its stream's place, as the registry is known at the commit,
+    is this one. A merge or unmerge that changes which streams are the place's folds it
+    again at the merge's position (a place merged away then has no rows).
     """
 
     def __init__(self, place_id: str, policy: Policy, sides: RegistryHistory | None) -> None:
@@ -220,9 +231,12 @@ class PlaceReplay:
         self.rows = OpenRows()
         self._facts: list[Fact] = []
         """Every fact added, as the log states it (before the registry reads it)."""
+        self._streams: list[str] = []
+        """The place stream of each of those facts."""
         self._names: set[str] = set()
         """Every side name those facts use (side, opponent, alignment), and their sources'
-        keys (marked ``source:``)."""
+        keys (marked ``source:``), and the place streams they are in (marked ``place:``)."""
+        self._names.add(PLACE_MARK + place_id)
         self.upto = 0
         """The last position replayed."""
 
@@ -231,15 +245,17 @@ class PlaceReplay:
 
     def advance(
         self,
-        commits: Iterable[tuple[int, Sequence[Event | Fact]]],
+        commits: Iterable[Commit],
         upto: int | None = None,
     ) -> Iterator[tuple[int, list[tuple[SegmentRow, int]], list[SegmentRow]]]:
         """Replay more commits (after :attr:`upto`, in ascending order), and the registry's
         changes up to ``upto`` (or the last commit); yield each commit that changed the rows,
         with the rows it closed (and the commit each was known from) and those it inserted."""
-        for commit, added in commits:
+        for item in commits:
+            commit, added = item[0], item[1]
+            streams = item[2] if len(item) == 3 else None
             yield from self._registry_until(commit - 1)
-            step = self._step(commit, added)
+            step = self._step(commit, added, streams)
             if step is not None:
                 yield step
         if upto is not None:
@@ -262,10 +278,16 @@ class PlaceReplay:
         self.upto = max(self.upto, position)
 
     def _step(
-        self, commit: int, added: Sequence[Event | Fact]
+        self, commit: int, added: Sequence[Event | Fact], streams: Sequence[str] | None
     ) -> tuple[int, list[tuple[SegmentRow, int]], list[SegmentRow]] | None:
         facts = [a if isinstance(a, Fact) else Fact.of(a) for a in added]
+        place = self.place_id
         self._facts.extend(facts)
+        if streams is None:
+            self._streams.extend([place] * len(facts))
+        else:
+            self._streams.extend(streams)
+            self._names.update(PLACE_MARK + stream for stream in set(streams))
         for fact in facts:
             self._names.update(
                 (fact.side or "", fact.opponent or "", fact.alignment, SOURCE_MARK + fact.source)
@@ -277,7 +299,11 @@ class PlaceReplay:
         if remaps:
             return self._refold(commit)
         registry = self.sides.at(commit)
-        refold = self.fold.add([registry.canonical_fact(f) for f in facts])
+        if streams is None:
+            mine = facts if registry.place_of(place) == place else []
+        else:
+            mine = [f for f, s in zip(facts, streams, strict=True) if registry.place_of(s) == place]
+        refold = self.fold.add([registry.canonical_fact(f) for f in mine])
         if refold is None:
             return None
         closed, inserted = self.rows.replace(self.place_id, refold, commit)
@@ -288,7 +314,31 @@ class PlaceReplay:
         ``commit``; the rows change at ``commit`` where the timeline does."""
         registry = self.sides.at(commit)
         self.fold = PlaceFold(self.policy)
-        self.fold.add([registry.canonical_fact(f) for f in self._facts])
+        place = self.place_id
+        self.fold.add(
+            [
+                registry.canonical_fact(f)
+                for f, stream in zip(self._facts, self._streams, strict=True)
+                if registry.place_of(stream) == place
+            ]
+        )
         whole = Refold((Part(None, None, tuple(self.fold.timeline().segments)),))
         closed, inserted = self.rows.replace(self.place_id, whole, commit)
         return commit, closed, inserted
+
+
+JoinedCommit = tuple[int, list[Event | Fact], list[str]]
+"""A commit of several place streams: its position, its events, and each one's stream."""
+
+
+def stream_commits(rows: Iterable[tuple[str, int, Event | Fact]]) -> list[JoinedCommit]:
+    """The commits of several place streams' events, given in position order as (stream,
+    commit position, event or fact): what a replay of a place some merge joined reads."""
+    commits: list[JoinedCommit] = []
+    for stream, commit, event in rows:
+        if commits and commits[-1][0] == commit:
+            commits[-1][1].append(event)
+            commits[-1][2].append(stream)
+        else:
+            commits.append((commit, [event], [stream]))
+    return commits

@@ -19,10 +19,13 @@ from typing import Any, Final, TypeVar
 import msgspec
 
 from contracts.events import (
+    PLACE_STREAM,
     SIDE_STREAM,
     SOURCE_STREAM,
     Casualties,
     Event,
+    PlaceMerged,
+    PlaceMergeRetracted,
     RegistryEvent,
     SideRegistered,
     SourceRegistered,
@@ -218,6 +221,42 @@ def prepare_side(event: SideRegistered) -> PreparedEvent:
         id=event.id,
         type="side_registered",
         place_id=SIDE_STREAM + event.side,
+        source_key="",
+        valid_from=REGISTRY_VALID_FROM,
+        valid_to=REGISTRY_VALID_TO,
+        payload=payload,
+        payload_digest=hashlib.sha256(payload).digest(),
+        flags=(),
+    )
+
+
+def registry_columns(event: RegistryEvent) -> tuple[str, str]:
+    """The stream and the ``source_key`` column a registry event is stored with."""
+    if isinstance(event, SideRegistered):
+        return SIDE_STREAM + event.side, ""
+    if isinstance(event, SourceRegistered):
+        key = source_key(event.source)
+        return SOURCE_STREAM + key, key
+    return PLACE_STREAM + event.merged, ""
+
+
+def prepare_merge(event: PlaceMerged | PlaceMergeRetracted) -> PreparedEvent:
+    """A merge (or its retraction) ready for the log, in the merged place's registry stream
+    ``place:<merged>``."""
+    if event.place == event.merged:
+        raise InvalidEvent(
+            f"a place cannot be merged into itself ({event.place!r})", field="merged"
+        )
+    event = _with_default_objects(event)
+    if event.id is None:
+        event = msgspec.structs.replace(event, id=uuid.uuid4())
+    assert event.id is not None  # for the type checker: set just above
+    payload = canonical_struct(event, ())
+    return PreparedEvent(
+        event=event,
+        id=event.id,
+        type=str(type(event).__struct_config__.tag),
+        place_id=PLACE_STREAM + event.merged,
         source_key="",
         valid_from=REGISTRY_VALID_FROM,
         valid_to=REGISTRY_VALID_TO,

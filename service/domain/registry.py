@@ -25,6 +25,7 @@ events stay as they were said.
 
 from __future__ import annotations
 
+import uuid
 from bisect import bisect_right
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -32,8 +33,17 @@ from typing import Final
 
 import msgspec
 
-from contracts.events import SIDE_STREAM, SOURCE_STREAM, SideRegistered, SourceRegistered
-from contracts.registry import SideEntry, SourceEntry
+from contracts.events import (
+    PLACE_STREAM,
+    SIDE_STREAM,
+    SOURCE_STREAM,
+    PlaceMerged,
+    PlaceMergeRetracted,
+    RegistryEvent,
+    SideRegistered,
+    SourceRegistered,
+)
+from contracts.registry import PlaceMergeEntry, SideEntry, SourceEntry
 from service.domain.errors import FrontlineError, InvalidEvent
 from service.domain.policy import NEUTRAL
 from service.domain.projection.facts import Fact
@@ -54,6 +64,20 @@ class AliasTaken(FrontlineError):
         super().__init__(detail, field=field)
         self.name = name
         self.owner = owner
+
+
+class MergeRefused(FrontlineError):
+    """A merge or unmerge that does not fit the merges in force (a chain, a cycle, a place
+    merged twice, an unmerge of no merge). Answered with 409 naming the field."""
+
+
+def place_stream(merged: str) -> str:
+    """The id of a merged place's registry stream (its merges and their retractions)."""
+    return PLACE_STREAM + merged
+
+
+#: How a place whose timeline a merge changes is named among remapped names.
+PLACE_MARK: Final = PLACE_STREAM
 
 
 def side_stream(side: str) -> str:
@@ -81,13 +105,24 @@ class SideRegistry:
     Immutable once built; :meth:`stated` gives the registry after one more event.
     """
 
-    __slots__ = ("_alias", "_source_alias", "entries", "position", "sources")
+    __slots__ = (
+        "_absorbed",
+        "_alias",
+        "_source_alias",
+        "entries",
+        "merges",
+        "place_streams",
+        "position",
+        "sources",
+    )
 
     def __init__(
         self,
         entries: Mapping[str, SideEntry] | None = None,
         position: int = 0,
         sources: Mapping[str, SourceEntry] | None = None,
+        merges: Mapping[str, PlaceMergeEntry] | None = None,
+        place_streams: Mapping[str, int] | None = None,
     ) -> None:
         self.entries: dict[str, SideEntry] = dict(entries or {})
         """Sides by id."""
@@ -103,6 +138,86 @@ class SideRegistry:
             for entry in self.sources.values()
             for alias in entry.aliases
         }
+        self.merges: dict[str, PlaceMergeEntry] = dict(merges or {})
+        """The merges in force, by the merged place."""
+        self.place_streams: dict[str, int] = dict(place_streams or {})
+        """The version of every place registry stream (``place:<merged>``), by merged place."""
+        self._absorbed: dict[str, tuple[str, ...]] = {}
+        for merge in sorted(self.merges.values(), key=lambda m: m.merged):
+            self._absorbed[merge.place] = (*self._absorbed.get(merge.place, ()), merge.merged)
+
+    # --- places (merges) ---
+
+    def place_of(self, place: str) -> str:
+        """The place whose timeline the events about ``place`` belong to: the place it is
+        merged into, or itself."""
+        merge = self.merges.get(place)
+        return place if merge is None else merge.place
+
+    def absorbed(self, place: str) -> tuple[str, ...]:
+        """The places merged into ``place`` (in id order)."""
+        return self._absorbed.get(place, ())
+
+    def timeline_streams(self, place: str) -> tuple[str, ...]:
+        """The place streams whose events make ``place``'s timeline: none for a place
+        merged into another, else itself and the places merged into it."""
+        if place in self.merges:
+            return ()
+        return (place, *self.absorbed(place))
+
+    def check_merge(self, event: PlaceMerged | PlaceMergeRetracted, where: str = "") -> None:
+        """Refuse a merge that would chain or loop, or merge a place twice; an unmerge of a
+        merge that is not in force. MergeRefused (409) naming the field."""
+        if isinstance(event, PlaceMergeRetracted):
+            merge = self.merges.get(event.merged)
+            if merge is None or merge.place != event.place:
+                raise MergeRefused(
+                    f"place {event.merged!r} is not merged into {event.place!r}: "
+                    "there is no merge to retract",
+                    field=where + "merged",
+                )
+            if uuid.UUID(merge.id) != event.retracts:
+                raise MergeRefused(
+                    f"the merge of {event.merged!r} into {event.place!r} in force is event "
+                    f"{merge.id}, not {event.retracts}",
+                    field=where + "retracts",
+                )
+            return
+        place, merged = event.place, event.merged
+        if place == merged:
+            raise InvalidEvent(
+                f"a place cannot be merged into itself ({place!r})", field=where + "merged"
+            )
+        already = self.merges.get(merged)
+        if already is not None:
+            raise MergeRefused(
+                f"place {merged!r} is already merged into {already.place!r}: unmerge it first",
+                field=where + "merged",
+            )
+        target = self.merges.get(place)
+        if target is not None:
+            raise MergeRefused(
+                f"place {place!r} is itself merged into {target.place!r}: merge {merged!r} "
+                f"into {target.place!r} instead (merges do not chain)",
+                field=where + "place",
+            )
+        if self.absorbed(merged):
+            raise MergeRefused(
+                f"places are merged into {merged!r} ({', '.join(self.absorbed(merged))}): "
+                f"merge them into {place!r} or unmerge them first (merges do not chain)",
+                field=where + "merged",
+            )
+
+    def merges_changed(self, later: SideRegistry) -> frozenset[str]:
+        """The places whose timeline ``later``'s merges make otherwise than this registry's:
+        the places merged or unmerged, and the places they went into or came out of."""
+        changed: set[str] = set()
+        for merged in self.merges.keys() | later.merges.keys():
+            before, after = self.merges.get(merged), later.merges.get(merged)
+            if (before and before.place) != (after and after.place):
+                changed.add(merged)
+                changed.update(m.place for m in (before, after) if m is not None)
+        return frozenset(changed)
 
     def canonical(self, name: str) -> str:
         """The registered side a name stands for: itself when it is no alias."""
@@ -239,13 +354,30 @@ class SideRegistry:
 
     def stated(
         self,
-        event: SideRegistered | SourceRegistered,
+        event: RegistryEvent,
         *,
         version: int,
         position: int,
         submitter: str | None,
     ) -> SideRegistry:
         """The registry once ``event`` (checked) is in the log at ``position``."""
+        if isinstance(event, PlaceMerged | PlaceMergeRetracted):
+            merges = dict(self.merges)
+            if isinstance(event, PlaceMerged):
+                merges[event.merged] = PlaceMergeEntry(
+                    place=event.place,
+                    merged=event.merged,
+                    id=str(event.id),
+                    version=version,
+                    position=position,
+                    submitter=submitter,
+                )
+            else:
+                merges.pop(event.merged, None)
+            streams = {**self.place_streams, event.merged: version}
+            return SideRegistry(
+                self.entries, max(self.position, position), self.sources, merges, streams
+            )
         if isinstance(event, SourceRegistered):
             key = source_key(event.source)
             sources = dict(self.sources)
@@ -260,7 +392,13 @@ class SideRegistry:
                 position=position,
                 submitter=submitter,
             )
-            return SideRegistry(self.entries, max(self.position, position), sources)
+            return SideRegistry(
+                self.entries,
+                max(self.position, position),
+                sources,
+                self.merges,
+                self.place_streams,
+            )
         entries = dict(self.entries)
         entries[event.side] = SideEntry(
             side=event.side,
@@ -272,12 +410,17 @@ class SideRegistry:
             position=position,
             submitter=submitter,
         )
-        return SideRegistry(entries, max(self.position, position), self.sources)
+        return SideRegistry(
+            entries, max(self.position, position), self.sources, self.merges, self.place_streams
+        )
 
-    def check(self, event: SideRegistered | SourceRegistered, where: str = "") -> None:
+    def check(self, event: RegistryEvent, where: str = "") -> None:
         """Refuse an entry that would make a name mean two sides or two sources (or take a
-        reserved name): see :meth:`check_side` and :meth:`check_source`."""
-        if isinstance(event, SourceRegistered):
+        reserved name), or a merge that does not fit: see :meth:`check_side`,
+        :meth:`check_source` and :meth:`check_merge`."""
+        if isinstance(event, PlaceMerged | PlaceMergeRetracted):
+            self.check_merge(event, where)
+        elif isinstance(event, SourceRegistered):
             self.check_source(event, where)
         else:
             self.check_side(event, where)
@@ -306,7 +449,8 @@ class SideRegistry:
             if entry.alignment in sides
             for key in (entry.key, *map(source_key, entry.aliases))
         }
-        return frozenset(sides | sources | aligned)
+        places = {PLACE_MARK + p for p in self.merges_changed(later)}
+        return frozenset(sides | sources | aligned | places)
 
     def _source_reading(self, key: str) -> tuple[str, str, str, str] | None:
         entry = self.sources.get(self._source_alias.get(key, key))
@@ -346,7 +490,7 @@ class RegistryRow:
     commit_position: int
     version: int
     submitter: str | None
-    event: SideRegistered | SourceRegistered
+    event: RegistryEvent
 
 
 def registry_after(registry: SideRegistry, rows: Iterable[RegistryRow]) -> SideRegistry:
@@ -387,6 +531,27 @@ class RegistryHistory:
         """The registry as known at ``position``."""
         i = bisect_right(self._commits, position) - 1
         return self.changes[i].registry if i >= 0 else EMPTY
+
+    def clusters(self, upto: int | None = None) -> dict[str, frozenset[str]]:
+        """Every place that a merge up to ``upto`` (None: all) ever joined with another, with
+        the places joined to it then or at another time (transitively): the place streams a
+        replay of any of them reads, since its timeline is theirs at some position."""
+        parent: dict[str, str] = {}
+
+        def root(place: str) -> str:
+            while parent.setdefault(place, place) != place:
+                place = parent[place]
+            return place
+
+        for change in self.changes:
+            if upto is not None and change.commit > upto:
+                break
+            for merge in change.registry.merges.values():
+                parent[root(merge.merged)] = root(merge.place)
+        members: dict[str, set[str]] = {}
+        for place in parent:
+            members.setdefault(root(place), set()).add(place)
+        return {place: frozenset(members[root(place)]) for place in parent}
 
     def between(self, after: int, upto: int) -> list[RegistryChange]:
         """The changes of the commits in ``(after, upto]``, in order."""

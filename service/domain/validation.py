@@ -13,11 +13,15 @@ from contracts.events import (
     SERVER_OWNED_FIELDS,
     Event,
     Expectation,
+    PlaceMerge,
+    PlaceUnmerge,
     SideRegistration,
     SourceRegistration,
     batch_decoder,
     event_decoder,
     peek_decoder,
+    place_merge_decoder,
+    place_unmerge_decoder,
     side_registration_decoder,
     side_registrations_decoder,
     source_registration_decoder,
@@ -230,6 +234,28 @@ def decode_sources(body: bytes) -> list[SourceRegistration]:
         if len(peek.sources) == 0:
             return [source_registration_decoder.decode(body)]
         return source_registrations_decoder.decode(body).sources
+    except msgspec.DecodeError as error:
+        raise _invalid(error, body) from None
+
+
+def decode_merge(body: bytes) -> PlaceMerge:
+    """A ``POST /v1/places/{id}/merges`` body; InvalidEvent naming the field, MalformedBody
+    for a body that is not JSON."""
+    if too_deep(body):
+        raise _nested_too_deep("body")
+    try:
+        return place_merge_decoder.decode(body)
+    except msgspec.DecodeError as error:
+        raise _invalid(error, body) from None
+
+
+def decode_unmerge(body: bytes) -> PlaceUnmerge:
+    """A ``POST /v1/places/{id}/unmerges`` body; InvalidEvent naming the field,
+    MalformedBody for a body that is not JSON."""
+    if too_deep(body):
+        raise _nested_too_deep("body")
+    try:
+        return place_unmerge_decoder.decode(body)
     except msgspec.DecodeError as error:
         raise _invalid(error, body) from None
 

@@ -63,10 +63,18 @@ import msgspec
 import structlog
 
 from service.domain import policy as policies
-from service.domain.bitemporal import HistoryRow, PlaceReplay, SegmentRow, history
+from service.domain.bitemporal import (
+    Commit,
+    HistoryRow,
+    JoinedCommit,
+    PlaceReplay,
+    SegmentRow,
+    history,
+    stream_commits,
+)
 from service.domain.policy import Policy
 from service.domain.projection import Fact
-from service.domain.registry import SOURCE_MARK, RegistryHistory, is_registry_stream
+from service.domain.registry import PLACE_MARK, SOURCE_MARK, RegistryHistory, is_registry_stream
 from service.errors import RebuildFailed, RebuildInterrupted, RebuildUnderWay
 from service.projections.queries import SQL
 from service.store.db import Connector
@@ -78,7 +86,6 @@ if TYPE_CHECKING:
 
     from asyncpg.transaction import Transaction
 
-    from contracts.events import Event
 
 log = structlog.get_logger(__name__)
 T = TypeVar("T")
@@ -290,7 +297,7 @@ def _record(row: SegmentRow, known_from: int, known_to: int | None) -> tuple[obj
 
 def replay(
     place_id: str,
-    commits: Sequence[tuple[int, Sequence[Event | Fact]]],
+    commits: Sequence[Commit],
     policy: Policy,
     sides: RegistryHistory | None = None,
     upto: int | None = None,
@@ -335,11 +342,21 @@ class _Worker:
         to (the others: the first pass's snapshot)."""
         self.sides = RegistryHistory()
         """The side registry's history up to the current task's position."""
+        self.clusters: dict[str, frozenset[str]] = {}
+        """The places a merge up to the task's position ever joined, with the streams
+        their replay reads (:meth:`RegistryHistory.clusters`)."""
 
     async def _read_sides(self, upto: int) -> None:
         """The side registry's history up to ``upto`` (a registry is small: read whole)."""
         rows = await self.conn.fetch(STORE_SQL.read_registry, upto)
         self.sides = RegistryHistory(registry_row(r) for r in rows)
+        self.clusters = self.sides.clusters(upto)
+
+    async def _joined_log(self, place: str, upto: int) -> list[JoinedCommit]:
+        """The commits of every stream a merge ever joined ``place`` with, up to ``upto``."""
+        rows = await self.conn.fetch(STORE_SQL.read_streams_log, sorted(self.clusters[place]), upto)
+        decode = Fact.from_payload
+        return stream_commits((r[0], r[2], decode(r[3])) for r in rows)
 
     async def run(self, task: Task) -> Done:
         await self._read_sides(task.upto)
@@ -370,12 +387,17 @@ class _Worker:
         commits: list[tuple[int, list[Fact]]] = []
         decode = Fact.from_payload
         query = SQL.read_log_range_for_rebuild
+        clusters = self.clusters
+        joined: set[str] = set()
         async with self.conn.transaction():
             await self.conn.execute(SQL.plan_ranges_in_index_order)
             async for record in self.conn.cursor(
                 query, task.low, task.high, task.upto, prefetch=2000
             ):
                 place_id, commit, payload = record[0], record[1], record[2]
+                if clusters and place_id in clusters:
+                    joined.add(place_id)  # replayed with the streams merged with it, below
+                    continue
                 if place_id != place:
                     if place is not None:
                         written += await self._history(place, commits, batch, task, kept)
@@ -387,6 +409,12 @@ class _Worker:
                     commits.append((commit, [decode(payload)]))
             if place is not None:
                 written += await self._history(place, commits, batch, task, kept)
+            for place_id in sorted(joined):
+                log = await self._joined_log(place_id, task.upto)
+                events += sum(1 for commit in log for stream in commit[2] if stream == place_id)
+                rows = history(place_id, log, self.policy, self.sides, task.upto)
+                batch.extend(_record(h.row, h.known_from, h.known_to) for h in rows)
+                written += len(rows)
             await self._copy(batch)
         return written, events
 
@@ -424,7 +452,14 @@ class _Worker:
         fold is kept folds only its new commits; another is folded again from its whole
         log, silently up to the position its rows in the twin are at, then the same way."""
         places = sorted(set(task.places))
-        logs: dict[str, list[tuple[int, list[Fact]]]] = {p: [] for p in places}
+        logs: dict[str, list[Commit]] = {p: [] for p in places}
+        joined = [p for p in places if p in self.clusters]
+        for place in joined:
+            # Replayed from its whole joined log: a fold kept from before a merge lacks the
+            # events of the streams merged with it.
+            gone = self.kept.pop(place, None)
+            if gone is not None:
+                self.kept_events -= len(gone.replay)
         after = [self.kept[p].upto if p in self.kept else 0 for p in places]
         decode = Fact.from_payload
         events = 0
@@ -436,11 +471,15 @@ class _Worker:
             ):
                 place_id, commit, payload = record[0], record[1], record[2]
                 events += 1
+                if place_id in self.clusters:
+                    continue
                 commits = logs[place_id]
                 if commits and commits[-1][0] == commit:
-                    commits[-1][1].append(decode(payload))
+                    commits[-1][1].append(decode(payload))  # type: ignore[attr-defined]
                 else:
                     commits.append((commit, [decode(payload)]))
+            for place in joined:
+                logs[place] = [*await self._joined_log(place, task.upto)]
             for place in places:
                 entry = self.kept.pop(place, None)
                 new = logs[place]
@@ -467,7 +506,7 @@ class _Worker:
         self,
         place: str,
         entry: _Kept,
-        commits: list[tuple[int, list[Fact]]],
+        commits: list[Commit],
         upto: int,
         inserts: list[list[Any]],
         closes: tuple[list[str], list[datetime], list[int]],
@@ -1037,7 +1076,9 @@ async def _head(conn: asyncpg.Connection) -> int:
 async def places_remapped(conn: Any, remapped: frozenset[str], position: int) -> dict[str, int]:
     """The places (with their versions) whose events up to ``position`` use a remapped
     name: a side name as side, opponent or alignment, or a source key (marked ``source:``)."""
-    sides = sorted(n for n in remapped if not n.startswith(SOURCE_MARK))
+    sides = sorted(
+        n for n in remapped if not n.startswith(SOURCE_MARK) and not n.startswith(PLACE_MARK)
+    )
     keys = sorted(n.removeprefix(SOURCE_MARK) for n in remapped if n.startswith(SOURCE_MARK))
     found: dict[str, int] = {}
     if sides:
@@ -1056,16 +1097,18 @@ async def _touched(conn: asyncpg.Connection, after: int, upto: int) -> list[str]
         return []
     streams = [r["place_id"] for r in await conn.fetch(SQL.read_places_touched, after, upto)]
     places = {s for s in streams if not is_registry_stream(s)}
-    if len(places) < len(streams):
-        rows = await conn.fetch(STORE_SQL.read_registry, upto)
-        remapped = frozenset().union(
-            *(
-                c.remapped
-                for c in RegistryHistory(registry_row(r) for r in rows).between(after, upto)
-            )
-        )
-        if remapped:
-            places.update(await places_remapped(conn, remapped, upto))
+    rows = await conn.fetch(STORE_SQL.read_registry, upto)
+    if not rows:
+        return sorted(places)
+    registry = RegistryHistory(registry_row(r) for r in rows)
+    remapped = frozenset().union(*(c.remapped for c in registry.between(after, upto)))
+    if remapped:
+        places.update(await places_remapped(conn, remapped, upto))
+        places.update(n.removeprefix(PLACE_MARK) for n in remapped if n.startswith(PLACE_MARK))
+    # A place a merge joined with others changes with theirs.
+    clusters = registry.clusters(upto)
+    for place in list(places):
+        places.update(clusters.get(place, ()))
     return sorted(places)
 
 

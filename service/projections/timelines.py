@@ -250,7 +250,8 @@ class TimelineProjector:
             return
         if remapped:
             versions = {**await places_remapped(conn, remapped, commit_position), **versions}
-        places = sorted(versions)
+        joined = _joined(versions, found, after)
+        places = sorted(p for p in versions if p not in joined)
         writes = _Writes()
         behind: list[str] = []
         for place in places:
@@ -262,6 +263,8 @@ class TimelineProjector:
             self._fold(place, entry, new, versions[place], commit_position, writes)
         if behind:
             await self._catch_up(conn, behind, versions, commit_position, writes)
+        if joined:
+            await self._fold_joined(conn, sorted(joined), after, commit_position, writes)
         # One round trip: the function moves the projection only if it was in step, and
         # writes the rows only then.
         projected = await conn.fetchval(
@@ -353,6 +356,35 @@ class TimelineProjector:
             ]
             entry = self._cache[place] = _Held(versions[place], fold, OpenRows(new, known))
             self._count(entry)
+
+    async def _fold_joined(
+        self,
+        conn: Connection,
+        places: list[str],
+        registry: SideRegistry,
+        commit_position: int,
+        writes: _Writes,
+    ) -> None:
+        """Places a merge joins with others (or a merge or unmerge of this commit changes):
+        each folded from the events of the streams that are its timeline now (none for a
+        place merged away), against its stored rows; never held in the cache."""
+        self.drop(places)
+        streams = {place: registry.timeline_streams(place) for place in places}
+        wanted = sorted({s for each in streams.values() for s in each})
+        loaded: dict[str, list[Event]] = {place: [] for place in places}
+        for row in await conn.fetch(STORE_SQL.read_streams_log, wanted, commit_position):
+            owner = registry.place_of(row["place_id"])
+            if owner in loaded:
+                loaded[owner].append(event_decoder.decode(row["payload"]))
+        current: dict[str, dict[datetime, bytes]] = {place: {} for place in places}
+        for row in await conn.fetch(SQL.read_current_segments, places):
+            current[row["place_id"]][row["valid_from"]] = row["body"].encode()
+        for place in places:
+            fold = PlaceFold(self.policy)
+            fold.add(self._facts(loaded[place]))
+            delta = changes(current[place], rows_of(place, fold.timeline()))
+            writes.close(place, delta.close)
+            writes.inserts.extend(delta.insert)
 
     def _facts(self, events: Iterable[Event]) -> list[Fact]:
         """The facts of some events, read through the side registry."""
@@ -501,6 +533,18 @@ class TimelineProjector:
             await transaction.commit()
             self.forget()
             self._in_step = True
+
+
+def _joined(versions: Mapping[str, int], found: SideRegistry, after: SideRegistry) -> set[str]:
+    """The places of a commit whose timeline reads other streams than their own: those a
+    merge in force joins (a place merged away, its surviving place), and those whose
+    merges this commit changes."""
+    joined = set(found.merges_changed(after)) if found is not after else set()
+    if after.merges:
+        for stream in versions:
+            if stream in after.merges or after.absorbed(stream):
+                joined.update((stream, after.place_of(stream)))
+    return joined
 
 
 async def _free_gradually(entries: OrderedDict[str, _Held]) -> None:

@@ -183,6 +183,8 @@ class AuditReader:
         check.sides = RegistryHistory(
             registry_row(r) for r in await conn.fetch(SQL.read_registry, check.position)
         )
+        check.clusters = check.sides.clusters(check.position)
+        check.conn = conn
         made_by = (state["policy"], state["policy_version"])
         if mode == "off":
             return check.report()
@@ -239,6 +241,9 @@ class _Place:
     place: str
     events: list[tuple[int, str]] = field(default_factory=list)
     rows: list[StoredSegment] = field(default_factory=list)
+    streams: list[str] | None = None
+    """For a place a merge joined with others: the stream of each event (``events`` then
+    holds every joined stream's)."""
 
 
 @dataclass(slots=True)
@@ -257,6 +262,10 @@ class _ProjectionCheck:
     failure: RowMismatch | None = None
     sides: RegistryHistory = field(default_factory=RegistryHistory)
     """The side registry's history up to :attr:`position` (the refold reads through it)."""
+    clusters: dict[str, frozenset[str]] = field(default_factory=dict)
+    """The places a merge joined with others, and the streams their refold reads."""
+    conn: Connection | None = None
+    """Where the events of joined streams are read."""
 
     async def run(self, rows: AsyncIterable[asyncpg.Record]) -> None:
         batch: list[_Place] = []
@@ -280,6 +289,16 @@ class _ProjectionCheck:
             await self._refold(batch)
 
     async def _refold(self, places: list[_Place]) -> None:
+        for place in places:
+            if place.place in self.clusters and self.conn is not None:
+                # Its timeline reads the streams merged with it: their events, in order.
+                own = len(place.events)
+                rows = await self.conn.fetch(
+                    SQL.read_streams_log, sorted(self.clusters[place.place]), self.position
+                )
+                place.events = [(r["commit_position"], r["payload"]) for r in rows]
+                place.streams = [r["place_id"] for r in rows]
+                self.events_checked -= len(place.events) - own
         found = await asyncio.to_thread(
             _check_places, places, self.policy, self.sides, self.position
         )
@@ -323,7 +342,7 @@ class _ProjectionCheck:
 def _check_places(
     places: list[_Place], policy: Policy, sides: RegistryHistory, upto: int
 ) -> list[RowMismatch | None]:
-    return [check_place(p.place, p.events, p.rows, policy, sides, upto) for p in places]
+    return [check_place(p.place, p.events, p.rows, policy, sides, upto, p.streams) for p in places]
 
 
 def _segment(row: asyncpg.Record) -> StoredSegment:

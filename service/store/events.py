@@ -15,7 +15,7 @@ import msgspec
 import structlog
 from asyncpg.pool import PoolConnectionProxy
 
-from contracts.events import SIDE_STREAM, SOURCE_STREAM, Event, registry_decoder
+from contracts.events import PLACE_STREAM, SIDE_STREAM, SOURCE_STREAM, Event, registry_decoder
 from contracts.responses import LinkedFrom, Receipt, StoredEvent
 from service.domain.append import (
     AppendRequest,
@@ -325,6 +325,10 @@ class EventStore:
                 source = sides.sources.get(stream.removeprefix(SOURCE_STREAM))
                 if source is not None:
                     versions[stream] = source.version
+            elif stream.startswith(PLACE_STREAM):
+                merges = sides.place_streams.get(stream.removeprefix(PLACE_STREAM))
+                if merges is not None:
+                    versions[stream] = merges
         return Known(
             events={
                 r["id"]: StoredInfo(

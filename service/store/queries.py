@@ -38,6 +38,7 @@ class StoreSQL(SqlFolder, package="service.store"):
     read_schema_revision: str
     read_segments_without_events: str
     read_unmapped_sides: str
+    read_streams_log: str
     revoke_key: str
     set_local_settings: str
 

@@ -59,6 +59,9 @@ TABLE: Final[dict[tuple[str, str], str]] = {
     ("GET", "/v1/sources"): "read",
     ("GET", "/v1/sources/{source}"): "read",
     ("POST", "/v1/sources"): "edit",
+    ("GET", "/v1/places/merges"): "read",
+    ("POST", "/v1/places/{place_id}/merges"): "edit",
+    ("POST", "/v1/places/{place_id}/unmerges"): "edit",
 }
 GRANTED: Final = {
     "ingest": {"ingest"},

@@ -131,6 +131,11 @@ REQUESTS: Final[list[tuple[str, str, str, str, str, str | None]]] = [
     ("registerSources", "200", "application/json", "POST", "/v1/sources", None),
     ("getSources", "200", "application/json", "GET", "/v1/sources", None),
     ("getSource", "200", "application/json", "GET", "/v1/sources/south%20front", None),
+    ("mergePlaces", "201", "application/json", "POST", "/v1/places/sy-khanasser/merges", None),
+    ("mergePlaces", "200", "application/json", "POST", "/v1/places/sy-khanasser/merges", None),
+    ("getPlaceMerges", "200", "application/json", "GET", "/v1/places/merges", None),
+    ("unmergePlaces", "201", "application/json", "POST", "/v1/places/sy-khanasser/unmerges", None),
+    ("unmergePlaces", "200", "application/json", "POST", "/v1/places/sy-khanasser/unmerges", None),
     ("getHealth", "200", "application/json", "GET", "/health", None),
     ("getReady", "200", "application/json", "GET", "/ready", None),
     ("getMetrics", "200", METRICS, "GET", "/metrics", None),
@@ -153,6 +158,19 @@ SOURCE: Final = {
     "alignment": "syrian-government",
 }
 """The source the example of ``registerSources`` registers (a fixed id, as for ``SIDE``)."""
+MERGE: Final = {
+    "id": "3f0b6f53-8a53-4c1e-9d0e-5b7f1c2a9e41",
+    "merged": "sy-khanasser-alam-hill",
+    "notes": "Alam hill is part of Khanasser",
+}
+"""The merge the example of ``mergePlaces`` makes (a fixed id, as for ``SIDE``)."""
+UNMERGE: Final = {
+    "id": "a1c5d3e7-2b4f-4a6c-8e0d-7f9b1d3c5e2a",
+    "merged": "sy-khanasser-alam-hill",
+    "retracts": MERGE["id"],
+}
+"""The unmerge of ``unmergePlaces``: it names the merge it retracts, so that the second POST
+is a duplicate (200) once the merge is no longer in force."""
 NOT_CAPTURED: Final = {
     ("followEvents", "200", "text/event-stream"),
     ("followEvents", "200", NDJSON),
@@ -253,6 +271,10 @@ async def test_the_examples_are_what_the_service_answers(demo: Client) -> None:
             body = {"json": SIDE}
         elif operation_id == "registerSources":
             body = {"json": SOURCE}
+        elif operation_id == "mergePlaces":
+            body = {"json": MERGE}
+        elif operation_id == "unmergePlaces":
+            body = {"json": UNMERGE}
         answer = await demo.request(method, url, headers=headers, **body)
         where = (operation_id, status, media)
         assert str(answer.status_code) == status, (where, answer.text)

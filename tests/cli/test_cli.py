@@ -467,3 +467,22 @@ def test_serve_rebuilds_stale_projections_at_start_while_serving(
     events_logged = [line.get("event") for line in logged]
     assert "projections_stale_rebuilding" in events_logged
     assert "projections_rebuilt" in events_logged
+
+
+async def test_merge_and_undo_a_merge(fresh_db: str, tmp_path: Path) -> None:
+    """`frontline merge PLACE MERGED` appends a place_merged event in the merged place's
+    stream; a second merge of it is refused (exit 2, naming the field); `--undo` retracts
+    it, and a second undo is refused."""
+    events = tmp_path / "events.ndjson"
+    events.write_text("\n".join(json.dumps(at_place(p)) for p in ("sy-a", "sy-b")) + "\n")
+    env = _env(DATABASE_URL=fresh_db)
+    assert _run(["import", str(events)], env).returncode == 0
+    done = _run(["merge", "sy-a", "sy-b", "--notes", "one town"], env)
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["receipts"][0]["place"] == "place:sy-b"
+    again = _run(["merge", "sy-a", "sy-b"], env)
+    assert again.returncode == 2
+    assert "refused (merged)" in again.stderr
+    assert _run(["merge", "sy-a", "sy-b", "--undo"], env).returncode == 0
+    assert _run(["merge", "sy-a", "sy-b", "--undo"], env).returncode == 2
+    assert await _count(fresh_db) == 4

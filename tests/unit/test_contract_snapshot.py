@@ -26,6 +26,8 @@ from contracts.events import (
     Batch,
     Event,
     Other,
+    PlaceMerge,
+    PlaceUnmerge,
     RegistryEvent,
     SideRegistration,
     SideRegistrations,
@@ -66,6 +68,10 @@ ROOTS: Final[dict[str, Any]] = {
     "SourceRegistrations": SourceRegistrations,
     "SourceEntry": registry.SourceEntry,
     "SourcesPage": registry.SourcesPage,
+    "PlaceMerge": PlaceMerge,
+    "PlaceUnmerge": PlaceUnmerge,
+    "PlaceMergeEntry": registry.PlaceMergeEntry,
+    "PlaceMergesPage": registry.PlaceMergesPage,
 }
 
 
