@@ -211,23 +211,7 @@ REGISTRY_VALID_TO: Final = REGISTRY_VALID_FROM + timedelta(microseconds=1)
 
 def prepare_side(event: SideRegistered) -> PreparedEvent:
     """A side registry event ready for the log, in the side's stream."""
-    event = _with_default_objects(event)
-    if event.id is None:
-        event = msgspec.structs.replace(event, id=uuid.uuid4())
-    assert event.id is not None  # for the type checker: set just above
-    payload = canonical_struct(event, ())
-    return PreparedEvent(
-        event=event,
-        id=event.id,
-        type="side_registered",
-        place_id=SIDE_STREAM + event.side,
-        source_key="",
-        valid_from=REGISTRY_VALID_FROM,
-        valid_to=REGISTRY_VALID_TO,
-        payload=payload,
-        payload_digest=hashlib.sha256(payload).digest(),
-        flags=(),
-    )
+    return _prepare_registry(event)
 
 
 def registry_columns(event: RegistryEvent) -> tuple[str, str]:
@@ -247,38 +231,29 @@ def prepare_merge(event: PlaceMerged | PlaceMergeRetracted) -> PreparedEvent:
         raise InvalidEvent(
             f"a place cannot be merged into itself ({event.place!r})", field="merged"
         )
-    event = _with_default_objects(event)
-    if event.id is None:
-        event = msgspec.structs.replace(event, id=uuid.uuid4())
-    assert event.id is not None  # for the type checker: set just above
-    payload = canonical_struct(event, ())
-    return PreparedEvent(
-        event=event,
-        id=event.id,
-        type=str(type(event).__struct_config__.tag),
-        place_id=PLACE_STREAM + event.merged,
-        source_key="",
-        valid_from=REGISTRY_VALID_FROM,
-        valid_to=REGISTRY_VALID_TO,
-        payload=payload,
-        payload_digest=hashlib.sha256(payload).digest(),
-        flags=(),
-    )
+    return _prepare_registry(event)
 
 
 def prepare_source(event: SourceRegistered) -> PreparedEvent:
     """A source registry event ready for the log, in the source's stream (its key)."""
+    return _prepare_registry(event)
+
+
+def _prepare_registry(event: RegistryEvent) -> PreparedEvent:
+    """A registry event ready for the log: an id (new when it has none), its canonical
+    payload, its stream and ``source_key`` (:func:`registry_columns`), and the registry's
+    valid interval."""
     event = _with_default_objects(event)
     if event.id is None:
         event = msgspec.structs.replace(event, id=uuid.uuid4())
     assert event.id is not None  # for the type checker: set just above
     payload = canonical_struct(event, ())
-    key = source_key(event.source)
+    stream, key = registry_columns(event)
     return PreparedEvent(
         event=event,
         id=event.id,
-        type="source_registered",
-        place_id=SOURCE_STREAM + key,
+        type=str(type(event).__struct_config__.tag),
+        place_id=stream,
         source_key=key,
         valid_from=REGISTRY_VALID_FROM,
         valid_to=REGISTRY_VALID_TO,
