@@ -13,11 +13,11 @@ import signal
 import socket
 import sys
 from bisect import bisect_right
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Coroutine, Sequence
 from datetime import UTC, datetime
 from functools import partial
 from pathlib import Path
-from typing import BinaryIO, NoReturn
+from typing import Any, BinaryIO, NoReturn
 
 import asyncpg
 import msgspec
@@ -652,15 +652,8 @@ async def _register_sides(settings: Settings, body: bytes | None) -> list[Receip
 def cmd_sides(args: argparse.Namespace) -> int:
     """Register sides from a registry file (one entry, or {"sides": [...]}), or the default
     registry of the seed's theatre; print the receipts; exit 2 when it was refused."""
-    try:
-        body = None if args.file is None else Path(args.file).read_bytes()
-        receipts = asyncio.run(_register_sides(_settings(args), body))
-    except FrontlineError as error:
-        where = f" ({error.field})" if error.field else ""
-        sys.stderr.write(f"frontline sides: refused{where}: {error.detail}\n")
-        return 2
-    sys.stdout.write(msgspec.json.encode(AppendResult(receipts=receipts)).decode() + "\n")
-    return 0
+    body = None if args.file is None else Path(args.file).read_bytes()
+    return _append_command("sides", _register_sides(_settings(args), body))
 
 
 async def _register_sources(settings: Settings, body: bytes | None) -> list[Receipt]:
@@ -674,15 +667,8 @@ def cmd_sources(args: argparse.Namespace) -> int:
     """Register sources from a registry file (one entry, or {"sources": [...]}), or the
     default source registry of the seed's theatre; print the receipts; exit 2 when it was
     refused."""
-    try:
-        body = None if args.file is None else Path(args.file).read_bytes()
-        receipts = asyncio.run(_register_sources(_settings(args), body))
-    except FrontlineError as error:
-        where = f" ({error.field})" if error.field else ""
-        sys.stderr.write(f"frontline sources: refused{where}: {error.detail}\n")
-        return 2
-    sys.stdout.write(msgspec.json.encode(AppendResult(receipts=receipts)).decode() + "\n")
-    return 0
+    body = None if args.file is None else Path(args.file).read_bytes()
+    return _append_command("sources", _register_sources(_settings(args), body))
 
 
 async def _merge(settings: Settings, place: str, body: bytes, undo: bool) -> list[Receipt]:
@@ -700,13 +686,18 @@ def cmd_merge(args: argparse.Namespace) -> int:
     """Merge a place into another (or, with --undo, retract the merge in force); print the
     receipt; exit 2 when it was refused."""
     fields = {"merged": args.merged, **({"notes": args.notes} if args.notes else {})}
+    body = msgspec.json.encode(fields)
+    return _append_command("merge", _merge(_settings(args), args.place, body, args.undo))
+
+
+def _append_command(command: str, append: Coroutine[Any, Any, list[Receipt]]) -> int:
+    """Run a command's append: print its receipts (exit 0), or the refusal and the field it
+    names on stderr (exit 2; nothing was written)."""
     try:
-        receipts = asyncio.run(
-            _merge(_settings(args), args.place, msgspec.json.encode(fields), args.undo)
-        )
+        receipts = asyncio.run(append)
     except FrontlineError as error:
         where = f" ({error.field})" if error.field else ""
-        sys.stderr.write(f"frontline merge: refused{where}: {error.detail}\n")
+        sys.stderr.write(f"frontline {command}: refused{where}: {error.detail}\n")
         return 2
     sys.stdout.write(msgspec.json.encode(AppendResult(receipts=receipts)).decode() + "\n")
     return 0
