@@ -52,6 +52,13 @@ def multiprocess() -> bool:
     return bool(os.environ.get(MULTIPROCESS_ENV))
 
 
+def forget_process(pid: int) -> None:
+    """A worker that died (or was killed) without closing: its gauges leave the sums, as a
+    clean stop's do (:meth:`Metrics.close`); its counters stay counted."""
+    if multiprocess():
+        mark_process_dead(pid)  # type: ignore[no-untyped-call]  # untyped upstream
+
+
 @dataclass(slots=True)
 class PoolUse:
     """The database pool at one moment."""

@@ -59,7 +59,7 @@ from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol, RequestResp
 from contracts.problems import CATALOGUE, problem_type
 from contracts.responses import Problem
 from service.logging import LogTally
-from service.metrics import MULTIPROCESS_ENV
+from service.metrics import MULTIPROCESS_ENV, forget_process
 from service.settings import Settings
 
 log = structlog.get_logger(__name__)
@@ -558,6 +558,7 @@ def run_workers(settings: Settings, target: WorkerTarget) -> None:
                 if process.is_alive() or time.monotonic() - started[index] < WORKER_RESTART_PAUSE:
                     continue
                 log.warning("worker_exited", worker=index, pid=process.pid, code=process.exitcode)
+                forget_process(process.pid)
                 workers[index] = start(index)
                 started[index] = time.monotonic()
     finally:
@@ -571,6 +572,7 @@ def run_workers(settings: Settings, target: WorkerTarget) -> None:
                 log.warning("worker_killed", pid=process.pid)
                 process.kill()
                 process.join()
+                forget_process(process.pid)
         sock.close()
         if metrics_dir is not None:
             shutil.rmtree(metrics_dir, ignore_errors=True)

@@ -46,10 +46,10 @@ OPEN_PATHS: Final = frozenset({"/health", "/ready", "/metrics", "/schema"})
 """Paths open to anyone (and everything below ``/schema``)."""
 
 MAP_PREFIX: Final = "/map/"
-#: The place registry's edits (merges and unmerges): the ``editor`` role's, like sides'.
-_PLACE_EDIT: Final = re.compile(r"/v1/places/[^/]+/(?:merges|unmerges)")
 """The map page is ``/``; its files are below this prefix. Both are open to GET and HEAD:
 the page holds no data, it reads the front through ``/v1/`` with the user's key."""
+_PLACE_EDIT: Final = re.compile(r"/v1/places/[^/]+/(?:merges|unmerges)")
+"""The place registry's edits (merges and unmerges): the ``editor`` role's, like sides'."""
 
 
 def route_access(method: str, path: str) -> Access:

@@ -8,27 +8,13 @@ from litestar import Controller, Response, get
 from litestar.params import QueryParameter
 
 from contracts.casualties import CasualtiesInRange, PlaceCasualties
-from contracts.front import Frame
 from service.api import parameters as params
 from service.api.deps import AnyRequest, ServicesDep
-from service.api.front import BAD_PARAMETER, NO_PLACE
+from service.api.front import BAD_PARAMETER, NO_PLACE, _frame
 from service.api.pages import next_url, page
 from service.api.parameters import BBox, Cursor, KnownAt, PlaceId
 from service.api.replicas import REPLICA
-from service.errors import InvalidParameter
-from service.projections.reads import RowsAt
 from service.usecases.casualties import place_page, range_page
-
-
-def _frame(rows: RowsAt) -> Frame:
-    """What the answer is as of: the known position read (and the front's policy, named as
-    every answer names it, though figures do not depend on it)."""
-    return Frame(
-        policy=rows.policy,
-        policy_version=rows.policy_version,
-        valid_at=None,
-        known_position=rows.position,
-    )
 
 
 class CasualtiesController(Controller):
@@ -63,8 +49,7 @@ class CasualtiesController(Controller):
         cursor: Cursor = None,
     ) -> Response[PlaceCasualties]:
         """One page of the place's incidents."""
-        if limit > services.settings.max_page:
-            raise InvalidParameter(f"limit is at most {services.settings.max_page}", field="limit")
+        params.page_limit(limit, services.settings.max_page)
         found = await services.front.place(place_id)
         rows_at = await services.front.rows_at(params.known_at(known_at))
         items, following = await place_page(
@@ -79,7 +64,7 @@ class CasualtiesController(Controller):
         return page(
             PlaceCasualties(
                 place=found.info,
-                frame=_frame(rows_at),
+                frame=_frame(None, rows_at),
                 items=items,
                 next_cursor=following,
                 next=next_,
@@ -130,12 +115,8 @@ class CasualtiesController(Controller):
         cursor: Cursor = None,
     ) -> Response[CasualtiesInRange]:
         """One page of the range's places' incidents."""
-        if limit > services.settings.max_page:
-            raise InvalidParameter(f"limit is at most {services.settings.max_page}", field="limit")
-        start = None if from_ is None else params.valid_time(from_, "from")
-        end = None if to is None else params.valid_time(to, "to")
-        if start is not None and end is not None and end < start:
-            raise InvalidParameter(f"to ({to}) is before from ({from_})", field="to")
+        params.page_limit(limit, services.settings.max_page)
+        start, end = params.time_range(from_, to, "from", "to")
         rows_at = await services.front.rows_at(params.known_at(known_at))
         items, following = await range_page(
             services.casualties,
@@ -150,7 +131,7 @@ class CasualtiesController(Controller):
         next_ = next_url(request, following)
         return page(
             CasualtiesInRange(
-                frame=_frame(rows_at),
+                frame=_frame(None, rows_at),
                 from_=start,
                 to=end,
                 items=items,

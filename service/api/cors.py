@@ -22,6 +22,7 @@ ALLOWED_METHODS: Final = ("GET", "HEAD", "POST", "OPTIONS")
 ALLOWED_HEADERS: Final = (
     "authorization",
     "content-type",
+    "frontline-min-position",
     "idempotency-key",
     "if-none-match",
     "last-event-id",

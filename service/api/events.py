@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import AsyncGenerator, AsyncIterator, Callable
-from datetime import datetime
 from typing import Annotated, Any, Final, cast
 
 import msgspec
@@ -102,8 +101,8 @@ def _filter(
     naming its parameter)."""
     if type_ is not None and type_ not in LOG_TYPES:
         raise invalid_parameter("type", "one of " + ", ".join(sorted(LOG_TYPES)), type_)
-    valid = _range(valid_from, valid_to, "valid_from", "valid_to")
-    recorded = _range(recorded_from, recorded_to, "recorded_from", "recorded_to")
+    valid = params.time_range(valid_from, valid_to, "valid_from", "valid_to")
+    recorded = params.time_range(recorded_from, recorded_to, "recorded_from", "recorded_to")
     box = params.bbox(bbox)
     where = EventFilter(
         place=place,
@@ -132,17 +131,6 @@ def _filter(
         recorded_to=recorded[1],
     )
     return where, applied
-
-
-def _range(
-    start: str | None, end: str | None, start_name: str, end_name: str
-) -> tuple[datetime | None, datetime | None]:
-    """A time range of the filters: either end may be open; the end not before the start."""
-    first = params.valid_time(start, start_name) if start else None
-    last = params.valid_time(end, end_name) if end else None
-    if first is not None and last is not None and last < first:
-        raise invalid_parameter(end_name, f"an instant not before {start_name} ({start})", end)
-    return first, last
 
 
 class EventsController(Controller):

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import re
 import types
+from datetime import datetime
 from typing import Annotated, Any, Final, Union, get_args, get_origin
 
 from litestar.params import HeaderParameter, KwargDefinition, PathParameter, QueryParameter
@@ -107,6 +108,18 @@ def position_cursor(value: str | None) -> int | None:
     if value is None or value == "":
         return None
     return position(value, "cursor")
+
+
+def time_range(
+    start: str | None, end: str | None, start_name: str, end_name: str
+) -> tuple[datetime | None, datetime | None]:
+    """A range of valid or recorded time: either end may be open; the end not before the
+    start (a 422 naming ``end_name``)."""
+    first = valid_time(start, start_name) if start else None
+    last = valid_time(end, end_name) if end else None
+    if first is not None and last is not None and last < first:
+        raise invalid_parameter(end_name, f"an instant not before {start_name} ({start})", end)
+    return first, last
 
 
 def required(value: str | None, field: str) -> str:

@@ -77,12 +77,12 @@ def read(data: bytes) -> Iterator[SourceRow]:
     """The reports of a MAVERICK CSV file, each mapped to a casualties event linked to the
     first report of its event (or to an error naming the column). Raises ``ValueError`` when
     the bytes are not a UTF-8 CSV file with a header."""
-    first: dict[tuple[str, PlaceRef], str] = {}
+    first: dict[str, dict[PlaceRef, str]] = {}
     for line, row in read_csv(data):
         yield _row(line, row, first)
 
 
-def _row(line: int, row: Mapping[str, str], first: dict[tuple[str, PlaceRef], str]) -> SourceRow:
+def _row(line: int, row: Mapping[str, str], first: dict[str, dict[PlaceRef, str]]) -> SourceRow:
     raw = _encode(row).decode()
     source_id = one_line(row.get("id")) or None
     try:
@@ -98,7 +98,7 @@ def _mapped(
     source_id: str | None,
     raw: str,
     row: Mapping[str, str],
-    first: dict[tuple[str, PlaceRef], str],
+    first: dict[str, dict[PlaceRef, str]],
 ) -> SourceRow:
     if source_id is None:
         raise _Unmappable("id", "id is empty: the event's id is derived from it")
@@ -128,10 +128,10 @@ def _mapped(
         flag(f"the row is {len(raw)} characters; notes keep its first {LONG_TEXT_MAX}", "")
 
     own = str(event_id(FORMAT, source_id, "casualties"))
-    key = (incident, place)
-    earlier = first.setdefault(key, own)
+    reports = first.setdefault(incident, {})
+    earlier = reports.setdefault(place, own)
     links = [] if earlier == own else [{"event": earlier, "relation": "confirms"}]
-    if not links and any(k[0] == incident and k[1] != place for k in first):
+    if not links and len(reports) > 1:
         flag(
             f"another report of event {incident} names another place: not linked to it "
             "(links stay within one place)",

@@ -39,7 +39,7 @@ from contracts.events import Event, event_decoder
 from service.domain.bitemporal import OpenRows, SegmentRow, changes, rows_of
 from service.domain.policy import SERVED, Policy, superseded
 from service.domain.projection import Fact, PlaceFold
-from service.domain.registry import EMPTY, SideRegistry
+from service.domain.registry import EMPTY, PLACE_MARK, SideRegistry
 from service.errors import RebuildInterrupted, RebuildUnderWay
 from service.projections.queries import SQL
 from service.projections.rebuild import (
@@ -238,8 +238,10 @@ class TimelineProjector:
         if size is None:
             size = sum(len(events) for events in added.values())
         before = commit_position - size
-        if remapped:
-            # The held folds read some events through the old registry.
+        if any(not name.startswith(PLACE_MARK) for name in remapped):
+            # The held folds read some events through the old registry. A merge or unmerge
+            # alone remaps no name: the places it joins or parts are folded cold below
+            # (_fold_joined drops their held folds), and no other place's fold changes.
             self.forget()
         if not self._in_step and not await conn.fetchval(
             SQL.in_step, before, self.policy.name, self.policy.version

@@ -176,10 +176,10 @@ class EventStore:
     ) -> None:
         self.pool = pool
         self.projector = projector
+        """Keeps the projections in the append transaction; None when they are switched off."""
         self.local_settings = local_settings
         """The role and ``synchronous_commit`` each append transaction sets for itself
         (``SET LOCAL``: through a transaction pooler); None: the session's hold them."""
-        """Keeps the projections in the append transaction; None when they are switched off."""
         self.committed = CommitSignal()
         """Notified after every commit of this process (live readers wait on it)."""
         self.commit_observers: list[Callable[[int], None]] = []

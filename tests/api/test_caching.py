@@ -15,6 +15,7 @@ import pytest
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
 
+from service.api import caching
 from service.app import create_app
 from service.settings import Settings
 from tests.api.conftest import HOST, served
@@ -223,6 +224,30 @@ async def test_the_gzip_threshold_is_a_setting(settings: Settings, admin_key: st
                 assert response.headers.get("content-encoding") == expected
             plain = (await c.get("/v1/audit/head", headers=IDENTITY)).content
             assert (gzip.decompress(raw) if expected else raw) == plain
+
+
+async def test_large_answers_are_gzipped_in_a_thread_at_the_fast_level(
+    client: Client, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Bodies of THREAD_BYTES or more are compressed in a worker thread, and of
+    FAST_GZIP_BYTES or more at level 1 (gzip's header says so: XFL 4, "fastest"); smaller
+    ones at level 6 (XFL 0). Both decode to the identity answer, under a tag naming gzip.
+    The thresholds are lowered so that the seed's front crosses them."""
+    await post_seed(client)
+    url = f"/v1/state?valid_at={DAY}"
+    plain = (await client.get(url, headers=IDENTITY)).content
+    assert len(plain) > 2048
+    for fast_bytes, xfl in ((1024, 4), (10 * len(plain), 0)):
+        monkeypatch.setattr(caching, "THREAD_BYTES", 1024)
+        monkeypatch.setattr(caching, "FAST_GZIP_BYTES", fast_bytes)
+        async with client.stream("GET", url, headers=GZIP) as response:
+            raw = b"".join([chunk async for chunk in response.aiter_raw()])
+            assert response.headers["content-encoding"] == "gzip"
+            assert (
+                response.headers["etag"].endswith('-gzip"') or "-gzip-" in response.headers["etag"]
+            )
+        assert raw[8] == xfl, fast_bytes
+        assert gzip.decompress(raw) == plain
 
 
 async def test_the_live_stream_is_not_buffered_or_compressed(

@@ -55,7 +55,8 @@ async def test_a_preflight_from_an_allowed_origin_is_answered_before_the_key_che
 ) -> None:
     """Issue 15's finding: a browser's preflight got 401 (it never carries a key). From an
     allowed origin it is now 204 with the origin, the methods, the request headers the API
-    reads (the key, Idempotency-Key, If-None-Match, Last-Event-ID), a max age and
+    reads (the key, Idempotency-Key, If-None-Match, Last-Event-ID, Frontline-Min-Position:
+    a page reading its own writes from a replica), a max age and
     ``Vary: Origin``; from another origin it gets no CORS header."""
     client, _ = browser
     answer = await client.options("/v1/events", headers=_preflight(ALLOWED))
@@ -65,7 +66,7 @@ async def test_a_preflight_from_an_allowed_origin_is_answered_before_the_key_che
     assert {"GET", "POST", "HEAD", "OPTIONS"} <= methods
     allowed = {h.strip() for h in answer.headers["access-control-allow-headers"].split(",")}
     assert {"authorization", "content-type", "idempotency-key", "if-none-match"} <= allowed
-    assert {"last-event-id"} <= allowed
+    assert {"last-event-id", "frontline-min-position"} <= allowed
     assert int(answer.headers["access-control-max-age"]) > 0
     assert "Origin" in answer.headers["vary"]
     local = await client.options("/v1/state", headers=_preflight("http://localhost:5173", "GET"))

@@ -97,3 +97,35 @@ async def test_post_and_get_are_untouched(seeded: Client) -> None:
     assert "sy-maskanah" in got.text
     posted = await seeded.post("/v1/events", json=event_json(place={"id": "sy-other"}))
     assert posted.status_code == 201
+
+
+async def test_head_of_a_gzipped_answer_names_the_gzip_body(seeded: Client) -> None:
+    """With ``Accept-Encoding: gzip``, a HEAD has the gzipped GET's coding, length and tag
+    (the tag naming gzip), and no body."""
+    for n in range(30):  # enough places that the answer passes FRONTLINE_GZIP_MIN_BYTES
+        place = {"id": f"sy-place-{n}", "name": f"Place {n}"}
+        assert (await seeded.post("/v1/events", json=event_json(place=place))).is_success
+    path = "/v1/state?valid_at=2017-06-05"
+    gzipped = {"accept-encoding": "gzip"}
+    async with seeded.stream("GET", path, headers=gzipped) as got:
+        raw = b"".join([chunk async for chunk in got.aiter_raw()])
+        got_headers = got.headers
+    head = await seeded.head(path, headers=gzipped)
+    assert got_headers["content-encoding"] == "gzip"
+    assert head.headers["content-encoding"] == "gzip"
+    assert head.headers["content-length"] == got_headers["content-length"] == str(len(raw))
+    assert head.headers["etag"] == got_headers["etag"]
+    assert "-gzip-" in head.headers["etag"]
+    assert head.content == b""
+
+
+async def test_head_with_a_bad_parameter_is_the_gets_422_without_a_body(seeded: Client) -> None:
+    """A HEAD is checked as its GET: a bad ``valid_at`` or an unknown parameter is a 422
+    problem (its type says so), with no body."""
+    for query in ("valid_at=not-a-date", "valid_at=2017-06-05&colour=red"):
+        got = await seeded.get(f"/v1/state?{query}")
+        head = await seeded.head(f"/v1/state?{query}")
+        assert_problem(got, 422)
+        assert head.status_code == 422
+        assert head.headers["content-type"] == "application/problem+json"
+        assert head.content == b""
